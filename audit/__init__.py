@@ -1,0 +1,1 @@
+"""Audit Service: the durable, tamper-evident event log (gRPC port 8002)."""

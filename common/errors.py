@@ -1,0 +1,98 @@
+"""Domain errors: what went wrong, in terms a caller can act on, free of gRPC types.
+
+Raise a subclass of :class:`MeshError` anywhere below a servicer; the error interceptor turns it
+into a gRPC status with ``google.rpc.ErrorInfo`` (and ``BadRequest`` for field violations)
+through the one mapping in :mod:`common.status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One problem with one field of a request, reported all together rather than first-only."""
+
+    field: str
+    description: str
+    reason: str = ""
+
+
+class MeshError(Exception):
+    """Base of every error the mesh reports to callers on purpose."""
+
+    default_reason = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        violations: Iterable[FieldViolation] = (),
+        details: Sequence[Message] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason or self.default_reason
+        self.metadata = dict(metadata or {})
+        self.violations = tuple(violations)
+        self.details = tuple(details)
+
+
+class InvalidArgument(MeshError):
+    default_reason = "INVALID_ARGUMENT"
+
+
+class NotFound(MeshError):
+    default_reason = "NOT_FOUND"
+
+
+class AlreadyExists(MeshError):
+    default_reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(MeshError):
+    default_reason = "FAILED_PRECONDITION"
+
+
+class Aborted(MeshError):
+    """A concurrent change won (stale etag, moved branch head); the caller may retry."""
+
+    default_reason = "ABORTED"
+
+
+class OutOfRange(MeshError):
+    default_reason = "OUT_OF_RANGE"
+
+
+class Unauthenticated(MeshError):
+    default_reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(MeshError):
+    default_reason = "PERMISSION_DENIED"
+
+
+class ResourceExhausted(MeshError):
+    default_reason = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(MeshError):
+    default_reason = "UNAVAILABLE"
+
+
+class Internal(MeshError):
+    default_reason = "INTERNAL"
+
+
+def invalid(violations: Sequence[FieldViolation], message: str | None = None) -> InvalidArgument:
+    """An InvalidArgument carrying every violation; the message summarises the first ones."""
+    summary = message or "; ".join(f"{v.field}: {v.description}" for v in violations[:3])
+    if message is None and len(violations) > 3:
+        summary += f" (and {len(violations) - 3} more)"
+    return InvalidArgument(summary or "invalid request", violations=violations)

@@ -1,0 +1,57 @@
+"""The transactional outbox: events written in the same transaction as the change they report.
+
+A relay (``common.outbox_relay``) streams unsent rows to the Audit Service and deletes each row
+once acknowledged, so neither a crash nor an Audit outage loses an event.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    """The outbox table in a service's own schema; ``seq`` orders delivery."""
+    return sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("type", sa.String(128), nullable=False),
+        sa.Column("subject", sa.String(512), nullable=False),
+        sa.Column("actor", sa.String(256), nullable=False),
+        sa.Column("time", sa.String(40), nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
+    )
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A CloudEvents-shaped event before delivery; ``source`` is added by the relay."""
+
+    type: str
+    subject: str
+    actor: str
+    data: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
+
+
+def append(conn: Connection, table: sa.Table, event: OutboxEvent) -> None:
+    """Record ``event`` inside the caller's open transaction."""
+    conn.execute(
+        table.insert().values(
+            event_id=event.id,
+            type=event.type,
+            subject=event.subject,
+            actor=event.actor,
+            time=event.time,
+            data=json.dumps(event.data, sort_keys=True, separators=(",", ":")),
+        )
+    )

@@ -1,0 +1,67 @@
+"""The one mapping from domain errors to gRPC status with rich error details."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from common import errors
+
+_CODES: dict[type[errors.MeshError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Aborted: grpc.StatusCode.ABORTED,
+    errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.Internal: grpc.StatusCode.INTERNAL,
+}
+
+
+def grpc_code(error: errors.MeshError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        code = _CODES.get(cls)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def to_status(error: errors.MeshError, *, domain: str) -> grpc.Status:
+    """Build the status a servicer aborts with: ErrorInfo always, BadRequest for violations."""
+    code = grpc_code(error)
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
+    details = [_pack(info)]
+    if error.violations:
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description, reason=v.reason
+                )
+                for v in error.violations
+            ]
+        )
+        details.append(_pack(bad_request))
+    details.extend(_pack(extra) for extra in error.details)
+    proto = status_pb2.Status(code=code.value[0], message=error.message, details=details)
+    return rpc_status.to_status(proto)
+
+
+def internal_status(*, domain: str) -> grpc.Status:
+    """What callers see for an unexpected exception: no internals leak, the log has the rest."""
+    info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=domain)
+    proto = status_pb2.Status(
+        code=code_pb2.INTERNAL, message="internal error", details=[_pack(info)]
+    )
+    return rpc_status.to_status(proto)

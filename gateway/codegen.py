@@ -1,0 +1,123 @@
+"""Regenerate every generated artefact from ``protos/``: Python code and the descriptor set.
+
+``mesh-generate`` (or ``make generate``) writes ``{users,oms,audit}/v1/*_pb2.py``, ``.pyi`` and
+``*_pb2_grpc.py`` next to nothing handwritten, and ``gateway/descriptor.pb`` for Envoy's
+transcoder. ``mesh-generate --check`` regenerates into a scratch folder and fails on any
+difference, which is how a test catches stale generated code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import shutil
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+GENERATED_PACKAGES = ("users", "oms", "audit")
+DESCRIPTOR = Path("gateway") / "descriptor.pb"
+EXTRA_DESCRIPTOR_INPUTS = ("google/rpc/error_details.proto", "google/rpc/status.proto")
+"""Envoy needs these to render rich error details for REST clients."""
+
+
+def _include_paths() -> list[str]:
+    import google.api.annotations_pb2 as annotations
+    import grpc_tools
+
+    googleapis_root = Path(annotations.__file__).resolve().parent.parent.parent
+    well_known = resources.files(grpc_tools) / "_proto"
+    return [str(PROTOS), str(googleapis_root), str(well_known)]
+
+
+def _proto_files() -> list[str]:
+    return sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+
+
+def _protoc(args: list[str]) -> None:
+    from grpc_tools import protoc
+
+    code = protoc.main(["grpc_tools.protoc", *args])
+    if code != 0:
+        raise SystemExit(f"protoc failed ({code}): {' '.join(args)}")
+
+
+def generate(out: Path) -> None:
+    """Write all generated files under ``out`` (the repository root, or a scratch folder)."""
+    protos = _proto_files()
+    includes = [f"-I{path}" for path in _include_paths()]
+    for package in GENERATED_PACKAGES:
+        target = out / package / "v1"
+        if target.exists():
+            for old in target.glob("*_pb2*.py*"):
+                old.unlink()
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "__init__.py").write_text('"""Generated from protos/; do not edit."""\n')
+    if protos:
+        _protoc(
+            [
+                *includes,
+                f"--python_out={out}",
+                f"--pyi_out={out}",
+                f"--grpc_python_out={out}",
+                *protos,
+            ]
+        )
+    (out / DESCRIPTOR).parent.mkdir(parents=True, exist_ok=True)
+    _protoc(
+        [
+            *includes,
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={out / DESCRIPTOR}",
+            *protos,
+            *EXTRA_DESCRIPTOR_INPUTS,
+        ]
+    )
+
+
+def _generated_files(root: Path) -> set[str]:
+    files = {str(DESCRIPTOR)}
+    for package in GENERATED_PACKAGES:
+        for path in (root / package / "v1").glob("*"):
+            if path.is_file():
+                files.add(str(path.relative_to(root)))
+    return files
+
+
+def stale_files() -> list[str]:
+    """Generated files that differ from what the protos produce now (empty when fresh)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh_root = Path(scratch)
+        generate(fresh_root)
+        fresh = _generated_files(fresh_root)
+        current = _generated_files(ROOT)
+        stale = sorted(fresh ^ current)
+        for name in sorted(fresh & current):
+            if not filecmp.cmp(fresh_root / name, ROOT / name, shallow=False):
+                stale.append(name)
+        return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if generated code is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_files()
+        if stale:
+            print("stale generated files (run `make generate`):", *stale, sep="\n  ")
+            return 1
+        print("generated code is up to date")
+        return 0
+    generate(ROOT)
+    shutil.rmtree(ROOT / "protos" / "__pycache__", ignore_errors=True)
+    print(f"generated code for {len(_proto_files())} proto files and {DESCRIPTOR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

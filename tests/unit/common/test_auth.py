@@ -1,0 +1,94 @@
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier, has_permission
+from common.errors import Unauthenticated
+from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
+
+
+@pytest.fixture
+def signer():
+    return TestSigner()
+
+
+@pytest.fixture
+def verifier(signer):
+    return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations())
+
+
+def reason_of(verifier, token, typ="at+jwt"):
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify_claims(token, token_type=typ)
+    return caught.value.reason
+
+
+def test_valid_token_yields_principal(verifier, signer):
+    principal = verifier.verify_access(signer.mint(permissions=("schema:read",)))
+    assert principal.username == "alice"
+    assert principal.has("schema:read")
+    assert not principal.has("schema:write")
+
+
+def test_alg_none_rejected(verifier, signer):
+    header = base64.urlsafe_b64encode(
+        json.dumps({"alg": "none", "typ": "at+jwt", "kid": "test-key"}).encode()
+    ).rstrip(b"=")
+    body = jwt.decode(signer.mint(), options={"verify_signature": False})
+    payload = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=")
+    assert (
+        reason_of(verifier, f"{header.decode()}.{payload.decode()}.")
+        == "TOKEN_ALGORITHM_NOT_ALLOWED"
+    )
+
+
+def test_expired_and_future_tokens_rejected(verifier, signer):
+    now = int(time.time())
+    assert reason_of(verifier, signer.mint(overrides={"exp": now - 60})) == "TOKEN_EXPIRED"
+    assert reason_of(verifier, signer.mint(overrides={"nbf": now + 600})) == "TOKEN_NOT_YET_VALID"
+
+
+def test_wrong_audience_issuer_and_type(verifier, signer):
+    assert reason_of(verifier, signer.mint(overrides={"aud": "other"})) == "TOKEN_AUDIENCE_INVALID"
+    assert reason_of(verifier, signer.mint(overrides={"iss": "evil"})) == "TOKEN_ISSUER_INVALID"
+    assert reason_of(verifier, signer.mint(typ="rt+jwt")) == "TOKEN_TYPE_MISMATCH"
+
+
+def test_tampered_payload_rejected(verifier, signer):
+    head, _, sig = signer.mint(permissions=("schema:read",)).split(".")
+    forged = jwt.decode(signer.mint(), options={"verify_signature": False})
+    forged["permissions"] = ["*"]
+    payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
+    assert reason_of(verifier, f"{head}.{payload}.{sig}") == "TOKEN_SIGNATURE_INVALID"
+
+
+def test_unknown_kid_rejected(verifier):
+    assert reason_of(verifier, TestSigner(kid="other").mint()) == "TOKEN_KEY_UNKNOWN"
+
+
+def test_permission_wildcards():
+    assert has_permission({"*"}, "audit:read")
+    assert has_permission({"schema:*"}, "schema:write")
+    assert not has_permission({"schema:*"}, "branch:create")
+
+
+def test_jwks_provider_refreshes_on_unknown_kid_but_rate_limits():
+    signers = [TestSigner(kid="k1")]
+    calls = []
+    now = [0.0]
+
+    def fetch():
+        calls.append(1)
+        return {"keys": [k for s in signers for k in s.jwks()["keys"]]}
+
+    provider = JwksKeyProvider(fetch, min_refresh_seconds=10, clock=lambda: now[0])
+    assert provider.public_key("k1") is not None
+    signers.append(TestSigner(kid="k2"))
+    assert provider.public_key("k2") is None  # within the rate limit: no second fetch
+    assert len(calls) == 1
+    now[0] = 11
+    assert provider.public_key("k2") is not None
+    assert len(calls) == 2

@@ -1,0 +1,1 @@
+"""User Service: login, tokens, users, roles and revocations (gRPC port 8000)."""
