@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from audit import ingest
 from audit.events import Event, EventFilter, Recorded, StoredEvent, parse_event
@@ -45,6 +47,18 @@ def _timestamp(nanos: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=remainder)
 
 
+def _plain(value: struct_pb2.Value) -> Any:
+    """A Struct value as plain Python, NaN kept so validation can refuse it by field."""
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return {key: _plain(item) for key, item in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_plain(item) for item in value.list_value.values]
+    if kind == "null_value" or kind is None:
+        return None
+    return getattr(value, kind)
+
+
 def event_from_proto(message: audit_pb2.Event, field_prefix: str) -> Event:
     return parse_event(
         id=message.id,
@@ -53,7 +67,7 @@ def event_from_proto(message: audit_pb2.Event, field_prefix: str) -> Event:
         subject=message.subject,
         time_ns=_nanos(message.time) if message.HasField("time") else None,
         actor=message.actor,
-        data=json_format.MessageToDict(message.data),
+        data={key: _plain(item) for key, item in message.data.fields.items()},
         field_prefix=field_prefix,
     )
 
@@ -61,7 +75,7 @@ def event_from_proto(message: audit_pb2.Event, field_prefix: str) -> Event:
 def event_to_proto(stored: StoredEvent) -> audit_pb2.Event:
     event = stored.event
     data = struct_pb2.Struct()
-    json_format.Parse(event.data, data)
+    data.update(json.loads(event.data))
     return audit_pb2.Event(
         name=f"events/{stored.sequence}",
         id=event.id,
