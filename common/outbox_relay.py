@@ -109,26 +109,38 @@ class OutboxRelay:
     def _session(self) -> int:
         """One StreamEvents call, until it fails or the relay stops; returns rows delivered."""
         in_flight: collections.deque[tuple[int, str]] = collections.deque()
+        outstanding: set[int] = set()
+        """Rows sent on this stream and not deleted yet; guarded by ``lock``."""
+        lock = threading.Lock()
         room = threading.Semaphore(self._window)
         ended = threading.Event()
 
         def requests() -> Iterator[audit_pb2.StreamEventsRequest]:
-            cursor = 0
             while not ended.is_set():
-                rows = self._unsent(after=cursor)
+                with lock:
+                    skip = outstanding | self._rejected
+                rows = [
+                    row
+                    for row in self._unsent(limit=self._window + len(skip))
+                    if row.seq not in skip
+                ]
                 if not rows:
                     self._wake.wait(self._poll_seconds)
                     self._wake.clear()
                     continue
-                cursor = rows[-1].seq
                 for row in rows:
-                    if row.seq in self._rejected:
-                        continue
                     while not room.acquire(timeout=0.5):
                         if ended.is_set():
                             return
+                    with lock:
+                        outstanding.add(row.seq)
                     in_flight.append((row.seq, row.event_id))
                     yield audit_pb2.StreamEventsRequest(event=self._event(row))
+
+        def delete(seqs: list[int]) -> None:
+            self._delete(seqs)
+            with lock:
+                outstanding.difference_update(seqs)
 
         metadata = [("authorization", f"Bearer {self._token_source()}")]
         delivered = 0
@@ -150,21 +162,21 @@ class OutboxRelay:
                     delivered += 1
                 room.release()
                 if len(acked) >= 100 or not in_flight:
-                    self._delete(acked)
+                    delete(acked)
                     acked = []
         finally:
             ended.set()
             call.cancel()
-            self._delete(acked)
+            delete(acked)
         return delivered
 
-    def _unsent(self, *, after: int) -> list[Any]:
-        query = (
-            sa.select(self._table)
-            .where(self._table.c.seq > after)
-            .order_by(self._table.c.seq)
-            .limit(self._window)
-        )
+    def _unsent(self, *, limit: int) -> list[Any]:
+        """The oldest rows still in the outbox; the caller skips those already on their way.
+
+        No cursor: on PostgreSQL a row can commit after one with a higher ``seq``, and a cursor
+        would step over it.
+        """
+        query = sa.select(self._table).order_by(self._table.c.seq).limit(limit)
         with self._db.read() as conn:
             return list(conn.execute(query))
 
