@@ -30,6 +30,8 @@ from common.db import Database
 log = logging.getLogger("mesh.outbox")
 
 AUDIT_SERVICE = "audit.v1.AuditService"
+MAX_EVENTS_PER_MESSAGE = 1000
+"""Audit's limit per StreamEvents message; a message never holds more than the window."""
 
 
 class _AckMismatch(Exception):
@@ -54,6 +56,8 @@ class OutboxRelay:
     ) -> None:
         """``source`` is the CloudEvents source of every event (``/oms``, ``/users``);
         ``token_source`` returns a bearer token with ``audit:write``, asked once per stream."""
+        if not 1 <= window <= MAX_EVENTS_PER_MESSAGE:
+            raise ValueError(f"window must be 1..{MAX_EVENTS_PER_MESSAGE}, got {window}")
         self._db = db
         self._table = table
         self._source = source
@@ -128,14 +132,18 @@ class OutboxRelay:
                     self._wake.wait(self._poll_seconds)
                     self._wake.clear()
                     continue
-                for row in rows:
+                while rows:
                     while not room.acquire(timeout=0.5):
                         if ended.is_set():
                             return
+                    taken = 1
+                    while taken < len(rows) and room.acquire(blocking=False):
+                        taken += 1
+                    batch, rows = rows[:taken], rows[taken:]
                     with lock:
-                        outstanding.add(row.seq)
-                    in_flight.append((row.seq, row.event_id))
-                    yield audit_pb2.StreamEventsRequest(event=self._event(row))
+                        outstanding.update(row.seq for row in batch)
+                    in_flight.extend((row.seq, row.event_id) for row in batch)
+                    yield audit_pb2.StreamEventsRequest(events=[self._event(r) for r in batch])
 
         def delete(seqs: list[int]) -> None:
             self._delete(seqs)
@@ -151,19 +159,19 @@ class OutboxRelay:
             call = self._stub.StreamEvents(requests(), metadata=metadata)
             self._call = call
         try:
-            for ack in call:
-                seq, event_id = in_flight.popleft()
-                if ack.id != event_id:
-                    raise _AckMismatch(f"expected an ack for {event_id}, got {ack.id}")
-                if ack.HasField("error"):
-                    self._reject(seq, ack)
-                else:
-                    acked.append(seq)
-                    delivered += 1
-                room.release()
-                if len(acked) >= 100 or not in_flight:
-                    delete(acked)
-                    acked = []
+            for response in call:
+                for ack in response.acks:
+                    seq, event_id = in_flight.popleft()
+                    if ack.id != event_id:
+                        raise _AckMismatch(f"expected an ack for {event_id}, got {ack.id}")
+                    if ack.HasField("error"):
+                        self._reject(seq, ack)
+                    else:
+                        acked.append(seq)
+                        delivered += 1
+                    room.release()
+                delete(acked)
+                acked = []
         finally:
             ended.set()
             call.cancel()

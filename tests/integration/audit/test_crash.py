@@ -102,13 +102,16 @@ def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
     acks = []
     try:
         with pytest.raises(grpc.RpcError) as broken:
-            for ack in stub.StreamEvents(
-                (audit_pb2.StreamEventsRequest(event=e) for e in sent),
+            for response in stub.StreamEvents(
+                (
+                    audit_pb2.StreamEventsRequest(events=sent[i : i + 5])
+                    for i in range(0, 20_000, 5)
+                ),
                 metadata=writer,
                 timeout=120,
             ):
-                acks.append(ack)
-                if len(acks) == 500:
+                acks.extend(response.acks)
+                if len(acks) >= 500 and first.process.poll() is None:
                     first.kill()
         assert broken.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     finally:
@@ -131,13 +134,19 @@ def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
         verdict = stub.VerifyLog(audit_pb2.VerifyLogRequest(), metadata=reader, timeout=60)
         assert verdict.intact and verdict.verified_count == len(stored)
 
-        redelivered = list(
-            stub.StreamEvents(
-                (audit_pb2.StreamEventsRequest(event=e) for e in sent[: len(stored) + 100]),
+        again = sent[: len(stored) + 100]
+        redelivered = [
+            ack
+            for response in stub.StreamEvents(
+                (
+                    audit_pb2.StreamEventsRequest(events=again[i : i + 50])
+                    for i in range(0, len(again), 50)
+                ),
                 metadata=writer,
                 timeout=120,
             )
-        )
+            for ack in response.acks
+        ]
         assert all(a.duplicate for a in redelivered[: len(stored)])
         assert not any(a.duplicate for a in redelivered[len(stored) :])
         assert len(stored_events(stub, reader)) == len(stored) + 100

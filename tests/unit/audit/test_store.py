@@ -128,3 +128,19 @@ def test_filters_and_order(store):
     assert ids(EventFilter(), newest_first=True) == ["e-4", "e-3", "e-2", "e-1"]
     assert ids(EventFilter(), after=1, before=4) == ["e-2", "e-3"]
     assert ids(EventFilter(), newest_first=True, before=3, limit=1) == ["e-2"]
+
+
+def test_redelivery_inside_a_batch_of_new_events_keeps_the_chain_gap_free(store):
+    (original,) = store.append([event(1)])
+    outcomes = store.append([event(5), event(1), event(6)])
+    assert [(o.stored.sequence, o.duplicate) for o in outcomes] == [
+        (2, False),
+        (1, True),
+        (3, False),
+    ]
+    assert outcomes[1] == Recorded(original.stored, duplicate=True)
+    stored = list(store.scan(1, 10))
+    assert [s.event.id for s in stored] == ["e-1", "e-5", "e-6"]
+    verifier = chain.ChainVerifier(start_sequence=1, previous_hash=chain.GENESIS)
+    assert all(verifier.feed(s) for s in stored)
+    assert store.head() == (3, stored[-1].hash)
