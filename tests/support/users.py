@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from common.config import RuntimeSettings
 from common.server import MeshServer
@@ -63,7 +65,9 @@ class RunningUsers:
     def users(self) -> users_grpc.UserServiceStub:
         return users_grpc.UserServiceStub(self.channel)
 
-    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> auth_pb.LoginResponse:
+    def login(
+        self, username: str = "admin", password: str = ADMIN_PASSWORD
+    ) -> auth_pb.LoginResponse:
         return self.auth.Login(
             auth_pb.LoginRequest(username=username, password=password), timeout=10
         )
@@ -83,3 +87,35 @@ def running_users(settings: Settings) -> Iterator[RunningUsers]:
 
 def bearer(token: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {token}")]
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    """The ErrorInfo of a failed call (every error of the mesh carries one)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no rich status"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    raise AssertionError("status has no ErrorInfo")
+
+
+def bad_request_fields(error: grpc.RpcError) -> list[str]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no rich status"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            return [v.field for v in bad.field_violations]
+    return []
+
+
+def rejected(call: object, *args: object, **kwargs: object) -> tuple[grpc.StatusCode, str]:
+    """Make a call that must fail; its status code and ErrorInfo reason."""
+    try:
+        call(*args, **kwargs)  # type: ignore[operator]
+    except grpc.RpcError as error:
+        return error.code(), error_info(error).reason  # type: ignore[attr-defined]
+    raise AssertionError("the call succeeded")
