@@ -7,8 +7,8 @@ import pytest
 from common import errors
 from common.config import RuntimeSettings
 from common.users_client import ServiceTokenSource, UsersClient
-from users.v1 import auth_service_pb2 as auth_pb
 from tests.support.users import bearer
+from users.v1 import auth_service_pb2 as auth_pb
 
 
 @pytest.fixture
