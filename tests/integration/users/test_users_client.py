@@ -19,7 +19,7 @@ def client(users):
 
 
 def _settings():
-    return RuntimeSettings.from_env().__class__(
+    return RuntimeSettings(
         max_workers=4,
         grace_seconds=0,
         log_level="INFO",
