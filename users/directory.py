@@ -208,7 +208,7 @@ class Directory:
         if violations:
             raise errors.invalid(violations)
         with self._db.write() as conn:
-            user = self._existing(store.load_user(conn, user_id=user_id), user_id)
+            user = self._existing(store.load_user(conn, user_id=user_id, lock=True), user_id)
             self._check_etag(user, etag)
             changes: dict[str, str] = {}
             if "display_name" in paths:
@@ -227,7 +227,7 @@ class Directory:
 
     def set_enabled(self, caller: Principal, user_id: str, *, enabled: bool) -> store.UserRecord:
         with self._db.write() as conn:
-            user = self._existing(store.load_user(conn, user_id=user_id), user_id)
+            user = self._existing(store.load_user(conn, user_id=user_id, lock=True), user_id)
             if not enabled:
                 if user_id == caller.user_id:
                     raise errors.FailedPrecondition(
@@ -263,7 +263,7 @@ class Directory:
     ) -> store.UserRecord:
         wanted = tuple(sorted(set(roles)))
         with self._db.write() as conn:
-            user = self._existing(store.load_user(conn, user_id=user_id), user_id)
+            user = self._existing(store.load_user(conn, user_id=user_id, lock=True), user_id)
             self._check_etag(user, etag)
             added = [r for r in wanted if r not in user.roles]
             removed = [r for r in user.roles if r not in wanted]

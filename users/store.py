@@ -150,11 +150,17 @@ class UserRecord:
 
 
 def load_user(
-    conn: Connection, *, user_id: str | None = None, username: str | None = None
+    conn: Connection,
+    *,
+    user_id: str | None = None,
+    username: str | None = None,
+    lock: bool = False,
 ) -> UserRecord | None:
-    """One user by id or username, with roles; locked for update on PostgreSQL."""
+    """One user by id or username, with roles; ``lock`` holds the row until the transaction
+    ends (PostgreSQL; SQLite write transactions are serial anyway)."""
     condition = users.c.id == user_id if user_id is not None else users.c.username == username
-    row = conn.execute(sa.select(users).where(condition).with_for_update()).first()
+    query = sa.select(users).where(condition)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         return None
     return _record(row, roles_by_user(conn, [row.id]).get(row.id, ()))
