@@ -13,6 +13,7 @@ from common.server import MeshServer, ServiceRegistration, create_server
 from users import store
 from users.bootstrap import ensure_accounts
 from users.directory import Directory
+from users.housekeeping import Housekeeper
 from users.keys import KeyRing
 from users.passwords import Passwords
 from users.revocations import RevocationLog
@@ -59,8 +60,15 @@ class Components:
     directory: Directory
     revocations: RevocationLog
     verifier: TokenVerifier
+    housekeeper: Housekeeper
+
+    def start(self) -> None:
+        """Start the background threads: revocation polling and housekeeping."""
+        self.revocations.start()
+        self.housekeeper.start()
 
     def close(self) -> None:
+        self.housekeeper.stop()
         self.revocations.stop()
         self.db.dispose()
 
@@ -106,8 +114,16 @@ def build_components(settings: Settings) -> Components:
         revocations=revocations,
         session_lifetime=auth.session_lifetime,
     )
+    housekeeper = Housekeeper(
+        db, session_lifetime=auth.session_lifetime, lockout_seconds=settings.lockout_seconds
+    )
     return Components(
-        db=db, auth=auth, directory=directory, revocations=revocations, verifier=verifier
+        db=db,
+        auth=auth,
+        directory=directory,
+        revocations=revocations,
+        verifier=verifier,
+        housekeeper=housekeeper,
     )
 
 
@@ -133,7 +149,7 @@ def build_server(settings: Settings) -> MeshServer:
         verifier=parts.verifier,
         settings=settings.runtime,
     )
-    parts.revocations.start()
+    parts.start()
     server.on_stop.append(parts.close)
     return server
 
