@@ -151,32 +151,37 @@ class Directory:
         if violations:
             raise errors.invalid(violations)
         password_hash = self._passwords.hash(password)
-        with self._db.write() as conn:
-            self._check_grantable(conn, caller, roles, field="roles")
-            if store.load_user(conn, username=username) is not None:
-                raise errors.AlreadyExists(
-                    f"user {username!r} already exists",
-                    reason="USER_EXISTS",
-                    metadata={"username": username},
+        exists = errors.AlreadyExists(
+            f"user {username!r} already exists",
+            reason="USER_EXISTS",
+            metadata={"username": username},
+        )
+        try:
+            with self._db.write() as conn:
+                self._check_grantable(conn, caller, roles, field="roles")
+                if store.load_user(conn, username=username) is not None:
+                    raise exists
+                user_id = insert_user(
+                    conn,
+                    username=username,
+                    password_hash=password_hash,
+                    display_name=display_name,
+                    email=email,
+                    roles=roles,
+                    now=self._clock(),
                 )
-            user_id = insert_user(
-                conn,
-                username=username,
-                password_hash=password_hash,
-                display_name=display_name,
-                email=email,
-                roles=roles,
-                now=self._clock(),
-            )
-            store.emit(
-                conn,
-                "users.user.created",
-                subject=f"users/{user_id}",
-                actor=caller.username,
-                username=username,
-                roles=sorted(set(roles)),
-            )
-            return self._existing(store.load_user(conn, user_id=user_id), user_id)
+                store.emit(
+                    conn,
+                    "users.user.created",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    username=username,
+                    roles=sorted(set(roles)),
+                )
+                return self._existing(store.load_user(conn, user_id=user_id), user_id)
+        except sa.exc.IntegrityError as exc:
+            # A concurrent CreateUser took the name between our check and our insert.
+            raise exists from exc
 
     def update_user(
         self,
@@ -340,6 +345,13 @@ class Directory:
 
     @staticmethod
     def _keep_an_admin(conn: sa.Connection) -> None:
+        """Refuse to lose the last enabled admin, even to two concurrent changes.
+
+        On PostgreSQL the table lock makes such changes take turns, so the second one counts
+        after the first has committed; SQLite write transactions take turns already.
+        """
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
         if store.count_enabled_admins(conn) <= 1:
             raise errors.FailedPrecondition(
                 "the last enabled admin must stay an enabled admin", reason="LAST_ADMIN"
