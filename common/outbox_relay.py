@@ -25,6 +25,7 @@ from google.protobuf import struct_pb2
 
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common.channels import create_channel
+from common.config import env_str
 from common.db import Database
 from common.errors import MeshError
 
@@ -33,6 +34,11 @@ log = logging.getLogger("mesh.outbox")
 AUDIT_SERVICE = "audit.v1.AuditService"
 MAX_EVENTS_PER_MESSAGE = 1000
 """Audit's limit per StreamEvents message; a message never holds more than the window."""
+
+
+def audit_address() -> str:
+    """Where producers reach the Audit Service (``MESH_AUDIT_ADDR``, ``127.0.0.1:8002``)."""
+    return env_str("MESH_AUDIT_ADDR", "127.0.0.1:8002")
 
 
 class _AckMismatch(Exception):
