@@ -2,53 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import uuid
 
 import pytest
-import sqlalchemy as sa
 
 from audit import chain
 from audit.events import EventFilter, Recorded, parse_event
 from audit.store import EventStore
 from common.db import Database
 from common.errors import AlreadyExists
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_available() -> bool:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+from tests.support.postgres import scratch_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'audit.db'}")
-        schema = None
-    else:
-        if not _postgres_available():
-            pytest.skip("PostgreSQL is not reachable")
-        schema = f"audit_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        db = Database(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    result = EventStore(db)
-    result.migrate()
-    yield result
-    db.dispose()
-    if schema:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'audit.db'}"
+        else:
+            url = stack.enter_context(scratch_database("audit"))
+        db = Database(url)
+        stack.callback(db.dispose)
+        result = EventStore(db)
+        result.migrate()
+        yield result
 
 
 def event(n, **changes):
