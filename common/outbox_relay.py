@@ -15,9 +15,9 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import sqlalchemy as sa
@@ -41,6 +41,14 @@ def audit_address() -> str:
     return env_str("MESH_AUDIT_ADDR", "127.0.0.1:8002")
 
 
+class TokenSource(Protocol):
+    """A bearer token with ``audit:write``; invalidated when Audit refuses it."""
+
+    def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
 class _AckMismatch(Exception):
     """Audit acknowledged a different event than the next one sent: restart the stream."""
 
@@ -55,14 +63,15 @@ class OutboxRelay:
         *,
         target: str,
         source: str,
-        token_source: Callable[[], str],
+        token_source: TokenSource,
         window: int = 256,
         poll_seconds: float = 1.0,
         initial_backoff: float = 0.2,
         max_backoff: float = 10.0,
     ) -> None:
         """``source`` is the CloudEvents source of every event (``/oms``, ``/users``);
-        ``token_source`` returns a bearer token with ``audit:write``, asked once per stream."""
+        ``token_source`` gives a bearer token with ``audit:write``, asked once per stream and
+        invalidated when Audit answers UNAUTHENTICATED (expired, revoked, rotated away)."""
         if not 1 <= window <= MAX_EVENTS_PER_MESSAGE:
             raise ValueError(f"window must be 1..{MAX_EVENTS_PER_MESSAGE}, got {window}")
         self._db = db
@@ -83,16 +92,19 @@ class OutboxRelay:
         self._thread = threading.Thread(target=self._run, name=f"outbox{source}", daemon=True)
 
     def start(self) -> None:
+        sa.event.listen(self._db.engine, "commit", self._on_commit)
         self._thread.start()
 
-    def notify(self) -> None:
-        """Call after committing a transaction that appended to the outbox: sends it now."""
+    def _on_commit(self, _conn: Any) -> None:
+        """Any commit may have appended to the outbox: look now rather than at the next poll."""
         self._wake.set()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop sending; unacknowledged rows stay in the outbox for the next start."""
         self._stopping.set()
         self._wake.set()
+        if sa.event.contains(self._db.engine, "commit", self._on_commit):
+            sa.event.remove(self._db.engine, "commit", self._on_commit)
         with self._call_lock:
             if self._call is not None:
                 self._call.cancel()
@@ -106,6 +118,8 @@ class OutboxRelay:
             try:
                 delivered = self._session()
             except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    self._token_source.invalidate()
                 if not self._stopping.is_set():
                     log.warning(
                         "audit stream failed", extra={"code": str(exc.code()), "backoff": backoff}
@@ -158,7 +172,7 @@ class OutboxRelay:
             with lock:
                 outstanding.difference_update(seqs)
 
-        metadata = [("authorization", f"Bearer {self._token_source()}")]
+        metadata = [("authorization", f"Bearer {self._token_source.token()}")]
         delivered = 0
         acked: list[int] = []
         with self._call_lock:

@@ -9,6 +9,7 @@ from common.config import RuntimeSettings
 from common.db import Database
 from common.interceptors import AUTHENTICATED, PUBLIC, Policy, requires
 from common.logs import configure_logging
+from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server
 from users import store
 from users.bootstrap import ensure_accounts
@@ -20,7 +21,7 @@ from users.revocations import RevocationLog
 from users.service import AuthService, Lockout
 from users.servicer import AuthServicer, UserServicer
 from users.settings import Settings
-from users.tokens import TokenIssuer
+from users.tokens import Identity, OwnServiceTokens, TokenIssuer
 from users.v1 import auth_service_pb2_grpc, user_service_pb2_grpc
 
 DOMAIN = "users.mesh"
@@ -61,6 +62,7 @@ class Components:
     revocations: RevocationLog
     verifier: TokenVerifier
     housekeeper: Housekeeper
+    issuer: TokenIssuer
 
     def start(self) -> None:
         """Start the background threads: revocation polling and housekeeping."""
@@ -124,11 +126,25 @@ def build_components(settings: Settings) -> Components:
         revocations=revocations,
         verifier=verifier,
         housekeeper=housekeeper,
+        issuer=issuer,
     )
 
 
-def build_server(settings: Settings) -> MeshServer:
-    """A ready-to-start User Service on ``settings.address``."""
+SERVICE_IDENTITY = Identity(
+    user_id="svc-users",
+    username="svc-users",
+    roles=("service",),
+    permissions=store.BUILTIN_ROLES["service"][1],
+)
+"""Who the User Service is when it ships its own outbox to the Audit Service."""
+
+
+def build_server(settings: Settings, *, audit_target: str | None = None) -> MeshServer:
+    """A ready-to-start User Service on ``settings.address``.
+
+    With ``audit_target``, a relay ships the outbox (logins, logouts, user changes) to the
+    Audit Service there; without it, events wait in the outbox.
+    """
     parts = build_components(settings)
     auth_servicer = AuthServicer(parts.auth, parts.revocations)
     user_servicer = UserServicer(parts.directory)
@@ -151,13 +167,23 @@ def build_server(settings: Settings) -> MeshServer:
     )
     parts.start()
     server.on_stop.append(parts.close)
+    if audit_target:
+        relay = OutboxRelay(
+            parts.db,
+            store.outbox,
+            target=audit_target,
+            source="/users",
+            token_source=OwnServiceTokens(parts.issuer, SERVICE_IDENTITY),
+        )
+        relay.start()
+        server.on_stop.append(relay.close)
     return server
 
 
 def main() -> None:
     runtime = RuntimeSettings.from_env()
     configure_logging("users", runtime.log_level)
-    build_server(Settings.from_env()).serve_forever()
+    build_server(Settings.from_env(), audit_target=audit_address()).serve_forever()
 
 
 if __name__ == "__main__":

@@ -110,3 +110,35 @@ class TokenIssuer:
 def permissions_of(role_permissions: Iterable[Iterable[str]]) -> tuple[str, ...]:
     """The sorted union of the permissions of several roles."""
     return tuple(sorted({p for permissions in role_permissions for p in permissions}))
+
+
+class OwnServiceTokens:
+    """Access tokens the User Service signs for itself to ship its outbox to Audit.
+
+    It holds the signing keys, so a login round trip to itself would add nothing; the token is
+    reused until shortly before it expires, or until Audit refuses it.
+    """
+
+    def __init__(
+        self,
+        issuer: TokenIssuer,
+        identity: Identity,
+        *,
+        margin_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._issuer = issuer
+        self._identity = identity
+        self._margin = margin_seconds
+        self._clock = clock
+        self._current: IssuedToken | None = None
+
+    def token(self) -> str:
+        current = self._current
+        if current is None or self._clock() >= current.expires_at - self._margin:
+            current = self._issuer.access_token(self._identity, session_id=str(uuid.uuid4()))
+            self._current = current
+        return current.token
+
+    def invalidate(self) -> None:
+        self._current = None

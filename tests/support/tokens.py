@@ -66,3 +66,17 @@ class TestSigner:
         return jwt.encode(
             claims, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": typ}
         )
+
+
+class MintedTokens:
+    """A token source for relays under test: a fresh ``audit:write`` token per stream."""
+
+    def __init__(self, signer: TestSigner) -> None:
+        self._signer = signer
+        self.invalidations = 0
+
+    def token(self) -> str:
+        return self._signer.mint(permissions=("audit:write",))
+
+    def invalidate(self) -> None:
+        self.invalidations += 1

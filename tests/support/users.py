@@ -74,8 +74,8 @@ class RunningUsers:
 
 
 @contextlib.contextmanager
-def running_users(settings: Settings) -> Iterator[RunningUsers]:
-    server = build_server(settings)
+def running_users(settings: Settings, *, audit_target: str | None = None) -> Iterator[RunningUsers]:
+    server = build_server(settings, audit_target=audit_target)
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     try:

@@ -15,7 +15,7 @@ from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
 from common.outbox_relay import OutboxRelay
 from tests.integration.audit.helpers import eventually
-from tests.support.tokens import AUDIENCE, ISSUER
+from tests.support.tokens import AUDIENCE, ISSUER, MintedTokens
 
 
 class Service:
@@ -71,7 +71,7 @@ def relays(service, signer):
             service.table,
             target=f"127.0.0.1:{port}",
             source="/oms",
-            token_source=lambda: signer.mint(permissions=("audit:write",)),
+            token_source=options.pop("token_source", MintedTokens(signer)),
             **{"initial_backoff": 0.05, "max_backoff": 0.3, **options},
         )
         relay.start()
@@ -84,16 +84,14 @@ def relays(service, signer):
 
 
 def test_rows_are_delivered_in_order_and_deleted(service, relays, audit_server, client):
-    relay = relays(audit_server.port, poll_seconds=30)
+    relays(audit_server.port, poll_seconds=30)
     sent = service.emit(50)
-    relay.notify()
     eventually(lambda: service.pending() == 0)
     stored = audit_events(client)
     assert [e.id for e in stored] == [e.id for e in sent]
     assert all(e.source == "/oms" and e.type == "oms.branch.created" for e in stored)
     assert stored[7].data["i"] == 7 and stored[7].subject == "branches/b7"
     more = service.emit(5, start=50)
-    relay.notify()
     eventually(lambda: service.pending() == 0)
     assert [e.id for e in audit_events(client)[50:]] == [e.id for e in more]
 
@@ -108,9 +106,8 @@ def test_events_written_while_audit_is_down_arrive_once_it_is_up(
     probe.start()
     port = probe.port
     probe.stop(0)
-    relay = relays(port)
+    relays(port)
     sent = service.emit(30)
-    relay.notify()
     time.sleep(0.5)
     assert service.pending() == 30
     server = build_server(dataclasses.replace(settings, listen=f"127.0.0.1:{port}"), verifier)
@@ -129,7 +126,6 @@ def test_crash_between_ack_and_delete_is_redelivered_and_deduplicated(
     crashing = relays(audit_server.port)
     crashing._delete = lambda seqs: None  # dies after every ack, before deleting the row
     sent = service.emit(40)
-    crashing.notify()
     eventually(lambda: len(audit_events(client)) == 40)
     crashing.close()
     assert service.pending() == 40
@@ -153,3 +149,20 @@ def test_a_rejected_event_stays_in_the_outbox_and_does_not_block_the_rest(
     assert [e.id for e in audit_events(client)] == [e.id for e in good_before + good_after]
     with service.db.read() as conn:
         assert conn.execute(sa.select(service.table.c.event_id)).scalars().all() == [bad[0].id]
+
+
+class _RevokedFirst(MintedTokens):
+    """Hands out a token Audit refuses until the relay invalidates it."""
+
+    def token(self) -> str:
+        if self.invalidations == 0:
+            return self._signer.mint(permissions=("audit:write",), ttl=-60)
+        return super().token()
+
+
+def test_a_refused_token_is_invalidated_and_replaced(service, relays, audit_server, signer):
+    tokens = _RevokedFirst(signer)
+    relays(audit_server.port, token_source=tokens)
+    service.emit(3)
+    eventually(lambda: service.pending() == 0)
+    assert tokens.invalidations >= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import grpc
 import pytest
 import sqlalchemy as sa
@@ -9,7 +11,6 @@ import sqlalchemy as sa
 from audit.server import build_server
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common.db import Database
-from common.outbox_relay import OutboxRelay
 from common.users_client import ServiceTokenSource, UsersClient
 from tests.integration.audit.conftest import make_event
 from tests.integration.audit.helpers import eventually
@@ -63,37 +64,40 @@ def test_service_account_writes_and_admin_reads(users, audit, service_token):
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-def test_the_user_services_outbox_reaches_the_log(users, audit, service_token):
-    server, stub = audit
-    users.login()
-    database = Database(users.settings.database_url)
-    relay = OutboxRelay(
-        database,
-        users_store.outbox,
-        target=f"127.0.0.1:{server.port}",
-        source="/users",
-        token_source=service_token.token,
-    )
-    relay.start()
+def test_the_user_services_outbox_reaches_the_log(tmp_path, settings):
+    """Logins on a User Service that relays to Audit land in the log, verified with its keys."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        users_address = f"127.0.0.1:{probe.getsockname()[1]}"
+    client = UsersClient(users_address)
+    client.start()
+    audit_server = build_server(settings, client.verifier(settings.runtime))
+    audit_server.on_stop.append(client.close)
+    audit_server.start()
+    relaying = users_settings(tmp_path / "users", address=users_address)
     try:
-        admin = bearer(users.login().access_token)
+        with (
+            running_users(relaying, audit_target=f"127.0.0.1:{audit_server.port}") as users,
+            grpc.insecure_channel(f"127.0.0.1:{audit_server.port}") as channel,
+        ):
+            stub = audit_pb2_grpc.AuditServiceStub(channel)
+            admin = bearer(users.login().access_token)
+            users.login()
 
-        def pending():
-            with database.read() as conn:
-                return conn.execute(
-                    sa.select(sa.func.count()).select_from(users_store.outbox)
-                ).scalar_one()
+            def logged() -> list[audit_pb2.Event]:
+                return list(
+                    stub.QueryEvents(
+                        audit_pb2.QueryEventsRequest(source="/users", type="users.auth."),
+                        metadata=admin,
+                        timeout=10,
+                    ).events
+                )
 
-        relay.notify()
-        eventually(lambda: pending() == 0)
-        logged = stub.QueryEvents(
-            audit_pb2.QueryEventsRequest(source="/users", type="users.auth.", page_size=1000),
-            metadata=admin,
-            timeout=10,
-        ).events
-        assert [e.type for e in logged].count("users.auth.login_succeeded") >= 2
-        assert all(e.source == "/users" for e in logged)
-        assert stub.VerifyLog(audit_pb2.VerifyLogRequest(), metadata=admin, timeout=10).intact
+            eventually(lambda: [e.type for e in logged()].count("users.auth.login_succeeded") == 2)
+            assert all(e.source == "/users" for e in logged())
+            with Database(relaying.database_url).read() as conn:
+                pending = sa.select(sa.func.count()).select_from(users_store.outbox)
+                assert conn.execute(pending).scalar_one() == 0
+            assert stub.VerifyLog(audit_pb2.VerifyLogRequest(), metadata=admin, timeout=10).intact
     finally:
-        relay.close()
-        database.dispose()
+        audit_server.stop(0)
