@@ -25,7 +25,14 @@ from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
 from oms.model import Resource
 from oms.store import MAIN, BranchRecord, CommitRecord, EventsFor, NewCommit, Snapshot
-from oms.tree import Tree, bucket_of, canonical, changed_entries, content_hash, group_by_bucket
+from oms.tree import (
+    Tree,
+    bucket_of,
+    canonical,
+    changed_entries,
+    content_hash,
+    group_by_bucket,
+)
 
 metadata = sa.MetaData()
 

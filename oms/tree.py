@@ -27,6 +27,11 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def resource_etag(resource: Any) -> str:
+    """A resource's etag: the hash it is stored under, so equal content has equal etags."""
+    return content_hash(canonical(resource))
+
+
 def bucket_of(key: str) -> str:
     """The bucket of a resource key: the first byte of its hash, as two hex digits."""
     return hashlib.sha256(key.encode()).hexdigest()[:2]
