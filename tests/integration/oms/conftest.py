@@ -41,7 +41,7 @@ def start_oms(signer):
         server.start()
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
         started.append((server, channel))
-        return Client(channel, signer)
+        return Client(channel, signer, server)
 
     yield start
     for server, channel in started:

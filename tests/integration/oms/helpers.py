@@ -8,6 +8,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from common.server import MeshServer
 from oms.v1 import (
     branch_service_pb2 as bs,
 )
@@ -31,6 +32,7 @@ class Client:
 
     channel: grpc.Channel
     signer: TestSigner
+    server: MeshServer
 
     def __post_init__(self) -> None:
         self.schema = schema_service_pb2_grpc.SchemaServiceStub(self.channel)
