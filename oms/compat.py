@@ -32,6 +32,7 @@ from oms.model import (
     Resource,
     Snapshot,
     Status,
+    prefetch,
     split_key,
 )
 
@@ -181,6 +182,8 @@ def check_compatibility(
     """
     report = _Report(CompatibilityMode(mode))
     candidates = set(old) | set(new) if keys is None else set(keys)
+    prefetch(old, candidates)
+    prefetch(new, candidates)
     for key in sorted(candidates):
         before, after = old.get(key), new.get(key)
         if before == after:
@@ -200,21 +203,24 @@ def has_breaking(findings: Iterable[Finding]) -> bool:
     return any(f.severity is Severity.BREAKING for f in findings)
 
 
+def severity_of(rule: Rule, mode: CompatibilityMode) -> Severity:
+    """``BREAKING`` when the rule breaks the mode's direction, else the rule's own severity."""
+    breaking = {
+        CompatibilityMode.BACKWARD: rule.backward,
+        CompatibilityMode.FORWARD: rule.forward,
+        CompatibilityMode.FULL: rule.backward or rule.forward,
+        CompatibilityMode.NONE: False,
+    }[mode]
+    return Severity.BREAKING if breaking else rule.severity
+
+
 class _Report:
     def __init__(self, mode: CompatibilityMode) -> None:
-        self.mode = mode
+        self._severity = {rule_id: severity_of(rule, mode) for rule_id, rule in RULES.items()}
         self.findings: list[Finding] = []
 
     def add(self, rule_id: str, path: str, message: str) -> None:
-        rule = RULES[rule_id]
-        breaking = {
-            CompatibilityMode.BACKWARD: rule.backward,
-            CompatibilityMode.FORWARD: rule.forward,
-            CompatibilityMode.FULL: rule.backward or rule.forward,
-            CompatibilityMode.NONE: False,
-        }[self.mode]
-        severity = Severity.BREAKING if breaking else rule.severity
-        self.findings.append(Finding(rule_id, severity, path, message))
+        self.findings.append(Finding(rule_id, self._severity[rule_id], path, message))
 
 
 def _type_name(data_type: Any) -> str:

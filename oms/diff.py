@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeGuard
 
-from oms.model import NAMED_LISTS, Resource, Snapshot
+from oms.model import NAMED_LISTS, Resource, Snapshot, prefetch
 
 ORDER_SUFFIX = "#order"
 
@@ -80,6 +80,8 @@ def diff_snapshots(
     change log): only those are compared, so the cost follows the size of the change.
     """
     candidates = set(old) | set(new) if keys is None else set(keys)
+    prefetch(old, candidates)
+    prefetch(new, candidates)
     out: list[ResourceChange] = []
     for key in sorted(candidates):
         before, after = old.get(key), new.get(key)

@@ -18,7 +18,7 @@ from typing import Any
 from common.errors import FieldViolation
 from oms.checks import check_changes
 from oms.diff import ORDER_SUFFIX, by_name, item_path
-from oms.model import NAMED_LISTS, SET_LISTS, Overlay, Resource, Snapshot
+from oms.model import NAMED_LISTS, SET_LISTS, Overlay, Resource, Snapshot, prefetch
 
 
 class ConflictKind(StrEnum):
@@ -83,6 +83,8 @@ def merge_snapshots(
     the change rather than of the ontology.
     """
     candidates = set(base) | set(ours) | set(theirs) if keys is None else set(keys)
+    for snapshot in (base, ours, theirs):
+        prefetch(snapshot, candidates)
     changes: dict[str, Resource | None] = {}
     conflicts: list[Conflict] = []
     for key in sorted(candidates):

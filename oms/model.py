@@ -20,9 +20,9 @@ field being left empty:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from common.errors import FieldViolation, InvalidArgument
 
@@ -300,8 +300,8 @@ class Overlay(Mapping[str, Resource]):
         return self._base[key]
 
     def __contains__(self, key: object) -> bool:
-        if key in self._changes:
-            return self._changes[key] is not None  # type: ignore[index]
+        if isinstance(key, str) and key in self._changes:
+            return self._changes[key] is not None
         return key in self._base
 
     def __iter__(self) -> Iterator[str]:
@@ -315,10 +315,29 @@ class Overlay(Mapping[str, Resource]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Pass bulk loads on to the underlying snapshot."""
+        prefetch(self._base, [k for k in keys if k not in self._changes])
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A snapshot that loads resources lazily and can load many at once (the store's)."""
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Load these resources in bulk before they are read one by one."""
+
+
+def prefetch(snapshot: Snapshot, keys: Iterable[str]) -> None:
+    """Ask a lazily loaded snapshot for many resources at once; a no-op for plain dicts."""
+    if isinstance(snapshot, Prefetching):
+        snapshot.prefetch(keys)
+
 
 def collection_items(snapshot: Snapshot, collection: str) -> Iterator[tuple[str, Resource]]:
     """Every ``(key, resource)`` of one collection in a snapshot."""
     prefix = collection + "/"
-    for key in snapshot:
-        if key.startswith(prefix):
-            yield key, snapshot[key]
+    keys = [key for key in snapshot if key.startswith(prefix)]
+    prefetch(snapshot, keys)
+    for key in keys:
+        yield key, snapshot[key]
