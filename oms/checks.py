@@ -36,6 +36,7 @@ from oms.model import (
     Status,
     collection_items,
     normalize,
+    prefetch,
     resource_key,
     split_key,
 )
@@ -114,20 +115,28 @@ def check_delete(collection: str, api_name: str, snapshot: Snapshot) -> list[Fie
     ]
 
 
-def check_changes(snapshot: Snapshot, keys: Iterable[str]) -> dict[str, list[FieldViolation]]:
+def check_changes(
+    snapshot: Snapshot, keys: Iterable[str], *, before: Snapshot | None = None
+) -> dict[str, list[FieldViolation]]:
     """Violations of a snapshot after many resources changed (e.g. a merge), by resource key.
 
     ``snapshot`` is the ontology after the change and ``keys`` the resources that changed
     (present: written, absent: deleted). The changed resources and every resource referencing
-    one of them are checked; nothing else is read.
+    one of them are checked; nothing else is read. With ``before`` (the ontology the change
+    applies to), a resource's violations that it already had there are not reported.
     """
     checker = _Checker(snapshot)
     keys = set(keys)
-    to_check = {k for k in keys if k in snapshot} | checker.dependents(keys)
+    to_check = sorted({k for k in keys if k in snapshot} | checker.dependents(keys))
+    prefetch(snapshot, to_check)
+    earlier = None if before is None else _Checker(before)
     result: dict[str, list[FieldViolation]] = {}
-    for key in sorted(to_check):
+    for key in to_check:
         collection, _ = split_key(key)
         found = checker.own(collection, snapshot[key])
+        if found and earlier is not None and key in earlier.snapshot:
+            known = earlier.own(collection, earlier.snapshot[key])
+            found = [v for v in found if v not in known]
         if found:
             result[key] = found
     return result

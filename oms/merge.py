@@ -46,8 +46,8 @@ class MergeResult:
     """What merging theirs into ours yields.
 
     ``changes`` are to be applied onto ours (``None`` deletes); they are only safe to write
-    when ``clean``: no conflicts, and the merged ontology passes the write-time checks
-    (``violations``, by resource key).
+    when ``clean``: no conflicts, and no resource of the merged ontology fails a write-time
+    check that it passed in ours (``violations``, by resource key).
     """
 
     changes: dict[str, Resource | None]
@@ -101,7 +101,7 @@ def merge_snapshots(
             changes[key] = merged
     if conflicts or not changes:
         return MergeResult(changes, tuple(conflicts))
-    violations = check_changes(Overlay(ours, changes), changes)
+    violations = check_changes(Overlay(ours, changes), changes, before=ours)
     return MergeResult(changes, (), {k: tuple(v) for k, v in violations.items()})
 
 

@@ -488,3 +488,16 @@ def test_check_changes_checks_changed_resources_and_their_referrers_only() -> No
     assert found(result["linkTypes/worksIn"]) == {
         ("link_type.to_object_type", "UNRESOLVED_REFERENCE")
     }
+
+
+def test_check_changes_can_leave_out_what_was_already_wrong_before() -> None:
+    snap = company()
+    snap["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    employee = {**snap["objectTypes/Employee"], "description": "people"}
+    after = Overlay(snap, {"objectTypes/Employee": employee})
+    assert set(check_changes(after, ["objectTypes/Employee"])) == {"linkTypes/owns"}
+    assert check_changes(after, ["objectTypes/Employee"], before=snap) == {}
+    broken = {**employee, "primary_key": "nothing"}
+    worse = Overlay(snap, {"objectTypes/Employee": broken})
+    result = check_changes(worse, ["objectTypes/Employee"], before=snap)
+    assert set(result) == {"objectTypes/Employee"}

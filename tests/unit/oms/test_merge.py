@@ -387,3 +387,12 @@ def test_deleting_what_the_other_side_changed_conflicts(key: str, change: Edit) 
     ours = apply(base, [("del_type", key)])
     result = merge_snapshots(base, ours, theirs)
     assert [(c.key, c.kind) for c in result.conflicts] == [(key, ConflictKind.MODIFIED_DELETED)]
+
+
+def test_a_merge_is_not_blamed_for_problems_ours_already_had() -> None:
+    base = company()
+    ours = {**base, "linkTypes/owns": link_type("owns", "Employee", "Car")}  # dangling already
+    theirs = {**base, "objectTypes/Employee": {**base["objectTypes/Employee"], "description": "x"}}
+    result = merge_snapshots(base, ours, theirs)
+    assert result.clean
+    assert list(result.changes) == ["objectTypes/Employee"]
