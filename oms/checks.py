@@ -224,7 +224,7 @@ class _Checker:
         name = resource.get("api_name")
         if isinstance(name, str) and resource_key(INTERFACES, name) in self.snapshot:
             out.add("api_name", f"{name} is already the name of an interface", "NAME_CONFLICT")
-        if resource.get("status") not in STATUSES:
+        if not _one_of(resource.get("status"), STATUSES):
             out.add("status", f"must be one of {', '.join(Status)}", "INVALID_VALUE")
         props = self._properties(out, resource.get("properties"))
         pk = _string(out, "primary_key", resource.get("primary_key"), required=True)
@@ -272,7 +272,7 @@ class _Checker:
     def _link_type(self, out: _Violations, resource: Resource) -> None:
         for end in ("from_object_type", "to_object_type"):
             self._reference(out, end, resource.get(end), OBJECT_TYPES, required=True)
-        if resource.get("cardinality") not in CARDINALITIES:
+        if not _one_of(resource.get("cardinality"), CARDINALITIES):
             out.add("cardinality", f"must be one of {', '.join(Cardinality)}", "INVALID_VALUE")
 
     def _interface(self, out: _Violations, resource: Resource) -> None:
@@ -404,7 +404,7 @@ class _Checker:
     ) -> None:
         _check_fields(out, path + ".", rule, RULE_FIELDS)
         kind = rule.get("kind")
-        if kind not in RULE_KINDS:
+        if not _one_of(kind, RULE_KINDS):
             out.add(path + ".kind", f"must be one of {', '.join(RuleKind)}", "INVALID_VALUE")
             return
         values = rule.get("values")
@@ -446,7 +446,7 @@ class _Checker:
             out.add(path + ".values", f"{kind} must set at least one property", "REQUIRED")
         if target is None:
             return
-        props = _named(target.get("properties") or [])
+        props = _named(_list(target.get("properties")))
         for prop_name, param_name in sorted(values.items(), key=lambda kv: str(kv[0])):
             where = f"{path}.values[{prop_name}]"
             prop = props.get(prop_name)
@@ -554,9 +554,9 @@ class _Checker:
             resource = self.snapshot.get(resource_key(INTERFACES, current))
             if resource is None:
                 continue
-            for prop_name, prop in _named(resource.get("properties") or []).items():
+            for prop_name, prop in _named(_list(resource.get("properties"))).items():
                 out.setdefault(prop_name, (prop, current))
-            stack.extend(p for p in resource.get("extends") or [] if isinstance(p, str))
+            stack.extend(p for p in _list(resource.get("extends")) if isinstance(p, str))
         return out
 
     def _cycle_through(self, start: str, target: Any) -> list[str]:
@@ -566,7 +566,7 @@ class _Checker:
         while stack:
             current = stack.pop()
             resource = self.snapshot.get(resource_key(INTERFACES, current))
-            for parent in (resource or {}).get("extends") or []:
+            for parent in _list((resource or {}).get("extends")):
                 if not isinstance(parent, str):
                     continue
                 if parent == target:
@@ -606,15 +606,15 @@ def _references(collection: str, resource: Resource) -> list[tuple[str, str]]:
         add(OBJECT_TYPES, resource.get("from_object_type"), "from_object_type")
         add(OBJECT_TYPES, resource.get("to_object_type"), "to_object_type")
     elif collection == ACTION_TYPES:
-        for i, param in enumerate(resource.get("parameters") or []):
+        for i, param in enumerate(_list(resource.get("parameters"))):
             if isinstance(param, dict):
                 add(OBJECT_TYPES, param.get("object_type"), f"parameters[{i}].object_type")
-        for i, rule in enumerate(resource.get("rules") or []):
+        for i, rule in enumerate(_list(resource.get("rules"))):
             if isinstance(rule, dict):
                 add(OBJECT_TYPES, rule.get("object_type"), f"rules[{i}].object_type")
                 add(LINK_TYPES, rule.get("link_type"), f"rules[{i}].link_type")
     if collection in (OBJECT_TYPES, INTERFACES):
-        for i, prop in enumerate(resource.get("properties") or []):
+        for i, prop in enumerate(_list(resource.get("properties"))):
             if isinstance(prop, dict):
                 add(
                     SHARED_PROPERTIES,
@@ -622,7 +622,7 @@ def _references(collection: str, resource: Resource) -> list[tuple[str, str]]:
                     f"properties[{i}].shared_property",
                 )
         field = "interfaces" if collection == OBJECT_TYPES else "extends"
-        for i, name in enumerate(resource.get(field) or []):
+        for i, name in enumerate(_list(resource.get(field))):
             add(INTERFACES, name, f"{field}[{i}]")
     return out
 
@@ -667,10 +667,19 @@ def _check_text(out: _Violations, path: str, value: Any, limit: int, required: b
         out.add(path, f"must be at most {limit} characters", "TOO_LONG")
 
 
+def _one_of(value: Any, allowed: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in allowed
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field as a list; malformed values are reported where the field is checked."""
+    return value if isinstance(value, list) else []
+
+
 def _is_data_type(value: Any) -> TypeGuard[dict[str, Any]]:
     return (
         isinstance(value, dict)
-        and value.get("base") in BASE_TYPES
+        and _one_of(value.get("base"), BASE_TYPES)
         and isinstance(value.get("array"), bool)
     )
 
@@ -681,7 +690,7 @@ def _check_data_type(out: _Violations, path: str, value: Any) -> None:
         return
     if value.get("base") == "":
         out.add(path + ".base", "is required", "REQUIRED")
-    elif value.get("base") not in BASE_TYPES:
+    elif not _one_of(value.get("base"), BASE_TYPES):
         out.add(path + ".base", f"must be one of {', '.join(BaseType)}", "INVALID_VALUE")
     if not isinstance(value.get("array"), bool):
         out.add(path + ".array", "must be true or false", "WRONG_TYPE")

@@ -232,7 +232,7 @@ def _type_name(data_type: Any) -> str:
 def _type_change(old: Any, new: Any) -> str:
     """``WIDENED``, ``NARROWED`` or ``CHANGED`` for two different data types."""
     if isinstance(old, dict) and isinstance(new, dict) and old.get("array") == new.get("array"):
-        pair = (old.get("base"), new.get("base"))
+        pair = (str(old.get("base")), str(new.get("base")))
         if pair in WIDENINGS:
             return "WIDENED"
         if pair[::-1] in WIDENINGS:
@@ -258,7 +258,7 @@ def _value_rules(report: _Report, path: str, old: dict[str, Any], new: dict[str,
             f"{path}.data_type",
             f"data type {_type_name(old.get('data_type'))} -> {_type_name(new.get('data_type'))}",
         )
-    before, after = old.get("enum_values") or [], new.get("enum_values") or []
+    before, after = _strings(old.get("enum_values")), _strings(new.get("enum_values"))
     if before == after:
         return
     if not before:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
+
+from hypothesis import strategies as st
 
 from oms.model import (
     ACTION_TYPES,
@@ -146,3 +149,34 @@ def company() -> dict[str, Resource]:
             )
         ),
     )
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def mangled(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    """A resource of the company ontology with some fields, at any depth, replaced by junk."""
+    snap = company()
+    key = draw(st.sampled_from(sorted(snap)))
+    resource = copy.deepcopy(snap[key])
+    for _ in range(draw(st.integers(1, 3))):
+        target: Any = resource
+        while isinstance(target, dict | list) and target and draw(st.booleans()):
+            child = draw(
+                st.sampled_from(sorted(target) if isinstance(target, dict) else range(len(target)))
+            )
+            if not isinstance(target[child], dict | list) or not target[child]:
+                break
+            target = target[child]
+        if isinstance(target, dict) and target:
+            target[draw(st.sampled_from(sorted(target)))] = draw(JSON)
+        elif isinstance(target, list) and target:
+            target[draw(st.integers(0, len(target) - 1))] = draw(JSON)
+    return key, resource

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
 
 from common.errors import FieldViolation
 from oms.checks import check_changes, check_delete, check_resource
@@ -19,6 +22,7 @@ from tests.unit.oms.builders import (
     company,
     interface,
     link_type,
+    mangled,
     object_param,
     object_type,
     param,
@@ -501,3 +505,18 @@ def test_check_changes_can_leave_out_what_was_already_wrong_before() -> None:
     worse = Overlay(snap, {"objectTypes/Employee": broken})
     result = check_changes(worse, ["objectTypes/Employee"], before=snap)
     assert set(result) == {"objectTypes/Employee"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(mangled())
+def test_malformed_definitions_get_violations_never_a_crash(
+    case: tuple[str, dict[str, Any]],
+) -> None:
+    key, resource = case
+    collection = key.split("/")[0]
+    snap = company()
+    check_resource(collection, resource, snap)
+    check_changes(Overlay(snap, {key: resource}), [key], before=snap)
+    for other in snap:
+        other_collection, other_name = other.split("/")
+        check_delete(other_collection, other_name, Overlay(snap, {key: resource}))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from oms.compat import (
     RULES,
@@ -16,12 +17,15 @@ from oms.compat import (
     has_breaking,
     severity_of,
 )
+from oms.diff import diff_snapshots
+from oms.merge import merge_snapshots
 from oms.model import Resource
 from tests.unit.oms.builders import (
     action_type,
     company,
     interface,
     link_type,
+    mangled,
     object_param,
     object_type,
     param,
@@ -432,3 +436,19 @@ def test_findings_are_sorted_by_resource() -> None:
 def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="SIDEWAYS"):
         check_compatibility({}, {}, "SIDEWAYS")
+
+
+@settings(max_examples=100, deadline=None)
+@given(mangled())
+def test_malformed_resources_never_crash_diff_merge_or_compatibility(
+    case: tuple[str, dict[str, Any]],
+) -> None:
+    key, resource = case
+    old = company()
+    new = {**old, key: resource}
+    for mode in CompatibilityMode:
+        check_compatibility(old, new, mode)
+        check_compatibility(new, old, mode)
+    diff_snapshots(old, new)
+    merge_snapshots(old, new, {**old, key: copy.deepcopy(old[key]) | {"description": "x"}})
+    merge_snapshots(old, {k: v for k, v in old.items() if k != key}, new)
