@@ -240,12 +240,17 @@ def _type_change(old: Any, new: Any) -> str:
     return "CHANGED"
 
 
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The fields that differ, in the order they appear."""
+    return [k for k in (*old, *(k for k in new if k not in old)) if old.get(k) != new.get(k)]
+
+
 def _metadata(
     report: _Report, path: str, old: dict[str, Any], new: dict[str, Any], handled: set[str]
 ) -> None:
     """METADATA_CHANGED for each differing field no rule covers."""
-    for name in [*old, *(k for k in new if k not in old)]:
-        if name not in handled and old.get(name) != new.get(name):
+    for name in _changed(old, new):
+        if name not in handled:
             report.add("METADATA_CHANGED", f"{path}.{name}", f"{name} changed")
 
 
@@ -258,9 +263,9 @@ def _value_rules(report: _Report, path: str, old: dict[str, Any], new: dict[str,
             f"{path}.data_type",
             f"data type {_type_name(old.get('data_type'))} -> {_type_name(new.get('data_type'))}",
         )
-    before, after = _strings(old.get("enum_values")), _strings(new.get("enum_values"))
-    if before == after:
+    if old.get("enum_values") == new.get("enum_values"):
         return
+    before, after = _strings(old.get("enum_values")), _strings(new.get("enum_values"))
     if not before:
         report.add("ENUM_CONSTRAINT_ADDED", f"{path}.enum_values", "values now restricted")
         return
@@ -275,23 +280,32 @@ def _value_rules(report: _Report, path: str, old: dict[str, Any], new: dict[str,
         report.add("ENUM_VALUES_ADDED", f"{path}.enum_values", f"added {added}")
 
 
+_FLAGS = {
+    "required": ("PROPERTY_MADE_REQUIRED", "PROPERTY_MADE_OPTIONAL"),
+    "unique": ("PROPERTY_UNIQUE_ADDED", "PROPERTY_UNIQUE_REMOVED"),
+}
+
+
 def _property(report: _Report, path: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-    _value_rules(report, path, old, new)
-    for flag, made, unmade in (
-        ("required", "PROPERTY_MADE_REQUIRED", "PROPERTY_MADE_OPTIONAL"),
-        ("unique", "PROPERTY_UNIQUE_ADDED", "PROPERTY_UNIQUE_REMOVED"),
-    ):
-        if bool(old.get(flag)) != bool(new.get(flag)):
-            rule = made if new.get(flag) else unmade
-            report.add(rule, f"{path}.{flag}", f"{flag}: {old.get(flag)} -> {new.get(flag)}")
-    if old.get("shared_property") != new.get("shared_property"):
-        report.add(
-            "SHARED_PROPERTY_LINK_CHANGED",
-            f"{path}.shared_property",
-            f"{old.get('shared_property')!r} -> {new.get('shared_property')!r}",
-        )
-    handled = {"api_name", "data_type", "enum_values", "required", "unique", "shared_property"}
-    _metadata(report, path, old, new, handled)
+    """One property (of an object type or an interface) changed; called per changed property,
+    so it looks at the changed fields only."""
+    changed = _changed(old, new)
+    if "data_type" in changed or "enum_values" in changed:
+        _value_rules(report, path, old, new)
+    for name in changed:
+        if name in _FLAGS:
+            if bool(old.get(name)) != bool(new.get(name)):
+                made, unmade = _FLAGS[name]
+                rule = made if new.get(name) else unmade
+                report.add(rule, f"{path}.{name}", f"{name}: {old.get(name)} -> {new.get(name)}")
+        elif name == "shared_property":
+            report.add(
+                "SHARED_PROPERTY_LINK_CHANGED",
+                f"{path}.shared_property",
+                f"{old.get(name)!r} -> {new.get(name)!r}",
+            )
+        elif name not in ("api_name", "data_type", "enum_values"):
+            report.add("METADATA_CHANGED", f"{path}.{name}", f"{name} changed")
 
 
 def _properties(report: _Report, key: str, old: Any, new: Any, *, interface: bool) -> None:
