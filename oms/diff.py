@@ -50,15 +50,10 @@ def diff_resource(old: Resource | None, new: Resource | None) -> list[FieldChang
     An added resource lists each of its fields as new, a deleted one each of its fields as
     old, so that a diff always carries the values a reviewer needs.
     """
-    if old is None and new is None:
-        return []
-    if old is None or new is None:
-        present = new if old is None else old
-        assert present is not None
-        return [
-            FieldChange(name, None if old is None else value, value if old is None else None)
-            for name, value in present.items()
-        ]
+    if old is None:
+        return [] if new is None else [FieldChange(k, None, v) for k, v in new.items()]
+    if new is None:
+        return [FieldChange(k, v, None) for k, v in old.items()]
     out: list[FieldChange] = []
     for name in _keys(old, new):
         before, after = old.get(name), new.get(name)
