@@ -324,7 +324,7 @@ class _Checker:
         if not isinstance(value, list):
             out.add("properties", "must be a list", "WRONG_TYPE")
             return {}
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for i, prop in enumerate(value):
             path = f"properties[{i}]"
             if not isinstance(prop, dict):
@@ -332,10 +332,7 @@ class _Checker:
                 continue
             _check_fields(out, path + ".", prop, PROPERTY_FIELDS)
             name = _name(out, path + ".api_name", prop.get("api_name"), pascal=False)
-            if name is not None:
-                if name in seen:
-                    out.add(path + ".api_name", f"duplicate property {name!r}", "DUPLICATE_NAME")
-                seen.add(name)
+            _check_unique(out, path + ".api_name", name, seen, "property")
             _check_text(
                 out, path + ".display_name", prop.get("display_name"), MAX_DISPLAY_NAME, True
             )
@@ -369,7 +366,7 @@ class _Checker:
         if not isinstance(value, list):
             out.add("parameters", "must be a list", "WRONG_TYPE")
             return {}
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for i, param in enumerate(value):
             path = f"parameters[{i}]"
             if not isinstance(param, dict):
@@ -377,10 +374,7 @@ class _Checker:
                 continue
             _check_fields(out, path + ".", param, PARAMETER_FIELDS)
             name = _name(out, path + ".api_name", param.get("api_name"), pascal=False)
-            if name is not None:
-                if name in seen:
-                    out.add(path + ".api_name", f"duplicate parameter {name!r}", "DUPLICATE_NAME")
-                seen.add(name)
+            _check_unique(out, path + ".api_name", name, seen, "parameter")
             display = param.get("display_name")
             _check_text(out, path + ".display_name", display, MAX_DISPLAY_NAME, True)
             _check_text(
@@ -633,6 +627,22 @@ def _check_fields(
     for name in value:
         if name not in known:
             out.add(path + str(name), "unknown field", "UNKNOWN_FIELD")
+
+
+def _check_unique(
+    out: _Violations, path: str, name: str | None, seen: dict[str, str], kind: str
+) -> None:
+    """Names within one resource are unique even ignoring case: they become columns and
+    identifiers in places that fold case."""
+    if name is None:
+        return
+    other = seen.get(name.lower())
+    if other is None:
+        seen[name.lower()] = name
+    elif other == name:
+        out.add(path, f"duplicate {kind} {name!r}", "DUPLICATE_NAME")
+    else:
+        out.add(path, f"{kind} {name!r} differs from {other!r} only in case", "DUPLICATE_NAME")
 
 
 def _string(out: _Violations, path: str, value: Any, *, required: bool) -> str | None:

@@ -520,3 +520,21 @@ def test_malformed_definitions_get_violations_never_a_crash(
     for other in snap:
         other_collection, other_name = other.split("/")
         check_delete(other_collection, other_name, Overlay(snap, {key: resource}))
+
+
+def test_names_within_a_resource_may_not_differ_only_in_case() -> None:
+    resource = object_type("Thing", prop("userId"), prop("userID"), prop("userid"))
+    violations = check_resource(OBJECT_TYPES, resource, {})
+    assert found(violations) == {
+        ("object_type.properties[2].api_name", "DUPLICATE_NAME"),
+        ("object_type.properties[3].api_name", "DUPLICATE_NAME"),
+    }
+    assert "'userID' differs from 'userId' only in case" in violations[0].description
+    action = action_type(
+        "go", [param("when"), param("When"), param("wHen")], [{"kind": "DELETE_OBJECT"}]
+    )
+    assert [
+        v.field for v in check_resource(ACTION_TYPES, action, {}) if v.reason == "DUPLICATE_NAME"
+    ] == [
+        "action_type.parameters[2].api_name",
+    ]
