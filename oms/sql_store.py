@@ -13,11 +13,11 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import ItemsView, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from common import errors
@@ -109,12 +109,21 @@ _ANCESTRY_BATCH = 256
 """Commits fetched per query when an ancestry walk reaches one not yet cached."""
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _us(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float round trip)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
 def _now_us() -> int:
-    return int(datetime.now(UTC).timestamp() * 1_000_000)
+    return _us(datetime.now(UTC))
 
 
 def _time(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, UTC)
+    return _EPOCH + us * _MICROSECOND
 
 
 def _create_schema(conn: Connection) -> None:
@@ -211,9 +220,9 @@ class SqlSnapshot(Snapshot):
 
     def load_buckets(self, bucket_ids: Iterable[str]) -> None:
         missing = {b: self.root[b] for b in bucket_ids if b not in self._buckets and b in self.root}
-        texts = self._store.blob_texts(missing.values())
+        trees = self._store.blobs(missing.values())
         for bucket_id, bucket_hash in missing.items():
-            self._buckets[bucket_id] = json.loads(texts[bucket_hash])
+            self._buckets[bucket_id] = trees[bucket_hash]
 
     def etag(self, key: str) -> str | None:
         return self.bucket(bucket_of(key)).get(key)
@@ -221,8 +230,10 @@ class SqlSnapshot(Snapshot):
     def prefetch(self, keys: Iterable[str]) -> None:
         wanted = [k for k in keys if k not in self._resources]
         self.load_buckets(group_by_bucket(wanted))
-        hashes = {h for k in wanted if (h := self.etag(k)) is not None}
-        self._store.blob_texts(hashes)
+        hashes = {k: h for k in wanted if (h := self.etag(k)) is not None}
+        resources = self._store.blobs(hashes.values())
+        for key, resource_hash in hashes.items():
+            self._resources[key] = resources[resource_hash]
 
     def __getitem__(self, key: str) -> Resource:
         resource = self._resources.get(key)
@@ -230,7 +241,7 @@ class SqlSnapshot(Snapshot):
             resource_hash = self.etag(key)
             if resource_hash is None:
                 raise KeyError(key)
-            resource = json.loads(self._store.blob_texts([resource_hash])[resource_hash])
+            resource = self._store.blobs([resource_hash])[resource_hash]
             self._resources[key] = resource
         return resource
 
@@ -262,36 +273,44 @@ class SqlStore:
         self._blobs = _Lru(cache_size)
         self._commits = _Lru(cache_size)
         db.migrate(MIGRATIONS)
-        insert = sqlite.insert if db.is_sqlite else postgresql.insert
-        self._insert_blobs = insert(blobs).on_conflict_do_nothing(index_elements=["hash"])
+        self._insert_blobs = (
+            blobs.insert().prefix_with("OR IGNORE")
+            if db.is_sqlite
+            else postgresql.insert(blobs).on_conflict_do_nothing(index_elements=["hash"])
+        )
+        """Blobs are content-addressed: one already stored is the same blob, skip it."""
 
     def close(self) -> None:
         self.db.dispose()
 
     # -- blobs and trees -------------------------------------------------------------------
 
-    def blob_texts(self, hashes: Iterable[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def blobs(self, hashes: Iterable[str]) -> dict[str, Any]:
+        """Parsed blobs by hash, shared through the cache: callers must not mutate them."""
+        found: dict[str, Any] = {}
         missing: list[str] = []
         for blob_hash in hashes:
-            text = self._blobs.get(blob_hash)
-            if text is None:
+            value = self._blobs.get(blob_hash)
+            if value is None:
                 missing.append(blob_hash)
             else:
-                found[blob_hash] = text
+                found[blob_hash] = value
+        if not missing:
+            return found
         with self.db.read() as conn:
             for start in range(0, len(missing), 500):
                 chunk = missing[start : start + 500]
                 for row in conn.execute(sa.select(blobs).where(blobs.c.hash.in_(chunk))):
-                    self._blobs.put(row.hash, row.body)
-                    found[row.hash] = row.body
+                    value = json.loads(row.body)
+                    self._blobs.put(row.hash, value)
+                    found[row.hash] = value
         absent = set(missing) - found.keys()
         if absent:
             raise errors.Internal(f"missing blobs: {sorted(absent)[:3]}", reason="STORE_CORRUPT")
         return found
 
     def tree(self, tree_hash: str) -> Tree:
-        tree: Tree = json.loads(self.blob_texts([tree_hash])[tree_hash])
+        tree: Tree = self.blobs([tree_hash])[tree_hash]
         return tree
 
     # -- commits ---------------------------------------------------------------------------
@@ -478,7 +497,7 @@ class SqlStore:
                     protected=branch.protected,
                     compatibility_mode=branch.compatibility_mode,
                     creator=branch.creator,
-                    created_us=int(branch.created_at.timestamp() * 1_000_000),
+                    created_us=_us(branch.created_at),
                 )
             )
             append(conn, outbox, event)
@@ -521,40 +540,81 @@ class SqlStore:
     def write_commit(
         self, branch: str, expected_head: str, new: NewCommit, events: EventsFor
     ) -> CommitRecord:
+        record, written, changes = self._prepare(new)
+        with self.db.write() as conn:
+            conn.execute(
+                self._insert_blobs, [{"hash": h, "body": text} for h, (text, _) in written.items()]
+            )
+            conn.execute(
+                commits.insert(),
+                {
+                    "id": record.id,
+                    "root": record.root,
+                    "parents": json.dumps(list(record.parents)),
+                    "author": record.author,
+                    "message": record.message,
+                    "time_us": _us(record.time),
+                    "generation": record.generation,
+                    "forced": record.forced,
+                    "force_reason": record.force_reason,
+                },
+            )
+            conn.execute(
+                commit_parents.insert(),
+                [
+                    {"child": record.id, "position": i, "parent": p}
+                    for i, p in enumerate(record.parents)
+                ],
+            )
+            if changes:
+                conn.execute(
+                    commit_changes.insert(),
+                    [{"commit_id": record.id, "key": k, "change": c} for k, c in changes],
+                )
+            self._swap_head(conn, branch, expected_head, record.id)
+            for event in events(record):
+                append(conn, outbox, event)
+        for blob_hash, (_, value) in written.items():
+            self._blobs.put(blob_hash, value)
+        self._commits.put(record.id, record)
+        return record
+
+    def _prepare(
+        self, new: NewCommit
+    ) -> tuple[CommitRecord, dict[str, tuple[str, Any]], list[tuple[str, str]]]:
+        """The commit, its new blobs (hash -> (text, value)) and its changes, before writing.
+
+        Only the buckets holding changed keys are read and rewritten, plus the root.
+        """
         parent = self.snapshot(new.parents[0])
         root = dict(parent.root)
-        rows: dict[str, str] = {}
-        changes: list[dict[str, str]] = []
+        written: dict[str, tuple[str, Any]] = {}
+        changes: list[tuple[str, str]] = []
+
+        def put(value: Any) -> str:
+            text = canonical(value)
+            blob_hash = content_hash(text)
+            written[blob_hash] = (text, value)
+            return blob_hash
+
         touched = group_by_bucket(new.changes)
         parent.load_buckets(touched)
         for bucket_id, keys in touched.items():
             bucket = dict(parent.bucket(bucket_id))
             for key in keys:
-                before = bucket.get(key)
+                before = bucket.pop(key, None)
                 resource = new.changes[key]
-                if resource is None:
-                    bucket.pop(key, None)
-                    after = None
-                else:
-                    text = canonical(resource)
-                    after = content_hash(text)
-                    rows[after] = text
+                after = None if resource is None else put(resource)
+                if after is not None:
                     bucket[key] = after
                 if before != after:
-                    change = (
-                        "ADDED" if before is None else "DELETED" if after is None else "MODIFIED"
-                    )
-                    changes.append({"key": key, "change": change})
+                    kind = "ADDED" if before is None else "DELETED" if after is None else "MODIFIED"
+                    changes.append((key, kind))
             if bucket:
-                text = canonical(bucket)
-                root[bucket_id] = content_hash(text)
-                rows[root[bucket_id]] = text
+                root[bucket_id] = put(bucket)
             else:
                 root.pop(bucket_id, None)
-        root_text = canonical(root)
-        root_hash = content_hash(root_text)
-        rows[root_hash] = root_text
-        generation = 1 + max(self.commit(p).generation for p in new.parents)
+        root_hash = put(root)
         now = _now_us()
         fields = {
             "root": root_hash,
@@ -572,41 +632,11 @@ class SqlStore:
             author=new.author,
             message=new.message,
             time=_time(now),
-            generation=generation,
+            generation=1 + max(self.commit(p).generation for p in new.parents),
             forced=new.forced,
             force_reason=new.force_reason,
         )
-        with self.db.write() as conn:
-            conn.execute(self._insert_blobs, [{"hash": h, "body": b} for h, b in rows.items()])
-            conn.execute(
-                commits.insert().values(
-                    id=record.id,
-                    root=root_hash,
-                    parents=json.dumps(list(new.parents)),
-                    author=new.author,
-                    message=new.message,
-                    time_us=now,
-                    generation=generation,
-                    forced=new.forced,
-                    force_reason=new.force_reason,
-                )
-            )
-            conn.execute(
-                commit_parents.insert(),
-                [
-                    {"child": record.id, "position": i, "parent": p}
-                    for i, p in enumerate(new.parents)
-                ],
-            )
-            if changes:
-                conn.execute(
-                    commit_changes.insert(), [{"commit_id": record.id, **c} for c in changes]
-                )
-            self._swap_head(conn, branch, expected_head, record.id)
-            for event in events(record):
-                append(conn, outbox, event)
-        self._commits.put(record.id, record)
-        return record
+        return record, written, changes
 
     def move_branch(
         self, branch: str, expected_head: str, new_head: str, events: EventsFor
