@@ -34,11 +34,13 @@ from oms.model import (
     RuleKind,
     Snapshot,
     Status,
+    by_name,
     collection_items,
     normalize,
     prefetch,
     resource_key,
     split_key,
+    type_name,
 )
 
 PASCAL_CASE = re.compile(r"[A-Z][A-Za-z0-9]*")
@@ -147,15 +149,6 @@ def _is_name(collection: str, name: str) -> bool:
     return len(name) <= MAX_NAME and pattern.fullmatch(name) is not None
 
 
-def _named(items: list[Any]) -> dict[str, dict[str, Any]]:
-    """Items of a named list by api_name (the first of duplicates, which are reported apart)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("api_name"), str):
-            out.setdefault(item["api_name"], item)
-    return out
-
-
 class _Checker:
     """Checks against one snapshot, with a reverse-reference index built on first need."""
 
@@ -259,7 +252,7 @@ class _Checker:
                     out.add(
                         where,
                         f"property {prop_name!r} must have the data type of {owner}"
-                        f" ({_type_name(req.get('data_type'))})",
+                        f" ({type_name(req.get('data_type'))})",
                         "INTERFACE_NOT_SATISFIED",
                     )
                 if req.get("required") is True and have.get("required") is not True:
@@ -351,7 +344,7 @@ class _Checker:
                     out.add(
                         path + ".data_type",
                         f"must equal the data type of shared property {shared}"
-                        f" ({_type_name(definition.get('data_type'))})",
+                        f" ({type_name(definition.get('data_type'))})",
                         "TYPE_MISMATCH",
                     )
                 if definition.get("enum_values") != prop.get("enum_values"):
@@ -360,7 +353,7 @@ class _Checker:
                         f"must equal the enum values of shared property {shared}",
                         "TYPE_MISMATCH",
                     )
-        return _named(value)
+        return by_name(value)
 
     def _parameters(self, out: _Violations, value: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(value, list):
@@ -391,7 +384,7 @@ class _Checker:
                 self._reference(out, path + ".object_type", object_type, OBJECT_TYPES, True)
             else:
                 out.add(path, "needs a data_type or an object_type", "REQUIRED")
-        return _named(value)
+        return by_name(value)
 
     def _rule(
         self, out: _Violations, path: str, rule: dict[str, Any], params: dict[str, dict[str, Any]]
@@ -440,7 +433,7 @@ class _Checker:
             out.add(path + ".values", f"{kind} must set at least one property", "REQUIRED")
         if target is None:
             return
-        props = _named(_list(target.get("properties")))
+        props = by_name(target.get("properties"))
         for prop_name, param_name in sorted(values.items(), key=lambda kv: str(kv[0])):
             where = f"{path}.values[{prop_name}]"
             prop = props.get(prop_name)
@@ -457,7 +450,7 @@ class _Checker:
                 out.add(
                     where,
                     f"parameter {param_name!r} must have the data type of property"
-                    f" {prop_name!r} ({_type_name(prop.get('data_type'))})",
+                    f" {prop_name!r} ({type_name(prop.get('data_type'))})",
                     "TYPE_MISMATCH",
                 )
         if kind == RuleKind.CREATE_OBJECT:
@@ -548,7 +541,7 @@ class _Checker:
             resource = self.snapshot.get(resource_key(INTERFACES, current))
             if resource is None:
                 continue
-            for prop_name, prop in _named(_list(resource.get("properties"))).items():
+            for prop_name, prop in by_name(resource.get("properties")).items():
                 out.setdefault(prop_name, (prop, current))
             stack.extend(p for p in _list(resource.get("extends")) if isinstance(p, str))
         return out
@@ -725,9 +718,3 @@ def _check_enum(out: _Violations, path: str, value: Any, data_type: Any) -> None
             out.add(f"{path}[{i}]", f"{item!r} is listed twice", "DUPLICATE_NAME")
         else:
             seen.add(item)
-
-
-def _type_name(data_type: Any) -> str:
-    if not _is_data_type(data_type):
-        return "unknown"
-    return f"{data_type['base']}[]" if data_type["array"] else str(data_type["base"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from oms.diff import ORDER_SUFFIX, by_name, item_path
+from oms.diff import ORDER_SUFFIX, item_path
 from oms.model import (
     ACTION_TYPES,
     INTERFACES,
@@ -32,8 +32,10 @@ from oms.model import (
     Resource,
     Snapshot,
     Status,
+    by_name,
     prefetch,
     split_key,
+    type_name,
 )
 
 
@@ -167,7 +169,6 @@ _ADDED = {
     SHARED_PROPERTIES: "SHARED_PROPERTY_ADDED",
 }
 _DELETED = {c: r.replace("_ADDED", "_DELETED") for c, r in _ADDED.items()}
-_METADATA = frozenset({"display_name", "description"})
 
 
 def check_compatibility(
@@ -223,12 +224,6 @@ class _Report:
         self.findings.append(Finding(rule_id, self._severity[rule_id], path, message))
 
 
-def _type_name(data_type: Any) -> str:
-    if not isinstance(data_type, dict):
-        return "none"
-    return f"{data_type.get('base')}[]" if data_type.get("array") else str(data_type.get("base"))
-
-
 def _type_change(old: Any, new: Any) -> str:
     """``WIDENED``, ``NARROWED`` or ``CHANGED`` for two different data types."""
     if isinstance(old, dict) and isinstance(new, dict) and old.get("array") == new.get("array"):
@@ -261,7 +256,7 @@ def _value_rules(report: _Report, path: str, old: dict[str, Any], new: dict[str,
         report.add(
             f"PROPERTY_TYPE_{change}",
             f"{path}.data_type",
-            f"data type {_type_name(old.get('data_type'))} -> {_type_name(new.get('data_type'))}",
+            f"data type {type_name(old.get('data_type'))} -> {type_name(new.get('data_type'))}",
         )
     if old.get("enum_values") == new.get("enum_values"):
         return
@@ -309,7 +304,7 @@ def _property(report: _Report, path: str, old: dict[str, Any], new: dict[str, An
 
 
 def _properties(report: _Report, key: str, old: Any, new: Any, *, interface: bool) -> None:
-    before, after = by_name(_items(old)), by_name(_items(new))
+    before, after = by_name(old), by_name(new)
     for name, prop in before.items():
         path = f"{key}.{item_path('properties', name)}"
         if name not in after:
@@ -343,13 +338,6 @@ def _names(report: _Report, path: str, old: Any, new: Any, added: str, removed: 
     for name in after:
         if name not in before:
             report.add(added, path, f"{name} added")
-
-
-def _items(value: Any) -> list[dict[str, Any]]:
-    """The well-formed named items of a list field (checks keep the others out of snapshots)."""
-    if not isinstance(value, list):
-        return []
-    return [v for v in value if isinstance(v, dict) and isinstance(v.get("api_name"), str)]
 
 
 def _strings(value: Any) -> list[str]:
@@ -438,7 +426,7 @@ def _parameter_type(param: dict[str, Any]) -> Any:
 
 
 def _action_type(report: _Report, key: str, old: Resource, new: Resource) -> None:
-    before, after = by_name(_items(old.get("parameters"))), by_name(_items(new.get("parameters")))
+    before, after = by_name(old.get("parameters")), by_name(new.get("parameters"))
     for name, param in before.items():
         path = f"{key}.{item_path('parameters', name)}"
         if name not in after:
@@ -494,7 +482,7 @@ def _action_type(report: _Report, key: str, old: Resource, new: Resource) -> Non
 
 def _parameter_label(param: dict[str, Any]) -> str:
     if param.get("data_type") is not None:
-        return _type_name(param["data_type"])
+        return type_name(param["data_type"])
     return f"object {param.get('object_type')}"
 
 

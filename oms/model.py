@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from common.errors import FieldViolation, InvalidArgument
 
@@ -318,6 +318,31 @@ class Overlay(Mapping[str, Resource]):
     def prefetch(self, keys: Iterable[str]) -> None:
         """Pass bulk loads on to the underlying snapshot."""
         prefetch(self._base, [k for k in keys if k not in self._changes])
+
+
+def is_named_list(value: Any) -> TypeGuard[list[dict[str, Any]]]:
+    """Whether a value is a list of items that each carry a string ``api_name``."""
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and isinstance(item.get("api_name"), str) for item in value
+    )
+
+
+def by_name(items: Any) -> dict[str, dict[str, Any]]:
+    """The items of a named list by api_name, skipping malformed ones; the first of a repeated
+    name wins (checks refuse repeats)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("api_name"), str):
+            out.setdefault(item["api_name"], item)
+    return out
+
+
+def type_name(data_type: Any) -> str:
+    """A data type as people write it: ``string``, ``integer[]``."""
+    if not isinstance(data_type, dict):
+        return "none"
+    base = str(data_type.get("base"))
+    return f"{base}[]" if data_type.get("array") is True else base
 
 
 @runtime_checkable
