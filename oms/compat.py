@@ -115,6 +115,7 @@ _TABLE: list[tuple[str, tuple[bool, bool], Severity, str]] = [
     ("ENUM_CONSTRAINT_REMOVED", _F, _INFO, "a property is no longer restricted to enum values"),
     ("SHARED_PROPERTY_LINK_CHANGED", _NO, _INFO, "a property's shared property changed"),
     ("PROPERTY_ORDER_CHANGED", _NO, _INFO, "the display order of properties changed"),
+    ("ACTION_PARAMETER_ORDER_CHANGED", _NO, _INFO, "the display order of parameters changed"),
     ("METADATA_CHANGED", _NO, _INFO, "a display name, description or other metadata changed"),
     ("LINK_TYPE_ADDED", _F, _INFO, "a link type was added"),
     ("LINK_TYPE_DELETED", _B, _WARN, "a link type was deleted"),
@@ -334,10 +335,10 @@ def _names(report: _Report, path: str, old: Any, new: Any, added: str, removed: 
     before, after = _strings(old), _strings(new)
     for name in before:
         if name not in after:
-            report.add(removed, path, f"{name} removed")
+            report.add(removed, f"{path}[{name}]", f"{name} removed")
     for name in after:
         if name not in before:
-            report.add(added, path, f"{name} added")
+            report.add(added, f"{path}[{name}]", f"{name} added")
 
 
 def _strings(value: Any) -> list[str]:
@@ -469,6 +470,12 @@ def _action_type(report: _Report, key: str, old: Resource, new: Resource) -> Non
             report.add(
                 rule, f"{key}.{item_path('parameters', name)}", f"parameter {name} was added"
             )
+    if [n for n in before if n in after] != [n for n in after if n in before]:
+        report.add(
+            "ACTION_PARAMETER_ORDER_CHANGED",
+            f"{key}.parameters{ORDER_SUFFIX}",
+            "parameters reordered",
+        )
     if old.get("permission") != new.get("permission"):
         report.add(
             "ACTION_PERMISSION_CHANGED",
