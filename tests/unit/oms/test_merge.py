@@ -396,3 +396,40 @@ def test_a_merge_is_not_blamed_for_problems_ours_already_had() -> None:
     result = merge_snapshots(base, ours, theirs)
     assert result.clean
     assert list(result.changes) == ["objectTypes/Employee"]
+
+
+@st.composite
+def side_edits(draw: st.DrawFn, side: str) -> list[Edit]:
+    """Edits of one side that do not trip over each other (the other side may overlap)."""
+    used: list[tuple[str, ...]] = []
+    out: list[Edit] = []
+    for candidate in draw(st.lists(edit(side), max_size=5)):
+        if not any(overlaps(location(candidate), other) for other in used):
+            used.append(location(candidate))
+            out.append(candidate)
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(side_edits("o"), side_edits("o"))
+def test_every_reported_conflict_is_genuine_and_a_clean_merge_keeps_both_sides(
+    ours_edits: list[Edit], theirs_edits: list[Edit]
+) -> None:
+    base = base_snapshot()
+    ours, theirs = apply(base, ours_edits), apply(base, theirs_edits)
+    result = merge_snapshots(base, ours, theirs)
+    for c in result.conflicts:
+        assert c.ours != c.theirs
+        if c.kind is ConflictKind.BOTH_MODIFIED:
+            assert c.base not in (c.ours, c.theirs)
+        elif c.kind is ConflictKind.MODIFIED_DELETED:
+            assert None in (c.ours, c.theirs) and c.base is not None
+        else:
+            assert c.base is None
+    if result.clean:
+        merged = Overlay(ours, result.changes)
+        for key in set(base) | set(ours) | set(theirs):
+            if theirs.get(key) == base.get(key):
+                assert merged.get(key) == ours.get(key)
+            elif ours.get(key) == base.get(key):
+                assert merged.get(key) == theirs.get(key)
