@@ -69,14 +69,25 @@ REFERRERS: Mapping[str, tuple[str, ...]] = {
 }
 """Which collections may hold references to a resource of each collection."""
 
+RELIED_ON: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    OBJECT_TYPES: (("properties", "primary_key"), (ACTION_TYPES,)),
+    INTERFACES: (("properties", "extends"), (OBJECT_TYPES, INTERFACES)),
+    SHARED_PROPERTIES: (("data_type", "enum_values"), (OBJECT_TYPES, INTERFACES)),
+    LINK_TYPES: (("from_object_type", "to_object_type"), (ACTION_TYPES,)),
+    ACTION_TYPES: ((), ()),
+}
+"""For each collection, the fields other resources rely on beyond its existence, and the
+collections that rely on them: a change to any other field cannot break a referrer."""
+
 
 def check_resource(
     collection: str, resource: Mapping[str, Any], snapshot: Snapshot
 ) -> list[FieldViolation]:
     """Every violation of writing ``resource`` (created or replaced) into ``snapshot``.
 
-    Resources that reference this one are checked again against the new definition; problems
-    they already had before are not blamed on this write.
+    When the write changes a field that others rely on, the resources referencing this one
+    are checked again against the new definition; problems they already had before are not
+    blamed on this write. Other writes read only what the resource itself references.
     """
     checker = _Checker(snapshot)
     new = normalize(collection, resource)
@@ -85,9 +96,13 @@ def check_resource(
     if not isinstance(name, str) or not _is_name(collection, name):
         return violations
     key = resource_key(collection, name)
+    old = snapshot.get(key)
+    fields, within = RELIED_ON[collection]
+    if old is None or all(old.get(f) == new.get(f) for f in fields):
+        return violations
     after = _Checker(Overlay(snapshot, {key: new}))
     before_by_key: dict[str, list[FieldViolation]] = {}
-    for ref_key in sorted(checker.dependents([key]) - {key}):
+    for ref_key in sorted(checker.dependents([key], within) - {key}):
         ref_collection, _ = split_key(ref_key)
         found = after.own(ref_collection, after.snapshot[ref_key])
         if not found:
@@ -154,38 +169,45 @@ class _Checker:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self._reverse: dict[str, dict[str, dict[str, list[str]]]] = {}
+        self._reverse: dict[tuple[str, str], dict[str, dict[str, list[str]]]] = {}
 
     # -- reverse references -------------------------------------------------------------
 
-    def referrers(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        """Resources referencing any of ``keys``: referrer key -> referencing field paths."""
+    def referrers(
+        self, keys: Iterable[str], within: Iterable[str] | None = None
+    ) -> dict[str, list[str]]:
+        """Resources (of the ``within`` collections, else any) referencing any of ``keys``:
+        referrer key -> referencing field paths."""
         out: dict[str, list[str]] = {}
         for key in keys:
             collection, _ = split_key(key)
-            for ref, paths in self._reverse_index(collection).get(key, {}).items():
-                out.setdefault(ref, []).extend(paths)
+            for ref_collection in REFERRERS[collection]:
+                if within is not None and ref_collection not in within:
+                    continue
+                index = self._reverse_index(collection, ref_collection)
+                for ref, paths in index.get(key, {}).items():
+                    out.setdefault(ref, []).extend(paths)
         return out
 
-    def _reverse_index(self, collection: str) -> dict[str, dict[str, list[str]]]:
-        index = self._reverse.get(collection)
+    def _reverse_index(self, target: str, source: str) -> dict[str, dict[str, list[str]]]:
+        """References from collection ``source`` into collection ``target``, read once."""
+        index = self._reverse.get((target, source))
         if index is None:
             index = {}
-            for ref_collection in REFERRERS[collection]:
-                for ref_key, resource in collection_items(self.snapshot, ref_collection):
-                    for target, path in _references(ref_collection, resource):
-                        if target.startswith(collection + "/"):
-                            index.setdefault(target, {}).setdefault(ref_key, []).append(path)
-            self._reverse[collection] = index
+            for ref_key, resource in collection_items(self.snapshot, source):
+                for key, path in _references(source, resource):
+                    if key.startswith(target + "/"):
+                        index.setdefault(key, {}).setdefault(ref_key, []).append(path)
+            self._reverse[(target, source)] = index
         return index
 
-    def dependents(self, keys: Iterable[str]) -> set[str]:
+    def dependents(self, keys: Iterable[str], within: Iterable[str] | None = None) -> set[str]:
         """Resources whose validity may change with ``keys``: referrers, and through interface
         inheritance their referrers in turn (an implementer of a sub-interface included)."""
         found: set[str] = set()
         frontier = list(keys)
         while frontier:
-            refs = set(self.referrers(frontier)) - found
+            refs = set(self.referrers(frontier, within)) - found
             found |= refs
             frontier = [k for k in refs if k.startswith(INTERFACES + "/")]
         return found
