@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from common import errors
 from common.db import Database
 from common.outbox import OutboxEvent
-from oms.sql_store import SqlStore
+from oms.sql_store import SqlStore, blobs
 from oms.store import MAIN, BranchRecord, NewCommit
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -147,5 +147,28 @@ def test_merge_base_of_diverged_branches(url):
         assert [c.generation for c in found] == sorted((c.generation for c in found), reverse=True)
         assert [c.id for c in found].count(base.id) == 1
         assert {c.id for c in found} == {merge.id, left.id, side.id, base.id, root}
+    finally:
+        store.close()
+
+
+def _blob_count(store):
+    with store.db.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar()
+
+
+def test_a_commit_writes_blobs_for_its_change_only(url):
+    store = SqlStore(Database(url))
+    try:
+        head = store.branch(MAIN).head
+        many = {f"objectTypes/T{i}": {"api_name": f"T{i}"} for i in range(2000)}
+        head = _write(store, MAIN, head, many).id
+        before = _blob_count(store)
+        one = _write(store, MAIN, head, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
+        assert _blob_count(store) - before == 3
+        assert store.commit_changes(one.id) == [("objectTypes/T7", "MODIFIED")]
+        same = _write(store, MAIN, one.id, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
+        assert _blob_count(store) - before == 3
+        assert store.commit_changes(same.id) == []
+        assert same.root == one.root
     finally:
         store.close()
