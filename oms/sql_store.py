@@ -442,6 +442,8 @@ class SqlStore:
                 heapq.heappush(heap, (-self.commit(parent).generation, parent))
             if wanted is None or commit_id in wanted:
                 found.append(record)
+        if not heap or -heap[0][0] < oldest:
+            return found, []
         return found, sorted({c for _, c in heap})
 
     # -- branches --------------------------------------------------------------------------
