@@ -633,7 +633,7 @@ class OntologyService:
                     f"merging {source} into {target} gives an invalid ontology",
                     reason="MERGE_INVALID",
                     violations=[
-                        FieldViolation(key, v.description, v.reason)
+                        FieldViolation(key, f"{v.field}: {v.description}", v.reason)
                         for key, found in sorted(result.violations.items())
                         for v in found
                     ],
