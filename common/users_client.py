@@ -25,7 +25,7 @@ import grpc
 from common import errors
 from common.auth import JwksKeyProvider, TokenVerifier
 from common.channels import create_channel
-from common.config import ConfigError, RuntimeSettings, env_str
+from common.config import RuntimeSettings, env_str
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 from users.v1 import user_service_pb2_grpc as users_grpc
@@ -198,14 +198,14 @@ class ServiceTokenSource:
         self,
         client: UsersClient,
         username: str,
-        password: str,
+        password: str | Callable[[], str],
         *,
         margin_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._username = username
-        self._password = password
+        self._password = password if callable(password) else lambda: password
         self._margin = margin_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -222,16 +222,22 @@ class ServiceTokenSource:
         service-accounts file the User Service wrote in the shared data folder."""
         username = env_str("MESH_SERVICE_USERNAME", default_username)
         password = env_str("MESH_SERVICE_PASSWORD", "")
-        if not password:
-            path = data_dir / SERVICE_ACCOUNTS_FILE
+        if password:
+            return cls(client, username, password)
+        path = data_dir / SERVICE_ACCOUNTS_FILE
+
+        def from_file() -> str:
+            # Read at login time: on one machine the User Service may write it after we start.
             try:
-                password = json.loads(path.read_text())[username]
+                return str(json.loads(path.read_text())[username])
             except (OSError, ValueError, KeyError) as exc:
-                raise ConfigError(
+                raise errors.Unavailable(
                     f"no password for service account {username!r}: set MESH_SERVICE_PASSWORD "
-                    f"or start the User Service once with this data folder ({path})"
+                    f"or start the User Service once with this data folder ({path})",
+                    reason="SERVICE_CREDENTIALS_MISSING",
                 ) from exc
-        return cls(client, username, password)
+
+        return cls(client, username, from_file)
 
     def token(self) -> str:
         with self._lock:
@@ -251,7 +257,7 @@ class ServiceTokenSource:
                     log.info("service token refresh failed; logging in again")
             try:
                 response = self._client.auth.Login(
-                    auth_pb.LoginRequest(username=self._username, password=self._password),
+                    auth_pb.LoginRequest(username=self._username, password=self._password()),
                     timeout=10,
                 )
             except grpc.RpcError as exc:
