@@ -81,6 +81,7 @@ def test_the_user_services_outbox_reaches_the_log(tmp_path, settings):
             grpc.insecure_channel(f"127.0.0.1:{audit_server.port}") as channel,
         ):
             stub = audit_pb2_grpc.AuditServiceStub(channel)
+            assert client.revocations.wait_ready(10)
             admin = bearer(users.login().access_token)
             users.login()
 
