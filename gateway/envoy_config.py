@@ -31,6 +31,7 @@ UNAUTHENTICATED_PREFIXES = (
 """Native paths without a token: reflection describes only public API shapes, and v1 must get
 UNIMPLEMENTED (no route) rather than UNAUTHENTICATED for grpcurl to fall back to v1alpha."""
 JWT_PROVIDER = "mesh"
+BUFFER_FILTER = "envoy.filters.http.buffer"
 ERROR_DOMAIN = "gateway.mesh"
 
 HTTP_TO_GRPC: dict[int, tuple[int, str]] = {
@@ -112,6 +113,20 @@ def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bo
     return cluster
 
 
+def _stream_route(name: str, path_match: Config, cluster: str) -> Config:
+    """A route for a stream: no deadline, no idle cut-off, and no buffering of its body."""
+    return {
+        "name": name,
+        "match": {**path_match, "headers": _grpc_only()},
+        "route": {"cluster": cluster, "timeout": "0s", "idle_timeout": "0s"},
+        "typed_per_filter_config": {
+            BUFFER_FILTER: _typed(
+                "envoy.extensions.filters.http.buffer.v3.BufferPerRoute", disabled=True
+            )
+        },
+    }
+
+
 def _grpc_only() -> list[Config]:
     """Routes for RPC paths match gRPC requests only (the transcoder sets this header too)."""
     return [{"name": "content-type", "string_match": {"prefix": "application/grpc"}}]
@@ -135,17 +150,8 @@ def _routes(services: Iterable[Service], settings: MeshSettings, openapi: str) -
     for service in services:
         for method in service.methods:
             if method.streaming:
-                # Streams live as long as the client wants: no deadline, no idle cut-off.
                 routes.append(
-                    {
-                        "name": method.grpc_path,
-                        "match": {"path": method.grpc_path, "headers": _grpc_only()},
-                        "route": {
-                            "cluster": service.backend,
-                            "timeout": "0s",
-                            "idle_timeout": "0s",
-                        },
-                    }
+                    _stream_route(method.grpc_path, {"path": method.grpc_path}, service.backend)
                 )
         routes.append(
             {
@@ -155,11 +161,7 @@ def _routes(services: Iterable[Service], settings: MeshSettings, openapi: str) -
             }
         )
     routes.append(
-        {
-            "name": REFLECTION_SERVICE,
-            "match": {"prefix": f"/{REFLECTION_SERVICE}/", "headers": _grpc_only()},
-            "route": {"cluster": "reflection", "timeout": "0s", "idle_timeout": "0s"},
-        }
+        _stream_route(REFLECTION_SERVICE, {"prefix": f"/{REFLECTION_SERVICE}/"}, "reflection")
     )
     return routes
 
@@ -212,7 +214,7 @@ def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
     )
 
 
-def _transcoder(services: list[Service], settings: MeshSettings, descriptor: str) -> Config:
+def _transcoder(services: list[Service], descriptor: str) -> Config:
     return _typed(
         "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
         proto_descriptor=descriptor,
@@ -227,7 +229,6 @@ def _transcoder(services: list[Service], settings: MeshSettings, descriptor: str
             "reject_binding_body_field_collisions": True,
         },
         convert_grpc_status=True,
-        max_request_body_size=settings.max_request_bytes,
     )
 
 
@@ -243,15 +244,27 @@ def _health_check() -> Config:
 def _local_reply_mappers() -> list[Config]:
     """Envoy's own error replies as ``{code, message, details}``, like transcoded errors.
 
-    Native gRPC requests are left alone: Envoy answers those with grpc-status trailers.
+    The first mapper matches native gRPC calls and changes nothing, so Envoy keeps answering
+    those with grpc-status trailers. A REST call the transcoder has already turned into gRPC
+    carries ``x-envoy-original-path``, which is how it is told apart from a native one.
     """
-    not_grpc = {
-        "header_filter": {
-            "header": {
-                "name": "content-type",
-                "string_match": {"prefix": "application/grpc"},
-                "invert_match": True,
-            }
+    native_grpc = {
+        "and_filter": {
+            "filters": [
+                {
+                    "header_filter": {
+                        "header": {
+                            "name": "content-type",
+                            "string_match": {"prefix": "application/grpc"},
+                        }
+                    }
+                },
+                {
+                    "header_filter": {
+                        "header": {"name": "x-envoy-original-path", "present_match": False}
+                    }
+                },
+            ]
         }
     }
 
@@ -265,11 +278,11 @@ def _local_reply_mappers() -> list[Config]:
             }
         }
 
-    def body(code: int, reason: str) -> Config:
+    def body(code: int, reason: str, message: str = "%LOCAL_REPLY_BODY%") -> Config:
         return {
             "json_format": {
                 "code": code,
-                "message": "%LOCAL_REPLY_BODY%",
+                "message": message,
                 "details": [
                     {
                         "@type": "type.googleapis.com/google.rpc.ErrorInfo",
@@ -281,19 +294,35 @@ def _local_reply_mappers() -> list[Config]:
             }
         }
 
-    mappers = [
-        {
-            "filter": {"and_filter": {"filters": [status_is("EQ", status), not_grpc]}},
-            "body_format_override": body(code, reason),
+    unhealthy = {
+        "and_filter": {
+            "filters": [
+                status_is("EQ", 503),
+                {
+                    "header_filter": {
+                        "header": {"name": ":path", "string_match": {"exact": HEALTH_PATH}}
+                    }
+                },
+            ]
         }
-        for status, (code, reason) in HTTP_TO_GRPC.items()
+    }
+    mappers: list[Config] = [
+        {"filter": native_grpc},
+        {
+            "filter": unhealthy,
+            "body_format_override": body(14, "UNAVAILABLE", "not every service is SERVING"),
+        },
     ]
-    mappers.append(
-        {
-            "filter": {"and_filter": {"filters": [status_is("GE", 400), not_grpc]}},
-            "body_format_override": body(2, "UNKNOWN"),
-        }
-    )
+    for status, (code, reason) in HTTP_TO_GRPC.items():
+        message = (
+            "no route for %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"
+            if status == 404
+            else "%LOCAL_REPLY_BODY%"
+        )
+        mappers.append(
+            {"filter": status_is("EQ", status), "body_format_override": body(code, reason, message)}
+        )
+    mappers.append({"filter": status_is("GE", 400), "body_format_override": body(2, "UNKNOWN")})
     return mappers
 
 
@@ -301,6 +330,16 @@ def _access_log() -> list[Config]:
     return [
         {
             "name": "envoy.access_loggers.stdout",
+            # Health probes come every second or so and say nothing worth keeping.
+            "filter": {
+                "header_filter": {
+                    "header": {
+                        "name": ":path",
+                        "string_match": {"exact": HEALTH_PATH},
+                        "invert_match": True,
+                    }
+                }
+            },
             "typed_config": _typed(
                 "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
                 log_format={
@@ -335,8 +374,16 @@ def render(
         {"name": "envoy.filters.http.health_check", "typed_config": _health_check()},
         {"name": "envoy.filters.http.jwt_authn", "typed_config": _jwt_authn(services, settings)},
         {
+            # Caps request bodies (413 beyond it); streaming routes switch it off.
+            "name": BUFFER_FILTER,
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.buffer.v3.Buffer",
+                max_request_bytes=settings.max_request_bytes,
+            ),
+        },
+        {
             "name": "envoy.filters.http.grpc_json_transcoder",
-            "typed_config": _transcoder(services, settings, descriptor),
+            "typed_config": _transcoder(services, descriptor),
         },
         {
             "name": "envoy.filters.http.router",
@@ -373,10 +420,24 @@ def render(
         _cluster("reflection", host, settings.reflection_port, http2=True, health_checked=True)
     )
     clusters.append(
-        _cluster("gateway_self", "127.0.0.1", settings.gateway_port, http2=False, health_checked=False)
+        _cluster(
+            "gateway_self", "127.0.0.1", settings.gateway_port, http2=False, health_checked=False
+        )
     )
     return {
         "admin": {"address": _address("127.0.0.1", settings.admin_port)},
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": _typed(
+                        "envoy.extensions.resource_monitors.downstream_connections.v3."
+                        "DownstreamConnectionsConfig",
+                        max_active_downstream_connections=10_000,
+                    ),
+                }
+            ]
+        },
         "static_resources": {
             "listeners": [
                 {

@@ -7,6 +7,7 @@ SIGTERM, a bounded wait, then SIGKILL for any that are still there.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -184,7 +185,5 @@ def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
     """Signal the child's whole process group, so a child's own children go too."""
     if process.poll() is not None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
