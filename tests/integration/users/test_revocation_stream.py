@@ -1,0 +1,106 @@
+"""WatchRevocations: replay, live delivery, and resuming after a disconnect without a gap."""
+
+import queue
+import threading
+
+import grpc
+
+from users.v1 import auth_service_pb2 as auth_pb
+from tests.support.users import bearer
+
+
+def _logout(users, session):
+    users.auth.Logout(auth_pb.LogoutRequest(), metadata=bearer(session.access_token), timeout=10)
+
+
+def _sid(session):
+    import jwt
+
+    return jwt.decode(session.access_token, options={"verify_signature": False})["sid"]
+
+
+class _Follower:
+    """Reads a stream on a thread so the test can wait for items with a bound."""
+
+    def __init__(self, users, after):
+        self.call = users.auth.WatchRevocations(
+            auth_pb.WatchRevocationsRequest(after_sequence=after)
+        )
+        self.items = queue.Queue()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        try:
+            for response in self.call:
+                self.items.put(response)
+        except grpc.RpcError as error:
+            self.items.put(error)
+
+    def next(self):
+        item = self.items.get(timeout=5)
+        assert not isinstance(item, Exception), item
+        return item
+
+    def close(self):
+        self.call.cancel()
+        self.thread.join(timeout=5)
+
+
+def test_stream_replays_then_delivers_live_and_resumes(users):
+    before = users.login()
+    _logout(users, before)
+    follower = _Follower(users, after=0)
+    try:
+        replay = follower.next()
+        assert replay.caught_up
+        replayed = {r.session_id: r for r in replay.revocations}
+        assert replayed[_sid(before)].reason == "logout"
+        last = replay.revocations[-1].sequence
+        # A live revocation reaches the open stream.
+        live_session = users.login()
+        _logout(users, live_session)
+        live = follower.next()
+        assert [r.session_id for r in live.revocations] == [_sid(live_session)]
+        assert live.revocations[0].sequence > last
+        assert live.revocations[0].expire_time.seconds > live.revocations[0].revoke_time.seconds
+        last = live.revocations[0].sequence
+    finally:
+        follower.close()
+    # Revocations while disconnected arrive, in order and without a gap, on resume.
+    missed = [users.login() for _ in range(3)]
+    for session in missed:
+        _logout(users, session)
+    resumed = _Follower(users, after=last)
+    try:
+        batch = resumed.next()
+        assert batch.caught_up
+        assert [r.session_id for r in batch.revocations] == [_sid(s) for s in missed]
+        sequences = [r.sequence for r in batch.revocations]
+        assert sequences == sorted(sequences) and sequences[0] > last
+    finally:
+        resumed.close()
+
+
+def test_stream_after_the_head_announces_caught_up_with_nothing(users):
+    first = _Follower(users, after=0)
+    try:
+        head = max([0, *(r.sequence for r in first.next().revocations)])
+    finally:
+        first.close()
+    follower = _Follower(users, after=head)
+    try:
+        response = follower.next()
+        assert response.caught_up
+        assert list(response.revocations) == []
+    finally:
+        follower.close()
+
+
+def test_negative_sequence_is_invalid(users):
+    call = users.auth.WatchRevocations(auth_pb.WatchRevocationsRequest(after_sequence=-1))
+    try:
+        next(iter(call))
+        raise AssertionError("the stream accepted a negative sequence")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,0 +1,121 @@
+"""A real User Service for tests: settings on a temporary data folder, started on port 0."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from common.config import RuntimeSettings
+from common.server import MeshServer
+from users.server import build_server
+from users.settings import Settings
+from users.v1 import auth_service_pb2 as auth_pb
+from users.v1 import auth_service_pb2_grpc as auth_grpc
+from users.v1 import user_service_pb2_grpc as users_grpc
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def users_settings(data_dir: Path, **overrides: object) -> Settings:
+    settings = Settings(
+        runtime=dataclasses.replace(
+            RuntimeSettings.from_env(),
+            max_workers=16,
+            grace_seconds=0.5,
+            issuer="ontology-mesh",
+            audience="ontology-mesh",
+        ),
+        address="127.0.0.1:0",
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'users.db'}",
+        keys_dir=data_dir / "keys",
+        access_token_seconds=300,
+        refresh_token_seconds=3600,
+        login_max_failures=5,
+        lockout_seconds=60,
+        password_hash_profile="test",
+        admin_password=ADMIN_PASSWORD,
+        revocation_poll_seconds=0.1,
+    )
+    return dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+
+
+@dataclass
+class RunningUsers:
+    server: MeshServer
+    channel: grpc.Channel
+    settings: Settings
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    @property
+    def auth(self) -> auth_grpc.AuthServiceStub:
+        return auth_grpc.AuthServiceStub(self.channel)
+
+    @property
+    def users(self) -> users_grpc.UserServiceStub:
+        return users_grpc.UserServiceStub(self.channel)
+
+    def login(
+        self, username: str = "admin", password: str = ADMIN_PASSWORD
+    ) -> auth_pb.LoginResponse:
+        return self.auth.Login(
+            auth_pb.LoginRequest(username=username, password=password), timeout=10
+        )
+
+
+@contextlib.contextmanager
+def running_users(settings: Settings) -> Iterator[RunningUsers]:
+    server = build_server(settings)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    try:
+        yield RunningUsers(server=server, channel=channel, settings=settings)
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")]
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    """The ErrorInfo of a failed call (every error of the mesh carries one)."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no rich status"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    raise AssertionError("status has no ErrorInfo")
+
+
+def bad_request_fields(error: grpc.RpcError) -> list[str]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no rich status"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            return [v.field for v in bad.field_violations]
+    return []
+
+
+def rejected(call: object, *args: object, **kwargs: object) -> tuple[grpc.StatusCode, str]:
+    """Make a call that must fail; its status code and ErrorInfo reason."""
+    try:
+        call(*args, **kwargs)  # type: ignore[operator]
+    except grpc.RpcError as error:
+        return error.code(), error_info(error).reason  # type: ignore[attr-defined]
+    raise AssertionError("the call succeeded")

@@ -1,0 +1,98 @@
+"""First start: the first admin and the built-in service accounts, with their secrets on disk.
+
+A generated secret is written (mode 0600) before the account is created, and an existing file is
+reused, so a crash between the two never leaves an account whose password nobody knows. Secrets
+never reach the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+
+from common.db import Database
+from users import store
+from users.directory import insert_user
+from users.passwords import Passwords
+
+log = logging.getLogger("mesh.users.bootstrap")
+
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a secret
+SERVICE_ACCOUNTS = ("svc-oms", "svc-audit")
+"""Accounts with the ``service`` role for the OMS and the Audit Service."""
+SERVICE_ACCOUNTS_FILE = "service-accounts.json"
+"""``{"svc-oms": "<password>", ...}``, read by ``common.users_client.ServiceTokenSource``."""
+
+
+def _secret_file(path: Path, make: str) -> str:
+    """The content of ``path``, creating it with ``make`` (mode 0600) if it does not exist."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(make + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return make
+
+
+def ensure_accounts(
+    db: Database, passwords: Passwords, *, data_dir: Path, admin_password: str | None
+) -> None:
+    """Create the first admin and the service accounts unless they exist."""
+    with db.read() as conn:
+        have_admin = store.load_user(conn, username=ADMIN_USERNAME) is not None
+        missing_services = [
+            name for name in SERVICE_ACCOUNTS if store.load_user(conn, username=name) is None
+        ]
+    created: dict[str, tuple[str, tuple[str, ...]]] = {}
+    if not have_admin:
+        password = admin_password or _secret_file(
+            data_dir / ADMIN_PASSWORD_FILE, secrets.token_urlsafe(24)
+        )
+        created[ADMIN_USERNAME] = (passwords.hash(password), ("admin",))
+        log.info(
+            "first admin created",
+            extra={
+                "username": ADMIN_USERNAME,
+                "password_source": "MESH_ADMIN_PASSWORD"
+                if admin_password
+                else str(data_dir / ADMIN_PASSWORD_FILE),
+            },
+        )
+    if missing_services:
+        generated = {name: secrets.token_urlsafe(24) for name in SERVICE_ACCOUNTS}
+        known = json.loads(
+            _secret_file(data_dir / SERVICE_ACCOUNTS_FILE, json.dumps(generated, indent=2))
+        )
+        for name in missing_services:
+            created[name] = (passwords.hash(known[name]), ("service",))
+    if not created:
+        return
+    with db.write() as conn:
+        for username, (password_hash, roles) in created.items():
+            if store.load_user(conn, username=username) is not None:
+                continue  # another replica created it meanwhile
+            user_id = insert_user(
+                conn,
+                username=username,
+                password_hash=password_hash,
+                display_name=username,
+                email="",
+                roles=roles,
+                now=time.time(),
+            )
+            store.emit(
+                conn,
+                "users.user.created",
+                subject=f"users/{user_id}",
+                actor="system",
+                username=username,
+                roles=list(roles),
+            )

@@ -1,0 +1,159 @@
+"""The signing key ring: ES256 keys on disk (mode 0600), rotation, and the public JWKS.
+
+The newest key signs; a retired key stays published (and verifying) until every token it
+signed has expired, so a rotation never invalidates a live token. Key ids are RFC 7638
+thumbprints, so the same key always has the same ``kid``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from common.auth import ALGORITHM
+
+MANIFEST = "keyring.json"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One key pair and its life: signing until retired, published until retention ends."""
+
+    kid: str
+    private_key: ec.EllipticCurvePrivateKey
+    created_at: float
+    retired_at: float | None = None
+
+    def jwk(self) -> dict[str, str]:
+        jwk: dict[str, str] = json.loads(ECAlgorithm.to_jwk(self.private_key.public_key()))
+        jwk.update({"kid": self.kid, "alg": ALGORITHM, "use": "sig"})
+        return jwk
+
+
+def thumbprint(key: ec.EllipticCurvePrivateKey) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key."""
+    jwk = json.loads(ECAlgorithm.to_jwk(key.public_key()))
+    canonical = json.dumps(
+        {name: jwk[name] for name in ("crv", "kty", "x", "y")}, separators=(",", ":")
+    )
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read, without a window where it is world-readable."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class KeyRing:
+    """Keys of one User Service, loaded from (or created in) ``directory``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        retention_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._dir = directory
+        self._retention = retention_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self._dir, 0o700)
+        self._keys: list[SigningKey] = self._load()
+        if not self._keys:
+            self._keys = [self._new_key()]
+            self._save()
+
+    def signing_key(self) -> SigningKey:
+        return self._keys[0]
+
+    def public_key(self, kid: str) -> Any | None:
+        """The verification key for ``kid`` while it is published (a ``KeyProvider``)."""
+        for key in self._keys:
+            if key.kid == kid and self._published(key):
+                return key.private_key.public_key()
+        return None
+
+    def jwks(self) -> list[dict[str, str]]:
+        """Published public keys, the signing key first."""
+        return [key.jwk() for key in self._keys if self._published(key)]
+
+    def rotate(self) -> SigningKey:
+        """Sign with a fresh key from now on; drop keys whose tokens have all expired."""
+        with self._lock:
+            now = self._clock()
+            retired = [replace(k, retired_at=k.retired_at or now) for k in self._keys]
+            fresh = self._new_key()
+            self._keys = [fresh, *(k for k in retired if self._published(k))]
+            self._save()
+            for stale in retired:
+                if not self._published(stale):
+                    (self._dir / f"{stale.kid}.pem").unlink(missing_ok=True)
+            return fresh
+
+    def _published(self, key: SigningKey) -> bool:
+        return key.retired_at is None or self._clock() < key.retired_at + self._retention
+
+    def _new_key(self) -> SigningKey:
+        private_key = ec.generate_private_key(ec.SECP256R1())
+        key = SigningKey(
+            kid=thumbprint(private_key), private_key=private_key, created_at=self._clock()
+        )
+        pem = private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        _write_private(self._dir / f"{key.kid}.pem", pem)
+        return key
+
+    def _save(self) -> None:
+        manifest = {
+            "keys": [
+                {"kid": k.kid, "created_at": k.created_at, "retired_at": k.retired_at}
+                for k in self._keys
+            ]
+        }
+        staging = self._dir / f"{MANIFEST}.tmp"
+        _write_private(staging, json.dumps(manifest, indent=2).encode())
+        os.replace(staging, self._dir / MANIFEST)
+
+    def _load(self) -> list[SigningKey]:
+        path = self._dir / MANIFEST
+        if not path.exists():
+            return []
+        keys: list[SigningKey] = []
+        for entry in json.loads(path.read_text())["keys"]:
+            pem = (self._dir / f"{entry['kid']}.pem").read_bytes()
+            private_key = serialization.load_pem_private_key(pem, password=None)
+            if not isinstance(private_key, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"key {entry['kid']} is not an EC key")
+            keys.append(
+                SigningKey(
+                    kid=entry["kid"],
+                    private_key=private_key,
+                    created_at=float(entry["created_at"]),
+                    retired_at=entry["retired_at"],
+                )
+            )
+        return keys

@@ -1,0 +1,65 @@
+"""User Service configuration, read once from the environment (see ``docs/users.md``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.config import ConfigError, RuntimeSettings, data_dir, env_int, env_str
+from common.db import database_url
+
+PASSWORD_HASH_PROFILES = ("owasp", "rfc9106", "test")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the User Service needs to start; tests build one with ``dataclasses.replace``."""
+
+    runtime: RuntimeSettings
+    """Shared server settings (workers, grace, log level, issuer, audience)."""
+    address: str
+    """Listen address (``MESH_USERS_LISTEN``, ``127.0.0.1:8000``)."""
+    data_dir: Path
+    """Folder of the database, keys and first-start secrets (``MESH_DATA_DIR``)."""
+    database_url: str
+    """SQLAlchemy URL (``MESH_USERS_DATABASE_URL``, SQLite ``users.db`` in the data folder)."""
+    keys_dir: Path
+    """Signing keys, mode 0600 (``MESH_USERS_KEYS_DIR``, ``<data folder>/keys``)."""
+    access_token_seconds: int
+    """Access token lifetime (``MESH_ACCESS_TOKEN_SECONDS``, 900)."""
+    refresh_token_seconds: int
+    """Refresh token lifetime, renewed by each refresh (``MESH_REFRESH_TOKEN_SECONDS``, 7 days)."""
+    login_max_failures: int
+    """Failed logins that lock a username (``MESH_LOGIN_MAX_FAILURES``, 5)."""
+    lockout_seconds: int
+    """How long a lock lasts and failures are remembered (``MESH_LOCKOUT_SECONDS``, 900)."""
+    password_hash_profile: str
+    """argon2id cost: ``owasp`` (default), ``rfc9106`` (stronger), ``test`` (cheap, tests only)
+    (``MESH_PASSWORD_HASH_PROFILE``)."""
+    admin_password: str | None
+    """Password of the first admin, used once at first start (``MESH_ADMIN_PASSWORD``)."""
+    revocation_poll_seconds: float
+    """How often the revocation log is read for rows written by other replicas (0.2 s)."""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        root = data_dir()
+        profile = env_str("MESH_PASSWORD_HASH_PROFILE", "owasp").lower()
+        if profile not in PASSWORD_HASH_PROFILES:
+            raise ConfigError(
+                f"MESH_PASSWORD_HASH_PROFILE must be one of {', '.join(PASSWORD_HASH_PROFILES)}"
+            )
+        return cls(
+            runtime=RuntimeSettings.from_env(),
+            address=env_str("MESH_USERS_LISTEN", "127.0.0.1:8000"),
+            data_dir=root,
+            database_url=database_url("MESH_USERS_DATABASE_URL", root, "users.db"),
+            keys_dir=Path(env_str("MESH_USERS_KEYS_DIR", str(root / "keys"))),
+            access_token_seconds=env_int("MESH_ACCESS_TOKEN_SECONDS", 900, minimum=30),
+            refresh_token_seconds=env_int("MESH_REFRESH_TOKEN_SECONDS", 7 * 86400, minimum=60),
+            login_max_failures=env_int("MESH_LOGIN_MAX_FAILURES", 5, minimum=1),
+            lockout_seconds=env_int("MESH_LOCKOUT_SECONDS", 900, minimum=1),
+            password_hash_profile=profile,
+            admin_password=env_str("MESH_ADMIN_PASSWORD", "") or None,
+            revocation_poll_seconds=0.2,
+        )

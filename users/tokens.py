@@ -1,0 +1,112 @@
+"""Issuing access and refresh tokens; verifying them is ``common.auth.TokenVerifier``'s job."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from common.auth import ACCESS_TOKEN_TYPE, ALGORITHM, REFRESH_TOKEN_TYPE
+from users.keys import KeyRing
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A signed token with the claims a caller needs without decoding it again."""
+
+    token: str
+    token_id: str
+    expires_at: int
+    lifetime: int
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whom an access token speaks for."""
+
+    user_id: str
+    username: str
+    roles: tuple[str, ...]
+    permissions: tuple[str, ...]
+
+
+class TokenIssuer:
+    """Signs ES256 JWTs with the key ring's current key; ``typ`` tells the two kinds apart."""
+
+    def __init__(
+        self,
+        keys: KeyRing,
+        *,
+        issuer: str,
+        audience: str,
+        access_seconds: int,
+        refresh_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+        self.access_seconds = access_seconds
+        self.refresh_seconds = refresh_seconds
+        self._clock = clock
+
+    def access_token(self, identity: Identity, *, session_id: str) -> IssuedToken:
+        return self._sign(
+            ACCESS_TOKEN_TYPE,
+            subject=identity.user_id,
+            session_id=session_id,
+            lifetime=self.access_seconds,
+            extra={
+                "username": identity.username,
+                "roles": list(identity.roles),
+                "permissions": sorted(identity.permissions),
+            },
+        )
+
+    def refresh_token(self, *, user_id: str, session_id: str) -> IssuedToken:
+        return self._sign(
+            REFRESH_TOKEN_TYPE,
+            subject=user_id,
+            session_id=session_id,
+            lifetime=self.refresh_seconds,
+            extra={},
+        )
+
+    def _sign(
+        self,
+        typ: str,
+        *,
+        subject: str,
+        session_id: str,
+        lifetime: int,
+        extra: dict[str, Any],
+    ) -> IssuedToken:
+        key = self._keys.signing_key()
+        now = int(self._clock())
+        token_id = str(uuid.uuid4())
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": subject,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "jti": token_id,
+            "sid": session_id,
+            **extra,
+        }
+        token = jwt.encode(
+            claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}
+        )
+        return IssuedToken(
+            token=token, token_id=token_id, expires_at=now + lifetime, lifetime=lifetime
+        )
+
+
+def permissions_of(role_permissions: Iterable[Iterable[str]]) -> tuple[str, ...]:
+    """The sorted union of the permissions of several roles."""
+    return tuple(sorted({p for permissions in role_permissions for p in permissions}))
