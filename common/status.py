@@ -40,6 +40,11 @@ def _pack(message: object) -> any_pb2.Any:
 
 def to_status(error: errors.MeshError, *, domain: str) -> grpc.Status:
     """Build the status a servicer aborts with: ErrorInfo always, BadRequest for violations."""
+    return rpc_status.to_status(status_proto(error, domain=domain))
+
+
+def status_proto(error: errors.MeshError, *, domain: str) -> status_pb2.Status:
+    """The same status as a message, for responses that report an error per item."""
     code = grpc_code(error)
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
     details = [_pack(info)]
@@ -54,8 +59,7 @@ def to_status(error: errors.MeshError, *, domain: str) -> grpc.Status:
         )
         details.append(_pack(bad_request))
     details.extend(_pack(extra) for extra in error.details)
-    proto = status_pb2.Status(code=code.value[0], message=error.message, details=details)
-    return rpc_status.to_status(proto)
+    return status_pb2.Status(code=code.value[0], message=error.message, details=details)
 
 
 def internal_status(*, domain: str) -> grpc.Status:

@@ -1,0 +1,128 @@
+"""The hash chain: each stored event's SHA-256 covers its content and the hash before it.
+
+The canonical encoding of a stored event is the canonical JSON (sorted keys, no spaces, UTF-8,
+see :func:`audit.events.canonical_json`) of::
+
+    {"actor": str, "data": object, "id": str, "previous_hash": str, "recorded_time": int,
+     "sequence": int, "source": str, "subject": str, "time": int, "type": str}
+
+with both times in integer nanoseconds since the Unix epoch, and ``hash`` is the lowercase hex
+SHA-256 of those bytes. The first event's ``previous_hash`` is :data:`GENESIS`. Changing any
+field of an event breaks its own hash; deleting one breaks the sequence and the next link.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass
+
+from audit.events import Event, StoredEvent
+
+GENESIS = "0" * 64
+
+
+def _str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def encode(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -> bytes:
+    """The canonical encoding; ``event.data`` is already canonical JSON, so it is spliced in."""
+    return (
+        f'{{"actor":{_str(event.actor)},"data":{event.data},"id":{_str(event.id)},'
+        f'"previous_hash":{_str(previous_hash)},"recorded_time":{recorded_ns},'
+        f'"sequence":{sequence},"source":{_str(event.source)},"subject":{_str(event.subject)},'
+        f'"time":{event.time_ns},"type":{_str(event.type)}}}'
+    ).encode()
+
+
+def link(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -> StoredEvent:
+    """Place ``event`` in the chain after ``previous_hash``."""
+    digest = hashlib.sha256(
+        encode(event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash)
+    ).hexdigest()
+    return StoredEvent(
+        event=event,
+        sequence=sequence,
+        recorded_ns=recorded_ns,
+        previous_hash=previous_hash,
+        hash=digest,
+    )
+
+
+class BreakKind(enum.Enum):
+    HASH_MISMATCH = "the event's content does not match its hash"
+    PREVIOUS_HASH_MISMATCH = "the event does not link to the hash of the event before it"
+    SEQUENCE_MISSING = "the event with this sequence is missing"
+    HEAD_MISMATCH = "the recorded head does not match the last stored event"
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first place the chain does not hold, with what it should be and what it is."""
+
+    sequence: int
+    kind: BreakKind
+    expected: str
+    actual: str
+
+    @property
+    def message(self) -> str:
+        return f"sequence {self.sequence}: {self.kind.value}"
+
+
+class ChainVerifier:
+    """Checks stored events fed in sequence order; stops at the first break."""
+
+    def __init__(self, *, start_sequence: int, previous_hash: str) -> None:
+        self.next_sequence = start_sequence
+        self.previous_hash = previous_hash
+        self.verified = 0
+        self.broken: Break | None = None
+
+    def feed(self, stored: StoredEvent) -> bool:
+        """Verify the next event; False once the chain is broken."""
+        if self.broken is not None:
+            return False
+        if stored.sequence != self.next_sequence:
+            self.broken = Break(
+                self.next_sequence,
+                BreakKind.SEQUENCE_MISSING,
+                expected=str(self.next_sequence),
+                actual=str(stored.sequence),
+            )
+            return False
+        recomputed = link(
+            stored.event,
+            sequence=stored.sequence,
+            recorded_ns=stored.recorded_ns,
+            previous_hash=stored.previous_hash,
+        ).hash
+        if recomputed != stored.hash:
+            self.broken = Break(
+                stored.sequence, BreakKind.HASH_MISMATCH, expected=recomputed, actual=stored.hash
+            )
+        elif stored.previous_hash != self.previous_hash:
+            self.broken = Break(
+                stored.sequence,
+                BreakKind.PREVIOUS_HASH_MISMATCH,
+                expected=self.previous_hash,
+                actual=stored.previous_hash,
+            )
+        if self.broken is not None:
+            return False
+        self.verified += 1
+        self.next_sequence += 1
+        self.previous_hash = stored.hash
+        return True
+
+    def finish(self, *, end_sequence: int) -> None:
+        """Events missing at the end of the range are a break too."""
+        if self.broken is None and self.next_sequence <= end_sequence:
+            self.broken = Break(
+                self.next_sequence,
+                BreakKind.SEQUENCE_MISSING,
+                expected=str(self.next_sequence),
+                actual="",
+            )

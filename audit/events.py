@@ -1,0 +1,196 @@
+"""Audit events as the log sees them, and the validation every ingest path shares.
+
+Validation reports every problem of an event at once, as field violations under the path the
+caller used (``event.type``, ``events[3].time``), so a producer can fix a bad event in one go.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import AlreadyExists, FieldViolation, invalid
+
+MAX_ID = 256
+MAX_SOURCE = 256
+MAX_TYPE = 128
+MAX_SUBJECT = 512
+MAX_ACTOR = 256
+MAX_DATA_BYTES = 64 * 1024
+"""Sizes match the outbox columns of the producing services, so anything they emit fits."""
+
+INT64_MAX = 2**63 - 1
+_SEGMENT = r"[a-z0-9][a-z0-9_-]*"
+TYPE_PATTERN = re.compile(rf"{_SEGMENT}(\.{_SEGMENT}){{2,}}")
+"""At least three dot-separated lowercase segments: ``<service>.<area>.<what happened>``."""
+_TYPE_FILTER = re.compile(rf"{_SEGMENT}(\.{_SEGMENT})*\.?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON encoding the log hashes and stores: sorted keys, no spaces, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A producer's event, validated; ``data`` is held in its canonical JSON encoding."""
+
+    id: str
+    source: str
+    type: str
+    subject: str
+    time_ns: int
+    actor: str
+    data: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What makes an event unique: CloudEvents says (source, id)."""
+        return (self.source, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the log holds it: its position, commit time and place in the hash chain."""
+
+    event: Event
+    sequence: int
+    recorded_ns: int
+    previous_hash: str
+    hash: str
+
+
+def _text(
+    violations: list[FieldViolation],
+    field: str,
+    value: str,
+    *,
+    limit: int,
+    required: bool,
+    spaces: bool = True,
+) -> None:
+    if not value:
+        if required:
+            violations.append(FieldViolation(field, "is required", "REQUIRED"))
+        return
+    if len(value) > limit:
+        violations.append(FieldViolation(field, f"must be at most {limit} characters", "TOO_LONG"))
+    if _CONTROL.search(value):
+        violations.append(
+            FieldViolation(field, "must not contain control characters", "INVALID_CHARACTERS")
+        )
+    elif not spaces and any(c.isspace() for c in value):
+        violations.append(FieldViolation(field, "must not contain spaces", "INVALID_CHARACTERS"))
+
+
+def check_type_filter(violations: list[FieldViolation], field: str, value: str) -> None:
+    """A type filter is an exact type or a prefix of whole segments ending in ``.``."""
+    if not value:
+        return
+    if len(value) > MAX_TYPE or not _TYPE_FILTER.fullmatch(value):
+        violations.append(
+            FieldViolation(
+                field,
+                "must be an event type such as oms.branch.created, or a prefix such as oms.branch.",
+                "INVALID_FORMAT",
+            )
+        )
+
+
+def parse_event(
+    *,
+    id: str,
+    source: str,
+    type: str,
+    subject: str,
+    time_ns: int | None,
+    actor: str,
+    data: Mapping[str, Any],
+    field_prefix: str = "event",
+) -> Event:
+    """Validate a producer's event; raise InvalidArgument listing every violation."""
+    violations: list[FieldViolation] = []
+    _text(violations, f"{field_prefix}.id", id, limit=MAX_ID, required=True)
+    _text(
+        violations, f"{field_prefix}.source", source, limit=MAX_SOURCE, required=True, spaces=False
+    )
+    _text(violations, f"{field_prefix}.type", type, limit=MAX_TYPE, required=True)
+    if type and len(type) <= MAX_TYPE and not TYPE_PATTERN.fullmatch(type):
+        violations.append(
+            FieldViolation(
+                f"{field_prefix}.type",
+                "must be lowercase dot-separated segments, at least three, such as "
+                "oms.branch.created",
+                "INVALID_FORMAT",
+            )
+        )
+    _text(violations, f"{field_prefix}.subject", subject, limit=MAX_SUBJECT, required=False)
+    _text(violations, f"{field_prefix}.actor", actor, limit=MAX_ACTOR, required=False)
+    if time_ns is None:
+        violations.append(FieldViolation(f"{field_prefix}.time", "is required", "REQUIRED"))
+    elif not -INT64_MAX <= time_ns <= INT64_MAX:
+        violations.append(
+            FieldViolation(f"{field_prefix}.time", "must be between 1678 and 2262", "OUT_OF_RANGE")
+        )
+    encoded = ""
+    try:
+        encoded = canonical_json(dict(data))
+    except ValueError:
+        violations.append(
+            FieldViolation(
+                f"{field_prefix}.data", "numbers must be finite (no NaN or Infinity)", "NOT_FINITE"
+            )
+        )
+    if len(encoded.encode()) > MAX_DATA_BYTES:
+        violations.append(
+            FieldViolation(
+                f"{field_prefix}.data",
+                f"must encode to at most {MAX_DATA_BYTES} bytes of JSON",
+                "TOO_LARGE",
+            )
+        )
+    if violations:
+        raise invalid(violations)
+    assert time_ns is not None
+    return Event(
+        id=id, source=source, type=type, subject=subject, time_ns=time_ns, actor=actor, data=encoded
+    )
+
+
+def conflict(event: Event) -> AlreadyExists:
+    """A (source, id) reused for a different event: refused, the original stays."""
+    return AlreadyExists(
+        f"event {event.id!r} from {event.source!r} was already recorded with different content",
+        reason="EVENT_ID_CONFLICT",
+        metadata={"source": event.source, "id": event.id},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The outcome of recording an event; a redelivery gets the original with ``duplicate``."""
+
+    stored: StoredEvent
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a query or subscription wants; empty fields match everything.
+
+    ``type`` is an exact type or, ending in ``.``, a prefix of whole segments.
+    """
+
+    type: str = ""
+    source: str = ""
+    subject: str = ""
+    actor: str = ""
+    id: str = ""
+    start_ns: int | None = None
+    end_ns: int | None = None

@@ -1,0 +1,278 @@
+"""The gRPC face of the log: proto messages in and out, everything else in the domain modules."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from audit import ingest
+from audit.events import Event, EventFilter, Recorded, StoredEvent, parse_event
+from audit.ingest import Ingestor
+from audit.query import check_filter, run_query
+from audit.store import EventStore
+from audit.subscriptions import CommitSignal, follow
+from audit.v1 import audit_pb2, audit_pb2_grpc
+from audit.verification import verify_log
+from common.errors import (
+    FieldViolation,
+    MeshError,
+    NotFound,
+    ResourceExhausted,
+    invalid,
+)
+from common.status import status_proto
+
+DOMAIN = "audit.mesh"
+MAX_BATCH_EVENTS = 1000
+_KINDS = {
+    "HASH_MISMATCH": audit_pb2.LogBreak.KIND_HASH_MISMATCH,
+    "PREVIOUS_HASH_MISMATCH": audit_pb2.LogBreak.KIND_PREVIOUS_HASH_MISMATCH,
+    "SEQUENCE_MISSING": audit_pb2.LogBreak.KIND_SEQUENCE_MISSING,
+    "HEAD_MISMATCH": audit_pb2.LogBreak.KIND_HEAD_MISMATCH,
+}
+
+
+def _nanos(timestamp: timestamp_pb2.Timestamp) -> int:
+    return int(timestamp.seconds) * 1_000_000_000 + int(timestamp.nanos)
+
+
+def _timestamp(nanos: int) -> timestamp_pb2.Timestamp:
+    seconds, remainder = divmod(nanos, 1_000_000_000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=remainder)
+
+
+def _plain(value: struct_pb2.Value) -> Any:
+    """A Struct value as plain Python, NaN kept so validation can refuse it by field."""
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return {key: _plain(item) for key, item in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_plain(item) for item in value.list_value.values]
+    if kind == "null_value" or kind is None:
+        return None
+    return getattr(value, kind)
+
+
+def event_from_proto(message: audit_pb2.Event, field_prefix: str) -> Event:
+    return parse_event(
+        id=message.id,
+        source=message.source,
+        type=message.type,
+        subject=message.subject,
+        time_ns=_nanos(message.time) if message.HasField("time") else None,
+        actor=message.actor,
+        data={key: _plain(item) for key, item in message.data.fields.items()},
+        field_prefix=field_prefix,
+    )
+
+
+def event_to_proto(stored: StoredEvent) -> audit_pb2.Event:
+    event = stored.event
+    data = struct_pb2.Struct()
+    data.update(json.loads(event.data))
+    return audit_pb2.Event(
+        name=f"events/{stored.sequence}",
+        id=event.id,
+        source=event.source,
+        type=event.type,
+        subject=event.subject,
+        time=_timestamp(event.time_ns),
+        actor=event.actor,
+        data=data,
+        sequence=stored.sequence,
+        recorded_time=_timestamp(stored.recorded_ns),
+        hash=stored.hash,
+        previous_hash=stored.previous_hash,
+    )
+
+
+def _ack(message: audit_pb2.Event, outcome: Recorded | MeshError) -> audit_pb2.EventAck:
+    ack = audit_pb2.EventAck(id=message.id, source=message.source)
+    if isinstance(outcome, MeshError):
+        ack.error.CopyFrom(status_proto(outcome, domain=DOMAIN))
+    else:
+        ack.sequence = outcome.stored.sequence
+        ack.duplicate = outcome.duplicate
+    return ack
+
+
+def _filter(
+    request: audit_pb2.QueryEventsRequest | audit_pb2.SubscribeEventsRequest,
+) -> EventFilter:
+    if isinstance(request, audit_pb2.SubscribeEventsRequest):
+        return EventFilter(
+            type=request.type, source=request.source, subject=request.subject, actor=request.actor
+        )
+    return EventFilter(
+        type=request.type,
+        source=request.source,
+        subject=request.subject,
+        actor=request.actor,
+        id=request.id,
+        start_ns=_nanos(request.start_time) if request.HasField("start_time") else None,
+        end_ns=_nanos(request.end_time) if request.HasField("end_time") else None,
+    )
+
+
+@dataclass(frozen=True)
+class Limits:
+    stream_window: int
+    max_subscriptions: int
+    commit_timeout: float = 30.0
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    """Translates AuditService calls to the store, the ingestor and the subscriptions."""
+
+    def __init__(
+        self, *, store: EventStore, ingestor: Ingestor, signal: CommitSignal, limits: Limits
+    ) -> None:
+        self._store = store
+        self._ingestor = ingestor
+        self._signal = signal
+        self._limits = limits
+        self._subscriptions = threading.BoundedSemaphore(limits.max_subscriptions)
+
+    def PublishEvent(
+        self, request: audit_pb2.PublishEventRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.Event:
+        event = event_from_proto(request.event, "event")
+        outcome = ingest.settle(self._ingestor.submit([event])[0], self._limits.commit_timeout)
+        if isinstance(outcome, MeshError):
+            raise outcome
+        return event_to_proto(outcome.stored)
+
+    def PublishEvents(
+        self, request: audit_pb2.PublishEventsRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.PublishEventsResponse:
+        if len(request.events) > MAX_BATCH_EVENTS:
+            raise invalid(
+                [
+                    FieldViolation(
+                        "events", f"at most {MAX_BATCH_EVENTS} events per batch", "TOO_MANY"
+                    )
+                ]
+            )
+
+        parsed: list[Event | MeshError] = []
+        for index, message in enumerate(request.events):
+            try:
+                parsed.append(event_from_proto(message, f"events[{index}]"))
+            except MeshError as exc:
+                parsed.append(exc)
+        futures = iter(self._ingestor.submit([e for e in parsed if isinstance(e, Event)]))
+        outcomes = [
+            item
+            if isinstance(item, MeshError)
+            else ingest.settle(next(futures), self._limits.commit_timeout)
+            for item in parsed
+        ]
+        return audit_pb2.PublishEventsResponse(
+            results=[_ack(m, o) for m, o in zip(request.events, outcomes, strict=True)]
+        )
+
+    def StreamEvents(
+        self,
+        request_iterator: Iterator[audit_pb2.StreamEventsRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[audit_pb2.EventAck]:
+        def parsed() -> Iterator[tuple[audit_pb2.Event, Event | MeshError]]:
+            for request in request_iterator:
+                try:
+                    yield request.event, event_from_proto(request.event, "event")
+                except MeshError as exc:
+                    yield request.event, exc
+
+        for message, outcome in ingest.pipeline(
+            self._ingestor,
+            parsed(),
+            window=self._limits.stream_window,
+            commit_timeout=self._limits.commit_timeout,
+        ):
+            yield _ack(message, outcome)
+
+    def QueryEvents(
+        self, request: audit_pb2.QueryEventsRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.QueryEventsResponse:
+        page = run_query(
+            self._store,
+            _filter(request),
+            order=request.order,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return audit_pb2.QueryEventsResponse(
+            events=[event_to_proto(s) for s in page.events], next_page_token=page.next_page_token
+        )
+
+    def GetEvent(
+        self, request: audit_pb2.GetEventRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.Event:
+        collection, _, sequence = request.name.partition("/")
+        if collection != "events" or not sequence.isdigit() or int(sequence) < 1:
+            raise invalid([FieldViolation("name", "must be events/{sequence}", "INVALID_FORMAT")])
+        stored = self._store.get(int(sequence))
+        if stored is None:
+            raise NotFound(
+                f"{request.name} does not exist",
+                reason="EVENT_NOT_FOUND",
+                metadata={"name": request.name},
+            )
+        return event_to_proto(stored)
+
+    def SubscribeEvents(
+        self, request: audit_pb2.SubscribeEventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[audit_pb2.Event]:
+        selection = _filter(request)
+        violations = check_filter(selection)
+        if request.after_sequence < 0:
+            violations.append(
+                FieldViolation("after_sequence", "must not be negative", "INVALID_VALUE")
+            )
+        if violations:
+            raise invalid(violations)
+        if not self._subscriptions.acquire(blocking=False):
+            raise ResourceExhausted(
+                "too many subscriptions are open, retry later", reason="TOO_MANY_SUBSCRIPTIONS"
+            )
+        try:
+            for stored in follow(
+                self._store,
+                self._signal,
+                selection,
+                after=request.after_sequence,
+                active=context.is_active,
+            ):
+                yield event_to_proto(stored)
+        finally:
+            self._subscriptions.release()
+
+    def VerifyLog(
+        self, request: audit_pb2.VerifyLogRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.VerifyLogResponse:
+        result = verify_log(self._store, start=request.start_sequence, end=request.end_sequence)
+        response = audit_pb2.VerifyLogResponse(
+            intact=result.broken is None,
+            verified_count=result.verified,
+            start_sequence=result.start_sequence,
+            end_sequence=result.end_sequence,
+            head_sequence=result.head_sequence,
+            head_hash=result.head_hash,
+        )
+        if result.broken is not None:
+            response.first_break.CopyFrom(
+                audit_pb2.LogBreak(
+                    sequence=result.broken.sequence,
+                    kind=_KINDS[result.broken.kind.name],
+                    message=result.broken.message,
+                    expected=result.broken.expected,
+                    actual=result.broken.actual,
+                )
+            )
+        return response

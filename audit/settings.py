@@ -1,0 +1,47 @@
+"""Audit Service settings, read once from the environment at start (see docs/audit.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.config import RuntimeSettings, data_dir, env_int, env_str
+from common.db import database_url
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the Audit Service needs to run."""
+
+    listen: str
+    """Address to bind (``MESH_AUDIT_LISTEN``, ``127.0.0.1:8002``); port 0 picks a free one."""
+    database_url: str
+    """``MESH_AUDIT_DATABASE_URL``, default SQLite ``audit.db`` in ``MESH_DATA_DIR``."""
+    users_addr: str
+    """User Service address for its signing keys and revocations (``MESH_USERS_ADDR``)."""
+    jwks_file: Path | None
+    """``MESH_JWKS_FILE``: verify tokens with this fixed JWKS instead of asking the User Service."""
+    max_batch: int
+    """Most events one transaction commits (``MESH_AUDIT_MAX_BATCH``, 1000)."""
+    queue_limit: int
+    """Most events waiting for a commit before ingest pushes back (``MESH_AUDIT_QUEUE_LIMIT``)."""
+    stream_window: int
+    """Most unacked events per StreamEvents call (``MESH_AUDIT_STREAM_WINDOW``, 1024)."""
+    max_subscriptions: int
+    """Most concurrent SubscribeEvents calls (``MESH_AUDIT_MAX_SUBSCRIPTIONS``, 16)."""
+    runtime: RuntimeSettings
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        jwks = env_str("MESH_JWKS_FILE", "")
+        return cls(
+            listen=env_str("MESH_AUDIT_LISTEN", "127.0.0.1:8002"),
+            database_url=database_url("MESH_AUDIT_DATABASE_URL", data_dir(), "audit.db"),
+            users_addr=env_str("MESH_USERS_ADDR", "127.0.0.1:8000"),
+            jwks_file=Path(jwks) if jwks else None,
+            max_batch=env_int("MESH_AUDIT_MAX_BATCH", 1000, minimum=1),
+            queue_limit=env_int("MESH_AUDIT_QUEUE_LIMIT", 20_000, minimum=1),
+            stream_window=env_int("MESH_AUDIT_STREAM_WINDOW", 1024, minimum=1),
+            max_subscriptions=env_int("MESH_AUDIT_MAX_SUBSCRIPTIONS", 16, minimum=1),
+            runtime=RuntimeSettings.from_env(),
+        )

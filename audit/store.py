@@ -1,0 +1,245 @@
+"""The event log in SQL: one table of chained events and a one-row table holding the head.
+
+Sequences are assigned under the write lock (SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL a
+``SELECT ... FOR UPDATE`` of the head row), so they are gap-free and in commit order even with
+several writers. The same SQLAlchemy Core code runs on both databases.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from audit import chain
+from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict
+from common.db import Database, Migration
+from common.errors import MeshError
+
+metadata = sa.MetaData()
+
+_SEQUENCE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""INTEGER on SQLite makes the sequence the rowid: the table is stored in log order."""
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("sequence", _SEQUENCE, primary_key=True, autoincrement=False),
+    sa.Column("event_id", sa.String(256), nullable=False),
+    sa.Column("source", sa.String(256), nullable=False),
+    sa.Column("type", sa.String(128), nullable=False),
+    sa.Column("subject", sa.String(512), nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("recorded_ns", sa.BigInteger, nullable=False),
+    sa.Column("previous_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
+    sa.Index("ix_events_type_sequence", "type", "sequence"),
+    sa.Index("ix_events_source_sequence", "source", "sequence"),
+    sa.Index("ix_events_subject_sequence", "subject", "sequence"),
+    sa.Index("ix_events_actor_sequence", "actor", "sequence"),
+    sa.Index("ix_events_event_id", "event_id"),
+    sa.Index("ix_events_time_ns", "time_ns"),
+)
+
+chain_head = sa.Table(
+    "chain_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+"""One row (id 1): the last sequence and hash, locked by every append, checked by VerifyLog."""
+
+
+def _create(conn: Connection) -> None:
+    metadata.create_all(conn)
+    conn.execute(chain_head.insert().values(id=1, sequence=0, hash=chain.GENESIS))
+
+
+MIGRATIONS: list[Migration] = [_create]
+
+_KEY_CHUNK = 400
+"""(source, id) pairs per dedup lookup, well under every database's bound-parameter limit."""
+
+
+def _stored(row: Any) -> StoredEvent:
+    return StoredEvent(
+        event=Event(
+            id=row.event_id,
+            source=row.source,
+            type=row.type,
+            subject=row.subject,
+            time_ns=row.time_ns,
+            actor=row.actor,
+            data=row.data,
+        ),
+        sequence=row.sequence,
+        recorded_ns=row.recorded_ns,
+        previous_hash=row.previous_hash,
+        hash=row.hash,
+    )
+
+
+def _row(stored: StoredEvent) -> dict[str, Any]:
+    event = stored.event
+    return {
+        "sequence": stored.sequence,
+        "event_id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "subject": event.subject,
+        "actor": event.actor,
+        "time_ns": event.time_ns,
+        "data": event.data,
+        "recorded_ns": stored.recorded_ns,
+        "previous_hash": stored.previous_hash,
+        "hash": stored.hash,
+    }
+
+
+def _conditions(selection: EventFilter) -> list[sa.ColumnElement[bool]]:
+    found: list[sa.ColumnElement[bool]] = []
+    if selection.type.endswith("."):
+        found.append(events.c.type.startswith(selection.type, autoescape=True))
+    elif selection.type:
+        found.append(events.c.type == selection.type)
+    for column, value in (
+        (events.c.source, selection.source),
+        (events.c.subject, selection.subject),
+        (events.c.actor, selection.actor),
+        (events.c.event_id, selection.id),
+    ):
+        if value:
+            found.append(column == value)
+    if selection.start_ns is not None:
+        found.append(events.c.time_ns >= selection.start_ns)
+    if selection.end_ns is not None:
+        found.append(events.c.time_ns < selection.end_ns)
+    return found
+
+
+class EventStore:
+    """Reads and appends of the log; appends are whole batches in one transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def migrate(self) -> None:
+        self.db.migrate(MIGRATIONS)
+
+    def append(self, batch: Sequence[Event]) -> list[Recorded | MeshError]:
+        """Record ``batch`` in one transaction, in order; one outcome per event.
+
+        A (source, id) already stored, or earlier in the batch, yields the original as a
+        duplicate if the content is the same and a conflict error if it is not.
+        """
+        with self.db.write() as conn:
+            sequence, previous_hash = self._lock_head(conn)
+            known = self._existing(conn, {event.key for event in batch})
+            recorded_ns = time.time_ns()
+            outcomes: list[Recorded | MeshError] = []
+            fresh: list[StoredEvent] = []
+            for event in batch:
+                original = known.get(event.key)
+                if original is not None:
+                    same = original.event == event
+                    outcomes.append(Recorded(original, duplicate=True) if same else conflict(event))
+                    continue
+                sequence += 1
+                stored = chain.link(
+                    event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash
+                )
+                previous_hash = stored.hash
+                known[event.key] = stored
+                fresh.append(stored)
+                outcomes.append(Recorded(stored, duplicate=False))
+            if fresh:
+                conn.execute(events.insert(), [_row(s) for s in fresh])
+                conn.execute(
+                    chain_head.update()
+                    .where(chain_head.c.id == 1)
+                    .values(sequence=sequence, hash=previous_hash)
+                )
+        return outcomes
+
+    @staticmethod
+    def _lock_head(conn: Connection) -> tuple[int, str]:
+        query = sa.select(chain_head.c.sequence, chain_head.c.hash).where(chain_head.c.id == 1)
+        row = conn.execute(query.with_for_update()).one()
+        return int(row.sequence), str(row.hash)
+
+    @staticmethod
+    def _existing(
+        conn: Connection, keys: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredEvent]:
+        found: dict[tuple[str, str], StoredEvent] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), _KEY_CHUNK):
+            chunk = ordered[start : start + _KEY_CHUNK]
+            query = sa.select(events).where(
+                sa.tuple_(events.c.source, events.c.event_id).in_(chunk)
+            )
+            for row in conn.execute(query):
+                stored = _stored(row)
+                found[stored.event.key] = stored
+        return found
+
+    def head(self) -> tuple[int, str]:
+        """The recorded head: last sequence and hash (0 and the genesis hash when empty)."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(chain_head.c.sequence, chain_head.c.hash).where(chain_head.c.id == 1)
+            ).one_or_none()
+        return (0, chain.GENESIS) if row is None else (int(row.sequence), str(row.hash))
+
+    def last_sequence(self) -> int:
+        """The highest sequence actually stored, whatever the head row says."""
+        with self.db.read() as conn:
+            return int(conn.execute(sa.select(sa.func.max(events.c.sequence))).scalar() or 0)
+
+    def get(self, sequence: int) -> StoredEvent | None:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(events).where(events.c.sequence == sequence)).one_or_none()
+        return None if row is None else _stored(row)
+
+    def find(
+        self,
+        selection: EventFilter,
+        *,
+        after: int = 0,
+        before: int | None = None,
+        newest_first: bool = False,
+        limit: int,
+    ) -> list[StoredEvent]:
+        """Matching events with ``after < sequence < before``, in sequence order or reversed."""
+        conditions = _conditions(selection)
+        conditions.append(events.c.sequence > after)
+        if before is not None:
+            conditions.append(events.c.sequence < before)
+        order = events.c.sequence.desc() if newest_first else events.c.sequence.asc()
+        query = sa.select(events).where(*conditions).order_by(order).limit(limit)
+        with self.db.read() as conn:
+            return [_stored(row) for row in conn.execute(query)]
+
+    def scan(self, start: int, end: int, *, chunk: int = 1000) -> Iterator[StoredEvent]:
+        """Every stored event with ``start <= sequence <= end``, in order, read in chunks."""
+        after = start - 1
+        while after < end:
+            query = (
+                sa.select(events)
+                .where(events.c.sequence > after, events.c.sequence <= end)
+                .order_by(events.c.sequence)
+                .limit(chunk)
+            )
+            with self.db.read() as conn:
+                rows = [_stored(row) for row in conn.execute(query)]
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1].sequence

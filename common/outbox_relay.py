@@ -1,0 +1,205 @@
+"""The outbox relay: streams a service's outbox to the Audit Service, at least once.
+
+A daemon thread reads outbox rows in ``seq`` order and sends them on one
+``audit.v1.AuditService/StreamEvents`` call, keeping at most ``window`` unacknowledged. A row
+is deleted only after Audit acknowledged it, which Audit does only after its commit; if the
+relay dies between the two, the row is sent again and Audit, deduplicating on (source, id),
+returns the original result. When Audit is unreachable the relay retries with bounded
+exponential backoff; rows written meanwhile simply wait in the outbox.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import grpc
+import sqlalchemy as sa
+from google.protobuf import struct_pb2
+
+from audit.v1 import audit_pb2, audit_pb2_grpc
+from common.channels import create_channel
+from common.db import Database
+
+log = logging.getLogger("mesh.outbox")
+
+AUDIT_SERVICE = "audit.v1.AuditService"
+
+
+class _AckMismatch(Exception):
+    """Audit acknowledged a different event than the next one sent: restart the stream."""
+
+
+class OutboxRelay:
+    """Delivers one service's outbox to the Audit Service from a background thread."""
+
+    def __init__(
+        self,
+        db: Database,
+        table: sa.Table,
+        *,
+        target: str,
+        source: str,
+        token_source: Callable[[], str],
+        window: int = 256,
+        poll_seconds: float = 1.0,
+        initial_backoff: float = 0.2,
+        max_backoff: float = 10.0,
+    ) -> None:
+        """``source`` is the CloudEvents source of every event (``/oms``, ``/users``);
+        ``token_source`` returns a bearer token with ``audit:write``, asked once per stream."""
+        self._db = db
+        self._table = table
+        self._source = source
+        self._token_source = token_source
+        self._window = window
+        self._poll_seconds = poll_seconds
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max_backoff
+        self._channel = create_channel(target, service_names=[AUDIT_SERVICE])
+        self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._call_lock = threading.Lock()
+        self._call: Any = None
+        self._rejected: set[int] = set()
+        self._thread = threading.Thread(target=self._run, name=f"outbox{source}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Call after committing a transaction that appended to the outbox: sends it now."""
+        self._wake.set()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop sending; unacknowledged rows stay in the outbox for the next start."""
+        self._stopping.set()
+        self._wake.set()
+        with self._call_lock:
+            if self._call is not None:
+                self._call.cancel()
+        self._thread.join(timeout)
+        self._channel.close()
+
+    def _run(self) -> None:
+        backoff = self._initial_backoff
+        while not self._stopping.is_set():
+            delivered = 0
+            try:
+                delivered = self._session()
+            except grpc.RpcError as exc:
+                if not self._stopping.is_set():
+                    log.warning(
+                        "audit stream failed", extra={"code": str(exc.code()), "backoff": backoff}
+                    )
+            except Exception:
+                log.exception("outbox relay error", extra={"backoff": backoff})
+            if delivered:
+                backoff = self._initial_backoff
+            self._stopping.wait(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, self._max_backoff)
+
+    def _session(self) -> int:
+        """One StreamEvents call, until it fails or the relay stops; returns rows delivered."""
+        in_flight: collections.deque[tuple[int, str]] = collections.deque()
+        room = threading.Semaphore(self._window)
+        ended = threading.Event()
+
+        def requests() -> Iterator[audit_pb2.StreamEventsRequest]:
+            cursor = 0
+            while not ended.is_set():
+                rows = self._unsent(after=cursor)
+                if not rows:
+                    self._wake.wait(self._poll_seconds)
+                    self._wake.clear()
+                    continue
+                cursor = rows[-1].seq
+                for row in rows:
+                    if row.seq in self._rejected:
+                        continue
+                    while not room.acquire(timeout=0.5):
+                        if ended.is_set():
+                            return
+                    in_flight.append((row.seq, row.event_id))
+                    yield audit_pb2.StreamEventsRequest(event=self._event(row))
+
+        metadata = [("authorization", f"Bearer {self._token_source()}")]
+        delivered = 0
+        acked: list[int] = []
+        with self._call_lock:
+            if self._stopping.is_set():
+                return 0
+            call = self._stub.StreamEvents(requests(), metadata=metadata)
+            self._call = call
+        try:
+            for ack in call:
+                seq, event_id = in_flight.popleft()
+                if ack.id != event_id:
+                    raise _AckMismatch(f"expected an ack for {event_id}, got {ack.id}")
+                if ack.HasField("error"):
+                    self._reject(seq, ack)
+                else:
+                    acked.append(seq)
+                    delivered += 1
+                room.release()
+                if len(acked) >= 100 or not in_flight:
+                    self._delete(acked)
+                    acked = []
+        finally:
+            ended.set()
+            call.cancel()
+            self._delete(acked)
+        return delivered
+
+    def _unsent(self, *, after: int) -> list[Any]:
+        query = (
+            sa.select(self._table)
+            .where(self._table.c.seq > after)
+            .order_by(self._table.c.seq)
+            .limit(self._window)
+        )
+        with self._db.read() as conn:
+            return list(conn.execute(query))
+
+    def _event(self, row: Any) -> audit_pb2.Event:
+        event = audit_pb2.Event(
+            id=row.event_id,
+            source=self._source,
+            type=row.type,
+            subject=row.subject,
+            actor=row.actor,
+        )
+        event.time.FromDatetime(datetime.fromisoformat(row.time))
+        data = struct_pb2.Struct()
+        data.update(json.loads(row.data))
+        event.data.CopyFrom(data)
+        return event
+
+    def _reject(self, seq: int, ack: audit_pb2.EventAck) -> None:
+        """Audit refused the event itself (invalid, or its id reused): keep the row, skip it.
+
+        The row stays in the outbox for an operator, and is offered again after a restart.
+        """
+        self._rejected.add(seq)
+        log.error(
+            "audit rejected an outbox event",
+            extra={
+                "seq": seq,
+                "event_id": ack.id,
+                "code": ack.error.code,
+                "error": ack.error.message,
+            },
+        )
+
+    def _delete(self, seqs: Sequence[int]) -> None:
+        if not seqs:
+            return
+        with self._db.write() as conn:
+            conn.execute(self._table.delete().where(self._table.c.seq.in_(list(seqs))))

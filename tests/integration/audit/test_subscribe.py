@@ -1,0 +1,128 @@
+"""SubscribeEvents over a real server: replay from a sequence, then live, no gap, no repeat."""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+
+import grpc
+import pytest
+
+from audit.server import build_server
+from audit.v1 import audit_pb2
+from common.auth import NoRevocations, TokenVerifier
+from tests.integration.audit.conftest import Client, make_event
+from tests.support.tokens import AUDIENCE, ISSUER
+
+
+class Subscriber:
+    """Collects a subscription's events on a thread; ``take`` waits with a bound."""
+
+    def __init__(self, client, **request):
+        self.call = client.stub.SubscribeEvents(
+            audit_pb2.SubscribeEventsRequest(**request), metadata=client.reader, timeout=60
+        )
+        self.received: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        try:
+            for event in self.call:
+                self.received.put(event)
+        except grpc.RpcError as exc:
+            self.received.put(exc)
+
+    def take(self, count, timeout=20):
+        events = []
+        for _ in range(count):
+            item = self.received.get(timeout=timeout)
+            if isinstance(item, grpc.RpcError):
+                raise item
+            events.append(item)
+        return events
+
+    def close(self):
+        self.call.cancel()
+        self.thread.join(10)
+
+
+def publish_many(client, events):
+    for start in range(0, len(events), 20):
+        client.stub.PublishEvents(
+            audit_pb2.PublishEventsRequest(events=events[start : start + 20]),
+            metadata=client.writer,
+            timeout=10,
+        )
+
+
+def test_replay_then_live_without_gap_or_repeat(client):
+    publish_many(client, [make_event() for _ in range(100)])
+    subscriber = Subscriber(client, after_sequence=0)
+    writer = threading.Thread(
+        target=publish_many, args=(client, [make_event() for _ in range(300)])
+    )
+    writer.start()
+    try:
+        events = subscriber.take(400)
+        writer.join(30)
+        late = make_event()
+        client.stub.PublishEvent(
+            audit_pb2.PublishEventRequest(event=late), metadata=client.writer, timeout=10
+        )
+        events += subscriber.take(1)
+    finally:
+        subscriber.close()
+    assert [e.sequence for e in events] == list(range(1, 402))
+    assert events[-1].id == late.id
+    assert subscriber.received.empty() or isinstance(subscriber.received.get(), grpc.RpcError)
+
+
+def test_filtered_subscription_resumes_after_a_sequence(client):
+    branch = [make_event(type="oms.branch.created") for _ in range(5)]
+    schema = [make_event(type="oms.schema.created") for _ in range(5)]
+    publish_many(client, [e for pair in zip(branch, schema, strict=True) for e in pair])
+    subscriber = Subscriber(client, type="oms.branch.", after_sequence=3)
+    try:
+        replayed = subscriber.take(3)
+        live = make_event(type="oms.branch.merged")
+        publish_many(client, [make_event(type="oms.schema.deleted"), live])
+        (followed,) = subscriber.take(1)
+    finally:
+        subscriber.close()
+    assert [e.id for e in replayed] == [e.id for e in branch[2:]]
+    assert [e.sequence for e in replayed] == [5, 7, 9]
+    assert followed.id == live.id and followed.sequence == 12
+
+
+def test_bad_subscription_is_refused(client):
+    subscriber = Subscriber(client, type="Bad Type", after_sequence=-1)
+    with pytest.raises(grpc.RpcError) as caught:
+        subscriber.take(1)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_subscriptions_are_limited(settings, signer):
+    verifier = TokenVerifier(
+        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
+    )
+    server = build_server(dataclasses.replace(settings, max_subscriptions=1), verifier)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            client = Client(channel, signer)
+            client.stub.PublishEvent(
+                audit_pb2.PublishEventRequest(event=make_event()),
+                metadata=client.writer,
+                timeout=10,
+            )
+            first = Subscriber(client)
+            assert first.take(1)[0].sequence == 1
+            second = Subscriber(client)
+            with pytest.raises(grpc.RpcError) as caught:
+                second.take(1)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            first.close()
+    finally:
+        server.stop(0)
