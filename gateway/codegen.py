@@ -89,8 +89,6 @@ def generate(out: Path) -> None:
 
 def _write_gateway_files(out: Path) -> None:
     """The OpenAPI document and the default Envoy configuration, both from the descriptor."""
-    import yaml
-
     from gateway import descriptors, envoy_config, openapi
     from gateway.settings import MeshSettings
 
@@ -98,9 +96,22 @@ def _write_gateway_files(out: Path) -> None:
     services = descriptors.services(descriptor_set)
     (out / OPENAPI).write_text(openapi.render(descriptor_set, services))
     config = envoy_config.render(services, MeshSettings())
-    (out / ENVOY_CONFIG).write_text(
-        ENVOY_HEADER + yaml.safe_dump(config, sort_keys=False, width=100)
-    )
+    (out / ENVOY_CONFIG).write_text(ENVOY_HEADER + _yaml(config))
+
+
+def _yaml(config: object) -> str:
+    """YAML with multi-line strings (the Lua script) as readable literal blocks."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, string)
+    return str(yaml.dump(config, Dumper=Dumper, sort_keys=False, width=100))
 
 
 def _generated_files(root: Path) -> set[str]:

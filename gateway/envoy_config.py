@@ -34,10 +34,24 @@ JWT_PROVIDER = "mesh"
 BUFFER_FILTER = "envoy.filters.http.buffer"
 ERROR_DOMAIN = "gateway.mesh"
 
+METADATA_GUARD = r"""-- gRPC metadata keys are [0-9a-z_.-] and values printable ASCII; HTTP allows more,
+-- and a service answers INTERNAL to a request carrying anything else: drop such headers.
+function envoy_on_request(request_handle)
+  local invalid = {}
+  for key, value in pairs(request_handle:headers()) do
+    if string.sub(key, 1, 1) ~= ":" and
+        (string.find(key, "[^0-9a-z_.%-]") or string.find(value, "[^\t\32-\126]")) then
+      table.insert(invalid, key)
+    end
+  end
+  for _, key in ipairs(invalid) do
+    request_handle:headers():remove(key)
+  end
+end
+"""
 HTTP_TO_GRPC: dict[int, tuple[int, str]] = {
     400: (3, "INVALID_ARGUMENT"),
     401: (16, "UNAUTHENTICATED"),
-    403: (7, "PERMISSION_DENIED"),
     404: (5, "NOT_FOUND"),
     405: (12, "UNIMPLEMENTED"),
     408: (4, "DEADLINE_EXCEEDED"),
@@ -309,6 +323,13 @@ def _local_reply_mappers() -> list[Config]:
     mappers: list[Config] = [
         {"filter": native_grpc},
         {
+            # Envoy's only 403 of its own is jwt_authn refusing a token's audience; to a client
+            # that is an invalid token like any other (RFC 6750), so 401 as for the rest.
+            "filter": status_is("EQ", 403),
+            "status_code": 401,
+            "body_format_override": body(16, "UNAUTHENTICATED"),
+        },
+        {
             "filter": unhealthy,
             "body_format_override": body(14, "UNAVAILABLE", "not every service is SERVING"),
         },
@@ -345,7 +366,6 @@ def _access_log() -> list[Config]:
                 log_format={
                     "json_format": {
                         "ts": "%START_TIME%",
-                        "method": "%REQ(:METHOD)%",
                         "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
                         "upstream_path": "%REQ(:PATH)%",
                         "status": "%RESPONSE_CODE%",
@@ -384,6 +404,13 @@ def render(
         {
             "name": "envoy.filters.http.grpc_json_transcoder",
             "typed_config": _transcoder(services, descriptor),
+        },
+        {
+            "name": "envoy.filters.http.lua",
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.lua.v3.Lua",
+                default_source_code={"inline_string": METADATA_GUARD},
+            ),
         },
         {
             "name": "envoy.filters.http.router",

@@ -17,6 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from gateway import envoy
 from gateway.settings import MeshSettings
 from gateway.supervisor import ProcessSpec, StartError, Supervisor
@@ -24,8 +27,9 @@ from gateway.supervisor import ProcessSpec, StartError, Supervisor
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
 """Where the User Service writes the first admin's generated password, in the data folder."""
 SERVICES = ("users", "audit", "oms")
-"""Start order: the User Service first, since the others fetch its keys and follow its
-revocations; Audit before OMS, which sends it events."""
+"""Start order: the User Service first, and serving before the others start, since they fetch
+its keys and follow its revocations from their first moment; Audit before OMS, which sends it
+events."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,15 @@ class Mesh:
         on any failure stop what was started and raise :class:`StartError`."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = envoy.write_config(self.settings, self.data_dir)
+        specs = self.specs(config)
         try:
-            self.supervisor.start(self.specs(config))
+            self.supervisor.check_ports(specs)
+            self.supervisor.start(specs[:1])
+            users = self.endpoints.grpc_targets["users"]
+            self.supervisor.wait_until(
+                lambda: _serving(users), timeout=self.ready_timeout, what="the User Service"
+            )
+            self.supervisor.start(specs[1:])
             self.supervisor.wait_until(
                 self._healthy, timeout=self.ready_timeout, what="GET /health to return 200"
             )
@@ -176,6 +187,18 @@ class Mesh:
         except (OSError, ValueError):
             return False
         return any(int(stat.get("value", 0)) > 0 for stat in stats if "value" in stat)
+
+
+def _serving(target: str) -> bool:
+    """Whether the gRPC server at ``target`` reports SERVING to a standard health check."""
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1
+            )
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def _get(url: str) -> int | None:

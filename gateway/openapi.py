@@ -197,21 +197,23 @@ def _path(template: str) -> tuple[str, list[tuple[str, str]]]:
     """The OpenAPI path for an HTTP rule template, and (parameter, request field) pairs.
 
     ``{name=events/*}`` becomes ``events/{name}``: a client fills in the id segment only,
-    because a slash inside a path parameter would be percent-encoded and never match.
+    because a slash inside a path parameter would be percent-encoded and never match. A nested
+    field ``{user.user_id}`` becomes ``{user_user_id}``, since tools treat dots as attributes.
     """
     parameters: list[tuple[str, str]] = []
 
     def replace(match: re.Match[str]) -> str:
         field_path, pattern = match.group(1), match.group(2)
+        base = field_path.replace(".", "_")
         if not pattern or pattern == "*":
-            parameters.append((field_path, field_path))
-            return "{" + field_path + "}"
+            parameters.append((base, field_path))
+            return "{" + base + "}"
         segments = pattern.split("/")
         wildcards = segments.count("*")
         out = []
         for segment in segments:
             if segment == "*":
-                name = field_path if wildcards == 1 else f"{field_path}_{len(parameters) + 1}"
+                name = base if wildcards == 1 else f"{base}_{len(parameters) + 1}"
                 parameters.append((name, field_path))
                 out.append("{" + name + "}")
             else:

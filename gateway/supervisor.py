@@ -82,15 +82,33 @@ class Supervisor:
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _width: int = 8
 
-    def start(self, specs: Sequence[ProcessSpec]) -> None:
-        """Check every port first, then start each process in order."""
-        self._width = max(self._width, *(len(s.name) for s in specs))
+    def check_ports(self, specs: Sequence[ProcessSpec]) -> None:
+        """Fail, naming the port and its process, if any port the specs need is taken."""
         for spec in specs:
             for port in spec.ports:
                 if not port_is_free(port):
                     raise StartError(f"port {port} needed by {spec.name} is already in use")
+
+    def start(self, specs: Sequence[ProcessSpec]) -> None:
+        """Check the specs' ports, then start each process in order."""
+        self.check_ports(specs)
+        self._width = max(self._width, *(len(s.name) for s in specs))
         for spec in specs:
             self._start_one(spec)
+
+    def restart(self, name: str) -> None:
+        """Start ``name`` again with the same spec, stopping it first if it is still running."""
+        index = next(i for i, r in enumerate(self._running) if r.spec.name == name)
+        old = self._running.pop(index)
+        _signal(old.process, signal.SIGTERM)
+        try:
+            old.process.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            _signal(old.process, signal.SIGKILL)
+            old.process.wait(timeout=5)
+        old.pump.join(timeout=2)
+        self._start_one(old.spec)
+        self._running.insert(index, self._running.pop())
 
     def _start_one(self, spec: ProcessSpec) -> None:
         try:
