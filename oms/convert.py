@@ -1,0 +1,263 @@
+"""Translation between the ``oms.v1`` messages and the domain's plain dicts and records.
+
+Proto field names equal the domain keys, so ``json_format`` does the work; only enum values
+differ (buf wants them prefixed: ``OBJECT_TYPE_STATUS_ACTIVE`` <-> ``"ACTIVE"``, and base types
+are lower case in the domain). An ``UNSPECIFIED`` enum value is an absent field, which
+:func:`oms.model.normalize` fills with its default.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from oms import model
+from oms.compat import Finding
+from oms.diff import FieldChange, ResourceChange
+from oms.merge import Conflict
+from oms.model import Resource
+from oms.store import BranchRecord, CommitRecord
+from oms.v1 import history_pb2, resources_pb2, schema_service_pb2
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One collection as the API spells it: its message, RPC and request field names."""
+
+    collection: str
+    message: type[Message]
+    list_response: type[Message]
+    field: str
+    """The request field carrying one resource, e.g. ``object_type``."""
+    plural: str
+    """The response field carrying a page of them, e.g. ``object_types``."""
+
+    @property
+    def singular_rpc(self) -> str:
+        """``ObjectType``, as in ``GetObjectType``."""
+        return self.message.__name__
+
+    @property
+    def plural_rpc(self) -> str:
+        """``ObjectTypes``, as in ``ListObjectTypes``."""
+        return self.list_response.__name__.removeprefix("List").removesuffix("Response")
+
+
+KINDS: Mapping[str, Kind] = {
+    kind.collection: kind
+    for kind in (
+        Kind(
+            model.OBJECT_TYPES,
+            resources_pb2.ObjectType,
+            schema_service_pb2.ListObjectTypesResponse,
+            "object_type",
+            "object_types",
+        ),
+        Kind(
+            model.LINK_TYPES,
+            resources_pb2.LinkType,
+            schema_service_pb2.ListLinkTypesResponse,
+            "link_type",
+            "link_types",
+        ),
+        Kind(
+            model.ACTION_TYPES,
+            resources_pb2.ActionType,
+            schema_service_pb2.ListActionTypesResponse,
+            "action_type",
+            "action_types",
+        ),
+        Kind(
+            model.INTERFACES,
+            resources_pb2.Interface,
+            schema_service_pb2.ListInterfacesResponse,
+            "interface",
+            "interfaces",
+        ),
+        Kind(
+            model.SHARED_PROPERTIES,
+            resources_pb2.SharedProperty,
+            schema_service_pb2.ListSharedPropertiesResponse,
+            "shared_property",
+            "shared_properties",
+        ),
+    )
+}
+COLLECTION_OF_FIELD = {kind.field: kind.collection for kind in KINDS.values()}
+
+_LOWER_CASE_ENUMS = frozenset({"oms.v1.BaseType"})
+_ETAG = "etag"
+
+
+def _prefix(enum: EnumDescriptor) -> str:
+    return enum.values_by_number[0].name.removesuffix("UNSPECIFIED")
+
+
+def enum_to_domain(enum: EnumDescriptor, name: str) -> str:
+    """``OBJECT_TYPE_STATUS_ACTIVE`` -> ``ACTIVE``; ``..._UNSPECIFIED`` -> ``""``."""
+    value = name.removeprefix(_prefix(enum))
+    if value == "UNSPECIFIED":
+        return ""
+    return value.lower() if enum.full_name in _LOWER_CASE_ENUMS else value
+
+
+def enum_to_proto(enum: EnumDescriptor, value: str) -> str | None:
+    """The reverse of :func:`enum_to_domain`; ``None`` for an empty or unknown value."""
+    name = _prefix(enum) + value.upper()
+    return name if value and name in enum.values_by_name else None
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def _convert(descriptor: Any, value: dict[str, Any], *, to_domain: bool) -> dict[str, Any]:
+    """Rewrite the enum values of one JSON-shaped message in place, recursively."""
+    for field in descriptor.fields:
+        if field.name not in value:
+            continue
+        item = value[field.name]
+        if field.enum_type is not None:
+            convert = enum_to_domain if to_domain else enum_to_proto
+            converted = convert(field.enum_type, item) if isinstance(item, str) else None
+            if converted:
+                value[field.name] = converted
+            else:
+                del value[field.name]
+        elif field.message_type is not None and not _is_map(field):
+            items = item if isinstance(item, list) else [item]
+            for sub in items:
+                if isinstance(sub, dict):
+                    _convert(field.message_type, sub, to_domain=to_domain)
+            if item is None and not to_domain:
+                del value[field.name]
+    return value
+
+
+def resource_to_domain(message: Message, *, explicit: bool = False) -> dict[str, Any]:
+    """The fields of a resource message as a (not yet normalized) domain dict, without etag.
+
+    With ``explicit``, fields at their default value are present too (for update masks).
+    """
+    raw = json_format.MessageToDict(
+        message,
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=explicit,
+    )
+    raw.pop(_ETAG, None)
+    return _convert(message.DESCRIPTOR, raw, to_domain=True)
+
+
+def resource_to_message(
+    collection: str, resource: Resource, etag: str, message: Message | None = None
+) -> Message:
+    """A stored resource as its message, with its etag."""
+    target = message if message is not None else KINDS[collection].message()
+    raw = _convert(target.DESCRIPTOR, copy.deepcopy(resource), to_domain=False)
+    raw[_ETAG] = etag
+    json_format.ParseDict(raw, target, ignore_unknown_fields=True)
+    return target
+
+
+def to_value(value: Any) -> struct_pb2.Value:
+    """Any JSON-like value as a ``google.protobuf.Value`` (``None`` -> null)."""
+    message = struct_pb2.Value()
+    json_format.ParseDict(value, message)
+    return message
+
+
+def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def compatibility_mode_to_domain(mode: int) -> str:
+    return enum_to_domain(
+        history_pb2.CompatibilityMode.DESCRIPTOR, history_pb2.CompatibilityMode.Name(mode)
+    )
+
+
+def compatibility_mode_to_proto(mode: str) -> str | None:
+    return enum_to_proto(history_pb2.CompatibilityMode.DESCRIPTOR, mode)
+
+
+def _enum_name(enum: Any, value: str) -> str | None:
+    """The proto name of a domain enum value, for message constructors (None: unspecified)."""
+    return enum_to_proto(enum.DESCRIPTOR, value)
+
+
+def commit_to_message(
+    commit: CommitRecord, changes: list[tuple[str, str]] | None = None
+) -> history_pb2.Commit:
+    return history_pb2.Commit(
+        id=commit.id,
+        parents=commit.parents,
+        author=commit.author,
+        message=commit.message,
+        create_time=timestamp(commit.time),
+        forced=commit.forced,
+        force_reason=commit.force_reason,
+        changes=[
+            history_pb2.CommitChange(
+                resource=key, change_type=_enum_name(history_pb2.ChangeType, change)
+            )
+            for key, change in changes or ()
+        ],
+    )
+
+
+def branch_to_message(branch: BranchRecord, head: CommitRecord | None = None) -> history_pb2.Branch:
+    message = history_pb2.Branch(
+        name=branch.name,
+        head=branch.head,
+        base_branch=branch.base_branch,
+        protected=branch.protected,
+        compatibility_mode=compatibility_mode_to_proto(branch.compatibility_mode),
+        creator=branch.creator,
+        create_time=timestamp(branch.created_at),
+    )
+    if head is not None:
+        message.head_commit.CopyFrom(commit_to_message(head))
+    return message
+
+
+def field_change_to_message(change: FieldChange) -> history_pb2.FieldChange:
+    return history_pb2.FieldChange(
+        path=change.path, old_value=to_value(change.old), new_value=to_value(change.new)
+    )
+
+
+def resource_change_to_message(change: ResourceChange) -> history_pb2.ResourceChange:
+    return history_pb2.ResourceChange(
+        resource=change.key,
+        change_type=_enum_name(history_pb2.ChangeType, change.change_type),
+        fields=[field_change_to_message(f) for f in change.fields],
+    )
+
+
+def conflict_to_message(conflict: Conflict) -> history_pb2.MergeConflict:
+    return history_pb2.MergeConflict(
+        resource=conflict.key,
+        path=conflict.path,
+        kind=_enum_name(history_pb2.ConflictKind, conflict.kind),
+        base=to_value(conflict.base),
+        ours=to_value(conflict.ours),
+        theirs=to_value(conflict.theirs),
+    )
+
+
+def finding_to_message(finding: Finding) -> history_pb2.ValidationFinding:
+    return history_pb2.ValidationFinding(
+        rule_id=finding.rule_id,
+        severity=_enum_name(history_pb2.Severity, finding.severity),
+        path=finding.path,
+        message=finding.message,
+    )

@@ -1,0 +1,343 @@
+"""The ontology as plain data: resource shapes, their defaults, and how resources are named.
+
+A resource is a JSON-like ``dict`` so that the store, the diff and the merge handle every kind
+alike; this module fixes each kind's fields and their defaults. An ontology snapshot maps keys
+``"<collection>/<api_name>"`` to normalized resources.
+
+Action rules (``action_type.rules[]``) need exactly these fields per kind, every other rule
+field being left empty:
+
+- ``CREATE_OBJECT``: ``object_type``; ``values`` maps each property set on the new object to a
+  parameter typed like it, and must cover the primary key and every required property.
+- ``MODIFY_OBJECT``: ``object_type`` and ``object_parameter`` (a parameter referencing objects of
+  that type); ``values`` (at least one, never the primary key) as for ``CREATE_OBJECT``.
+- ``DELETE_OBJECT``: ``object_type`` and ``object_parameter``.
+- ``CREATE_LINK`` / ``DELETE_LINK``: ``link_type``; ``values`` is exactly
+  ``{"from": <parameter>, "to": <parameter>}``, parameters referencing objects of the link's
+  ``from_object_type`` and ``to_object_type``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from common.errors import FieldViolation, InvalidArgument
+
+Resource = dict[str, Any]
+"""One normalized resource: a JSON-like dict with every field of its kind present."""
+
+Snapshot = Mapping[str, Resource]
+"""An ontology at one commit: ``"<collection>/<api_name>"`` -> normalized resource."""
+
+OBJECT_TYPES = "objectTypes"
+LINK_TYPES = "linkTypes"
+ACTION_TYPES = "actionTypes"
+INTERFACES = "interfaces"
+SHARED_PROPERTIES = "sharedProperties"
+
+KINDS = (OBJECT_TYPES, LINK_TYPES, ACTION_TYPES, INTERFACES, SHARED_PROPERTIES)
+"""Every collection of the ontology, in the order they are usually listed."""
+
+SINGULAR = {
+    OBJECT_TYPES: "object_type",
+    LINK_TYPES: "link_type",
+    ACTION_TYPES: "action_type",
+    INTERFACES: "interface",
+    SHARED_PROPERTIES: "shared_property",
+}
+"""The request field that carries a resource of each collection; prefixes violation paths."""
+
+PASCAL_CASE_KINDS = frozenset({OBJECT_TYPES, INTERFACES})
+"""Collections whose api_name is PascalCase; the others use camelCase."""
+
+NAMED_LISTS = frozenset({"properties", "parameters"})
+"""List fields whose items are matched by ``api_name`` (never by position) in diff and merge."""
+
+SET_LISTS = frozenset({"interfaces", "extends", "enum_values"})
+"""List fields of names whose order carries no meaning: merged as sets of additions and removals.
+
+Action rules are not among them: a rule edited on both sides would otherwise survive twice."""
+
+
+class Status(StrEnum):
+    """Lifecycle of an object type."""
+
+    ACTIVE = "ACTIVE"
+    EXPERIMENTAL = "EXPERIMENTAL"
+    DEPRECATED = "DEPRECATED"
+
+
+class BaseType(StrEnum):
+    """Scalar data types of properties and parameters; any of them may be an array."""
+
+    STRING = "string"
+    TEXT = "text"
+    INTEGER = "integer"
+    LONG = "long"
+    DOUBLE = "double"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    JSON = "json"
+    GEOPOINT = "geopoint"
+
+
+class Cardinality(StrEnum):
+    """How many objects each end of a link type may have: ``<from>_TO_<to>``."""
+
+    ONE_TO_ONE = "ONE_TO_ONE"
+    ONE_TO_MANY = "ONE_TO_MANY"
+    MANY_TO_ONE = "MANY_TO_ONE"
+    MANY_TO_MANY = "MANY_TO_MANY"
+
+
+class RuleKind(StrEnum):
+    """What one rule of an action type does when the action runs."""
+
+    CREATE_OBJECT = "CREATE_OBJECT"
+    MODIFY_OBJECT = "MODIFY_OBJECT"
+    DELETE_OBJECT = "DELETE_OBJECT"
+    CREATE_LINK = "CREATE_LINK"
+    DELETE_LINK = "DELETE_LINK"
+
+
+DEFAULT_ACTION_PERMISSION = "action:execute"
+
+
+def resource_key(collection: str, api_name: str) -> str:
+    """The snapshot key of a resource; the one place that spells the key format."""
+    return f"{collection}/{api_name}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``"objectTypes/Employee"`` -> ``("objectTypes", "Employee")``; refuses malformed keys."""
+    collection, sep, api_name = key.partition("/")
+    if not sep or collection not in KINDS or not api_name or "/" in api_name:
+        raise InvalidArgument(
+            f"not a resource key: {key!r}",
+            reason="INVALID_RESOURCE_KEY",
+            violations=[FieldViolation("name", f"not a resource key: {key!r}", "INVALID_VALUE")],
+        )
+    return collection, api_name
+
+
+def _data_type(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return copy.deepcopy(value)
+    out: dict[str, Any] = {"base": value.get("base", ""), "array": value.get("array", False)}
+    out.update({k: copy.deepcopy(v) for k, v in value.items() if k not in out})
+    return out
+
+
+def _values(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else copy.deepcopy(value)
+
+
+def _str_list(value: Any) -> Any:
+    return list(value) if isinstance(value, list | tuple) else copy.deepcopy(value)
+
+
+Fields = dict[str, Callable[[Mapping[str, Any]], Any]]
+"""Field name -> default from the (raw) resource; the insertion order is the canonical order."""
+
+
+def _name_default(raw: Mapping[str, Any]) -> Any:
+    return raw.get("api_name", "")
+
+
+_PROPERTY: Fields = {
+    "api_name": lambda raw: "",
+    "display_name": _name_default,
+    "description": lambda raw: "",
+    "data_type": lambda raw: {"base": "", "array": False},
+    "required": lambda raw: False,
+    "unique": lambda raw: False,
+    "enum_values": lambda raw: [],
+    "shared_property": lambda raw: "",
+}
+
+_PARAMETER: Fields = {
+    "api_name": lambda raw: "",
+    "display_name": _name_default,
+    "description": lambda raw: "",
+    "data_type": lambda raw: None,
+    "object_type": lambda raw: "",
+    "required": lambda raw: False,
+}
+
+_RULE: Fields = {
+    "kind": lambda raw: "",
+    "object_type": lambda raw: "",
+    "link_type": lambda raw: "",
+    "object_parameter": lambda raw: "",
+    "values": lambda raw: {},
+}
+
+_RESOURCE: dict[str, Fields] = {
+    OBJECT_TYPES: {
+        "api_name": lambda raw: "",
+        "display_name": _name_default,
+        "description": lambda raw: "",
+        "status": lambda raw: Status.ACTIVE.value,
+        "primary_key": lambda raw: "",
+        "title_property": lambda raw: raw.get("primary_key", ""),
+        "properties": lambda raw: [],
+        "interfaces": lambda raw: [],
+    },
+    LINK_TYPES: {
+        "api_name": lambda raw: "",
+        "display_name": _name_default,
+        "description": lambda raw: "",
+        "from_object_type": lambda raw: "",
+        "to_object_type": lambda raw: "",
+        "cardinality": lambda raw: "",
+    },
+    ACTION_TYPES: {
+        "api_name": lambda raw: "",
+        "display_name": _name_default,
+        "description": lambda raw: "",
+        "permission": lambda raw: DEFAULT_ACTION_PERMISSION,
+        "parameters": lambda raw: [],
+        "rules": lambda raw: [],
+    },
+    INTERFACES: {
+        "api_name": lambda raw: "",
+        "display_name": _name_default,
+        "description": lambda raw: "",
+        "properties": lambda raw: [],
+        "extends": lambda raw: [],
+    },
+    SHARED_PROPERTIES: {
+        "api_name": lambda raw: "",
+        "display_name": _name_default,
+        "description": lambda raw: "",
+        "data_type": lambda raw: {"base": "", "array": False},
+        "enum_values": lambda raw: [],
+    },
+}
+
+FIELDS: Mapping[str, tuple[str, ...]] = {c: tuple(f) for c, f in _RESOURCE.items()}
+"""The known fields of each collection, in canonical order."""
+
+PROPERTY_FIELDS = tuple(_PROPERTY)
+PARAMETER_FIELDS = tuple(_PARAMETER)
+RULE_FIELDS = tuple(_RULE)
+
+
+def _fill(raw: Mapping[str, Any], fields: Fields) -> dict[str, Any]:
+    """Known fields first in canonical order, then unknown ones (kept so checks can name them)."""
+    out = {name: raw[name] if name in raw else default(raw) for name, default in fields.items()}
+    for name in sorted(k for k in raw if k not in fields):
+        out[name] = copy.deepcopy(raw[name])
+    return out
+
+
+def _items(value: Any, fields: Fields) -> Any:
+    if not isinstance(value, list | tuple):
+        return copy.deepcopy(value)
+    return [_item(item, fields) if isinstance(item, Mapping) else item for item in value]
+
+
+def _item(raw: Mapping[str, Any], fields: Fields) -> dict[str, Any]:
+    out = _fill(raw, fields)
+    if "data_type" in fields:
+        out["data_type"] = _data_type(out["data_type"])
+    if "enum_values" in fields:
+        out["enum_values"] = _str_list(out["enum_values"])
+    if "values" in fields:
+        out["values"] = _values(out["values"])
+    return out
+
+
+def normalize(collection: str, resource: Mapping[str, Any]) -> Resource:
+    """A deep copy of ``resource`` with every field of its kind present, in canonical order.
+
+    Lists keep the caller's order (display order is theirs to choose); nothing is validated or
+    dropped here, so that :func:`oms.checks.check_resource` can report every problem.
+    Normalizing twice gives the same result.
+    """
+    fields = _RESOURCE.get(collection)
+    if fields is None:
+        raise InvalidArgument(
+            f"unknown ontology collection {collection!r}",
+            reason="UNKNOWN_COLLECTION",
+            violations=[FieldViolation("collection", f"must be one of {', '.join(KINDS)}")],
+        )
+    out = _item(resource, fields)
+    if "properties" in out:
+        out["properties"] = _items(out["properties"], _PROPERTY)
+    if "parameters" in out:
+        out["parameters"] = _items(out["parameters"], _PARAMETER)
+    if "rules" in out:
+        out["rules"] = _items(out["rules"], _RULE)
+    for name in ("interfaces", "extends"):
+        if name in out:
+            out[name] = _str_list(out[name])
+    return out
+
+
+class Overlay(Mapping[str, Resource]):
+    """A snapshot seen with some changes applied (``None`` deletes), without copying it.
+
+    Lets checks and merges look at "the ontology after this change" in time proportional to
+    the change, not to the ontology.
+    """
+
+    def __init__(self, base: Snapshot, changes: Mapping[str, Resource | None]) -> None:
+        self._base = base
+        self._changes = changes
+
+    def __getitem__(self, key: str) -> Resource:
+        if key in self._changes:
+            value = self._changes[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return self._base[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str) and key in self._changes:
+            return self._changes[key] is not None
+        return key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._base:
+            if key not in self._changes:
+                yield key
+        for key, value in self._changes.items():
+            if value is not None:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Pass bulk loads on to the underlying snapshot."""
+        prefetch(self._base, [k for k in keys if k not in self._changes])
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A snapshot that loads resources lazily and can load many at once (the store's)."""
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Load these resources in bulk before they are read one by one."""
+
+
+def prefetch(snapshot: Snapshot, keys: Iterable[str]) -> None:
+    """Ask a lazily loaded snapshot for many resources at once; a no-op for plain dicts."""
+    if isinstance(snapshot, Prefetching):
+        snapshot.prefetch(keys)
+
+
+def collection_items(snapshot: Snapshot, collection: str) -> Iterator[tuple[str, Resource]]:
+    """Every ``(key, resource)`` of one collection in a snapshot."""
+    prefix = collection + "/"
+    keys = [key for key in snapshot if key.startswith(prefix)]
+    prefetch(snapshot, keys)
+    for key in keys:
+        yield key, snapshot[key]

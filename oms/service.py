@@ -1,0 +1,774 @@
+"""The OMS use cases: resource writes as commits, branches, history, diff, merge, validation.
+
+Domain rules come from :mod:`oms.checks`, :mod:`oms.diff`, :mod:`oms.merge` and
+:mod:`oms.compat`; storage from an :class:`oms.store.OntologyStore`. Each write reads a
+snapshot, checks the result, and asks the store to commit it only if the branch head has not
+moved meanwhile, so no check ever passes against a state that is not the one written onto.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from common import errors
+from common.auth import ADMIN_PERMISSION, Principal
+from common.errors import FieldViolation
+from common.outbox import OutboxEvent
+from oms import convert
+from oms.checks import check_changes, check_delete, check_resource
+from oms.compat import CompatibilityMode, Finding, Severity, check_compatibility, has_breaking
+from oms.diff import ResourceChange, diff_snapshots
+from oms.merge import merge_snapshots
+from oms.model import FIELDS, SINGULAR, Overlay, Resource, normalize, resource_key, split_key
+from oms.store import (
+    MAIN,
+    BranchRecord,
+    CommitRecord,
+    NewCommit,
+    OntologyStore,
+    Snapshot,
+)
+from oms.tree import resource_etag
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+COMMIT_ID = re.compile(r"[0-9a-f]{64}")
+BRANCH_SETTINGS = frozenset({"compatibility_mode", "protected", "base_branch"})
+
+
+class MergeStrategy(StrEnum):
+    MERGE_COMMIT = "MERGE_COMMIT"
+    SQUASH = "SQUASH"
+
+
+class MergeOutcome(StrEnum):
+    UP_TO_DATE = "UP_TO_DATE"
+    FAST_FORWARD = "FAST_FORWARD"
+    MERGE_COMMIT = "MERGE_COMMIT"
+    SQUASH = "SQUASH"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A resource as read from a snapshot, with the etag that guards updates to it."""
+
+    collection: str
+    resource: Resource
+    etag: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change of a batch commit: ``resource`` to upsert, or ``None`` to delete ``key``."""
+
+    key: str
+    resource: Resource | None
+    etag: str = ""
+
+
+@dataclass(frozen=True)
+class Force:
+    """An administrator's decision to accept breaking changes, and why."""
+
+    force: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class DiffPage:
+    base: CommitRecord
+    head: CommitRecord
+    changes: list[ResourceChange]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    outcome: MergeOutcome
+    commit: CommitRecord
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Validation:
+    passed: bool
+    mode: str
+    base: CommitRecord
+    head: CommitRecord
+    findings: list[Finding]
+
+
+def _page_size(size: int, default: int = DEFAULT_PAGE_SIZE) -> int:
+    if size < 0:
+        raise errors.invalid([FieldViolation("page_size", "must not be negative")])
+    return min(size or default, MAX_PAGE_SIZE)
+
+
+def _encode_token(state: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode()
+
+
+def _decode_token(token: str, **expected: Any) -> dict[str, Any]:
+    """The state of a page token; it must come from the same query (``expected`` fields)."""
+    try:
+        state = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        state = None
+    if not isinstance(state, dict) or any(state.get(k) != v for k, v in expected.items()):
+        raise errors.InvalidArgument(
+            "page_token is not valid for this request",
+            reason="INVALID_PAGE_TOKEN",
+            violations=[FieldViolation("page_token", "not a token of this query")],
+        )
+    return state
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OntologyService:
+    """Every OMS operation, free of transport concerns; callers pass the verified principal."""
+
+    def __init__(self, store: OntologyStore) -> None:
+        self.store = store
+
+    # -- reading resources ----------------------------------------------------------------
+
+    def _at(self, branch: str, revision: str) -> Snapshot:
+        """The snapshot at ``revision`` when given, else at the head of ``branch``."""
+        if revision:
+            return self.store.snapshot(self.store.resolve(revision).id)
+        return self.store.snapshot(self.store.branch(branch).head)
+
+    @staticmethod
+    def _stored(snapshot: Snapshot, key: str) -> Stored:
+        collection, api_name = split_key(key)
+        etag = snapshot.etag(key)
+        if etag is None:
+            raise errors.NotFound(
+                f"{SINGULAR[collection].replace('_', ' ')} {api_name!r} not found",
+                reason="RESOURCE_NOT_FOUND",
+                metadata={"resource": key, "commit": snapshot.commit.id},
+            )
+        return Stored(collection, snapshot[key], etag)
+
+    def get(self, branch: str, collection: str, api_name: str, revision: str = "") -> Stored:
+        return self._stored(self._at(branch, revision), resource_key(collection, api_name))
+
+    def list_resources(
+        self, branch: str, collection: str, *, revision: str, page_size: int, page_token: str
+    ) -> Page:
+        """A page in api_name order; later pages read the commit the first one read."""
+        size = _page_size(page_size)
+        after = ""
+        if page_token:
+            state = _decode_token(page_token, collection=collection)
+            snapshot = self.store.snapshot(self.store.commit(str(state.get("commit"))).id)
+            after = str(state.get("after", ""))
+        else:
+            snapshot = self._at(branch, revision)
+        prefix = collection + "/"
+        keys = list(snapshot)
+        start = bisect_right(keys, max(after, prefix))
+        page = [k for k in keys[start : start + size + 1] if k.startswith(prefix)]
+        more = len(page) > size
+        page = page[:size]
+        snapshot.prefetch(page)
+        token = ""
+        if more:
+            token = _encode_token(
+                {"collection": collection, "commit": snapshot.commit.id, "after": page[-1]}
+            )
+        return Page([self._stored(snapshot, k) for k in page], token)
+
+    # -- writing resources ----------------------------------------------------------------
+
+    def create(
+        self,
+        principal: Principal,
+        branch: str,
+        collection: str,
+        raw: Mapping[str, Any],
+        message: str,
+    ) -> Stored:
+        resource = normalize(collection, raw)
+        key = self._key_of(collection, resource)
+        head = self.store.branch(branch)
+        snapshot = self.store.snapshot(head.head)
+        if key in snapshot:
+            raise errors.AlreadyExists(
+                f"{key} already exists on branch {branch!r}",
+                reason="RESOURCE_EXISTS",
+                metadata={"resource": key, "branch": branch},
+            )
+        violations = check_resource(collection, resource, snapshot)
+        if violations:
+            raise errors.invalid(violations)
+        self._commit(
+            principal, head, snapshot, {key: resource}, message or f"Create {key}", Force()
+        )
+        return Stored(collection, resource, resource_etag(resource))
+
+    def update(
+        self,
+        principal: Principal,
+        branch: str,
+        collection: str,
+        raw: Mapping[str, Any],
+        *,
+        mask: Sequence[str],
+        explicit: Mapping[str, Any],
+        etag: str,
+        message: str,
+    ) -> Stored:
+        """Replace the fields in ``mask`` (every field when empty) with those of ``explicit``."""
+        api_name = raw.get("api_name")
+        if not isinstance(api_name, str) or not api_name:
+            raise errors.invalid([FieldViolation(f"{SINGULAR[collection]}.api_name", "required")])
+        key = resource_key(collection, api_name)
+        head = self.store.branch(branch)
+        snapshot = self.store.snapshot(head.head)
+        current = self._stored(snapshot, key)
+        _check_etag(key, etag, current.etag)
+        if mask:
+            unknown = [p for p in mask if p not in FIELDS[collection] or p == "api_name"]
+            if unknown:
+                raise errors.invalid(
+                    [
+                        FieldViolation("update_mask", f"cannot update {p!r}", "INVALID_VALUE")
+                        for p in unknown
+                    ]
+                )
+            merged = dict(current.resource)
+            for path in mask:
+                if path in explicit:
+                    merged[path] = explicit[path]
+                else:
+                    merged.pop(path, None)
+            resource = normalize(collection, merged)
+        else:
+            resource = normalize(collection, raw)
+        violations = check_resource(collection, resource, snapshot)
+        if violations:
+            raise errors.invalid(violations)
+        self._commit(
+            principal, head, snapshot, {key: resource}, message or f"Update {key}", Force()
+        )
+        return Stored(collection, resource, resource_etag(resource))
+
+    def delete(
+        self,
+        principal: Principal,
+        branch: str,
+        collection: str,
+        api_name: str,
+        *,
+        etag: str,
+        message: str,
+    ) -> None:
+        key = resource_key(collection, api_name)
+        head = self.store.branch(branch)
+        snapshot = self.store.snapshot(head.head)
+        current = self._stored(snapshot, key)
+        _check_etag(key, etag, current.etag)
+        violations = check_delete(collection, api_name, snapshot)
+        if violations:
+            raise errors.FailedPrecondition(
+                f"{key} is still referenced", reason="RESOURCE_IN_USE", violations=violations
+            )
+        self._commit(principal, head, snapshot, {key: None}, message or f"Delete {key}", Force())
+
+    def commit_changes(
+        self,
+        principal: Principal,
+        branch: str,
+        edits: Sequence[Edit],
+        *,
+        message: str,
+        expected_head: str,
+        force: Force,
+    ) -> CommitRecord:
+        """Apply every edit in one commit; all are checked together against the result."""
+        if not edits:
+            raise errors.invalid([FieldViolation("changes", "at least one change is required")])
+        if not message.strip():
+            raise errors.invalid([FieldViolation("message", "a commit message is required")])
+        head = self.store.branch(branch)
+        if expected_head and expected_head != head.head:
+            raise _head_moved(branch, expected_head, head.head)
+        snapshot = self.store.snapshot(head.head)
+        snapshot.prefetch(e.key for e in edits)
+        changes: dict[str, Resource | None] = {}
+        position: dict[str, int] = {}
+        violations: list[FieldViolation] = []
+        for i, edit in enumerate(edits):
+            try:
+                collection, _ = split_key(edit.key)
+            except errors.InvalidArgument:
+                violations.append(
+                    FieldViolation(
+                        f"changes[{i}]", f"not a resource: {edit.key!r}", "INVALID_VALUE"
+                    )
+                )
+                continue
+            if edit.key in changes:
+                violations.append(
+                    FieldViolation(f"changes[{i}]", f"{edit.key} is changed twice", "DUPLICATE")
+                )
+            current = snapshot.etag(edit.key)
+            if edit.etag:
+                _check_etag(edit.key, edit.etag, current or "")
+            if edit.resource is None and current is None:
+                violations.append(
+                    FieldViolation(
+                        f"changes[{i}].delete", f"{edit.key} does not exist", "NOT_FOUND"
+                    )
+                )
+            changes[edit.key] = (
+                None if edit.resource is None else normalize(collection, edit.resource)
+            )
+            position[edit.key] = i
+        if violations:
+            raise errors.invalid(violations)
+        after = Overlay(snapshot, changes)
+        for key, found in check_changes(after, changes).items():
+            if key in position:
+                where = f"changes[{position[key]}].upsert"
+                violations.extend(
+                    FieldViolation(f"{where}.{v.field}", v.description, v.reason) for v in found
+                )
+            else:
+                violations.extend(
+                    FieldViolation("changes", f"breaks {key}: {v.field}: {v.description}", v.reason)
+                    for v in found
+                )
+        if violations:
+            raise errors.invalid(violations)
+        return self._commit(principal, head, snapshot, changes, message, force)
+
+    @staticmethod
+    def _key_of(collection: str, resource: Resource) -> str:
+        api_name = resource.get("api_name")
+        if not isinstance(api_name, str) or not api_name:
+            raise errors.invalid([FieldViolation(f"{SINGULAR[collection]}.api_name", "required")])
+        return resource_key(collection, api_name)
+
+    def _commit(
+        self,
+        principal: Principal,
+        branch: BranchRecord,
+        snapshot: Snapshot,
+        changes: Mapping[str, Resource | None],
+        message: str,
+        force: Force,
+    ) -> CommitRecord:
+        """Commit checked changes onto ``snapshot`` (the branch head they were checked on)."""
+        forced = False
+        if branch.protected:
+            findings = check_compatibility(
+                snapshot, Overlay(snapshot, changes), branch.compatibility_mode, changes
+            )
+            forced = _allow_breaking(principal, branch, findings, force)
+
+        def events(commit: CommitRecord) -> list[OutboxEvent]:
+            out = []
+            for key, resource in sorted(changes.items()):
+                kind = (
+                    "deleted" if resource is None else "updated" if key in snapshot else "created"
+                )
+                out.append(
+                    OutboxEvent(
+                        type=f"oms.schema.{kind}",
+                        subject=f"branches/{branch.name}/{key}",
+                        actor=principal.username,
+                        data={"branch": branch.name, "resource": key, "commit": commit.id},
+                    )
+                )
+            return out
+
+        return self.store.write_commit(
+            branch.name,
+            branch.head,
+            NewCommit(
+                parents=(branch.head,),
+                changes=changes,
+                author=principal.username,
+                message=message,
+                forced=forced,
+                force_reason=force.reason if forced else "",
+            ),
+            events,
+        )
+
+    # -- branches -------------------------------------------------------------------------
+
+    def create_branch(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        source: str,
+        base_branch: str,
+        compatibility_mode: str,
+    ) -> BranchRecord:
+        violations = []
+        if not BRANCH_NAME.fullmatch(name) or COMMIT_ID.fullmatch(name):
+            violations.append(
+                FieldViolation(
+                    "name",
+                    "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+                    "and not a commit id",
+                    "INVALID_FORMAT",
+                )
+            )
+        mode = _mode(compatibility_mode, "compatibility_mode", violations)
+        if violations:
+            raise errors.invalid(violations)
+        source = source or MAIN
+        start = self.store.resolve(source)
+        if not base_branch:
+            base_branch = source if start.id != source else MAIN
+        self.store.branch(base_branch)
+        record = BranchRecord(
+            name=name,
+            head=start.id,
+            base_branch=base_branch,
+            protected=False,
+            compatibility_mode=mode or CompatibilityMode.BACKWARD.value,
+            creator=principal.username,
+            created_at=_now(),
+        )
+        return self.store.create_branch(
+            record,
+            OutboxEvent(
+                type="oms.branch.created",
+                subject=f"branches/{name}",
+                actor=principal.username,
+                data={"branch": name, "source": source, "head": start.id, "base": base_branch},
+            ),
+        )
+
+    def get_branch(self, name: str) -> tuple[BranchRecord, CommitRecord]:
+        branch = self.store.branch(name)
+        return branch, self.store.commit(branch.head)
+
+    def list_branches(self, *, page_size: int, page_token: str) -> Page:
+        size = _page_size(page_size)
+        after = str(_decode_token(page_token).get("after", "")) if page_token else ""
+        found = self.store.branches(after=after, limit=size + 1)
+        token = _encode_token({"after": found[size - 1].name}) if len(found) > size else ""
+        return Page(found[:size], token)
+
+    def update_branch(
+        self, principal: Principal, name: str, mask: Sequence[str], values: Mapping[str, Any]
+    ) -> BranchRecord:
+        violations: list[FieldViolation] = []
+        if not mask:
+            violations.append(FieldViolation("update_mask", "name the fields to update"))
+        violations.extend(
+            FieldViolation("update_mask", f"cannot update {p!r}", "INVALID_VALUE")
+            for p in mask
+            if p not in BRANCH_SETTINGS
+        )
+        mode = None
+        if "compatibility_mode" in mask:
+            mode = _mode(
+                values.get("compatibility_mode", ""), "branch.compatibility_mode", violations
+            )
+            if not mode:
+                violations.append(FieldViolation("branch.compatibility_mode", "required"))
+        if violations:
+            raise errors.invalid(violations)
+        self.store.branch(name)
+        protected = None
+        if "protected" in mask:
+            if not principal.has(ADMIN_PERMISSION):
+                raise errors.PermissionDenied(
+                    "only an administrator can change branch protection",
+                    reason="ADMIN_REQUIRED",
+                )
+            protected = bool(values.get("protected"))
+        base = None
+        if "base_branch" in mask:
+            base = str(values.get("base_branch", ""))
+            self.store.branch(base)
+        return self.store.update_branch(
+            name, base_branch=base, protected=protected, compatibility_mode=mode
+        )
+
+    def delete_branch(self, principal: Principal, name: str) -> None:
+        branch = self.store.branch(name)
+        self.store.delete_branch(
+            name,
+            OutboxEvent(
+                type="oms.branch.deleted",
+                subject=f"branches/{name}",
+                actor=principal.username,
+                data={"branch": name, "head": branch.head},
+            ),
+        )
+
+    # -- history and diff -----------------------------------------------------------------
+
+    def list_commits(self, ref: str, *, resource: str, page_size: int, page_token: str) -> Page:
+        if resource:
+            split_key(resource)
+        size = _page_size(page_size)
+        if page_token:
+            state = _decode_token(page_token, ref=ref, resource=resource)
+            frontier = [str(c) for c in state.get("frontier", [])]
+            for commit_id in frontier:
+                self.store.commit(commit_id)
+        else:
+            frontier = [self.store.resolve(ref).id]
+        found, rest = self.store.log(frontier, resource=resource or None, limit=size)
+        token = _encode_token({"ref": ref, "resource": resource, "frontier": rest}) if rest else ""
+        return Page(found, token)
+
+    def get_commit(self, commit_id: str) -> tuple[CommitRecord, list[tuple[str, str]]]:
+        commit = self.store.commit(commit_id)
+        return commit, self.store.commit_changes(commit.id)
+
+    def diff(self, base: str, head: str, *, page_size: int, page_token: str) -> DiffPage:
+        size = _page_size(page_size, default=100)
+        if page_token:
+            state = _decode_token(page_token, base_ref=base, head_ref=head)
+            old = self.store.commit(str(state.get("base")))
+            new = self.store.commit(str(state.get("head")))
+            after = str(state.get("after", ""))
+        else:
+            old, new, after = self.store.resolve(base), self.store.resolve(head), ""
+        keys = sorted(k for k in self.store.changed_keys(old.id, new.id) if k > after)
+        page = keys[:size]
+        old_snapshot, new_snapshot = self.store.snapshot(old.id), self.store.snapshot(new.id)
+        old_snapshot.prefetch(page)
+        new_snapshot.prefetch(page)
+        token = ""
+        if len(keys) > size:
+            token = _encode_token(
+                {
+                    "base_ref": base,
+                    "head_ref": head,
+                    "base": old.id,
+                    "head": new.id,
+                    "after": page[-1],
+                }
+            )
+        return DiffPage(old, new, diff_snapshots(old_snapshot, new_snapshot, page), token)
+
+    # -- merge and validation -------------------------------------------------------------
+
+    def merge(
+        self,
+        principal: Principal,
+        source: str,
+        *,
+        target: str,
+        strategy: MergeStrategy,
+        message: str,
+        force: Force,
+    ) -> MergeResult:
+        """Merge ``source`` into ``target`` (default: its base branch); nothing is written on
+        conflicts, invalid results, or refused breaking changes."""
+        src = self.store.branch(source)
+        target = target or src.base_branch
+        if target == source:
+            raise errors.invalid([FieldViolation("target", "cannot merge a branch into itself")])
+        dst = self.store.branch(target)
+        theirs_id, ours_id = src.head, dst.head
+        base_id = self.store.merge_base(theirs_id, ours_id)
+        if base_id is None:
+            raise errors.FailedPrecondition(
+                f"{source} and {target} share no history", reason="NO_MERGE_BASE"
+            )
+        if base_id == theirs_id:
+            return MergeResult(MergeOutcome.UP_TO_DATE, self.store.commit(ours_id))
+        ours = self.store.snapshot(ours_id)
+        theirs = self.store.snapshot(theirs_id)
+        theirs_keys = self.store.changed_keys(base_id, theirs_id)
+        fast_forward = base_id == ours_id
+        parents: tuple[str, ...]
+        if fast_forward:
+            theirs.prefetch(theirs_keys)
+            changes: dict[str, Resource | None] = {k: theirs.get(k) for k in theirs_keys}
+        else:
+            keys = theirs_keys | self.store.changed_keys(base_id, ours_id)
+            base = self.store.snapshot(base_id)
+            for snapshot in (base, ours, theirs):
+                snapshot.prefetch(keys)
+            result = merge_snapshots(base, ours, theirs, keys)
+            if result.conflicts:
+                raise errors.FailedPrecondition(
+                    f"merging {source} into {target} conflicts in {len(result.conflicts)} places",
+                    reason="MERGE_CONFLICT",
+                    metadata={"source": source, "target": target, "merge_base": base_id},
+                    details=[convert.conflict_to_message(c) for c in result.conflicts],
+                )
+            if result.violations:
+                raise errors.FailedPrecondition(
+                    f"merging {source} into {target} gives an invalid ontology",
+                    reason="MERGE_INVALID",
+                    violations=[
+                        FieldViolation(key, v.description, v.reason)
+                        for key, found in sorted(result.violations.items())
+                        for v in found
+                    ],
+                )
+            changes = result.changes
+        findings = check_compatibility(
+            ours, Overlay(ours, changes), dst.compatibility_mode, changes
+        )
+        forced = _allow_breaking(principal, dst, findings, force) if dst.protected else False
+        if strategy is MergeStrategy.SQUASH:
+            outcome, parents = MergeOutcome.SQUASH, (ours_id,)
+        elif fast_forward and not forced:
+            outcome, parents = MergeOutcome.FAST_FORWARD, ()
+        else:
+            outcome, parents = MergeOutcome.MERGE_COMMIT, (ours_id, theirs_id)
+
+        def events(commit: CommitRecord) -> list[OutboxEvent]:
+            return [
+                OutboxEvent(
+                    type="oms.branch.merged",
+                    subject=f"branches/{target}",
+                    actor=principal.username,
+                    data={
+                        "source": source,
+                        "target": target,
+                        "outcome": outcome.value,
+                        "commit": commit.id,
+                        "source_head": theirs_id,
+                        "changes": len(changes),
+                        "forced": forced,
+                        "force_reason": force.reason if forced else "",
+                    },
+                )
+            ]
+
+        if outcome is MergeOutcome.FAST_FORWARD:
+            commit = self.store.move_branch(target, ours_id, theirs_id, events)
+        else:
+            commit = self.store.write_commit(
+                target,
+                ours_id,
+                NewCommit(
+                    parents=parents,
+                    changes=changes,
+                    author=principal.username,
+                    message=message or f"Merge {source} into {target}",
+                    forced=forced,
+                    force_reason=force.reason if forced else "",
+                ),
+                events,
+            )
+        return MergeResult(outcome, commit, findings)
+
+    def validate(self, principal: Principal, branch: str, *, against: str, mode: str) -> Validation:
+        """Compare ``branch`` with ``against``, or with where it left its base branch."""
+        violations: list[FieldViolation] = []
+        checked_mode = _mode(mode, "mode", violations)
+        if violations:
+            raise errors.invalid(violations)
+        record = self.store.branch(branch)
+        head = self.store.commit(record.head)
+        if against:
+            base = self.store.resolve(against)
+        else:
+            base_head = self.store.branch(record.base_branch).head
+            base_id = self.store.merge_base(head.id, base_head) or base_head
+            base = self.store.commit(base_id)
+        checked_mode = checked_mode or record.compatibility_mode
+        keys = self.store.changed_keys(base.id, head.id)
+        old, new = self.store.snapshot(base.id), self.store.snapshot(head.id)
+        old.prefetch(keys)
+        new.prefetch(keys)
+        findings = check_compatibility(old, new, checked_mode, keys)
+        passed = not has_breaking(findings)
+        self.store.record_events(
+            [
+                OutboxEvent(
+                    type=f"oms.validation.{'passed' if passed else 'failed'}",
+                    subject=f"branches/{branch}",
+                    actor=principal.username,
+                    data={
+                        "branch": branch,
+                        "base": base.id,
+                        "head": head.id,
+                        "mode": checked_mode,
+                        "breaking": sum(f.severity is Severity.BREAKING for f in findings),
+                        "findings": len(findings),
+                    },
+                )
+            ]
+        )
+        return Validation(passed, checked_mode, base, head, findings)
+
+
+def _check_etag(key: str, given: str, current: str) -> None:
+    if given and given != current:
+        raise errors.Aborted(
+            f"{key} changed since it was read (etag {given!r} is stale)",
+            reason="ETAG_MISMATCH",
+            metadata={"resource": key, "etag": current},
+        )
+
+
+def _head_moved(branch: str, expected: str, current: str) -> errors.Aborted:
+    return errors.Aborted(
+        f"branch {branch!r} is at {current}, not {expected}",
+        reason="BRANCH_HEAD_MOVED",
+        metadata={"branch": branch, "expected_head": expected, "head": current},
+    )
+
+
+def _mode(value: str, field_name: str, violations: list[FieldViolation]) -> str:
+    """A compatibility mode name, or ``""`` when unset; an unknown one is a violation."""
+    if value and value not in CompatibilityMode.__members__:
+        violations.append(
+            FieldViolation(field_name, f"unknown compatibility mode {value!r}", "INVALID_VALUE")
+        )
+        return ""
+    return value
+
+
+def _allow_breaking(
+    principal: Principal, branch: BranchRecord, findings: list[Finding], force: Force
+) -> bool:
+    """Whether breaking changes into a protected branch go ahead (forced); raises otherwise."""
+    breaking = [f for f in findings if f.severity is Severity.BREAKING]
+    if not breaking:
+        return False
+    if not force.force:
+        raise errors.FailedPrecondition(
+            f"{len(breaking)} breaking change(s) into protected branch {branch.name!r} "
+            f"under {branch.compatibility_mode} compatibility",
+            reason="BREAKING_CHANGES",
+            metadata={"branch": branch.name, "mode": branch.compatibility_mode},
+            details=[convert.finding_to_message(f) for f in breaking],
+        )
+    if not principal.has(ADMIN_PERMISSION):
+        raise errors.PermissionDenied(
+            "only an administrator can force breaking changes", reason="ADMIN_REQUIRED"
+        )
+    if not force.reason.strip():
+        raise errors.invalid(
+            [FieldViolation("force_reason", "a reason is required to force breaking changes")]
+        )
+    return True

@@ -1,0 +1,328 @@
+"""gRPC servicers of ``oms.v1``: translate messages to domain calls and back, nothing more.
+
+The five resource collections share one implementation of the standard methods; the
+per-collection RPC names are bound from :data:`oms.convert.KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2
+from google.protobuf.message import Message
+
+from common import errors
+from common.errors import FieldViolation
+from common.interceptors import Policy, current_principal, requires
+from oms import convert
+from oms.convert import COLLECTION_OF_FIELD, KINDS, Kind
+from oms.model import resource_key
+from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
+from oms.v1 import (
+    branch_service_pb2,
+    branch_service_pb2_grpc,
+    history_pb2,
+    schema_service_pb2,
+    schema_service_pb2_grpc,
+)
+
+SCHEMA_SERVICE = "oms.v1.SchemaService"
+BRANCH_SERVICE = "oms.v1.BranchService"
+
+Method = Callable[[Any, Any, grpc.ServicerContext], Message]
+
+
+def _required(request: Message, *names: str) -> None:
+    missing = [n for n in names if not getattr(request, n)]
+    if missing:
+        raise errors.invalid([FieldViolation(n, "required", "REQUIRED") for n in missing])
+
+
+def _message(stored: Stored) -> Message:
+    return convert.resource_to_message(stored.collection, stored.resource, stored.etag)
+
+
+def _get(kind: Kind) -> Method:
+    def get(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+        _required(request, "branch", "api_name")
+        return _message(
+            self.service.get(request.branch, kind.collection, request.api_name, request.revision)
+        )
+
+    return get
+
+
+def _list(kind: Kind) -> Method:
+    def list_(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+        _required(request, "branch")
+        page = self.service.list_resources(
+            request.branch,
+            kind.collection,
+            revision=request.revision,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        response = kind.list_response(next_page_token=page.next_page_token)
+        getattr(response, kind.plural).extend(_message(s) for s in page.items)
+        return response
+
+    return list_
+
+
+def _create(kind: Kind) -> Method:
+    def create(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+        _required(request, "branch")
+        raw = convert.resource_to_domain(getattr(request, kind.field))
+        return _message(
+            self.service.create(
+                current_principal(), request.branch, kind.collection, raw, request.message
+            )
+        )
+
+    return create
+
+
+def _update(kind: Kind) -> Method:
+    def update(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+        _required(request, "branch")
+        resource = getattr(request, kind.field)
+        mask = [p for p in request.update_mask.paths if p != "*"]
+        return _message(
+            self.service.update(
+                current_principal(),
+                request.branch,
+                kind.collection,
+                convert.resource_to_domain(resource),
+                mask=mask,
+                explicit=convert.resource_to_domain(resource, explicit=True),
+                etag=resource.etag,
+                message=request.message,
+            )
+        )
+
+    return update
+
+
+def _delete(kind: Kind) -> Method:
+    def delete(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+        _required(request, "branch", "api_name")
+        self.service.delete(
+            current_principal(),
+            request.branch,
+            kind.collection,
+            request.api_name,
+            etag=request.etag,
+            message=request.message,
+        )
+        return empty_pb2.Empty()
+
+    return delete
+
+
+def _edit(index: int, change: schema_service_pb2.Change) -> Edit:
+    which = change.WhichOneof("change")
+    if which == "delete":
+        return Edit(change.delete, None, change.etag)
+    kind_field = change.upsert.WhichOneof("kind") if which == "upsert" else None
+    if kind_field is None:
+        raise errors.invalid(
+            [FieldViolation(f"changes[{index}]", "set upsert (with a resource) or delete")]
+        )
+    raw = convert.resource_to_domain(getattr(change.upsert, kind_field))
+    key = resource_key(COLLECTION_OF_FIELD[kind_field], str(raw.get("api_name", "")))
+    return Edit(key, raw, change.etag)
+
+
+class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
+    """Standard methods of every collection, and batch commits."""
+
+    def __init__(self, service: OntologyService) -> None:
+        self.service = service
+
+    def CommitChanges(
+        self, request: schema_service_pb2.CommitChangesRequest, context: grpc.ServicerContext
+    ) -> history_pb2.Commit:
+        _required(request, "branch")
+        commit = self.service.commit_changes(
+            current_principal(),
+            request.branch,
+            [_edit(i, c) for i, c in enumerate(request.changes)],
+            message=request.message,
+            expected_head=request.expected_head,
+            force=Force(request.force, request.force_reason),
+        )
+        return convert.commit_to_message(commit)
+
+
+for _kind in KINDS.values():
+    setattr(SchemaServicer, f"Get{_kind.singular_rpc}", _get(_kind))
+    setattr(SchemaServicer, f"List{_kind.plural_rpc}", _list(_kind))
+    setattr(SchemaServicer, f"Create{_kind.singular_rpc}", _create(_kind))
+    setattr(SchemaServicer, f"Update{_kind.singular_rpc}", _update(_kind))
+    setattr(SchemaServicer, f"Delete{_kind.singular_rpc}", _delete(_kind))
+
+
+class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
+    """Branches, history, diff, merge and validation."""
+
+    def __init__(self, service: OntologyService) -> None:
+        self.service = service
+
+    def CreateBranch(
+        self, request: branch_service_pb2.CreateBranchRequest, context: grpc.ServicerContext
+    ) -> history_pb2.Branch:
+        _required(request, "name")
+        branch = self.service.create_branch(
+            current_principal(),
+            request.name,
+            source=request.source,
+            base_branch=request.base_branch,
+            compatibility_mode=convert.compatibility_mode_to_domain(request.compatibility_mode),
+        )
+        return convert.branch_to_message(branch, self.service.store.commit(branch.head))
+
+    def GetBranch(
+        self, request: branch_service_pb2.GetBranchRequest, context: grpc.ServicerContext
+    ) -> history_pb2.Branch:
+        _required(request, "name")
+        branch, head = self.service.get_branch(request.name)
+        return convert.branch_to_message(branch, head)
+
+    def ListBranches(
+        self, request: branch_service_pb2.ListBranchesRequest, context: grpc.ServicerContext
+    ) -> branch_service_pb2.ListBranchesResponse:
+        page = self.service.list_branches(
+            page_size=request.page_size, page_token=request.page_token
+        )
+        return branch_service_pb2.ListBranchesResponse(
+            branches=[convert.branch_to_message(b) for b in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def UpdateBranch(
+        self, request: branch_service_pb2.UpdateBranchRequest, context: grpc.ServicerContext
+    ) -> history_pb2.Branch:
+        if not request.branch.name:
+            raise errors.invalid([FieldViolation("branch.name", "required", "REQUIRED")])
+        branch = self.service.update_branch(
+            current_principal(),
+            request.branch.name,
+            list(request.update_mask.paths),
+            {
+                "compatibility_mode": convert.compatibility_mode_to_domain(
+                    request.branch.compatibility_mode
+                ),
+                "protected": request.branch.protected,
+                "base_branch": request.branch.base_branch,
+            },
+        )
+        return convert.branch_to_message(branch, self.service.store.commit(branch.head))
+
+    def DeleteBranch(
+        self, request: branch_service_pb2.DeleteBranchRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        _required(request, "name")
+        self.service.delete_branch(current_principal(), request.name)
+        return empty_pb2.Empty()
+
+    def ListCommits(
+        self, request: branch_service_pb2.ListCommitsRequest, context: grpc.ServicerContext
+    ) -> branch_service_pb2.ListCommitsResponse:
+        _required(request, "branch")
+        page = self.service.list_commits(
+            request.branch,
+            resource=request.resource,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return branch_service_pb2.ListCommitsResponse(
+            commits=[convert.commit_to_message(c) for c in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def GetCommit(
+        self, request: branch_service_pb2.GetCommitRequest, context: grpc.ServicerContext
+    ) -> history_pb2.Commit:
+        _required(request, "id")
+        commit, changes = self.service.get_commit(request.id)
+        return convert.commit_to_message(commit, changes)
+
+    def DiffRefs(
+        self, request: branch_service_pb2.DiffRefsRequest, context: grpc.ServicerContext
+    ) -> branch_service_pb2.DiffRefsResponse:
+        _required(request, "base", "head")
+        page = self.service.diff(
+            request.base, request.head, page_size=request.page_size, page_token=request.page_token
+        )
+        return branch_service_pb2.DiffRefsResponse(
+            base_commit=page.base.id,
+            head_commit=page.head.id,
+            changes=[convert.resource_change_to_message(c) for c in page.changes],
+            next_page_token=page.next_page_token,
+        )
+
+    def MergeBranch(
+        self, request: branch_service_pb2.MergeBranchRequest, context: grpc.ServicerContext
+    ) -> branch_service_pb2.MergeBranchResponse:
+        _required(request, "branch")
+        strategy = (
+            MergeStrategy.SQUASH
+            if request.strategy == branch_service_pb2.MERGE_STRATEGY_SQUASH
+            else MergeStrategy.MERGE_COMMIT
+        )
+        result = self.service.merge(
+            current_principal(),
+            request.branch,
+            target=request.target,
+            strategy=strategy,
+            message=request.message,
+            force=Force(request.force, request.force_reason),
+        )
+        return branch_service_pb2.MergeBranchResponse(
+            outcome=f"MERGE_OUTCOME_{result.outcome.value}",
+            commit=convert.commit_to_message(result.commit),
+            findings=[convert.finding_to_message(f) for f in result.findings],
+        )
+
+    def ValidateBranch(
+        self, request: branch_service_pb2.ValidateBranchRequest, context: grpc.ServicerContext
+    ) -> branch_service_pb2.ValidateBranchResponse:
+        _required(request, "branch")
+        result = self.service.validate(
+            current_principal(),
+            request.branch,
+            against=request.against,
+            mode=convert.compatibility_mode_to_domain(request.mode),
+        )
+        return branch_service_pb2.ValidateBranchResponse(
+            passed=result.passed,
+            mode=convert.compatibility_mode_to_proto(result.mode),
+            base_commit=result.base.id,
+            head_commit=result.head.id,
+            findings=[convert.finding_to_message(f) for f in result.findings],
+        )
+
+
+def policies() -> dict[str, Policy]:
+    """Who may call each method: reads need schema:read, writes schema:write, and so on."""
+    read, write = requires("schema:read"), requires("schema:write")
+    table: dict[str, Policy] = {}
+    for method in schema_service_pb2.DESCRIPTOR.services_by_name["SchemaService"].methods:
+        is_read = method.name.startswith(("Get", "List"))
+        table[f"/{SCHEMA_SERVICE}/{method.name}"] = read if is_read else write
+    branch_methods = {
+        "CreateBranch": requires("branch:create"),
+        "GetBranch": read,
+        "ListBranches": read,
+        "UpdateBranch": requires("branch:create"),
+        "DeleteBranch": requires("branch:delete"),
+        "ListCommits": read,
+        "GetCommit": read,
+        "DiffRefs": read,
+        "MergeBranch": requires("branch:merge"),
+        "ValidateBranch": read,
+    }
+    table.update({f"/{BRANCH_SERVICE}/{name}": p for name, p in branch_methods.items()})
+    return table

@@ -1,0 +1,676 @@
+"""The ontology store on SQLAlchemy Core: content-addressed blobs, commits and branch heads.
+
+Everything but ``branches`` (and the outbox) is immutable once written, so reads need no
+locks and blobs and commits are cached in memory by id. A commit writes its new blobs, its
+row and its events, and moves the branch head by compare-and-swap, in one transaction: a
+writer whose expected head is stale writes nothing and gets ABORTED.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import ItemsView, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+
+from common import errors
+from common.db import Database
+from common.outbox import OutboxEvent, append, outbox_table
+from oms.model import Resource
+from oms.store import MAIN, BranchRecord, CommitRecord, EventsFor, NewCommit, Snapshot
+from oms.tree import (
+    Tree,
+    bucket_of,
+    canonical,
+    changed_entries,
+    content_hash,
+    group_by_bucket,
+)
+
+metadata = sa.MetaData()
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+)
+"""Resources, buckets and roots by the SHA-256 of their canonical JSON; written once."""
+
+commits = sa.Table(
+    "commits",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("root", sa.String(64), nullable=False),
+    sa.Column("parents", sa.Text, nullable=False),
+    sa.Column("author", sa.String(256), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False, default=False),
+    sa.Column("force_reason", sa.Text, nullable=False, default=""),
+)
+
+commit_parents = sa.Table(
+    "commit_parents",
+    metadata,
+    sa.Column("child", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("parent", sa.String(64), nullable=False),
+)
+"""The parent edges again, as rows, so ancestry can be fetched in bulk with a recursive query."""
+
+commit_changes = sa.Table(
+    "commit_changes",
+    metadata,
+    sa.Column("commit_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("change", sa.String(16), nullable=False),
+    sa.Index("ix_commit_changes_key", "key"),
+)
+"""Which resources each commit changed relative to its first parent: per-resource history."""
+
+branches = sa.Table(
+    "branches",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("head", sa.String(64), nullable=False),
+    sa.Column("base_branch", sa.String(100), nullable=False),
+    sa.Column("protected", sa.Boolean, nullable=False),
+    sa.Column("compatibility_mode", sa.String(16), nullable=False),
+    sa.Column("creator", sa.String(256), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+outbox = outbox_table(metadata)
+
+EMPTY_TREE: Tree = {}
+
+_ANCESTRY = sa.text(
+    """
+    WITH RECURSIVE ancestry(id, depth) AS (
+        SELECT CAST(:start AS VARCHAR(64)), 0
+        UNION
+        SELECT p.parent, a.depth + 1
+        FROM commit_parents p JOIN ancestry a ON p.child = a.id
+        WHERE a.depth < :depth
+    )
+    SELECT DISTINCT id FROM ancestry
+    """
+)
+_ANCESTRY_BATCH = 256
+"""Commits fetched per query when an ancestry walk reaches one not yet cached."""
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _us(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float round trip)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _now_us() -> int:
+    return _us(datetime.now(UTC))
+
+
+def _time(us: int) -> datetime:
+    return _EPOCH + us * _MICROSECOND
+
+
+def _create_schema(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+def _create_main(conn: Connection) -> None:
+    """The first commit (an empty ontology) and the protected ``main`` branch pointing to it."""
+    root_text = canonical(EMPTY_TREE)
+    root = content_hash(root_text)
+    now = _now_us()
+    commit_id = content_hash(canonical({"root": root, "parents": [], "time_us": now}))
+    conn.execute(blobs.insert().values(hash=root, body=root_text))
+    conn.execute(
+        commits.insert().values(
+            id=commit_id,
+            root=root,
+            parents="[]",
+            author="system",
+            message="Initial commit",
+            time_us=now,
+            generation=1,
+            forced=False,
+            force_reason="",
+        )
+    )
+    conn.execute(
+        branches.insert().values(
+            name=MAIN,
+            head=commit_id,
+            base_branch=MAIN,
+            protected=True,
+            compatibility_mode="BACKWARD",
+            creator="system",
+            created_us=now,
+        )
+    )
+
+
+MIGRATIONS = (_create_schema, _create_main)
+
+
+class _Lru:
+    """A thread-safe bounded cache of immutable values by id."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+
+class SqlSnapshot(Snapshot):
+    """A lazily loaded ontology at one commit; see :class:`oms.store.Snapshot`.
+
+    Keys iterate in sorted order. Resources are shared, not copied: callers must not mutate
+    them.
+    """
+
+    def __init__(self, store: SqlStore, commit: CommitRecord) -> None:
+        self.commit = commit
+        self._store = store
+        self._root: Tree | None = None
+        self._buckets: dict[str, Tree] = {}
+        self._resources: dict[str, Resource] = {}
+        self._keys: list[str] | None = None
+
+    @property
+    def root(self) -> Tree:
+        if self._root is None:
+            self._root = self._store.tree(self.commit.root)
+        return self._root
+
+    def bucket(self, bucket_id: str) -> Tree:
+        tree = self._buckets.get(bucket_id)
+        if tree is None:
+            bucket_hash = self.root.get(bucket_id)
+            tree = self._store.tree(bucket_hash) if bucket_hash else {}
+            self._buckets[bucket_id] = tree
+        return tree
+
+    def load_buckets(self, bucket_ids: Iterable[str]) -> None:
+        missing = {b: self.root[b] for b in bucket_ids if b not in self._buckets and b in self.root}
+        trees = self._store.blobs(missing.values())
+        for bucket_id, bucket_hash in missing.items():
+            self._buckets[bucket_id] = trees[bucket_hash]
+
+    def etag(self, key: str) -> str | None:
+        return self.bucket(bucket_of(key)).get(key)
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        wanted = [k for k in keys if k not in self._resources]
+        self.load_buckets(group_by_bucket(wanted))
+        hashes = {k: h for k in wanted if (h := self.etag(k)) is not None}
+        resources = self._store.blobs(hashes.values())
+        for key, resource_hash in hashes.items():
+            self._resources[key] = resources[resource_hash]
+
+    def __getitem__(self, key: str) -> Resource:
+        resource = self._resources.get(key)
+        if resource is None:
+            resource_hash = self.etag(key)
+            if resource_hash is None:
+                raise KeyError(key)
+            resource = self._store.blobs([resource_hash])[resource_hash]
+            self._resources[key] = resource
+        return resource
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.etag(key) is not None
+
+    def keys_sorted(self) -> list[str]:
+        if self._keys is None:
+            self.load_buckets(self.root)
+            self._keys = sorted(k for b in self.root for k in self._buckets[b])
+        return self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys_sorted())
+
+    def __len__(self) -> int:
+        return len(self.keys_sorted())
+
+    def items(self) -> ItemsView[str, Resource]:
+        self.prefetch(self.keys_sorted())
+        return super().items()
+
+
+class SqlStore:
+    """:class:`oms.store.OntologyStore` on a :class:`common.db.Database`."""
+
+    def __init__(self, db: Database, *, cache_size: int = 200_000) -> None:
+        self.db = db
+        self._blobs = _Lru(cache_size)
+        self._commits = _Lru(cache_size)
+        db.migrate(MIGRATIONS)
+        self._insert_blobs = (
+            blobs.insert().prefix_with("OR IGNORE")
+            if db.is_sqlite
+            else postgresql.insert(blobs).on_conflict_do_nothing(index_elements=["hash"])
+        )
+        """Blobs are content-addressed: one already stored is the same blob, skip it."""
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # -- blobs and trees -------------------------------------------------------------------
+
+    def blobs(self, hashes: Iterable[str]) -> dict[str, Any]:
+        """Parsed blobs by hash, shared through the cache: callers must not mutate them."""
+        found: dict[str, Any] = {}
+        missing: list[str] = []
+        for blob_hash in hashes:
+            value = self._blobs.get(blob_hash)
+            if value is None:
+                missing.append(blob_hash)
+            else:
+                found[blob_hash] = value
+        if not missing:
+            return found
+        with self.db.read() as conn:
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
+                for row in conn.execute(sa.select(blobs).where(blobs.c.hash.in_(chunk))):
+                    value = json.loads(row.body)
+                    self._blobs.put(row.hash, value)
+                    found[row.hash] = value
+        absent = set(missing) - found.keys()
+        if absent:
+            raise errors.Internal(f"missing blobs: {sorted(absent)[:3]}", reason="STORE_CORRUPT")
+        return found
+
+    def tree(self, tree_hash: str) -> Tree:
+        tree: Tree = self.blobs([tree_hash])[tree_hash]
+        return tree
+
+    # -- commits ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _record(row: Any) -> CommitRecord:
+        return CommitRecord(
+            id=row.id,
+            root=row.root,
+            parents=tuple(json.loads(row.parents)),
+            author=row.author,
+            message=row.message,
+            time=_time(row.time_us),
+            generation=row.generation,
+            forced=bool(row.forced),
+            force_reason=row.force_reason,
+        )
+
+    def commit(self, commit_id: str) -> CommitRecord:
+        """A commit by id; a miss fetches a batch of its ancestors too, as walks go on to them."""
+        record: CommitRecord | None = self._commits.get(commit_id)
+        if record is not None:
+            return record
+        with self.db.read() as conn:
+            ids = [
+                r.id
+                for r in conn.execute(_ANCESTRY, {"start": commit_id, "depth": _ANCESTRY_BATCH})
+            ]
+            missing = [i for i in ids if self._commits.get(i) is None]
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
+                for row in conn.execute(sa.select(commits).where(commits.c.id.in_(chunk))):
+                    self._commits.put(row.id, self._record(row))
+        record = self._commits.get(commit_id)
+        if not isinstance(record, CommitRecord):
+            raise errors.NotFound(
+                f"commit {commit_id!r} not found",
+                reason="COMMIT_NOT_FOUND",
+                metadata={"ref": commit_id},
+            )
+        return record
+
+    def resolve(self, ref: str) -> CommitRecord:
+        with self.db.read() as conn:
+            head = conn.execute(sa.select(branches.c.head).where(branches.c.name == ref)).scalar()
+        if head is not None:
+            return self.commit(head)
+        if len(ref) == 64:
+            return self.commit(ref)
+        raise errors.NotFound(
+            f"no branch or commit {ref!r}", reason="REF_NOT_FOUND", metadata={"ref": ref}
+        )
+
+    def snapshot(self, commit_id: str) -> SqlSnapshot:
+        return SqlSnapshot(self, self.commit(commit_id))
+
+    def changed_keys(self, old_commit: str, new_commit: str) -> set[str]:
+        old = self.snapshot(old_commit)
+        new = self.snapshot(new_commit)
+        buckets = changed_entries(old.root, new.root)
+        old.load_buckets(buckets)
+        new.load_buckets(buckets)
+        keys: set[str] = set()
+        for bucket_id in buckets:
+            keys |= changed_entries(old.bucket(bucket_id), new.bucket(bucket_id))
+        return keys
+
+    def commit_changes(self, commit_id: str) -> list[tuple[str, str]]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(commit_changes.c.key, commit_changes.c.change)
+                .where(commit_changes.c.commit_id == commit_id)
+                .order_by(commit_changes.c.key)
+            ).all()
+        return [(r.key, r.change) for r in rows]
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        """Walk both ancestries highest generation first; the first commit both reach wins.
+
+        A commit's children all have higher generations, so when it is popped every path to it
+        has been seen: its flags are final, and the first one carrying both is the nearest.
+        """
+        if a == b:
+            return a
+        flags = {a: 1, b: 2}
+        heap = [(-self.commit(a).generation, a), (-self.commit(b).generation, b)]
+        heapq.heapify(heap)
+        done: set[str] = set()
+        while heap:
+            _, commit_id = heapq.heappop(heap)
+            if commit_id in done:
+                continue
+            done.add(commit_id)
+            flag = flags[commit_id]
+            if flag == 3:
+                return commit_id
+            for parent in self.commit(commit_id).parents:
+                flags[parent] = flags.get(parent, 0) | flag
+                heapq.heappush(heap, (-self.commit(parent).generation, parent))
+        return None
+
+    def log(
+        self, frontier: Sequence[str], *, resource: str | None, limit: int
+    ) -> tuple[list[CommitRecord], list[str]]:
+        wanted: set[str] | None = None
+        oldest = 0
+        if resource is not None:
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    sa.select(commit_changes.c.commit_id, commits.c.generation)
+                    .join(commits, commits.c.id == commit_changes.c.commit_id)
+                    .where(commit_changes.c.key == resource)
+                ).all()
+            if not rows:
+                return [], []
+            wanted = {r.commit_id for r in rows}
+            oldest = min(r.generation for r in rows)
+        heap = [(-self.commit(c).generation, c) for c in set(frontier)]
+        heapq.heapify(heap)
+        found: list[CommitRecord] = []
+        while heap and len(found) < limit:
+            if -heap[0][0] < oldest:
+                return found, []
+            _, commit_id = heapq.heappop(heap)
+            while heap and heap[0][1] == commit_id:
+                heapq.heappop(heap)
+            record = self.commit(commit_id)
+            for parent in record.parents:
+                heapq.heappush(heap, (-self.commit(parent).generation, parent))
+            if wanted is None or commit_id in wanted:
+                found.append(record)
+        return found, sorted({c for _, c in heap})
+
+    # -- branches --------------------------------------------------------------------------
+
+    @staticmethod
+    def _branch(row: Any) -> BranchRecord:
+        return BranchRecord(
+            name=row.name,
+            head=row.head,
+            base_branch=row.base_branch,
+            protected=bool(row.protected),
+            compatibility_mode=row.compatibility_mode,
+            creator=row.creator,
+            created_at=_time(row.created_us),
+        )
+
+    def branch(self, name: str) -> BranchRecord:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(branches).where(branches.c.name == name)).first()
+        if row is None:
+            raise errors.NotFound(
+                f"branch {name!r} not found", reason="BRANCH_NOT_FOUND", metadata={"branch": name}
+            )
+        return self._branch(row)
+
+    def branches(self, *, after: str, limit: int) -> list[BranchRecord]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(branches)
+                .where(branches.c.name > after)
+                .order_by(branches.c.name)
+                .limit(limit)
+            ).all()
+        return [self._branch(r) for r in rows]
+
+    def create_branch(self, branch: BranchRecord, event: OutboxEvent) -> BranchRecord:
+        self.commit(branch.head)
+        with self.db.write() as conn:
+            exists = conn.execute(
+                sa.select(branches.c.name).where(branches.c.name == branch.name)
+            ).first()
+            if exists is not None:
+                raise errors.AlreadyExists(
+                    f"branch {branch.name!r} already exists",
+                    reason="BRANCH_EXISTS",
+                    metadata={"branch": branch.name},
+                )
+            conn.execute(
+                branches.insert().values(
+                    name=branch.name,
+                    head=branch.head,
+                    base_branch=branch.base_branch,
+                    protected=branch.protected,
+                    compatibility_mode=branch.compatibility_mode,
+                    creator=branch.creator,
+                    created_us=_us(branch.created_at),
+                )
+            )
+            append(conn, outbox, event)
+        return branch
+
+    def update_branch(
+        self,
+        name: str,
+        *,
+        base_branch: str | None = None,
+        protected: bool | None = None,
+        compatibility_mode: str | None = None,
+    ) -> BranchRecord:
+        values: dict[str, Any] = {}
+        if base_branch is not None:
+            values["base_branch"] = base_branch
+        if protected is not None:
+            values["protected"] = protected
+        if compatibility_mode is not None:
+            values["compatibility_mode"] = compatibility_mode
+        with self.db.write() as conn:
+            if values:
+                conn.execute(branches.update().where(branches.c.name == name).values(**values))
+        return self.branch(name)
+
+    def delete_branch(self, name: str, event: OutboxEvent) -> None:
+        with self.db.write() as conn:
+            deleted = conn.execute(
+                branches.delete().where(branches.c.name == name, branches.c.protected.is_(False))
+            ).rowcount
+            if deleted == 0:
+                self.branch(name)
+                raise errors.FailedPrecondition(
+                    f"branch {name!r} is protected", reason="BRANCH_PROTECTED"
+                )
+            append(conn, outbox, event)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write_commit(
+        self, branch: str, expected_head: str, new: NewCommit, events: EventsFor
+    ) -> CommitRecord:
+        record, written, changes = self._prepare(new)
+        with self.db.write() as conn:
+            conn.execute(
+                self._insert_blobs, [{"hash": h, "body": text} for h, (text, _) in written.items()]
+            )
+            conn.execute(
+                commits.insert(),
+                {
+                    "id": record.id,
+                    "root": record.root,
+                    "parents": json.dumps(list(record.parents)),
+                    "author": record.author,
+                    "message": record.message,
+                    "time_us": _us(record.time),
+                    "generation": record.generation,
+                    "forced": record.forced,
+                    "force_reason": record.force_reason,
+                },
+            )
+            conn.execute(
+                commit_parents.insert(),
+                [
+                    {"child": record.id, "position": i, "parent": p}
+                    for i, p in enumerate(record.parents)
+                ],
+            )
+            if changes:
+                conn.execute(
+                    commit_changes.insert(),
+                    [{"commit_id": record.id, "key": k, "change": c} for k, c in changes],
+                )
+            self._swap_head(conn, branch, expected_head, record.id)
+            for event in events(record):
+                append(conn, outbox, event)
+        for blob_hash, (_, value) in written.items():
+            self._blobs.put(blob_hash, value)
+        self._commits.put(record.id, record)
+        return record
+
+    def _prepare(
+        self, new: NewCommit
+    ) -> tuple[CommitRecord, dict[str, tuple[str, Any]], list[tuple[str, str]]]:
+        """The commit, its new blobs (hash -> (text, value)) and its changes, before writing.
+
+        Only the buckets holding changed keys are read and rewritten, plus the root.
+        """
+        parent = self.snapshot(new.parents[0])
+        root = dict(parent.root)
+        written: dict[str, tuple[str, Any]] = {}
+        changes: list[tuple[str, str]] = []
+
+        def put(value: Any) -> str:
+            text = canonical(value)
+            blob_hash = content_hash(text)
+            written[blob_hash] = (text, value)
+            return blob_hash
+
+        touched = group_by_bucket(new.changes)
+        parent.load_buckets(touched)
+        for bucket_id, keys in touched.items():
+            bucket = dict(parent.bucket(bucket_id))
+            for key in keys:
+                before = bucket.pop(key, None)
+                resource = new.changes[key]
+                after = None if resource is None else put(resource)
+                if after is not None:
+                    bucket[key] = after
+                if before != after:
+                    kind = "ADDED" if before is None else "DELETED" if after is None else "MODIFIED"
+                    changes.append((key, kind))
+            if bucket:
+                root[bucket_id] = put(bucket)
+            else:
+                root.pop(bucket_id, None)
+        root_hash = put(root)
+        now = _now_us()
+        fields = {
+            "root": root_hash,
+            "parents": list(new.parents),
+            "author": new.author,
+            "message": new.message,
+            "time_us": now,
+            "forced": new.forced,
+            "force_reason": new.force_reason,
+        }
+        record = CommitRecord(
+            id=content_hash(canonical(fields)),
+            root=root_hash,
+            parents=new.parents,
+            author=new.author,
+            message=new.message,
+            time=_time(now),
+            generation=1 + max(self.commit(p).generation for p in new.parents),
+            forced=new.forced,
+            force_reason=new.force_reason,
+        )
+        return record, written, changes
+
+    def move_branch(
+        self, branch: str, expected_head: str, new_head: str, events: EventsFor
+    ) -> CommitRecord:
+        record = self.commit(new_head)
+        with self.db.write() as conn:
+            self._swap_head(conn, branch, expected_head, new_head)
+            for event in events(record):
+                append(conn, outbox, event)
+        return record
+
+    @staticmethod
+    def _swap_head(conn: Connection, branch: str, expected: str, new: str) -> None:
+        moved = conn.execute(
+            branches.update()
+            .where(branches.c.name == branch, branches.c.head == expected)
+            .values(head=new)
+        ).rowcount
+        if moved == 1:
+            return
+        current = conn.execute(sa.select(branches.c.head).where(branches.c.name == branch)).scalar()
+        if current is None:
+            raise errors.NotFound(
+                f"branch {branch!r} not found",
+                reason="BRANCH_NOT_FOUND",
+                metadata={"branch": branch},
+            )
+        raise errors.Aborted(
+            f"branch {branch!r} moved to {current} while this change was prepared; retry",
+            reason="BRANCH_HEAD_MOVED",
+            metadata={"branch": branch, "expected_head": expected, "head": current},
+        )
+
+    def record_events(self, events: Sequence[OutboxEvent]) -> None:
+        with self.db.write() as conn:
+            for event in events:
+                append(conn, outbox, event)

@@ -1,0 +1,148 @@
+"""What the OMS needs from a versioned ontology store, independent of how it is kept.
+
+:class:`oms.sql_store.SqlStore` implements it on SQLite or PostgreSQL; a TerminusDB backend
+(branches, diff, apply) can implement the same protocol without the service layer changing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from common.outbox import OutboxEvent
+from oms.model import Resource
+
+MAIN = "main"
+"""The branch every store starts with; protected."""
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """An immutable commit: the snapshot ``root`` plus who, why, when and its parents."""
+
+    id: str
+    root: str
+    parents: tuple[str, ...]
+    author: str
+    message: str
+    time: datetime
+    generation: int
+    """1 + the highest generation of the parents; orders ancestry walks."""
+    forced: bool = False
+    force_reason: str = ""
+
+
+@dataclass(frozen=True)
+class BranchRecord:
+    """A named, movable pointer to a commit, with its validation settings."""
+
+    name: str
+    head: str
+    base_branch: str
+    protected: bool
+    compatibility_mode: str
+    creator: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewCommit:
+    """What a writer asks the store to record; the store computes the snapshot and the id."""
+
+    parents: tuple[str, ...]
+    """The first parent is the snapshot ``changes`` apply to."""
+    changes: Mapping[str, Resource | None]
+    """Resource key -> new content, ``None`` to delete."""
+    author: str
+    message: str
+    forced: bool = False
+    force_reason: str = ""
+
+
+EventsFor = Callable[[CommitRecord], Sequence[OutboxEvent]]
+"""Builds the events of a commit once its id is known; written in the same transaction."""
+
+
+class Snapshot(Mapping[str, Resource], ABC):
+    """An ontology at one commit, loaded lazily: opening it costs one root, not the ontology."""
+
+    commit: CommitRecord
+
+    @abstractmethod
+    def etag(self, key: str) -> str | None:
+        """The content hash of a resource, ``None`` when absent."""
+
+    @abstractmethod
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Load these resources in bulk before they are read one by one."""
+
+
+class OntologyStore(Protocol):
+    """Branches, commits and snapshots; every method is atomic."""
+
+    def resolve(self, ref: str) -> CommitRecord:
+        """A branch name (its head) or a commit id; NotFound otherwise."""
+        ...
+
+    def commit(self, commit_id: str) -> CommitRecord: ...
+
+    def snapshot(self, commit_id: str) -> Snapshot: ...
+
+    def changed_keys(self, old_commit: str, new_commit: str) -> set[str]:
+        """The resource keys whose content differs; costs the number of differing buckets."""
+        ...
+
+    def commit_changes(self, commit_id: str) -> list[tuple[str, str]]:
+        """(key, ADDED|MODIFIED|DELETED) of a commit relative to its first parent."""
+        ...
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The nearest common ancestor of two commits (highest generation)."""
+        ...
+
+    def log(
+        self, frontier: Sequence[str], *, resource: str | None, limit: int
+    ) -> tuple[list[CommitRecord], list[str]]:
+        """Commits reachable from ``frontier``, newest first, and the frontier to continue from."""
+        ...
+
+    def branch(self, name: str) -> BranchRecord: ...
+
+    def branches(self, *, after: str, limit: int) -> list[BranchRecord]: ...
+
+    def create_branch(self, branch: BranchRecord, event: OutboxEvent) -> BranchRecord: ...
+
+    def update_branch(
+        self,
+        name: str,
+        *,
+        base_branch: str | None = None,
+        protected: bool | None = None,
+        compatibility_mode: str | None = None,
+    ) -> BranchRecord: ...
+
+    def delete_branch(self, name: str, event: OutboxEvent) -> None: ...
+
+    def write_commit(
+        self, branch: str, expected_head: str, new: NewCommit, events: EventsFor
+    ) -> CommitRecord:
+        """Record ``new`` and move ``branch`` to it if its head is still ``expected_head``.
+
+        Aborted (BRANCH_HEAD_MOVED) when another writer moved the head first.
+        """
+        ...
+
+    def move_branch(
+        self, branch: str, expected_head: str, new_head: str, events: EventsFor
+    ) -> CommitRecord:
+        """Fast-forward ``branch`` to an existing commit, with the same compare-and-swap."""
+        ...
+
+    def record_events(self, events: Sequence[OutboxEvent]) -> None:
+        """Write events that report no change of the ontology (e.g. a validation)."""
+        ...
+
+    def close(self) -> None: ...

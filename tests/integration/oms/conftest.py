@@ -1,0 +1,54 @@
+"""A real OMS on a real port, on its own SQLite file, per test."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from common.auth import NoRevocations, TokenVerifier
+from common.config import RuntimeSettings
+from oms.server import build_server
+from oms.settings import Settings
+from tests.integration.oms.helpers import Client
+from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
+
+
+@pytest.fixture(scope="session")
+def signer():
+    return TestSigner()
+
+
+@pytest.fixture
+def oms_settings(tmp_path):
+    return Settings(
+        listen="127.0.0.1:0",
+        database_url=f"sqlite:///{tmp_path / 'oms.db'}",
+        users_addr="127.0.0.1:1",
+        runtime=RuntimeSettings.from_env(),
+    )
+
+
+@pytest.fixture
+def start_oms(signer):
+    """Starts OMS servers on given settings; all are stopped at the end of the test."""
+    started = []
+    verifier = TokenVerifier(
+        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
+    )
+
+    def start(settings):
+        server = build_server(settings, verifier)
+        server.start()
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        started.append((server, channel))
+        return Client(channel, signer, server)
+
+    yield start
+    for server, channel in started:
+        channel.close()
+        server.stop(0)
+
+
+@pytest.fixture
+def oms(start_oms, oms_settings):
+    return start_oms(oms_settings)

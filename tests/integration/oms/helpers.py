@@ -1,0 +1,124 @@
+"""Builders and a client for talking to a real OMS in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from common.server import MeshServer
+from oms.v1 import (
+    branch_service_pb2 as bs,
+)
+from oms.v1 import (
+    branch_service_pb2_grpc,
+    history_pb2,
+    schema_service_pb2_grpc,
+)
+from oms.v1 import (
+    resources_pb2 as r,
+)
+from oms.v1 import (
+    schema_service_pb2 as ss,
+)
+from tests.support.tokens import TestSigner
+
+
+@dataclass
+class Client:
+    """Stubs on one channel, calling with an admin token unless told otherwise."""
+
+    channel: grpc.Channel
+    signer: TestSigner
+    server: MeshServer
+
+    def __post_init__(self) -> None:
+        self.schema = schema_service_pb2_grpc.SchemaServiceStub(self.channel)
+        self.branches = branch_service_pb2_grpc.BranchServiceStub(self.channel)
+        self.admin = self.metadata(("*",), username="admin")
+
+    def metadata(self, permissions=("*",), username="alice"):
+        token = self.signer.mint(username=username, permissions=tuple(permissions))
+        return [("authorization", f"Bearer {token}")]
+
+    def create(self, branch, object_type, message=""):
+        return self.schema.CreateObjectType(
+            ss.CreateObjectTypeRequest(branch=branch, object_type=object_type, message=message),
+            metadata=self.admin,
+            timeout=10,
+        )
+
+    def branch(self, name, source="main", **kwargs):
+        return self.branches.CreateBranch(
+            bs.CreateBranchRequest(name=name, source=source, **kwargs),
+            metadata=self.admin,
+            timeout=10,
+        )
+
+    def head(self, branch):
+        return self.branches.GetBranch(
+            bs.GetBranchRequest(name=branch), metadata=self.admin, timeout=10
+        ).head
+
+    def get(self, branch, api_name, revision=""):
+        return self.schema.GetObjectType(
+            ss.GetObjectTypeRequest(branch=branch, api_name=api_name, revision=revision),
+            metadata=self.admin,
+            timeout=10,
+        )
+
+    def names(self, branch):
+        response = self.schema.ListObjectTypes(
+            ss.ListObjectTypesRequest(branch=branch, page_size=1000),
+            metadata=self.admin,
+            timeout=10,
+        )
+        return sorted(o.api_name for o in response.object_types)
+
+    def merge(self, branch, target="", **kwargs):
+        return self.branches.MergeBranch(
+            bs.MergeBranchRequest(branch=branch, target=target, **kwargs),
+            metadata=self.admin,
+            timeout=30,
+        )
+
+
+def prop(api_name, base=r.BASE_TYPE_STRING, **kwargs):
+    return r.Property(api_name=api_name, data_type=r.DataType(base=base), **kwargs)
+
+
+def object_type(api_name, *extra, **kwargs):
+    """An object type with an ``id`` primary key, a ``name`` and the ``extra`` properties."""
+    return r.ObjectType(
+        api_name=api_name,
+        display_name=kwargs.pop("display_name", api_name),
+        primary_key="id",
+        title_property="name",
+        properties=[prop("id", required=True), prop("name"), *extra],
+        **kwargs,
+    )
+
+
+def details(error: grpc.RpcError):
+    """ErrorInfo, BadRequest, MergeConflicts and findings unpacked from a rich status."""
+    status = rpc_status.from_call(error)
+    found: dict[str, list] = {}
+    kinds = (
+        error_details_pb2.ErrorInfo,
+        error_details_pb2.BadRequest,
+        history_pb2.MergeConflict,
+        history_pb2.ValidationFinding,
+    )
+    for detail in status.details if status else ():
+        for cls in kinds:
+            if detail.Is(cls.DESCRIPTOR):
+                message = cls()
+                detail.Unpack(message)
+                found.setdefault(cls.__name__, []).append(message)
+    return found
+
+
+def reason(error: grpc.RpcError) -> str:
+    return details(error)["ErrorInfo"][0].reason

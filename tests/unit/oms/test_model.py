@@ -1,0 +1,149 @@
+"""Resource shapes, defaults, keys and overlays."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from common.errors import InvalidArgument
+from oms.model import (
+    ACTION_TYPES,
+    FIELDS,
+    KINDS,
+    OBJECT_TYPES,
+    Overlay,
+    collection_items,
+    normalize,
+    prefetch,
+    resource_key,
+    split_key,
+)
+
+
+def test_normalize_fills_every_default_in_canonical_order() -> None:
+    out = normalize(
+        OBJECT_TYPES,
+        {"api_name": "Employee", "primary_key": "id", "properties": [{"api_name": "id"}]},
+    )
+    assert list(out) == list(FIELDS[OBJECT_TYPES])
+    assert out == {
+        "api_name": "Employee",
+        "display_name": "Employee",
+        "description": "",
+        "status": "ACTIVE",
+        "primary_key": "id",
+        "title_property": "id",
+        "properties": [
+            {
+                "api_name": "id",
+                "display_name": "id",
+                "description": "",
+                "data_type": {"base": "", "array": False},
+                "required": False,
+                "unique": False,
+                "enum_values": [],
+                "shared_property": "",
+            }
+        ],
+        "interfaces": [],
+    }
+
+
+def test_normalize_fills_action_parts() -> None:
+    out = normalize(
+        ACTION_TYPES,
+        {
+            "api_name": "hire",
+            "parameters": [{"api_name": "who", "object_type": "Employee"}],
+            "rules": [{"kind": "DELETE_OBJECT"}],
+        },
+    )
+    assert out["permission"] == "action:execute"
+    assert out["parameters"][0] == {
+        "api_name": "who",
+        "display_name": "who",
+        "description": "",
+        "data_type": None,
+        "object_type": "Employee",
+        "required": False,
+    }
+    assert out["rules"][0] == {
+        "kind": "DELETE_OBJECT",
+        "object_type": "",
+        "link_type": "",
+        "object_parameter": "",
+        "values": {},
+    }
+
+
+@pytest.mark.parametrize("collection", KINDS)
+def test_normalize_is_idempotent_and_leaves_its_input_alone(collection: str) -> None:
+    raw = {
+        "api_name": "x",
+        "properties": [{"api_name": "p", "data_type": {"base": "string"}}],
+        "extra": {"kept": [1]},
+    }
+    before = copy.deepcopy(raw)
+    once = normalize(collection, raw)
+    assert normalize(collection, once) == once
+    assert raw == before
+    once["extra"]["kept"].append(2)
+    assert raw == before
+
+
+def test_normalize_keeps_unknown_and_malformed_values_for_the_checks_to_report() -> None:
+    out = normalize(OBJECT_TYPES, {"api_name": 3, "properties": "many", "zzz": 1, "aaa": 2})
+    assert out["api_name"] == 3 and out["properties"] == "many"
+    assert list(out)[-2:] == ["aaa", "zzz"]
+
+
+def test_normalize_refuses_an_unknown_collection() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        normalize("widgets", {})
+    assert caught.value.reason == "UNKNOWN_COLLECTION"
+
+
+def test_keys_round_trip() -> None:
+    for collection in KINDS:
+        assert split_key(resource_key(collection, "abc")) == (collection, "abc")
+
+
+@pytest.mark.parametrize("key", ["objectTypes", "objectTypes/", "widgets/x", "objectTypes/a/b", ""])
+def test_malformed_keys_are_refused(key: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        split_key(key)
+    assert caught.value.reason == "INVALID_RESOURCE_KEY"
+
+
+def test_overlay_applies_changes_and_deletions_without_touching_the_base() -> None:
+    base = {"objectTypes/A": {"v": 1}, "objectTypes/B": {"v": 2}}
+    view = Overlay(
+        base, {"objectTypes/B": None, "objectTypes/C": {"v": 3}, "objectTypes/A": {"v": 9}}
+    )
+    assert dict(view) == {"objectTypes/A": {"v": 9}, "objectTypes/C": {"v": 3}}
+    assert "objectTypes/B" not in view and "objectTypes/C" in view and 5 not in view
+    assert len(view) == 2
+    assert view.get("objectTypes/B") is None
+    assert base == {"objectTypes/A": {"v": 1}, "objectTypes/B": {"v": 2}}
+
+
+class LazySnapshot(dict[str, dict[str, int]]):
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.prefetched: list[list[str]] = []
+
+    def prefetch(self, keys: object) -> None:
+        self.prefetched.append(sorted(keys))  # type: ignore[call-overload]
+
+
+def test_bulk_reads_ask_a_lazy_snapshot_to_prefetch() -> None:
+    lazy = LazySnapshot({"objectTypes/A": {}, "linkTypes/b": {}, "objectTypes/C": {}})
+    assert [k for k, _ in collection_items(lazy, OBJECT_TYPES)] == [
+        "objectTypes/A",
+        "objectTypes/C",
+    ]
+    assert lazy.prefetched == [["objectTypes/A", "objectTypes/C"]]
+    prefetch(Overlay(lazy, {"objectTypes/A": None}), ["objectTypes/A", "linkTypes/b"])
+    assert lazy.prefetched[-1] == ["linkTypes/b"]
+    prefetch({}, ["x"])  # plain mappings need nothing
