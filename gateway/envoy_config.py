@@ -34,8 +34,8 @@ JWT_PROVIDER = "mesh"
 BUFFER_FILTER = "envoy.filters.http.buffer"
 ERROR_DOMAIN = "gateway.mesh"
 
-METADATA_GUARD = r"""-- gRPC metadata keys are [0-9a-z_.-] and values printable ASCII; HTTP allows more,
--- and a service answers INTERNAL to a request carrying anything else: drop such headers.
+METADATA_GUARD = r"""-- gRPC metadata keys are [0-9a-z_.-] and values printable ASCII; HTTP allows
+-- more, and a service answers INTERNAL to a request carrying anything else: drop them.
 function envoy_on_request(request_handle)
   local invalid = {}
   for key, value in pairs(request_handle:headers()) do

@@ -20,7 +20,7 @@ from gateway.mesh import Endpoints, Mesh, StartError
 from gateway.settings import MeshSettings
 from gateway.supervisor import free_ports
 
-ADMIN_PASSWORD = "e2e-admin-password"  # noqa: S105 - a throwaway test credential
+ADMIN_PASSWORD = "e2e-admin-password"
 
 
 def mesh_settings() -> MeshSettings:

@@ -62,7 +62,9 @@ def _sign(mesh: RunningMesh, claims: dict[str, Any]) -> str:
     return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid, "typ": "at+jwt"})
 
 
-def test_a_genuine_token_passes(mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]) -> None:
+def test_a_genuine_token_passes(
+    mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]
+) -> None:
     assert client.get("/v1/roles", headers=admin).status_code == 200
 
 
@@ -70,7 +72,9 @@ def test_missing_token(client: httpx.Client) -> None:
     assert _rejected_at_the_edge(client, None)["message"] == "Jwt is missing"
 
 
-def test_token_in_the_query_string_is_not_taken(client: httpx.Client, admin: dict[str, str]) -> None:
+def test_token_in_the_query_string_is_not_taken(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
     token = admin["Authorization"].removeprefix("Bearer ")
     response = client.get("/v1/roles", params={"access_token": token})
     assert response.status_code in (400, 401)

@@ -54,7 +54,9 @@ def test_invalid_argument_is_400_with_every_field_violation(
     body = _error(response, 400, 3)
     assert _reason(body) == "INVALID_ARGUMENT"
     bad_request = [
-        d for d in body["details"] if d["@type"] == "type.googleapis.com/google.rpc.BadRequest"  # type: ignore[attr-defined]
+        d
+        for d in body["details"]
+        if d["@type"] == "type.googleapis.com/google.rpc.BadRequest"  # type: ignore[attr-defined]
     ]
     fields = {v["field"] for v in bad_request[0]["field_violations"]}
     assert fields == {"user.username", "password"}

@@ -122,7 +122,9 @@ def test_up_reports_stops_cleanly_and_keeps_data_across_runs(tmp_path: Path) -> 
         assert any(line.startswith("users ") and " | " in line for line in first.seen)
         password = password_file.read_text().strip()
         with httpx.Client(base_url=url, timeout=10) as client:
-            token = client.post("/auth/login", json={"username": "admin", "password": password}).json()["access_token"]
+            token = client.post(
+                "/auth/login", json={"username": "admin", "password": password}
+            ).json()["access_token"]
             created = client.post(
                 "/v1/users",
                 headers=bearer(token),
@@ -140,7 +142,9 @@ def test_up_reports_stops_cleanly_and_keeps_data_across_runs(tmp_path: Path) -> 
         second.wait_for("mesh: ready at")
         assert password_file.read_text().strip() == password
         with httpx.Client(base_url=url, timeout=10) as client:
-            login = client.post("/auth/login", json={"username": "kept-user", "password": "kept-user-password"})
+            login = client.post(
+                "/auth/login", json={"username": "kept-user", "password": "kept-user-password"}
+            )
             assert login.status_code == 200, login.text
             assert login.json()["user"]["user_id"] == user_id
         second.process.send_signal(signal.SIGINT)

@@ -36,9 +36,13 @@ def test_publish_one_event(client: httpx.Client, admin: dict[str, str]) -> None:
     assert again.json()["hash"] == stored["hash"]
 
 
-def test_publish_a_batch_gives_a_result_per_event(client: httpx.Client, admin: dict[str, str]) -> None:
+def test_publish_a_batch_gives_a_result_per_event(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
     events = [_event(), _event()]
-    response = client.post("/api/v2/events/batch", headers=admin, json={"events": [*events, events[0]]})
+    response = client.post(
+        "/api/v2/events/batch", headers=admin, json={"events": [*events, events[0]]}
+    )
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     assert [r["id"] for r in results] == [events[0]["id"], events[1]["id"], events[0]["id"]]
@@ -48,7 +52,9 @@ def test_publish_a_batch_gives_a_result_per_event(client: httpx.Client, admin: d
 def test_query_filters_and_pages(client: httpx.Client, admin: dict[str, str]) -> None:
     subject = f"branches/{uuid.uuid4()}"
     for _ in range(3):
-        client.post("/api/v2/events", headers=admin, json=_event("oms.branch.created", subject=subject))
+        client.post(
+            "/api/v2/events", headers=admin, json=_event("oms.branch.created", subject=subject)
+        )
     first = client.get(
         "/api/v2/query/events",
         headers=admin,
@@ -61,7 +67,11 @@ def test_query_filters_and_pages(client: httpx.Client, admin: dict[str, str]) ->
     rest = client.get(
         "/api/v2/query/events",
         headers=admin,
-        params={"subject": subject, "type": "oms.branch.created", "page_token": page["next_page_token"]},
+        params={
+            "subject": subject,
+            "type": "oms.branch.created",
+            "page_token": page["next_page_token"],
+        },
     )
     assert rest.status_code == 200, rest.text
     assert len(rest.json()["events"]) == 1
@@ -69,7 +79,9 @@ def test_query_filters_and_pages(client: httpx.Client, admin: dict[str, str]) ->
     assert len(seen) == 3
 
 
-def test_subscribe_is_served_as_server_sent_events(client: httpx.Client, admin: dict[str, str]) -> None:
+def test_subscribe_is_served_as_server_sent_events(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
     subject = f"branches/{uuid.uuid4()}"
     published = [
         client.post("/api/v2/events", headers=admin, json=_event(subject=subject)).json()

@@ -91,7 +91,11 @@ def test_a_user_reads_themself_but_not_others(
     created = client.post(
         "/v1/users",
         headers=admin,
-        json={"user": {"username": "reader-one"}, "password": "reader-one-password", "roles": ["viewer"]},
+        json={
+            "user": {"username": "reader-one"},
+            "password": "reader-one-password",
+            "roles": ["viewer"],
+        },
     )
     assert created.status_code == 200, created.text
     reader = login(client, "reader-one", "reader-one-password")

@@ -47,7 +47,10 @@ def test_validation_check_then_merge_into_main(
 ) -> None:
     api_name = f"Thing{uuid.uuid4().hex[:6]}"
     body = {**EMPLOYEE, "api_name": api_name, "display_name": api_name}
-    assert client.post(f"/api/v1/schemas/{branch}/object-types", headers=admin, json=body).status_code == 200
+    assert (
+        client.post(f"/api/v1/schemas/{branch}/object-types", headers=admin, json=body).status_code
+        == 200
+    )
     check = client.post("/api/v1/validation/check", headers=admin, json={"branch": branch})
     assert check.status_code == 200, check.text
     assert check.json()["passed"] is True
@@ -67,7 +70,9 @@ def test_a_second_branch_of_the_same_name_is_409(
     assert again.json()["code"] == 6
 
 
-def test_a_reader_cannot_write_the_schema(client: httpx.Client, admin: dict[str, str], branch: str) -> None:
+def test_a_reader_cannot_write_the_schema(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
     name = f"reader-{uuid.uuid4().hex[:8]}"
     created = client.post(
         "/v1/users",
@@ -75,10 +80,11 @@ def test_a_reader_cannot_write_the_schema(client: httpx.Client, admin: dict[str,
         json={"user": {"username": name}, "password": "reader-password-1", "roles": ["viewer"]},
     )
     assert created.status_code == 200, created.text
-    token = client.post("/auth/login", json={"username": name, "password": "reader-password-1"}).json()["access_token"]
+    token = client.post(
+        "/auth/login", json={"username": name, "password": "reader-password-1"}
+    ).json()["access_token"]
     reader = {"Authorization": f"Bearer {token}"}
     assert client.get(f"/api/v1/schemas/{branch}/object-types", headers=reader).status_code == 200
     denied = client.post(f"/api/v1/schemas/{branch}/object-types", headers=reader, json=EMPLOYEE)
     assert denied.status_code == 403
     assert denied.json()["code"] == 7
-
