@@ -36,9 +36,10 @@ class MeshSettings:
     """Deadline of every unary call through the gateway (``MESH_GATEWAY_TIMEOUT_SECONDS``)."""
     max_request_bytes: int = 1024 * 1024
     """Largest REST request body accepted; larger ones get 413 (``MESH_GATEWAY_MAX_BODY_BYTES``)."""
-    jwks_cache_seconds: int = 60
-    """How long the gateway keeps the User Service's JWKS before fetching it again, which bounds
-    how late a rotated key is picked up (``MESH_GATEWAY_JWKS_CACHE_SECONDS``)."""
+    jwks_cache_seconds: int = 5
+    """How long the gateway keeps the User Service's JWKS before fetching it again in the
+    background; it bounds how long after a key rotation the new key's tokens are refused at the
+    edge (``MESH_GATEWAY_JWKS_CACHE_SECONDS``). Each fetch is one local call."""
 
     @classmethod
     def from_env(cls) -> MeshSettings:

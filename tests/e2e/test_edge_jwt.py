@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.e2e.conftest import RunningMesh, bearer
+from tests.e2e.conftest import ADMIN_PASSWORD, RunningMesh, bearer, login
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
@@ -135,3 +135,21 @@ def test_exempt_paths_reach_the_service_without_a_token(
     response = client.request(method, path, json={} if method == "POST" else None)
     assert "jwt_authn" not in response.text
     assert response.status_code in (200, 400, 401)
+
+
+def test_the_gateway_picks_up_a_rotated_signing_key(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """After a rotation, tokens signed with the new key pass the edge once the JWKS cache turns
+    over (a few seconds), and tokens signed with the old key keep working."""
+    rotated = client.post("/v1/signingKeys:rotate", headers=admin, json={})
+    assert rotated.status_code == 200, rotated.text
+    new_kid = rotated.json()["kid"]
+    fresh = login(client, "admin", ADMIN_PASSWORD)
+    header = json.loads(base64.urlsafe_b64decode(str(fresh["access_token"]).split(".")[0] + "=="))
+    assert header["kid"] == new_kid
+    deadline = time.monotonic() + 30
+    while client.get("/v1/roles", headers=bearer(str(fresh["access_token"]))).status_code != 200:
+        assert time.monotonic() < deadline, "the gateway never learned the rotated key"
+        time.sleep(0.2)
+    assert client.get("/v1/roles", headers=admin).status_code == 200
