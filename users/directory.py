@@ -151,32 +151,37 @@ class Directory:
         if violations:
             raise errors.invalid(violations)
         password_hash = self._passwords.hash(password)
-        with self._db.write() as conn:
-            self._check_grantable(conn, caller, roles, field="roles")
-            if store.load_user(conn, username=username) is not None:
-                raise errors.AlreadyExists(
-                    f"user {username!r} already exists",
-                    reason="USER_EXISTS",
-                    metadata={"username": username},
+        exists = errors.AlreadyExists(
+            f"user {username!r} already exists",
+            reason="USER_EXISTS",
+            metadata={"username": username},
+        )
+        try:
+            with self._db.write() as conn:
+                self._check_grantable(conn, caller, roles, field="roles")
+                if store.load_user(conn, username=username) is not None:
+                    raise exists
+                user_id = insert_user(
+                    conn,
+                    username=username,
+                    password_hash=password_hash,
+                    display_name=display_name,
+                    email=email,
+                    roles=roles,
+                    now=self._clock(),
                 )
-            user_id = insert_user(
-                conn,
-                username=username,
-                password_hash=password_hash,
-                display_name=display_name,
-                email=email,
-                roles=roles,
-                now=self._clock(),
-            )
-            store.emit(
-                conn,
-                "users.user.created",
-                subject=f"users/{user_id}",
-                actor=caller.username,
-                username=username,
-                roles=sorted(set(roles)),
-            )
-            return self._existing(store.load_user(conn, user_id=user_id), user_id)
+                store.emit(
+                    conn,
+                    "users.user.created",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    username=username,
+                    roles=sorted(set(roles)),
+                )
+                return self._existing(store.load_user(conn, user_id=user_id), user_id)
+        except sa.exc.IntegrityError as exc:
+            # A concurrent CreateUser took the name between our check and our insert.
+            raise exists from exc
 
     def update_user(
         self,
@@ -208,7 +213,7 @@ class Directory:
         if violations:
             raise errors.invalid(violations)
         with self._db.write() as conn:
-            user = self._existing(store.load_user(conn, user_id=user_id), user_id)
+            user = self._existing(store.load_user(conn, user_id=user_id, lock=True), user_id)
             self._check_etag(user, etag)
             changes: dict[str, str] = {}
             if "display_name" in paths:
@@ -227,7 +232,7 @@ class Directory:
 
     def set_enabled(self, caller: Principal, user_id: str, *, enabled: bool) -> store.UserRecord:
         with self._db.write() as conn:
-            user = self._existing(store.load_user(conn, user_id=user_id), user_id)
+            user = self._existing(store.load_user(conn, user_id=user_id, lock=True), user_id)
             if not enabled:
                 if user_id == caller.user_id:
                     raise errors.FailedPrecondition(
@@ -263,7 +268,7 @@ class Directory:
     ) -> store.UserRecord:
         wanted = tuple(sorted(set(roles)))
         with self._db.write() as conn:
-            user = self._existing(store.load_user(conn, user_id=user_id), user_id)
+            user = self._existing(store.load_user(conn, user_id=user_id, lock=True), user_id)
             self._check_etag(user, etag)
             added = [r for r in wanted if r not in user.roles]
             removed = [r for r in user.roles if r not in wanted]
@@ -340,6 +345,13 @@ class Directory:
 
     @staticmethod
     def _keep_an_admin(conn: sa.Connection) -> None:
+        """Refuse to lose the last enabled admin, even to two concurrent changes.
+
+        On PostgreSQL the table lock makes such changes take turns, so the second one counts
+        after the first has committed; SQLite write transactions take turns already.
+        """
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
         if store.count_enabled_admins(conn) <= 1:
             raise errors.FailedPrecondition(
                 "the last enabled admin must stay an enabled admin", reason="LAST_ADMIN"

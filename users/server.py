@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from common.auth import TokenVerifier
 from common.config import RuntimeSettings
 from common.db import Database
@@ -11,6 +13,7 @@ from common.server import MeshServer, ServiceRegistration, create_server
 from users import store
 from users.bootstrap import ensure_accounts
 from users.directory import Directory
+from users.housekeeping import Housekeeper
 from users.keys import KeyRing
 from users.passwords import Passwords
 from users.revocations import RevocationLog
@@ -48,8 +51,30 @@ POLICIES: dict[str, Policy] = {
 }
 
 
-def build_server(settings: Settings) -> MeshServer:
-    """A ready-to-start User Service: schema migrated, keys loaded, first accounts created."""
+@dataclass(frozen=True)
+class Components:
+    """The assembled domain of one User Service, before any gRPC server exists."""
+
+    db: Database
+    auth: AuthService
+    directory: Directory
+    revocations: RevocationLog
+    verifier: TokenVerifier
+    housekeeper: Housekeeper
+
+    def start(self) -> None:
+        """Start the background threads: revocation polling and housekeeping."""
+        self.revocations.start()
+        self.housekeeper.start()
+
+    def close(self) -> None:
+        self.housekeeper.stop()
+        self.revocations.stop()
+        self.db.dispose()
+
+
+def build_components(settings: Settings) -> Components:
+    """Migrate the schema, load or create the keys, create the first accounts."""
     db = Database(settings.database_url)
     db.migrate(store.MIGRATIONS)
     passwords = Passwords(settings.password_hash_profile)
@@ -89,8 +114,24 @@ def build_server(settings: Settings) -> MeshServer:
         revocations=revocations,
         session_lifetime=auth.session_lifetime,
     )
-    auth_servicer = AuthServicer(auth, revocations)
-    user_servicer = UserServicer(directory)
+    housekeeper = Housekeeper(
+        db, session_lifetime=auth.session_lifetime, lockout_seconds=settings.lockout_seconds
+    )
+    return Components(
+        db=db,
+        auth=auth,
+        directory=directory,
+        revocations=revocations,
+        verifier=verifier,
+        housekeeper=housekeeper,
+    )
+
+
+def build_server(settings: Settings) -> MeshServer:
+    """A ready-to-start User Service on ``settings.address``."""
+    parts = build_components(settings)
+    auth_servicer = AuthServicer(parts.auth, parts.revocations)
+    user_servicer = UserServicer(parts.directory)
     server = create_server(
         settings.address,
         domain=DOMAIN,
@@ -105,11 +146,11 @@ def build_server(settings: Settings) -> MeshServer:
             ),
         ],
         policies=POLICIES,
-        verifier=verifier,
+        verifier=parts.verifier,
         settings=settings.runtime,
     )
-    revocations.start()
-    server.on_stop.extend([db.dispose, revocations.stop])
+    parts.start()
+    server.on_stop.append(parts.close)
     return server
 
 

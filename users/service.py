@@ -105,7 +105,7 @@ class AuthService:
         with self._db.write() as conn:
             now = self._clock()
             self._clear_attempts(conn, username)
-            current = store.load_user(conn, user_id=user.user_id)
+            current = store.load_user(conn, user_id=user.user_id, lock=True)
             if current is None or current.disabled:
                 store.emit(
                     conn,
@@ -309,7 +309,7 @@ class AuthService:
                 raise errors.Unauthenticated("refresh token is not known", reason="TOKEN_INVALID")
             if session.revoked_at is not None:
                 raise errors.Unauthenticated("token has been revoked", reason="TOKEN_REVOKED")
-            user = store.load_user(conn, user_id=user_id)
+            user = store.load_user(conn, user_id=user_id, lock=True)
             if session.refresh_token_id != token_id:
                 end_sessions(
                     conn,

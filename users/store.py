@@ -61,7 +61,7 @@ sessions = sa.Table(
         index=True,
     ),
     sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("refreshed_at", sa.Float, nullable=False),
+    sa.Column("refreshed_at", sa.Float, nullable=False, index=True),
     # The one refresh token of the family that may still be spent; any other is a reuse.
     sa.Column("refresh_token_id", sa.String(36), nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
@@ -76,7 +76,7 @@ revocations = sa.Table(
     sa.Column("token_id", sa.String(36), nullable=True),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
 )
 
 login_attempts = sa.Table(
@@ -84,7 +84,7 @@ login_attempts = sa.Table(
     metadata,
     sa.Column("username", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("last_failure_at", sa.Float, nullable=False),
+    sa.Column("last_failure_at", sa.Float, nullable=False, index=True),
     sa.Column("locked_until", sa.Float, nullable=True),
 )
 
@@ -150,11 +150,17 @@ class UserRecord:
 
 
 def load_user(
-    conn: Connection, *, user_id: str | None = None, username: str | None = None
+    conn: Connection,
+    *,
+    user_id: str | None = None,
+    username: str | None = None,
+    lock: bool = False,
 ) -> UserRecord | None:
-    """One user by id or username, with roles; locked for update on PostgreSQL."""
+    """One user by id or username, with roles; ``lock`` holds the row until the transaction
+    ends (PostgreSQL; SQLite write transactions are serial anyway)."""
     condition = users.c.id == user_id if user_id is not None else users.c.username == username
-    row = conn.execute(sa.select(users).where(condition).with_for_update()).first()
+    query = sa.select(users).where(condition)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         return None
     return _record(row, roles_by_user(conn, [row.id]).get(row.id, ()))

@@ -3,10 +3,10 @@
 import grpc
 import jwt
 
+from tests.support.users import bearer, rejected
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
-from tests.support.users import bearer, rejected
 
 
 def _kid(token):

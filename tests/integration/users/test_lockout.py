@@ -8,9 +8,9 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
+from tests.support.users import bearer, rejected, running_users, users_settings
 from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
-from tests.support.users import bearer, rejected, running_users, users_settings
 
 PASSWORD = "the right password"
 

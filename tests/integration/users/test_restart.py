@@ -5,10 +5,10 @@ import stat
 
 import grpc
 
+from tests.support.users import bearer, rejected, running_users, users_settings
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
-from tests.support.users import bearer, rejected, running_users, users_settings
 
 
 def test_restart_keeps_users_keys_and_revocations(tmp_path):

@@ -5,8 +5,8 @@ import threading
 
 import grpc
 
-from users.v1 import auth_service_pb2 as auth_pb
 from tests.support.users import bearer
+from users.v1 import auth_service_pb2 as auth_pb
 
 
 def _logout(users, session):

@@ -17,9 +17,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.support.users import bearer, rejected
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import user_service_pb2 as users_pb
-from tests.support.users import bearer, rejected
 
 
 def _b64(data: bytes) -> str:

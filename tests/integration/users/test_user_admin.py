@@ -4,10 +4,10 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from tests.support.users import bad_request_fields, bearer, rejected
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
-from tests.support.users import bad_request_fields, bearer, rejected
 
 PASSWORD = "a long enough password"
 

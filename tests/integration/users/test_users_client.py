@@ -1,5 +1,6 @@
 """UsersClient against a real User Service: local verification and revocations within a second."""
 
+import json
 import time
 
 import pytest
@@ -7,8 +8,8 @@ import pytest
 from common import errors
 from common.config import RuntimeSettings
 from common.users_client import ServiceTokenSource, UsersClient
-from users.v1 import auth_service_pb2 as auth_pb
 from tests.support.users import bearer
+from users.v1 import auth_service_pb2 as auth_pb
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def client(users):
 
 
 def _settings():
-    return RuntimeSettings.from_env().__class__(
+    return RuntimeSettings(
         max_workers=4,
         grace_seconds=0,
         log_level="INFO",
@@ -83,3 +84,26 @@ def test_service_token_source_logs_in_with_the_first_start_file(users, client):
     assert {"audit:write", "users:read", "schema:read"} <= set(validated.permissions)
     source.invalidate()
     assert source.metadata()[0][1].startswith("Bearer ")
+
+
+def test_service_token_source_refreshes_before_expiry(users, client):
+    now = [1_000.0]
+    source = ServiceTokenSource(
+        client, "svc-audit", _service_password(users, "svc-audit"), clock=lambda: now[0]
+    )
+    first = source.token()
+    now[0] += 280  # within the 30 s margin of the 300 s access token
+    second = source.token()
+    assert second != first
+    # The refresh spent the first refresh token: the session rotated rather than a new login.
+    first_sid = users.auth.ValidateToken(
+        auth_pb.ValidateTokenRequest(token=first), timeout=10
+    ).session_id
+    second_sid = users.auth.ValidateToken(
+        auth_pb.ValidateTokenRequest(token=second), timeout=10
+    ).session_id
+    assert first_sid == second_sid
+
+
+def _service_password(users, name):
+    return json.loads((users.settings.data_dir / "service-accounts.json").read_text())[name]

@@ -1,0 +1,101 @@
+"""The same User Service on PostgreSQL: lockout under parallel attempts, refresh reuse, restart.
+
+Each run gets a database of its own, created and dropped here, so it never touches others'.
+"""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from tests.support.users import bearer, error_info, rejected, running_users, users_settings
+from users.v1 import auth_service_pb2 as auth_pb
+from users.v1 import resources_pb2 as resources
+from users.v1 import user_service_pb2 as users_pb
+
+SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def postgres_url():
+    admin = sa.create_engine(f"{SERVER}/test", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            name = f"users_{uuid.uuid4().hex[:12]}"
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError:
+        admin.dispose()
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    yield f"{SERVER}/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_lockout_reuse_and_restart_on_postgres(tmp_path, postgres_url):
+    settings = users_settings(tmp_path, database_url=postgres_url)
+    with running_users(settings) as users:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            reasons = [
+                reason
+                for _, reason in pool.map(
+                    lambda _: rejected(users.login, "svc-oms", "wrong guess!"), range(20)
+                )
+            ]
+        assert reasons.count("INVALID_CREDENTIALS") == 5
+        assert reasons.count("ACCOUNT_LOCKED") == 15
+        session = users.login()
+        users.auth.RefreshToken(
+            auth_pb.RefreshTokenRequest(refresh_token=session.refresh_token), timeout=10
+        )
+        assert rejected(
+            users.auth.RefreshToken,
+            auth_pb.RefreshTokenRequest(refresh_token=session.refresh_token),
+        ) == (grpc.StatusCode.UNAUTHENTICATED, "REFRESH_TOKEN_REUSED")
+    with running_users(settings) as users:
+        assert (
+            rejected(
+                users.auth.ValidateToken, auth_pb.ValidateTokenRequest(token=session.access_token)
+            )[1]
+            == "TOKEN_REVOKED"
+        )
+        assert rejected(users.login, "svc-oms", "wrong guess!")[1] == "ACCOUNT_LOCKED"
+
+
+def test_two_admins_disabling_each_other_leave_one(tmp_path, postgres_url):
+    with running_users(users_settings(tmp_path, database_url=postgres_url)) as users:
+        first = users.login()
+        second_user = users.users.CreateUser(
+            users_pb.CreateUserRequest(
+                user=resources.User(username="second-admin"),
+                password="a long enough password",
+                roles=["admin"],
+            ),
+            metadata=bearer(first.access_token),
+            timeout=10,
+        )
+        second = users.login("second-admin", "a long enough password")
+        calls = [
+            (second.access_token, first.user.user_id),
+            (first.access_token, second_user.user_id),
+        ]
+
+        def disable(call):
+            token, target = call
+            try:
+                users.users.DisableUser(
+                    users_pb.DisableUserRequest(user_id=target), metadata=bearer(token), timeout=10
+                )
+                return "OK"
+            except grpc.RpcError as error:
+                return error_info(error).reason
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = list(pool.map(disable, calls))
+        # One wins; the other is refused as the last admin, or finds its own token revoked.
+        assert outcomes.count("OK") == 1
+        assert {*outcomes} - {"OK"} <= {"LAST_ADMIN", "TOKEN_REVOKED"}

@@ -1,0 +1,58 @@
+import jwt
+import pytest
+
+from common.auth import NoRevocations, TokenVerifier
+from common.errors import Unauthenticated
+from users.keys import KeyRing
+from users.tokens import Identity, TokenIssuer
+
+
+@pytest.fixture
+def ring(tmp_path):
+    return KeyRing(tmp_path, retention_seconds=3600)
+
+
+@pytest.fixture
+def issuer(ring):
+    return TokenIssuer(ring, issuer="mesh", audience="mesh", access_seconds=60, refresh_seconds=600)
+
+
+@pytest.fixture
+def verifier(ring):
+    return TokenVerifier(issuer="mesh", audience="mesh", keys=ring, revocations=NoRevocations())
+
+
+IDENTITY = Identity(
+    user_id="u1", username="ann", roles=("editor",), permissions=("schema:write", "schema:read")
+)
+
+
+def test_access_token_carries_identity_and_verifies(issuer, verifier, ring):
+    issued = issuer.access_token(IDENTITY, session_id="s1")
+    principal = verifier.verify_access(issued.token)
+    assert (principal.user_id, principal.username, principal.session_id) == ("u1", "ann", "s1")
+    assert principal.permissions == {"schema:read", "schema:write"}
+    assert principal.token_id == issued.token_id
+    header = jwt.get_unverified_header(issued.token)
+    assert header == {"alg": "ES256", "kid": ring.signing_key().kid, "typ": "at+jwt"}
+    assert (
+        issued.expires_at - jwt.decode(issued.token, options={"verify_signature": False})["iat"]
+        == 60
+    )
+
+
+def test_refresh_token_is_only_a_refresh_token(issuer, verifier):
+    issued = issuer.refresh_token(user_id="u1", session_id="s1")
+    claims = verifier.verify_claims(issued.token, token_type="rt+jwt")
+    assert (claims["sub"], claims["sid"], claims["jti"]) == ("u1", "s1", issued.token_id)
+    assert "permissions" not in claims
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify_access(issued.token)
+    assert caught.value.reason == "TOKEN_TYPE_MISMATCH"
+
+
+def test_every_token_has_its_own_id(issuer):
+    assert (
+        issuer.access_token(IDENTITY, session_id="s").token_id
+        != issuer.access_token(IDENTITY, session_id="s").token_id
+    )
