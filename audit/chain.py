@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _str
 
 from audit.events import Event, StoredEvent
 
 GENESIS = "0" * 64
-
-
-def _str(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def encode(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -> bytes:

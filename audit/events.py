@@ -81,6 +81,8 @@ def _text(
         return
     if len(value) > limit:
         violations.append(FieldViolation(field, f"must be at most {limit} characters", "TOO_LONG"))
+    if value.isprintable() and (spaces or " " not in value):
+        return  # the common case, decided in C: only " " is both printable and a space
     if _CONTROL.search(value):
         violations.append(
             FieldViolation(field, "must not contain control characters", "INVALID_CHARACTERS")

@@ -1,6 +1,6 @@
 """Group commit: one writer thread commits every event waiting, from every caller, together.
 
-Whatever arrives while a commit is in progress (more events of a stream, other streams, unary
+Whatever arrives while a commit is in progress (more messages of a stream, other streams, unary
 calls) goes into the next transaction, so the cost of an fsync is shared by all of them and an
 ack is only ever given for an event whose transaction has committed.
 """
@@ -20,12 +20,14 @@ from common.errors import MeshError, Unavailable
 
 log = logging.getLogger("audit.ingest")
 
-_Item = tuple[Event, "Future[Recorded]"]
+Outcome = Recorded | MeshError
+"""What became of one event: its record, or the error the producer made (a conflicting id)."""
+_Submission = tuple[Sequence[Event], "Future[list[Outcome]]"]
 T = TypeVar("T")
 
 
 class Ingestor:
-    """Queues events for the writer thread; each gets a future resolved after its commit."""
+    """Queues submissions for the writer thread; each gets a future resolved after its commit."""
 
     def __init__(
         self,
@@ -40,33 +42,33 @@ class Ingestor:
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._enqueue_timeout = enqueue_timeout
-        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_limit)
+        self._queue: queue.Queue[_Submission | None] = queue.Queue(maxsize=queue_limit)
         self._closed = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="audit-commit", daemon=True)
-        self.transactions = 0
-        self.committed = 0
-        """Counters for benchmarks and logs: transactions run and new events they stored."""
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, events: Sequence[Event]) -> list[Future[Recorded]]:
-        """Queue ``events`` in order; Unavailable when closed or when the queue stays full."""
-        futures: list[Future[Recorded]] = []
-        for event in events:
-            future: Future[Recorded] = Future()
-            with self._lock:
-                if self._closed:
-                    raise Unavailable("the audit log is shutting down", reason="SHUTTING_DOWN")
-            try:
-                self._queue.put((event, future), timeout=self._enqueue_timeout)
-            except queue.Full as exc:
-                raise Unavailable(
-                    "the audit log is overloaded, retry later", reason="INGEST_OVERLOADED"
-                ) from exc
-            futures.append(future)
-        return futures
+    def submit(self, events: Sequence[Event]) -> Future[list[Outcome]]:
+        """Queue ``events``, committed together and in order; one outcome each, in order.
+
+        Raises Unavailable when closing or when the queue stays full (the log is overloaded).
+        """
+        future: Future[list[Outcome]] = Future()
+        if not events:
+            future.set_result([])
+            return future
+        with self._lock:
+            if self._closed:
+                raise Unavailable("the audit log is shutting down", reason="SHUTTING_DOWN")
+        try:
+            self._queue.put((events, future), timeout=self._enqueue_timeout)
+        except queue.Full as exc:
+            raise Unavailable(
+                "the audit log is overloaded, retry later", reason="INGEST_OVERLOADED"
+            ) from exc
+        return future
 
     def close(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then stop the writer thread."""
@@ -80,20 +82,21 @@ class Ingestor:
         late = Unavailable("the audit log is shutting down", reason="SHUTTING_DOWN")
         while True:
             try:
-                item = self._queue.get_nowait()
+                submission = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not None:
-                item[1].set_exception(late)
+            if submission is not None:
+                submission[1].set_exception(late)
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            submission = self._queue.get()
+            if submission is None:
                 return
-            batch = [item]
+            taken = [submission]
+            size = len(submission[0])
             stopping = False
-            while len(batch) < self._max_batch:
+            while size < self._max_batch:
                 try:
                     following = self._queue.get_nowait()
                 except queue.Empty:
@@ -101,50 +104,67 @@ class Ingestor:
                 if following is None:
                     stopping = True
                     break
-                batch.append(following)
-            self._commit(batch)
+                taken.append(following)
+                size += len(following[0])
+            self._commit(taken)
             if stopping:
                 return
 
-    def _commit(self, batch: list[_Item]) -> None:
+    def _commit(self, taken: list[_Submission]) -> None:
         try:
-            outcomes = self._store.append([event for event, _ in batch])
+            outcomes = self._store.append([event for events, _ in taken for event in events])
         except Exception:
-            log.exception("commit failed", extra={"events": len(batch)})
+            log.exception("commit failed", extra={"submissions": len(taken)})
             failure = Unavailable("the audit log could not commit, retry", reason="COMMIT_FAILED")
-            for _, future in batch:
+            for _, future in taken:
                 future.set_exception(failure)
             return
-        self.transactions += 1
-        head = 0
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, MeshError):
-                future.set_exception(outcome)
-                continue
-            if not outcome.duplicate:
-                self.committed += 1
-                head = max(head, outcome.stored.sequence)
-            future.set_result(outcome)
+        head = max(
+            (o.stored.sequence for o in outcomes if isinstance(o, Recorded) and not o.duplicate),
+            default=0,
+        )
         if head:
             self._on_commit(head)
+        start = 0
+        for events, future in taken:
+            future.set_result(outcomes[start : start + len(events)])
+            start += len(events)
+
+
+def settle(future: Future[list[Outcome]], timeout: float) -> list[Outcome]:
+    """Wait for a submission's outcomes; Unavailable if its commit failed or took too long."""
+    try:
+        return future.result(timeout)
+    except TimeoutError as exc:
+        raise Unavailable("the commit did not finish in time", reason="COMMIT_TIMEOUT") from exc
+
+
+def merge(
+    items: Sequence[tuple[T, Event | MeshError]], outcomes: Sequence[Outcome]
+) -> list[tuple[T, Outcome]]:
+    """Pair each item with its outcome: its own validation error, or the next commit outcome."""
+    committed = iter(outcomes)
+    return [(tag, item if isinstance(item, MeshError) else next(committed)) for tag, item in items]
 
 
 _END = object()
+MAX_ACK_GROUP = 1000
 
 
 def pipeline(
     ingestor: Ingestor,
-    items: Iterator[tuple[T, Event | MeshError]],
+    messages: Iterator[list[tuple[T, Event | MeshError]]],
     *,
     window: int,
     commit_timeout: float,
-) -> Iterator[tuple[T, Recorded | MeshError]]:
-    """Record a stream of events, yielding each outcome in order once it is final.
+) -> Iterator[list[tuple[T, Outcome]]]:
+    """Record a stream of messages of events, yielding outcomes in order as they become final.
 
-    A reader thread keeps submitting while earlier events await their commit (at most
-    ``window`` unacked), so one stream's events share transactions. An event the caller got
-    wrong (invalid, conflicting id) yields its error; a failed commit ends the stream with
-    Unavailable so the producer retries it.
+    Each yielded list holds the outcomes of every message whose commit is done, in order (one
+    message's at least), so acks travel in groups when busy. A reader thread keeps submitting
+    while earlier messages await their commit (at most ``window`` of them unacked), so a
+    stream's events share transactions. A failed commit ends the stream with Unavailable so
+    the producer sends again.
     """
     pending: queue.Queue[Any] = queue.Queue(maxsize=window)
     stop = threading.Event()
@@ -160,9 +180,9 @@ def pipeline(
 
     def read() -> None:
         try:
-            for tag, item in items:
-                entry = item if isinstance(item, MeshError) else ingestor.submit([item])[0]
-                if not hand_over((tag, entry)):
+            for items in messages:
+                future = ingestor.submit([i for _, i in items if isinstance(i, Event)])
+                if not hand_over((items, future)):
                     return
             hand_over(_END)
         except Exception as exc:  # the caller went away, or ingest refused: end the stream
@@ -170,31 +190,29 @@ def pipeline(
 
     reader = threading.Thread(target=read, name="audit-stream-reader", daemon=True)
     reader.start()
+    carried: Any = None
     try:
         while True:
-            try:
-                entry = pending.get(timeout=0.5)
-            except queue.Empty:
-                continue  # an idle producer; the reader ends the stream when the caller does
+            entry, carried = carried, None
+            while entry is None:
+                try:
+                    entry = pending.get(timeout=0.5)
+                except queue.Empty:
+                    continue  # an idle producer; the reader ends the stream when the caller does
             if entry is _END:
                 return
             if isinstance(entry, Exception):
                 raise entry
-            tag, outcome = entry
-            if isinstance(outcome, Future):
-                outcome = settle(outcome, commit_timeout)
-            yield tag, outcome
+            group = merge(entry[0], settle(entry[1], commit_timeout))
+            while len(group) < MAX_ACK_GROUP:
+                try:
+                    following = pending.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(following, tuple) or not following[1].done():
+                    carried = following
+                    break
+                group.extend(merge(following[0], settle(following[1], commit_timeout)))
+            yield group
     finally:
         stop.set()
-
-
-def settle(future: Future[Recorded], timeout: float) -> Recorded | MeshError:
-    """The outcome of one event: its record, or the error the caller made (raised otherwise)."""
-    try:
-        return future.result(timeout)
-    except TimeoutError as exc:
-        raise Unavailable("the commit did not finish in time", reason="COMMIT_TIMEOUT") from exc
-    except Unavailable:
-        raise
-    except MeshError as exc:
-        return exc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,24 @@ def _filter(
     )
 
 
+def _check_count(events: Sequence[audit_pb2.Event]) -> None:
+    if not events or len(events) > MAX_BATCH_EVENTS:
+        raise invalid(
+            [
+                FieldViolation(
+                    "events", f"must hold 1 to {MAX_BATCH_EVENTS} events", "COUNT_OUT_OF_RANGE"
+                )
+            ]
+        )
+
+
+def _parse_or_error(message: audit_pb2.Event, field_prefix: str) -> Event | MeshError:
+    try:
+        return event_from_proto(message, field_prefix)
+    except MeshError as exc:
+        return exc
+
+
 @dataclass(frozen=True)
 class Limits:
     stream_window: int
@@ -143,7 +161,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.PublishEventRequest, context: grpc.ServicerContext
     ) -> audit_pb2.Event:
         event = event_from_proto(request.event, "event")
-        outcome = ingest.settle(self._ingestor.submit([event])[0], self._limits.commit_timeout)
+        (outcome,) = ingest.settle(self._ingestor.submit([event]), self._limits.commit_timeout)
         if isinstance(outcome, MeshError):
             raise outcome
         return event_to_proto(outcome.stored)
@@ -151,51 +169,31 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def PublishEvents(
         self, request: audit_pb2.PublishEventsRequest, context: grpc.ServicerContext
     ) -> audit_pb2.PublishEventsResponse:
-        if len(request.events) > MAX_BATCH_EVENTS:
-            raise invalid(
-                [
-                    FieldViolation(
-                        "events", f"at most {MAX_BATCH_EVENTS} events per batch", "TOO_MANY"
-                    )
-                ]
-            )
-
-        parsed: list[Event | MeshError] = []
-        for index, message in enumerate(request.events):
-            try:
-                parsed.append(event_from_proto(message, f"events[{index}]"))
-            except MeshError as exc:
-                parsed.append(exc)
-        futures = iter(self._ingestor.submit([e for e in parsed if isinstance(e, Event)]))
-        outcomes = [
-            item
-            if isinstance(item, MeshError)
-            else ingest.settle(next(futures), self._limits.commit_timeout)
-            for item in parsed
-        ]
-        return audit_pb2.PublishEventsResponse(
-            results=[_ack(m, o) for m, o in zip(request.events, outcomes, strict=True)]
-        )
+        _check_count(request.events)
+        items = [(m, _parse_or_error(m, f"events[{i}]")) for i, m in enumerate(request.events)]
+        future = self._ingestor.submit([e for _, e in items if isinstance(e, Event)])
+        outcomes = ingest.merge(items, ingest.settle(future, self._limits.commit_timeout))
+        return audit_pb2.PublishEventsResponse(results=[_ack(m, o) for m, o in outcomes])
 
     def StreamEvents(
         self,
         request_iterator: Iterator[audit_pb2.StreamEventsRequest],
         context: grpc.ServicerContext,
-    ) -> Iterator[audit_pb2.EventAck]:
-        def parsed() -> Iterator[tuple[audit_pb2.Event, Event | MeshError]]:
+    ) -> Iterator[audit_pb2.StreamEventsResponse]:
+        def parsed() -> Iterator[list[tuple[audit_pb2.Event, Event | MeshError]]]:
             for request in request_iterator:
-                try:
-                    yield request.event, event_from_proto(request.event, "event")
-                except MeshError as exc:
-                    yield request.event, exc
+                _check_count(request.events)
+                yield [
+                    (m, _parse_or_error(m, f"events[{i}]")) for i, m in enumerate(request.events)
+                ]
 
-        for message, outcome in ingest.pipeline(
+        for group in ingest.pipeline(
             self._ingestor,
             parsed(),
             window=self._limits.stream_window,
             commit_timeout=self._limits.commit_timeout,
         ):
-            yield _ack(message, outcome)
+            yield audit_pb2.StreamEventsResponse(acks=[_ack(m, o) for m, o in group])
 
     def QueryEvents(
         self, request: audit_pb2.QueryEventsRequest, context: grpc.ServicerContext

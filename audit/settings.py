@@ -24,12 +24,14 @@ class Settings:
     max_batch: int
     """Most events one transaction commits (``MESH_AUDIT_MAX_BATCH``, 1000)."""
     queue_limit: int
-    """Most events waiting for a commit before ingest pushes back (``MESH_AUDIT_QUEUE_LIMIT``)."""
+    """Most calls and stream messages awaiting a commit before ingest pushes back
+    (``MESH_AUDIT_QUEUE_LIMIT``, 10000)."""
     stream_window: int
-    """Most unacked events per StreamEvents call (``MESH_AUDIT_STREAM_WINDOW``, 1024)."""
+    """Most unacked messages per StreamEvents call (``MESH_AUDIT_STREAM_WINDOW``, 256)."""
     max_subscriptions: int
     """Most concurrent SubscribeEvents calls (``MESH_AUDIT_MAX_SUBSCRIPTIONS``, 16)."""
     runtime: RuntimeSettings
+    """What every server of the mesh shares: worker threads, grace period, token issuer/audience."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,8 +42,8 @@ class Settings:
             users_addr=env_str("MESH_USERS_ADDR", "127.0.0.1:8000"),
             jwks_file=Path(jwks) if jwks else None,
             max_batch=env_int("MESH_AUDIT_MAX_BATCH", 1000, minimum=1),
-            queue_limit=env_int("MESH_AUDIT_QUEUE_LIMIT", 20_000, minimum=1),
-            stream_window=env_int("MESH_AUDIT_STREAM_WINDOW", 1024, minimum=1),
+            queue_limit=env_int("MESH_AUDIT_QUEUE_LIMIT", 10_000, minimum=1),
+            stream_window=env_int("MESH_AUDIT_STREAM_WINDOW", 256, minimum=1),
             max_subscriptions=env_int("MESH_AUDIT_MAX_SUBSCRIPTIONS", 16, minimum=1),
             runtime=RuntimeSettings.from_env(),
         )

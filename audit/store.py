@@ -137,36 +137,67 @@ class EventStore:
         """Record ``batch`` in one transaction, in order; one outcome per event.
 
         A (source, id) already stored, or earlier in the batch, yields the original as a
-        duplicate if the content is the same and a conflict error if it is not.
+        duplicate if the content is the same and a conflict error if it is not. Redeliveries
+        are rare, so the batch is first inserted as if all were new; only when the unique
+        index objects are the originals looked up.
         """
         with self.db.write() as conn:
             sequence, previous_hash = self._lock_head(conn)
-            known = self._existing(conn, {event.key for event in batch})
             recorded_ns = time.time_ns()
+            keys = {event.key for event in batch}
+            if len(keys) == len(batch):
+                try:
+                    with conn.begin_nested():
+                        stored = self._insert(conn, batch, sequence, previous_hash, recorded_ns)
+                    return [Recorded(s, duplicate=False) for s in stored]
+                except sa.exc.IntegrityError:
+                    pass  # some were stored before: sort them out below
+            originals = self._existing(conn, keys)
+            first: dict[tuple[str, str], int] = {}
+            for index, event in enumerate(batch):
+                if event.key not in originals:
+                    first.setdefault(event.key, index)
+            inserted = {
+                s.event.key: s
+                for s in self._insert(
+                    conn, [batch[i] for i in first.values()], sequence, previous_hash, recorded_ns
+                )
+            }
             outcomes: list[Recorded | MeshError] = []
-            fresh: list[StoredEvent] = []
-            for event in batch:
-                original = known.get(event.key)
-                if original is not None:
-                    same = original.event == event
-                    outcomes.append(Recorded(original, duplicate=True) if same else conflict(event))
+            for index, event in enumerate(batch):
+                if first.get(event.key) == index:
+                    outcomes.append(Recorded(inserted[event.key], duplicate=False))
                     continue
-                sequence += 1
-                stored = chain.link(
-                    event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash
-                )
-                previous_hash = stored.hash
-                known[event.key] = stored
-                fresh.append(stored)
-                outcomes.append(Recorded(stored, duplicate=False))
-            if fresh:
-                conn.execute(events.insert(), [_row(s) for s in fresh])
-                conn.execute(
-                    chain_head.update()
-                    .where(chain_head.c.id == 1)
-                    .values(sequence=sequence, hash=previous_hash)
-                )
-        return outcomes
+                original = originals.get(event.key) or inserted[event.key]
+                same = original.event == event
+                outcomes.append(Recorded(original, duplicate=True) if same else conflict(event))
+            return outcomes
+
+    @staticmethod
+    def _insert(
+        conn: Connection,
+        batch: Sequence[Event],
+        sequence: int,
+        previous_hash: str,
+        recorded_ns: int,
+    ) -> list[StoredEvent]:
+        """Chain ``batch`` after the head and insert it, moving the head to its last event."""
+        stored: list[StoredEvent] = []
+        for event in batch:
+            sequence += 1
+            link = chain.link(
+                event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash
+            )
+            previous_hash = link.hash
+            stored.append(link)
+        if stored:
+            conn.execute(events.insert(), [_row(s) for s in stored])
+            conn.execute(
+                chain_head.update()
+                .where(chain_head.c.id == 1)
+                .values(sequence=sequence, hash=previous_hash)
+            )
+        return stored
 
     @staticmethod
     def _lock_head(conn: Connection) -> tuple[int, str]:

@@ -110,6 +110,18 @@ class _Interceptor(grpc.ServerInterceptor):
         raise NotImplementedError
 
 
+@dataclass
+class _CallRecord:
+    """What the outermost (logging) interceptor learns from inner ones about one call."""
+
+    user: str | None = None
+
+
+_call_record: contextvars.ContextVar[_CallRecord | None] = contextvars.ContextVar(
+    "mesh_call_record", default=None
+)
+
+
 class LoggingInterceptor(_Interceptor):
     """One JSON log line per RPC with its method, status code, duration and caller."""
 
@@ -117,29 +129,38 @@ class LoggingInterceptor(_Interceptor):
         self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str
     ) -> Any:
         start = time.perf_counter()
-        streaming = False
+        record = _CallRecord()
+        reset = _call_record.set(record)
         try:
             result = behavior(request, context)
-            if isinstance(result, Iterator):
-                streaming = True
-                return self._log_stream(result, context, method, start)
-            return result
+        except BaseException:
+            self._log(context, method, start, record)
+            raise
         finally:
-            if not streaming:
-                self._log(context, method, start)
+            _call_record.reset(reset)
+        if isinstance(result, Iterator):
+            return self._log_stream(result, context, method, start, record)
+        self._log(context, method, start, record)
+        return result
 
     def _log_stream(
-        self, stream: Iterator[Any], context: grpc.ServicerContext, method: str, start: float
+        self,
+        stream: Iterator[Any],
+        context: grpc.ServicerContext,
+        method: str,
+        start: float,
+        record: _CallRecord,
     ) -> Iterator[Any]:
+        reset = _call_record.set(record)
         try:
             yield from stream
         finally:
-            self._log(context, method, start)
+            _call_record.reset(reset)
+            self._log(context, method, start, record)
 
     @staticmethod
-    def _log(context: grpc.ServicerContext, method: str, start: float) -> None:
+    def _log(context: grpc.ServicerContext, method: str, start: float, record: _CallRecord) -> None:
         code = context.code() or grpc.StatusCode.OK
-        principal = _principal.get()
         log.info(
             "rpc",
             extra={
@@ -147,7 +168,7 @@ class LoggingInterceptor(_Interceptor):
                 "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
                 "duration_ms": round((time.perf_counter() - start) * 1000, 3),
                 "peer": context.peer(),
-                "user": principal.username if principal else None,
+                "user": record.user,
             },
         )
 
@@ -224,6 +245,9 @@ class AuthInterceptor(_Interceptor):
             if self._verifier is None:
                 raise errors.Unauthenticated("token verification is not configured")
             principal = self._verifier.verify_access(token)
+            record = _call_record.get()
+            if record is not None:
+                record.user = principal.username
             if policy.permission is not None:
                 principal.require(policy.permission)
         reset = _principal.set(principal)

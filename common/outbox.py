@@ -17,7 +17,11 @@ from sqlalchemy.engine import Connection
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
-    """The outbox table in a service's own schema; ``seq`` orders delivery."""
+    """The outbox table in a service's own schema; ``seq`` orders delivery.
+
+    ``seq`` never reuses a number, even after the rows holding the highest ones are deleted
+    (SQLite's AUTOINCREMENT), so a row written later always sorts after every earlier one.
+    """
     return sa.Table(
         "outbox",
         metadata,
@@ -28,6 +32,7 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("actor", sa.String(256), nullable=False),
         sa.Column("time", sa.String(40), nullable=False),
         sa.Column("data", sa.Text, nullable=False),
+        sqlite_autoincrement=True,
     )
 
 

@@ -30,6 +30,8 @@ from common.db import Database
 log = logging.getLogger("mesh.outbox")
 
 AUDIT_SERVICE = "audit.v1.AuditService"
+MAX_EVENTS_PER_MESSAGE = 1000
+"""Audit's limit per StreamEvents message; a message never holds more than the window."""
 
 
 class _AckMismatch(Exception):
@@ -54,6 +56,8 @@ class OutboxRelay:
     ) -> None:
         """``source`` is the CloudEvents source of every event (``/oms``, ``/users``);
         ``token_source`` returns a bearer token with ``audit:write``, asked once per stream."""
+        if not 1 <= window <= MAX_EVENTS_PER_MESSAGE:
+            raise ValueError(f"window must be 1..{MAX_EVENTS_PER_MESSAGE}, got {window}")
         self._db = db
         self._table = table
         self._source = source
@@ -109,26 +113,42 @@ class OutboxRelay:
     def _session(self) -> int:
         """One StreamEvents call, until it fails or the relay stops; returns rows delivered."""
         in_flight: collections.deque[tuple[int, str]] = collections.deque()
+        outstanding: set[int] = set()
+        """Rows sent on this stream and not deleted yet; guarded by ``lock``."""
+        lock = threading.Lock()
         room = threading.Semaphore(self._window)
         ended = threading.Event()
 
         def requests() -> Iterator[audit_pb2.StreamEventsRequest]:
-            cursor = 0
             while not ended.is_set():
-                rows = self._unsent(after=cursor)
+                with lock:
+                    skip = outstanding | self._rejected
+                rows = [
+                    row
+                    for row in self._unsent(limit=self._window + len(skip))
+                    if row.seq not in skip
+                ]
                 if not rows:
                     self._wake.wait(self._poll_seconds)
                     self._wake.clear()
                     continue
-                cursor = rows[-1].seq
-                for row in rows:
-                    if row.seq in self._rejected:
-                        continue
+                while rows:
                     while not room.acquire(timeout=0.5):
                         if ended.is_set():
                             return
-                    in_flight.append((row.seq, row.event_id))
-                    yield audit_pb2.StreamEventsRequest(event=self._event(row))
+                    taken = 1
+                    while taken < len(rows) and room.acquire(blocking=False):
+                        taken += 1
+                    batch, rows = rows[:taken], rows[taken:]
+                    with lock:
+                        outstanding.update(row.seq for row in batch)
+                    in_flight.extend((row.seq, row.event_id) for row in batch)
+                    yield audit_pb2.StreamEventsRequest(events=[self._event(r) for r in batch])
+
+        def delete(seqs: list[int]) -> None:
+            self._delete(seqs)
+            with lock:
+                outstanding.difference_update(seqs)
 
         metadata = [("authorization", f"Bearer {self._token_source()}")]
         delivered = 0
@@ -139,32 +159,32 @@ class OutboxRelay:
             call = self._stub.StreamEvents(requests(), metadata=metadata)
             self._call = call
         try:
-            for ack in call:
-                seq, event_id = in_flight.popleft()
-                if ack.id != event_id:
-                    raise _AckMismatch(f"expected an ack for {event_id}, got {ack.id}")
-                if ack.HasField("error"):
-                    self._reject(seq, ack)
-                else:
-                    acked.append(seq)
-                    delivered += 1
-                room.release()
-                if len(acked) >= 100 or not in_flight:
-                    self._delete(acked)
-                    acked = []
+            for response in call:
+                for ack in response.acks:
+                    seq, event_id = in_flight.popleft()
+                    if ack.id != event_id:
+                        raise _AckMismatch(f"expected an ack for {event_id}, got {ack.id}")
+                    if ack.HasField("error"):
+                        self._reject(seq, ack)
+                    else:
+                        acked.append(seq)
+                        delivered += 1
+                    room.release()
+                delete(acked)
+                acked = []
         finally:
             ended.set()
             call.cancel()
-            self._delete(acked)
+            delete(acked)
         return delivered
 
-    def _unsent(self, *, after: int) -> list[Any]:
-        query = (
-            sa.select(self._table)
-            .where(self._table.c.seq > after)
-            .order_by(self._table.c.seq)
-            .limit(self._window)
-        )
+    def _unsent(self, *, limit: int) -> list[Any]:
+        """The oldest rows still in the outbox; the caller skips those already on their way.
+
+        No cursor: on PostgreSQL a row can commit after one with a higher ``seq``, and a cursor
+        would step over it.
+        """
+        query = sa.select(self._table).order_by(self._table.c.seq).limit(limit)
         with self._db.read() as conn:
             return list(conn.execute(query))
 

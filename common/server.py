@@ -50,6 +50,8 @@ class MeshServer:
     service_names: tuple[str, ...]
     grace_seconds: float
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    _stopping: bool = False
+    _stop_lock: threading.Lock = field(default_factory=threading.Lock)
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -60,9 +62,11 @@ class MeshServer:
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, drain in-flight RPCs for the grace period, then release resources."""
-        if self._stopped.is_set():
+        with self._stop_lock:
+            already_stopping, self._stopping = self._stopping, True
+        if already_stopping:
+            self._stopped.wait()
             return
-        self._stopped.set()
         self.health.enter_graceful_shutdown()
         self.server.stop(self.grace_seconds if grace is None else grace).wait()
         for callback in reversed(self.on_stop):
@@ -71,9 +75,10 @@ class MeshServer:
             except Exception:
                 log.exception("error while stopping")
         log.info("stopped", extra={"port": self.port})
+        self._stopped.set()
 
     def serve_forever(self) -> None:
-        """Start, then block until SIGTERM or SIGINT, and drain gracefully."""
+        """Start, then block until SIGTERM or SIGINT has drained the server and run ``on_stop``."""
 
         def handle(signum: int, _frame: FrameType | None) -> None:
             log.info("signal received, draining", extra={"signal": signum})
@@ -82,7 +87,6 @@ class MeshServer:
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
         self.start()
-        self.server.wait_for_termination()
         self._stopped.wait()
 
 

@@ -51,7 +51,7 @@ class AuditServiceStub:
         self.StreamEvents = channel.stream_stream(
                 '/audit.v1.AuditService/StreamEvents',
                 request_serializer=audit_dot_v1_dot_audit__pb2.StreamEventsRequest.SerializeToString,
-                response_deserializer=audit_dot_v1_dot_audit__pb2.EventAck.FromString,
+                response_deserializer=audit_dot_v1_dot_audit__pb2.StreamEventsResponse.FromString,
                 _registered_method=True)
         self.QueryEvents = channel.unary_unary(
                 '/audit.v1.AuditService/QueryEvents',
@@ -98,6 +98,10 @@ class AuditServiceServicer:
 
     def StreamEvents(self, request_iterator, context):
         """Records a stream of events; one ack per event, in order, each sent after its commit.
+
+        A message may carry one event or several (the relay sends what it has at hand); acks
+        come grouped the same way, as many per message as have committed, so a busy producer
+        pays the per-message cost once per group instead of once per event.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,7 +151,7 @@ def add_AuditServiceServicer_to_server(servicer, server):
             'StreamEvents': grpc.stream_stream_rpc_method_handler(
                     servicer.StreamEvents,
                     request_deserializer=audit_dot_v1_dot_audit__pb2.StreamEventsRequest.FromString,
-                    response_serializer=audit_dot_v1_dot_audit__pb2.EventAck.SerializeToString,
+                    response_serializer=audit_dot_v1_dot_audit__pb2.StreamEventsResponse.SerializeToString,
             ),
             'QueryEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.QueryEvents,
@@ -254,7 +258,7 @@ class AuditService:
             target,
             '/audit.v1.AuditService/StreamEvents',
             audit_dot_v1_dot_audit__pb2.StreamEventsRequest.SerializeToString,
-            audit_dot_v1_dot_audit__pb2.EventAck.FromString,
+            audit_dot_v1_dot_audit__pb2.StreamEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

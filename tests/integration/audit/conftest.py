@@ -73,3 +73,17 @@ def make_event(
     payload.update(data if data is not None else {"branch": "main", "n": 1})
     event.data.CopyFrom(payload)
     return event
+
+
+@pytest.fixture
+def client_factory(signer):
+    channels = []
+
+    def connect(port):
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        channels.append(channel)
+        return Client(channel, signer)
+
+    yield connect
+    for channel in channels:
+        channel.close()

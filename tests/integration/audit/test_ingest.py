@@ -25,9 +25,16 @@ def publish_batch(client, events):
     ).results
 
 
-def stream(client, events):
-    requests = iter([audit_pb2.StreamEventsRequest(event=e) for e in events])
-    return list(client.stub.StreamEvents(requests, metadata=client.writer, timeout=10))
+def stream(client, events, per_message=1):
+    """Send ``events`` on one StreamEvents call, ``per_message`` to a message; the acks, flat."""
+    requests = iter(
+        [
+            audit_pb2.StreamEventsRequest(events=events[i : i + per_message])
+            for i in range(0, len(events), per_message)
+        ]
+    )
+    responses = client.stub.StreamEvents(requests, metadata=client.writer, timeout=10)
+    return [ack for response in responses for ack in response.acks]
 
 
 def all_events(client, **filters):
@@ -137,13 +144,29 @@ def test_batch_over_the_limit_is_refused_whole(client):
     assert violated_fields(error_details(caught.value)) == {"events"}
 
 
-def test_stream_acks_every_event_in_order_with_its_sequence(client):
+@pytest.mark.parametrize("per_message", [1, 7, 1000])
+def test_stream_acks_every_event_in_order_with_its_sequence(client, per_message):
     events = [make_event() for _ in range(300)]
-    acks = stream(client, events)
+    acks = stream(client, events, per_message)
     assert [a.id for a in acks] == [e.id for e in events]
     assert [a.sequence for a in acks] == list(range(1, 301))
     stored = all_events(client)
     assert [(e.id, e.sequence) for e in stored] == [(a.id, a.sequence) for a in acks]
+
+
+def test_stream_message_with_too_many_or_no_events_ends_the_stream(client):
+    for events in ([], [make_event() for _ in range(1001)]):
+        with pytest.raises(grpc.RpcError) as caught:
+            list(
+                client.stub.StreamEvents(
+                    iter([audit_pb2.StreamEventsRequest(events=events)]),
+                    metadata=client.writer,
+                    timeout=10,
+                )
+            )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert violated_fields(error_details(caught.value)) == {"events"}
+    assert all_events(client) == []
 
 
 def test_stream_groups_events_into_few_transactions(client):
@@ -156,10 +179,10 @@ def test_stream_groups_events_into_few_transactions(client):
 
 def test_stream_bad_event_gets_an_error_ack_and_the_stream_goes_on(client):
     first, second = make_event(), make_event()
-    acks = stream(client, [first, audit_pb2.Event(id="x", source="/tests"), second])
+    acks = stream(client, [first, audit_pb2.Event(id="x", source="/tests"), second], 3)
     assert [a.sequence for a in acks] == [1, 0, 2]
     assert acks[1].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
-    assert violated_fields(status_details(acks[1].error)) == {"event.type", "event.time"}
+    assert violated_fields(status_details(acks[1].error)) == {"events[1].type", "events[1].time"}
 
 
 def test_stream_redelivery_is_acked_with_the_original_sequence(client):
@@ -182,7 +205,7 @@ def test_all_paths_at_once_keep_the_chain_gap_free(client):
             publish_batch(client, [make_event(source="/batch") for _ in range(20)])
 
     def streaming():
-        stream(client, [make_event(source="/stream") for _ in range(200)])
+        stream(client, [make_event(source="/stream") for _ in range(200)], per_message=3)
 
     threads = [threading.Thread(target=f) for f in (unary, batch, streaming, streaming)]
     for thread in threads:
@@ -208,7 +231,7 @@ def test_ingest_needs_audit_write_and_reads_need_audit_read(client, signer):
     with pytest.raises(grpc.RpcError) as caught:
         list(
             client.stub.StreamEvents(
-                iter([audit_pb2.StreamEventsRequest(event=make_event())]),
+                iter([audit_pb2.StreamEventsRequest(events=[make_event()])]),
                 metadata=reader_only,
                 timeout=10,
             )

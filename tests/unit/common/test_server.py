@@ -152,3 +152,15 @@ def test_method_without_policy_is_denied(channel, signer):
         call(channel, "NoPolicy", signer.mint())
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert details_of(caught.value)["ErrorInfo"].reason == "NO_POLICY"
+
+
+def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, caplog):
+    caplog.set_level("INFO", logger="mesh.rpc")
+    call(channel, "WhoAmI", signer.mint(username="carol", permissions=("schema:read",)))
+    with pytest.raises(grpc.RpcError):
+        call(channel, "Fail")
+    records = [r for r in caplog.records if r.name == "mesh.rpc"]
+    assert [(r.method, r.code, r.user) for r in records] == [
+        (f"/{SERVICE}/WhoAmI", "OK", "carol"),
+        (f"/{SERVICE}/Fail", "INVALID_ARGUMENT", None),
+    ]

@@ -1,0 +1,155 @@
+"""kill -9 of a real Audit process in the middle of a stream: every acked event survives once."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+
+from audit.v1 import audit_pb2, audit_pb2_grpc
+from tests.integration.audit.conftest import make_event
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class AuditProcess:
+    """``python -m audit.server`` on a free port, verifying tokens with a JWKS file."""
+
+    def __init__(self, data_dir: Path, jwks_file: Path) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "MESH_DATA_DIR": str(data_dir),
+            "MESH_AUDIT_LISTEN": "127.0.0.1:0",
+            "MESH_JWKS_FILE": str(jwks_file),
+            "MESH_LOG_LEVEL": "INFO",
+        }
+        env.pop("MESH_AUDIT_DATABASE_URL", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "audit.server"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.port = self._wait_for_port()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def _wait_for_port(self, timeout: float = 30) -> int:
+        seen = []
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                self.kill()
+                pytest.fail(f"audit server did not start: {''.join(seen)}")
+            seen.append(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("msg") == "serving":
+                return int(entry["port"])
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+def stub_for(port):
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    return channel, audit_pb2_grpc.AuditServiceStub(channel)
+
+
+def stored_events(stub, metadata):
+    found, token = [], ""
+    while True:
+        page = stub.QueryEvents(
+            audit_pb2.QueryEventsRequest(source="/crash", page_size=1000, page_token=token),
+            metadata=metadata,
+            timeout=30,
+        )
+        found.extend(page.events)
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(signer.jwks()))
+    writer = [("authorization", "Bearer " + signer.mint(permissions=("audit:write",)))]
+    reader = [("authorization", "Bearer " + signer.mint(permissions=("audit:read",)))]
+    sent = [make_event(source="/crash", data={"i": i}) for i in range(20_000)]
+
+    first = AuditProcess(tmp_path, jwks)
+    channel, stub = stub_for(first.port)
+    acks = []
+    try:
+        with pytest.raises(grpc.RpcError) as broken:
+            for response in stub.StreamEvents(
+                (
+                    audit_pb2.StreamEventsRequest(events=sent[i : i + 5])
+                    for i in range(0, 20_000, 5)
+                ),
+                metadata=writer,
+                timeout=120,
+            ):
+                acks.extend(response.acks)
+                if len(acks) >= 500 and first.process.poll() is None:
+                    first.kill()
+        assert broken.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    finally:
+        channel.close()
+        if first.process.poll() is None:
+            first.kill()
+    assert 500 <= len(acks) < len(sent), "the stream must be cut in the middle"
+    assert all(not a.HasField("error") for a in acks)
+
+    second = AuditProcess(tmp_path, jwks)
+    channel, stub = stub_for(second.port)
+    try:
+        stored = stored_events(stub, reader)
+        by_id = {e.id: e for e in stored}
+        assert len(by_id) == len(stored), "an event is stored twice"
+        for ack in acks:
+            assert by_id[ack.id].sequence == ack.sequence, f"acked event {ack.id} was lost"
+        assert [e.sequence for e in stored] == list(range(1, len(stored) + 1))
+        assert [e.id for e in stored] == [e.id for e in sent[: len(stored)]]
+        verdict = stub.VerifyLog(audit_pb2.VerifyLogRequest(), metadata=reader, timeout=60)
+        assert verdict.intact and verdict.verified_count == len(stored)
+
+        again = sent[: len(stored) + 100]
+        redelivered = [
+            ack
+            for response in stub.StreamEvents(
+                (
+                    audit_pb2.StreamEventsRequest(events=again[i : i + 50])
+                    for i in range(0, len(again), 50)
+                ),
+                metadata=writer,
+                timeout=120,
+            )
+            for ack in response.acks
+        ]
+        assert all(a.duplicate for a in redelivered[: len(stored)])
+        assert not any(a.duplicate for a in redelivered[len(stored) :])
+        assert len(stored_events(stub, reader)) == len(stored) + 100
+    finally:
+        channel.close()
+        second.kill()

@@ -1,0 +1,146 @@
+"""The event store on SQLite and PostgreSQL: gap-free chained appends, dedup, filters."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from audit import chain
+from audit.events import EventFilter, Recorded, parse_event
+from audit.store import EventStore
+from common.db import Database
+from common.errors import AlreadyExists
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'audit.db'}")
+        schema = None
+    else:
+        if not _postgres_available():
+            pytest.skip("PostgreSQL is not reachable")
+        schema = f"audit_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        db = Database(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    result = EventStore(db)
+    result.migrate()
+    yield result
+    db.dispose()
+    if schema:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def event(n, **changes):
+    fields = {
+        "id": f"e-{n}",
+        "source": "/oms",
+        "type": "oms.branch.created",
+        "subject": f"branches/b{n}",
+        "time_ns": 1_700_000_000_000_000_000 + n,
+        "actor": "alice",
+        "data": {"n": n},
+    }
+    return parse_event(**{**fields, **changes})
+
+
+def test_appends_are_chained_and_gap_free(store):
+    first = store.append([event(1), event(2)])
+    second = store.append([event(3)])
+    stored = [o.stored for o in first + second if isinstance(o, Recorded)]
+    assert [s.sequence for s in stored] == [1, 2, 3]
+    assert stored[0].previous_hash == chain.GENESIS
+    assert [s.previous_hash for s in stored[1:]] == [s.hash for s in stored[:-1]]
+    assert store.head() == (3, stored[-1].hash)
+    assert store.get(2) == stored[1]
+
+
+def test_redelivery_returns_the_original_and_reuse_is_a_conflict(store):
+    (original,) = store.append([event(1)])
+    outcomes = store.append([event(2), event(1), event(2), event(1, actor="mallory")])
+    assert isinstance(original, Recorded)
+    assert outcomes[0] == Recorded(outcomes[0].stored, duplicate=False)
+    assert outcomes[1] == Recorded(original.stored, duplicate=True)
+    assert outcomes[2] == Recorded(outcomes[0].stored, duplicate=True)
+    assert isinstance(outcomes[3], AlreadyExists)
+    assert outcomes[3].reason == "EVENT_ID_CONFLICT"
+    assert store.last_sequence() == 2
+
+
+def test_concurrent_appends_stay_gap_free(store):
+    def writer(w):
+        for n in range(10):
+            store.append([event(w * 100 + n * 2), event(w * 100 + n * 2 + 1)])
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    stored = list(store.scan(1, 1000))
+    assert [s.sequence for s in stored] == list(range(1, 81))
+    verifier = chain.ChainVerifier(start_sequence=1, previous_hash=chain.GENESIS)
+    assert all(verifier.feed(s) for s in stored)
+    assert store.head() == (80, stored[-1].hash)
+
+
+def test_filters_and_order(store):
+    store.append(
+        [
+            event(1, type="oms.branch.created"),
+            event(2, type="oms.branch_x.created"),
+            event(3, type="oms.branchxx.created", actor="bob"),
+            event(4, type="oms.branch.merged", source="/other"),
+        ]
+    )
+
+    def ids(selection, **options):
+        return [s.event.id for s in store.find(selection, **{"limit": 10, **options})]
+
+    assert ids(EventFilter(type="oms.branch.")) == ["e-1", "e-4"]
+    assert ids(EventFilter(type="oms.branch_x.")) == ["e-2"]
+    assert ids(EventFilter(type="oms.branch.created")) == ["e-1"]
+    assert ids(EventFilter(actor="bob")) == ["e-3"]
+    assert ids(EventFilter(source="/other")) == ["e-4"]
+    assert ids(EventFilter(id="e-2")) == ["e-2"]
+    base = 1_700_000_000_000_000_000
+    assert ids(EventFilter(start_ns=base + 2, end_ns=base + 4)) == ["e-2", "e-3"]
+    assert ids(EventFilter(), newest_first=True) == ["e-4", "e-3", "e-2", "e-1"]
+    assert ids(EventFilter(), after=1, before=4) == ["e-2", "e-3"]
+    assert ids(EventFilter(), newest_first=True, before=3, limit=1) == ["e-2"]
+
+
+def test_redelivery_inside_a_batch_of_new_events_keeps_the_chain_gap_free(store):
+    (original,) = store.append([event(1)])
+    outcomes = store.append([event(5), event(1), event(6)])
+    assert [(o.stored.sequence, o.duplicate) for o in outcomes] == [
+        (2, False),
+        (1, True),
+        (3, False),
+    ]
+    assert outcomes[1] == Recorded(original.stored, duplicate=True)
+    stored = list(store.scan(1, 10))
+    assert [s.event.id for s in stored] == ["e-1", "e-5", "e-6"]
+    verifier = chain.ChainVerifier(start_sequence=1, previous_hash=chain.GENESIS)
+    assert all(verifier.feed(s) for s in stored)
+    assert store.head() == (3, stored[-1].hash)
