@@ -34,11 +34,13 @@ from oms.model import (
     RuleKind,
     Snapshot,
     Status,
+    by_name,
     collection_items,
     normalize,
     prefetch,
     resource_key,
     split_key,
+    type_name,
 )
 
 PASCAL_CASE = re.compile(r"[A-Z][A-Za-z0-9]*")
@@ -67,14 +69,25 @@ REFERRERS: Mapping[str, tuple[str, ...]] = {
 }
 """Which collections may hold references to a resource of each collection."""
 
+RELIED_ON: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    OBJECT_TYPES: (("properties", "primary_key"), (ACTION_TYPES,)),
+    INTERFACES: (("properties", "extends"), (OBJECT_TYPES, INTERFACES)),
+    SHARED_PROPERTIES: (("data_type", "enum_values"), (OBJECT_TYPES, INTERFACES)),
+    LINK_TYPES: (("from_object_type", "to_object_type"), (ACTION_TYPES,)),
+    ACTION_TYPES: ((), ()),
+}
+"""For each collection, the fields other resources rely on beyond its existence, and the
+collections that rely on them: a change to any other field cannot break a referrer."""
+
 
 def check_resource(
     collection: str, resource: Mapping[str, Any], snapshot: Snapshot
 ) -> list[FieldViolation]:
     """Every violation of writing ``resource`` (created or replaced) into ``snapshot``.
 
-    Resources that reference this one are checked again against the new definition; problems
-    they already had before are not blamed on this write.
+    When the write changes a field that others rely on, the resources referencing this one
+    are checked again against the new definition; problems they already had before are not
+    blamed on this write. Other writes read only what the resource itself references.
     """
     checker = _Checker(snapshot)
     new = normalize(collection, resource)
@@ -83,9 +96,13 @@ def check_resource(
     if not isinstance(name, str) or not _is_name(collection, name):
         return violations
     key = resource_key(collection, name)
+    old = snapshot.get(key)
+    fields, within = RELIED_ON[collection]
+    if old is None or all(old.get(f) == new.get(f) for f in fields):
+        return violations
     after = _Checker(Overlay(snapshot, {key: new}))
     before_by_key: dict[str, list[FieldViolation]] = {}
-    for ref_key in sorted(checker.dependents([key]) - {key}):
+    for ref_key in sorted(checker.dependents([key], within) - {key}):
         ref_collection, _ = split_key(ref_key)
         found = after.own(ref_collection, after.snapshot[ref_key])
         if not found:
@@ -147,52 +164,50 @@ def _is_name(collection: str, name: str) -> bool:
     return len(name) <= MAX_NAME and pattern.fullmatch(name) is not None
 
 
-def _named(items: list[Any]) -> dict[str, dict[str, Any]]:
-    """Items of a named list by api_name (the first of duplicates, which are reported apart)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("api_name"), str):
-            out.setdefault(item["api_name"], item)
-    return out
-
-
 class _Checker:
     """Checks against one snapshot, with a reverse-reference index built on first need."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self._reverse: dict[str, dict[str, dict[str, list[str]]]] = {}
+        self._reverse: dict[tuple[str, str], dict[str, dict[str, list[str]]]] = {}
 
     # -- reverse references -------------------------------------------------------------
 
-    def referrers(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        """Resources referencing any of ``keys``: referrer key -> referencing field paths."""
+    def referrers(
+        self, keys: Iterable[str], within: Iterable[str] | None = None
+    ) -> dict[str, list[str]]:
+        """Resources (of the ``within`` collections, else any) referencing any of ``keys``:
+        referrer key -> referencing field paths."""
         out: dict[str, list[str]] = {}
         for key in keys:
             collection, _ = split_key(key)
-            for ref, paths in self._reverse_index(collection).get(key, {}).items():
-                out.setdefault(ref, []).extend(paths)
+            for ref_collection in REFERRERS[collection]:
+                if within is not None and ref_collection not in within:
+                    continue
+                index = self._reverse_index(collection, ref_collection)
+                for ref, paths in index.get(key, {}).items():
+                    out.setdefault(ref, []).extend(paths)
         return out
 
-    def _reverse_index(self, collection: str) -> dict[str, dict[str, list[str]]]:
-        index = self._reverse.get(collection)
+    def _reverse_index(self, target: str, source: str) -> dict[str, dict[str, list[str]]]:
+        """References from collection ``source`` into collection ``target``, read once."""
+        index = self._reverse.get((target, source))
         if index is None:
             index = {}
-            for ref_collection in REFERRERS[collection]:
-                for ref_key, resource in collection_items(self.snapshot, ref_collection):
-                    for target, path in _references(ref_collection, resource):
-                        if target.startswith(collection + "/"):
-                            index.setdefault(target, {}).setdefault(ref_key, []).append(path)
-            self._reverse[collection] = index
+            for ref_key, resource in collection_items(self.snapshot, source):
+                for key, path in _references(source, resource):
+                    if key.startswith(target + "/"):
+                        index.setdefault(key, {}).setdefault(ref_key, []).append(path)
+            self._reverse[(target, source)] = index
         return index
 
-    def dependents(self, keys: Iterable[str]) -> set[str]:
+    def dependents(self, keys: Iterable[str], within: Iterable[str] | None = None) -> set[str]:
         """Resources whose validity may change with ``keys``: referrers, and through interface
         inheritance their referrers in turn (an implementer of a sub-interface included)."""
         found: set[str] = set()
         frontier = list(keys)
         while frontier:
-            refs = set(self.referrers(frontier)) - found
+            refs = set(self.referrers(frontier, within)) - found
             found |= refs
             frontier = [k for k in refs if k.startswith(INTERFACES + "/")]
         return found
@@ -259,7 +274,7 @@ class _Checker:
                     out.add(
                         where,
                         f"property {prop_name!r} must have the data type of {owner}"
-                        f" ({_type_name(req.get('data_type'))})",
+                        f" ({type_name(req.get('data_type'))})",
                         "INTERFACE_NOT_SATISFIED",
                     )
                 if req.get("required") is True and have.get("required") is not True:
@@ -351,7 +366,7 @@ class _Checker:
                     out.add(
                         path + ".data_type",
                         f"must equal the data type of shared property {shared}"
-                        f" ({_type_name(definition.get('data_type'))})",
+                        f" ({type_name(definition.get('data_type'))})",
                         "TYPE_MISMATCH",
                     )
                 if definition.get("enum_values") != prop.get("enum_values"):
@@ -360,7 +375,7 @@ class _Checker:
                         f"must equal the enum values of shared property {shared}",
                         "TYPE_MISMATCH",
                     )
-        return _named(value)
+        return by_name(value)
 
     def _parameters(self, out: _Violations, value: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(value, list):
@@ -391,7 +406,7 @@ class _Checker:
                 self._reference(out, path + ".object_type", object_type, OBJECT_TYPES, True)
             else:
                 out.add(path, "needs a data_type or an object_type", "REQUIRED")
-        return _named(value)
+        return by_name(value)
 
     def _rule(
         self, out: _Violations, path: str, rule: dict[str, Any], params: dict[str, dict[str, Any]]
@@ -440,7 +455,7 @@ class _Checker:
             out.add(path + ".values", f"{kind} must set at least one property", "REQUIRED")
         if target is None:
             return
-        props = _named(_list(target.get("properties")))
+        props = by_name(target.get("properties"))
         for prop_name, param_name in sorted(values.items(), key=lambda kv: str(kv[0])):
             where = f"{path}.values[{prop_name}]"
             prop = props.get(prop_name)
@@ -457,7 +472,7 @@ class _Checker:
                 out.add(
                     where,
                     f"parameter {param_name!r} must have the data type of property"
-                    f" {prop_name!r} ({_type_name(prop.get('data_type'))})",
+                    f" {prop_name!r} ({type_name(prop.get('data_type'))})",
                     "TYPE_MISMATCH",
                 )
         if kind == RuleKind.CREATE_OBJECT:
@@ -548,7 +563,7 @@ class _Checker:
             resource = self.snapshot.get(resource_key(INTERFACES, current))
             if resource is None:
                 continue
-            for prop_name, prop in _named(_list(resource.get("properties"))).items():
+            for prop_name, prop in by_name(resource.get("properties")).items():
                 out.setdefault(prop_name, (prop, current))
             stack.extend(p for p in _list(resource.get("extends")) if isinstance(p, str))
         return out
@@ -725,9 +740,3 @@ def _check_enum(out: _Violations, path: str, value: Any, data_type: Any) -> None
             out.add(f"{path}[{i}]", f"{item!r} is listed twice", "DUPLICATE_NAME")
         else:
             seen.add(item)
-
-
-def _type_name(data_type: Any) -> str:
-    if not _is_data_type(data_type):
-        return "unknown"
-    return f"{data_type['base']}[]" if data_type["array"] else str(data_type["base"])

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from oms.diff import ORDER_SUFFIX, by_name, item_path
+from oms.diff import ORDER_SUFFIX, item_path
 from oms.model import (
     ACTION_TYPES,
     INTERFACES,
@@ -32,8 +32,10 @@ from oms.model import (
     Resource,
     Snapshot,
     Status,
+    by_name,
     prefetch,
     split_key,
+    type_name,
 )
 
 
@@ -113,6 +115,7 @@ _TABLE: list[tuple[str, tuple[bool, bool], Severity, str]] = [
     ("ENUM_CONSTRAINT_REMOVED", _F, _INFO, "a property is no longer restricted to enum values"),
     ("SHARED_PROPERTY_LINK_CHANGED", _NO, _INFO, "a property's shared property changed"),
     ("PROPERTY_ORDER_CHANGED", _NO, _INFO, "the display order of properties changed"),
+    ("ACTION_PARAMETER_ORDER_CHANGED", _NO, _INFO, "the display order of parameters changed"),
     ("METADATA_CHANGED", _NO, _INFO, "a display name, description or other metadata changed"),
     ("LINK_TYPE_ADDED", _F, _INFO, "a link type was added"),
     ("LINK_TYPE_DELETED", _B, _WARN, "a link type was deleted"),
@@ -167,7 +170,6 @@ _ADDED = {
     SHARED_PROPERTIES: "SHARED_PROPERTY_ADDED",
 }
 _DELETED = {c: r.replace("_ADDED", "_DELETED") for c, r in _ADDED.items()}
-_METADATA = frozenset({"display_name", "description"})
 
 
 def check_compatibility(
@@ -223,12 +225,6 @@ class _Report:
         self.findings.append(Finding(rule_id, self._severity[rule_id], path, message))
 
 
-def _type_name(data_type: Any) -> str:
-    if not isinstance(data_type, dict):
-        return "none"
-    return f"{data_type.get('base')}[]" if data_type.get("array") else str(data_type.get("base"))
-
-
 def _type_change(old: Any, new: Any) -> str:
     """``WIDENED``, ``NARROWED`` or ``CHANGED`` for two different data types."""
     if isinstance(old, dict) and isinstance(new, dict) and old.get("array") == new.get("array"):
@@ -261,7 +257,7 @@ def _value_rules(report: _Report, path: str, old: dict[str, Any], new: dict[str,
         report.add(
             f"PROPERTY_TYPE_{change}",
             f"{path}.data_type",
-            f"data type {_type_name(old.get('data_type'))} -> {_type_name(new.get('data_type'))}",
+            f"data type {type_name(old.get('data_type'))} -> {type_name(new.get('data_type'))}",
         )
     if old.get("enum_values") == new.get("enum_values"):
         return
@@ -309,7 +305,7 @@ def _property(report: _Report, path: str, old: dict[str, Any], new: dict[str, An
 
 
 def _properties(report: _Report, key: str, old: Any, new: Any, *, interface: bool) -> None:
-    before, after = by_name(_items(old)), by_name(_items(new))
+    before, after = by_name(old), by_name(new)
     for name, prop in before.items():
         path = f"{key}.{item_path('properties', name)}"
         if name not in after:
@@ -339,17 +335,10 @@ def _names(report: _Report, path: str, old: Any, new: Any, added: str, removed: 
     before, after = _strings(old), _strings(new)
     for name in before:
         if name not in after:
-            report.add(removed, path, f"{name} removed")
+            report.add(removed, f"{path}[{name}]", f"{name} removed")
     for name in after:
         if name not in before:
-            report.add(added, path, f"{name} added")
-
-
-def _items(value: Any) -> list[dict[str, Any]]:
-    """The well-formed named items of a list field (checks keep the others out of snapshots)."""
-    if not isinstance(value, list):
-        return []
-    return [v for v in value if isinstance(v, dict) and isinstance(v.get("api_name"), str)]
+            report.add(added, f"{path}[{name}]", f"{name} added")
 
 
 def _strings(value: Any) -> list[str]:
@@ -438,7 +427,7 @@ def _parameter_type(param: dict[str, Any]) -> Any:
 
 
 def _action_type(report: _Report, key: str, old: Resource, new: Resource) -> None:
-    before, after = by_name(_items(old.get("parameters"))), by_name(_items(new.get("parameters")))
+    before, after = by_name(old.get("parameters")), by_name(new.get("parameters"))
     for name, param in before.items():
         path = f"{key}.{item_path('parameters', name)}"
         if name not in after:
@@ -481,6 +470,12 @@ def _action_type(report: _Report, key: str, old: Resource, new: Resource) -> Non
             report.add(
                 rule, f"{key}.{item_path('parameters', name)}", f"parameter {name} was added"
             )
+    if [n for n in before if n in after] != [n for n in after if n in before]:
+        report.add(
+            "ACTION_PARAMETER_ORDER_CHANGED",
+            f"{key}.parameters{ORDER_SUFFIX}",
+            "parameters reordered",
+        )
     if old.get("permission") != new.get("permission"):
         report.add(
             "ACTION_PERMISSION_CHANGED",
@@ -494,7 +489,7 @@ def _action_type(report: _Report, key: str, old: Resource, new: Resource) -> Non
 
 def _parameter_label(param: dict[str, Any]) -> str:
     if param.get("data_type") is not None:
-        return _type_name(param["data_type"])
+        return type_name(param["data_type"])
     return f"object {param.get('object_type')}"
 
 

@@ -125,8 +125,10 @@ def _convert(descriptor: Any, value: dict[str, Any], *, to_domain: bool) -> dict
             continue
         item = value[field.name]
         if field.enum_type is not None:
+            if not isinstance(item, str):
+                continue  # an unknown enum number: left for the checks to reject
             convert = enum_to_domain if to_domain else enum_to_proto
-            converted = convert(field.enum_type, item) if isinstance(item, str) else None
+            converted = convert(field.enum_type, item)
             if converted:
                 value[field.name] = converted
             else:

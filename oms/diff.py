@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeGuard
+from typing import Any
 
-from oms.model import NAMED_LISTS, Resource, Snapshot, prefetch
+from oms.model import NAMED_LISTS, Resource, Snapshot, by_name, is_named_list, prefetch
 
 ORDER_SUFFIX = "#order"
 
@@ -59,7 +59,7 @@ def diff_resource(old: Resource | None, new: Resource | None) -> list[FieldChang
         before, after = old.get(name), new.get(name)
         if before == after:
             continue
-        if name in NAMED_LISTS and _is_named_list(before) and _is_named_list(after):
+        if name in NAMED_LISTS and is_named_list(before) and is_named_list(after):
             out.extend(_diff_named(name, before, after))
         else:
             out.append(FieldChange(name, before, after))
@@ -99,20 +99,6 @@ def item_path(list_name: str, api_name: str) -> str:
 
 def _keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [*old, *(k for k in new if k not in old)]
-
-
-def _is_named_list(value: Any) -> TypeGuard[list[dict[str, Any]]]:
-    return isinstance(value, list) and all(
-        isinstance(item, dict) and isinstance(item.get("api_name"), str) for item in value
-    )
-
-
-def by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Named items by api_name; the first wins if a name repeats (checks refuse repeats)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        out.setdefault(item["api_name"], item)
-    return out
 
 
 def _diff_named(

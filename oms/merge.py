@@ -17,8 +17,17 @@ from typing import Any
 
 from common.errors import FieldViolation
 from oms.checks import check_changes
-from oms.diff import ORDER_SUFFIX, by_name, item_path
-from oms.model import NAMED_LISTS, SET_LISTS, Overlay, Resource, Snapshot, prefetch
+from oms.diff import ORDER_SUFFIX, item_path
+from oms.model import (
+    NAMED_LISTS,
+    SET_LISTS,
+    Overlay,
+    Resource,
+    Snapshot,
+    by_name,
+    is_named_list,
+    prefetch,
+)
 
 
 class ConflictKind(StrEnum):
@@ -143,8 +152,8 @@ class _Merger:
         if base == ours:
             return theirs
         lists = isinstance(ours, list) and isinstance(theirs, list)
-        if lists and name in NAMED_LISTS and _named(ours) and _named(theirs):
-            start = base if isinstance(base, list) and _named(base) else []
+        if lists and name in NAMED_LISTS and is_named_list(ours) and is_named_list(theirs):
+            start = base if is_named_list(base) else []
             return self.named(path, start, ours, theirs)
         if lists and name in SET_LISTS:
             start = base if isinstance(base, list) else []
@@ -184,10 +193,6 @@ class _Merger:
         order += [n for n in second if n in merged and n not in order]
         order += [n for n in merged if n not in order]
         return [merged[n] for n in order]
-
-
-def _named(items: list[Any]) -> bool:
-    return all(isinstance(i, dict) and isinstance(i.get("api_name"), str) for i in items)
 
 
 def _merge_set(base: list[Any], ours: list[Any], theirs: list[Any]) -> list[Any]:

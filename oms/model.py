@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from common.errors import FieldViolation, InvalidArgument
 
@@ -127,18 +127,18 @@ def split_key(key: str) -> tuple[str, str]:
 
 def _data_type(value: Any) -> Any:
     if not isinstance(value, Mapping):
-        return copy.deepcopy(value)
+        return value
     out: dict[str, Any] = {"base": value.get("base", ""), "array": value.get("array", False)}
-    out.update({k: copy.deepcopy(v) for k, v in value.items() if k not in out})
+    out.update({k: v for k, v in value.items() if k not in out})
     return out
 
 
 def _values(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else copy.deepcopy(value)
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def _str_list(value: Any) -> Any:
-    return list(value) if isinstance(value, list | tuple) else copy.deepcopy(value)
+    return list(value) if isinstance(value, tuple) else value
 
 
 Fields = dict[str, Callable[[Mapping[str, Any]], Any]]
@@ -232,13 +232,13 @@ def _fill(raw: Mapping[str, Any], fields: Fields) -> dict[str, Any]:
     """Known fields first in canonical order, then unknown ones (kept so checks can name them)."""
     out = {name: raw[name] if name in raw else default(raw) for name, default in fields.items()}
     for name in sorted(k for k in raw if k not in fields):
-        out[name] = copy.deepcopy(raw[name])
+        out[name] = raw[name]
     return out
 
 
 def _items(value: Any, fields: Fields) -> Any:
     if not isinstance(value, list | tuple):
-        return copy.deepcopy(value)
+        return value
     return [_item(item, fields) if isinstance(item, Mapping) else item for item in value]
 
 
@@ -267,7 +267,7 @@ def normalize(collection: str, resource: Mapping[str, Any]) -> Resource:
             reason="UNKNOWN_COLLECTION",
             violations=[FieldViolation("collection", f"must be one of {', '.join(KINDS)}")],
         )
-    out = _item(resource, fields)
+    out = _item(copy.deepcopy(resource), fields)
     if "properties" in out:
         out["properties"] = _items(out["properties"], _PROPERTY)
     if "parameters" in out:
@@ -318,6 +318,31 @@ class Overlay(Mapping[str, Resource]):
     def prefetch(self, keys: Iterable[str]) -> None:
         """Pass bulk loads on to the underlying snapshot."""
         prefetch(self._base, [k for k in keys if k not in self._changes])
+
+
+def is_named_list(value: Any) -> TypeGuard[list[dict[str, Any]]]:
+    """Whether a value is a list of items that each carry a string ``api_name``."""
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and isinstance(item.get("api_name"), str) for item in value
+    )
+
+
+def by_name(items: Any) -> dict[str, dict[str, Any]]:
+    """The items of a named list by api_name, skipping malformed ones; the first of a repeated
+    name wins (checks refuse repeats)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("api_name"), str):
+            out.setdefault(item["api_name"], item)
+    return out
+
+
+def type_name(data_type: Any) -> str:
+    """A data type as people write it: ``string``, ``integer[]``."""
+    if not isinstance(data_type, dict):
+        return "none"
+    base = str(data_type.get("base"))
+    return f"{base}[]" if data_type.get("array") is True else base
 
 
 @runtime_checkable

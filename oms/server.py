@@ -27,7 +27,7 @@ log = logging.getLogger("mesh.oms")
 
 def build_server(settings: Settings, verifier: TokenVerifier | None) -> MeshServer:
     """A bound, not yet started OMS on its store; stopping it closes the store."""
-    store = SqlStore(Database(settings.database_url))
+    store = SqlStore(Database(settings.database_url), cache_entries=settings.cache_entries)
     service = OntologyService(store)
     schema = SchemaServicer(service)
     branches = BranchServicer(service)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.config import RuntimeSettings, data_dir, env_str
+from common.config import RuntimeSettings, data_dir, env_int, env_str
 from common.db import database_url
 
 
@@ -18,6 +18,9 @@ class Settings:
     """``MESH_OMS_DATABASE_URL``, default SQLite ``oms.db`` in ``MESH_DATA_DIR``."""
     users_addr: str
     """User Service address for signing keys and revocations (``MESH_USERS_ADDR``)."""
+    cache_entries: int = 50_000
+    """Parsed blobs (resources, buckets, roots) and commits kept in memory, each
+    (``MESH_OMS_CACHE_ENTRIES``, 50000); a 20-property object type takes about 15 KB."""
     runtime: RuntimeSettings
 
     @classmethod
@@ -26,5 +29,6 @@ class Settings:
             listen=env_str("MESH_OMS_LISTEN", "127.0.0.1:8001"),
             database_url=database_url("MESH_OMS_DATABASE_URL", data_dir(), "oms.db"),
             users_addr=env_str("MESH_USERS_ADDR", "127.0.0.1:8000"),
+            cache_entries=env_int("MESH_OMS_CACHE_ENTRIES", 50_000, minimum=100),
             runtime=RuntimeSettings.from_env(),
         )

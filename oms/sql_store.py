@@ -268,10 +268,10 @@ class SqlSnapshot(Snapshot):
 class SqlStore:
     """:class:`oms.store.OntologyStore` on a :class:`common.db.Database`."""
 
-    def __init__(self, db: Database, *, cache_size: int = 200_000) -> None:
+    def __init__(self, db: Database, *, cache_entries: int = 50_000) -> None:
         self.db = db
-        self._blobs = _Lru(cache_size)
-        self._commits = _Lru(cache_size)
+        self._blobs = _Lru(cache_entries)
+        self._commits = _Lru(cache_entries)
         db.migrate(MIGRATIONS)
         self._insert_blobs = (
             blobs.insert().prefix_with("OR IGNORE")

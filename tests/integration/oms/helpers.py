@@ -9,20 +9,10 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from common.server import MeshServer
-from oms.v1 import (
-    branch_service_pb2 as bs,
-)
-from oms.v1 import (
-    branch_service_pb2_grpc,
-    history_pb2,
-    schema_service_pb2_grpc,
-)
-from oms.v1 import (
-    resources_pb2 as r,
-)
-from oms.v1 import (
-    schema_service_pb2 as ss,
-)
+from oms.v1 import branch_service_pb2 as bs
+from oms.v1 import branch_service_pb2_grpc, history_pb2, schema_service_pb2_grpc
+from oms.v1 import resources_pb2 as r
+from oms.v1 import schema_service_pb2 as ss
 from tests.support.tokens import TestSigner
 
 

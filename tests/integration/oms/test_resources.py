@@ -394,3 +394,15 @@ def test_breaking_writes_to_protected_main_need_an_admin_force(oms):
     commit = oms.schema.CommitChanges(request, metadata=oms.admin)
     assert commit.forced and commit.force_reason == request.force_reason
     assert oms.names("main") == []
+
+
+def test_unknown_enum_numbers_are_rejected_not_defaulted(oms):
+    bad = object_type("Employee")
+    bad.status = 42
+    bad.properties[1].data_type.base = 77
+    with pytest.raises(grpc.RpcError) as caught:
+        oms.create("main", bad)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
+    assert "object_type.status" in fields
+    assert any(f.startswith("object_type.properties[1].data_type") for f in fields)

@@ -538,3 +538,35 @@ def test_names_within_a_resource_may_not_differ_only_in_case() -> None:
     ] == [
         "action_type.parameters[2].api_name",
     ]
+
+
+class CountingSnapshot(dict[str, Any]):
+    """A snapshot that counts full scans, the cost a write should avoid when it can."""
+
+    scans = 0
+
+    def __iter__(self) -> Any:
+        self.scans += 1
+        return super().__iter__()
+
+
+@pytest.mark.parametrize(
+    ("key", "field", "value", "scans"),
+    [
+        ("objectTypes/Employee", "description", "people", 0),
+        ("objectTypes/Employee", "status", "DEPRECATED", 0),
+        ("objectTypes/Employee", "primary_key", "name", 1),
+        ("linkTypes/worksIn", "cardinality", "MANY_TO_MANY", 0),
+        ("linkTypes/worksIn", "to_object_type", "Employee", 1),
+        ("interfaces/Named", "description", "named things", 0),
+        ("sharedProperties/email", "display_name", "E-mail", 0),
+        ("actionTypes/hire", "permission", "hr:hire", 0),
+    ],
+)
+def test_a_write_rereads_referrers_only_when_it_changes_what_they_rely_on(
+    key: str, field: str, value: str, scans: int
+) -> None:
+    snap = CountingSnapshot(company())
+    collection = key.split("/")[0]
+    check_resource(collection, {**snap[key], field: value}, snap)
+    assert snap.scans == scans

@@ -122,9 +122,13 @@ CASES: list[tuple[str, Callable[[Snap], None], str]] = [
     (
         "INTERFACE_IMPLEMENTATION_ADDED",
         set_field(OFFICE, interfaces=["Named"]),
-        f"{OFFICE}.interfaces",
+        f"{OFFICE}.interfaces[Named]",
     ),
-    ("INTERFACE_IMPLEMENTATION_REMOVED", set_field(EMP, interfaces=[]), f"{EMP}.interfaces"),
+    (
+        "INTERFACE_IMPLEMENTATION_REMOVED",
+        set_field(EMP, interfaces=[]),
+        f"{EMP}.interfaces[Contact]",
+    ),
     ("PROPERTY_ADDED", add_prop(OFFICE, prop("zip")), f"{OFFICE}.properties[zip]"),
     (
         "REQUIRED_PROPERTY_ADDED",
@@ -257,9 +261,9 @@ CASES: list[tuple[str, Callable[[Snap], None], str]] = [
     (
         "INTERFACE_EXTENDS_ADDED",
         set_field("interfaces/Named", extends=["Contact"]),
-        "interfaces/Named.extends",
+        "interfaces/Named.extends[Contact]",
     ),
-    ("INTERFACE_EXTENDS_REMOVED", set_field(CONTACT, extends=[]), f"{CONTACT}.extends"),
+    ("INTERFACE_EXTENDS_REMOVED", set_field(CONTACT, extends=[]), f"{CONTACT}.extends[Named]"),
     (
         "SHARED_PROPERTY_ADDED",
         add("sharedProperties/x", shared_property("x")),
@@ -307,6 +311,11 @@ CASES: list[tuple[str, Callable[[Snap], None], str]] = [
         "ACTION_PARAMETER_MADE_OPTIONAL",
         set_param(HIRE, "name", required=False),
         f"{HIRE}.parameters[name].required",
+    ),
+    (
+        "ACTION_PARAMETER_ORDER_CHANGED",
+        edit(HIRE, lambda r: r["parameters"].reverse()),
+        f"{HIRE}.parameters#order",
     ),
     ("ACTION_PERMISSION_CHANGED", set_field(HIRE, permission="hr:hire"), f"{HIRE}.permission"),
     (

@@ -8,9 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oms.checks import check_changes
 from oms.merge import Conflict, ConflictKind, merge_resource, merge_snapshots
 from oms.model import Overlay, Resource
-from tests.unit.oms.builders import company, link_type, object_type, prop
+from tests.unit.oms.builders import company, interface, link_type, object_type, prop
 
 
 def props(resource: Resource | None) -> list[str]:
@@ -396,3 +397,70 @@ def test_a_merge_is_not_blamed_for_problems_ours_already_had() -> None:
     result = merge_snapshots(base, ours, theirs)
     assert result.clean
     assert list(result.changes) == ["objectTypes/Employee"]
+
+
+@st.composite
+def side_edits(draw: st.DrawFn, side: str) -> list[Edit]:
+    """Edits of one side that do not trip over each other (the other side may overlap)."""
+    used: list[tuple[str, ...]] = []
+    out: list[Edit] = []
+    for candidate in draw(st.lists(edit(side), max_size=5)):
+        if not any(overlaps(location(candidate), other) for other in used):
+            used.append(location(candidate))
+            out.append(candidate)
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(side_edits("o"), side_edits("o"))
+def test_every_reported_conflict_is_genuine_and_a_clean_merge_keeps_both_sides(
+    ours_edits: list[Edit], theirs_edits: list[Edit]
+) -> None:
+    base = base_snapshot()
+    ours, theirs = apply(base, ours_edits), apply(base, theirs_edits)
+    result = merge_snapshots(base, ours, theirs)
+    for c in result.conflicts:
+        assert c.ours != c.theirs
+        if c.kind is ConflictKind.BOTH_MODIFIED:
+            assert c.base not in (c.ours, c.theirs)
+        elif c.kind is ConflictKind.MODIFIED_DELETED:
+            assert None in (c.ours, c.theirs) and c.base is not None
+        else:
+            assert c.base is None
+    if result.clean:
+        merged = Overlay(ours, result.changes)
+        for key in set(base) | set(ours) | set(theirs):
+            if theirs.get(key) == base.get(key):
+                assert merged.get(key) == ours.get(key)
+            elif ours.get(key) == base.get(key):
+                assert merged.get(key) == theirs.get(key)
+
+
+def test_a_merge_that_would_close_an_inheritance_cycle_reports_it() -> None:
+    base = {"interfaces/A": interface("A"), "interfaces/B": interface("B")}
+    ours = {**base, "interfaces/A": interface("A", extends=("B",))}
+    theirs = {**base, "interfaces/B": interface("B", extends=("A",))}
+    result = merge_snapshots(base, ours, theirs)
+    assert result.conflicts == ()
+    assert [v.reason for v in result.violations["interfaces/B"]] == ["INHERITANCE_CYCLE"]
+
+
+def test_a_merge_whose_interface_change_leaves_the_other_side_s_implementer_short() -> None:
+    base = company()
+    office = object_type("Office", prop("city"), prop("name", required=True), interfaces=["Named"])
+    ours = {**base, "objectTypes/Office": office}
+    theirs = {
+        **base,
+        "interfaces/Named": interface("Named", prop("name", required=True), prop("tag")),
+        "objectTypes/Employee": copy.deepcopy(base["objectTypes/Employee"]),
+    }
+    theirs["objectTypes/Employee"]["properties"].append(
+        object_type("X", prop("tag"))["properties"][1]
+    )
+    assert check_changes(ours, ours) == {} and check_changes(theirs, theirs) == {}
+    result = merge_snapshots(base, ours, theirs)
+    assert result.conflicts == ()
+    assert set(result.violations) == {"objectTypes/Office"}
+    assert [v.reason for v in result.violations["objectTypes/Office"]] == [
+        "INTERFACE_NOT_SATISFIED"
+    ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
 
@@ -129,12 +131,14 @@ def test_overlay_applies_changes_and_deletions_without_touching_the_base() -> No
 
 
 class LazySnapshot(dict[str, dict[str, int]]):
-    def __init__(self, *args: object) -> None:
+    """Stands for the store's snapshots, which load resources on demand."""
+
+    def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.prefetched: list[list[str]] = []
 
-    def prefetch(self, keys: object) -> None:
-        self.prefetched.append(sorted(keys))  # type: ignore[call-overload]
+    def prefetch(self, keys: Iterable[str]) -> None:
+        self.prefetched.append(sorted(keys))
 
 
 def test_bulk_reads_ask_a_lazy_snapshot_to_prefetch() -> None:

@@ -1,0 +1,174 @@
+"""The store's own guarantees on SQLite and PostgreSQL: snapshots, compare-and-swap heads,
+ancestry, history, and a restart that keeps everything."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from common import errors
+from common.db import Database
+from common.outbox import OutboxEvent
+from oms.sql_store import SqlStore, blobs
+from oms.store import MAIN, BranchRecord, NewCommit
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'oms.db'}"
+        return
+    if not _postgres_available():
+        pytest.skip("PostgreSQL is not reachable")
+    schema = f"oms_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _write(store, branch, head, changes, message="change", parents=None):
+    new = NewCommit(parents=parents or (head,), changes=changes, author="tester", message=message)
+    return store.write_commit(branch, head, new, lambda _commit: [])
+
+
+def test_snapshots_commits_and_history(url):
+    store = SqlStore(Database(url))
+    try:
+        root = store.branch(MAIN).head
+        one = _write(store, MAIN, root, {"objectTypes/A": {"api_name": "A"}}, "add A")
+        two = _write(
+            store,
+            MAIN,
+            one.id,
+            {"objectTypes/A": None, "objectTypes/B": {"api_name": "B"}},
+            "swap",
+        )
+        assert dict(store.snapshot(two.id).items()) == {"objectTypes/B": {"api_name": "B"}}
+        assert dict(store.snapshot(one.id).items()) == {"objectTypes/A": {"api_name": "A"}}
+        assert store.changed_keys(one.id, two.id) == {"objectTypes/A", "objectTypes/B"}
+        assert store.commit_changes(two.id) == [
+            ("objectTypes/A", "DELETED"),
+            ("objectTypes/B", "ADDED"),
+        ]
+        assert store.merge_base(two.id, one.id) == one.id
+        found, rest = store.log([two.id], resource="objectTypes/A", limit=10)
+        assert [c.message for c in found] == ["swap", "add A"] and rest == []
+        with pytest.raises(errors.Aborted):
+            _write(store, MAIN, one.id, {"objectTypes/C": {"api_name": "C"}})
+        assert store.branch(MAIN).head == two.id
+    finally:
+        store.close()
+    reopened = SqlStore(Database(url))
+    try:
+        assert reopened.resolve(MAIN).id == two.id
+        assert reopened.snapshot(two.id)["objectTypes/B"] == {"api_name": "B"}
+    finally:
+        reopened.close()
+
+
+def test_compare_and_swap_lets_exactly_one_racing_writer_win(url):
+    store = SqlStore(Database(url))
+    try:
+        head = store.branch(MAIN).head
+        barrier = threading.Barrier(6, timeout=30)
+        results = []
+
+        def race(i):
+            barrier.wait()
+            try:
+                _write(store, MAIN, head, {f"objectTypes/T{i}": {"api_name": f"T{i}"}})
+                results.append("ok")
+            except errors.Aborted as error:
+                results.append(error.reason)
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(results) == ["BRANCH_HEAD_MOVED"] * 5 + ["ok"]
+        assert len(store.snapshot(store.branch(MAIN).head)) == 1
+    finally:
+        store.close()
+
+
+def test_merge_base_of_diverged_branches(url):
+    store = SqlStore(Database(url))
+    try:
+        root = store.branch(MAIN).head
+        base = _write(store, MAIN, root, {"objectTypes/A": {"api_name": "A"}})
+        left = _write(store, MAIN, base.id, {"objectTypes/L": {"api_name": "L"}})
+        right = NewCommit(
+            parents=(base.id,),
+            changes={"objectTypes/R": {"api_name": "R"}},
+            author="tester",
+            message="right",
+        )
+        store.create_branch(
+            BranchRecord(
+                name="side",
+                head=base.id,
+                base_branch=MAIN,
+                protected=False,
+                compatibility_mode="BACKWARD",
+                creator="tester",
+                created_at=base.time,
+            ),
+            OutboxEvent(type="oms.branch.created", subject="branches/side", actor="tester"),
+        )
+        side = store.write_commit("side", base.id, right, lambda _c: [])
+        assert store.merge_base(left.id, side.id) == base.id
+        merge = _write(
+            store, MAIN, left.id, {"objectTypes/R": {"api_name": "R"}}, parents=(left.id, side.id)
+        )
+        assert store.merge_base(merge.id, side.id) == side.id
+        found, _ = store.log([merge.id], resource=None, limit=10)
+        assert found[0].id == merge.id
+        assert [c.generation for c in found] == sorted((c.generation for c in found), reverse=True)
+        assert [c.id for c in found].count(base.id) == 1
+        assert {c.id for c in found} == {merge.id, left.id, side.id, base.id, root}
+    finally:
+        store.close()
+
+
+def _blob_count(store):
+    with store.db.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar()
+
+
+def test_a_commit_writes_blobs_for_its_change_only(url):
+    store = SqlStore(Database(url))
+    try:
+        head = store.branch(MAIN).head
+        many = {f"objectTypes/T{i}": {"api_name": f"T{i}"} for i in range(2000)}
+        head = _write(store, MAIN, head, many).id
+        before = _blob_count(store)
+        one = _write(store, MAIN, head, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
+        assert _blob_count(store) - before == 3
+        assert store.commit_changes(one.id) == [("objectTypes/T7", "MODIFIED")]
+        same = _write(store, MAIN, one.id, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
+        assert _blob_count(store) - before == 3
+        assert store.commit_changes(same.id) == []
+        assert same.root == one.root
+    finally:
+        store.close()
