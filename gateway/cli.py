@@ -24,6 +24,28 @@ def up() -> int:
     except ConfigError as exc:
         print(f"mesh: {exc}", file=sys.stderr)
         return 2
+    mesh = Mesh(settings, data_dir=folder, ready_timeout=ready_timeout)
+    say = mesh.supervisor.say
+
+    def interrupt_start(signum: int, _frame: FrameType | None) -> None:
+        # Abort the start: the exception unwinds through Mesh.up, which stops what it started;
+        # further signals are ignored so that stop runs to the end.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt_start)
+    signal.signal(signal.SIGTERM, interrupt_start)
+    say(f"mesh: starting in {folder}")
+    try:
+        endpoints = mesh.up()
+    except StartError as exc:
+        say(f"mesh: failed to start: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        say("mesh: interrupted while starting; stopped")
+        return 130
+
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -31,15 +53,6 @@ def up() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-
-    mesh = Mesh(settings, data_dir=folder, ready_timeout=ready_timeout)
-    say = mesh.supervisor.say
-    say(f"mesh: starting in {folder}")
-    try:
-        endpoints = mesh.up()
-    except StartError as exc:
-        say(f"mesh: failed to start: {exc}")
-        return 1
     say(f"mesh: ready at {endpoints.gateway_url} (gRPC and REST; GET /health, /openapi.json)")
     say(f"mesh: sign in as 'admin' with the password {_admin_password_hint(endpoints)}")
     say("mesh: press Ctrl-C to stop")

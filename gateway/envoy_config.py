@@ -17,9 +17,9 @@ from gateway.settings import MeshSettings
 
 Config = dict[str, Any]
 
-EXEMPT_REST_PATHS = ("/auth/login", "/auth/refresh", "/auth/validate", "/.well-known/jwks.json")
-"""REST paths anyone may call; the RPCs bound to them are exempt in their native form too."""
 JWKS_PATH = "/.well-known/jwks.json"
+EXEMPT_REST_PATHS = ("/auth/login", "/auth/refresh", "/auth/validate", JWKS_PATH)
+"""REST paths anyone may call; the RPCs bound to them are exempt in their native form too."""
 HEALTH_PATH = "/health"
 OPENAPI_PATH = "/openapi.json"
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
@@ -53,14 +53,10 @@ HTTP_TO_GRPC: dict[int, tuple[int, str]] = {
     400: (3, "INVALID_ARGUMENT"),
     401: (16, "UNAUTHENTICATED"),
     404: (5, "NOT_FOUND"),
-    405: (12, "UNIMPLEMENTED"),
-    408: (4, "DEADLINE_EXCEEDED"),
-    409: (10, "ABORTED"),
     413: (8, "RESOURCE_EXHAUSTED"),
     429: (8, "RESOURCE_EXHAUSTED"),
     431: (8, "RESOURCE_EXHAUSTED"),
     500: (13, "INTERNAL"),
-    501: (12, "UNIMPLEMENTED"),
     502: (14, "UNAVAILABLE"),
     503: (14, "UNAVAILABLE"),
     504: (4, "DEADLINE_EXCEEDED"),
@@ -112,14 +108,15 @@ def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bo
         },
     }
     if health_checked:
-        # Checked every second whether or not traffic flows, so /health turns 503 within
-        # about a second of a service going away and 200 again once it answers SERVING.
+        # Checked every second whether or not traffic flows, so /health turns 503 within about
+        # two seconds of a service going away (two failed checks, so one slow answer on a busy
+        # machine does not flap it) and 200 again at the first SERVING answer.
         cluster["health_checks"] = [
             {
-                "timeout": "1s",
+                "timeout": "2s",
                 "interval": "1s",
                 "no_traffic_interval": "1s",
-                "unhealthy_threshold": 1,
+                "unhealthy_threshold": 2,
                 "healthy_threshold": 1,
                 "grpc_health_check": {},
             }
@@ -213,7 +210,8 @@ def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
                     # Service's gRPC API; refetched in the background when the cache expires,
                     # and every second while the User Service is not answering yet.
                     "http_uri": {
-                        "uri": f"http://127.0.0.1:{settings.gateway_port}{JWKS_PATH}",
+                        "uri": f"http://{settings.gateway_local_host}:{settings.gateway_port}"
+                        f"{JWKS_PATH}",
                         "cluster": "gateway_self",
                         "timeout": "2s",
                     },
@@ -448,7 +446,11 @@ def render(
     )
     clusters.append(
         _cluster(
-            "gateway_self", "127.0.0.1", settings.gateway_port, http2=False, health_checked=False
+            "gateway_self",
+            settings.gateway_local_host,
+            settings.gateway_port,
+            http2=False,
+            health_checked=False,
         )
     )
     return {

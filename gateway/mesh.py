@@ -23,9 +23,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway import envoy
 from gateway.settings import MeshSettings
 from gateway.supervisor import ProcessSpec, StartError, Supervisor
+from users.bootstrap import ADMIN_PASSWORD_FILE
 
-ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
-"""Where the User Service writes the first admin's generated password, in the data folder."""
 SERVICES = ("users", "audit", "oms")
 """Start order: the User Service first, and serving before the others start, since they fetch
 its keys and follow its revocations from their first moment; Audit before OMS, which sends it
@@ -67,14 +66,14 @@ class Mesh:
         self._base_env = dict(os.environ if env is None else env)
         host = settings.upstream_host
         self.endpoints = Endpoints(
-            gateway_url=f"http://127.0.0.1:{settings.gateway_port}",
+            gateway_url=f"http://{settings.gateway_local_host}:{settings.gateway_port}",
             admin_url=f"http://127.0.0.1:{settings.admin_port}",
             grpc_targets={
                 "users": f"{host}:{settings.users_port}",
                 "oms": f"{host}:{settings.oms_port}",
                 "audit": f"{host}:{settings.audit_port}",
                 "reflection": f"{host}:{settings.reflection_port}",
-                "gateway": f"127.0.0.1:{settings.gateway_port}",
+                "gateway": f"{settings.gateway_local_host}:{settings.gateway_port}",
             },
             data_dir=self.data_dir,
         )
@@ -211,4 +210,4 @@ def _get(url: str) -> int | None:
         return None
 
 
-__all__ = ["ADMIN_PASSWORD_FILE", "Endpoints", "Mesh", "StartError"]
+__all__ = ["Endpoints", "Mesh", "StartError"]

@@ -70,6 +70,11 @@ class MeshSettings:
             raise ConfigError(f"every process needs its own port, got {ports}")
         return settings
 
+    @property
+    def gateway_local_host(self) -> str:
+        """Where a client on this machine reaches the gateway (loopback if it listens on all)."""
+        return "127.0.0.1" if self.gateway_host in ("0.0.0.0", "") else self.gateway_host  # noqa: S104
+
     def ports(self) -> dict[str, int]:
         """Each listening port by the process (or interface) that owns it."""
         return {

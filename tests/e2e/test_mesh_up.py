@@ -171,3 +171,15 @@ def test_a_process_dying_at_start_is_named_and_fails(tmp_path: Path) -> None:
         assert run.finish() == 1
     for port in settings.ports().values():
         assert _port_free(port), f"port {port} still taken after a failed start"
+
+
+def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
+    settings = mesh_settings()
+    with mesh_up(_env(settings, tmp_path)) as run:
+        run.wait_for("mesh: starting")
+        time.sleep(0.5)
+        run.process.send_signal(signal.SIGINT)
+        assert run.finish() == 130
+        assert "mesh: interrupted while starting; stopped" in run.seen
+    for port in settings.ports().values():
+        assert _port_free(port), f"port {port} still taken after an interrupted start"
