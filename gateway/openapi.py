@@ -173,11 +173,11 @@ class _Types:
                 and nested not in _WELL_KNOWN
                 and fld.label != FieldProto.LABEL_REPEATED
             ):
-                if depth + 1 < _QUERY_DEPTH and not self.messages[nested].options.map_entry:
+                if depth + 1 < _QUERY_DEPTH:
                     yield from self.query_parameters(nested, skip, f"{name}.", depth + 1)
                 continue
-            if fld.type == FieldProto.TYPE_MESSAGE and fld.label == FieldProto.LABEL_REPEATED:
-                continue  # repeated messages cannot travel in a query string
+            if fld.type == FieldProto.TYPE_MESSAGE and nested not in _WELL_KNOWN:
+                continue  # repeated messages and maps cannot travel in a query string
             parameter: Schema = {
                 "name": name,
                 "in": "query",

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, TextIO
 
 
@@ -33,7 +32,6 @@ class ProcessSpec:
     argv: Sequence[str]
     env: Mapping[str, str]
     ports: Sequence[int] = ()
-    cwd: Path | None = None
 
 
 @dataclass
@@ -78,9 +76,10 @@ class Supervisor:
     out: TextIO
     stop_timeout: float = 10.0
     """Total seconds to wait for the group to exit after SIGTERM before SIGKILL."""
+    name_width: int = 10
+    """Width of the name column of the log prefix, so the lines of all processes align."""
     _running: list[_Running] = field(default_factory=list)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
-    _width: int = 8
 
     def check_ports(self, specs: Sequence[ProcessSpec]) -> None:
         """Fail, naming the port and its process, if any port the specs need is taken."""
@@ -92,7 +91,6 @@ class Supervisor:
     def start(self, specs: Sequence[ProcessSpec]) -> None:
         """Check the specs' ports, then start each process in order."""
         self.check_ports(specs)
-        self._width = max(self._width, *(len(s.name) for s in specs))
         for spec in specs:
             self._start_one(spec)
 
@@ -101,12 +99,7 @@ class Supervisor:
         index = next(i for i, r in enumerate(self._running) if r.spec.name == name)
         old = self._running.pop(index)
         _signal(old.process, signal.SIGTERM)
-        try:
-            old.process.wait(timeout=self.stop_timeout)
-        except subprocess.TimeoutExpired:
-            _signal(old.process, signal.SIGKILL)
-            old.process.wait(timeout=5)
-        old.pump.join(timeout=2)
+        self._reap(old, time.monotonic() + self.stop_timeout)
         self._start_one(old.spec)
         self._running.insert(index, self._running.pop())
 
@@ -115,7 +108,6 @@ class Supervisor:
             process = subprocess.Popen(  # noqa: S603 - argv built by the caller, no shell
                 list(spec.argv),
                 env=dict(spec.env),
-                cwd=spec.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -132,7 +124,7 @@ class Supervisor:
         self._running.append(_Running(spec, process, pump))
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
-        prefix = f"{name:<{self._width}} | "
+        prefix = f"{name:<{self.name_width}} | "
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", errors="replace").rstrip("\n")
             self.say(prefix + line)
@@ -188,15 +180,18 @@ class Supervisor:
         for running in reversed(self._running):
             _signal(running.process, signal.SIGTERM)
         for running in reversed(self._running):
-            try:
-                running.process.wait(timeout=max(deadline - time.monotonic(), 0.0))
-            except subprocess.TimeoutExpired:
-                self.say(f"{running.spec.name} did not stop in {self.stop_timeout:g}s; killing it")
-                _signal(running.process, signal.SIGKILL)
-                running.process.wait(timeout=5)
-        for running in self._running:
-            running.pump.join(timeout=2)
+            self._reap(running, deadline)
         self._running.clear()
+
+    def _reap(self, running: _Running, deadline: float) -> None:
+        """Wait for an exit until ``deadline``, then SIGKILL; drain the last of its output."""
+        try:
+            running.process.wait(timeout=max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            self.say(f"{running.spec.name} did not stop in {self.stop_timeout:g}s; killing it")
+            _signal(running.process, signal.SIGKILL)
+            running.process.wait(timeout=5)
+        running.pump.join(timeout=2)
 
 
 def _signal(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -28,9 +28,9 @@ def test_output_is_prefixed_with_the_process_name() -> None:
         time.sleep(0.05)
     supervisor.stop()
     lines = out.getvalue().splitlines()
-    assert "alpha    | one" in lines
-    assert "alpha    | two" in lines
-    assert "b        | three" in lines
+    assert "alpha      | one" in lines
+    assert "alpha      | two" in lines
+    assert "b          | three" in lines
 
 
 def test_a_taken_port_is_named_before_anything_starts() -> None:
