@@ -19,6 +19,7 @@ from common.db import Database
 from common.interceptors import Policy, requires
 from common.logs import configure_logging
 from common.server import MeshServer, ServiceRegistration, create_server
+from common.users_client import UsersClient
 
 log = logging.getLogger("audit.server")
 
@@ -98,8 +99,6 @@ def main() -> None:
         verifier = jwks_file_verifier(settings.jwks_file, settings.runtime)
         server = build_server(settings, verifier)
     else:
-        from common.users_client import UsersClient  # type: ignore[import-not-found,unused-ignore]
-
         users = UsersClient(settings.users_addr)
         verifier = users.verifier(settings.runtime)
         users.start()

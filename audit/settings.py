@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.config import RuntimeSettings, data_dir, env_int, env_str
 from common.db import database_url
+from common.users_client import users_address
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +40,7 @@ class Settings:
         return cls(
             listen=env_str("MESH_AUDIT_LISTEN", "127.0.0.1:8002"),
             database_url=database_url("MESH_AUDIT_DATABASE_URL", data_dir(), "audit.db"),
-            users_addr=env_str("MESH_USERS_ADDR", "127.0.0.1:8000"),
+            users_addr=users_address(),
             jwks_file=Path(jwks) if jwks else None,
             max_batch=env_int("MESH_AUDIT_MAX_BATCH", 1000, minimum=1),
             queue_limit=env_int("MESH_AUDIT_QUEUE_LIMIT", 10_000, minimum=1),
