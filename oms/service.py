@@ -427,7 +427,7 @@ class OntologyService:
         source: str,
         base_branch: str,
         compatibility_mode: str,
-    ) -> BranchRecord:
+    ) -> tuple[BranchRecord, CommitRecord]:
         violations = []
         if not BRANCH_NAME.fullmatch(name) or COMMIT_ID.fullmatch(name):
             violations.append(
@@ -455,7 +455,7 @@ class OntologyService:
             creator=principal.username,
             created_at=_now(),
         )
-        return self.store.create_branch(
+        created = self.store.create_branch(
             record,
             OutboxEvent(
                 type="oms.branch.created",
@@ -464,6 +464,7 @@ class OntologyService:
                 data={"branch": name, "source": source, "head": start.id, "base": base_branch},
             ),
         )
+        return created, start
 
     def get_branch(self, name: str) -> tuple[BranchRecord, CommitRecord]:
         branch = self.store.branch(name)
@@ -478,7 +479,7 @@ class OntologyService:
 
     def update_branch(
         self, principal: Principal, name: str, mask: Sequence[str], values: Mapping[str, Any]
-    ) -> BranchRecord:
+    ) -> tuple[BranchRecord, CommitRecord]:
         violations: list[FieldViolation] = []
         if not mask:
             violations.append(FieldViolation("update_mask", "name the fields to update"))
@@ -509,9 +510,10 @@ class OntologyService:
         if "base_branch" in mask:
             base = str(values.get("base_branch", ""))
             self.store.branch(base)
-        return self.store.update_branch(
+        updated = self.store.update_branch(
             name, base_branch=base, protected=protected, compatibility_mode=mode
         )
+        return updated, self.store.commit(updated.head)
 
     def delete_branch(self, principal: Principal, name: str) -> None:
         branch = self.store.branch(name)

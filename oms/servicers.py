@@ -174,14 +174,14 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.CreateBranchRequest, context: grpc.ServicerContext
     ) -> history_pb2.Branch:
         _required(request, "name")
-        branch = self.service.create_branch(
+        branch, head = self.service.create_branch(
             current_principal(),
             request.name,
             source=request.source,
             base_branch=request.base_branch,
             compatibility_mode=convert.compatibility_mode_to_domain(request.compatibility_mode),
         )
-        return convert.branch_to_message(branch, self.service.store.commit(branch.head))
+        return convert.branch_to_message(branch, head)
 
     def GetBranch(
         self, request: branch_service_pb2.GetBranchRequest, context: grpc.ServicerContext
@@ -206,7 +206,7 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
     ) -> history_pb2.Branch:
         if not request.branch.name:
             raise errors.invalid([FieldViolation("branch.name", "required", "REQUIRED")])
-        branch = self.service.update_branch(
+        branch, head = self.service.update_branch(
             current_principal(),
             request.branch.name,
             list(request.update_mask.paths),
@@ -218,7 +218,7 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
                 "base_branch": request.branch.base_branch,
             },
         )
-        return convert.branch_to_message(branch, self.service.store.commit(branch.head))
+        return convert.branch_to_message(branch, head)
 
     def DeleteBranch(
         self, request: branch_service_pb2.DeleteBranchRequest, context: grpc.ServicerContext

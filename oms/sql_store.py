@@ -442,6 +442,8 @@ class SqlStore:
                 heapq.heappush(heap, (-self.commit(parent).generation, parent))
             if wanted is None or commit_id in wanted:
                 found.append(record)
+        if not heap or -heap[0][0] < oldest:
+            return found, []
         return found, sorted({c for _, c in heap})
 
     # -- branches --------------------------------------------------------------------------
@@ -478,29 +480,28 @@ class SqlStore:
         return [self._branch(r) for r in rows]
 
     def create_branch(self, branch: BranchRecord, event: OutboxEvent) -> BranchRecord:
+        """Insert the branch; the primary key settles a race between two creators."""
         self.commit(branch.head)
-        with self.db.write() as conn:
-            exists = conn.execute(
-                sa.select(branches.c.name).where(branches.c.name == branch.name)
-            ).first()
-            if exists is not None:
-                raise errors.AlreadyExists(
-                    f"branch {branch.name!r} already exists",
-                    reason="BRANCH_EXISTS",
-                    metadata={"branch": branch.name},
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    branches.insert().values(
+                        name=branch.name,
+                        head=branch.head,
+                        base_branch=branch.base_branch,
+                        protected=branch.protected,
+                        compatibility_mode=branch.compatibility_mode,
+                        creator=branch.creator,
+                        created_us=_us(branch.created_at),
+                    )
                 )
-            conn.execute(
-                branches.insert().values(
-                    name=branch.name,
-                    head=branch.head,
-                    base_branch=branch.base_branch,
-                    protected=branch.protected,
-                    compatibility_mode=branch.compatibility_mode,
-                    creator=branch.creator,
-                    created_us=_us(branch.created_at),
-                )
-            )
-            append(conn, outbox, event)
+                append(conn, outbox, event)
+        except sa.exc.IntegrityError as exc:
+            raise errors.AlreadyExists(
+                f"branch {branch.name!r} already exists",
+                reason="BRANCH_EXISTS",
+                metadata={"branch": branch.name},
+            ) from exc
         return branch
 
     def update_branch(

@@ -127,6 +127,24 @@ def test_history_per_branch_and_per_resource(oms):
         bs.ListCommitsRequest(branch="work", resource="objectTypes/Employee"), metadata=oms.admin
     )
     assert [c.message for c in per_resource.commits] == ["Describe Employee", "Add Employee"]
+    paged, token = [], ""
+    for _ in range(5):
+        page = oms.branches.ListCommits(
+            bs.ListCommitsRequest(
+                branch="work", resource="objectTypes/Employee", page_size=1, page_token=token
+            ),
+            metadata=oms.admin,
+        )
+        paged += [c.message for c in page.commits]
+        token = page.next_page_token
+        if not token:
+            break
+    assert paged == ["Describe Employee", "Add Employee"]
+    with pytest.raises(grpc.RpcError) as bad_key:
+        oms.branches.ListCommits(
+            bs.ListCommitsRequest(branch="work", resource="nonsense"), metadata=oms.admin
+        )
+    assert bad_key.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert all(c.author == "admin" for c in per_resource.commits)
 
     commit = oms.branches.GetCommit(

@@ -172,3 +172,38 @@ def test_a_commit_writes_blobs_for_its_change_only(url):
         assert same.root == one.root
     finally:
         store.close()
+
+
+def test_racing_branch_creators_get_already_exists(url):
+    store = SqlStore(Database(url))
+    try:
+        head = store.branch(MAIN).head
+        barrier = threading.Barrier(4, timeout=30)
+        results = []
+
+        def create():
+            record = BranchRecord(
+                name="same",
+                head=head,
+                base_branch=MAIN,
+                protected=False,
+                compatibility_mode="BACKWARD",
+                creator="tester",
+                created_at=store.commit(head).time,
+            )
+            event = OutboxEvent(type="oms.branch.created", subject="branches/same", actor="t")
+            barrier.wait()
+            try:
+                store.create_branch(record, event)
+                results.append("ok")
+            except errors.AlreadyExists:
+                results.append("exists")
+
+        threads = [threading.Thread(target=create) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(results) == ["exists", "exists", "exists", "ok"]
+    finally:
+        store.close()
