@@ -8,6 +8,7 @@ from the descriptor set, so they cannot drift from the protos.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from ipaddress import ip_address
 from typing import Any
@@ -208,7 +209,7 @@ def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
                 "remote_jwks": {
                     # Fetched through this very listener, which transcodes it onto the User
                     # Service's gRPC API; refetched in the background when the cache expires,
-                    # and every second while the User Service is not answering yet.
+                    # and every quarter second while the User Service is not answering yet.
                     "http_uri": {
                         "uri": f"http://{settings.gateway_local_host}:{settings.gateway_port}"
                         f"{JWKS_PATH}",
@@ -216,7 +217,7 @@ def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
                         "timeout": "2s",
                     },
                     "cache_duration": _seconds(settings.jwks_cache_seconds),
-                    "async_fetch": {"fast_listener": True, "failed_refetch_duration": "1s"},
+                    "async_fetch": {"fast_listener": True, "failed_refetch_duration": "0.25s"},
                 },
                 "jwt_cache_config": {"jwt_cache_size": 1000},
                 "clock_skew_seconds": 30,
@@ -349,12 +350,17 @@ def _access_log() -> list[Config]:
     return [
         {
             "name": "envoy.access_loggers.stdout",
-            # Health probes come every second or so and say nothing worth keeping.
+            # Health probes and the gateway's own JWKS refreshes come every few seconds and
+            # say nothing worth keeping.
             "filter": {
                 "header_filter": {
                     "header": {
                         "name": ":path",
-                        "string_match": {"exact": HEALTH_PATH},
+                        "string_match": {
+                            "safe_regex": {
+                                "regex": f"^({re.escape(HEALTH_PATH)}|{re.escape(JWKS_PATH)})$"
+                            }
+                        },
                         "invert_match": True,
                     }
                 }
