@@ -83,19 +83,16 @@ class Mesh:
         s = self.settings
         targets = self.endpoints.grpc_targets
         env = dict(self._base_env)
+        env.update(s.to_env())
         env.update(
             {
                 "MESH_DATA_DIR": str(self.data_dir),
-                "MESH_TOKEN_ISSUER": s.issuer,
-                "MESH_TOKEN_AUDIENCE": s.audience,
                 "MESH_USERS_LISTEN": targets["users"],
                 "MESH_OMS_LISTEN": targets["oms"],
                 "MESH_AUDIT_LISTEN": targets["audit"],
                 "MESH_USERS_ADDR": targets["users"],
                 "MESH_OMS_ADDR": targets["oms"],
                 "MESH_AUDIT_ADDR": targets["audit"],
-                "MESH_UPSTREAM_HOST": s.upstream_host,
-                "MESH_REFLECTION_PORT": str(s.reflection_port),
                 "PYTHONUNBUFFERED": "1",
             }
         )

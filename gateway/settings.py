@@ -70,6 +70,24 @@ class MeshSettings:
             raise ConfigError(f"every process needs its own port, got {ports}")
         return settings
 
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes ``from_env`` in a child process return these settings."""
+        return {
+            "MESH_GATEWAY_HOST": self.gateway_host,
+            "MESH_GATEWAY_PORT": str(self.gateway_port),
+            "MESH_GATEWAY_ADMIN_PORT": str(self.admin_port),
+            "MESH_USERS_PORT": str(self.users_port),
+            "MESH_OMS_PORT": str(self.oms_port),
+            "MESH_AUDIT_PORT": str(self.audit_port),
+            "MESH_REFLECTION_PORT": str(self.reflection_port),
+            "MESH_UPSTREAM_HOST": self.upstream_host,
+            "MESH_TOKEN_ISSUER": self.issuer,
+            "MESH_TOKEN_AUDIENCE": self.audience,
+            "MESH_GATEWAY_TIMEOUT_SECONDS": str(self.unary_timeout_seconds),
+            "MESH_GATEWAY_MAX_BODY_BYTES": str(self.max_request_bytes),
+            "MESH_GATEWAY_JWKS_CACHE_SECONDS": str(self.jwks_cache_seconds),
+        }
+
     @property
     def gateway_local_host(self) -> str:
         """Where a client on this machine reaches the gateway (loopback if it listens on all)."""
