@@ -6,12 +6,14 @@ from Envoy itself (its local replies, mapped by ``local_reply_config``).
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import bearer, login
+from tests.e2e.conftest import RunningMesh, bearer, login
 
 
 def _error(response: httpx.Response, status: int, code: int) -> dict[str, object]:
@@ -108,6 +110,50 @@ def test_aborted_is_409(client: httpx.Client, admin: dict[str, str]) -> None:
         json={"roles": ["viewer"], "etag": 'W/"999"'},
     )
     assert _reason(_error(response, 409, 10)) == "ETAG_MISMATCH"
+
+
+def _subscribe_status(client: httpx.Client, headers: dict[str, str]) -> int | None:
+    """The status of a new subscription, or None when it was accepted and stays open."""
+    try:
+        with client.stream(
+            "GET",
+            "/api/v2/events:subscribe",
+            headers=headers,
+            params={"subject": "none"},
+            timeout=1,
+        ) as response:
+            return response.status_code
+    except httpx.ReadTimeout:
+        return None
+
+
+def test_resource_exhausted_is_429_and_clears_when_subscribers_leave(
+    mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """The Audit Service allows 16 subscriptions; the 17th is refused until one goes away."""
+    host, port = mesh.gateway_target.rsplit(":", 1)
+    holders = []
+    try:
+        for _ in range(16):
+            holder = socket.create_connection((host, int(port)), timeout=5)
+            holder.sendall(
+                f"GET /api/v2/events:subscribe?subject={uuid.uuid4()} HTTP/1.1\r\n"
+                f"Host: {host}\r\nAuthorization: {admin['Authorization']}\r\n\r\n".encode()
+            )
+            holders.append(holder)
+        deadline = time.monotonic() + 10
+        while _subscribe_status(client, admin) != 429:
+            assert time.monotonic() < deadline, "the 17th subscription was never refused"
+        refused = client.get("/api/v2/events:subscribe", headers=admin, timeout=5)
+        assert _reason(_error(refused, 429, 8)) == "TOO_MANY_SUBSCRIPTIONS"
+    finally:
+        for holder in holders:
+            holder.shutdown(socket.SHUT_RDWR)
+            holder.close()
+    deadline = time.monotonic() + 20
+    while _subscribe_status(client, admin) == 429:
+        assert time.monotonic() < deadline, "subscriptions were not released after clients left"
+        time.sleep(0.2)
 
 
 # Envoy's own replies.
