@@ -10,7 +10,8 @@ import httpx
 
 from tests.e2e.conftest import RunningMesh
 
-WITHIN_SECONDS = 5.0
+WITHIN_SECONDS = 10.0
+"""Generous on a busy machine: checks run every second and two failures mark a service down."""
 
 
 def _wait_for_status(client: httpx.Client, status: int, *, within: float) -> float:
@@ -29,7 +30,8 @@ def test_health_turns_503_when_a_service_dies_and_200_when_it_returns(
     assert client.get("/health").status_code == 200
     os.kill(mesh.mesh.supervisor.pid("audit"), signal.SIGKILL)
     try:
-        _wait_for_status(client, 503, within=WITHIN_SECONDS)
+        elapsed = _wait_for_status(client, 503, within=WITHIN_SECONDS)
+        print(f"/health turned 503 {elapsed:.1f} s after the Audit Service was killed")
         body = client.get("/health").json()
         assert body["code"] == 14
         assert body["message"] == "not every service is SERVING"
