@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from concurrent import futures
 from pathlib import Path
 from types import FrameType
@@ -75,4 +74,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)
