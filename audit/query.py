@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from audit.events import EventFilter, StoredEvent, canonical_json, check_type_filter
+from audit.events import INT64_MAX, EventFilter, StoredEvent, canonical_json, check_type_filter
 from audit.store import EventStore
 from common.errors import FieldViolation, invalid
 
@@ -61,6 +61,11 @@ def _bad_token(description: str) -> Exception:
 def check_filter(selection: EventFilter) -> list[FieldViolation]:
     violations: list[FieldViolation] = []
     check_type_filter(violations, "type", selection.type)
+    for field, value in (("start_time", selection.start_ns), ("end_time", selection.end_ns)):
+        if value is not None and not -INT64_MAX <= value <= INT64_MAX:
+            violations.append(
+                FieldViolation(field, "must be between 1678 and 2262", "OUT_OF_RANGE")
+            )
     if (
         selection.start_ns is not None
         and selection.end_ns is not None

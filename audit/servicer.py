@@ -12,7 +12,7 @@ import grpc
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from audit import ingest
-from audit.events import Event, EventFilter, Recorded, StoredEvent, parse_event
+from audit.events import INT64_MAX, Event, EventFilter, Recorded, StoredEvent, parse_event
 from audit.ingest import Ingestor
 from audit.query import check_filter, run_query
 from audit.store import EventStore
@@ -213,7 +213,11 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.GetEventRequest, context: grpc.ServicerContext
     ) -> audit_pb2.Event:
         collection, _, sequence = request.name.partition("/")
-        if collection != "events" or not sequence.isdigit() or int(sequence) < 1:
+        if (
+            collection != "events"
+            or not (sequence.isascii() and sequence.isdigit())
+            or not 1 <= int(sequence) <= INT64_MAX
+        ):
             raise invalid([FieldViolation("name", "must be events/{sequence}", "INVALID_FORMAT")])
         stored = self._store.get(int(sequence))
         if stored is None:

@@ -138,8 +138,8 @@ class EventStore:
 
         A (source, id) already stored, or earlier in the batch, yields the original as a
         duplicate if the content is the same and a conflict error if it is not. Redeliveries
-        are rare, so the batch is first inserted as if all were new; only when the unique
-        index objects are the originals looked up.
+        are rare, so the batch is first inserted as if every event were new; the originals
+        are looked up only when the unique index refuses that.
         """
         with self.db.write() as conn:
             sequence, previous_hash = self._lock_head(conn)

@@ -25,13 +25,20 @@ from google.protobuf import struct_pb2
 
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common.channels import create_channel
+from common.config import env_str
 from common.db import Database
+from common.errors import MeshError
 
 log = logging.getLogger("mesh.outbox")
 
 AUDIT_SERVICE = "audit.v1.AuditService"
 MAX_EVENTS_PER_MESSAGE = 1000
 """Audit's limit per StreamEvents message; a message never holds more than the window."""
+
+
+def audit_address() -> str:
+    """Where producers reach the Audit Service (``MESH_AUDIT_ADDR``, ``127.0.0.1:8002``)."""
+    return env_str("MESH_AUDIT_ADDR", "127.0.0.1:8002")
 
 
 class _AckMismatch(Exception):
@@ -103,6 +110,8 @@ class OutboxRelay:
                     log.warning(
                         "audit stream failed", extra={"code": str(exc.code()), "backoff": backoff}
                     )
+            except MeshError as exc:  # no token: the User Service is unreachable
+                log.warning("cannot stream to audit", extra={"error": exc.message})
             except Exception:
                 log.exception("outbox relay error", extra={"backoff": backoff})
             if delivered:
@@ -113,9 +122,8 @@ class OutboxRelay:
     def _session(self) -> int:
         """One StreamEvents call, until it fails or the relay stops; returns rows delivered."""
         in_flight: collections.deque[tuple[int, str]] = collections.deque()
-        outstanding: set[int] = set()
-        """Rows sent on this stream and not deleted yet; guarded by ``lock``."""
-        lock = threading.Lock()
+        outstanding: set[int] = set()  # sent on this stream, not deleted yet
+        lock = threading.Lock()  # guards ``outstanding`` and ``self._rejected``
         room = threading.Semaphore(self._window)
         ended = threading.Event()
 
@@ -165,7 +173,9 @@ class OutboxRelay:
                     if ack.id != event_id:
                         raise _AckMismatch(f"expected an ack for {event_id}, got {ack.id}")
                     if ack.HasField("error"):
-                        self._reject(seq, ack)
+                        with lock:
+                            self._rejected.add(seq)
+                        self._log_rejection(seq, ack)
                     else:
                         acked.append(seq)
                         delivered += 1
@@ -202,12 +212,12 @@ class OutboxRelay:
         event.data.CopyFrom(data)
         return event
 
-    def _reject(self, seq: int, ack: audit_pb2.EventAck) -> None:
-        """Audit refused the event itself (invalid, or its id reused): keep the row, skip it.
+    @staticmethod
+    def _log_rejection(seq: int, ack: audit_pb2.EventAck) -> None:
+        """Audit refused the event itself (invalid, or its id reused): the row is skipped.
 
-        The row stays in the outbox for an operator, and is offered again after a restart.
+        It stays in the outbox for an operator, and is offered again after a restart.
         """
-        self._rejected.add(seq)
         log.error(
             "audit rejected an outbox event",
             extra={

@@ -1,7 +1,10 @@
-"""Reading rich error details off gRPC errors and acks."""
+"""Reading rich error details off gRPC errors and acks; waiting for a condition."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -29,3 +32,12 @@ def status_details(status):
 
 def violated_fields(details):
     return {v.field for v in details["BadRequest"].field_violations}
+
+
+def eventually(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail("condition not reached in time")

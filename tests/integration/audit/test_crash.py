@@ -1,4 +1,4 @@
-"""kill -9 of a real Audit process in the middle of a stream: every acked event survives once."""
+"""A real Audit process: kill -9 mid-stream loses no acked event; SIGTERM drains and exits 0."""
 
 from __future__ import annotations
 
@@ -69,6 +69,10 @@ class AuditProcess:
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
 
 
 def stub_for(port):
@@ -153,3 +157,25 @@ def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
     finally:
         channel.close()
         second.kill()
+
+
+def test_sigterm_drains_and_exits_cleanly(tmp_path, signer):
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(signer.jwks()))
+    writer = [("authorization", "Bearer " + signer.mint(permissions=("audit:write",)))]
+    reader = [("authorization", "Bearer " + signer.mint(permissions=("audit:read",)))]
+    sent = [make_event(source="/crash") for _ in range(50)]
+    first = AuditProcess(tmp_path, jwks)
+    channel, stub = stub_for(first.port)
+    try:
+        stub.PublishEvents(audit_pb2.PublishEventsRequest(events=sent), metadata=writer, timeout=30)
+    finally:
+        channel.close()
+    assert first.terminate() == 0
+    second = AuditProcess(tmp_path, jwks)
+    channel, stub = stub_for(second.port)
+    try:
+        assert [e.id for e in stored_events(stub, reader)] == [e.id for e in sent]
+    finally:
+        channel.close()
+        assert second.terminate() == 0

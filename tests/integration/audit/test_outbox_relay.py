@@ -14,6 +14,7 @@ from common.auth import NoRevocations, TokenVerifier
 from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
 from common.outbox_relay import OutboxRelay
+from tests.integration.audit.helpers import eventually
 from tests.support.tokens import AUDIENCE, ISSUER
 
 
@@ -39,15 +40,6 @@ class Service:
     def pending(self):
         with self.db.read() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
-
-
-def eventually(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail("condition not reached in time")
 
 
 def audit_events(client):

@@ -115,6 +115,10 @@ def test_bad_query_reports_every_violation(seeded):
         "page_size",
         "end_time",
     }
+    with pytest.raises(grpc.RpcError) as caught:
+        query(seeded, start_time=ts(datetime(9999, 1, 1, tzinfo=UTC)))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error_details(caught.value)) == {"start_time"}
 
 
 def test_get_event_by_name(seeded):
@@ -128,7 +132,7 @@ def test_get_event_by_name(seeded):
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert error_details(caught.value)["ErrorInfo"].reason == "EVENT_NOT_FOUND"
-    for bad in ("events/x", "things/3", "events/0", ""):
+    for bad in ("events/x", "things/3", "events/0", "", "events/" + "9" * 30, "events/\u0663"):
         with pytest.raises(grpc.RpcError) as caught:
             seeded.stub.GetEvent(
                 audit_pb2.GetEventRequest(name=bad), metadata=seeded.reader, timeout=10

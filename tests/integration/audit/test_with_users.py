@@ -12,7 +12,7 @@ from common.db import Database
 from common.outbox_relay import OutboxRelay
 from common.users_client import ServiceTokenSource, UsersClient
 from tests.integration.audit.conftest import make_event
-from tests.integration.audit.test_outbox_relay import eventually
+from tests.integration.audit.helpers import eventually
 from tests.support.users import bearer, running_users, users_settings
 from users import store as users_store
 

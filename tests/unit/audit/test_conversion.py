@@ -1,0 +1,55 @@
+"""Any Event a client can send converts to a valid domain event or to InvalidArgument, never a
+crash, and a valid one comes back out of the log unchanged."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit.chain import GENESIS, link
+from audit.servicer import event_from_proto, event_to_proto
+from audit.v1 import audit_pb2
+from common.errors import InvalidArgument
+
+values = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+texts = st.text(max_size=300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    id=texts,
+    source=texts,
+    type=st.one_of(texts, st.just("oms.branch.created")),
+    subject=st.text(max_size=600),
+    actor=texts,
+    seconds=st.one_of(st.none(), st.integers(-(2**40), 2**40)),
+    nanos=st.integers(0, 999_999_999),
+    data=st.dictionaries(st.text(max_size=8), values, max_size=4),
+)
+def test_conversion_never_crashes_and_round_trips(
+    id, source, type, subject, actor, seconds, nanos, data
+):
+    message = audit_pb2.Event(id=id, source=source, type=type, subject=subject, actor=actor)
+    if seconds is not None:
+        message.time.seconds, message.time.nanos = seconds, nanos
+    message.data.update(data)
+    try:
+        event = event_from_proto(message, "event")
+    except InvalidArgument as exc:
+        assert exc.violations
+        assert all(v.field.startswith("event.") for v in exc.violations)
+        return
+    back = event_to_proto(link(event, sequence=1, recorded_ns=0, previous_hash=GENESIS))
+    assert (back.id, back.source, back.type, back.subject, back.actor) == (
+        id,
+        source,
+        type,
+        subject,
+        actor,
+    )
+    assert back.time == message.time
+    assert back.data == message.data
