@@ -11,7 +11,7 @@ affect, so checking a few resources costs little however large the ontology is.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from typing import Any, TypeGuard
 
 from common.errors import FieldViolation
@@ -59,6 +59,7 @@ ENUM_TYPES = frozenset({BaseType.STRING, BaseType.TEXT})
 OBJECT_RULES = frozenset({RuleKind.CREATE_OBJECT, RuleKind.MODIFY_OBJECT, RuleKind.DELETE_OBJECT})
 LINK_RULES = frozenset({RuleKind.CREATE_LINK, RuleKind.DELETE_LINK})
 LINK_RULE_VALUES = ("from", "to")
+_KNOWN = {collection: frozenset(fields) for collection, fields in FIELDS.items()}
 
 REFERRERS: Mapping[str, tuple[str, ...]] = {
     OBJECT_TYPES: (LINK_TYPES, ACTION_TYPES),
@@ -217,7 +218,7 @@ class _Checker:
     def own(self, collection: str, resource: Resource) -> list[FieldViolation]:
         """Violations of one normalized resource: its fields and the references it makes."""
         out = _Violations(SINGULAR[collection])
-        _check_fields(out, "", resource, FIELDS[collection])
+        _check_fields(out, "", resource, _KNOWN[collection])
         name = resource.get("api_name")
         _name(out, "api_name", name, collection in PASCAL_CASE_KINDS)
         _check_text(out, "display_name", resource.get("display_name"), MAX_DISPLAY_NAME, True)
@@ -636,12 +637,9 @@ def _references(collection: str, resource: Resource) -> list[tuple[str, str]]:
     return out
 
 
-def _check_fields(
-    out: _Violations, path: str, value: dict[str, Any], known: tuple[str, ...]
-) -> None:
-    for name in value:
-        if name not in known:
-            out.add(path + str(name), "unknown field", "UNKNOWN_FIELD")
+def _check_fields(out: _Violations, path: str, value: dict[str, Any], known: Set[str]) -> None:
+    for name in sorted(value.keys() - known, key=str):
+        out.add(path + str(name), "unknown field", "UNKNOWN_FIELD")
 
 
 def _check_unique(

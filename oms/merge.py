@@ -10,7 +10,7 @@ checked like any write, so a merge never yields a dangling reference.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -170,33 +170,30 @@ class _Merger:
     ) -> list[dict[str, Any]]:
         b, o, t = by_name(base), by_name(ours), by_name(theirs)
         merged: dict[str, dict[str, Any]] = {}
-        for name in [
-            *o,
-            *(n for n in t if n not in o),
-            *(n for n in b if n not in o and n not in t),
-        ]:
+        for name in [*o, *(n for n in t if n not in o)]:
             item = self.record(item_path(path, name), b.get(name), o.get(name), t.get(name))
             if item is not None:
                 merged[name] = item
-        common = [n for n in b if n in o and n in t]
-        base_order = common
+        base_order = [n for n in b if n in o and n in t]
         ours_order = [n for n in o if n in b and n in t]
         theirs_order = [n for n in t if n in b and n in o]
         if ours_order == base_order:
-            first, second = list(t), list(o)
-        elif theirs_order in (base_order, ours_order):
-            first, second = list(o), list(t)
+            order = [*t, *o]
         else:
-            self.conflict(path + ORDER_SUFFIX, base_order, ours_order, theirs_order)
-            first, second = list(o), list(t)
-        order = [n for n in first if n in merged]
-        order += [n for n in second if n in merged and n not in order]
-        order += [n for n in merged if n not in order]
-        return [merged[n] for n in order]
+            if theirs_order not in (base_order, ours_order):
+                self.conflict(path + ORDER_SUFFIX, base_order, ours_order, theirs_order)
+            order = [*o, *t]
+        return [merged[n] for n in dict.fromkeys(order) if n in merged]
 
 
 def _merge_set(base: list[Any], ours: list[Any], theirs: list[Any]) -> list[Any]:
     """Ours, without what theirs removed from the base, plus what theirs added."""
-    removed = [x for x in base if x not in theirs]
-    added = [x for x in theirs if x not in base and x not in ours]
+    in_base, in_ours, in_theirs = _lookup(base), _lookup(ours), _lookup(theirs)
+    removed = _lookup([x for x in base if x not in in_theirs])
+    added = [x for x in theirs if x not in in_base and x not in in_ours]
     return [x for x in ours if x not in removed] + added
+
+
+def _lookup(items: list[Any]) -> Container[Any]:
+    """Fast membership for lists of names; malformed lists keep the slow list scan."""
+    return set(items) if all(isinstance(x, str) for x in items) else items

@@ -228,9 +228,10 @@ _RESOURCE: dict[str, Fields] = {
 FIELDS: Mapping[str, tuple[str, ...]] = {c: tuple(f) for c, f in _RESOURCE.items()}
 """The known fields of each collection, in canonical order."""
 
-PROPERTY_FIELDS = tuple(_PROPERTY)
-PARAMETER_FIELDS = tuple(_PARAMETER)
-RULE_FIELDS = tuple(_RULE)
+PROPERTY_FIELDS = frozenset(_PROPERTY)
+PARAMETER_FIELDS = frozenset(_PARAMETER)
+RULE_FIELDS = frozenset(_RULE)
+"""The known fields of the items of a resource (their order is fixed by normalize)."""
 
 
 _MISSING = object()

@@ -531,7 +531,12 @@ class OntologyService:
 
     def list_commits(self, ref: str, *, resource: str, page_size: int, page_token: str) -> Page:
         if resource:
-            split_key(resource)
+            try:
+                split_key(resource)
+            except errors.InvalidArgument as exc:
+                raise errors.invalid(
+                    [FieldViolation("resource", "not a resource key like objectTypes/Employee")]
+                ) from exc
         size = _page_size(page_size)
         if page_token:
             state = _decode_token(page_token, ref=ref, resource=resource)
@@ -628,7 +633,7 @@ class OntologyService:
                     f"merging {source} into {target} gives an invalid ontology",
                     reason="MERGE_INVALID",
                     violations=[
-                        FieldViolation(key, v.description, v.reason)
+                        FieldViolation(key, f"{v.field}: {v.description}", v.reason)
                         for key, found in sorted(result.violations.items())
                         for v in found
                     ],

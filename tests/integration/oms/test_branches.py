@@ -10,7 +10,7 @@ from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import history_pb2 as h
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
-from tests.integration.oms.helpers import object_type, prop, reason
+from tests.integration.oms.helpers import details, object_type, prop, reason
 
 
 def test_main_exists_protected_and_cannot_be_deleted(oms):
@@ -145,6 +145,8 @@ def test_history_per_branch_and_per_resource(oms):
             bs.ListCommitsRequest(branch="work", resource="nonsense"), metadata=oms.admin
         )
     assert bad_key.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = details(bad_key.value)["BadRequest"][0].field_violations
+    assert [v.field for v in violations] == ["resource"]
     assert all(c.author == "admin" for c in per_resource.commits)
 
     commit = oms.branches.GetCommit(

@@ -194,3 +194,34 @@ def test_merge_refuses_unknown_and_self_targets(oms):
     with pytest.raises(grpc.RpcError) as unknown:
         oms.merge("nope")
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_merge_that_would_leave_a_dangling_reference_writes_nothing(oms):
+    oms.branch("target")
+    oms.create("target", object_type("Employee"))
+    oms.create("target", object_type("Company"))
+    oms.branch("feature", source="target")
+    oms.schema.CreateLinkType(
+        ss.CreateLinkTypeRequest(
+            branch="feature",
+            link_type=r.LinkType(
+                api_name="worksFor",
+                from_object_type="Employee",
+                to_object_type="Company",
+                cardinality=r.CARDINALITY_MANY_TO_ONE,
+            ),
+        ),
+        metadata=oms.admin,
+    )
+    oms.schema.DeleteObjectType(
+        ss.DeleteObjectTypeRequest(branch="target", api_name="Company"), metadata=oms.admin
+    )
+    head = oms.head("target")
+    with pytest.raises(grpc.RpcError) as caught:
+        oms.merge("feature", target="target")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason(caught.value) == "MERGE_INVALID"
+    fields = [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
+    assert "linkTypes/worksFor" in fields
+    assert oms.head("target") == head
+    assert oms.names("target") == ["Employee"]

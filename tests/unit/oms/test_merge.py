@@ -191,7 +191,7 @@ def test_conflicting_merges_report_every_conflict() -> None:
     ]
 
 
-# -- properties ---------------------------------------------------------------------------
+# -- property-based tests ---------------------------------------------------------------
 
 Edit = tuple[Any, ...]
 """("set_type_field", key, field, value) | ("set_prop_field", key, prop, field, value) |
