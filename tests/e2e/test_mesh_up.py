@@ -183,3 +183,30 @@ def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
         assert "mesh: interrupted while starting; stopped" in run.seen
     for port in settings.ports().values():
         assert _port_free(port), f"port {port} still taken after an interrupted start"
+
+
+def _child(parent: int, module: str) -> int:
+    """The pid of ``parent``'s child running ``python -m <module>``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and module.encode() in cmdline:
+            return int(entry.name)
+    raise AssertionError(f"no child running {module}")
+
+
+def test_a_service_dying_later_stops_the_mesh_with_its_name(tmp_path: Path) -> None:
+    settings = mesh_settings()
+    with mesh_up(_env(settings, tmp_path)) as run:
+        run.wait_for("mesh: ready at")
+        os.kill(_child(run.process.pid, "oms.server"), signal.SIGKILL)
+        assert "oms exited with code -9; stopping the rest" in run.wait_for("exited with code")
+        assert run.finish() == 1
+    for port in settings.ports().values():
+        assert _port_free(port), f"port {port} still taken after the mesh stopped"
