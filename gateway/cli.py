@@ -83,11 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run the three services and the Envoy gateway until Ctrl-C",
         description="Environment variables are documented in docs/gateway.md.",
     )
-    args = parser.parse_args(argv)
-    if args.command == "up":
-        return up()
-    parser.error(f"unknown command {args.command}")
-    return 2
+    parser.parse_args(argv)
+    return up()
 
 
 if __name__ == "__main__":

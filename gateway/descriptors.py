@@ -73,7 +73,8 @@ def _bindings(rule: http_pb2.HttpRule) -> Iterator[HttpBinding]:
         yield from _bindings(extra)
 
 
-def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
+def comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
+    """Leading comments by source location path (the proto's doc comments)."""
     return {
         tuple(location.path): location.leading_comments.strip()
         for location in file.source_code_info.location
@@ -88,7 +89,7 @@ def services(descriptor_set: descriptor_pb2.FileDescriptorSet) -> list[Service]:
         backend = file.package.split(".")[0]
         if backend not in BACKENDS:
             continue
-        comments = _comments(file)
+        docs = comments(file)
         for s_index, service in enumerate(file.service):
             full_name = f"{file.package}.{service.name}"
             methods = tuple(
@@ -100,7 +101,7 @@ def services(descriptor_set: descriptor_pb2.FileDescriptorSet) -> list[Service]:
                     client_streaming=method.client_streaming,
                     server_streaming=method.server_streaming,
                     bindings=tuple(_bindings(method.options.Extensions[annotations_pb2.http])),
-                    comment=comments.get((6, s_index, 2, m_index), ""),
+                    comment=docs.get((6, s_index, 2, m_index), ""),
                 )
                 for m_index, method in enumerate(service.method)
             )

@@ -17,6 +17,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 
+from gateway import descriptors
 from gateway.descriptors import HttpBinding, Method, Service
 from gateway.envoy_config import EXEMPT_REST_PATHS, HEALTH_PATH
 
@@ -94,11 +95,7 @@ class _Types:
     schemas: dict[str, Schema] = field(default_factory=dict)
 
     def add_file(self, file: descriptor_pb2.FileDescriptorProto) -> None:
-        locations = {
-            tuple(loc.path): loc.leading_comments.strip()
-            for loc in file.source_code_info.location
-            if loc.leading_comments
-        }
+        locations = descriptors.comments(file)
 
         def walk(prefix: str, messages: Any, enums: Any, path: tuple[int, ...], tag: int) -> None:
             for enum in enums:
