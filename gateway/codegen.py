@@ -20,6 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 GENERATED_PACKAGES = ("users", "oms", "audit")
 DESCRIPTOR = Path("gateway") / "descriptor.pb"
+OPENAPI = Path("gateway") / "openapi.json"
+ENVOY_CONFIG = Path("envoy.yaml")
+ENVOY_HEADER = """\
+# The gateway's Envoy configuration with the default ports (see docs/gateway.md).
+# Generated from gateway/envoy_config.py and the protos by `make generate`; do not edit.
+# Run from the repository root: envoy -c envoy.yaml
+"""
 EXTRA_DESCRIPTOR_INPUTS = ("google/rpc/error_details.proto", "google/rpc/status.proto")
 """Envoy needs these to render rich error details for REST clients."""
 
@@ -77,10 +84,38 @@ def generate(out: Path) -> None:
             *EXTRA_DESCRIPTOR_INPUTS,
         ]
     )
+    _write_gateway_files(out)
+
+
+def _write_gateway_files(out: Path) -> None:
+    """The OpenAPI document and the default Envoy configuration, both from the descriptor."""
+    from gateway import descriptors, envoy_config, openapi
+    from gateway.settings import MeshSettings
+
+    descriptor_set = descriptors.load(out / DESCRIPTOR)
+    services = descriptors.services(descriptor_set)
+    (out / OPENAPI).write_text(openapi.render(descriptor_set, services))
+    config = envoy_config.render(services, MeshSettings())
+    (out / ENVOY_CONFIG).write_text(ENVOY_HEADER + _yaml(config))
+
+
+def _yaml(config: object) -> str:
+    """YAML with multi-line strings (the Lua script) as readable literal blocks."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, string)
+    return str(yaml.dump(config, Dumper=Dumper, sort_keys=False, width=100))
 
 
 def _generated_files(root: Path) -> set[str]:
-    files = {str(DESCRIPTOR)}
+    files = {str(DESCRIPTOR), str(OPENAPI), str(ENVOY_CONFIG)}
     for package in GENERATED_PACKAGES:
         for path in (root / package / "v1").glob("*"):
             if path.is_file():

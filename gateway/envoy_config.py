@@ -1,0 +1,495 @@
+"""The gateway's Envoy configuration, built from the settings and the descriptor set.
+
+``envoy.yaml`` at the root is this configuration rendered with the default settings (the
+generate command writes it and the freshness check compares it); ``mesh up`` renders it again
+with the ports it was given. Routes, the transcoded services and the JWT exemptions all come
+from the descriptor set, so they cannot drift from the protos.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from ipaddress import ip_address
+from typing import Any
+
+from gateway.descriptors import BACKENDS, Method, Service
+from gateway.settings import MeshSettings
+
+Config = dict[str, Any]
+
+JWKS_PATH = "/.well-known/jwks.json"
+EXEMPT_REST_PATHS = ("/auth/login", "/auth/refresh", "/auth/validate", JWKS_PATH)
+"""REST paths anyone may call; the RPCs bound to them are exempt in their native form too."""
+HEALTH_PATH = "/health"
+OPENAPI_PATH = "/openapi.json"
+REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
+"""The reflection version our reflection server speaks; grpcurl falls back to it from v1."""
+UNAUTHENTICATED_PREFIXES = (
+    "/grpc.reflection.v1.ServerReflection/",
+    f"/{REFLECTION_SERVICE}/",
+)
+"""Native paths without a token: reflection describes only public API shapes, and v1 must get
+UNIMPLEMENTED (no route) rather than UNAUTHENTICATED for grpcurl to fall back to v1alpha."""
+JWT_PROVIDER = "mesh"
+BUFFER_FILTER = "envoy.filters.http.buffer"
+ERROR_DOMAIN = "gateway.mesh"
+
+METADATA_GUARD = r"""-- gRPC metadata keys are [0-9a-z_.-] and values printable ASCII; HTTP allows
+-- more, and a service answers INTERNAL to a request carrying anything else: drop them.
+function envoy_on_request(request_handle)
+  local invalid = {}
+  for key, value in pairs(request_handle:headers()) do
+    if string.sub(key, 1, 1) ~= ":" and
+        (string.find(key, "[^0-9a-z_.%-]") or string.find(value, "[^\t\32-\126]")) then
+      table.insert(invalid, key)
+    end
+  end
+  for _, key in ipairs(invalid) do
+    request_handle:headers():remove(key)
+  end
+end
+"""
+HTTP_TO_GRPC: dict[int, tuple[int, str]] = {
+    400: (3, "INVALID_ARGUMENT"),
+    401: (16, "UNAUTHENTICATED"),
+    404: (5, "NOT_FOUND"),
+    413: (8, "RESOURCE_EXHAUSTED"),
+    429: (8, "RESOURCE_EXHAUSTED"),
+    431: (8, "RESOURCE_EXHAUSTED"),
+    500: (13, "INTERNAL"),
+    502: (14, "UNAVAILABLE"),
+    503: (14, "UNAVAILABLE"),
+    504: (4, "DEADLINE_EXCEEDED"),
+}
+"""gRPC code (and ErrorInfo reason) reported for each HTTP status Envoy answers by itself,
+the inverse of the mapping the transcoder applies to upstream errors."""
+
+
+def _typed(type_name: str, **fields: Any) -> Config:
+    return {"@type": f"type.googleapis.com/{type_name}", **fields}
+
+
+def _address(host: str, port: int) -> Config:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bool) -> Config:
+    try:
+        ip_address(host)
+        discovery = "STATIC"
+    except ValueError:
+        discovery = "STRICT_DNS"
+    protocol = (
+        {
+            "http2_protocol_options": {
+                "connection_keepalive": {"interval": "30s", "timeout": "10s"},
+            }
+        }
+        if http2
+        else {"http_protocol_options": {}}
+    )
+    cluster: Config = {
+        "name": name,
+        "type": discovery,
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": _typed(
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                explicit_http_config=protocol,
+            )
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+        },
+    }
+    if health_checked:
+        # Checked every second whether or not traffic flows, so /health turns 503 within about
+        # two seconds of a service going away (two failed checks, so one slow answer on a busy
+        # machine does not flap it) and 200 again at the first SERVING answer.
+        cluster["health_checks"] = [
+            {
+                "timeout": "2s",
+                "interval": "1s",
+                "no_traffic_interval": "1s",
+                "unhealthy_threshold": 2,
+                "healthy_threshold": 1,
+                "grpc_health_check": {},
+            }
+        ]
+    return cluster
+
+
+def _stream_route(name: str, path_match: Config, cluster: str) -> Config:
+    """A route for a stream: no deadline, no idle cut-off, and no buffering of its body."""
+    return {
+        "name": name,
+        "match": {**path_match, "headers": _grpc_only()},
+        "route": {"cluster": cluster, "timeout": "0s", "idle_timeout": "0s"},
+        "typed_per_filter_config": {
+            BUFFER_FILTER: _typed(
+                "envoy.extensions.filters.http.buffer.v3.BufferPerRoute", disabled=True
+            )
+        },
+    }
+
+
+def _grpc_only() -> list[Config]:
+    """Routes for RPC paths match gRPC requests only (the transcoder sets this header too)."""
+    return [{"name": "content-type", "string_match": {"prefix": "application/grpc"}}]
+
+
+def _routes(services: Iterable[Service], settings: MeshSettings, openapi: str) -> list[Config]:
+    unary_timeout = _seconds(settings.unary_timeout_seconds)
+    routes: list[Config] = [
+        {
+            "name": "openapi",
+            "match": {
+                "path": OPENAPI_PATH,
+                "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+            },
+            "direct_response": {"status": 200, "body": {"filename": openapi}},
+            "response_headers_to_add": [
+                {"header": {"key": "content-type", "value": "application/json"}}
+            ],
+        }
+    ]
+    for service in services:
+        for method in service.methods:
+            if method.streaming:
+                routes.append(
+                    _stream_route(method.grpc_path, {"path": method.grpc_path}, service.backend)
+                )
+        routes.append(
+            {
+                "name": service.name,
+                "match": {"prefix": f"/{service.name}/", "headers": _grpc_only()},
+                "route": {"cluster": service.backend, "timeout": unary_timeout},
+            }
+        )
+    routes.append(
+        _stream_route(REFLECTION_SERVICE, {"prefix": f"/{REFLECTION_SERVICE}/"}, "reflection")
+    )
+    return routes
+
+
+def _exempt_methods(services: Iterable[Service]) -> list[Method]:
+    return [
+        method
+        for service in services
+        for method in service.methods
+        if any(binding.template in EXEMPT_REST_PATHS for binding in method.bindings)
+    ]
+
+
+def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
+    exempt_paths = [
+        *EXEMPT_REST_PATHS,
+        HEALTH_PATH,
+        OPENAPI_PATH,
+        *(method.grpc_path for method in _exempt_methods(services)),
+    ]
+    rules: list[Config] = [{"match": {"path": path}} for path in exempt_paths]
+    rules += [{"match": {"prefix": prefix}} for prefix in UNAUTHENTICATED_PREFIXES]
+    rules.append({"match": {"prefix": "/"}, "requires": {"provider_name": JWT_PROVIDER}})
+    return _typed(
+        "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        providers={
+            JWT_PROVIDER: {
+                "issuer": settings.issuer,
+                "audiences": [settings.audience],
+                # The Authorization header only: no token in query strings or cookies.
+                "from_headers": [{"name": "Authorization", "value_prefix": "Bearer "}],
+                "forward": True,
+                "remote_jwks": {
+                    # Fetched through this very listener, which transcodes it onto the User
+                    # Service's gRPC API; refetched in the background when the cache expires,
+                    # and every quarter second while the User Service is not answering yet.
+                    "http_uri": {
+                        "uri": f"http://{settings.gateway_local_host}:{settings.gateway_port}"
+                        f"{JWKS_PATH}",
+                        "cluster": "gateway_self",
+                        "timeout": "2s",
+                    },
+                    "cache_duration": _seconds(settings.jwks_cache_seconds),
+                    "async_fetch": {"fast_listener": True, "failed_refetch_duration": "0.25s"},
+                },
+                "jwt_cache_config": {"jwt_cache_size": 1000},
+                "clock_skew_seconds": 30,
+            }
+        },
+        rules=rules,
+    )
+
+
+def _transcoder(services: list[Service], descriptor: str) -> Config:
+    return _typed(
+        "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+        proto_descriptor=descriptor,
+        services=[s.name for s in services if any(m.bindings for m in s.methods)],
+        print_options={
+            "preserve_proto_field_names": True,
+            "always_print_primitive_fields": True,
+            "stream_sse_style_delimited": True,
+        },
+        request_validation_options={
+            "reject_unknown_query_parameters": True,
+            "reject_binding_body_field_collisions": True,
+        },
+        convert_grpc_status=True,
+    )
+
+
+def _health_check() -> Config:
+    return _typed(
+        "envoy.extensions.filters.http.health_check.v3.HealthCheck",
+        pass_through_mode=False,
+        headers=[{"name": ":path", "string_match": {"exact": HEALTH_PATH}}],
+        cluster_min_healthy_percentages={backend: {"value": 100} for backend in BACKENDS},
+    )
+
+
+def _local_reply_mappers() -> list[Config]:
+    """Envoy's own error replies as ``{code, message, details}``, like transcoded errors.
+
+    The first mapper matches native gRPC calls and changes nothing, so Envoy keeps answering
+    those with grpc-status trailers. A REST call the transcoder has already turned into gRPC
+    carries ``x-envoy-original-path``, which is how it is told apart from a native one.
+    """
+    native_grpc = {
+        "and_filter": {
+            "filters": [
+                {
+                    "header_filter": {
+                        "header": {
+                            "name": "content-type",
+                            "string_match": {"prefix": "application/grpc"},
+                        }
+                    }
+                },
+                {
+                    "header_filter": {
+                        "header": {"name": "x-envoy-original-path", "present_match": False}
+                    }
+                },
+            ]
+        }
+    }
+
+    def status_is(op: str, code: int) -> Config:
+        return {
+            "status_code_filter": {
+                "comparison": {
+                    "op": op,
+                    "value": {"default_value": code, "runtime_key": f"mesh.local_reply.{code}"},
+                }
+            }
+        }
+
+    def body(code: int, reason: str, message: str = "%LOCAL_REPLY_BODY%") -> Config:
+        return {
+            "json_format": {
+                "code": code,
+                "message": message,
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": reason,
+                        "domain": ERROR_DOMAIN,
+                        "metadata": {"envoy_details": "%RESPONSE_CODE_DETAILS%"},
+                    }
+                ],
+            }
+        }
+
+    unhealthy = {
+        "and_filter": {
+            "filters": [
+                status_is("EQ", 503),
+                {
+                    "header_filter": {
+                        "header": {"name": ":path", "string_match": {"exact": HEALTH_PATH}}
+                    }
+                },
+            ]
+        }
+    }
+    mappers: list[Config] = [
+        {"filter": native_grpc},
+        {
+            # Envoy's only 403 of its own is jwt_authn refusing a token's audience; to a client
+            # that is an invalid token like any other (RFC 6750), so 401 as for the rest.
+            "filter": status_is("EQ", 403),
+            "status_code": 401,
+            "body_format_override": body(16, "UNAUTHENTICATED"),
+        },
+        {
+            "filter": unhealthy,
+            "body_format_override": body(14, "UNAVAILABLE", "not every service is SERVING"),
+        },
+    ]
+    for status, (code, reason) in HTTP_TO_GRPC.items():
+        message = (
+            "no route for %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"
+            if status == 404
+            else "%LOCAL_REPLY_BODY%"
+        )
+        mappers.append(
+            {"filter": status_is("EQ", status), "body_format_override": body(code, reason, message)}
+        )
+    mappers.append({"filter": status_is("GE", 400), "body_format_override": body(2, "UNKNOWN")})
+    return mappers
+
+
+def _access_log() -> list[Config]:
+    return [
+        {
+            "name": "envoy.access_loggers.stdout",
+            # Health probes and the gateway's own JWKS refreshes come every few seconds and
+            # say nothing worth keeping.
+            "filter": {
+                "header_filter": {
+                    "header": {
+                        "name": ":path",
+                        "string_match": {
+                            "safe_regex": {
+                                "regex": f"^({re.escape(HEALTH_PATH)}|{re.escape(JWKS_PATH)})$"
+                            }
+                        },
+                        "invert_match": True,
+                    }
+                }
+            },
+            "typed_config": _typed(
+                "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                log_format={
+                    "json_format": {
+                        "ts": "%START_TIME%",
+                        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                        "upstream_path": "%REQ(:PATH)%",
+                        "status": "%RESPONSE_CODE%",
+                        "grpc_status": "%GRPC_STATUS%",
+                        "details": "%RESPONSE_CODE_DETAILS%",
+                        "duration_ms": "%DURATION%",
+                        "upstream": "%UPSTREAM_CLUSTER%",
+                    }
+                },
+            ),
+        }
+    ]
+
+
+def render(
+    services: list[Service],
+    settings: MeshSettings,
+    *,
+    descriptor: str = "gateway/descriptor.pb",
+    openapi: str = "gateway/openapi.json",
+) -> Config:
+    """The whole bootstrap configuration; file paths are relative to Envoy's working folder
+    unless given absolute."""
+    routes = _routes(services, settings, openapi)
+    http_filters = [
+        {"name": "envoy.filters.http.health_check", "typed_config": _health_check()},
+        {"name": "envoy.filters.http.jwt_authn", "typed_config": _jwt_authn(services, settings)},
+        {
+            # Caps request bodies (413 beyond it); streaming routes switch it off.
+            "name": BUFFER_FILTER,
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.buffer.v3.Buffer",
+                max_request_bytes=settings.max_request_bytes,
+            ),
+        },
+        {
+            "name": "envoy.filters.http.grpc_json_transcoder",
+            "typed_config": _transcoder(services, descriptor),
+        },
+        {
+            "name": "envoy.filters.http.lua",
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.lua.v3.Lua",
+                default_source_code={"inline_string": METADATA_GUARD},
+            ),
+        },
+        {
+            "name": "envoy.filters.http.router",
+            "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router"),
+        },
+    ]
+    connection_manager = _typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="gateway",
+        codec_type="AUTO",
+        normalize_path=True,
+        merge_slashes=True,
+        use_remote_address=True,
+        access_log=_access_log(),
+        http2_protocol_options={"max_concurrent_streams": 1000},
+        route_config={
+            "name": "mesh",
+            "max_direct_response_body_size_bytes": 4 * 1024 * 1024,
+            "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": routes}],
+        },
+        http_filters=http_filters,
+        local_reply_config={"mappers": _local_reply_mappers()},
+    )
+    host = settings.upstream_host
+    clusters = [
+        _cluster(backend, host, port, http2=True, health_checked=True)
+        for backend, port in (
+            ("users", settings.users_port),
+            ("oms", settings.oms_port),
+            ("audit", settings.audit_port),
+        )
+    ]
+    clusters.append(
+        _cluster("reflection", host, settings.reflection_port, http2=True, health_checked=True)
+    )
+    clusters.append(
+        _cluster(
+            "gateway_self",
+            settings.gateway_local_host,
+            settings.gateway_port,
+            http2=False,
+            health_checked=False,
+        )
+    )
+    return {
+        "admin": {"address": _address("127.0.0.1", settings.admin_port)},
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": _typed(
+                        "envoy.extensions.resource_monitors.downstream_connections.v3."
+                        "DownstreamConnectionsConfig",
+                        max_active_downstream_connections=10_000,
+                    ),
+                }
+            ]
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "gateway",
+                    "address": _address(settings.gateway_host, settings.gateway_port),
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": connection_manager,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": clusters,
+        },
+    }

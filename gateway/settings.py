@@ -1,0 +1,112 @@
+"""Settings of the one-machine mesh: ports, gateway limits, and the token issuer and audience."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import ConfigError, env_int, env_str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshSettings:
+    """Where each process listens and how the gateway treats requests (all from the env)."""
+
+    gateway_host: str = "0.0.0.0"  # noqa: S104 - the gateway is the mesh's public entry point
+    """Address the gateway listens on (``MESH_GATEWAY_HOST``)."""
+    gateway_port: int = 8080
+    """REST and native gRPC entry point (``MESH_GATEWAY_PORT``)."""
+    admin_port: int = 9901
+    """Envoy's admin interface, always on loopback (``MESH_GATEWAY_ADMIN_PORT``)."""
+    users_port: int = 8000
+    """User Service gRPC port (``MESH_USERS_PORT``)."""
+    oms_port: int = 8001
+    """OMS gRPC port (``MESH_OMS_PORT``)."""
+    audit_port: int = 8002
+    """Audit Service gRPC port (``MESH_AUDIT_PORT``)."""
+    reflection_port: int = 8003
+    """Reflection server describing every API, so grpcurl works through the gateway
+    (``MESH_REFLECTION_PORT``)."""
+    upstream_host: str = "127.0.0.1"
+    """Host the gateway reaches the services on (``MESH_UPSTREAM_HOST``)."""
+    issuer: str = "ontology-mesh"
+    """Token issuer checked at the edge (``MESH_TOKEN_ISSUER``)."""
+    audience: str = "ontology-mesh"
+    """Token audience checked at the edge (``MESH_TOKEN_AUDIENCE``)."""
+    unary_timeout_seconds: int = 30
+    """Deadline of every unary call through the gateway (``MESH_GATEWAY_TIMEOUT_SECONDS``)."""
+    max_request_bytes: int = 1024 * 1024
+    """Largest REST request body accepted; larger ones get 413 (``MESH_GATEWAY_MAX_BODY_BYTES``)."""
+    jwks_cache_seconds: int = 5
+    """How long the gateway keeps the User Service's JWKS before fetching it again in the
+    background; it bounds how long after a key rotation the new key's tokens are refused at the
+    edge (``MESH_GATEWAY_JWKS_CACHE_SECONDS``). Each fetch is one local call."""
+
+    @classmethod
+    def from_env(cls) -> MeshSettings:
+        defaults = cls()
+        settings = cls(
+            gateway_host=env_str("MESH_GATEWAY_HOST", defaults.gateway_host),
+            gateway_port=_port("MESH_GATEWAY_PORT", defaults.gateway_port),
+            admin_port=_port("MESH_GATEWAY_ADMIN_PORT", defaults.admin_port),
+            users_port=_port("MESH_USERS_PORT", defaults.users_port),
+            oms_port=_port("MESH_OMS_PORT", defaults.oms_port),
+            audit_port=_port("MESH_AUDIT_PORT", defaults.audit_port),
+            reflection_port=_port("MESH_REFLECTION_PORT", defaults.reflection_port),
+            upstream_host=env_str("MESH_UPSTREAM_HOST", defaults.upstream_host),
+            issuer=env_str("MESH_TOKEN_ISSUER", defaults.issuer),
+            audience=env_str("MESH_TOKEN_AUDIENCE", defaults.audience),
+            unary_timeout_seconds=env_int(
+                "MESH_GATEWAY_TIMEOUT_SECONDS", defaults.unary_timeout_seconds, minimum=1
+            ),
+            max_request_bytes=env_int(
+                "MESH_GATEWAY_MAX_BODY_BYTES", defaults.max_request_bytes, minimum=1024
+            ),
+            jwks_cache_seconds=env_int(
+                "MESH_GATEWAY_JWKS_CACHE_SECONDS", defaults.jwks_cache_seconds, minimum=1
+            ),
+        )
+        ports = settings.ports()
+        if len(set(ports.values())) != len(ports):
+            raise ConfigError(f"every process needs its own port, got {ports}")
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes ``from_env`` in a child process return these settings."""
+        return {
+            "MESH_GATEWAY_HOST": self.gateway_host,
+            "MESH_GATEWAY_PORT": str(self.gateway_port),
+            "MESH_GATEWAY_ADMIN_PORT": str(self.admin_port),
+            "MESH_USERS_PORT": str(self.users_port),
+            "MESH_OMS_PORT": str(self.oms_port),
+            "MESH_AUDIT_PORT": str(self.audit_port),
+            "MESH_REFLECTION_PORT": str(self.reflection_port),
+            "MESH_UPSTREAM_HOST": self.upstream_host,
+            "MESH_TOKEN_ISSUER": self.issuer,
+            "MESH_TOKEN_AUDIENCE": self.audience,
+            "MESH_GATEWAY_TIMEOUT_SECONDS": str(self.unary_timeout_seconds),
+            "MESH_GATEWAY_MAX_BODY_BYTES": str(self.max_request_bytes),
+            "MESH_GATEWAY_JWKS_CACHE_SECONDS": str(self.jwks_cache_seconds),
+        }
+
+    @property
+    def gateway_local_host(self) -> str:
+        """Where a client on this machine reaches the gateway (loopback if it listens on all)."""
+        return "127.0.0.1" if self.gateway_host in ("0.0.0.0", "") else self.gateway_host  # noqa: S104
+
+    def ports(self) -> dict[str, int]:
+        """Each listening port by the process (or interface) that owns it."""
+        return {
+            "users": self.users_port,
+            "oms": self.oms_port,
+            "audit": self.audit_port,
+            "reflection": self.reflection_port,
+            "gateway": self.gateway_port,
+            "gateway-admin": self.admin_port,
+        }
+
+
+def _port(name: str, default: int) -> int:
+    port = env_int(name, default, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
+    return port

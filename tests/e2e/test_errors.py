@@ -1,0 +1,201 @@
+"""Every error through the gateway is JSON ``{code, message, details}`` with the right status.
+
+The first group comes from the services (the transcoder converts their gRPC status), the second
+from Envoy itself (its local replies, mapped by ``local_reply_config``).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import RunningMesh, bearer, login
+
+
+def _error(response: httpx.Response, status: int, code: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"code", "message", "details"}
+    assert body["code"] == code
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    return dict(body)
+
+
+def _reason(body: dict[str, object]) -> str:
+    details = body["details"]
+    assert isinstance(details, list)
+    infos = [d for d in details if d["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"]
+    assert len(infos) == 1
+    return str(infos[0]["reason"])
+
+
+@pytest.fixture(scope="module")
+def viewer(client: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
+    name = f"viewer-{uuid.uuid4().hex[:8]}"
+    created = client.post(
+        "/v1/users",
+        headers=admin,
+        json={"user": {"username": name}, "password": "viewer-password-1", "roles": ["viewer"]},
+    )
+    assert created.status_code == 200, created.text
+    return bearer(str(login(client, name, "viewer-password-1")["access_token"]))
+
+
+def test_invalid_argument_is_400_with_every_field_violation(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    response = client.post(
+        "/v1/users", headers=admin, json={"user": {"username": "X"}, "password": "short"}
+    )
+    body = _error(response, 400, 3)
+    assert _reason(body) == "INVALID_ARGUMENT"
+    bad_request = [
+        d
+        for d in body["details"]
+        if d["@type"] == "type.googleapis.com/google.rpc.BadRequest"  # type: ignore[attr-defined]
+    ]
+    fields = {v["field"] for v in bad_request[0]["field_violations"]}
+    assert fields == {"user.username", "password"}
+
+
+def test_unauthenticated_is_401(client: httpx.Client) -> None:
+    response = client.post("/auth/login", json={"username": "admin", "password": "wrong-password"})
+    assert _reason(_error(response, 401, 16))
+
+
+def test_permission_denied_is_403(client: httpx.Client, viewer: dict[str, str]) -> None:
+    response = client.post(
+        "/api/v2/events",
+        headers=viewer,
+        json={"id": "x", "source": "e2e", "type": "t", "time": "2026-01-01T00:00:00Z"},
+    )
+    assert _reason(_error(response, 403, 7)) == "MISSING_PERMISSION"
+
+
+def test_not_found_is_404(client: httpx.Client, admin: dict[str, str]) -> None:
+    response = client.get(f"/users/{uuid.uuid4()}", headers=admin)
+    assert _reason(_error(response, 404, 5)) == "USER_NOT_FOUND"
+
+
+def test_already_exists_is_409(client: httpx.Client, admin: dict[str, str]) -> None:
+    user = {"user": {"username": f"twin-{uuid.uuid4().hex[:8]}"}, "password": "twin-password-1"}
+    assert client.post("/v1/users", headers=admin, json=user).status_code == 200
+    response = client.post("/v1/users", headers=admin, json=user)
+    assert _reason(_error(response, 409, 6)) == "USER_EXISTS"
+
+
+def test_failed_precondition_is_400(
+    client: httpx.Client, admin: dict[str, str], admin_login: dict[str, object]
+) -> None:
+    user_id = admin_login["user"]["user_id"]  # type: ignore[index]
+    response = client.post(f"/v1/users/{user_id}:disable", headers=admin, json={})
+    assert _reason(_error(response, 400, 9)) == "CANNOT_DISABLE_SELF"
+
+
+def test_aborted_is_409(client: httpx.Client, admin: dict[str, str]) -> None:
+    created = client.post(
+        "/v1/users",
+        headers=admin,
+        json={"user": {"username": f"etag-{uuid.uuid4().hex[:8]}"}, "password": "etag-password-1"},
+    ).json()
+    response = client.post(
+        f"/v1/users/{created['user_id']}:setRoles",
+        headers=admin,
+        json={"roles": ["viewer"], "etag": 'W/"999"'},
+    )
+    assert _reason(_error(response, 409, 10)) == "ETAG_MISMATCH"
+
+
+def _subscribe_status(client: httpx.Client, headers: dict[str, str]) -> int | None:
+    """The status of a new subscription, or None when it was accepted and stays open."""
+    try:
+        with client.stream(
+            "GET",
+            "/api/v2/events:subscribe",
+            headers=headers,
+            params={"subject": "none"},
+            timeout=1,
+        ) as response:
+            return response.status_code
+    except httpx.ReadTimeout:
+        return None
+
+
+def test_resource_exhausted_is_429_and_clears_when_subscribers_leave(
+    mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """The Audit Service allows 16 subscriptions; the 17th is refused until one goes away."""
+    host, port = mesh.gateway_target.rsplit(":", 1)
+    holders = []
+    try:
+        for _ in range(16):
+            holder = socket.create_connection((host, int(port)), timeout=5)
+            holder.sendall(
+                f"GET /api/v2/events:subscribe?subject={uuid.uuid4()} HTTP/1.1\r\n"
+                f"Host: {host}\r\nAuthorization: {admin['Authorization']}\r\n\r\n".encode()
+            )
+            holders.append(holder)
+        deadline = time.monotonic() + 10
+        while _subscribe_status(client, admin) != 429:
+            assert time.monotonic() < deadline, "the 17th subscription was never refused"
+        refused = client.get("/api/v2/events:subscribe", headers=admin, timeout=5)
+        assert _reason(_error(refused, 429, 8)) == "TOO_MANY_SUBSCRIPTIONS"
+    finally:
+        for holder in holders:
+            holder.shutdown(socket.SHUT_RDWR)
+            holder.close()
+    deadline = time.monotonic() + 20
+    while _subscribe_status(client, admin) == 429:
+        assert time.monotonic() < deadline, "subscriptions were not released after clients left"
+        time.sleep(0.2)
+
+
+# Envoy's own replies.
+
+
+def test_missing_token_is_401_json(client: httpx.Client) -> None:
+    body = _error(client.get("/v1/roles"), 401, 16)
+    assert body["message"] == "Jwt is missing"
+
+
+def test_bad_json_is_400_json(client: httpx.Client) -> None:
+    response = client.post(
+        "/auth/login", content=b'{"username": ', headers={"content-type": "application/json"}
+    )
+    assert _reason(_error(response, 400, 3)) == "INVALID_ARGUMENT"
+
+
+def test_unknown_query_parameter_is_400_json(client: httpx.Client, admin: dict[str, str]) -> None:
+    response = client.get("/v1/roles", params={"colour": "red"}, headers=admin)
+    body = _error(response, 400, 3)
+    assert "colour" in str(body["message"])
+
+
+def test_unknown_path_is_404_json(client: httpx.Client, admin: dict[str, str]) -> None:
+    body = _error(client.get("/no/such/path", headers=admin), 404, 5)
+    assert body["message"] == "no route for GET /no/such/path"
+
+
+def test_body_too_large_is_413_json(client: httpx.Client) -> None:
+    huge = b'{"username": "' + b"a" * (2 * 1024 * 1024) + b'", "password": "x"}'
+    response = client.post(
+        "/auth/login", content=huge, headers={"content-type": "application/json"}
+    )
+    assert _reason(_error(response, 413, 8)) == "RESOURCE_EXHAUSTED"
+
+
+def test_native_grpc_errors_are_left_as_grpc(client: httpx.Client) -> None:
+    """A gRPC caller without a token gets grpc-status 16, not a JSON body."""
+    response = httpx.post(
+        f"{client.base_url}/users.v1.UserService/ListRoles",
+        content=b"\x00\x00\x00\x00\x00",
+        headers={"content-type": "application/grpc", "te": "trailers"},
+    )
+    assert response.headers.get("grpc-status") == "16"
+    assert not response.content

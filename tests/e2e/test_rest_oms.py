@@ -1,0 +1,90 @@
+"""The OMS's REST paths of the brief, through the gateway."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+EMPLOYEE = {
+    "api_name": "Employee",
+    "display_name": "Employee",
+    "primary_key": "id",
+    "properties": [
+        {"api_name": "id", "data_type": {"base": "BASE_TYPE_STRING"}, "required": True},
+        {"api_name": "name", "data_type": {"base": "BASE_TYPE_STRING"}},
+    ],
+}
+
+
+@pytest.fixture
+def branch(client: httpx.Client, admin: dict[str, str]) -> str:
+    name = f"feature-{uuid.uuid4().hex[:8]}"
+    response = client.post("/api/v1/branches", headers=admin, json={"name": name})
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == name
+    assert response.json()["base_branch"] == "main"
+    return name
+
+
+def test_object_types_are_created_and_listed_on_a_branch(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    created = client.post(f"/api/v1/schemas/{branch}/object-types", headers=admin, json=EMPLOYEE)
+    assert created.status_code == 200, created.text
+    assert created.json()["api_name"] == "Employee"
+    assert created.json()["etag"]
+    listed = client.get(f"/api/v1/schemas/{branch}/object-types", headers=admin)
+    assert listed.status_code == 200, listed.text
+    assert [t["api_name"] for t in listed.json()["object_types"]] == ["Employee"]
+    main = client.get("/api/v1/schemas/main/object-types", headers=admin).json()
+    assert "Employee" not in [t["api_name"] for t in main["object_types"]]
+
+
+def test_validation_check_then_merge_into_main(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    api_name = f"Thing{uuid.uuid4().hex[:6]}"
+    body = {**EMPLOYEE, "api_name": api_name, "display_name": api_name}
+    assert (
+        client.post(f"/api/v1/schemas/{branch}/object-types", headers=admin, json=body).status_code
+        == 200
+    )
+    check = client.post("/api/v1/validation/check", headers=admin, json={"branch": branch})
+    assert check.status_code == 200, check.text
+    assert check.json()["passed"] is True
+    assert any(f["rule_id"] == "OBJECT_TYPE_ADDED" for f in check.json()["findings"])
+    merged = client.post(f"/api/v1/branches/{branch}/merge", headers=admin, json={"target": "main"})
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["outcome"] in ("MERGE_OUTCOME_FAST_FORWARD", "MERGE_OUTCOME_MERGE_COMMIT")
+    main = client.get("/api/v1/schemas/main/object-types", headers=admin).json()
+    assert api_name in [t["api_name"] for t in main["object_types"]]
+
+
+def test_a_second_branch_of_the_same_name_is_409(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    again = client.post("/api/v1/branches", headers=admin, json={"name": branch})
+    assert again.status_code == 409
+    assert again.json()["code"] == 6
+
+
+def test_a_reader_cannot_write_the_schema(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    name = f"reader-{uuid.uuid4().hex[:8]}"
+    created = client.post(
+        "/v1/users",
+        headers=admin,
+        json={"user": {"username": name}, "password": "reader-password-1", "roles": ["viewer"]},
+    )
+    assert created.status_code == 200, created.text
+    token = client.post(
+        "/auth/login", json={"username": name, "password": "reader-password-1"}
+    ).json()["access_token"]
+    reader = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/v1/schemas/{branch}/object-types", headers=reader).status_code == 200
+    denied = client.post(f"/api/v1/schemas/{branch}/object-types", headers=reader, json=EMPLOYEE)
+    assert denied.status_code == 403
+    assert denied.json()["code"] == 7

@@ -1,0 +1,145 @@
+"""The Envoy configuration: Envoy accepts it, and it routes, times out and exempts as intended."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway import descriptors, envoy, envoy_config
+from gateway.settings import MeshSettings
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _validate(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        envoy.validate_command(config),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def services() -> list[descriptors.Service]:
+    return descriptors.services(descriptors.load())
+
+
+@pytest.fixture(scope="module")
+def config(services: list[descriptors.Service]) -> dict[str, Any]:
+    return envoy_config.render(services, MeshSettings())
+
+
+def _hcm(config: dict[str, Any]) -> dict[str, Any]:
+    listener = config["static_resources"]["listeners"][0]
+    return dict(listener["filter_chains"][0]["filters"][0]["typed_config"])
+
+
+def _filter(config: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(f["typed_config"] for f in _hcm(config)["http_filters"] if f["name"] == name)
+
+
+def test_the_committed_envoy_yaml_validates() -> None:
+    result = _validate(ROOT / "envoy.yaml", ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OK" in result.stdout
+
+
+def test_the_committed_envoy_yaml_is_the_default_rendering(config: dict[str, Any]) -> None:
+    assert yaml.safe_load((ROOT / "envoy.yaml").read_text()) == config
+
+
+def test_a_rendering_with_other_ports_validates(tmp_path: Path) -> None:
+    settings = MeshSettings(gateway_port=18080, admin_port=19901, users_port=18000)
+    path = envoy.write_config(settings, tmp_path)
+    result = _validate(path, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rendered = json.loads(path.read_text())
+    assert rendered["admin"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 19901,
+    }
+    users = next(c for c in rendered["static_resources"]["clusters"] if c["name"] == "users")
+    endpoint = users["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"]["port_value"] == 18000
+
+
+def test_every_service_is_routed_to_its_backend_with_streams_untimed(
+    config: dict[str, Any], services: list[descriptors.Service]
+) -> None:
+    routes = _hcm(config)["route_config"]["virtual_hosts"][0]["routes"]
+    by_name = {route["name"]: route for route in routes}
+    for service in services:
+        prefix = by_name[service.name]
+        assert prefix["match"]["prefix"] == f"/{service.name}/"
+        assert prefix["route"] == {"cluster": service.backend, "timeout": "30s"}
+        for method in service.methods:
+            if method.streaming:
+                stream = by_name[method.grpc_path]
+                assert stream["route"]["timeout"] == "0s"
+                assert stream["route"]["idle_timeout"] == "0s"
+                assert routes.index(stream) < routes.index(prefix)
+    subscribe = by_name["/audit.v1.AuditService/SubscribeEvents"]
+    assert subscribe["route"]["cluster"] == "audit"
+
+
+def test_transcoder_settings_of_the_brief(config: dict[str, Any]) -> None:
+    transcoder = _filter(config, "envoy.filters.http.grpc_json_transcoder")
+    assert transcoder["print_options"] == {
+        "preserve_proto_field_names": True,
+        "always_print_primitive_fields": True,
+        "stream_sse_style_delimited": True,
+    }
+    assert transcoder["request_validation_options"] == {
+        "reject_unknown_query_parameters": True,
+        "reject_binding_body_field_collisions": True,
+    }
+    assert transcoder["convert_grpc_status"] is True
+    assert {"users.v1.AuthService", "audit.v1.AuditService", "oms.v1.BranchService"} <= set(
+        transcoder["services"]
+    )
+
+
+def test_jwt_exempts_both_forms_of_the_public_calls_and_requires_it_elsewhere(
+    config: dict[str, Any],
+) -> None:
+    jwt = _filter(config, "envoy.filters.http.jwt_authn")
+    exempt = {rule["match"].get("path") for rule in jwt["rules"] if "requires" not in rule}
+    assert {
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/validate",
+        "/.well-known/jwks.json",
+        "/health",
+        "/users.v1.AuthService/Login",
+        "/users.v1.AuthService/RefreshToken",
+        "/users.v1.AuthService/ValidateToken",
+        "/users.v1.AuthService/GetJwks",
+    } <= exempt
+    assert "/users.v1.AuthService/Logout" not in exempt
+    assert jwt["rules"][-1] == {"match": {"prefix": "/"}, "requires": {"provider_name": "mesh"}}
+    provider = jwt["providers"]["mesh"]
+    assert provider["from_headers"] == [{"name": "Authorization", "value_prefix": "Bearer "}]
+    assert provider["issuer"] == provider["audiences"][0] == "ontology-mesh"
+    assert provider["remote_jwks"]["http_uri"]["uri"].endswith("/.well-known/jwks.json")
+
+
+def test_health_needs_every_backend(config: dict[str, Any]) -> None:
+    health = _filter(config, "envoy.filters.http.health_check")
+    assert health["cluster_min_healthy_percentages"] == {
+        "users": {"value": 100},
+        "oms": {"value": 100},
+        "audit": {"value": 100},
+    }
+    for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] in descriptors.BACKENDS:
+            check = cluster["health_checks"][0]
+            assert check["no_traffic_interval"] == "1s"
+            assert "grpc_health_check" in check

@@ -1,0 +1,65 @@
+"""The OpenAPI document follows the HTTP rules and the transcoder's JSON forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway import descriptors, openapi
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    descriptor_set = descriptors.load()
+    return openapi.build(descriptor_set, descriptors.services(descriptor_set))
+
+
+def test_path_templates() -> None:
+    assert openapi._path("/users/{user_id}") == ("/users/{user_id}", [("user_id", "user_id")])
+    assert openapi._path("/api/v2/{name=events/*}") == ("/api/v2/events/{name}", [("name", "name")])
+    assert openapi._path("/v1/users/{user.user_id}") == (
+        "/v1/users/{user_user_id}",
+        [("user_user_id", "user.user_id")],
+    )
+    assert openapi._path("/v1/{name=a/*/b/*}:run") == (
+        "/v1/a/{name_1}/b/{name_2}:run",
+        [("name_1", "name"), ("name_2", "name")],
+    )
+
+
+def test_every_http_binding_is_documented(document: dict[str, Any]) -> None:
+    for service in descriptors.services(descriptors.load()):
+        for method in service.methods:
+            for binding in method.bindings:
+                path, _ = openapi._path(binding.template)
+                assert binding.verb in document["paths"][path], (method.grpc_path, path)
+
+
+def test_json_forms_of_the_transcoder(document: dict[str, Any]) -> None:
+    event = document["components"]["schemas"]["audit.v1.Event"]["properties"]
+    assert event["sequence"]["type"] == "string"  # int64
+    assert event["time"]["format"] == "date-time"
+    assert event["data"]["type"] == "object"  # Struct
+    login = document["paths"]["/auth/login"]["post"]
+    assert login["security"] == []
+    assert "security" not in document["paths"]["/v1/roles"]["get"]
+    assert document["security"] == [{"bearer": []}]
+
+
+def test_query_parameters_and_streams(document: dict[str, Any]) -> None:
+    query = document["paths"]["/api/v2/query/events"]["get"]
+    names = {p["name"] for p in query["parameters"]}
+    assert {
+        "type",
+        "source",
+        "subject",
+        "actor",
+        "start_time",
+        "end_time",
+        "page_size",
+        "page_token",
+    } <= names
+    subscribe = document["paths"]["/api/v2/events:subscribe"]["get"]
+    assert "text/event-stream" in subscribe["responses"]["200"]["content"]
+    assert document["paths"]["/health"]["get"]["security"] == []

@@ -1,0 +1,48 @@
+"""Mesh settings from the environment: defaults, round trip, and refusals at start."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.config import ConfigError
+from gateway.settings import MeshSettings
+
+
+def test_defaults_are_the_ports_of_the_brief() -> None:
+    assert MeshSettings().ports() == {
+        "users": 8000,
+        "oms": 8001,
+        "audit": 8002,
+        "reflection": 8003,
+        "gateway": 8080,
+        "gateway-admin": 9901,
+    }
+
+
+def test_settings_survive_the_trip_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = MeshSettings(
+        gateway_port=18080, users_port=18000, issuer="other", jwks_cache_seconds=9
+    )
+    for key, value in settings.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert MeshSettings.from_env() == settings
+
+
+def test_two_processes_on_one_port_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESH_OMS_PORT", "8000")
+    with pytest.raises(ConfigError, match="own port"):
+        MeshSettings.from_env()
+
+
+@pytest.mark.parametrize("value", ["http", "0", "70000"])
+def test_a_bad_port_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("MESH_GATEWAY_PORT", value)
+    with pytest.raises(ConfigError, match="MESH_GATEWAY_PORT"):
+        MeshSettings.from_env()
+
+
+def test_the_gateway_is_reached_on_loopback_when_it_listens_everywhere() -> None:
+    assert MeshSettings().gateway_local_host == "127.0.0.1"
+    assert MeshSettings(gateway_host="10.1.2.3").gateway_local_host == "10.1.2.3"
