@@ -1,7 +1,9 @@
 """The signing key ring: ES256 keys on disk (mode 0600), rotation, and the public JWKS.
 
 The newest key signs; a retired key stays published (and verifying) until every token it
-signed has expired, so a rotation never invalidates a live token. Key ids are RFC 7638
+signed has expired, so a rotation never invalidates a live token. The key that will sign after
+the next rotation is published ahead of time, so verifiers that cache the JWKS (each service,
+Envoy) already hold it when the first token it signed arrives. Key ids are RFC 7638
 thumbprints, so the same key always has the same ``kid``.
 """
 
@@ -79,9 +81,11 @@ class KeyRing:
         self._lock = threading.Lock()
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self._dir, 0o700)
-        self._keys: list[SigningKey] = self._load()
+        self._keys, next_key = self._load()
         if not self._keys:
             self._keys = [self._new_key()]
+        self._next = next_key or self._new_key()
+        if next_key is None:
             self._save()
 
     def signing_key(self) -> SigningKey:
@@ -89,21 +93,26 @@ class KeyRing:
 
     def public_key(self, kid: str) -> Any | None:
         """The verification key for ``kid`` while it is published (a ``KeyProvider``)."""
-        for key in self._keys:
-            if key.kid == kid and self._published(key):
+        for key in self._published_keys():
+            if key.kid == kid:
                 return key.private_key.public_key()
         return None
 
     def jwks(self) -> list[dict[str, str]]:
-        """Published public keys, the signing key first."""
-        return [key.jwk() for key in self._keys if self._published(key)]
+        """Published public keys: the signing key first, the next one last."""
+        return [key.jwk() for key in self._published_keys()]
+
+    def _published_keys(self) -> list[SigningKey]:
+        return [*(k for k in self._keys if self._published(k)), self._next]
 
     def rotate(self) -> SigningKey:
-        """Sign with a fresh key from now on; drop keys whose tokens have all expired."""
+        """Sign with the pre-published next key from now on, and publish a new next key;
+        drop keys whose tokens have all expired."""
         with self._lock:
             now = self._clock()
             retired = [replace(k, retired_at=k.retired_at or now) for k in self._keys]
-            fresh = self._new_key()
+            fresh = replace(self._next, created_at=now)
+            self._next = self._new_key()
             self._keys = [fresh, *(k for k in retired if self._published(k))]
             self._save()
             for stale in retired:
@@ -132,28 +141,31 @@ class KeyRing:
             "keys": [
                 {"kid": k.kid, "created_at": k.created_at, "retired_at": k.retired_at}
                 for k in self._keys
-            ]
+            ],
+            "next": {"kid": self._next.kid, "created_at": self._next.created_at},
         }
         staging = self._dir / f"{MANIFEST}.tmp"
         _write_private(staging, json.dumps(manifest, indent=2).encode())
         os.replace(staging, self._dir / MANIFEST)
 
-    def _load(self) -> list[SigningKey]:
+    def _load(self) -> tuple[list[SigningKey], SigningKey | None]:
+        """The signing and retired keys, and the next key (absent in older manifests)."""
         path = self._dir / MANIFEST
         if not path.exists():
-            return []
-        keys: list[SigningKey] = []
-        for entry in json.loads(path.read_text())["keys"]:
-            pem = (self._dir / f"{entry['kid']}.pem").read_bytes()
-            private_key = serialization.load_pem_private_key(pem, password=None)
-            if not isinstance(private_key, ec.EllipticCurvePrivateKey):
-                raise ValueError(f"key {entry['kid']} is not an EC key")
-            keys.append(
-                SigningKey(
-                    kid=entry["kid"],
-                    private_key=private_key,
-                    created_at=float(entry["created_at"]),
-                    retired_at=entry["retired_at"],
-                )
-            )
-        return keys
+            return [], None
+        manifest = json.loads(path.read_text())
+        keys = [self._load_key(entry) for entry in manifest["keys"]]
+        next_entry = manifest.get("next")
+        return keys, self._load_key(next_entry) if next_entry else None
+
+    def _load_key(self, entry: dict[str, Any]) -> SigningKey:
+        pem = (self._dir / f"{entry['kid']}.pem").read_bytes()
+        private_key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"key {entry['kid']} is not an EC key")
+        return SigningKey(
+            kid=entry["kid"],
+            private_key=private_key,
+            created_at=float(entry["created_at"]),
+            retired_at=entry.get("retired_at"),
+        )

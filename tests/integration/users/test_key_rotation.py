@@ -1,4 +1,4 @@
-"""Key rotation: live tokens stay valid, new tokens use the new kid, JWKS lists both."""
+"""Key rotation: live tokens stay valid, new tokens use a kid verifiers already had."""
 
 import grpc
 import jwt
@@ -15,13 +15,18 @@ def _kid(token):
 
 def test_rotation_keeps_old_tokens_and_publishes_both_keys(users, admin):
     old_kid = _kid(admin.access_token)
+    before = [k.kid for k in users.auth.GetJwks(auth_pb.GetJwksRequest(), timeout=10).keys]
     rotated = users.auth.RotateSigningKey(
         auth_pb.RotateSigningKeyRequest(), metadata=bearer(admin.access_token), timeout=10
     )
     assert rotated.kid != old_kid
-    assert list(rotated.published_kids) == [rotated.kid, old_kid]
+    # The new signing key was published before it signed anything; a next one is now.
+    assert rotated.kid in before
+    upcoming = rotated.published_kids[-1]
+    assert upcoming not in before
+    assert list(rotated.published_kids) == [rotated.kid, old_kid, upcoming]
     jwks = users.auth.GetJwks(auth_pb.GetJwksRequest(), timeout=10)
-    assert [k.kid for k in jwks.keys] == [rotated.kid, old_kid]
+    assert [k.kid for k in jwks.keys] == [rotated.kid, old_kid, upcoming]
     fresh = users.login()
     assert _kid(fresh.access_token) == _kid(fresh.refresh_token) == rotated.kid
     for token in (admin.access_token, fresh.access_token):

@@ -24,22 +24,41 @@ def test_first_key_is_created_private_and_reloaded(tmp_path):
     assert again.public_key(kid) is not None
 
 
+def published(ring):
+    return [k["kid"] for k in ring.jwks()]
+
+
 def test_rotation_publishes_old_keys_until_their_tokens_expire(tmp_path):
     clock = Clock()
     ring = KeyRing(tmp_path, retention_seconds=60, clock=clock)
     old = ring.signing_key().kid
+    upcoming = published(ring)[-1]
     new = ring.rotate().kid
+    assert new == upcoming
     assert ring.signing_key().kid == new != old
-    assert [k["kid"] for k in ring.jwks()] == [new, old]
+    after_next = published(ring)[-1]
+    assert published(ring) == [new, old, after_next]
     assert ring.public_key(old) is not None
     clock.now += 61
-    assert [k["kid"] for k in ring.jwks()] == [new]
+    assert published(ring) == [new, after_next]
     assert ring.public_key(old) is None
     # The next rotation forgets the expired key entirely, file included.
     newest = ring.rotate().kid
+    assert newest == after_next
     assert not (tmp_path / f"{old}.pem").exists()
     reloaded = KeyRing(tmp_path, retention_seconds=60, clock=clock)
-    assert [k["kid"] for k in reloaded.jwks()] == [newest, new]
+    assert published(reloaded) == published(ring)
+    assert published(reloaded)[:2] == [newest, new]
+
+
+def test_the_next_signing_key_is_published_before_it_signs(tmp_path):
+    ring = KeyRing(tmp_path, retention_seconds=60)
+    before = published(ring)
+    assert len(before) == 2
+    assert before[0] == ring.signing_key().kid
+    assert ring.public_key(before[1]) is not None
+    assert ring.rotate().kid in before
+    assert KeyRing(tmp_path, retention_seconds=60).signing_key().kid == before[1]
 
 
 def test_jwk_shape(tmp_path):
