@@ -103,6 +103,7 @@ def main() -> None:
         verifier = users.verifier(settings.runtime)
         users.start()
         server = build_server(settings, verifier)
+        server.readiness = users.revocations.wait_ready
         server.on_stop.append(users.close)
     server.serve_forever()
 

@@ -50,15 +50,39 @@ class MeshServer:
     service_names: tuple[str, ...]
     grace_seconds: float
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    readiness: Callable[[float], bool] | None = None
+    """Waits up to the given seconds for a dependency (e.g. the revocation view); until it
+    answers True, health reports NOT_SERVING so probes and Envoy send no traffic yet."""
     _stopping: bool = False
     _stop_lock: threading.Lock = field(default_factory=threading.Lock)
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         self.server.start()
+        if self.readiness is None:
+            self._mark_serving()
+            return
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        log.info("waiting until ready", extra={"port": self.port})
+        threading.Thread(
+            target=self._await_ready, args=(self.readiness,), name="readiness", daemon=True
+        ).start()
+
+    def _set_health(self, status: int) -> None:
         for name in ("", *self.service_names):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            self.health.set(name, status)
+
+    def _mark_serving(self) -> None:
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"port": self.port, "services": list(self.service_names)})
+
+    def _await_ready(self, readiness: Callable[[float], bool]) -> None:
+        while not self._stopping:
+            if readiness(1.0):
+                with self._stop_lock:
+                    if not self._stopping:
+                        self._mark_serving()
+                return
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, drain in-flight RPCs for the grace period, then release resources."""

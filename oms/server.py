@@ -84,6 +84,7 @@ def main() -> int:
         ),
     )
     users.start()
+    server.readiness = users.revocations.wait_ready
     server.on_stop.append(users.close)
     log.info("starting", extra={"listen": settings.listen})
     server.serve_forever()

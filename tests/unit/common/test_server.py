@@ -1,5 +1,8 @@
 """The server factory over a real port: health, reflection, error mapping, deny-by-default."""
 
+import threading
+import time
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -164,3 +167,29 @@ def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, caplog)
         (f"/{SERVICE}/WhoAmI", "OK", "carol"),
         (f"/{SERVICE}/Fail", "INVALID_ARGUMENT", None),
     ]
+
+
+def test_health_waits_for_readiness_before_serving():
+    ready = threading.Event()
+    mesh = create_server(
+        "127.0.0.1:0",
+        domain="test.mesh",
+        services=[],
+        policies={},
+        verifier=None,
+        settings=RuntimeSettings.from_env(),
+    )
+    mesh.readiness = ready.wait
+    mesh.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{mesh.port}") as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            check = health_pb2.HealthCheckRequest()
+            assert stub.Check(check, timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            ready.set()
+            deadline = time.monotonic() + 10
+            while stub.Check(check, timeout=5).status != health_pb2.HealthCheckResponse.SERVING:
+                assert time.monotonic() < deadline, "never became SERVING"
+                time.sleep(0.05)
+    finally:
+        mesh.stop(0)
