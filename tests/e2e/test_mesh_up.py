@@ -210,3 +210,17 @@ def test_a_service_dying_later_stops_the_mesh_with_its_name(tmp_path: Path) -> N
         assert run.finish() == 1
     for port in settings.ports().values():
         assert _port_free(port), f"port {port} still taken after the mesh stopped"
+
+
+def test_killing_mesh_up_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGKILL lets ``mesh up`` stop nothing itself; its processes must still go, ports freed."""
+    settings = mesh_settings()
+    with mesh_up(_env(settings, tmp_path)) as run:
+        run.wait_for("mesh: ready at")
+        run.process.send_signal(signal.SIGKILL)
+        assert run.finish() == -signal.SIGKILL
+    deadline = time.monotonic() + 30
+    for port in settings.ports().values():
+        while not _port_free(port):
+            assert time.monotonic() < deadline, f"port {port} still taken after mesh up was killed"
+            time.sleep(0.2)
