@@ -24,6 +24,9 @@ def up() -> int:
     except ConfigError as exc:
         print(f"mesh: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"mesh: cannot use the data folder (MESH_DATA_DIR): {exc}", file=sys.stderr)
+        return 1
     mesh = Mesh(settings, data_dir=folder, ready_timeout=ready_timeout)
     say = mesh.supervisor.say
 

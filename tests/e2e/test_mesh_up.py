@@ -224,3 +224,13 @@ def test_killing_mesh_up_leaves_no_process_behind(tmp_path: Path) -> None:
         while not _port_free(port):
             assert time.monotonic() < deadline, f"port {port} still taken after mesh up was killed"
             time.sleep(0.2)
+
+
+def test_an_unusable_data_folder_is_named_and_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = _env(mesh_settings(), blocker / "data")
+    with mesh_up(env) as run:
+        line = run.wait_for("mesh: cannot use the data folder (MESH_DATA_DIR)")
+        assert str(blocker / "data") in line
+        assert run.finish() == 1
