@@ -202,3 +202,12 @@ def test_native_grpc_errors_are_left_as_grpc(client: httpx.Client) -> None:
     )
     assert response.headers.get("grpc-status") == "16"
     assert not response.content
+
+
+def test_grpc_web_is_not_taken_for_grpc(client: httpx.Client, admin: dict[str, str]) -> None:
+    """The gateway does not speak gRPC-Web: such a request is answered in JSON like any other
+    HTTP request, not with gRPC trailers, nor passed on to a service."""
+    path = "/users.v1.UserService/ListRoles"
+    headers = {"content-type": "application/grpc-web"}
+    _error(client.post(path, content=b"", headers=headers), 401, 16)
+    assert _reason(_error(client.post(path, content=b"", headers={**headers, **admin}), 404, 5))
