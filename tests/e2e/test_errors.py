@@ -19,13 +19,13 @@ import httpx
 import pytest
 
 from gateway.mesh import Mesh
+from gateway.settings import MeshSettings
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     RunningMesh,
     bearer,
-    login,
     mesh_env,
-    mesh_settings,
+    new_user,
 )
 from users.v1 import auth_service_pb2, auth_service_pb2_grpc
 
@@ -51,14 +51,7 @@ def _reason(body: dict[str, object]) -> str:
 
 @pytest.fixture(scope="module")
 def viewer(client: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
-    name = f"viewer-{uuid.uuid4().hex[:8]}"
-    created = client.post(
-        "/v1/users",
-        headers=admin,
-        json={"user": {"username": name}, "password": "viewer-password-1", "roles": ["viewer"]},
-    )
-    assert created.status_code == 200, created.text
-    return bearer(str(login(client, name, "viewer-password-1")["access_token"]))
+    return new_user(client, admin, roles=["viewer"], prefix="viewer")[1]
 
 
 def test_invalid_argument_is_400_with_every_field_violation(
@@ -246,7 +239,7 @@ def test_a_stalled_service_is_504_deadline_exceeded(tmp_path: Path) -> None:
     """The gateway's deadline on unary routes (1 s in this mesh of its own): a service that
     stops answering gets the caller a 504 rather than a hang. The token comes straight from
     the User Service, so only the stalled call meets the short deadline."""
-    settings = dataclasses.replace(mesh_settings(), unary_timeout_seconds=1)
+    settings = dataclasses.replace(MeshSettings.on_free_ports(), unary_timeout_seconds=1)
     with (tmp_path / "mesh.log").open("w") as log:
         mesh = Mesh(settings, data_dir=tmp_path, out=log, env=mesh_env())
         with mesh as endpoints, grpc.insecure_channel(endpoints.grpc_targets["users"]) as channel:
