@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.settings import MeshSettings
 from tests.e2e.conftest import bearer
@@ -173,12 +174,15 @@ def test_a_process_dying_at_start_is_named_and_fails(tmp_path: Path) -> None:
         assert _port_free(port), f"port {port} still taken after a failed start"
 
 
-def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGHUP])
+def test_a_stop_signal_while_starting_stops_what_was_started(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     settings = MeshSettings.on_free_ports()
     with mesh_up(_env(settings, tmp_path)) as run:
         run.wait_for("mesh: starting")
         time.sleep(0.5)
-        run.process.send_signal(signal.SIGINT)
+        run.process.send_signal(stop_signal)
         assert run.finish() == 130
         assert "mesh: interrupted while starting; stopped" in run.seen
     for port in settings.ports().values():
