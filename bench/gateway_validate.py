@@ -22,7 +22,6 @@ import httpx
 
 from gateway.mesh import Mesh
 from gateway.settings import MeshSettings
-from gateway.supervisor import free_ports
 from users.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 THREADS = 4
@@ -108,16 +107,7 @@ def _grpc(target: str, token: str) -> Callable[[], Callable[[], None]]:
 
 
 def main() -> None:
-    gateway, admin, users, oms, audit, reflection = free_ports(6)
-    settings = MeshSettings(
-        gateway_host="127.0.0.1",
-        gateway_port=gateway,
-        admin_port=admin,
-        users_port=users,
-        oms_port=oms,
-        audit_port=audit,
-        reflection_port=reflection,
-    )
+    settings = MeshSettings.on_free_ports()
     env = {
         **os.environ,
         "MESH_ADMIN_PASSWORD": ADMIN_PASSWORD,

@@ -14,9 +14,12 @@ from gateway.mesh import Endpoints, Mesh
 from gateway.settings import MeshSettings
 from gateway.supervisor import StartError
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, a service manager's stop, and the terminal going away all stop the mesh in order."""
+
 
 def up() -> int:
-    """Start the mesh, report where it is, and run until Ctrl-C or SIGTERM (or a crash)."""
+    """Start the mesh, report where it is, and run until a stop signal (or a crash)."""
     try:
         settings = MeshSettings.from_env()
         folder = data_dir()
@@ -24,18 +27,21 @@ def up() -> int:
     except ConfigError as exc:
         print(f"mesh: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"mesh: cannot use the data folder (MESH_DATA_DIR): {exc}", file=sys.stderr)
+        return 1
     mesh = Mesh(settings, data_dir=folder, ready_timeout=ready_timeout)
     say = mesh.supervisor.say
 
     def interrupt_start(signum: int, _frame: FrameType | None) -> None:
         # Abort the start: the exception unwinds through Mesh.up, which stops what it started;
         # further signals are ignored so that stop runs to the end.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for stop_signal in STOP_SIGNALS:
+            signal.signal(stop_signal, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, interrupt_start)
-    signal.signal(signal.SIGTERM, interrupt_start)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, interrupt_start)
     say(f"mesh: starting in {folder}")
     try:
         endpoints = mesh.up()
@@ -51,8 +57,8 @@ def up() -> int:
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, request_stop)
     say(f"mesh: ready at {endpoints.gateway_url} (gRPC and REST; GET /health, /openapi.json)")
     say(f"mesh: sign in as 'admin' with the password {_admin_password_hint(endpoints)}")
     say("mesh: press Ctrl-C to stop")

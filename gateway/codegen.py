@@ -100,11 +100,13 @@ def _write_gateway_files(out: Path) -> None:
 
 
 def _yaml(config: object) -> str:
-    """YAML with multi-line strings (the Lua script) as readable literal blocks."""
+    """YAML with multi-line strings (the Lua script) as readable literal blocks, and every
+    shared piece of the configuration written out in full rather than as an alias."""
     import yaml
 
     class Dumper(yaml.SafeDumper):
-        pass
+        def ignore_aliases(self, data: object) -> bool:
+            return True
 
     def string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
         style = "|" if "\n" in value else None

@@ -35,6 +35,10 @@ JWT_PROVIDER = "mesh"
 BUFFER_FILTER = "envoy.filters.http.buffer"
 ERROR_DOMAIN = "gateway.mesh"
 
+GRPC_CONTENT_TYPE: Config = {"safe_regex": {"regex": r"application/grpc(\+.*)?"}}
+"""What Envoy itself takes for gRPC: ``application/grpc`` or ``application/grpc+<codec>``, so
+not ``application/grpc-web``, which no filter here speaks and which gets JSON errors like REST."""
+
 METADATA_GUARD = r"""-- gRPC metadata keys are [0-9a-z_.-] and values printable ASCII; HTTP allows
 -- more, and a service answers INTERNAL to a request carrying anything else: drop them.
 function envoy_on_request(request_handle)
@@ -141,7 +145,7 @@ def _stream_route(name: str, path_match: Config, cluster: str) -> Config:
 
 def _grpc_only() -> list[Config]:
     """Routes for RPC paths match gRPC requests only (the transcoder sets this header too)."""
-    return [{"name": "content-type", "string_match": {"prefix": "application/grpc"}}]
+    return [{"name": "content-type", "string_match": GRPC_CONTENT_TYPE}]
 
 
 def _routes(services: Iterable[Service], settings: MeshSettings, openapi: str) -> list[Config]:
@@ -268,7 +272,7 @@ def _local_reply_mappers() -> list[Config]:
                     "header_filter": {
                         "header": {
                             "name": "content-type",
-                            "string_match": {"prefix": "application/grpc"},
+                            "string_match": GRPC_CONTENT_TYPE,
                         }
                     }
                 },

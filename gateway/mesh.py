@@ -133,8 +133,11 @@ class Mesh:
     def up(self) -> Endpoints:
         """Start everything and wait until the gateway is healthy and knows the signing keys;
         on any failure stop what was started and raise :class:`StartError`."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = envoy.write_config(self.settings, self.data_dir)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            config = envoy.write_config(self.settings, self.data_dir)
+        except OSError as exc:
+            raise StartError(f"cannot write the gateway's configuration: {exc}") from exc
         specs = self.specs(config)
         try:
             self.supervisor.check_ports(specs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.config import ConfigError, env_int, env_str
+from gateway.supervisor import free_ports
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +70,21 @@ class MeshSettings:
         if len(set(ports.values())) != len(ports):
             raise ConfigError(f"every process needs its own port, got {ports}")
         return settings
+
+    @classmethod
+    def on_free_ports(cls) -> MeshSettings:
+        """Every process on loopback, on a port the kernel says is free: a mesh that runs beside
+        any other, as the end-to-end tests and the benchmarks need."""
+        gateway, admin, users, oms, audit, reflection = free_ports(6)
+        return cls(
+            gateway_host="127.0.0.1",
+            gateway_port=gateway,
+            admin_port=admin,
+            users_port=users,
+            oms_port=oms,
+            audit_port=audit,
+            reflection_port=reflection,
+        )
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes ``from_env`` in a child process return these settings."""

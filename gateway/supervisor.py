@@ -2,7 +2,9 @@
 
 Each child gets its own session so a Ctrl-C in the terminal reaches only the supervisor, which
 then stops the children in reverse start order (the gateway before the services it fronts):
-SIGTERM, a bounded wait, then SIGKILL for any that are still there.
+SIGTERM, a bounded wait, then SIGKILL for any that are still there. On Linux each child also
+asks the kernel for SIGTERM when the supervisor dies, so a supervisor killed with SIGKILL leaves
+no services behind holding their ports.
 """
 
 from __future__ import annotations
@@ -10,14 +12,34 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TextIO
+
+_EXEC_WITH_PARENT_DEATH_SIGNAL = """
+import ctypes, os, signal, sys
+PR_SET_PDEATHSIG = 1
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+    sys.exit(f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(ctypes.get_errno())}")
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the supervisor exited before this process started")
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+"""Set the parent-death signal, then become the real program (the setting survives exec).
+
+Done in a tiny Python process rather than in ``preexec_fn``, which is unsafe once the
+supervisor has threads (its log pumps). The ``getppid`` check closes the race in which the
+supervisor died before the setting was in place. The kernel sends the signal when the *thread*
+that started the child ends, so children must be started from a thread that lives as long as
+the supervisor (``mesh up`` starts them from its main thread)."""
 
 
 class StartError(RuntimeError):
@@ -104,9 +126,12 @@ class Supervisor:
         self._running.insert(index, self._running.pop())
 
     def _start_one(self, spec: ProcessSpec) -> None:
+        program = shutil.which(spec.argv[0], path=spec.env.get("PATH", os.defpath))
+        if program is None:
+            raise StartError(f"{spec.name} could not be started: {spec.argv[0]} not found")
         try:
             process = subprocess.Popen(  # noqa: S603 - argv built by the caller, no shell
-                list(spec.argv),
+                _tied_to_this_process([program, *spec.argv[1:]]),
                 env=dict(spec.env),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -192,6 +217,14 @@ class Supervisor:
             _signal(running.process, signal.SIGKILL)
             running.process.wait(timeout=5)
         running.pump.join(timeout=2)
+
+
+def _tied_to_this_process(argv: list[str]) -> list[str]:
+    """``argv`` run so that it gets SIGTERM if this process dies first (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    guard = [sys.executable, "-I", "-S", "-c", _EXEC_WITH_PARENT_DEATH_SIGNAL]
+    return [*guard, str(os.getpid()), *argv]
 
 
 def _signal(process: subprocess.Popen[bytes], signum: int) -> None:

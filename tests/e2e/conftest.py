@@ -7,6 +7,7 @@ its processes' output goes to ``mesh.log`` in that folder, quoted when the mesh 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,22 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.mesh import Endpoints, Mesh, StartError
 from gateway.settings import MeshSettings
-from gateway.supervisor import free_ports
 
 ADMIN_PASSWORD = "e2e-admin-password"
-
-
-def mesh_settings() -> MeshSettings:
-    gateway, admin, users, oms, audit, reflection = free_ports(6)
-    return MeshSettings(
-        gateway_host="127.0.0.1",
-        gateway_port=gateway,
-        admin_port=admin,
-        users_port=users,
-        oms_port=oms,
-        audit_port=audit,
-        reflection_port=reflection,
-    )
 
 
 def mesh_env() -> dict[str, str]:
@@ -75,7 +62,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMesh]:
     data = tmp_path_factory.mktemp("mesh")
     log = data / "mesh.log"
     with log.open("w") as out:
-        running = Mesh(mesh_settings(), data_dir=data, out=out, env=mesh_env())
+        running = Mesh(MeshSettings.on_free_ports(), data_dir=data, out=out, env=mesh_env())
         try:
             endpoints = running.up()
         except StartError as exc:
@@ -101,6 +88,23 @@ def login(client: httpx.Client, username: str, password: str) -> dict[str, objec
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def new_user(
+    client: httpx.Client, admin: dict[str, str], *, roles: list[str], prefix: str = "user"
+) -> tuple[str, dict[str, str]]:
+    """A fresh user with ``roles``: its id, and the headers of a session of its own."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    password = f"{name}-password"
+    created = client.post(
+        "/v1/users",
+        headers=admin,
+        json={"user": {"username": name}, "password": password, "roles": roles},
+    )
+    assert created.status_code == 200, created.text
+    return str(created.json()["user_id"]), bearer(
+        str(login(client, name, password)["access_token"])
+    )
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,28 @@ from Envoy itself (its local replies, mapped by ``local_reply_config``).
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import signal
 import socket
 import time
 import uuid
+from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningMesh, bearer, login
+from gateway.mesh import Mesh
+from gateway.settings import MeshSettings
+from tests.e2e.conftest import (
+    ADMIN_PASSWORD,
+    RunningMesh,
+    bearer,
+    mesh_env,
+    new_user,
+)
+from users.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 
 def _error(response: httpx.Response, status: int, code: int) -> dict[str, object]:
@@ -37,14 +51,7 @@ def _reason(body: dict[str, object]) -> str:
 
 @pytest.fixture(scope="module")
 def viewer(client: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
-    name = f"viewer-{uuid.uuid4().hex[:8]}"
-    created = client.post(
-        "/v1/users",
-        headers=admin,
-        json={"user": {"username": name}, "password": "viewer-password-1", "roles": ["viewer"]},
-    )
-    assert created.status_code == 200, created.text
-    return bearer(str(login(client, name, "viewer-password-1")["access_token"]))
+    return new_user(client, admin, roles=["viewer"], prefix="viewer")[1]
 
 
 def test_invalid_argument_is_400_with_every_field_violation(
@@ -110,6 +117,21 @@ def test_aborted_is_409(client: httpx.Client, admin: dict[str, str]) -> None:
         json={"roles": ["viewer"], "etag": 'W/"999"'},
     )
     assert _reason(_error(response, 409, 10)) == "ETAG_MISMATCH"
+
+
+def test_out_of_range_is_400(client: httpx.Client, admin: dict[str, str]) -> None:
+    response = client.get("/api/v2/events:verify", headers=admin, params={"start_sequence": 2**62})
+    assert _reason(_error(response, 400, 11)) == "SEQUENCE_OUT_OF_RANGE"
+
+
+def test_an_unknown_body_field_is_ignored_not_refused(client: httpx.Client) -> None:
+    """Envoy's transcoder parses bodies as proto3 JSON and has no option to refuse unknown
+    fields (it has one for query parameters, which is on); docs/gateway.md says so."""
+    response = client.post(
+        "/auth/login",
+        json={"username": "admin", "password": ADMIN_PASSWORD, "no_such_field": True},
+    )
+    assert response.status_code == 200, response.text
 
 
 def _try_subscribe(client: httpx.Client, headers: dict[str, str]) -> httpx.Response | None:
@@ -202,3 +224,41 @@ def test_native_grpc_errors_are_left_as_grpc(client: httpx.Client) -> None:
     )
     assert response.headers.get("grpc-status") == "16"
     assert not response.content
+
+
+def test_grpc_web_is_not_taken_for_grpc(client: httpx.Client, admin: dict[str, str]) -> None:
+    """The gateway does not speak gRPC-Web: such a request is answered in JSON like any other
+    HTTP request, not with gRPC trailers, nor passed on to a service."""
+    path = "/users.v1.UserService/ListRoles"
+    headers = {"content-type": "application/grpc-web"}
+    _error(client.post(path, content=b"", headers=headers), 401, 16)
+    assert _reason(_error(client.post(path, content=b"", headers={**headers, **admin}), 404, 5))
+
+
+def test_a_stalled_service_is_504_deadline_exceeded(tmp_path: Path) -> None:
+    """The gateway's deadline on unary routes (1 s in this mesh of its own): a service that
+    stops answering gets the caller a 504 rather than a hang. The token comes straight from
+    the User Service, so only the stalled call meets the short deadline."""
+    settings = dataclasses.replace(MeshSettings.on_free_ports(), unary_timeout_seconds=1)
+    with (tmp_path / "mesh.log").open("w") as log:
+        mesh = Mesh(settings, data_dir=tmp_path, out=log, env=mesh_env())
+        with mesh as endpoints, grpc.insecure_channel(endpoints.grpc_targets["users"]) as channel:
+            token = (
+                auth_service_pb2_grpc.AuthServiceStub(channel)
+                .Login(
+                    auth_service_pb2.LoginRequest(username="admin", password=ADMIN_PASSWORD),
+                    timeout=30,
+                )
+                .access_token
+            )
+            audit = mesh.supervisor.pid("audit")
+            os.kill(audit, signal.SIGSTOP)
+            try:
+                response = httpx.get(
+                    f"{endpoints.gateway_url}/api/v2/events:verify",
+                    headers=bearer(token),
+                    timeout=30,
+                )
+            finally:
+                os.kill(audit, signal.SIGCONT)
+    assert _reason(_error(response, 504, 4)) == "DEADLINE_EXCEEDED"

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.settings import MeshSettings
-from tests.e2e.conftest import bearer, mesh_settings
+from tests.e2e.conftest import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -111,7 +112,7 @@ def _port_free(port: int) -> bool:
 
 
 def test_up_reports_stops_cleanly_and_keeps_data_across_runs(tmp_path: Path) -> None:
-    settings = mesh_settings()
+    settings = MeshSettings.on_free_ports()
     env = _env(settings, tmp_path)
     url = f"http://127.0.0.1:{settings.gateway_port}"
     with mesh_up(env) as first:
@@ -152,7 +153,7 @@ def test_up_reports_stops_cleanly_and_keeps_data_across_runs(tmp_path: Path) -> 
 
 
 def test_a_taken_port_is_named_and_fails(tmp_path: Path) -> None:
-    settings = mesh_settings()
+    settings = MeshSettings.on_free_ports()
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", settings.audit_port))
         squatter.listen()
@@ -163,7 +164,7 @@ def test_a_taken_port_is_named_and_fails(tmp_path: Path) -> None:
 
 
 def test_a_process_dying_at_start_is_named_and_fails(tmp_path: Path) -> None:
-    settings = mesh_settings()
+    settings = MeshSettings.on_free_ports()
     env = _env(settings, tmp_path, MESH_AUDIT_MAX_BATCH="not-a-number")
     with mesh_up(env) as run:
         line = run.wait_for("failed to start")
@@ -173,12 +174,15 @@ def test_a_process_dying_at_start_is_named_and_fails(tmp_path: Path) -> None:
         assert _port_free(port), f"port {port} still taken after a failed start"
 
 
-def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
-    settings = mesh_settings()
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGHUP])
+def test_a_stop_signal_while_starting_stops_what_was_started(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    settings = MeshSettings.on_free_ports()
     with mesh_up(_env(settings, tmp_path)) as run:
         run.wait_for("mesh: starting")
         time.sleep(0.5)
-        run.process.send_signal(signal.SIGINT)
+        run.process.send_signal(stop_signal)
         assert run.finish() == 130
         assert "mesh: interrupted while starting; stopped" in run.seen
     for port in settings.ports().values():
@@ -202,7 +206,7 @@ def _child(parent: int, module: str) -> int:
 
 
 def test_a_service_dying_later_stops_the_mesh_with_its_name(tmp_path: Path) -> None:
-    settings = mesh_settings()
+    settings = MeshSettings.on_free_ports()
     with mesh_up(_env(settings, tmp_path)) as run:
         run.wait_for("mesh: ready at")
         os.kill(_child(run.process.pid, "oms.server"), signal.SIGKILL)
@@ -210,3 +214,27 @@ def test_a_service_dying_later_stops_the_mesh_with_its_name(tmp_path: Path) -> N
         assert run.finish() == 1
     for port in settings.ports().values():
         assert _port_free(port), f"port {port} still taken after the mesh stopped"
+
+
+def test_killing_mesh_up_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGKILL lets ``mesh up`` stop nothing itself; its processes must still go, ports freed."""
+    settings = MeshSettings.on_free_ports()
+    with mesh_up(_env(settings, tmp_path)) as run:
+        run.wait_for("mesh: ready at")
+        run.process.send_signal(signal.SIGKILL)
+        assert run.finish() == -signal.SIGKILL
+    deadline = time.monotonic() + 30
+    for port in settings.ports().values():
+        while not _port_free(port):
+            assert time.monotonic() < deadline, f"port {port} still taken after mesh up was killed"
+            time.sleep(0.2)
+
+
+def test_an_unusable_data_folder_is_named_and_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = _env(MeshSettings.on_free_ports(), blocker / "data")
+    with mesh_up(env) as run:
+        line = run.wait_for("mesh: cannot use the data folder (MESH_DATA_DIR)")
+        assert str(blocker / "data") in line
+        assert run.finish() == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import ADMIN_PASSWORD, bearer, login
+from tests.e2e.conftest import ADMIN_PASSWORD, bearer, login, new_user
 
 
 def test_login_returns_a_token_pair_and_the_user(client: httpx.Client) -> None:
@@ -88,19 +88,7 @@ def test_get_user_and_permissions(
 def test_a_user_reads_themself_but_not_others(
     client: httpx.Client, admin: dict[str, str], admin_login: dict[str, object]
 ) -> None:
-    created = client.post(
-        "/v1/users",
-        headers=admin,
-        json={
-            "user": {"username": "reader-one"},
-            "password": "reader-one-password",
-            "roles": ["viewer"],
-        },
-    )
-    assert created.status_code == 200, created.text
-    reader = login(client, "reader-one", "reader-one-password")
-    headers = bearer(str(reader["access_token"]))
-    own_id = created.json()["user_id"]
+    own_id, headers = new_user(client, admin, roles=["viewer"], prefix="reader")
     assert client.get(f"/users/{own_id}", headers=headers).status_code == 200
     mine = client.get(f"/users/{own_id}/permissions", headers=headers).json()
     assert mine["permissions"] == ["schema:read"]

@@ -7,6 +7,8 @@ import uuid
 import httpx
 import pytest
 
+from tests.e2e.conftest import new_user
+
 EMPLOYEE = {
     "api_name": "Employee",
     "display_name": "Employee",
@@ -73,17 +75,7 @@ def test_a_second_branch_of_the_same_name_is_409(
 def test_a_reader_cannot_write_the_schema(
     client: httpx.Client, admin: dict[str, str], branch: str
 ) -> None:
-    name = f"reader-{uuid.uuid4().hex[:8]}"
-    created = client.post(
-        "/v1/users",
-        headers=admin,
-        json={"user": {"username": name}, "password": "reader-password-1", "roles": ["viewer"]},
-    )
-    assert created.status_code == 200, created.text
-    token = client.post(
-        "/auth/login", json={"username": name, "password": "reader-password-1"}
-    ).json()["access_token"]
-    reader = {"Authorization": f"Bearer {token}"}
+    _, reader = new_user(client, admin, roles=["viewer"], prefix="reader")
     assert client.get(f"/api/v1/schemas/{branch}/object-types", headers=reader).status_code == 200
     denied = client.post(f"/api/v1/schemas/{branch}/object-types", headers=reader, json=EMPLOYEE)
     assert denied.status_code == 403

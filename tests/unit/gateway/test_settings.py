@@ -6,6 +6,7 @@ import pytest
 
 from common.config import ConfigError
 from gateway.settings import MeshSettings
+from gateway.supervisor import port_is_free
 
 
 def test_defaults_are_the_ports_of_the_brief() -> None:
@@ -46,3 +47,10 @@ def test_a_bad_port_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> N
 def test_the_gateway_is_reached_on_loopback_when_it_listens_everywhere() -> None:
     assert MeshSettings().gateway_local_host == "127.0.0.1"
     assert MeshSettings(gateway_host="10.1.2.3").gateway_local_host == "10.1.2.3"
+
+
+def test_a_mesh_on_free_ports_is_on_loopback_with_a_port_each() -> None:
+    settings = MeshSettings.on_free_ports()
+    assert settings.gateway_host == settings.upstream_host == "127.0.0.1"
+    assert len(set(settings.ports().values())) == len(settings.ports())
+    assert all(port_is_free(port) for port in settings.ports().values())

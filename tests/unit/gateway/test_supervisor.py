@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from gateway.supervisor import ProcessSpec, StartError, Supervisor, free_ports, port_is_free
 
 PY = sys.executable
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def spec(name: str, code: str, ports: tuple[int, ...] = ()) -> ProcessSpec:
@@ -95,3 +99,54 @@ def test_free_ports_are_distinct_and_bindable() -> None:
     ports = free_ports(5)
     assert len(set(ports)) == 5
     assert all(port_is_free(port) for port in ports)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_children_stop_when_the_supervisor_is_killed() -> None:
+    """SIGKILL gives the supervisor no chance to stop anything; the kernel must do it."""
+    supervisor_code = (
+        "import io, sys, time\n"
+        "from gateway.supervisor import ProcessSpec, Supervisor\n"
+        "supervisor = Supervisor(out=io.StringIO())\n"
+        "child = [sys.executable, '-c', 'import time; time.sleep(60)']\n"
+        "supervisor.start([ProcessSpec(name='child', argv=child, env={})])\n"
+        "print(supervisor.pid('child'), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    supervisor = subprocess.Popen(
+        [PY, "-c", supervisor_code],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert supervisor.stdout is not None
+        child = int(supervisor.stdout.readline())
+        deadline = time.monotonic() + 10
+        while b"time.sleep(60)" not in Path(f"/proc/{child}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the child never became its program"
+            time.sleep(0.05)
+    finally:
+        supervisor.send_signal(signal.SIGKILL)
+        supervisor.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _running(child):
+        assert time.monotonic() < deadline, "the child outlived its killed supervisor"
+        time.sleep(0.05)
+
+
+def test_a_missing_program_is_named() -> None:
+    supervisor = Supervisor(out=io.StringIO())
+    missing = ProcessSpec(name="ghost", argv=["/nonexistent/ghost"], env={})
+    with pytest.raises(StartError, match="ghost could not be started: /nonexistent/ghost not"):
+        supervisor.start([missing])
+    assert supervisor.exited() is None
