@@ -109,6 +109,7 @@ def build_components(settings: Settings) -> Components:
         verifier=verifier,
         revocations=revocations,
         lockout=Lockout(max_failures=settings.login_max_failures, seconds=settings.lockout_seconds),
+        session_max_seconds=settings.session_max_seconds,
     )
     directory = Directory(
         db=db,

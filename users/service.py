@@ -66,6 +66,7 @@ class AuthService:
         verifier: TokenVerifier,
         revocations: RevocationLog,
         lockout: Lockout,
+        session_max_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
@@ -75,6 +76,7 @@ class AuthService:
         self._verifier = verifier
         self._revocations = revocations
         self._lockout = lockout
+        self._session_max = session_max_seconds
         self._clock = clock
 
     @property
@@ -252,16 +254,27 @@ class AuthService:
 
     def _open_session(self, conn: Connection, user: store.UserRecord, now: float) -> TokenPair:
         session_id = str(uuid.uuid4())
-        refresh = self._issuer.refresh_token(user_id=user.user_id, session_id=session_id)
-        access = self._issuer.access_token(self._identity(conn, user), session_id=session_id)
+        pair = self._issue(conn, user, session_id, ends_at=now + self._session_max)
         conn.execute(
             store.sessions.insert().values(
                 id=session_id,
                 user_id=user.user_id,
                 created_at=now,
                 refreshed_at=now,
-                refresh_token_id=refresh.token_id,
+                refresh_token_id=pair.refresh.token_id,
             )
+        )
+        return pair
+
+    def _issue(
+        self, conn: Connection, user: store.UserRecord, session_id: str, *, ends_at: float
+    ) -> TokenPair:
+        """A new pair for a session; neither token outlives the session's absolute end."""
+        refresh = self._issuer.refresh_token(
+            user_id=user.user_id, session_id=session_id, not_after=ends_at
+        )
+        access = self._issuer.access_token(
+            self._identity(conn, user), session_id=session_id, not_after=ends_at
         )
         return TokenPair(access=access, refresh=refresh, user=user, session_id=session_id)
 
@@ -309,6 +322,14 @@ class AuthService:
                 raise errors.Unauthenticated("refresh token is not known", reason="TOKEN_INVALID")
             if session.revoked_at is not None:
                 raise errors.Unauthenticated("token has been revoked", reason="TOKEN_REVOKED")
+            ends_at = session.created_at + self._session_max
+            if now >= ends_at:
+                # Its tokens already expire by then; this catches ones issued under a longer
+                # MESH_SESSION_MAX_SECONDS.
+                raise errors.Unauthenticated(
+                    "the session reached its maximum lifetime; log in again",
+                    reason="SESSION_EXPIRED",
+                )
             user = store.load_user(conn, user_id=user_id, lock=True)
             if session.refresh_token_id != token_id:
                 end_sessions(
@@ -332,7 +353,7 @@ class AuthService:
                     raise errors.Unauthenticated(
                         "this account is disabled", reason="ACCOUNT_DISABLED"
                     )
-                pair = self._rotate(conn, user, session_id, token_id, now)
+                pair = self._rotate(conn, user, session_id, token_id, now, ends_at=ends_at)
         if reused:
             self._revocations.sync()
             raise errors.Unauthenticated(
@@ -342,14 +363,20 @@ class AuthService:
         return pair
 
     def _rotate(
-        self, conn: Connection, user: store.UserRecord, session_id: str, spent: str, now: float
+        self,
+        conn: Connection,
+        user: store.UserRecord,
+        session_id: str,
+        spent: str,
+        now: float,
+        *,
+        ends_at: float,
     ) -> TokenPair:
-        refresh = self._issuer.refresh_token(user_id=user.user_id, session_id=session_id)
-        access = self._issuer.access_token(self._identity(conn, user), session_id=session_id)
+        pair = self._issue(conn, user, session_id, ends_at=ends_at)
         conn.execute(
             store.sessions.update()
             .where(store.sessions.c.id == session_id, store.sessions.c.refresh_token_id == spent)
-            .values(refresh_token_id=refresh.token_id, refreshed_at=now)
+            .values(refresh_token_id=pair.refresh.token_id, refreshed_at=now)
         )
         store.emit(
             conn,
@@ -358,7 +385,7 @@ class AuthService:
             actor=user.username,
             session_id=session_id,
         )
-        return TokenPair(access=access, refresh=refresh, user=user, session_id=session_id)
+        return pair
 
     def rotate_key(self) -> SigningKey:
         return self._keys.rotate()

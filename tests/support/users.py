@@ -38,6 +38,7 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
         keys_dir=data_dir / "keys",
         access_token_seconds=300,
         refresh_token_seconds=3600,
+        session_max_seconds=86400,
         login_max_failures=5,
         lockout_seconds=60,
         password_hash_profile="test",
