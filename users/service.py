@@ -287,8 +287,12 @@ class AuthService:
             ended = end_sessions(
                 conn, [caller.session_id], reason="logout", now=now, lifetime=self.session_lifetime
             )
-            if not ended:
-                # A token without a stored session (e.g. one the service minted for itself).
+            stored = conn.execute(
+                sa.select(store.sessions.c.id).where(store.sessions.c.id == caller.session_id)
+            ).first()
+            if not ended and stored is None:
+                # A token without a stored session (e.g. one the service minted for itself);
+                # a session already ended (a concurrent logout) needs no second revocation.
                 record(
                     conn,
                     session_id=caller.session_id,
