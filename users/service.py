@@ -53,6 +53,19 @@ def _subject(user: store.UserRecord | None, username: str) -> str:
     return f"users/{user.user_id}" if user else f"usernames/{username}"
 
 
+def _login_failed(
+    conn: Connection, *, user: store.UserRecord | None, username: str, reason: str
+) -> None:
+    store.emit(
+        conn,
+        "users.auth.login_failed",
+        subject=_subject(user, username),
+        actor=username,
+        username=username,
+        reason=reason,
+    )
+
+
 class AuthService:
     """The domain behind AuthService; raises ``common.errors`` only."""
 
@@ -109,14 +122,7 @@ class AuthService:
             self._clear_attempts(conn, username)
             current = store.load_user(conn, user_id=user.user_id, lock=True)
             if current is None or current.disabled:
-                store.emit(
-                    conn,
-                    "users.auth.login_failed",
-                    subject=_subject(user, username),
-                    actor=username,
-                    username=username,
-                    reason="account_disabled",
-                )
+                _login_failed(conn, user=user, username=username, reason="account_disabled")
                 disabled = True
             else:
                 disabled = False
@@ -170,14 +176,7 @@ class AuthService:
                     )
             if locked_until is not None:
                 user = store.load_user(conn, username=username)
-                store.emit(
-                    conn,
-                    "users.auth.login_failed",
-                    subject=_subject(user, username),
-                    actor=username,
-                    username=username,
-                    reason="account_locked",
-                )
+                _login_failed(conn, user=user, username=username, reason="account_locked")
         if locked_until is not None:
             retry_after = max(1, int(locked_until - self._clock() + 0.999))
             raise errors.Unauthenticated(
@@ -210,15 +209,7 @@ class AuthService:
             row = conn.execute(
                 sa.select(table).where(table.c.username == username).with_for_update()
             ).one()
-            subject = _subject(user, username)
-            store.emit(
-                conn,
-                "users.auth.login_failed",
-                subject=subject,
-                actor=username,
-                username=username,
-                reason="invalid_credentials",
-            )
+            _login_failed(conn, user=user, username=username, reason="invalid_credentials")
             if row.failures >= self._lockout.max_failures and row.locked_until is None:
                 conn.execute(
                     table.update()
@@ -228,7 +219,7 @@ class AuthService:
                 store.emit(
                     conn,
                     "users.auth.locked_out",
-                    subject=subject,
+                    subject=_subject(user, username),
                     actor=username,
                     username=username,
                     failures=row.failures,
