@@ -11,6 +11,7 @@ from tests.support.users import (
     ADMIN_PASSWORD,
     bad_request_fields,
     bearer,
+    refresh_race,
     rejected,
     running_users,
     users_settings,
@@ -233,3 +234,16 @@ def test_a_session_past_its_maximum_cannot_be_refreshed(tmp_path):
             auth_pb.RefreshTokenRequest(refresh_token=session.refresh_token),
         ) == (grpc.StatusCode.UNAUTHENTICATED, "SESSION_EXPIRED")
         assert "users.auth.refreshed" not in [t for t, _ in _outbox_types(users)]
+
+
+def test_racing_refreshes_of_one_token_never_fork_the_family(users, admin):
+    _create(users, admin, "racer")
+    session = users.login("racer", "correct horse battery")
+    outcomes = refresh_race(users, session.refresh_token, callers=8)
+    # One winner at most, whose new tokens die with the session when the others reuse its token.
+    assert [o for o in outcomes if o.startswith("OK")] in ([], ["OK, then TOKEN_REVOKED"])
+    assert {o for o in outcomes if not o.startswith("OK")} <= {
+        "REFRESH_TOKEN_REUSED",
+        "TOKEN_REVOKED",
+    }
+    assert rejected(_validate, users, session.access_token)[1] == "TOKEN_REVOKED"
