@@ -203,13 +203,17 @@ def follow(
     batch: int = 500,
     wait_seconds: float = 1.0,
 ) -> Iterator[tuple[list[Revocation], bool]]:
-    """Batches of revocations after ``after_sequence``: stored ones first, then live ones.
+    """Batches of revocations after ``after_sequence`` (or all of them, when that is beyond the
+    head of this log): stored ones first, then live ones.
 
     Each batch comes with whether the stream has caught up with the log; the first caught-up
     batch is yielded even when empty, so a follower knows its view is complete. Reading the
     table on every wake-up (rather than a memory buffer) is what makes a resume gap-free.
     """
-    last = after_sequence
+    # A position beyond this log comes from a log since replaced (a fresh database): waiting
+    # for it would withhold the revocations numbered up to it. Replaying everything is safe,
+    # as applying a revocation twice changes nothing.
+    last = after_sequence if after_sequence <= log_.head else 0
     announced = False
     while active() and not log_.stopped:
         rows = log_.rows_after(last, limit=batch)

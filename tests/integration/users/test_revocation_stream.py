@@ -104,3 +104,19 @@ def test_negative_sequence_is_invalid(users):
         raise AssertionError("the stream accepted a negative sequence")
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_position_beyond_the_log_replays_it_rather_than_withholding_revocations(users):
+    # A follower that saw sequence 10**9 of a log since replaced (e.g. a fresh database).
+    session = users.login()
+    _logout(users, session)
+    follower = _Follower(users, after=10**9)
+    try:
+        replay = follower.next()
+        assert replay.caught_up
+        assert _sid(session) in {r.session_id for r in replay.revocations}
+        live_session = users.login()
+        _logout(users, live_session)
+        assert [r.session_id for r in follower.next().revocations] == [_sid(live_session)]
+    finally:
+        follower.close()
