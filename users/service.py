@@ -206,11 +206,17 @@ class AuthService:
         with self._db.write() as conn:
             now = self._clock()
             table = store.login_attempts
+            # None when housekeeping forgot the reservation while the password was checked
+            # (it was older than the lockout period, so it no longer counts anyway).
             row = conn.execute(
                 sa.select(table).where(table.c.username == username).with_for_update()
-            ).one()
+            ).first()
             _login_failed(conn, user=user, username=username, reason="invalid_credentials")
-            if row.failures >= self._lockout.max_failures and row.locked_until is None:
+            if (
+                row is not None
+                and row.failures >= self._lockout.max_failures
+                and row.locked_until is None
+            ):
                 conn.execute(
                     table.update()
                     .where(table.c.username == username)
