@@ -117,3 +117,35 @@ def test_racing_refreshes_never_fork_a_family_on_postgres(tmp_path, postgres_url
             "REFRESH_TOKEN_REUSED",
             "TOKEN_REVOKED",
         }
+
+
+def test_a_refresh_racing_a_logout_leaves_no_live_token_on_postgres(tmp_path, postgres_url):
+    with running_users(users_settings(tmp_path, database_url=postgres_url)) as users:
+        for _ in range(5):
+            session = users.login()
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                logout = pool.submit(
+                    users.auth.Logout,
+                    auth_pb.LogoutRequest(),
+                    metadata=bearer(session.access_token),
+                    timeout=10,
+                )
+                refresh = pool.submit(
+                    users.auth.RefreshToken,
+                    auth_pb.RefreshTokenRequest(refresh_token=session.refresh_token),
+                    timeout=10,
+                )
+                logout.result()
+                try:
+                    fresh = refresh.result()
+                except grpc.RpcError as error:
+                    assert error_info(error).reason == "TOKEN_REVOKED"
+                    continue
+            # The refresh won the race: the logout still ended what it handed out.
+            assert rejected(
+                users.auth.ValidateToken, auth_pb.ValidateTokenRequest(token=fresh.access_token)
+            ) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_REVOKED")
+            assert rejected(
+                users.auth.RefreshToken,
+                auth_pb.RefreshTokenRequest(refresh_token=fresh.refresh_token),
+            ) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_REVOKED")
