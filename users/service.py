@@ -284,10 +284,7 @@ class AuthService:
             ended = end_sessions(
                 conn, [caller.session_id], reason="logout", now=now, lifetime=self.session_lifetime
             )
-            stored = conn.execute(
-                sa.select(store.sessions.c.id).where(store.sessions.c.id == caller.session_id)
-            ).first()
-            if not ended and stored is None:
+            if not ended and not self._stored_session(conn, caller.session_id):
                 # A token without a stored session (e.g. one the service minted for itself);
                 # a session already ended (a concurrent logout) needs no second revocation.
                 record(
@@ -306,6 +303,11 @@ class AuthService:
             )
         self._revocations.sync()
         return caller.session_id
+
+    @staticmethod
+    def _stored_session(conn: Connection, session_id: str) -> bool:
+        query = sa.select(store.sessions.c.id).where(store.sessions.c.id == session_id)
+        return conn.execute(query).first() is not None
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Spend a refresh token; a spent one revokes its whole family (RFC 6819 5.2.2.3)."""
