@@ -94,7 +94,12 @@ def build_components(settings: Settings) -> Components:
         access_seconds=settings.access_token_seconds,
         refresh_seconds=settings.refresh_token_seconds,
     )
-    revocations = RevocationLog(db, poll_seconds=settings.revocation_poll_seconds)
+    revocations = RevocationLog(
+        db,
+        poll_seconds=settings.revocation_poll_seconds,
+        # A quarter of the threads: plenty for the services' followers, and the rest stay free.
+        max_followers=max(1, settings.runtime.max_workers // 4),
+    )
     verifier = TokenVerifier(
         issuer=settings.runtime.issuer,
         audience=settings.runtime.audience,
