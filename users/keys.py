@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -26,7 +27,11 @@ from jwt.algorithms import ECAlgorithm
 
 from common.auth import ALGORITHM
 
+log = logging.getLogger("mesh.users.keys")
+
 MANIFEST = "keyring.json"
+RELOAD_SECONDS = 1.0
+"""How often a ring checks the shared folder for a rotation made by another replica."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class KeyRing:
         self._lock = threading.Lock()
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self._dir, 0o700)
+        self._manifest = b""
+        self._checked_at = self._clock()
         self._keys, next_key = self._load()
         if not self._keys:
             self._keys = [self._new_key()]
@@ -89,6 +96,7 @@ class KeyRing:
             self._save()
 
     def signing_key(self) -> SigningKey:
+        self._follow_disk()
         return self._keys[0]
 
     def public_key(self, kid: str) -> Any | None:
@@ -103,12 +111,14 @@ class KeyRing:
         return [key.jwk() for key in self._published_keys()]
 
     def _published_keys(self) -> list[SigningKey]:
+        self._follow_disk()
         return [*(k for k in self._keys if self._published(k)), self._next]
 
     def rotate(self) -> SigningKey:
         """Sign with the pre-published next key from now on, and publish a new next key;
         drop keys whose tokens have all expired."""
         with self._lock:
+            self._reload()
             now = self._clock()
             retired = [replace(k, retired_at=k.retired_at or now) for k in self._keys]
             fresh = replace(self._next, created_at=now)
@@ -119,6 +129,27 @@ class KeyRing:
                 if not self._published(stale):
                     (self._dir / f"{stale.kid}.pem").unlink(missing_ok=True)
             return fresh
+
+    def _follow_disk(self) -> None:
+        """Pick up a rotation made by another replica sharing the folder (checked each second).
+
+        Without it a replica would keep signing with a retired key and, after a second
+        rotation elsewhere, refuse tokens signed by a key it never published.
+        """
+        if self._clock() - self._checked_at < RELOAD_SECONDS:
+            return
+        with self._lock:
+            try:
+                self._reload()
+            except (OSError, ValueError):
+                # Caught mid-rotation (a key file already removed): keep the ring, retry later.
+                log.warning("cannot reload the signing keys; keeping the current ones")
+
+    def _reload(self) -> None:
+        self._checked_at = self._clock()
+        keys, next_key = self._load()
+        if keys and next_key is not None:
+            self._keys, self._next = keys, next_key
 
     def _published(self, key: SigningKey) -> bool:
         return key.retired_at is None or self._clock() < key.retired_at + self._retention
@@ -144,19 +175,26 @@ class KeyRing:
             ],
             "next": {"kid": self._next.kid, "created_at": self._next.created_at},
         }
+        content = json.dumps(manifest, indent=2).encode()
         staging = self._dir / f"{MANIFEST}.tmp"
-        _write_private(staging, json.dumps(manifest, indent=2).encode())
+        _write_private(staging, content)
         os.replace(staging, self._dir / MANIFEST)
+        self._manifest = content
 
     def _load(self) -> tuple[list[SigningKey], SigningKey | None]:
         """The signing and retired keys, and the next key (absent in older manifests)."""
         path = self._dir / MANIFEST
         if not path.exists():
             return [], None
-        manifest = json.loads(path.read_text())
+        content = path.read_bytes()
+        if content == self._manifest:
+            return self._keys, self._next
+        manifest = json.loads(content)
         keys = [self._load_key(entry) for entry in manifest["keys"]]
         next_entry = manifest.get("next")
-        return keys, self._load_key(next_entry) if next_entry else None
+        next_key = self._load_key(next_entry) if next_entry else None
+        self._manifest = content
+        return keys, next_key
 
     def _load_key(self, entry: dict[str, Any]) -> SigningKey:
         pem = (self._dir / f"{entry['kid']}.pem").read_bytes()

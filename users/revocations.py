@@ -8,6 +8,7 @@ from the table, then wait on the view for new rows, so a resumed stream has no g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from common import errors
 from common.db import Database
 from users import store
 
@@ -111,10 +113,12 @@ class RevocationLog:
         db: Database,
         *,
         poll_seconds: float,
+        max_followers: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._poll_seconds = poll_seconds
+        self._follower_slots = threading.BoundedSemaphore(max_followers)
         self._clock = clock
         self._changed = threading.Condition()
         self._sync_lock = threading.Lock()
@@ -165,6 +169,22 @@ class RevocationLog:
             for key in [k for k, expires_at in entries.items() if expires_at <= now]:
                 del entries[key]
 
+    @contextlib.contextmanager
+    def follower_slot(self) -> Iterator[None]:
+        """Hold one of the bounded places for a stream, or refuse with RESOURCE_EXHAUSTED.
+
+        Each open stream holds a server thread and needs no credential, so without a bound
+        anyone could open enough of them to leave no thread for Login or ValidateToken.
+        """
+        if not self._follower_slots.acquire(blocking=False):
+            raise errors.ResourceExhausted(
+                "too many revocation streams are open; retry later", reason="TOO_MANY_STREAMS"
+            )
+        try:
+            yield
+        finally:
+            self._follower_slots.release()
+
     def wait_beyond(self, sequence: int, timeout: float) -> bool:
         """Block until the log head passes ``sequence``, the timeout ends, or the log stops."""
         with self._changed:
@@ -203,21 +223,26 @@ def follow(
     batch: int = 500,
     wait_seconds: float = 1.0,
 ) -> Iterator[tuple[list[Revocation], bool]]:
-    """Batches of revocations after ``after_sequence``: stored ones first, then live ones.
+    """Batches of revocations after ``after_sequence`` (or all of them, when that is beyond the
+    head of this log): stored ones first, then live ones.
 
     Each batch comes with whether the stream has caught up with the log; the first caught-up
     batch is yielded even when empty, so a follower knows its view is complete. Reading the
     table on every wake-up (rather than a memory buffer) is what makes a resume gap-free.
     """
-    last = after_sequence
+    # A position beyond this log comes from a log since replaced (a fresh database): waiting
+    # for it would withhold the revocations numbered up to it. Replaying everything is safe,
+    # as applying a revocation twice changes nothing.
+    last = after_sequence if after_sequence <= log_.head else 0
     announced = False
-    while active() and not log_.stopped:
-        rows = log_.rows_after(last, limit=batch)
-        caught_up = len(rows) < batch
-        if rows or (caught_up and not announced):
-            announced = announced or caught_up
-            if rows:
-                last = rows[-1].sequence
-            yield rows, caught_up
-        if caught_up:
-            log_.wait_beyond(last, wait_seconds)
+    with log_.follower_slot():
+        while active() and not log_.stopped:
+            rows = log_.rows_after(last, limit=batch)
+            caught_up = len(rows) < batch
+            if rows or (caught_up and not announced):
+                announced = announced or caught_up
+                if rows:
+                    last = rows[-1].sequence
+                yield rows, caught_up
+            if caught_up:
+                log_.wait_beyond(last, wait_seconds)

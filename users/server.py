@@ -94,7 +94,12 @@ def build_components(settings: Settings) -> Components:
         access_seconds=settings.access_token_seconds,
         refresh_seconds=settings.refresh_token_seconds,
     )
-    revocations = RevocationLog(db, poll_seconds=settings.revocation_poll_seconds)
+    revocations = RevocationLog(
+        db,
+        poll_seconds=settings.revocation_poll_seconds,
+        # A quarter of the threads: plenty for the services' followers, and the rest stay free.
+        max_followers=max(1, settings.runtime.max_workers // 4),
+    )
     verifier = TokenVerifier(
         issuer=settings.runtime.issuer,
         audience=settings.runtime.audience,
@@ -109,6 +114,7 @@ def build_components(settings: Settings) -> Components:
         verifier=verifier,
         revocations=revocations,
         lockout=Lockout(max_failures=settings.login_max_failures, seconds=settings.lockout_seconds),
+        session_max_seconds=settings.session_max_seconds,
     )
     directory = Directory(
         db=db,

@@ -53,6 +53,19 @@ def _subject(user: store.UserRecord | None, username: str) -> str:
     return f"users/{user.user_id}" if user else f"usernames/{username}"
 
 
+def _login_failed(
+    conn: Connection, *, user: store.UserRecord | None, username: str, reason: str
+) -> None:
+    store.emit(
+        conn,
+        "users.auth.login_failed",
+        subject=_subject(user, username),
+        actor=username,
+        username=username,
+        reason=reason,
+    )
+
+
 class AuthService:
     """The domain behind AuthService; raises ``common.errors`` only."""
 
@@ -66,6 +79,7 @@ class AuthService:
         verifier: TokenVerifier,
         revocations: RevocationLog,
         lockout: Lockout,
+        session_max_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
@@ -75,6 +89,7 @@ class AuthService:
         self._verifier = verifier
         self._revocations = revocations
         self._lockout = lockout
+        self._session_max = session_max_seconds
         self._clock = clock
 
     @property
@@ -107,14 +122,7 @@ class AuthService:
             self._clear_attempts(conn, username)
             current = store.load_user(conn, user_id=user.user_id, lock=True)
             if current is None or current.disabled:
-                store.emit(
-                    conn,
-                    "users.auth.login_failed",
-                    subject=_subject(user, username),
-                    actor=username,
-                    username=username,
-                    reason="account_disabled",
-                )
+                _login_failed(conn, user=user, username=username, reason="account_disabled")
                 disabled = True
             else:
                 disabled = False
@@ -168,14 +176,7 @@ class AuthService:
                     )
             if locked_until is not None:
                 user = store.load_user(conn, username=username)
-                store.emit(
-                    conn,
-                    "users.auth.login_failed",
-                    subject=_subject(user, username),
-                    actor=username,
-                    username=username,
-                    reason="account_locked",
-                )
+                _login_failed(conn, user=user, username=username, reason="account_locked")
         if locked_until is not None:
             retry_after = max(1, int(locked_until - self._clock() + 0.999))
             raise errors.Unauthenticated(
@@ -205,19 +206,17 @@ class AuthService:
         with self._db.write() as conn:
             now = self._clock()
             table = store.login_attempts
+            # None when housekeeping forgot the reservation while the password was checked
+            # (it was older than the lockout period, so it no longer counts anyway).
             row = conn.execute(
                 sa.select(table).where(table.c.username == username).with_for_update()
-            ).one()
-            subject = _subject(user, username)
-            store.emit(
-                conn,
-                "users.auth.login_failed",
-                subject=subject,
-                actor=username,
-                username=username,
-                reason="invalid_credentials",
-            )
-            if row.failures >= self._lockout.max_failures and row.locked_until is None:
+            ).first()
+            _login_failed(conn, user=user, username=username, reason="invalid_credentials")
+            if (
+                row is not None
+                and row.failures >= self._lockout.max_failures
+                and row.locked_until is None
+            ):
                 conn.execute(
                     table.update()
                     .where(table.c.username == username)
@@ -226,7 +225,7 @@ class AuthService:
                 store.emit(
                     conn,
                     "users.auth.locked_out",
-                    subject=subject,
+                    subject=_subject(user, username),
                     actor=username,
                     username=username,
                     failures=row.failures,
@@ -252,16 +251,27 @@ class AuthService:
 
     def _open_session(self, conn: Connection, user: store.UserRecord, now: float) -> TokenPair:
         session_id = str(uuid.uuid4())
-        refresh = self._issuer.refresh_token(user_id=user.user_id, session_id=session_id)
-        access = self._issuer.access_token(self._identity(conn, user), session_id=session_id)
+        pair = self._issue(conn, user, session_id, ends_at=now + self._session_max)
         conn.execute(
             store.sessions.insert().values(
                 id=session_id,
                 user_id=user.user_id,
                 created_at=now,
                 refreshed_at=now,
-                refresh_token_id=refresh.token_id,
+                refresh_token_id=pair.refresh.token_id,
             )
+        )
+        return pair
+
+    def _issue(
+        self, conn: Connection, user: store.UserRecord, session_id: str, *, ends_at: float
+    ) -> TokenPair:
+        """A new pair for a session; neither token outlives the session's absolute end."""
+        refresh = self._issuer.refresh_token(
+            user_id=user.user_id, session_id=session_id, not_after=ends_at
+        )
+        access = self._issuer.access_token(
+            self._identity(conn, user), session_id=session_id, not_after=ends_at
         )
         return TokenPair(access=access, refresh=refresh, user=user, session_id=session_id)
 
@@ -274,8 +284,9 @@ class AuthService:
             ended = end_sessions(
                 conn, [caller.session_id], reason="logout", now=now, lifetime=self.session_lifetime
             )
-            if not ended:
-                # A token without a stored session (e.g. one the service minted for itself).
+            if not ended and not self._stored_session(conn, caller.session_id):
+                # A token without a stored session (e.g. one the service minted for itself);
+                # a session already ended (a concurrent logout) needs no second revocation.
                 record(
                     conn,
                     session_id=caller.session_id,
@@ -293,6 +304,11 @@ class AuthService:
         self._revocations.sync()
         return caller.session_id
 
+    @staticmethod
+    def _stored_session(conn: Connection, session_id: str) -> bool:
+        query = sa.select(store.sessions.c.id).where(store.sessions.c.id == session_id)
+        return conn.execute(query).first() is not None
+
     def refresh(self, refresh_token: str) -> TokenPair:
         """Spend a refresh token; a spent one revokes its whole family (RFC 6819 5.2.2.3)."""
         if not refresh_token:
@@ -309,6 +325,14 @@ class AuthService:
                 raise errors.Unauthenticated("refresh token is not known", reason="TOKEN_INVALID")
             if session.revoked_at is not None:
                 raise errors.Unauthenticated("token has been revoked", reason="TOKEN_REVOKED")
+            ends_at = session.created_at + self._session_max
+            if now >= ends_at:
+                # Its tokens already expire by then; this catches ones issued under a longer
+                # MESH_SESSION_MAX_SECONDS.
+                raise errors.Unauthenticated(
+                    "the session reached its maximum lifetime; log in again",
+                    reason="SESSION_EXPIRED",
+                )
             user = store.load_user(conn, user_id=user_id, lock=True)
             if session.refresh_token_id != token_id:
                 end_sessions(
@@ -332,7 +356,7 @@ class AuthService:
                     raise errors.Unauthenticated(
                         "this account is disabled", reason="ACCOUNT_DISABLED"
                     )
-                pair = self._rotate(conn, user, session_id, token_id, now)
+                pair = self._rotate(conn, user, session_id, token_id, now, ends_at=ends_at)
         if reused:
             self._revocations.sync()
             raise errors.Unauthenticated(
@@ -342,14 +366,20 @@ class AuthService:
         return pair
 
     def _rotate(
-        self, conn: Connection, user: store.UserRecord, session_id: str, spent: str, now: float
+        self,
+        conn: Connection,
+        user: store.UserRecord,
+        session_id: str,
+        spent: str,
+        now: float,
+        *,
+        ends_at: float,
     ) -> TokenPair:
-        refresh = self._issuer.refresh_token(user_id=user.user_id, session_id=session_id)
-        access = self._issuer.access_token(self._identity(conn, user), session_id=session_id)
+        pair = self._issue(conn, user, session_id, ends_at=ends_at)
         conn.execute(
             store.sessions.update()
             .where(store.sessions.c.id == session_id, store.sessions.c.refresh_token_id == spent)
-            .values(refresh_token_id=refresh.token_id, refreshed_at=now)
+            .values(refresh_token_id=pair.refresh.token_id, refreshed_at=now)
         )
         store.emit(
             conn,
@@ -358,7 +388,7 @@ class AuthService:
             actor=user.username,
             session_id=session_id,
         )
-        return TokenPair(access=access, refresh=refresh, user=user, session_id=session_id)
+        return pair
 
     def rotate_key(self) -> SigningKey:
         return self._keys.rotate()

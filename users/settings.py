@@ -29,6 +29,9 @@ class Settings:
     """Access token lifetime (``MESH_ACCESS_TOKEN_SECONDS``, 900)."""
     refresh_token_seconds: int
     """Refresh token lifetime, renewed by each refresh (``MESH_REFRESH_TOKEN_SECONDS``, 7 days)."""
+    session_max_seconds: int
+    """Absolute session lifetime from login, however often it is refreshed
+    (``MESH_SESSION_MAX_SECONDS``, 30 days): a stolen refresh token cannot live forever."""
     login_max_failures: int
     """Failed logins that lock a username (``MESH_LOGIN_MAX_FAILURES``, 5)."""
     lockout_seconds: int
@@ -57,6 +60,7 @@ class Settings:
             keys_dir=Path(env_str("MESH_USERS_KEYS_DIR", str(root / "keys"))),
             access_token_seconds=env_int("MESH_ACCESS_TOKEN_SECONDS", 900, minimum=30),
             refresh_token_seconds=env_int("MESH_REFRESH_TOKEN_SECONDS", 7 * 86400, minimum=60),
+            session_max_seconds=env_int("MESH_SESSION_MAX_SECONDS", 30 * 86400, minimum=60),
             login_max_failures=env_int("MESH_LOGIN_MAX_FAILURES", 5, minimum=1),
             lockout_seconds=env_int("MESH_LOCKOUT_SECONDS", 900, minimum=1),
             password_hash_profile=profile,

@@ -77,6 +77,9 @@ revocations = sa.Table(
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    # Followers resume after the last sequence they saw; without AUTOINCREMENT SQLite would
+    # hand out sequences again once housekeeping has emptied the table.
+    sqlite_autoincrement=True,
 )
 
 login_attempts = sa.Table(
@@ -126,7 +129,23 @@ def _seed_roles(conn: Connection) -> None:
     )
 
 
-MIGRATIONS = (_create_schema, _seed_roles)
+def _never_reuse_revocation_sequences(conn: Connection) -> None:
+    """Rebuild a revocation table created without SQLite's AUTOINCREMENT, keeping its rows."""
+    if conn.dialect.name != "sqlite":
+        return  # PostgreSQL sequences never go back
+    ddl = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'revocations'"
+    ).scalar_one()
+    if "AUTOINCREMENT" in ddl.upper():
+        return
+    rows = [dict(row._mapping) for row in conn.execute(sa.select(revocations))]
+    revocations.drop(conn)
+    revocations.create(conn)
+    if rows:
+        conn.execute(revocations.insert(), rows)
+
+
+MIGRATIONS = (_create_schema, _seed_roles, _never_reuse_revocation_sequences)
 
 
 @dataclass(frozen=True)

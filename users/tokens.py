@@ -54,12 +54,15 @@ class TokenIssuer:
         self.refresh_seconds = refresh_seconds
         self._clock = clock
 
-    def access_token(self, identity: Identity, *, session_id: str) -> IssuedToken:
+    def access_token(
+        self, identity: Identity, *, session_id: str, not_after: float | None = None
+    ) -> IssuedToken:
         return self._sign(
             ACCESS_TOKEN_TYPE,
             subject=identity.user_id,
             session_id=session_id,
             lifetime=self.access_seconds,
+            not_after=not_after,
             extra={
                 "username": identity.username,
                 "roles": list(identity.roles),
@@ -67,12 +70,15 @@ class TokenIssuer:
             },
         )
 
-    def refresh_token(self, *, user_id: str, session_id: str) -> IssuedToken:
+    def refresh_token(
+        self, *, user_id: str, session_id: str, not_after: float | None = None
+    ) -> IssuedToken:
         return self._sign(
             REFRESH_TOKEN_TYPE,
             subject=user_id,
             session_id=session_id,
             lifetime=self.refresh_seconds,
+            not_after=not_after,
             extra={},
         )
 
@@ -83,10 +89,14 @@ class TokenIssuer:
         subject: str,
         session_id: str,
         lifetime: int,
+        not_after: float | None,
         extra: dict[str, Any],
     ) -> IssuedToken:
+        """``not_after`` caps the expiry (the end of the session the token belongs to)."""
         key = self._keys.signing_key()
         now = int(self._clock())
+        if not_after is not None:
+            lifetime = max(0, min(lifetime, int(not_after) - now))
         token_id = str(uuid.uuid4())
         claims: dict[str, Any] = {
             "iss": self._issuer,

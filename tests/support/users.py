@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
         keys_dir=data_dir / "keys",
         access_token_seconds=300,
         refresh_token_seconds=3600,
+        session_max_seconds=86400,
         login_max_failures=5,
         lockout_seconds=60,
         password_hash_profile="test",
@@ -119,3 +122,31 @@ def rejected(call: object, *args: object, **kwargs: object) -> tuple[grpc.Status
     except grpc.RpcError as error:
         return error.code(), error_info(error).reason  # type: ignore[attr-defined]
     raise AssertionError("the call succeeded")
+
+
+def refresh_race(users: RunningUsers, refresh_token: str, *, callers: int) -> list[str]:
+    """Spend one refresh token from many threads at once; each outcome as a reason or "OK".
+
+    At most one may win, and since the others present a spent token the whole session must end
+    with them, the winner's new tokens included: a family never forks.
+    """
+
+    def spend(_: int) -> str:
+        try:
+            fresh = users.auth.RefreshToken(
+                auth_pb.RefreshTokenRequest(refresh_token=refresh_token), timeout=10
+            )
+        except grpc.RpcError as error:
+            return error_info(error).reason
+        check = auth_pb.ValidateTokenRequest(token=fresh.access_token)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                users.auth.ValidateToken(check, timeout=10)
+            except grpc.RpcError as error:
+                return f"OK, then {error_info(error).reason}"
+            time.sleep(0.05)
+        return "OK, and still valid"
+
+    with ThreadPoolExecutor(max_workers=callers) as pool:
+        return list(pool.map(spend, range(callers)))

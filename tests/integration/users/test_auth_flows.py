@@ -7,7 +7,15 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from tests.support.users import ADMIN_PASSWORD, bad_request_fields, bearer, rejected
+from tests.support.users import (
+    ADMIN_PASSWORD,
+    bad_request_fields,
+    bearer,
+    refresh_race,
+    rejected,
+    running_users,
+    users_settings,
+)
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
@@ -189,3 +197,53 @@ def test_disabled_user_cannot_log_in_and_loses_sessions(users, admin):
         timeout=10,
     )
     assert users.login("disabled-one", "correct horse battery").user.username == "disabled-one"
+
+
+def _exp(token):
+    return jwt.decode(token, options={"verify_signature": False})["exp"]
+
+
+def test_refreshing_never_extends_a_session_beyond_its_maximum(tmp_path):
+    settings = users_settings(tmp_path, session_max_seconds=120)
+    with running_users(settings) as users:
+        first = users.login()
+        # Both tokens end with the session, though their own lifetimes are longer.
+        assert 0 < first.expires_in <= 120 and 0 < first.refresh_expires_in <= 120
+        session_end = _exp(first.refresh_token)
+        assert _exp(first.access_token) == session_end
+        second = users.auth.RefreshToken(
+            auth_pb.RefreshTokenRequest(refresh_token=first.refresh_token), timeout=10
+        )
+        assert second.refresh_expires_in <= 120 and second.expires_in <= 120
+        assert _exp(second.refresh_token) == _exp(second.access_token) == session_end
+
+
+def test_a_session_past_its_maximum_cannot_be_refreshed(tmp_path):
+    with running_users(users_settings(tmp_path)) as users:
+        session = users.login()
+        # As if opened a day ago under a longer maximum: its refresh token is still unexpired.
+        engine = sa.create_engine(users.settings.database_url)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE sessions SET created_at = created_at - :age"),
+                {"age": users.settings.session_max_seconds},
+            )
+        engine.dispose()
+        assert rejected(
+            users.auth.RefreshToken,
+            auth_pb.RefreshTokenRequest(refresh_token=session.refresh_token),
+        ) == (grpc.StatusCode.UNAUTHENTICATED, "SESSION_EXPIRED")
+        assert "users.auth.refreshed" not in [t for t, _ in _outbox_types(users)]
+
+
+def test_racing_refreshes_of_one_token_never_fork_the_family(users, admin):
+    _create(users, admin, "racer")
+    session = users.login("racer", "correct horse battery")
+    outcomes = refresh_race(users, session.refresh_token, callers=8)
+    # One winner at most, whose new tokens die with the session when the others reuse its token.
+    assert [o for o in outcomes if o.startswith("OK")] in ([], ["OK, then TOKEN_REVOKED"])
+    assert {o for o in outcomes if not o.startswith("OK")} <= {
+        "REFRESH_TOKEN_REUSED",
+        "TOKEN_REVOKED",
+    }
+    assert rejected(_validate, users, session.access_token)[1] == "TOKEN_REVOKED"

@@ -10,7 +10,14 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
-from tests.support.users import bearer, error_info, rejected, running_users, users_settings
+from tests.support.users import (
+    bearer,
+    error_info,
+    refresh_race,
+    rejected,
+    running_users,
+    users_settings,
+)
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
@@ -99,3 +106,46 @@ def test_two_admins_disabling_each_other_leave_one(tmp_path, postgres_url):
         # One wins; the other is refused as the last admin, or finds its own token revoked.
         assert outcomes.count("OK") == 1
         assert {*outcomes} - {"OK"} <= {"LAST_ADMIN", "TOKEN_REVOKED"}
+
+
+def test_racing_refreshes_never_fork_a_family_on_postgres(tmp_path, postgres_url):
+    with running_users(users_settings(tmp_path, database_url=postgres_url)) as users:
+        session = users.login()
+        outcomes = refresh_race(users, session.refresh_token, callers=8)
+        assert [o for o in outcomes if o.startswith("OK")] in ([], ["OK, then TOKEN_REVOKED"])
+        assert {o for o in outcomes if not o.startswith("OK")} <= {
+            "REFRESH_TOKEN_REUSED",
+            "TOKEN_REVOKED",
+        }
+
+
+def test_a_refresh_racing_a_logout_leaves_no_live_token_on_postgres(tmp_path, postgres_url):
+    with running_users(users_settings(tmp_path, database_url=postgres_url)) as users:
+        for _ in range(5):
+            session = users.login()
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                logout = pool.submit(
+                    users.auth.Logout,
+                    auth_pb.LogoutRequest(),
+                    metadata=bearer(session.access_token),
+                    timeout=10,
+                )
+                refresh = pool.submit(
+                    users.auth.RefreshToken,
+                    auth_pb.RefreshTokenRequest(refresh_token=session.refresh_token),
+                    timeout=10,
+                )
+                logout.result()
+                try:
+                    fresh = refresh.result()
+                except grpc.RpcError as error:
+                    assert error_info(error).reason == "TOKEN_REVOKED"
+                    continue
+            # The refresh won the race: the logout still ended what it handed out.
+            assert rejected(
+                users.auth.ValidateToken, auth_pb.ValidateTokenRequest(token=fresh.access_token)
+            ) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_REVOKED")
+            assert rejected(
+                users.auth.RefreshToken,
+                auth_pb.RefreshTokenRequest(refresh_token=fresh.refresh_token),
+            ) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_REVOKED")

@@ -2,10 +2,12 @@
 
 import queue
 import threading
+import time
 
 import grpc
+import pytest
 
-from tests.support.users import bearer
+from tests.support.users import bearer, error_info, running_users, users_settings
 from users.v1 import auth_service_pb2 as auth_pb
 
 
@@ -104,3 +106,50 @@ def test_negative_sequence_is_invalid(users):
         raise AssertionError("the stream accepted a negative sequence")
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_position_beyond_the_log_replays_it_rather_than_withholding_revocations(users):
+    # A follower that saw sequence 10**9 of a log since replaced (e.g. a fresh database).
+    session = users.login()
+    _logout(users, session)
+    follower = _Follower(users, after=10**9)
+    try:
+        replay = follower.next()
+        assert replay.caught_up
+        assert _sid(session) in {r.session_id for r in replay.revocations}
+        live_session = users.login()
+        _logout(users, live_session)
+        assert [r.session_id for r in follower.next().revocations] == [_sid(live_session)]
+    finally:
+        follower.close()
+
+
+def test_open_streams_are_bounded_so_they_cannot_take_every_thread(tmp_path):
+    # 16 server threads: at most 4 streams.
+    with running_users(users_settings(tmp_path)) as users:
+        followers = [_Follower(users, after=0) for _ in range(4)]
+        try:
+            for follower in followers:
+                assert follower.next().caught_up
+            extra = users.auth.WatchRevocations(auth_pb.WatchRevocationsRequest(), timeout=10)
+            with pytest.raises(grpc.RpcError) as refused:
+                next(iter(extra))
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert error_info(refused.value).reason == "TOO_MANY_STREAMS"
+            assert users.login().user.username == "admin"
+        finally:
+            for follower in followers:
+                follower.close()
+        # A closed stream gives its place back (once the server notices, within a second).
+        deadline = time.monotonic() + 10
+        while True:
+            again = _Follower(users, after=0)
+            try:
+                item = again.items.get(timeout=5)
+            finally:
+                again.close()
+            if not isinstance(item, grpc.RpcError):
+                assert item.caught_up
+                break
+            assert time.monotonic() < deadline, "no stream place came back"
+            time.sleep(0.2)

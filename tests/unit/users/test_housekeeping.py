@@ -5,6 +5,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from common.db import Database
 from common.errors import Unauthenticated
 from tests.support.users import ADMIN_PASSWORD, users_settings
 from users import store
@@ -43,3 +44,53 @@ def test_only_expired_state_is_forgotten(parts):
     assert (gone.revocations, gone.sessions, gone.login_attempts) == (1, 2, 2)
     # The live session's token is still verified (by signature and expiry, not by the table).
     assert auth.validate(live.access.token).username == "admin"
+
+
+def test_sequences_are_never_reused_after_every_revocation_is_forgotten(parts):
+    auth = parts.auth
+    first = auth.login("admin", ADMIN_PASSWORD)
+    auth.logout(auth.validate(first.access.token))
+    before = parts.revocations.head
+    gone = forget_expired(
+        parts.db, now=time.time() + 3601, session_lifetime=3600, lockout_seconds=60
+    )
+    assert gone.revocations == 1 and _count(parts, store.revocations) == 0
+    second = auth.login("admin", ADMIN_PASSWORD)
+    auth.logout(auth.validate(second.access.token))
+    # A reused sequence would sit behind every follower's position, the service's own included.
+    assert parts.revocations.head > before
+    with pytest.raises(Unauthenticated) as revoked:
+        auth.validate(second.access.token)
+    assert revoked.value.reason == "TOKEN_REVOKED"
+
+
+def test_an_older_revocation_table_is_rebuilt_to_never_reuse_sequences(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'users.db'}")
+    db.migrate(store.MIGRATIONS[:2])
+    with db.write() as conn:
+        # The table as the first release created it.
+        conn.exec_driver_sql("DROP TABLE revocations")
+        conn.exec_driver_sql(
+            "CREATE TABLE revocations (seq INTEGER NOT NULL PRIMARY KEY, "
+            "session_id VARCHAR(36) NOT NULL, token_id VARCHAR(36), reason VARCHAR(32) NOT NULL, "
+            "revoked_at FLOAT NOT NULL, expires_at FLOAT NOT NULL)"
+        )
+        for seq in (3, 7):
+            conn.execute(
+                store.revocations.insert().values(
+                    seq=seq, session_id=f"s{seq}", reason="logout", revoked_at=1.0, expires_at=2.0
+                )
+            )
+    assert db.migrate(store.MIGRATIONS) == len(store.MIGRATIONS)
+    with db.write() as conn:
+        conn.execute(store.revocations.delete().where(store.revocations.c.seq == 7))
+        conn.execute(
+            store.revocations.insert().values(
+                session_id="new", reason="logout", revoked_at=1.0, expires_at=2.0
+            )
+        )
+        kept = conn.execute(
+            sa.select(store.revocations.c.seq, store.revocations.c.session_id).order_by("seq")
+        ).all()
+    db.dispose()
+    assert [tuple(row) for row in kept] == [(3, "s3"), (8, "new")]

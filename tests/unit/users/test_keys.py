@@ -65,3 +65,22 @@ def test_jwk_shape(tmp_path):
     jwk = KeyRing(tmp_path, retention_seconds=60).jwks()[0]
     assert set(jwk) == {"kty", "crv", "x", "y", "kid", "alg", "use"}
     assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("EC", "P-256", "ES256", "sig")
+
+
+def test_replicas_sharing_the_folder_follow_each_others_rotations(tmp_path):
+    clock = Clock()
+    rotating = KeyRing(tmp_path / "keys", retention_seconds=3600, clock=clock)
+    other = KeyRing(tmp_path / "keys", retention_seconds=3600, clock=clock)
+    first = rotating.rotate().kid
+    second = rotating.rotate().kid
+    clock.now += 2
+    # The other replica signs with the current key and knows every published one.
+    assert other.signing_key().kid == second
+    assert other.public_key(first) is not None and other.public_key(second) is not None
+    assert published(other) == published(rotating)
+    # A rotation there builds on the latest ring rather than on its own stale copy.
+    third = other.rotate().kid
+    clock.now += 2
+    assert rotating.signing_key().kid == third
+    assert published(rotating) == published(other)
+    assert {first, second, third} <= set(published(rotating))

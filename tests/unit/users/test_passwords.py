@@ -1,5 +1,5 @@
 import pytest
-from argon2 import extract_parameters
+from argon2 import PasswordHasher, extract_parameters
 
 from users.passwords import Passwords, password_problem
 
@@ -41,3 +41,18 @@ def test_password_policy():
     assert password_problem("short") is not None
     assert password_problem("x" * 2000) is not None
     assert password_problem("twelve chars") is None
+
+
+def test_an_unknown_user_costs_a_full_hash_of_the_same_parameters(cheap, monkeypatch):
+    checked = []
+    real_verify = PasswordHasher.verify
+
+    def spy(self, hash, password):
+        checked.append(hash)
+        return real_verify(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", spy)
+    assert not cheap.verify(None, "anything at all").ok
+    assert not cheap.verify(cheap.hash("the real one"), "anything at all").ok
+    unknown, known = (extract_parameters(h) for h in checked)
+    assert unknown == known
