@@ -64,6 +64,13 @@ def _create(conn: Connection) -> None:
 
 MIGRATIONS: list[Migration] = [_create]
 
+_DURABLE_COMMIT = sa.text(
+    "SELECT set_config('synchronous_commit', 'on', true)"
+    " WHERE current_setting('synchronous_commit') = 'off'"
+)
+"""PostgreSQL: an ack promises a flushed commit, whatever the server's default says; any
+setting but ``off`` already waits for the local flush and is left alone."""
+
 _KEY_CHUNK = 400
 """(source, id) pairs per dedup lookup, well under every database's bound-parameter limit."""
 
@@ -151,6 +158,8 @@ class EventStore:
         are looked up only when the unique index refuses that.
         """
         with self.db.write() as conn:
+            if not self.db.is_sqlite:
+                conn.execute(_DURABLE_COMMIT)
             sequence, previous_hash = self._lock_head(conn)
             recorded_ns = time.time_ns()
             keys = {event.key for event in batch}

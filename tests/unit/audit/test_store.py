@@ -6,6 +6,7 @@ import contextlib
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from audit import chain
 from audit.events import EventFilter, Recorded, parse_event
@@ -151,3 +152,30 @@ def test_head_without_its_row(store):
     assert store.head() == (0, chain.GENESIS, 1)
     result = verify_log(store, start=0, end=0)
     assert result.broken is not None and result.broken.kind is chain.BreakKind.HEAD_MISMATCH
+
+
+@pytest.mark.postgres
+def test_appends_commit_durably_even_where_the_database_says_otherwise(tmp_path):
+    with scratch_database("audit") as url:
+        db = Database(url)
+        try:
+            with db.write() as conn:
+                name = conn.execute(sa.text("SELECT current_database()")).scalar_one()
+                conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+            db.dispose()
+            settings = []
+
+            @sa.event.listens_for(db.engine, "commit")
+            def seen(conn):
+                setting = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+                settings.append(setting)
+
+            store = EventStore(db)
+            store.migrate()
+            settings.clear()
+            store.append([event(1)])
+            assert settings == ["on"]
+            with db.read() as conn:
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "off"
+        finally:
+            db.dispose()
