@@ -253,6 +253,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
 
             if not context.add_callback(on_end):
                 return  # the call is already over
+            context.send_initial_metadata(())  # the subscriber knows it holds a slot at once
             for stored in follow(
                 self._store,
                 self._signal,

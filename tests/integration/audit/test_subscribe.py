@@ -166,3 +166,17 @@ def test_a_cancelled_subscription_frees_its_slot_at_once(settings, signer):
             assert admitted[0].sequence == 1
     finally:
         server.stop(0)
+
+
+def test_a_subscription_answers_its_headers_before_any_event(client):
+    """Through the gateway this is what tells an SSE client its subscription is open."""
+    call = client.stub.SubscribeEvents(
+        audit_pb2.SubscribeEventsRequest(subject="nothing/matches"),
+        metadata=client.reader,
+        timeout=10,
+    )
+    try:
+        assert call.initial_metadata() is not None
+        assert call.is_active()
+    finally:
+        call.cancel()
