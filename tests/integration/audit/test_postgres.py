@@ -10,18 +10,13 @@ import pytest
 
 from audit.server import build_server
 from audit.v1 import audit_pb2
-from common.auth import NoRevocations, TokenVerifier
 from tests.integration.audit.conftest import Client, make_event
 from tests.support.postgres import scratch_database
-from tests.support.tokens import AUDIENCE, ISSUER
 
 pytestmark = pytest.mark.postgres
 
 
-def test_audit_on_postgres(settings, signer):
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
-    )
+def test_audit_on_postgres(settings, signer, verifier):
     with scratch_database("audit") as url:
         server = build_server(dataclasses.replace(settings, database_url=url), verifier)
         server.start()
@@ -86,12 +81,9 @@ def test_audit_on_postgres(settings, signer):
             server.stop(0)
 
 
-def test_two_replicas_on_one_database_keep_one_gap_free_chain(settings, signer):
+def test_two_replicas_on_one_database_keep_one_gap_free_chain(settings, signer, verifier):
     """Two servers share a database and take concurrent streams, some events sent to both: one
     gap-free chain, every event once, and a subscriber on one sees what the other stored."""
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
-    )
     with scratch_database("audit") as url:
         shared = dataclasses.replace(settings, database_url=url, subscribe_poll_seconds=0.2)
         replicas = [build_server(shared, verifier)]
