@@ -54,7 +54,9 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         ingestor=ingestor,
         signal=signal,
         limits=Limits(
-            stream_window=settings.stream_window, max_subscriptions=settings.max_subscriptions
+            stream_window=settings.stream_window,
+            max_subscriptions=settings.max_subscriptions,
+            subscribe_poll_seconds=settings.subscribe_poll_seconds,
         ),
     )
     server = create_server(

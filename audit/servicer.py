@@ -142,6 +142,7 @@ def _parse_or_error(message: audit_pb2.Event, field_prefix: str) -> Event | Mesh
 class Limits:
     stream_window: int
     max_subscriptions: int
+    subscribe_poll_seconds: float = 1.0
     commit_timeout: float = 30.0
 
 
@@ -244,12 +245,22 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                 "too many subscriptions are open, retry later", reason="TOO_MANY_SUBSCRIPTIONS"
             )
         try:
+            ended = threading.Event()
+
+            def on_end() -> None:
+                ended.set()
+                self._signal.wake()
+
+            if not context.add_callback(on_end):
+                return  # the call is already over
+            context.send_initial_metadata(())  # the subscriber knows it holds a slot at once
             for stored in follow(
                 self._store,
                 self._signal,
                 selection,
                 after=request.after_sequence,
-                active=context.is_active,
+                stop=ended,
+                poll_seconds=self._limits.subscribe_poll_seconds,
             ):
                 yield event_to_proto(stored)
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config import RuntimeSettings, data_dir, env_int, env_str
+from common.config import ConfigError, RuntimeSettings, data_dir, env_float, env_int, env_str
 from common.db import database_url
 from common.users_client import users_address
 
@@ -31,12 +31,19 @@ class Settings:
     """Most unacked messages per StreamEvents call (``MESH_AUDIT_STREAM_WINDOW``, 256)."""
     max_subscriptions: int
     """Most concurrent SubscribeEvents calls (``MESH_AUDIT_MAX_SUBSCRIPTIONS``, 16)."""
+    subscribe_poll_seconds: float
+    """Longest a subscriber waits before looking for commits made by other replicas sharing
+    the database (``MESH_AUDIT_SUBSCRIBE_POLL_SECONDS``, 1.0); this replica's own commits wake
+    it at once."""
     runtime: RuntimeSettings
     """What every server of the mesh shares: worker threads, grace period, token issuer/audience."""
 
     @classmethod
     def from_env(cls) -> Settings:
         jwks = env_str("MESH_JWKS_FILE", "")
+        poll = env_float("MESH_AUDIT_SUBSCRIBE_POLL_SECONDS", 1.0)
+        if not poll > 0:
+            raise ConfigError(f"MESH_AUDIT_SUBSCRIBE_POLL_SECONDS must be > 0, got {poll}")
         return cls(
             listen=env_str("MESH_AUDIT_LISTEN", "127.0.0.1:8002"),
             database_url=database_url("MESH_AUDIT_DATABASE_URL", data_dir(), "audit.db"),
@@ -46,5 +53,6 @@ class Settings:
             queue_limit=env_int("MESH_AUDIT_QUEUE_LIMIT", 10_000, minimum=1),
             stream_window=env_int("MESH_AUDIT_STREAM_WINDOW", 256, minimum=1),
             max_subscriptions=env_int("MESH_AUDIT_MAX_SUBSCRIPTIONS", 16, minimum=1),
+            subscribe_poll_seconds=poll,
             runtime=RuntimeSettings.from_env(),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -63,6 +63,13 @@ def _create(conn: Connection) -> None:
 
 
 MIGRATIONS: list[Migration] = [_create]
+
+_DURABLE_COMMIT = sa.text(
+    "SELECT set_config('synchronous_commit', 'on', true)"
+    " WHERE current_setting('synchronous_commit') = 'off'"
+)
+"""PostgreSQL: an ack promises a flushed commit, whatever the server's default says; any
+setting but ``off`` already waits for the local flush and is left alone."""
 
 _KEY_CHUNK = 400
 """(source, id) pairs per dedup lookup, well under every database's bound-parameter limit."""
@@ -124,6 +131,15 @@ def _conditions(selection: EventFilter) -> list[sa.ColumnElement[bool]]:
     return found
 
 
+class Head(NamedTuple):
+    """The head row (0 and the genesis hash when empty or missing) and the highest sequence
+    actually stored, which differ only when the log was tampered with."""
+
+    sequence: int
+    hash: str
+    last_stored: int
+
+
 class EventStore:
     """Reads and appends of the log; appends are whole batches in one transaction."""
 
@@ -142,6 +158,8 @@ class EventStore:
         are looked up only when the unique index refuses that.
         """
         with self.db.write() as conn:
+            if not self.db.is_sqlite:
+                conn.execute(_DURABLE_COMMIT)
             sequence, previous_hash = self._lock_head(conn)
             recorded_ns = time.time_ns()
             keys = {event.key for event in batch}
@@ -221,13 +239,26 @@ class EventStore:
                 found[stored.event.key] = stored
         return found
 
-    def head(self) -> tuple[int, str]:
-        """The recorded head: last sequence and hash (0 and the genesis hash when empty)."""
+    def head(self) -> Head:
+        """The recorded head and the highest stored sequence, as of one moment.
+
+        One statement reads both, so a commit landing in between (PostgreSQL takes a snapshot
+        per statement) cannot make an intact log look as if its head did not match.
+        """
+
+        def head_column(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+            return sa.select(column).where(chain_head.c.id == 1).scalar_subquery()
+
+        query = sa.select(
+            head_column(chain_head.c.sequence),
+            head_column(chain_head.c.hash),
+            sa.select(sa.func.max(events.c.sequence)).scalar_subquery(),
+        )
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(chain_head.c.sequence, chain_head.c.hash).where(chain_head.c.id == 1)
-            ).one_or_none()
-        return (0, chain.GENESIS) if row is None else (int(row.sequence), str(row.hash))
+            sequence, hash_, last_stored = conn.execute(query).one()
+        if sequence is None:  # the head row itself is gone
+            return Head(0, chain.GENESIS, int(last_stored or 0))
+        return Head(int(sequence), str(hash_), int(last_stored or 0))
 
     def last_sequence(self) -> int:
         """The highest sequence actually stored, whatever the head row says."""

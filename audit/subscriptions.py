@@ -9,7 +9,7 @@ below the head can appear later, and the cursor moves forward without skipping a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from audit.events import EventFilter, StoredEvent
 from audit.store import EventStore
@@ -35,14 +35,21 @@ class CommitSignal:
             self._closed = True
             self._condition.notify_all()
 
+    def wake(self) -> None:
+        """Wake every waiter to recheck its own stop condition (a subscriber went away)."""
+        with self._condition:
+            self._condition.notify_all()
+
     @property
     def closed(self) -> bool:
         return self._closed
 
-    def wait_beyond(self, sequence: int, timeout: float) -> None:
-        """Return once the head is past ``sequence``, on close, or after ``timeout`` seconds."""
+    def wait_beyond(self, sequence: int, timeout: float, stop: threading.Event) -> None:
+        """Return once the head is past ``sequence``, on close or ``stop``, or after ``timeout``."""
         with self._condition:
-            self._condition.wait_for(lambda: self._head > sequence or self._closed, timeout)
+            self._condition.wait_for(
+                lambda: self._head > sequence or self._closed or stop.is_set(), timeout
+            )
 
 
 def follow(
@@ -51,17 +58,19 @@ def follow(
     selection: EventFilter,
     *,
     after: int,
-    active: Callable[[], bool],
+    stop: threading.Event,
     batch: int = 500,
     poll_seconds: float = 1.0,
 ) -> Iterator[StoredEvent]:
-    """Matching events with ``sequence > after`` in order, forever, while ``active()``.
+    """Matching events with ``sequence > after`` in order, until ``stop`` is set or the signal
+    closes.
 
-    ``poll_seconds`` bounds each wait, so commits by other replicas sharing the database are
-    seen too, and a cancelled subscriber is noticed.
+    ``stop`` is set (and the signal woken) when the call ends, so a subscriber that went away
+    frees its thread and its slot at once. ``poll_seconds`` bounds each wait so that commits
+    by other replicas sharing the database are seen too.
     """
     cursor = after
-    while active() and not signal.closed:
+    while not stop.is_set() and not signal.closed:
         head = store.last_sequence()
         found = store.find(selection, after=cursor, before=head + 1, limit=batch)
         yield from found
@@ -69,4 +78,4 @@ def follow(
             cursor = found[-1].sequence
             continue
         cursor = max(cursor, head)
-        signal.wait_beyond(cursor, poll_seconds)
+        signal.wait_beyond(cursor, poll_seconds, stop)

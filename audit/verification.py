@@ -36,9 +36,9 @@ def verify_log(store: EventStore, *, start: int, end: int) -> Verification:
         )
     if violations:
         raise invalid(violations)
-    head_sequence, head_hash = store.head()
+    head_sequence, head_hash, last_stored = store.head()
     start = max(start, 1)
-    last = max(head_sequence, store.last_sequence())
+    last = max(head_sequence, last_stored)
     if start > 1 and start > last:
         raise OutOfRange(
             f"start_sequence {start} is beyond the head of the log ({last})",

@@ -165,8 +165,9 @@ def test_resource_exhausted_is_429_and_clears_when_subscribers_leave(
                 f"Host: {host}\r\nAuthorization: {admin['Authorization']}\r\n\r\n".encode()
             )
             holders.append(holder)
-        # A probe that was accepted may hold its slot a moment after it closes, so the refusal
-        # is checked on the very answer that refused.
+            # A subscription answers its headers once it holds a slot: wait for them, so no
+            # probe below can take a slot before every holder has one.
+            assert holder.recv(12, socket.MSG_WAITALL) == b"HTTP/1.1 200"
         deadline = time.monotonic() + 10
         while (refused := _try_subscribe(client, admin)) is None:
             assert time.monotonic() < deadline, "the 17th subscription was never refused"

@@ -30,10 +30,12 @@ def settings(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def audit_server(settings, signer):
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
-    )
+def verifier(signer):
+    return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations())
+
+
+@pytest.fixture
+def audit_server(settings, verifier):
     server = build_server(settings, verifier)
     server.start()
     yield server

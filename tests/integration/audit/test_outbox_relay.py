@@ -10,12 +10,11 @@ import sqlalchemy as sa
 
 from audit.server import build_server
 from audit.v1 import audit_pb2
-from common.auth import NoRevocations, TokenVerifier
 from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
 from common.outbox_relay import OutboxRelay
 from tests.integration.audit.helpers import eventually
-from tests.support.tokens import AUDIENCE, ISSUER, MintedTokens
+from tests.support.tokens import MintedTokens
 
 
 class Service:
@@ -97,11 +96,8 @@ def test_rows_are_delivered_in_order_and_deleted(service, relays, audit_server, 
 
 
 def test_events_written_while_audit_is_down_arrive_once_it_is_up(
-    service, relays, settings, signer, client_factory
+    service, relays, settings, verifier, client_factory
 ):
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
-    )
     probe = build_server(settings, verifier)
     probe.start()
     port = probe.port

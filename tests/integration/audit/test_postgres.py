@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import grpc
 import pytest
 
 from audit.server import build_server
 from audit.v1 import audit_pb2
-from common.auth import NoRevocations, TokenVerifier
 from tests.integration.audit.conftest import Client, make_event
 from tests.support.postgres import scratch_database
-from tests.support.tokens import AUDIENCE, ISSUER
 
 pytestmark = pytest.mark.postgres
 
 
-def test_audit_on_postgres(settings, signer):
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
-    )
+def test_audit_on_postgres(settings, signer, verifier):
     with scratch_database("audit") as url:
         server = build_server(dataclasses.replace(settings, database_url=url), verifier)
         server.start()
@@ -83,3 +79,62 @@ def test_audit_on_postgres(settings, signer):
                 assert verdict.intact and verdict.verified_count == 71
         finally:
             server.stop(0)
+
+
+def test_two_replicas_on_one_database_keep_one_gap_free_chain(settings, signer, verifier):
+    """Two servers share a database and take concurrent streams, some events sent to both: one
+    gap-free chain, every event once, and a subscriber on one sees what the other stored."""
+    with scratch_database("audit") as url:
+        shared = dataclasses.replace(settings, database_url=url, subscribe_poll_seconds=0.2)
+        replicas = [build_server(shared, verifier)]
+        replicas.append(build_server(shared, verifier))
+        channels = []
+        try:
+            for replica in replicas:
+                replica.start()
+                channels.append(grpc.insecure_channel(f"127.0.0.1:{replica.port}"))
+            first, second = (Client(channel, signer) for channel in channels)
+            both = [make_event() for _ in range(20)]
+            sent = {
+                0: [make_event() for _ in range(150)] + both,
+                1: both + [make_event() for _ in range(150)],
+            }
+            subscription = first.stub.SubscribeEvents(
+                audit_pb2.SubscribeEventsRequest(source="/tests"),
+                metadata=first.reader,
+                timeout=60,
+            )
+            acks: dict[int, list] = {}
+
+            def stream(index, client):
+                requests = (
+                    audit_pb2.StreamEventsRequest(events=sent[index][i : i + 4])
+                    for i in range(0, len(sent[index]), 4)
+                )
+                responses = client.stub.StreamEvents(requests, metadata=client.writer, timeout=60)
+                acks[index] = [ack for response in responses for ack in response.acks]
+
+            writers = [
+                threading.Thread(target=stream, args=(i, c)) for i, c in enumerate((first, second))
+            ]
+            for writer in writers:
+                writer.start()
+            for writer in writers:
+                writer.join(60)
+            assert all(not a.HasField("error") for a in acks[0] + acks[1])
+            by_id = {a.id: a.sequence for a in acks[0]}
+            assert all(by_id[a.id] == a.sequence for a in acks[1] if a.id in by_id)
+            assert sorted({*by_id.values(), *(a.sequence for a in acks[1])}) == list(range(1, 321))
+            followed = [next(subscription) for _ in range(320)]
+            subscription.cancel()
+            assert [e.sequence for e in followed] == list(range(1, 321))
+            for client in (first, second):
+                verdict = client.stub.VerifyLog(
+                    audit_pb2.VerifyLogRequest(), metadata=client.reader, timeout=30
+                )
+                assert verdict.intact and verdict.verified_count == 320
+        finally:
+            for channel in channels:
+                channel.close()
+            for replica in replicas:
+                replica.stop(0)

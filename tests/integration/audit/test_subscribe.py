@@ -11,9 +11,8 @@ import pytest
 
 from audit.server import build_server
 from audit.v1 import audit_pb2
-from common.auth import NoRevocations, TokenVerifier
 from tests.integration.audit.conftest import Client, make_event
-from tests.support.tokens import AUDIENCE, ISSUER
+from tests.integration.audit.helpers import eventually
 
 
 class Subscriber:
@@ -103,11 +102,12 @@ def test_bad_subscription_is_refused(client):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_subscriptions_are_limited(settings, signer):
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
-    )
-    server = build_server(dataclasses.replace(settings, max_subscriptions=1), verifier)
+@pytest.fixture
+def one_slot(settings, signer, verifier):
+    """A client of a server admitting one subscription at a time, with one event logged; its
+    subscribers look at the log only when woken, never on their own."""
+    limited = dataclasses.replace(settings, max_subscriptions=1, subscribe_poll_seconds=600)
+    server = build_server(limited, verifier)
     server.start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
@@ -117,12 +117,53 @@ def test_subscriptions_are_limited(settings, signer):
                 metadata=client.writer,
                 timeout=10,
             )
-            first = Subscriber(client)
-            assert first.take(1)[0].sequence == 1
-            second = Subscriber(client)
-            with pytest.raises(grpc.RpcError) as caught:
-                second.take(1)
-            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            first.close()
+            yield client
     finally:
         server.stop(0)
+
+
+def test_subscriptions_are_limited(one_slot):
+    first = Subscriber(one_slot)
+    assert first.take(1)[0].sequence == 1
+    second = Subscriber(one_slot)
+    with pytest.raises(grpc.RpcError) as caught:
+        second.take(1)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    first.close()
+
+
+def test_a_cancelled_subscription_frees_its_slot_at_once(one_slot):
+    """The only slot is taken, the subscriber leaves while idle, and another one gets in long
+    before the subscriber would next have looked at the log on its own."""
+    first = Subscriber(one_slot)
+    assert first.take(1)[0].sequence == 1
+    first.close()
+    admitted = []
+
+    def admitted_now():
+        subscriber = Subscriber(one_slot)
+        try:
+            admitted.extend(subscriber.take(1))
+            return True
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            return False
+        finally:
+            subscriber.close()
+
+    eventually(admitted_now, timeout=30)
+    assert admitted[0].sequence == 1
+
+
+def test_a_subscription_answers_its_headers_before_any_event(client):
+    """Through the gateway this is what tells an SSE client its subscription is open."""
+    call = client.stub.SubscribeEvents(
+        audit_pb2.SubscribeEventsRequest(subject="nothing/matches"),
+        metadata=client.reader,
+        timeout=10,
+    )
+    try:
+        assert call.initial_metadata() is not None
+        assert call.is_active()
+    finally:
+        call.cancel()

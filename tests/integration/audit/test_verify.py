@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 
 import grpc
 import pytest
@@ -118,3 +119,31 @@ def test_bad_ranges_are_refused(logged):
         with pytest.raises(grpc.RpcError) as caught:
             verify(logged, start, end)
         assert caught.value.code() == code
+
+
+def test_log_verifies_intact_while_events_keep_arriving(client):
+    done = threading.Event()
+
+    def ingest():
+        try:
+            for _ in range(60):
+                client.stub.PublishEvents(
+                    audit_pb2.PublishEventsRequest(events=[make_event() for _ in range(5)]),
+                    metadata=client.writer,
+                    timeout=10,
+                )
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=ingest)
+    writer.start()
+    verdicts = []
+    try:
+        while not done.is_set() and len(verdicts) < 500:
+            verdicts.append(verify(client))
+    finally:
+        writer.join(60)
+    verdicts.append(verify(client))
+    broken = [v.first_break for v in verdicts if not v.intact]
+    assert broken == []
+    assert verdicts[-1].verified_count == 300

@@ -6,10 +6,12 @@ import contextlib
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from audit import chain
 from audit.events import EventFilter, Recorded, parse_event
-from audit.store import EventStore
+from audit.store import EventStore, chain_head
+from audit.verification import verify_log
 from common.db import Database
 from common.errors import AlreadyExists
 from tests.support.postgres import scratch_database
@@ -49,7 +51,7 @@ def test_appends_are_chained_and_gap_free(store):
     assert [s.sequence for s in stored] == [1, 2, 3]
     assert stored[0].previous_hash == chain.GENESIS
     assert [s.previous_hash for s in stored[1:]] == [s.hash for s in stored[:-1]]
-    assert store.head() == (3, stored[-1].hash)
+    assert store.head() == (3, stored[-1].hash, 3)
     assert store.get(2) == stored[1]
 
 
@@ -79,7 +81,7 @@ def test_concurrent_appends_stay_gap_free(store):
     assert [s.sequence for s in stored] == list(range(1, 81))
     verifier = chain.ChainVerifier(start_sequence=1, previous_hash=chain.GENESIS)
     assert all(verifier.feed(s) for s in stored)
-    assert store.head() == (80, stored[-1].hash)
+    assert store.head() == (80, stored[-1].hash, 80)
 
 
 def test_filters_and_order(store):
@@ -121,4 +123,59 @@ def test_redelivery_inside_a_batch_of_new_events_keeps_the_chain_gap_free(store)
     assert [s.event.id for s in stored] == ["e-1", "e-5", "e-6"]
     verifier = chain.ChainVerifier(start_sequence=1, previous_hash=chain.GENESIS)
     assert all(verifier.feed(s) for s in stored)
-    assert store.head() == (3, stored[-1].hash)
+    assert store.head() == (3, stored[-1].hash, 3)
+
+
+def test_a_commit_during_verification_is_not_taken_for_a_break(store):
+    """VerifyLog reads the head, then the log: an append landing in between must not look like
+    a rewritten head."""
+    store.append([event(1), event(2)])
+    read_head = store.head
+
+    def head_then_a_commit():
+        snapshot = read_head()
+        store.append([event(3)])
+        return snapshot
+
+    store.head = head_then_a_commit
+    result = verify_log(store, start=0, end=0)
+    assert result.broken is None
+    assert (result.verified, result.end_sequence, result.head_sequence) == (2, 2, 2)
+    store.head = read_head
+    assert verify_log(store, start=0, end=0).verified == 3
+
+
+def test_head_without_its_row(store):
+    store.append([event(1)])
+    with store.db.write() as conn:
+        conn.execute(chain_head.delete())
+    assert store.head() == (0, chain.GENESIS, 1)
+    result = verify_log(store, start=0, end=0)
+    assert result.broken is not None and result.broken.kind is chain.BreakKind.HEAD_MISMATCH
+
+
+@pytest.mark.postgres
+def test_appends_commit_durably_even_where_the_database_says_otherwise(tmp_path):
+    with scratch_database("audit") as url:
+        db = Database(url)
+        try:
+            with db.write() as conn:
+                name = conn.execute(sa.text("SELECT current_database()")).scalar_one()
+                conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+            db.dispose()
+            settings = []
+
+            @sa.event.listens_for(db.engine, "commit")
+            def seen(conn):
+                setting = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+                settings.append(setting)
+
+            store = EventStore(db)
+            store.migrate()
+            settings.clear()
+            store.append([event(1)])
+            assert settings == ["on"]
+            with db.read() as conn:
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "off"
+        finally:
+            db.dispose()
