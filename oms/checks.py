@@ -140,8 +140,9 @@ def check_changes(
 
     ``snapshot`` is the ontology after the change and ``keys`` the resources that changed
     (present: written, absent: deleted). The changed resources and every resource referencing
-    one of them are checked; nothing else is read. With ``before`` (the ontology the change
-    applies to), a resource's violations that it already had there are not reported.
+    one of them are checked; nothing else is read. The changed resources are checked whole,
+    as a single write is; with ``before`` (the ontology the change applies to), a referrer's
+    violations that it already had there are not blamed on the change.
     """
     checker = _Checker(snapshot)
     keys = set(keys)
@@ -152,7 +153,7 @@ def check_changes(
     for key in to_check:
         collection, _ = split_key(key)
         found = checker.own(collection, snapshot[key])
-        if found and earlier is not None and key in earlier.snapshot:
+        if found and earlier is not None and key not in keys and key in earlier.snapshot:
             known = earlier.own(collection, earlier.snapshot[key])
             found = [v for v in found if v not in known]
         if found:

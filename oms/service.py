@@ -348,7 +348,7 @@ class OntologyService:
         if violations:
             raise errors.invalid(violations)
         after = Overlay(snapshot, changes)
-        for key, found in check_changes(after, changes).items():
+        for key, found in check_changes(after, changes, before=snapshot).items():
             if key in position:
                 where = f"changes[{position[key]}].upsert"
                 violations.extend(

@@ -1,0 +1,69 @@
+"""Write checks through the service on a real store: what a commit is blamed for."""
+
+from __future__ import annotations
+
+import pytest
+
+from common import errors
+from common.auth import Principal
+from common.db import Database
+from oms.service import Edit, Force, OntologyService
+from oms.sql_store import SqlStore
+from oms.store import MAIN, NewCommit
+from tests.unit.oms.builders import company, link_type
+
+ADMIN = Principal(
+    user_id="u1",
+    username="admin",
+    roles=("admin",),
+    permissions=frozenset({"*"}),
+    session_id="s",
+    token_id="t",
+    expires_at=0,
+)
+
+
+@pytest.fixture
+def service(tmp_path):
+    store = SqlStore(Database(f"sqlite:///{tmp_path / 'oms.db'}"))
+    yield OntologyService(store)
+    store.close()
+
+
+def _plant(service: OntologyService, changes) -> None:
+    """Write straight through the store, unchecked: data stored under older, laxer rules."""
+    head = service.store.branch(MAIN).head
+    new = NewCommit(parents=(head,), changes=changes, author="legacy", message="legacy")
+    service.store.write_commit(MAIN, head, new, lambda _commit: [])
+
+
+def _commit(service: OntologyService, *edits: Edit) -> None:
+    service.commit_changes(
+        ADMIN, MAIN, list(edits), message="batch", expected_head="", force=Force()
+    )
+
+
+def test_a_batch_is_not_blamed_for_what_a_referrer_already_had(service) -> None:
+    ontology = company()
+    ontology["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    _plant(service, ontology)
+    employee = ontology["objectTypes/Employee"]
+    widened = {**employee, "properties": [*employee["properties"], {"api_name": "nickname"}]}
+    widened["properties"][-1]["data_type"] = {"base": "string", "array": False}
+    _commit(service, Edit("objectTypes/Employee", widened))
+    assert (
+        service.get(MAIN, "objectTypes", "Employee").resource["properties"][-1]["api_name"]
+        == "nickname"
+    )
+
+
+def test_a_batch_still_checks_what_it_writes_whole(service) -> None:
+    ontology = company()
+    ontology["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    _plant(service, ontology)
+    touched = {**ontology["linkTypes/owns"], "description": "cars people own"}
+    with pytest.raises(errors.InvalidArgument) as caught:
+        _commit(service, Edit("linkTypes/owns", touched))
+    assert [v.field for v in caught.value.violations] == [
+        "changes[0].upsert.link_type.to_object_type"
+    ]
