@@ -33,6 +33,9 @@ class CommitRecord:
     """1 + the highest generation of the parents; orders ancestry walks."""
     forced: bool = False
     force_reason: str = ""
+    refs: str | None = None
+    """The root of the reverse-reference index (target key -> referrer keys) of the snapshot;
+    ``None`` for a commit stored before the index existed."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,11 @@ class Snapshot(Mapping[str, Resource], ABC):
     @abstractmethod
     def prefetch(self, keys: Iterable[str]) -> None:
         """Load these resources in bulk before they are read one by one."""
+
+    @abstractmethod
+    def referrers(self, key: str) -> frozenset[str] | None:
+        """Keys of the resources referring to ``key``, without reading the others; ``None``
+        when this snapshot keeps no index, and checks must scan instead."""
 
 
 class OntologyStore(Protocol):
