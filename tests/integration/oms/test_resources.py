@@ -406,3 +406,42 @@ def test_unknown_enum_numbers_are_rejected_not_defaulted(oms):
     fields = [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
     assert "object_type.status" in fields
     assert any(f.startswith("object_type.properties[1].data_type") for f in fields)
+
+
+def test_a_nameless_definition_still_gets_every_violation(oms):
+    nameless = r.ObjectType(primary_key="missing", properties=[prop("id"), prop("id")])
+    with pytest.raises(grpc.RpcError) as caught:
+        oms.create("main", nameless)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {v.field for v in details(caught.value)["BadRequest"][0].field_violations}
+    assert {"object_type.api_name", "object_type.primary_key"} <= fields
+    assert "object_type.properties[1].api_name" in fields
+
+
+def test_a_batch_reports_malformed_changes_and_bad_definitions_together(oms):
+    with pytest.raises(grpc.RpcError) as caught:
+        oms.schema.CommitChanges(
+            ss.CommitChangesRequest(
+                branch="main",
+                message="Broken",
+                changes=[
+                    ss.Change(),
+                    _upsert(r.ObjectType(primary_key="id", properties=[prop("id")])),
+                    _upsert(
+                        r.LinkType(
+                            api_name="worksFor",
+                            from_object_type="Nowhere",
+                            to_object_type="Nowhere",
+                            cardinality=r.CARDINALITY_MANY_TO_ONE,
+                        )
+                    ),
+                ],
+            ),
+            metadata=oms.admin,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
+    assert "changes[0]" in fields
+    assert "changes[1].upsert.object_type.api_name" in fields
+    assert "changes[2].upsert.link_type.from_object_type" in fields
+    assert oms.names("main") == []
