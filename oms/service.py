@@ -504,14 +504,19 @@ class OntologyService:
                 violations.append(FieldViolation("branch.compatibility_mode", "required"))
         if violations:
             raise errors.invalid(violations)
-        self.store.branch(name)
+        current = self.store.branch(name)
+        # A protected branch's mode decides what counts as breaking there: lowering it would
+        # let anyone merge what only a forcing administrator may.
+        if ("protected" in mask or current.protected) and not principal.has(ADMIN_PERMISSION):
+            raise errors.PermissionDenied(
+                "only an administrator can change branch protection"
+                if "protected" in mask
+                else f"only an administrator can change protected branch {name!r}",
+                reason="ADMIN_REQUIRED",
+                metadata={"branch": name},
+            )
         protected = None
         if "protected" in mask:
-            if not principal.has(ADMIN_PERMISSION):
-                raise errors.PermissionDenied(
-                    "only an administrator can change branch protection",
-                    reason="ADMIN_REQUIRED",
-                )
             protected = bool(values.get("protected"))
         base = None
         if "base_branch" in mask:
