@@ -5,22 +5,12 @@ from __future__ import annotations
 import pytest
 
 from common import errors
-from common.auth import Principal
 from common.db import Database
 from oms.service import Edit, Force, OntologyService
 from oms.sql_store import SqlSnapshot, SqlStore
 from oms.store import MAIN, NewCommit
+from tests.integration.oms.helpers import ADMIN_PRINCIPAL as ADMIN
 from tests.unit.oms.builders import company, link_type
-
-ADMIN = Principal(
-    user_id="u1",
-    username="admin",
-    roles=("admin",),
-    permissions=frozenset({"*"}),
-    session_id="s",
-    token_id="t",
-    expires_at=0,
-)
 
 
 @pytest.fixture
