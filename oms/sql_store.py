@@ -110,6 +110,9 @@ _ANCESTRY = sa.text(
 )
 _ANCESTRY_BATCH = 256
 """Commits fetched per query when an ancestry walk reaches one not yet cached."""
+LOG_SCAN_LIMIT = 10_000
+"""Commits one page of a filtered history may walk past; a page that reaches it ends early
+(possibly empty) with a token to go on, so no request walks a whole long history at once."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -453,9 +456,11 @@ class SqlStore:
         heap = [(-self.commit(c).generation, c) for c in set(frontier)]
         heapq.heapify(heap)
         found: list[CommitRecord] = []
-        while heap and len(found) < limit:
+        walked = 0
+        while heap and len(found) < limit and walked < max(limit, LOG_SCAN_LIMIT):
             if -heap[0][0] < oldest:
                 return found, []
+            walked += 1
             _, commit_id = heapq.heappop(heap)
             while heap and heap[0][1] == commit_id:
                 heapq.heappop(heap)

@@ -114,7 +114,10 @@ class OntologyStore(Protocol):
     def log(
         self, frontier: Sequence[str], *, resource: str | None, limit: int
     ) -> tuple[list[CommitRecord], list[str]]:
-        """Commits reachable from ``frontier``, newest first, and the frontier to continue from."""
+        """Commits reachable from ``frontier``, newest first, and the frontier to continue from.
+
+        With ``resource``, only the commits that changed it; a page may then stop short of
+        ``limit`` (even empty) with a frontier, to bound the commits one call walks."""
         ...
 
     def branch(self, name: str) -> BranchRecord: ...

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from common import errors
 from common.db import Database
 from common.outbox import OutboxEvent
+from oms import sql_store
 from oms.model import references
 from oms.sql_store import SqlStore, blobs
 from oms.store import MAIN, BranchRecord, NewCommit
@@ -266,5 +267,26 @@ def test_a_database_from_before_the_index_gets_it_on_its_next_commit(url):
         described = {**ontology["objectTypes/Office"], "description": "where people work"}
         head = _write(store, MAIN, head.id, {"objectTypes/Office": described})
         _assert_index_matches_a_scan(store.snapshot(head.id))
+    finally:
+        store.close()
+
+
+def test_a_filtered_history_page_walks_a_bounded_number_of_commits(url, monkeypatch):
+    monkeypatch.setattr(sql_store, "LOG_SCAN_LIMIT", 5)
+    store = SqlStore(Database(url))
+    try:
+        head = _write(store, MAIN, store.branch(MAIN).head, {"objectTypes/A": {"api_name": "A"}})
+        added = head.id
+        for i in range(12):
+            head = _write(store, MAIN, head.id, {"objectTypes/B": {"api_name": "B", "n": i}})
+        frontier, pages, found = [head.id], 0, []
+        while frontier:
+            page, frontier = store.log(frontier, resource="objectTypes/A", limit=2)
+            found += [c.id for c in page]
+            pages += 1
+            assert pages <= 5
+        assert found == [added] and pages == 3
+        everything, rest = store.log([head.id], resource=None, limit=10)
+        assert len(everything) == 10 and rest
     finally:
         store.close()
