@@ -4,8 +4,10 @@ Each check returns all the violations it finds (never just the first), with fiel
 as ``object_type.properties[2].api_name``; the caller raises ``common.errors.invalid``. A
 definition is checked whole: its own fields, the references it makes, and the resources that
 reference it (an interface gaining a property must still be satisfied by its implementers).
-Reverse references are indexed once per call and only for the collections a change can
-affect, so checking a few resources costs little however large the ontology is.
+Who refers to a resource comes from the snapshot's reverse-reference index when it keeps one
+(the store's does, per commit), so checking a few resources reads only them and their
+referrers, however large the ontology is; other snapshots are scanned once per call, and only
+the collections a change can affect.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from oms.model import (
     collection_items,
     normalize,
     prefetch,
+    references,
+    referrers,
     resource_key,
     split_key,
     type_name,
@@ -140,8 +144,9 @@ def check_changes(
 
     ``snapshot`` is the ontology after the change and ``keys`` the resources that changed
     (present: written, absent: deleted). The changed resources and every resource referencing
-    one of them are checked; nothing else is read. With ``before`` (the ontology the change
-    applies to), a resource's violations that it already had there are not reported.
+    one of them are checked; nothing else is read. The changed resources are checked whole,
+    as a single write is; with ``before`` (the ontology the change applies to), a referrer's
+    violations that it already had there are not blamed on the change.
     """
     checker = _Checker(snapshot)
     keys = set(keys)
@@ -152,7 +157,7 @@ def check_changes(
     for key in to_check:
         collection, _ = split_key(key)
         found = checker.own(collection, snapshot[key])
-        if found and earlier is not None and key in earlier.snapshot:
+        if found and earlier is not None and key not in keys and key in earlier.snapshot:
             known = earlier.own(collection, earlier.snapshot[key])
             found = [v for v in found if v not in known]
         if found:
@@ -182,21 +187,29 @@ class _Checker:
         out: dict[str, list[str]] = {}
         for key in keys:
             collection, _ = split_key(key)
-            for ref_collection in REFERRERS[collection]:
-                if within is not None and ref_collection not in within:
-                    continue
-                index = self._reverse_index(collection, ref_collection)
-                for ref, paths in index.get(key, {}).items():
-                    out.setdefault(ref, []).extend(paths)
+            allowed = [c for c in REFERRERS[collection] if within is None or c in within]
+            indexed = referrers(self.snapshot, key) if allowed else frozenset()
+            if indexed is None:
+                for ref_collection in allowed:
+                    index = self._reverse_index(collection, ref_collection)
+                    for ref, paths in index.get(key, {}).items():
+                        out.setdefault(ref, []).extend(paths)
+                continue
+            refs = sorted(ref for ref in indexed if ref.partition("/")[0] in allowed)
+            prefetch(self.snapshot, refs)
+            for ref in refs:
+                found = references(ref.partition("/")[0], self.snapshot[ref])
+                out.setdefault(ref, []).extend(path for target, path in found if target == key)
         return out
 
     def _reverse_index(self, target: str, source: str) -> dict[str, dict[str, list[str]]]:
-        """References from collection ``source`` into collection ``target``, read once."""
+        """References from collection ``source`` into collection ``target``, read once: the
+        fallback for snapshots that keep no reverse-reference index (plain dicts)."""
         index = self._reverse.get((target, source))
         if index is None:
             index = {}
             for ref_key, resource in collection_items(self.snapshot, source):
-                for key, path in _references(source, resource):
+                for key, path in references(source, resource):
                     if key.startswith(target + "/"):
                         index.setdefault(key, {}).setdefault(ref_key, []).append(path)
             self._reverse[(target, source)] = index
@@ -602,39 +615,6 @@ class _Violations:
     def add(self, path: str, description: str, reason: str) -> None:
         field = f"{self.prefix}.{path}" if path else self.prefix
         self.items.append(FieldViolation(field, description, reason))
-
-
-def _references(collection: str, resource: Resource) -> list[tuple[str, str]]:
-    """Every ``(target key, field path)`` a resource refers to."""
-    out: list[tuple[str, str]] = []
-
-    def add(target_collection: str, value: Any, path: str) -> None:
-        if isinstance(value, str) and value:
-            out.append((resource_key(target_collection, value), path))
-
-    if collection == LINK_TYPES:
-        add(OBJECT_TYPES, resource.get("from_object_type"), "from_object_type")
-        add(OBJECT_TYPES, resource.get("to_object_type"), "to_object_type")
-    elif collection == ACTION_TYPES:
-        for i, param in enumerate(_list(resource.get("parameters"))):
-            if isinstance(param, dict):
-                add(OBJECT_TYPES, param.get("object_type"), f"parameters[{i}].object_type")
-        for i, rule in enumerate(_list(resource.get("rules"))):
-            if isinstance(rule, dict):
-                add(OBJECT_TYPES, rule.get("object_type"), f"rules[{i}].object_type")
-                add(LINK_TYPES, rule.get("link_type"), f"rules[{i}].link_type")
-    if collection in (OBJECT_TYPES, INTERFACES):
-        for i, prop in enumerate(_list(resource.get("properties"))):
-            if isinstance(prop, dict):
-                add(
-                    SHARED_PROPERTIES,
-                    prop.get("shared_property"),
-                    f"properties[{i}].shared_property",
-                )
-        field = "interfaces" if collection == OBJECT_TYPES else "extends"
-        for i, name in enumerate(_list(resource.get(field))):
-            add(INTERFACES, name, f"{field}[{i}]")
-    return out
 
 
 def _check_fields(out: _Violations, path: str, value: dict[str, Any], known: Set[str]) -> None:

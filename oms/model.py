@@ -295,6 +295,59 @@ def normalize(collection: str, resource: Mapping[str, Any]) -> Resource:
     return out
 
 
+def references(collection: str, resource: Resource) -> list[tuple[str, str]]:
+    """Every ``(target key, field path)`` a resource refers to; malformed parts refer to nothing."""
+    out: list[tuple[str, str]] = []
+
+    def add(target_collection: str, value: Any, path: str) -> None:
+        if isinstance(value, str) and value:
+            out.append((resource_key(target_collection, value), path))
+
+    if collection == LINK_TYPES:
+        add(OBJECT_TYPES, resource.get("from_object_type"), "from_object_type")
+        add(OBJECT_TYPES, resource.get("to_object_type"), "to_object_type")
+    elif collection == ACTION_TYPES:
+        for i, param in enumerate(_as_list(resource.get("parameters"))):
+            if isinstance(param, dict):
+                add(OBJECT_TYPES, param.get("object_type"), f"parameters[{i}].object_type")
+        for i, rule in enumerate(_as_list(resource.get("rules"))):
+            if isinstance(rule, dict):
+                add(OBJECT_TYPES, rule.get("object_type"), f"rules[{i}].object_type")
+                add(LINK_TYPES, rule.get("link_type"), f"rules[{i}].link_type")
+    if collection in (OBJECT_TYPES, INTERFACES):
+        for i, prop in enumerate(_as_list(resource.get("properties"))):
+            if isinstance(prop, dict):
+                add(
+                    SHARED_PROPERTIES,
+                    prop.get("shared_property"),
+                    f"properties[{i}].shared_property",
+                )
+        field = "interfaces" if collection == OBJECT_TYPES else "extends"
+        for i, name in enumerate(_as_list(resource.get(field))):
+            add(INTERFACES, name, f"{field}[{i}]")
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+@runtime_checkable
+class ReferenceIndexed(Protocol):
+    """A snapshot that knows who refers to a resource without reading the others (the
+    store's, through its reverse-reference index)."""
+
+    def referrers(self, key: str) -> frozenset[str] | None:
+        """Keys of the resources referring to ``key``; ``None`` when no index is kept."""
+
+
+def referrers(snapshot: Snapshot, key: str) -> frozenset[str] | None:
+    """The indexed referrers of ``key``, or ``None`` when they can only be found by a scan."""
+    if isinstance(snapshot, ReferenceIndexed):
+        return snapshot.referrers(key)
+    return None
+
+
 class Overlay(Mapping[str, Resource]):
     """A snapshot seen with some changes applied (``None`` deletes), without copying it.
 
@@ -305,6 +358,7 @@ class Overlay(Mapping[str, Resource]):
     def __init__(self, base: Snapshot, changes: Mapping[str, Resource | None]) -> None:
         self._base = base
         self._changes = changes
+        self._added_refs: dict[str, set[str]] | None = None
 
     def __getitem__(self, key: str) -> Resource:
         if key in self._changes:
@@ -333,6 +387,22 @@ class Overlay(Mapping[str, Resource]):
     def prefetch(self, keys: Iterable[str]) -> None:
         """Pass bulk loads on to the underlying snapshot."""
         prefetch(self._base, [k for k in keys if k not in self._changes])
+
+    def referrers(self, key: str) -> frozenset[str] | None:
+        """The base's referrers, less the changed resources, plus those whose new version
+        refers to ``key``; ``None`` when the base keeps no index."""
+        indexed = referrers(self._base, key)
+        if indexed is None:
+            return None
+        if self._added_refs is None:
+            self._added_refs = {}
+            for changed, resource in self._changes.items():
+                if resource is not None:
+                    collection = changed.partition("/")[0]
+                    for target, _ in references(collection, resource):
+                        self._added_refs.setdefault(target, set()).add(changed)
+        kept = {ref for ref in indexed if ref not in self._changes}
+        return frozenset(kept | self._added_refs.get(key, set()))
 
 
 def is_named_list(value: Any) -> TypeGuard[list[dict[str, Any]]]:

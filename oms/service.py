@@ -69,7 +69,8 @@ class Stored:
 
 @dataclass(frozen=True)
 class Edit:
-    """One change of a batch commit: ``resource`` to upsert, or ``None`` to delete ``key``."""
+    """One change of a batch commit: ``resource`` to upsert, or ``None`` to delete ``key``;
+    an empty ``key`` stands for a change that named neither, reported with the others."""
 
     key: str
     resource: Resource | None
@@ -209,10 +210,11 @@ class OntologyService:
         message: str,
     ) -> Stored:
         resource = normalize(collection, raw)
-        key = self._key_of(collection, resource)
         head = self.store.branch(branch)
         snapshot = self.store.snapshot(head.head)
-        if key in snapshot:
+        api_name = resource.get("api_name")
+        key = resource_key(collection, api_name if isinstance(api_name, str) else "")
+        if api_name and key in snapshot:
             raise errors.AlreadyExists(
                 f"{key} already exists on branch {branch!r}",
                 reason="RESOURCE_EXISTS",
@@ -319,14 +321,28 @@ class OntologyService:
         position: dict[str, int] = {}
         violations: list[FieldViolation] = []
         for i, edit in enumerate(edits):
-            try:
-                collection, _ = split_key(edit.key)
-            except errors.InvalidArgument:
+            if not edit.key:
                 violations.append(
-                    FieldViolation(
-                        f"changes[{i}]", f"not a resource: {edit.key!r}", "INVALID_VALUE"
-                    )
+                    FieldViolation(f"changes[{i}]", "set upsert (with a resource) or delete")
                 )
+                continue
+            collection = edit.key.partition("/")[0]
+            try:
+                split_key(edit.key)
+            except errors.InvalidArgument:
+                if edit.resource is not None and collection in FIELDS:
+                    # An upsert without a usable api_name: report it with its other problems.
+                    unnamed = normalize(collection, edit.resource)
+                    violations.extend(
+                        FieldViolation(f"changes[{i}].upsert.{v.field}", v.description, v.reason)
+                        for v in check_resource(collection, unnamed, snapshot)
+                    )
+                else:
+                    violations.append(
+                        FieldViolation(
+                            f"changes[{i}]", f"not a resource: {edit.key!r}", "INVALID_VALUE"
+                        )
+                    )
                 continue
             if edit.key in changes:
                 violations.append(
@@ -345,10 +361,8 @@ class OntologyService:
                 None if edit.resource is None else normalize(collection, edit.resource)
             )
             position[edit.key] = i
-        if violations:
-            raise errors.invalid(violations)
         after = Overlay(snapshot, changes)
-        for key, found in check_changes(after, changes).items():
+        for key, found in check_changes(after, changes, before=snapshot).items():
             if key in position:
                 where = f"changes[{position[key]}].upsert"
                 violations.extend(
@@ -362,13 +376,6 @@ class OntologyService:
         if violations:
             raise errors.invalid(violations)
         return self._commit(principal, head, snapshot, changes, message, force)
-
-    @staticmethod
-    def _key_of(collection: str, resource: Resource) -> str:
-        api_name = resource.get("api_name")
-        if not isinstance(api_name, str) or not api_name:
-            raise errors.invalid([FieldViolation(f"{SINGULAR[collection]}.api_name", "required")])
-        return resource_key(collection, api_name)
 
     def _commit(
         self,
@@ -497,14 +504,19 @@ class OntologyService:
                 violations.append(FieldViolation("branch.compatibility_mode", "required"))
         if violations:
             raise errors.invalid(violations)
-        self.store.branch(name)
+        current = self.store.branch(name)
+        # A protected branch's mode decides what counts as breaking there: lowering it would
+        # let anyone merge what only a forcing administrator may.
+        if ("protected" in mask or current.protected) and not principal.has(ADMIN_PERMISSION):
+            raise errors.PermissionDenied(
+                "only an administrator can change branch protection"
+                if "protected" in mask
+                else f"only an administrator can change protected branch {name!r}",
+                reason="ADMIN_REQUIRED",
+                metadata={"branch": name},
+            )
         protected = None
         if "protected" in mask:
-            if not principal.has(ADMIN_PERMISSION):
-                raise errors.PermissionDenied(
-                    "only an administrator can change branch protection",
-                    reason="ADMIN_REQUIRED",
-                )
             protected = bool(values.get("protected"))
         base = None
         if "base_branch" in mask:

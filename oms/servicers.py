@@ -121,15 +121,13 @@ def _delete(kind: Kind) -> Method:
     return delete
 
 
-def _edit(index: int, change: schema_service_pb2.Change) -> Edit:
+def _edit(change: schema_service_pb2.Change) -> Edit:
     which = change.WhichOneof("change")
     if which == "delete":
         return Edit(change.delete, None, change.etag)
     kind_field = change.upsert.WhichOneof("kind") if which == "upsert" else None
     if kind_field is None:
-        raise errors.invalid(
-            [FieldViolation(f"changes[{index}]", "set upsert (with a resource) or delete")]
-        )
+        return Edit("", None, change.etag)
     raw = convert.resource_to_domain(getattr(change.upsert, kind_field))
     key = resource_key(COLLECTION_OF_FIELD[kind_field], str(raw.get("api_name", "")))
     return Edit(key, raw, change.etag)
@@ -148,7 +146,7 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
         commit = self.service.commit_changes(
             current_principal(),
             request.branch,
-            [_edit(i, c) for i, c in enumerate(request.changes)],
+            [_edit(c) for c in request.changes],
             message=request.message,
             expected_head=request.expected_head,
             force=Force(request.force, request.force_reason),

@@ -12,7 +12,7 @@ import heapq
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import ItemsView, Iterable, Iterator, Sequence
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from common import errors
 from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
-from oms.model import Resource
+from oms.model import Overlay, Resource, references
 from oms.store import MAIN, BranchRecord, CommitRecord, EventsFor, NewCommit, Snapshot
 from oms.tree import (
     Tree,
@@ -56,7 +56,10 @@ commits = sa.Table(
     sa.Column("generation", sa.BigInteger, nullable=False),
     sa.Column("forced", sa.Boolean, nullable=False, default=False),
     sa.Column("force_reason", sa.Text, nullable=False, default=""),
+    sa.Column("refs", sa.String(64), nullable=True),
 )
+"""``refs``: root of the snapshot's reverse-reference index, NULL for commits stored before it
+existed (the next commit on top builds it whole, once)."""
 
 commit_parents = sa.Table(
     "commit_parents",
@@ -107,6 +110,9 @@ _ANCESTRY = sa.text(
 )
 _ANCESTRY_BATCH = 256
 """Commits fetched per query when an ancestry walk reaches one not yet cached."""
+LOG_SCAN_LIMIT = 10_000
+"""Commits one page of a filtered history may walk past; a page that reaches it ends early
+(possibly empty) with a token to go on, so no request walks a whole long history at once."""
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -148,6 +154,7 @@ def _create_main(conn: Connection) -> None:
             generation=1,
             forced=False,
             force_reason="",
+            refs=root,
         )
     )
     conn.execute(
@@ -163,7 +170,13 @@ def _create_main(conn: Connection) -> None:
     )
 
 
-MIGRATIONS = (_create_schema, _create_main)
+def _add_reference_index(conn: Connection) -> None:
+    """``commits.refs`` for databases created before it; new ones have it from the start."""
+    if "refs" not in {c["name"] for c in sa.inspect(conn).get_columns("commits")}:
+        conn.execute(sa.text("ALTER TABLE commits ADD COLUMN refs VARCHAR(64)"))
+
+
+MIGRATIONS = (_create_schema, _create_main, _add_reference_index)
 
 
 class _Lru:
@@ -203,6 +216,7 @@ class SqlSnapshot(Snapshot):
         self._buckets: dict[str, Tree] = {}
         self._resources: dict[str, Resource] = {}
         self._keys: list[str] | None = None
+        self._refs_root: Tree | None = None
 
     @property
     def root(self) -> Tree:
@@ -234,6 +248,16 @@ class SqlSnapshot(Snapshot):
         resources = self._store.blobs(hashes.values())
         for key, resource_hash in hashes.items():
             self._resources[key] = resources[resource_hash]
+
+    def referrers(self, key: str) -> frozenset[str] | None:
+        if self.commit.refs is None:
+            return None
+        if self._refs_root is None:
+            self._refs_root = self._store.tree(self.commit.refs)
+        bucket_hash = self._refs_root.get(bucket_of(key))
+        if bucket_hash is None:
+            return frozenset()
+        return frozenset(self._store.blobs([bucket_hash])[bucket_hash].get(key, ()))
 
     def __getitem__(self, key: str) -> Resource:
         resource = self._resources.get(key)
@@ -327,6 +351,7 @@ class SqlStore:
             generation=row.generation,
             forced=bool(row.forced),
             force_reason=row.force_reason,
+            refs=row.refs,
         )
 
     def commit(self, commit_id: str) -> CommitRecord:
@@ -431,9 +456,11 @@ class SqlStore:
         heap = [(-self.commit(c).generation, c) for c in set(frontier)]
         heapq.heapify(heap)
         found: list[CommitRecord] = []
-        while heap and len(found) < limit:
+        walked = 0
+        while heap and len(found) < limit and walked < max(limit, LOG_SCAN_LIMIT):
             if -heap[0][0] < oldest:
                 return found, []
+            walked += 1
             _, commit_id = heapq.heappop(heap)
             while heap and heap[0][1] == commit_id:
                 heapq.heappop(heap)
@@ -558,6 +585,7 @@ class SqlStore:
                     "generation": record.generation,
                     "forced": record.forced,
                     "force_reason": record.force_reason,
+                    "refs": record.refs,
                 },
             )
             conn.execute(
@@ -585,7 +613,8 @@ class SqlStore:
     ) -> tuple[CommitRecord, dict[str, tuple[str, Any]], list[tuple[str, str]]]:
         """The commit, its new blobs (hash -> (text, value)) and its changes, before writing.
 
-        Only the buckets holding changed keys are read and rewritten, plus the root.
+        Only the buckets holding changed keys are read and rewritten, plus the root; the same
+        goes for the reverse-reference index.
         """
         parent = self.snapshot(new.parents[0])
         root = dict(parent.root)
@@ -616,6 +645,7 @@ class SqlStore:
             else:
                 root.pop(bucket_id, None)
         root_hash = put(root)
+        refs_hash = self._reference_index(parent, new.changes, put)
         now = _now_us()
         fields = {
             "root": root_hash,
@@ -636,8 +666,63 @@ class SqlStore:
             generation=1 + max(self.commit(p).generation for p in new.parents),
             forced=new.forced,
             force_reason=new.force_reason,
+            refs=refs_hash,
         )
         return record, written, changes
+
+    def _reference_index(
+        self,
+        parent: SqlSnapshot,
+        changes: Mapping[str, Resource | None],
+        put: Callable[[Any], str],
+    ) -> str:
+        """The root of the reverse-reference index after ``changes``, from the parent's.
+
+        Like the snapshot tree: a root maps buckets (by hash of the target key) to buckets
+        mapping target keys to their sorted referrer keys. Only the old and new versions of
+        the changed resources are read; a parent stored before the index existed gets it
+        built whole from the new snapshot, once.
+        """
+        edits: dict[str, tuple[set[str], set[str]]] = {}
+        if parent.commit.refs is None:
+            root: Tree = {}
+            after = Overlay(parent, changes)
+            keys = list(after)
+            after.prefetch(keys)
+            edits = {key: (set(), _targets(key, after[key])) for key in keys}
+        else:
+            root = dict(self.tree(parent.commit.refs))
+            parent.prefetch(changes)
+            edits = {
+                key: (_targets(key, parent.get(key)), _targets(key, resource))
+                for key, resource in changes.items()
+            }
+        delta: dict[str, dict[str, bool]] = {}
+        for key, (old, new) in edits.items():
+            for target in old - new:
+                delta.setdefault(target, {})[key] = False
+            for target in new - old:
+                delta.setdefault(target, {})[key] = True
+        touched = group_by_bucket(delta)
+        found = self.blobs(root[b] for b in touched if b in root)
+        for bucket_id, targets in touched.items():
+            bucket = dict(found[root[bucket_id]]) if bucket_id in root else {}
+            for target in targets:
+                refs = set(bucket.get(target, ()))
+                for referrer, present in delta[target].items():
+                    if present:
+                        refs.add(referrer)
+                    else:
+                        refs.discard(referrer)
+                if refs:
+                    bucket[target] = sorted(refs)
+                else:
+                    bucket.pop(target, None)
+            if bucket:
+                root[bucket_id] = put(bucket)
+            else:
+                root.pop(bucket_id, None)
+        return put(root)
 
     def move_branch(
         self, branch: str, expected_head: str, new_head: str, events: EventsFor
@@ -675,3 +760,10 @@ class SqlStore:
         with self.db.write() as conn:
             for event in events:
                 append(conn, outbox, event)
+
+
+def _targets(key: str, resource: Resource | None) -> set[str]:
+    """The keys a stored resource refers to (none when absent or malformed)."""
+    if not isinstance(resource, dict):
+        return set()
+    return {target for target, _ in references(key.partition("/")[0], resource)}

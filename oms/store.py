@@ -33,6 +33,9 @@ class CommitRecord:
     """1 + the highest generation of the parents; orders ancestry walks."""
     forced: bool = False
     force_reason: str = ""
+    refs: str | None = None
+    """The root of the reverse-reference index (target key -> referrer keys) of the snapshot;
+    ``None`` for a commit stored before the index existed."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class Snapshot(Mapping[str, Resource], ABC):
     def prefetch(self, keys: Iterable[str]) -> None:
         """Load these resources in bulk before they are read one by one."""
 
+    @abstractmethod
+    def referrers(self, key: str) -> frozenset[str] | None:
+        """Keys of the resources referring to ``key``, without reading the others; ``None``
+        when this snapshot keeps no index, and checks must scan instead."""
+
 
 class OntologyStore(Protocol):
     """Branches, commits and snapshots; every method is atomic."""
@@ -106,7 +114,10 @@ class OntologyStore(Protocol):
     def log(
         self, frontier: Sequence[str], *, resource: str | None, limit: int
     ) -> tuple[list[CommitRecord], list[str]]:
-        """Commits reachable from ``frontier``, newest first, and the frontier to continue from."""
+        """Commits reachable from ``frontier``, newest first, and the frontier to continue from.
+
+        With ``resource``, only the commits that changed it; a page may then stop short of
+        ``limit`` (even empty) with a frontier, to bound the commits one call walks."""
         ...
 
     def branch(self, name: str) -> BranchRecord: ...

@@ -8,12 +8,24 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from common.auth import Principal
 from common.server import MeshServer
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import branch_service_pb2_grpc, history_pb2, schema_service_pb2_grpc
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
 from tests.support.tokens import TestSigner
+
+ADMIN_PRINCIPAL = Principal(
+    user_id="u1",
+    username="admin",
+    roles=("admin",),
+    permissions=frozenset({"*"}),
+    session_id="s",
+    token_id="t",
+    expires_at=0,
+)
+"""An administrator as the service layer sees one, for tests that call it in-process."""
 
 
 @dataclass

@@ -85,6 +85,26 @@ def test_list_update_and_delete_branches(oms):
             metadata=oms.metadata(("branch:create",)),
         )
     assert not_admin.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    for setting in (
+        h.Branch(name="main", compatibility_mode=h.COMPATIBILITY_MODE_NONE),
+        h.Branch(name="main", base_branch="b1"),
+    ):
+        with pytest.raises(grpc.RpcError) as lowering:
+            oms.branches.UpdateBranch(
+                bs.UpdateBranchRequest(
+                    branch=setting,
+                    update_mask=field_mask_pb2.FieldMask(
+                        paths=[
+                            "compatibility_mode" if setting.compatibility_mode else "base_branch"
+                        ]
+                    ),
+                ),
+                metadata=oms.metadata(("branch:create",)),
+            )
+        assert lowering.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert reason(lowering.value) == "ADMIN_REQUIRED"
+    main = oms.branches.GetBranch(bs.GetBranchRequest(name="main"), metadata=oms.admin)
+    assert (main.compatibility_mode, main.base_branch) == (h.COMPATIBILITY_MODE_BACKWARD, "main")
 
     oms.branches.DeleteBranch(bs.DeleteBranchRequest(name="b2"), metadata=oms.admin)
     with pytest.raises(grpc.RpcError) as gone:

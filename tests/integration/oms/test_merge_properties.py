@@ -12,20 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common import errors
-from common.auth import Principal
 from common.db import Database
 from oms.service import Edit, Force, MergeStrategy, OntologyService
 from oms.sql_store import SqlStore, commits, outbox
+from tests.integration.oms.helpers import ADMIN_PRINCIPAL as ADMIN
 
-ADMIN = Principal(
-    user_id="u1",
-    username="admin",
-    roles=("admin",),
-    permissions=frozenset({"*"}),
-    session_id="s",
-    token_id="t",
-    expires_at=0,
-)
 EXISTING = ("Alpha", "Bravo", "Charlie")
 NEW = ("Delta", "Echo")
 

@@ -292,50 +292,38 @@ def test_commit_changes_applies_everything_in_one_commit(oms):
     assert list(removed.parents) == [commit.id]
 
 
-def test_commit_changes_reports_problems_by_change(oms):
+def _works_for(source, target):
+    return r.LinkType(
+        api_name="worksFor",
+        from_object_type=source,
+        to_object_type=target,
+        cardinality=r.CARDINALITY_MANY_TO_ONE,
+    )
+
+
+def _refused_batch(oms, *changes):
+    """The violation fields of a batch on main that must be refused as invalid."""
     with pytest.raises(grpc.RpcError) as caught:
         oms.schema.CommitChanges(
-            ss.CommitChangesRequest(
-                branch="main",
-                message="Broken",
-                changes=[
-                    _upsert(object_type("Employee")),
-                    _upsert(
-                        r.LinkType(
-                            api_name="worksFor",
-                            from_object_type="Employee",
-                            to_object_type="Nowhere",
-                            cardinality=r.CARDINALITY_MANY_TO_ONE,
-                        )
-                    ),
-                    ss.Change(delete="objectTypes/Ghost"),
-                ],
-            ),
+            ss.CommitChangesRequest(branch="main", message="Broken", changes=changes),
             metadata=oms.admin,
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    fields = [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
+    return [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
+
+
+def test_commit_changes_reports_problems_by_change(oms):
+    fields = _refused_batch(
+        oms,
+        _upsert(object_type("Employee")),
+        _upsert(_works_for("Employee", "Nowhere")),
+        ss.Change(delete="objectTypes/Ghost"),
+    )
     assert "changes[2].delete" in fields
-    with pytest.raises(grpc.RpcError) as caught:
-        oms.schema.CommitChanges(
-            ss.CommitChangesRequest(
-                branch="main",
-                message="Broken",
-                changes=[
-                    _upsert(object_type("Employee")),
-                    _upsert(
-                        r.LinkType(
-                            api_name="worksFor",
-                            from_object_type="Employee",
-                            to_object_type="Nowhere",
-                            cardinality=r.CARDINALITY_MANY_TO_ONE,
-                        )
-                    ),
-                ],
-            ),
-            metadata=oms.admin,
-        )
-    fields = [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
+    assert "changes[1].upsert.link_type.to_object_type" in fields
+    fields = _refused_batch(
+        oms, _upsert(object_type("Employee")), _upsert(_works_for("Employee", "Nowhere"))
+    )
     assert fields and all(f.startswith("changes[1].upsert.link_type.") for f in fields)
     assert oms.names("main") == []
 
@@ -406,3 +394,26 @@ def test_unknown_enum_numbers_are_rejected_not_defaulted(oms):
     fields = [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
     assert "object_type.status" in fields
     assert any(f.startswith("object_type.properties[1].data_type") for f in fields)
+
+
+def test_a_nameless_definition_still_gets_every_violation(oms):
+    nameless = r.ObjectType(primary_key="missing", properties=[prop("id"), prop("id")])
+    with pytest.raises(grpc.RpcError) as caught:
+        oms.create("main", nameless)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {v.field for v in details(caught.value)["BadRequest"][0].field_violations}
+    assert {"object_type.api_name", "object_type.primary_key"} <= fields
+    assert "object_type.properties[1].api_name" in fields
+
+
+def test_a_batch_reports_malformed_changes_and_bad_definitions_together(oms):
+    fields = _refused_batch(
+        oms,
+        ss.Change(),
+        _upsert(r.ObjectType(primary_key="id", properties=[prop("id")])),
+        _upsert(_works_for("Nowhere", "Nowhere")),
+    )
+    assert "changes[0]" in fields
+    assert "changes[1].upsert.object_type.api_name" in fields
+    assert "changes[2].upsert.link_type.from_object_type" in fields
+    assert oms.names("main") == []

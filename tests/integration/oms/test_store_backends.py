@@ -12,8 +12,11 @@ import sqlalchemy as sa
 from common import errors
 from common.db import Database
 from common.outbox import OutboxEvent
+from oms import sql_store
+from oms.model import references
 from oms.sql_store import SqlStore, blobs
 from oms.store import MAIN, BranchRecord, NewCommit
+from tests.unit.oms.builders import company
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -205,5 +208,85 @@ def test_racing_branch_creators_get_already_exists(url):
         for thread in threads:
             thread.join(timeout=60)
         assert sorted(results) == ["exists", "exists", "exists", "ok"]
+    finally:
+        store.close()
+
+
+def _referrers_by_scan(snapshot):
+    """Who refers to what, found the slow way: by reading every resource."""
+    out = {}
+    for key, resource in snapshot.items():
+        for target, _ in references(key.split("/")[0], resource):
+            out.setdefault(target, set()).add(key)
+    return out
+
+
+def _assert_index_matches_a_scan(snapshot):
+    expected = _referrers_by_scan(snapshot)
+    for key in set(expected) | set(snapshot):
+        assert snapshot.referrers(key) == frozenset(expected.get(key, ())), key
+
+
+def test_the_reverse_reference_index_follows_every_commit(url):
+    store = SqlStore(Database(url))
+    try:
+        ontology = company()
+        head = _write(store, MAIN, store.branch(MAIN).head, ontology)
+        _assert_index_matches_a_scan(store.snapshot(head.id))
+        assert store.snapshot(head.id).referrers("objectTypes/Office") == {
+            "actionTypes/hire",
+            "actionTypes/relocate",
+            "linkTypes/worksIn",
+        }
+        moved = {**ontology["linkTypes/worksIn"], "to_object_type": "Employee"}
+        head = _write(store, MAIN, head.id, {"linkTypes/worksIn": moved, "actionTypes/hire": None})
+        snapshot = store.snapshot(head.id)
+        _assert_index_matches_a_scan(snapshot)
+        assert snapshot.referrers("objectTypes/Office") == {"actionTypes/relocate"}
+        assert "linkTypes/worksIn" in snapshot.referrers("objectTypes/Employee")
+        head = _write(store, MAIN, head.id, {"actionTypes/relocate": None})
+        assert store.snapshot(head.id).referrers("objectTypes/Office") == frozenset()
+        _assert_index_matches_a_scan(store.snapshot(head.id))
+    finally:
+        store.close()
+
+
+def test_a_database_from_before_the_index_gets_it_on_its_next_commit(url):
+    store = SqlStore(Database(url))
+    ontology = company()
+    head = _write(store, MAIN, store.branch(MAIN).head, ontology)
+    with store.db.write() as conn:
+        conn.execute(sa.text("ALTER TABLE commits DROP COLUMN refs"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 3"))
+    store.close()
+    store = SqlStore(Database(url))
+    try:
+        legacy = store.snapshot(head.id)
+        assert legacy.commit.refs is None and legacy.referrers("objectTypes/Office") is None
+        assert dict(legacy.items()) == ontology
+        described = {**ontology["objectTypes/Office"], "description": "where people work"}
+        head = _write(store, MAIN, head.id, {"objectTypes/Office": described})
+        _assert_index_matches_a_scan(store.snapshot(head.id))
+    finally:
+        store.close()
+
+
+def test_a_filtered_history_page_walks_a_bounded_number_of_commits(url, monkeypatch):
+    monkeypatch.setattr(sql_store, "LOG_SCAN_LIMIT", 5)
+    store = SqlStore(Database(url))
+    try:
+        head = _write(store, MAIN, store.branch(MAIN).head, {"objectTypes/A": {"api_name": "A"}})
+        added = head.id
+        for i in range(12):
+            head = _write(store, MAIN, head.id, {"objectTypes/B": {"api_name": "B", "n": i}})
+        frontier, pages, found = [head.id], 0, []
+        while frontier:
+            page, frontier = store.log(frontier, resource="objectTypes/A", limit=2)
+            found += [c.id for c in page]
+            pages += 1
+            assert pages <= 5
+        assert found == [added] and pages == 3
+        everything, rest = store.log([head.id], resource=None, limit=10)
+        assert len(everything) == 10 and rest
     finally:
         store.close()

@@ -507,6 +507,14 @@ def test_check_changes_can_leave_out_what_was_already_wrong_before() -> None:
     assert set(result) == {"objectTypes/Employee"}
 
 
+def test_check_changes_checks_a_changed_resource_whole_even_if_it_was_wrong_before() -> None:
+    snap = company()
+    snap["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    owns = {**snap["linkTypes/owns"], "description": "cars people own"}
+    result = check_changes(Overlay(snap, {"linkTypes/owns": owns}), ["linkTypes/owns"], before=snap)
+    assert found(result["linkTypes/owns"]) == {("link_type.to_object_type", "UNRESOLVED_REFERENCE")}
+
+
 @settings(max_examples=150, deadline=None)
 @given(mangled())
 def test_malformed_definitions_get_violations_never_a_crash(
