@@ -220,13 +220,9 @@ class OntologyService:
                 reason="RESOURCE_EXISTS",
                 metadata={"resource": key, "branch": branch},
             )
-        violations = check_resource(collection, resource, snapshot)
-        if violations:
-            raise errors.invalid(violations)
-        self._commit(
-            principal, head, snapshot, {key: resource}, message or f"Create {key}", Force()
+        return self._write_one(
+            principal, head, snapshot, collection, key, resource, message or f"Create {key}"
         )
-        return Stored(collection, resource, resource_etag(resource))
 
     def update(
         self,
@@ -267,13 +263,9 @@ class OntologyService:
             resource = normalize(collection, merged)
         else:
             resource = normalize(collection, raw)
-        violations = check_resource(collection, resource, snapshot)
-        if violations:
-            raise errors.invalid(violations)
-        self._commit(
-            principal, head, snapshot, {key: resource}, message or f"Update {key}", Force()
+        return self._write_one(
+            principal, head, snapshot, collection, key, resource, message or f"Update {key}"
         )
-        return Stored(collection, resource, resource_etag(resource))
 
     def delete(
         self,
@@ -376,6 +368,23 @@ class OntologyService:
         if violations:
             raise errors.invalid(violations)
         return self._commit(principal, head, snapshot, changes, message, force)
+
+    def _write_one(
+        self,
+        principal: Principal,
+        head: BranchRecord,
+        snapshot: Snapshot,
+        collection: str,
+        key: str,
+        resource: Resource,
+        message: str,
+    ) -> Stored:
+        """Check one resource whole against the head it was read from, then commit it."""
+        violations = check_resource(collection, resource, snapshot)
+        if violations:
+            raise errors.invalid(violations)
+        self._commit(principal, head, snapshot, {key: resource}, message, Force())
+        return Stored(collection, resource, resource_etag(resource))
 
     def _commit(
         self,
