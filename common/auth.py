@@ -86,6 +86,36 @@ class RevocationCheck(Protocol):
     def is_revoked(self, *, session_id: str, token_id: str, issued_at: int) -> bool: ...
 
 
+class RevokedSet:
+    """Revoked session and token ids, each kept until the last token it covers has expired.
+
+    The one in-memory view behind every ``RevocationCheck`` of the mesh; a single writer thread
+    adds and forgets, any thread may ask.
+    """
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, float] = {}
+        self._tokens: dict[str, float] = {}
+
+    def add(self, *, session_id: str, token_id: str | None, expires_at: float, now: float) -> None:
+        """Record a revocation of one token (``token_id``) or of a whole session."""
+        if expires_at <= now:
+            return
+        if token_id:
+            self._tokens[token_id] = expires_at
+        else:
+            self._sessions[session_id] = expires_at
+
+    def covers(self, *, session_id: str, token_id: str) -> bool:
+        return session_id in self._sessions or token_id in self._tokens
+
+    def forget_expired(self, now: float) -> None:
+        """No token a revocation covers outlives its expiry; keep memory bounded."""
+        for entries in (self._sessions, self._tokens):
+            for key in [k for k, expires_at in entries.items() if expires_at <= now]:
+                del entries[key]
+
+
 class NoRevocations:
     """For tools and tests that verify signatures only."""
 

@@ -23,7 +23,7 @@ from typing import Any
 import grpc
 
 from common import errors
-from common.auth import JwksKeyProvider, TokenVerifier
+from common.auth import JwksKeyProvider, RevokedSet, TokenVerifier
 from common.channels import create_channel
 from common.config import RuntimeSettings, env_str
 from users.v1 import auth_service_pb2 as auth_pb
@@ -57,8 +57,7 @@ class RevocationWatcher:
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self._clock = clock
-        self._sessions: dict[str, float] = {}
-        self._tokens: dict[str, float] = {}
+        self._revoked = RevokedSet()
         self._sequence = 0
         self._ready = threading.Event()
         self._stopped = threading.Event()
@@ -81,7 +80,7 @@ class RevocationWatcher:
                 "revocations from the User Service are not known yet",
                 reason="REVOCATIONS_UNAVAILABLE",
             )
-        return session_id in self._sessions or token_id in self._tokens
+        return self._revoked.covers(session_id=session_id, token_id=token_id)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="revocation-watch", daemon=True)
@@ -125,21 +124,16 @@ class RevocationWatcher:
         for response in self._call:
             now = self._clock()
             for revocation in response.revocations:
-                expires_at = revocation.expire_time.ToMicroseconds() / 1_000_000
-                if expires_at > now:
-                    if revocation.token_id:
-                        self._tokens[revocation.token_id] = expires_at
-                    else:
-                        self._sessions[revocation.session_id] = expires_at
+                self._revoked.add(
+                    session_id=revocation.session_id,
+                    token_id=revocation.token_id,
+                    expires_at=revocation.expire_time.ToMicroseconds() / 1_000_000,
+                    now=now,
+                )
                 self._sequence = revocation.sequence
             if response.caught_up:
                 self._ready.set()
-            self._forget_expired(now)
-
-    def _forget_expired(self, now: float) -> None:
-        for entries in (self._sessions, self._tokens):
-            for key in [k for k, expires_at in entries.items() if expires_at <= now]:
-                del entries[key]
+            self._revoked.forget_expired(now)
 
 
 class UsersClient:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from common import errors
+from common.auth import RevokedSet
 from common.db import Database
 from users import store
 
@@ -122,8 +123,7 @@ class RevocationLog:
         self._clock = clock
         self._changed = threading.Condition()
         self._sync_lock = threading.Lock()
-        self._sessions: dict[str, float] = {}
-        self._tokens: dict[str, float] = {}
+        self._revoked = RevokedSet()
         self._head = 0
         self._stopped = threading.Event()
         self._poller: threading.Thread | None = None
@@ -135,7 +135,7 @@ class RevocationLog:
         return self._head
 
     def is_revoked(self, *, session_id: str, token_id: str, issued_at: int) -> bool:
-        return session_id in self._sessions or token_id in self._tokens
+        return self._revoked.covers(session_id=session_id, token_id=token_id)
 
     def rows_after(self, sequence: int, *, limit: int) -> list[Revocation]:
         with self._db.read() as conn:
@@ -153,21 +153,18 @@ class RevocationLog:
             now = self._clock()
             while fresh := self.rows_after(self._head, limit=_SYNC_BATCH):
                 for revocation in fresh:
-                    if revocation.expires_at > now:
-                        target = self._tokens if revocation.token_id else self._sessions
-                        target[revocation.token_id or revocation.session_id] = revocation.expires_at
+                    self._revoked.add(
+                        session_id=revocation.session_id,
+                        token_id=revocation.token_id,
+                        expires_at=revocation.expires_at,
+                        now=now,
+                    )
                 with self._changed:
                     self._head = fresh[-1].sequence
                     self._changed.notify_all()
                 if len(fresh) < _SYNC_BATCH:
                     break
-            self._forget_expired(now)
-
-    def _forget_expired(self, now: float) -> None:
-        """No token a revocation covers outlives its ``expires_at``; keep memory bounded."""
-        for entries in (self._sessions, self._tokens):
-            for key in [k for k, expires_at in entries.items() if expires_at <= now]:
-                del entries[key]
+            self._revoked.forget_expired(now)
 
     @contextlib.contextmanager
     def follower_slot(self) -> Iterator[None]:

@@ -5,7 +5,13 @@ import time
 import jwt
 import pytest
 
-from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier, has_permission
+from common.auth import (
+    JwksKeyProvider,
+    NoRevocations,
+    RevokedSet,
+    TokenVerifier,
+    has_permission,
+)
 from common.errors import Unauthenticated
 from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
 
@@ -92,3 +98,17 @@ def test_jwks_provider_refreshes_on_unknown_kid_but_rate_limits():
     now[0] = 11
     assert provider.public_key("k2") is not None
     assert len(calls) == 2
+
+
+def test_revoked_set_covers_sessions_and_tokens_until_they_expire():
+    revoked = RevokedSet()
+    revoked.add(session_id="s1", token_id=None, expires_at=100, now=0)
+    revoked.add(session_id="s2", token_id="t2", expires_at=50, now=0)
+    revoked.add(session_id="s3", token_id=None, expires_at=10, now=20)  # already expired
+    assert revoked.covers(session_id="s1", token_id="other")
+    assert revoked.covers(session_id="elsewhere", token_id="t2")
+    assert not revoked.covers(session_id="s2", token_id="t-other")  # only the token was revoked
+    assert not revoked.covers(session_id="s3", token_id="x")
+    revoked.forget_expired(60)
+    assert not revoked.covers(session_id="elsewhere", token_id="t2")
+    assert revoked.covers(session_id="s1", token_id="other")
