@@ -72,7 +72,8 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         settings=settings.runtime,
     )
     ingestor.start()
-    server.on_stop.extend([db.dispose, ingestor.close, signal.close])
+    server.on_drain.append(signal.close)
+    server.on_stop.extend([db.dispose, ingestor.close])
     return server
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from types import FrameType
@@ -50,6 +50,9 @@ class MeshServer:
     service_names: tuple[str, ...]
     grace_seconds: float
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    on_drain: list[Callable[[], None]] = field(default_factory=list)
+    """Run when draining starts, while in-flight RPCs may still finish: ends long-lived
+    streams (subscriptions) that would otherwise hold the drain for the whole grace period."""
     readiness: Callable[[float], bool] | None = None
     """Waits up to the given seconds for a dependency (e.g. the revocation view); until it
     answers True, health reports NOT_SERVING so probes and Envoy send no traffic yet."""
@@ -92,12 +95,10 @@ class MeshServer:
             self._stopped.wait()
             return
         self.health.enter_graceful_shutdown()
-        self.server.stop(self.grace_seconds if grace is None else grace).wait()
-        for callback in reversed(self.on_stop):
-            try:
-                callback()
-            except Exception:
-                log.exception("error while stopping")
+        stopped = self.server.stop(self.grace_seconds if grace is None else grace)
+        _run_all(self.on_drain)
+        stopped.wait()
+        _run_all(reversed(self.on_stop))
         log.info("stopped", extra={"port": self.port})
         self._stopped.set()
 
@@ -112,6 +113,14 @@ class MeshServer:
         signal.signal(signal.SIGINT, handle)
         self.start()
         self._stopped.wait()
+
+
+def _run_all(callbacks: Iterable[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("error while stopping")
 
 
 def create_server(

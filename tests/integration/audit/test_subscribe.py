@@ -167,3 +167,23 @@ def test_a_subscription_answers_its_headers_before_any_event(client):
         assert call.is_active()
     finally:
         call.cancel()
+
+
+def test_stopping_the_server_ends_subscriptions_cleanly_at_the_start_of_the_drain(
+    settings, verifier, client_factory
+):
+    """Open subscriptions end OK when draining starts, instead of holding the drain for the
+    whole grace period and then being cancelled."""
+    server = build_server(settings, verifier)
+    server.start()
+    client = client_factory(server.port)
+    subscriber = Subscriber(client, after_sequence=0)
+    publish_many(client, [make_event()])
+    subscriber.take(1)
+    stopper = threading.Thread(target=server.stop, args=(60,))
+    stopper.start()
+    subscriber.thread.join(30)
+    assert not subscriber.thread.is_alive()
+    assert subscriber.call.code() == grpc.StatusCode.OK
+    stopper.join(30)
+    assert not stopper.is_alive()

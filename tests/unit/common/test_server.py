@@ -193,3 +193,37 @@ def test_health_waits_for_readiness_before_serving():
                 time.sleep(0.05)
     finally:
         mesh.stop(0)
+
+
+def test_drain_callbacks_end_long_lived_streams_so_they_finish_cleanly():
+    """A subscription-like stream released by ``on_drain`` ends OK within the grace period,
+    instead of being cancelled when the grace runs out."""
+    released = threading.Event()
+
+    def follow(request, context):
+        yield b"first"
+        released.wait(60)
+        yield b"drained"
+
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE, {"Follow": grpc.unary_stream_rpc_method_handler(follow, _identity, _identity)}
+    )
+    mesh = create_server(
+        "127.0.0.1:0",
+        domain="test.mesh",
+        services=[ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))],
+        policies={f"/{SERVICE}/Follow": PUBLIC},
+        verifier=None,
+        settings=RuntimeSettings.from_env(),
+    )
+    mesh.on_drain.append(released.set)
+    mesh.start()
+    with grpc.insecure_channel(f"127.0.0.1:{mesh.port}") as ch:
+        stream = ch.unary_stream(f"/{SERVICE}/Follow", _identity, _identity)(b"", timeout=120)
+        assert next(stream) == b"first"
+        stopper = threading.Thread(target=mesh.stop, args=(60,))
+        stopper.start()
+        assert list(stream) == [b"drained"]
+        assert stream.code() == grpc.StatusCode.OK
+        stopper.join(60)
+        assert not stopper.is_alive()
