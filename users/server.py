@@ -172,6 +172,7 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
         settings=settings.runtime,
     )
     parts.start()
+    server.on_drain.append(parts.revocations.stop)
     server.on_stop.append(parts.close)
     if audit_target:
         relay = OutboxRelay(

@@ -153,3 +153,18 @@ def test_open_streams_are_bounded_so_they_cannot_take_every_thread(tmp_path):
                 break
             assert time.monotonic() < deadline, "no stream place came back"
             time.sleep(0.2)
+
+
+def test_streams_end_normally_when_the_server_starts_draining(tmp_path):
+    """Followers are told the stream is over when draining starts, so they reconnect elsewhere
+    instead of the stream holding the drain for the grace period and then being cancelled."""
+    with running_users(users_settings(tmp_path)) as users:
+        follower = _Follower(users, after=0)
+        assert follower.next().caught_up
+        stopper = threading.Thread(target=users.server.stop, args=(60,))
+        stopper.start()
+        follower.thread.join(30)
+        assert not follower.thread.is_alive()
+        assert follower.call.code() == grpc.StatusCode.OK
+        stopper.join(30)
+        assert not stopper.is_alive()
