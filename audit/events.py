@@ -196,3 +196,19 @@ class EventFilter:
     id: str = ""
     start_ns: int | None = None
     end_ns: int | None = None
+
+    def matches(self, event: Event) -> bool:
+        """The same test the store's queries make, for events already in memory."""
+        if self.type.endswith("."):
+            if not event.type.startswith(self.type):
+                return False
+        elif self.type and event.type != self.type:
+            return False
+        return (
+            (not self.source or event.source == self.source)
+            and (not self.subject or event.subject == self.subject)
+            and (not self.actor or event.actor == self.actor)
+            and (not self.id or event.id == self.id)
+            and (self.start_ns is None or event.time_ns >= self.start_ns)
+            and (self.end_ns is None or event.time_ns < self.end_ns)
+        )

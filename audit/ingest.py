@@ -1,140 +1,146 @@
-"""Group commit: one writer thread commits every event waiting, from every caller, together.
+"""Group commit: one writer commits every event waiting, from every caller, together.
 
 Whatever arrives while a commit is in progress (more messages of a stream, other streams, unary
 calls) goes into the next transaction, so the cost of an fsync is shared by all of them and an
-ack is only ever given for an event whose transaction has committed.
+ack is only ever given for an event whose transaction has committed. The writer is a task on the
+server's loop; each commit runs in the blocking pool.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import queue
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
-from audit.events import Event, Recorded
+from audit.events import Event, Recorded, StoredEvent
 from audit.store import EventStore
+from common.blocking import Blocking
 from common.errors import MeshError, Unavailable
 
-log = logging.getLogger("audit.ingest")
+log = logging.getLogger("mesh.audit.ingest")
 
 Outcome = Recorded | MeshError
 """What became of one event: its record, or the error the producer made (a conflicting id)."""
-_Submission = tuple[Sequence[Event], "Future[list[Outcome]]"]
+Pending = asyncio.Future[list[Outcome]]
+_Submission = tuple[Sequence[Event], Pending]
 T = TypeVar("T")
 
 
+def _shutting_down() -> Unavailable:
+    return Unavailable("the audit log is shutting down", reason="SHUTTING_DOWN")
+
+
 class Ingestor:
-    """Queues submissions for the writer thread; each gets a future resolved after its commit."""
+    """Queues submissions for the writer; each gets a future resolved after its commit."""
 
     def __init__(
         self,
         store: EventStore,
         *,
+        blocking: Blocking,
         max_batch: int,
         queue_limit: int,
-        on_commit: Callable[[int], None],
+        on_commit: Callable[[list[StoredEvent]], None],
         enqueue_timeout: float = 30.0,
     ) -> None:
         self._store = store
+        self._blocking = blocking
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._enqueue_timeout = enqueue_timeout
-        self._queue: queue.Queue[_Submission | None] = queue.Queue(maxsize=queue_limit)
+        self._queue: asyncio.Queue[_Submission | None] = asyncio.Queue(maxsize=queue_limit)
         self._closed = False
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="audit-commit", daemon=True)
+        self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        """Start the writer on the running loop."""
+        self._writer = asyncio.create_task(self._run(), name="audit-writer")
 
-    def submit(self, events: Sequence[Event]) -> Future[list[Outcome]]:
+    async def submit(self, events: Sequence[Event]) -> Pending:
         """Queue ``events``, committed together and in order; one outcome each, in order.
 
-        Raises Unavailable when closing or when the queue stays full (the log is overloaded).
+        Raises Unavailable when closing, or when the queue stays full (the log is overloaded).
         """
-        future: Future[list[Outcome]] = Future()
+        future: Pending = asyncio.get_running_loop().create_future()
         if not events:
             future.set_result([])
             return future
-        with self._lock:
-            if self._closed:
-                raise Unavailable("the audit log is shutting down", reason="SHUTTING_DOWN")
+        if self._closed:
+            raise _shutting_down()
         try:
-            self._queue.put((events, future), timeout=self._enqueue_timeout)
-        except queue.Full as exc:
-            raise Unavailable(
-                "the audit log is overloaded, retry later", reason="INGEST_OVERLOADED"
-            ) from exc
+            self._queue.put_nowait((events, future))
+        except asyncio.QueueFull:
+            try:
+                await asyncio.wait_for(self._queue.put((events, future)), self._enqueue_timeout)
+            except TimeoutError as exc:
+                raise Unavailable(
+                    "the audit log is overloaded, retry later", reason="INGEST_OVERLOADED"
+                ) from exc
         return future
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then stop the writer thread."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-        late = Unavailable("the audit log is shutting down", reason="SHUTTING_DOWN")
-        while True:
-            try:
-                submission = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if submission is not None:
-                submission[1].set_exception(late)
+    async def close(self) -> None:
+        """Commit what is queued, then stop the writer."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            await self._queue.put(None)
+            await self._writer
+        while not self._queue.empty():
+            submission = self._queue.get_nowait()
+            if submission is not None and not submission[1].done():
+                submission[1].set_exception(_shutting_down())
 
-    def _run(self) -> None:
+    async def _run(self) -> None:
         while True:
-            submission = self._queue.get()
+            submission = await self._queue.get()
             if submission is None:
                 return
             taken = [submission]
             size = len(submission[0])
             stopping = False
-            while size < self._max_batch:
-                try:
-                    following = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            while size < self._max_batch and not self._queue.empty():
+                following = self._queue.get_nowait()
                 if following is None:
                     stopping = True
                     break
                 taken.append(following)
                 size += len(following[0])
-            self._commit(taken)
+            await self._commit(taken)
             if stopping:
                 return
 
-    def _commit(self, taken: list[_Submission]) -> None:
+    async def _commit(self, taken: list[_Submission]) -> None:
+        events = [event for events, _ in taken for event in events]
         try:
-            outcomes = self._store.append([event for events, _ in taken for event in events])
-        except Exception:
-            log.exception("commit failed", extra={"submissions": len(taken)})
-            failure = Unavailable("the audit log could not commit, retry", reason="COMMIT_FAILED")
+            outcomes = await self._blocking.run(self._store.append, events)
+        except Exception as exc:
+            if isinstance(exc, MeshError):
+                failure = exc  # the storage refused (full disk, read-only): say so
+            else:
+                log.exception("commit failed", extra={"submissions": len(taken)})
+                failure = Unavailable(
+                    "the audit log could not commit, retry", reason="COMMIT_FAILED"
+                )
             for _, future in taken:
-                future.set_exception(failure)
+                if not future.done():
+                    future.set_exception(failure)
             return
-        head = max(
-            (o.stored.sequence for o in outcomes if isinstance(o, Recorded) and not o.duplicate),
-            default=0,
-        )
-        if head:
-            self._on_commit(head)
+        self._on_commit([o.stored for o in outcomes if isinstance(o, Recorded) and not o.duplicate])
         start = 0
-        for events, future in taken:
-            future.set_result(outcomes[start : start + len(events)])
-            start += len(events)
+        for submitted, future in taken:
+            if not future.done():
+                future.set_result(outcomes[start : start + len(submitted)])
+            start += len(submitted)
 
 
-def settle(future: Future[list[Outcome]], timeout: float) -> list[Outcome]:
+async def settle(future: Pending, timeout: float) -> list[Outcome]:
     """Wait for a submission's outcomes; Unavailable if its commit failed or took too long."""
     try:
-        return future.result(timeout)
+        return await asyncio.wait_for(asyncio.shield(future), timeout)
     except TimeoutError as exc:
         raise Unavailable("the commit did not finish in time", reason="COMMIT_TIMEOUT") from exc
 
@@ -147,72 +153,65 @@ def merge(
     return [(tag, item if isinstance(item, MeshError) else next(committed)) for tag, item in items]
 
 
-_END = object()
 MAX_ACK_GROUP = 1000
+_END = object()
 
 
-def pipeline(
+async def pipeline(
     ingestor: Ingestor,
-    messages: Iterator[list[tuple[T, Event | MeshError]]],
+    messages: AsyncIterator[list[tuple[T, Event | MeshError]]],
     *,
     window: int,
     commit_timeout: float,
-) -> Iterator[list[tuple[T, Outcome]]]:
+) -> AsyncIterator[list[tuple[T, Outcome]]]:
     """Record a stream of messages of events, yielding outcomes in order as they become final.
 
     Each yielded list holds the outcomes of every message whose commit is done, in order (one
-    message's at least), so acks travel in groups when busy. A reader thread keeps submitting
+    message's at least), so acks travel in groups when busy. A reader task keeps submitting
     while earlier messages await their commit (at most ``window`` of them unacked), so a
     stream's events share transactions. A failed commit ends the stream with Unavailable so
     the producer sends again.
     """
-    pending: queue.Queue[Any] = queue.Queue(maxsize=window)
-    stop = threading.Event()
+    room = asyncio.Semaphore(window)
+    entries: deque[Any] = deque()
+    arrived = asyncio.Event()
 
-    def hand_over(entry: Any) -> bool:
-        while not stop.is_set():
-            try:
-                pending.put(entry, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
+    async def read() -> None:
         try:
-            for items in messages:
-                future = ingestor.submit([i for _, i in items if isinstance(i, Event)])
-                if not hand_over((items, future)):
-                    return
-            hand_over(_END)
+            async for items in messages:
+                await room.acquire()
+                future = await ingestor.submit([i for _, i in items if isinstance(i, Event)])
+                entries.append((items, future))
+                arrived.set()
+            entries.append(_END)
         except Exception as exc:  # the caller went away, or ingest refused: end the stream
-            hand_over(exc)
+            entries.append(exc)
+        arrived.set()
 
-    reader = threading.Thread(target=read, name="audit-stream-reader", daemon=True)
-    reader.start()
-    carried: Any = None
+    reader = asyncio.create_task(read())
     try:
         while True:
-            entry, carried = carried, None
-            while entry is None:
-                try:
-                    entry = pending.get(timeout=0.5)
-                except queue.Empty:
-                    continue  # an idle producer; the reader ends the stream when the caller does
+            while not entries:
+                arrived.clear()
+                await arrived.wait()
+            entry = entries.popleft()
             if entry is _END:
                 return
             if isinstance(entry, Exception):
                 raise entry
-            group = merge(entry[0], settle(entry[1], commit_timeout))
-            while len(group) < MAX_ACK_GROUP:
-                try:
-                    following = pending.get_nowait()
-                except queue.Empty:
-                    break
-                if not isinstance(following, tuple) or not following[1].done():
-                    carried = following
-                    break
-                group.extend(merge(following[0], settle(following[1], commit_timeout)))
+            group = merge(entry[0], await settle(entry[1], commit_timeout))
+            room.release()
+            while (
+                len(group) < MAX_ACK_GROUP
+                and entries
+                and isinstance(entries[0], tuple)
+                and entries[0][1].done()
+            ):
+                items, future = entries.popleft()
+                group.extend(merge(items, future.result()))
+                room.release()
             yield group
     finally:
-        stop.set()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader

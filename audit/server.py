@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +10,16 @@ from audit.ingest import Ingestor
 from audit.servicer import DOMAIN, AuditServicer, Limits
 from audit.settings import Settings
 from audit.store import EventStore
-from audit.subscriptions import CommitSignal
+from audit.subscriptions import Fanout
 from audit.v1 import audit_pb2_grpc
 from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
-from common.config import RuntimeSettings
+from common.blocking import Blocking
+from common.config import RuntimeSettings, data_dir
 from common.db import Database
 from common.interceptors import Policy, requires
 from common.logs import configure_logging
-from common.server import MeshServer, ServiceRegistration, create_server
-from common.users_client import UsersClient
-
-log = logging.getLogger("audit.server")
+from common.server import MeshServer, ServiceRegistration, create_server, serve
+from common.users_client import connect_users
 
 SERVICE = "audit.v1.AuditService"
 _WRITE = requires("audit:write")
@@ -38,26 +36,32 @@ POLICIES: dict[str, Policy] = {
 
 
 def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
-    """A ready-to-start server with its database migrated; stopping it releases everything."""
+    """A ready-to-start server with its database migrated; call it in the serving loop.
+    Stopping it commits what is queued and releases everything."""
     db = Database(settings.database_url)
     store = EventStore(db)
     store.migrate()
-    signal = CommitSignal(store.last_sequence())
+    blocking = Blocking(settings.runtime.blocking_threads)
+    fanout = Fanout(
+        store,
+        blocking=blocking,
+        buffer=settings.runtime.stream_buffer,
+        poll_seconds=settings.subscribe_poll_seconds,
+        head=store.last_sequence(),
+    )
     ingestor = Ingestor(
         store,
+        blocking=blocking,
         max_batch=settings.max_batch,
         queue_limit=settings.queue_limit,
-        on_commit=signal.committed,
+        on_commit=fanout.committed,
     )
     servicer = AuditServicer(
         store=store,
         ingestor=ingestor,
-        signal=signal,
-        limits=Limits(
-            stream_window=settings.stream_window,
-            max_subscriptions=settings.max_subscriptions,
-            subscribe_poll_seconds=settings.subscribe_poll_seconds,
-        ),
+        fanout=fanout,
+        blocking=blocking,
+        limits=Limits(stream_window=settings.stream_window),
     )
     server = create_server(
         settings.listen,
@@ -70,9 +74,11 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         policies=POLICIES,
         verifier=verifier,
         settings=settings.runtime,
+        blocking=blocking,
     )
     ingestor.start()
-    server.on_drain.append(signal.close)
+    server.background.append(fanout.run)
+    server.on_drain.append(fanout.close)
     server.on_stop.extend([db.dispose, ingestor.close])
     return server
 
@@ -83,7 +89,7 @@ def jwks_file_verifier(path: Path, runtime: RuntimeSettings) -> TokenVerifier:
     Tokens stay valid until they expire: revocations are only seen through the User Service.
     """
 
-    def read() -> dict[str, Any]:
+    async def read() -> dict[str, Any]:
         document: dict[str, Any] = json.loads(path.read_text())
         return document
 
@@ -92,23 +98,28 @@ def jwks_file_verifier(path: Path, runtime: RuntimeSettings) -> TokenVerifier:
         audience=runtime.audience,
         keys=JwksKeyProvider(read),
         revocations=NoRevocations(),
+        cache_entries=runtime.token_cache_entries,
     )
 
 
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("audit", settings.runtime.log_level)
-    if settings.jwks_file is not None:
-        verifier = jwks_file_verifier(settings.jwks_file, settings.runtime)
-        server = build_server(settings, verifier)
-    else:
-        users = UsersClient(settings.users_addr)
-        verifier = users.verifier(settings.runtime)
-        users.start()
-        server = build_server(settings, verifier)
-        server.readiness = users.revocations.wait_ready
-        server.on_stop.append(users.close)
-    server.serve_forever()
+
+    def build() -> MeshServer:
+        if settings.jwks_file is not None:
+            return build_server(settings, jwks_file_verifier(settings.jwks_file, settings.runtime))
+        users = connect_users(
+            settings.runtime,
+            target=settings.users_addr,
+            default_username="svc-audit",
+            data_dir=data_dir(),
+        )
+        server = build_server(settings, users.verifier)
+        users.attach(server)
+        return server
+
+    serve(build)
 
 
 if __name__ == "__main__":

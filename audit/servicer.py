@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 from google.protobuf import struct_pb2, timestamp_pb2
 
 from audit import ingest
@@ -16,16 +14,11 @@ from audit.events import INT64_MAX, Event, EventFilter, Recorded, StoredEvent, p
 from audit.ingest import Ingestor
 from audit.query import check_filter, run_query
 from audit.store import EventStore
-from audit.subscriptions import CommitSignal, follow
+from audit.subscriptions import Fanout
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from audit.verification import verify_log
-from common.errors import (
-    FieldViolation,
-    MeshError,
-    NotFound,
-    ResourceExhausted,
-    invalid,
-)
+from common.blocking import Blocking
+from common.errors import FieldViolation, MeshError, NotFound, invalid
 from common.status import status_proto
 
 DOMAIN = "audit.mesh"
@@ -141,54 +134,63 @@ def _parse_or_error(message: audit_pb2.Event, field_prefix: str) -> Event | Mesh
 @dataclass(frozen=True)
 class Limits:
     stream_window: int
-    max_subscriptions: int
-    subscribe_poll_seconds: float = 1.0
     commit_timeout: float = 30.0
+
+
+Context = Any
+"""``grpc.aio.ServicerContext``; only SubscribeEvents uses it, to send its headers early."""
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     """Translates AuditService calls to the store, the ingestor and the subscriptions."""
 
     def __init__(
-        self, *, store: EventStore, ingestor: Ingestor, signal: CommitSignal, limits: Limits
+        self,
+        *,
+        store: EventStore,
+        ingestor: Ingestor,
+        fanout: Fanout,
+        blocking: Blocking,
+        limits: Limits,
     ) -> None:
         self._store = store
         self._ingestor = ingestor
-        self._signal = signal
+        self._fanout = fanout
+        self._run = blocking.run
         self._limits = limits
-        self._subscriptions = threading.BoundedSemaphore(limits.max_subscriptions)
 
-    def PublishEvent(
-        self, request: audit_pb2.PublishEventRequest, context: grpc.ServicerContext
+    async def PublishEvent(
+        self, request: audit_pb2.PublishEventRequest, context: Context
     ) -> audit_pb2.Event:
         event = event_from_proto(request.event, "event")
-        (outcome,) = ingest.settle(self._ingestor.submit([event]), self._limits.commit_timeout)
+        pending = await self._ingestor.submit([event])
+        (outcome,) = await ingest.settle(pending, self._limits.commit_timeout)
         if isinstance(outcome, MeshError):
             raise outcome
         return event_to_proto(outcome.stored)
 
-    def PublishEvents(
-        self, request: audit_pb2.PublishEventsRequest, context: grpc.ServicerContext
+    async def PublishEvents(
+        self, request: audit_pb2.PublishEventsRequest, context: Context
     ) -> audit_pb2.PublishEventsResponse:
         _check_count(request.events)
         items = [(m, _parse_or_error(m, f"events[{i}]")) for i, m in enumerate(request.events)]
-        future = self._ingestor.submit([e for _, e in items if isinstance(e, Event)])
-        outcomes = ingest.merge(items, ingest.settle(future, self._limits.commit_timeout))
+        pending = await self._ingestor.submit([e for _, e in items if isinstance(e, Event)])
+        outcomes = ingest.merge(items, await ingest.settle(pending, self._limits.commit_timeout))
         return audit_pb2.PublishEventsResponse(results=[_ack(m, o) for m, o in outcomes])
 
-    def StreamEvents(
+    async def StreamEvents(
         self,
-        request_iterator: Iterator[audit_pb2.StreamEventsRequest],
-        context: grpc.ServicerContext,
-    ) -> Iterator[audit_pb2.StreamEventsResponse]:
-        def parsed() -> Iterator[list[tuple[audit_pb2.Event, Event | MeshError]]]:
-            for request in request_iterator:
+        request_iterator: AsyncIterator[audit_pb2.StreamEventsRequest],
+        context: Context,
+    ) -> AsyncIterator[audit_pb2.StreamEventsResponse]:
+        async def parsed() -> AsyncIterator[list[tuple[audit_pb2.Event, Event | MeshError]]]:
+            async for request in request_iterator:
                 _check_count(request.events)
                 yield [
                     (m, _parse_or_error(m, f"events[{i}]")) for i, m in enumerate(request.events)
                 ]
 
-        for group in ingest.pipeline(
+        async for group in ingest.pipeline(
             self._ingestor,
             parsed(),
             window=self._limits.stream_window,
@@ -196,10 +198,11 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         ):
             yield audit_pb2.StreamEventsResponse(acks=[_ack(m, o) for m, o in group])
 
-    def QueryEvents(
-        self, request: audit_pb2.QueryEventsRequest, context: grpc.ServicerContext
+    async def QueryEvents(
+        self, request: audit_pb2.QueryEventsRequest, context: Context
     ) -> audit_pb2.QueryEventsResponse:
-        page = run_query(
+        page = await self._run(
+            run_query,
             self._store,
             _filter(request),
             order=request.order,
@@ -210,8 +213,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             events=[event_to_proto(s) for s in page.events], next_page_token=page.next_page_token
         )
 
-    def GetEvent(
-        self, request: audit_pb2.GetEventRequest, context: grpc.ServicerContext
+    async def GetEvent(
+        self, request: audit_pb2.GetEventRequest, context: Context
     ) -> audit_pb2.Event:
         collection, _, sequence = request.name.partition("/")
         if (
@@ -220,7 +223,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             or not 1 <= int(sequence) <= INT64_MAX
         ):
             raise invalid([FieldViolation("name", "must be events/{sequence}", "INVALID_FORMAT")])
-        stored = self._store.get(int(sequence))
+        stored = await self._run(self._store.get, int(sequence))
         if stored is None:
             raise NotFound(
                 f"{request.name} does not exist",
@@ -229,9 +232,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             )
         return event_to_proto(stored)
 
-    def SubscribeEvents(
-        self, request: audit_pb2.SubscribeEventsRequest, context: grpc.ServicerContext
-    ) -> Iterator[audit_pb2.Event]:
+    async def SubscribeEvents(
+        self, request: audit_pb2.SubscribeEventsRequest, context: Context
+    ) -> AsyncIterator[audit_pb2.Event]:
         selection = _filter(request)
         violations = check_filter(selection)
         if request.after_sequence < 0:
@@ -240,36 +243,16 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             )
         if violations:
             raise invalid(violations)
-        if not self._subscriptions.acquire(blocking=False):
-            raise ResourceExhausted(
-                "too many subscriptions are open, retry later", reason="TOO_MANY_SUBSCRIPTIONS"
-            )
-        try:
-            ended = threading.Event()
+        await context.send_initial_metadata(())  # the subscriber knows it holds a slot at once
+        async for stored in self._fanout.subscribe(selection, after=request.after_sequence):
+            yield event_to_proto(stored)
 
-            def on_end() -> None:
-                ended.set()
-                self._signal.wake()
-
-            if not context.add_callback(on_end):
-                return  # the call is already over
-            context.send_initial_metadata(())  # the subscriber knows it holds a slot at once
-            for stored in follow(
-                self._store,
-                self._signal,
-                selection,
-                after=request.after_sequence,
-                stop=ended,
-                poll_seconds=self._limits.subscribe_poll_seconds,
-            ):
-                yield event_to_proto(stored)
-        finally:
-            self._subscriptions.release()
-
-    def VerifyLog(
-        self, request: audit_pb2.VerifyLogRequest, context: grpc.ServicerContext
+    async def VerifyLog(
+        self, request: audit_pb2.VerifyLogRequest, context: Context
     ) -> audit_pb2.VerifyLogResponse:
-        result = verify_log(self._store, start=request.start_sequence, end=request.end_sequence)
+        result = await self._run(
+            verify_log, self._store, start=request.start_sequence, end=request.end_sequence
+        )
         response = audit_pb2.VerifyLogResponse(
             intact=result.broken is None,
             verified_count=result.verified,

@@ -29,14 +29,13 @@ class Settings:
     (``MESH_AUDIT_QUEUE_LIMIT``, 10000)."""
     stream_window: int
     """Most unacked messages per StreamEvents call (``MESH_AUDIT_STREAM_WINDOW``, 256)."""
-    max_subscriptions: int
-    """Most concurrent SubscribeEvents calls (``MESH_AUDIT_MAX_SUBSCRIPTIONS``, 16)."""
     subscribe_poll_seconds: float
-    """Longest a subscriber waits before looking for commits made by other replicas sharing
-    the database (``MESH_AUDIT_SUBSCRIBE_POLL_SECONDS``, 1.0); this replica's own commits wake
-    it at once."""
+    """While anyone subscribes, how often the log's tail is read for commits made by other
+    replicas sharing the database (``MESH_AUDIT_SUBSCRIBE_POLL_SECONDS``, 1.0); this replica's
+    own commits reach subscribers at once, and nothing is read while nobody subscribes."""
     runtime: RuntimeSettings
-    """What every server of the mesh shares: worker threads, grace period, token issuer/audience."""
+    """What every server of the mesh shares: blocking threads, stream limits, grace period, token
+    issuer and audience."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -52,7 +51,6 @@ class Settings:
             max_batch=env_int("MESH_AUDIT_MAX_BATCH", 1000, minimum=1),
             queue_limit=env_int("MESH_AUDIT_QUEUE_LIMIT", 10_000, minimum=1),
             stream_window=env_int("MESH_AUDIT_STREAM_WINDOW", 256, minimum=1),
-            max_subscriptions=env_int("MESH_AUDIT_MAX_SUBSCRIPTIONS", 16, minimum=1),
             subscribe_poll_seconds=poll,
             runtime=RuntimeSettings.from_env(),
         )

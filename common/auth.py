@@ -2,14 +2,18 @@
 
 The User Service signs ES256 JWTs; every service verifies them with the User Service's public
 keys (found by ``kid``), pins the algorithm list, checks ``typ``, issuer, audience and the time
-claims, and consults a revocation check. Nothing here knows about gRPC.
+claims, and consults a revocation check. Verified access tokens are kept in a bounded cache,
+so the per-call cost of a token seen before is a dictionary lookup and the revocation check,
+which always runs. Nothing here knows about gRPC.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +29,8 @@ REFRESH_TOKEN_TYPE = "rt+jwt"  # noqa: S105 - a JWT typ, not a secret
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid")
 
 ADMIN_PERMISSION = "*"
+WATCH_REVOCATIONS = "revocations:watch"
+"""Held by service accounts only: the revocation stream is for the services that enforce it."""
 PERMISSIONS = (
     "schema:read",
     "schema:write",
@@ -36,6 +42,7 @@ PERMISSIONS = (
     "audit:write",
     "users:read",
     "users:write",
+    WATCH_REVOCATIONS,
 )
 """Every permission string the mesh knows, ``resource:action``; ``*`` grants all of them."""
 
@@ -75,15 +82,26 @@ def has_permission(granted: Iterable[str], permission: str) -> bool:
 
 
 class KeyProvider(Protocol):
-    """Public verification keys by ``kid``; may refresh itself when a kid is unknown."""
+    """Public verification keys by ``kid``, from memory."""
 
     def public_key(self, kid: str) -> Any | None: ...
 
+    async def refresh(self) -> bool:
+        """Fetch the keys again, if allowed now; whether a caller should look once more."""
+        ...
+
 
 class RevocationCheck(Protocol):
-    """Answers whether a verified token's session or id has been revoked."""
+    """Whether a verified token's session or id has been revoked."""
 
-    def is_revoked(self, *, session_id: str, token_id: str, issued_at: int) -> bool: ...
+    def is_revoked(self, *, session_id: str, token_id: str) -> bool:
+        """The answer of the in-memory view, checked on every call."""
+        ...
+
+    async def confirm(self, token: str) -> None:
+        """Raise Unauthenticated if the revocation authority refuses a token the memory view
+        accepted; a no-op while that view is known to be current."""
+        ...
 
 
 class RevokedSet:
@@ -119,25 +137,113 @@ class RevokedSet:
 class NoRevocations:
     """For tools and tests that verify signatures only."""
 
-    def is_revoked(self, *, session_id: str, token_id: str, issued_at: int) -> bool:
+    def is_revoked(self, *, session_id: str, token_id: str) -> bool:
         return False
+
+    async def confirm(self, token: str) -> None:
+        return None
 
 
 def _reject(reason: str, message: str) -> Unauthenticated:
     return Unauthenticated(message, reason=reason)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    kid: str
+    key: Any
+    """The key object the signature was checked with; the entry dies with it."""
+
+
+class VerifiedTokens:
+    """Verified access tokens by their exact string, least recently used first out."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[str, _Verified] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> _Verified | None:
+        with self._lock:
+            entry = self._items.get(token)
+            if entry is not None:
+                self._items.move_to_end(token)
+            return entry
+
+    def put(self, token: str, entry: _Verified) -> None:
+        if self._capacity <= 0:
+            return
+        with self._lock:
+            self._items[token] = entry
+            self._items.move_to_end(token)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass
 class TokenVerifier:
-    """Verifies a compact JWT and returns its claims, or raises Unauthenticated with a reason."""
+    """Verifies a compact JWT and returns its claims, or raises Unauthenticated with a reason.
+
+    A verified access token is cached until its ``exp``, or until the key that signed it is no
+    longer published, whichever comes first; its revocation is checked on every use.
+    """
 
     issuer: str
     audience: str
     keys: KeyProvider
     revocations: RevocationCheck
     leeway_seconds: int = 5
+    cache_entries: int = 10_000
+    clock: Callable[[], float] = time.time
+    _cache: VerifiedTokens = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._cache = VerifiedTokens(self.cache_entries)
 
     def verify_claims(self, token: str, *, token_type: str) -> dict[str, Any]:
+        """The claims of a token of ``token_type`` that is valid and not revoked (in memory)."""
+        claims, _, _ = self._verify(token, token_type)
+        self._check_revoked(str(claims["sid"]), str(claims["jti"]))
+        return claims
+
+    def verify_access(self, token: str) -> Principal:
+        """Who an access token speaks for, from the cache when it was verified before."""
+        entry = self._cache.get(token)
+        if (
+            entry is not None
+            and self.clock() < entry.principal.expires_at
+            and self.keys.public_key(entry.kid) is entry.key
+        ):
+            principal = entry.principal
+        else:
+            claims, kid, key = self._verify(token, ACCESS_TOKEN_TYPE)
+            principal = principal_from_claims(claims)
+            self._cache.put(token, _Verified(principal, kid, key))
+        self._check_revoked(principal.session_id, principal.token_id)
+        return principal
+
+    async def authenticate(self, token: str) -> Principal:
+        """:meth:`verify_access`, fetching the keys again for an unknown ``kid``, and asking
+        the revocation authority when the memory view may be stale."""
+        try:
+            principal = self.verify_access(token)
+        except Unauthenticated as exc:
+            if exc.reason != "TOKEN_KEY_UNKNOWN" or not await self.keys.refresh():
+                raise
+            principal = self.verify_access(token)
+        await self.revocations.confirm(token)
+        return principal
+
+    def _check_revoked(self, session_id: str, token_id: str) -> None:
+        if self.revocations.is_revoked(session_id=session_id, token_id=token_id):
+            raise _reject("TOKEN_REVOKED", "token has been revoked")
+
+    def _verify(self, token: str, token_type: str) -> tuple[dict[str, Any], str, Any]:
+        """Signature and claims, without revocation: the claims, the kid and the key."""
         if not token:
             raise _reject("TOKEN_MISSING", "no token was presented")
         try:
@@ -184,15 +290,7 @@ class TokenVerifier:
             raise _reject("TOKEN_CLAIM_MISSING", str(exc)) from exc
         except jwt.InvalidTokenError as exc:
             raise _reject("TOKEN_INVALID", f"token is invalid: {exc}") from exc
-        if self.revocations.is_revoked(
-            session_id=str(claims["sid"]), token_id=str(claims["jti"]), issued_at=int(claims["iat"])
-        ):
-            raise _reject("TOKEN_REVOKED", "token has been revoked")
-        return claims
-
-    def verify_access(self, token: str) -> Principal:
-        claims = self.verify_claims(token, token_type=ACCESS_TOKEN_TYPE)
-        return principal_from_claims(claims)
+        return claims, kid, key
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
@@ -209,15 +307,15 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
 
 
 class JwksKeyProvider:
-    """Keys from a JWKS document fetched from the User Service, refreshed on an unknown kid.
+    """Keys from a JWKS document fetched from the User Service, refetched on an unknown kid.
 
-    Refreshes are rate limited so a flood of tokens with invented kids cannot turn into a flood
-    of fetches.
+    Fetches are rate limited so a flood of tokens with invented kids cannot turn into a flood
+    of fetches; callers that waited while another fetched simply look again.
     """
 
     def __init__(
         self,
-        fetch: Callable[[], Mapping[str, Any]],
+        fetch: Callable[[], Awaitable[Mapping[str, Any]]],
         *,
         min_refresh_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
@@ -225,28 +323,26 @@ class JwksKeyProvider:
         self._fetch = fetch
         self._min_refresh = min_refresh_seconds
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
         self._keys: dict[str, Any] = {}
         self._fetched_at: float | None = None
+        self._fetches = 0
 
     def public_key(self, kid: str) -> Any | None:
-        key = self._keys.get(kid)
-        if key is not None:
-            return key
-        with self._lock:
-            key = self._keys.get(kid)
-            if key is None and self._may_refresh():
-                self._refresh_locked()
-                key = self._keys.get(kid)
-        return key
+        return self._keys.get(kid)
 
-    def _may_refresh(self) -> bool:
-        return self._fetched_at is None or self._clock() - self._fetched_at >= self._min_refresh
-
-    def _refresh_locked(self) -> None:
-        self._fetched_at = self._clock()
-        document = self._fetch()
-        self._keys = keys_from_jwks(document)
+    async def refresh(self) -> bool:
+        seen = self._fetches
+        async with self._lock:
+            if self._fetches != seen:
+                return True
+            now = self._clock()
+            if self._fetched_at is not None and now - self._fetched_at < self._min_refresh:
+                return False
+            self._fetched_at = now
+            self._keys = keys_from_jwks(await self._fetch())
+            self._fetches += 1
+            return True
 
 
 def keys_from_jwks(document: Mapping[str, Any]) -> dict[str, Any]:

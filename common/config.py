@@ -43,18 +43,6 @@ def env_float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
-
-
 def data_dir() -> Path:
     """The folder holding every service's embedded database and keys (``MESH_DATA_DIR``)."""
     path = Path(env_str("MESH_DATA_DIR", ".mesh")).resolve()
@@ -66,8 +54,17 @@ def data_dir() -> Path:
 class RuntimeSettings:
     """Settings every gRPC server of the mesh shares."""
 
-    max_workers: int
-    """Thread pool size (``MESH_GRPC_MAX_WORKERS``, 64); each open stream holds a thread."""
+    blocking_threads: int
+    """Threads for work that would stall the event loop: SQL and password hashing
+    (``MESH_BLOCKING_THREADS``, 16). Streams and in-memory calls never take one."""
+    max_streams: int
+    """Open calls allowed at once per streaming method (``MESH_MAX_STREAMS``, 1024); one more is
+    refused with RESOURCE_EXHAUSTED, and the other methods keep theirs."""
+    stream_buffer: int
+    """Messages waiting for one slow stream before it is ended with RESOURCE_EXHAUSTED
+    (``MESH_STREAM_BUFFER``, 1024), so it can neither stall the others nor grow memory."""
+    token_cache_entries: int
+    """Verified access tokens kept in memory (``MESH_TOKEN_CACHE_ENTRIES``, 10000)."""
     grace_seconds: float
     """Drain period after SIGTERM before RPCs are cancelled (``MESH_GRACE_SECONDS``, 5)."""
     log_level: str
@@ -80,7 +77,10 @@ class RuntimeSettings:
     @classmethod
     def from_env(cls) -> RuntimeSettings:
         return cls(
-            max_workers=env_int("MESH_GRPC_MAX_WORKERS", 64, minimum=4),
+            blocking_threads=env_int("MESH_BLOCKING_THREADS", 16, minimum=1),
+            max_streams=env_int("MESH_MAX_STREAMS", 1024, minimum=1),
+            stream_buffer=env_int("MESH_STREAM_BUFFER", 1024, minimum=1),
+            token_cache_entries=env_int("MESH_TOKEN_CACHE_ENTRIES", 10_000, minimum=0),
             grace_seconds=env_float("MESH_GRACE_SECONDS", 5.0),
             log_level=env_str("MESH_LOG_LEVEL", "INFO").upper(),
             issuer=env_str("MESH_TOKEN_ISSUER", "ontology-mesh"),

@@ -3,10 +3,17 @@
 SQLite runs in WAL mode with ``synchronous=FULL`` so a commit is on disk when it returns, and
 write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing
 half-way. Schemas are created and migrated on start through numbered migrations.
+
+A database that cannot take a write (a full disk, a read-only file, a server that went away)
+is UNAVAILABLE with a reason, never INTERNAL: the transaction rolled back, nothing of it is
+stored, and the caller may retry once space is back. A write transaction can also mark topics
+(:func:`mark`) whose listeners run once it has committed, so a relay wakes for its outbox
+rows and never for its own reads.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +24,71 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from common.config import env_str
+from common.errors import Unavailable
 
 Migration = Callable[[Connection], None]
 
+log = logging.getLogger("mesh.db")
+
 _WRITE = "mesh_write"
+_TOPICS = "mesh_topics"
+
+_SQLITE_ERRORS = {
+    "SQLITE_FULL": ("STORAGE_FULL", "the database's disk is full"),
+    "SQLITE_READONLY": ("STORAGE_READ_ONLY", "the database is read-only"),
+    "SQLITE_IOERR": ("STORAGE_IO_ERROR", "the database's disk failed a read or write"),
+    "SQLITE_CANTOPEN": ("STORAGE_IO_ERROR", "the database file cannot be opened"),
+}
+"""By ``sqlite_errorname`` prefix (extended codes such as ``SQLITE_IOERR_WRITE`` included)."""
+_POSTGRES_ERRORS = {
+    "53100": ("STORAGE_FULL", "the database's disk is full"),
+    "25006": ("STORAGE_READ_ONLY", "the database is read-only"),
+    "53": ("STORAGE_FULL", "the database is out of resources"),
+    "08": ("DATABASE_UNAVAILABLE", "the database cannot be reached"),
+    "57P": ("DATABASE_UNAVAILABLE", "the database is shutting down or restarting"),
+}
+"""By SQLSTATE, most specific first (a code, then its class)."""
+
+
+def _unavailable(exc: sa.exc.DBAPIError) -> Unavailable | None:
+    """The UNAVAILABLE a storage failure stands for, or None for any other database error."""
+    original = exc.orig
+    name = getattr(original, "sqlite_errorname", None)
+    if isinstance(name, str):
+        for prefix, (reason, message) in _SQLITE_ERRORS.items():
+            if name.startswith(prefix):
+                return Unavailable(f"{message}; retry later", reason=reason)
+        return None
+    sqlstate = getattr(original, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        for prefix, (reason, message) in _POSTGRES_ERRORS.items():
+            if sqlstate.startswith(prefix):
+                return Unavailable(f"{message}; retry later", reason=reason)
+        return None
+    if isinstance(exc, sa.exc.OperationalError):  # no SQLSTATE: the connection itself failed
+        return Unavailable(
+            "the database cannot be reached; retry later", reason="DATABASE_UNAVAILABLE"
+        )
+    return None
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        unavailable = _unavailable(exc)
+        if unavailable is None:
+            raise
+        log.warning(
+            "storage unavailable", extra={"reason": unavailable.reason, "error": str(exc.orig)}
+        )
+        raise unavailable from exc
+
+
+def mark(conn: Connection, topic: str) -> None:
+    """Within a write transaction: run ``topic``'s listeners once it has committed."""
+    conn.info.setdefault(_TOPICS, set()).add(topic)
 
 
 def database_url(env_var: str, data_dir: Path, filename: str) -> str:
@@ -35,6 +103,16 @@ class Database:
         self.url = sa.engine.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = self._create_engine(pool_size)
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
+
+    def on_commit(self, topic: str, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (in the committing thread) after each commit that marked ``topic``."""
+        self._listeners.setdefault(topic, []).append(listener)
+
+    def remove_listener(self, topic: str, listener: Callable[[], None]) -> None:
+        listeners = self._listeners.get(topic, [])
+        if listener in listeners:
+            listeners.remove(listener)
 
     def _create_engine(self, pool_size: int) -> Engine:
         if not self.is_sqlite:
@@ -69,15 +147,22 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that may write; on SQLite it holds the write lock from its start."""
-        with self.engine.connect() as conn:
+        with _storage_errors(), self.engine.connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+            conn.info[_TOPICS] = set()
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                topics: set[str] = conn.info.pop(_TOPICS, set())
+        for topic in topics:
+            for listener in list(self._listeners.get(topic, ())):
+                listener()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction with a consistent snapshot."""
-        with self.engine.connect() as conn, conn.begin():
+        with _storage_errors(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def migrate(self, migrations: Sequence[Migration]) -> int:

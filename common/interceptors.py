@@ -1,15 +1,27 @@
-"""Server interceptors every service installs: request logging, error mapping, authentication.
+"""The server interceptor every service installs: access log, errors, auth, stream limits.
 
-Each wraps the behaviour of any of the four handler kinds the same way, so servicers raise plain
-domain errors and read the caller from :func:`current_principal`.
+One interceptor wraps each method's handler once (cached by method name), so a call pays for
+one extra coroutine, not one per concern. Around every call it:
+
+- refuses request bytes that do not parse with INVALID_ARGUMENT naming the field, before
+  anything else runs (protobuf would otherwise fail inside gRPC with a bare error);
+- authenticates the caller by the method's policy, deny by default, and exposes them to the
+  servicer through :func:`current_principal`;
+- bounds the open calls of each streaming method, so a flood of one kind of stream cannot
+  take the places of another;
+- turns domain errors into statuses with ErrorInfo through :mod:`common.status`, and anything
+  else into a bare INTERNAL whose details stay in the log;
+- writes one access log line with the method, status code, duration and caller.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +29,11 @@ import grpc
 
 from common import errors
 from common.auth import Principal, TokenVerifier
+from common.logs import AccessLog
 from common.status import internal_status, to_status
+from common.undecodable import undecodable
 
 log = logging.getLogger("mesh.rpc")
-
-Behavior = Callable[[Any, grpc.ServicerContext], Any]
-Around = Callable[[Behavior, Any, grpc.ServicerContext, str], Any]
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "mesh_principal", default=None
@@ -60,209 +71,268 @@ _ALWAYS_PUBLIC_PREFIXES = (
 )
 
 
-def _wrap_handler(
-    handler: grpc.RpcMethodHandler, method: str, around: Around
-) -> grpc.RpcMethodHandler:
-    """Rebuild ``handler`` so ``around`` runs each call; streaming responses stay generators."""
-
-    def unary(behavior: Behavior) -> Behavior:
-        def call(request: Any, context: grpc.ServicerContext) -> Any:
-            return around(behavior, request, context, method)
-
-        return call
-
-    def streaming(behavior: Behavior) -> Behavior:
-        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            def drain(req: Any, ctx: grpc.ServicerContext) -> Any:
-                yield from behavior(req, ctx)
-
-            yield from around(drain, request, context, method)
-
-        return call
-
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
-    return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)
-
-
-class _Interceptor(grpc.ServerInterceptor):
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        return _wrap_handler(handler, handler_call_details.method, self.around)
-
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str
-    ) -> Any:
-        raise NotImplementedError
-
-
-@dataclass
-class _CallRecord:
-    """What the outermost (logging) interceptor learns from inner ones about one call."""
-
-    user: str | None = None
-
-
-_call_record: contextvars.ContextVar[_CallRecord | None] = contextvars.ContextVar(
-    "mesh_call_record", default=None
-)
-
-
-class LoggingInterceptor(_Interceptor):
-    """One JSON log line per RPC with its method, status code, duration and caller."""
-
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str
-    ) -> Any:
-        start = time.perf_counter()
-        record = _CallRecord()
-        reset = _call_record.set(record)
-        try:
-            result = behavior(request, context)
-        except BaseException:
-            self._log(context, method, start, record)
-            raise
-        finally:
-            _call_record.reset(reset)
-        if isinstance(result, Iterator):
-            return self._log_stream(result, context, method, start, record)
-        self._log(context, method, start, record)
-        return result
-
-    def _log_stream(
-        self,
-        stream: Iterator[Any],
-        context: grpc.ServicerContext,
-        method: str,
-        start: float,
-        record: _CallRecord,
-    ) -> Iterator[Any]:
-        reset = _call_record.set(record)
-        try:
-            yield from stream
-        finally:
-            _call_record.reset(reset)
-            self._log(context, method, start, record)
-
-    @staticmethod
-    def _log(context: grpc.ServicerContext, method: str, start: float, record: _CallRecord) -> None:
-        code = context.code() or grpc.StatusCode.OK
-        log.info(
-            "rpc",
-            extra={
-                "method": method,
-                "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
-                "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-                "peer": context.peer(),
-                "user": record.user,
-            },
-        )
-
-
-class ErrorInterceptor(_Interceptor):
-    """Turns domain errors into statuses with ErrorInfo; anything else into a bare INTERNAL."""
-
-    def __init__(self, domain: str) -> None:
-        self._domain = domain
-
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str
-    ) -> Any:
-        try:
-            result = behavior(request, context)
-        except errors.MeshError as exc:
-            context.abort_with_status(to_status(exc, domain=self._domain))
-        except Exception:
-            if context.code() not in (None, grpc.StatusCode.OK):
-                raise
-            log.exception("unhandled error", extra={"method": method})
-            context.abort_with_status(internal_status(domain=self._domain))
-        if isinstance(result, Iterator):
-            return self._guard_stream(result, context, method)
-        return result
-
-    def _guard_stream(
-        self, stream: Iterator[Any], context: grpc.ServicerContext, method: str
-    ) -> Iterator[Any]:
-        try:
-            yield from stream
-        except errors.MeshError as exc:
-            context.abort_with_status(to_status(exc, domain=self._domain))
-        except Exception:
-            if context.code() not in (None, grpc.StatusCode.OK) or not context.is_active():
-                raise
-            log.exception("unhandled error", extra={"method": method})
-            context.abort_with_status(internal_status(domain=self._domain))
-
-
 def bearer_token(metadata: Any) -> str:
     """The bearer token from ``authorization`` metadata, or an empty string."""
     for key, value in metadata or ():
-        if key.lower() == "authorization" and isinstance(value, str):
+        if key == "authorization" and isinstance(value, str):
             scheme, _, token = value.partition(" ")
             if scheme.lower() == "bearer":
                 return token.strip()
     return ""
 
 
-class AuthInterceptor(_Interceptor):
-    """Deny by default: a method without a policy is refused, a token is verified otherwise."""
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the error is ours to report."""
 
-    def __init__(self, verifier: TokenVerifier | None, policies: Mapping[str, Policy]) -> None:
+    __slots__ = ("error",)
+
+    def __init__(self, error: errors.InvalidArgument) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+    message_type = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message_type, "DESCRIPTOR", None)
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:
+            return _Undecodable(undecodable(descriptor, data))
+
+    return parse
+
+
+def _checked(request: Any) -> Any:
+    if type(request) is _Undecodable:
+        raise request.error
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _checked(request)
+
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
+
+
+class _Record:
+    """What the access log line of one call says."""
+
+    __slots__ = ("cancelled", "holds_slot", "method", "start", "user")
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.start = time.perf_counter()
+        self.user: str | None = None
+        self.cancelled = False
+        self.holds_slot = False
+
+
+class MeshInterceptor(grpc.aio.ServerInterceptor):
+    """See the module docstring; one per server, built by :func:`common.server.create_server`."""
+
+    def __init__(
+        self,
+        *,
+        domain: str,
+        verifier: TokenVerifier | None,
+        policies: Mapping[str, Policy],
+        max_streams: int,
+    ) -> None:
+        self._domain = domain
         self._verifier = verifier
         self._policies = dict(policies)
+        self._max_streams = max_streams
+        self._open: dict[str, int] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        self._access = AccessLog("mesh.rpc")
 
-    def policy_for(self, method: str) -> Policy | None:
+    def open_streams(self, method: str) -> int:
+        """How many calls of a streaming method are open now."""
+        return self._open.get(method, 0)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None  # gRPC answers UNIMPLEMENTED
+            wrapped = self._wrap(handler, method)
+            self._wrapped[method] = wrapped
+        return wrapped
+
+    def _policy_for(self, method: str) -> Policy | None:
         if method.startswith(_ALWAYS_PUBLIC_PREFIXES):
             return PUBLIC
         return self._policies.get(method)
 
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str
-    ) -> Any:
-        policy = self.policy_for(method)
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        policy = self._policy_for(method)
+        serializers = {
+            "request_deserializer": _tolerant(handler.request_deserializer),
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            behavior = self._unary(handler.unary_unary, method, policy, streaming=False)
+            return grpc.unary_unary_rpc_method_handler(behavior, **serializers)
+        if handler.stream_unary:
+            behavior = self._unary(handler.stream_unary, method, policy, streaming=True)
+            return grpc.stream_unary_rpc_method_handler(behavior, **serializers)
+        inner = handler.unary_stream or handler.stream_stream
+        streaming_in = handler.stream_stream is not None
+        if inspect.isasyncgenfunction(inner):
+            behavior = self._generator(inner, method, policy, streaming=streaming_in)
+        else:
+            behavior = self._writer(inner, method, policy, streaming=streaming_in)
+        if streaming_in:
+            return grpc.stream_stream_rpc_method_handler(behavior, **serializers)
+        return grpc.unary_stream_rpc_method_handler(behavior, **serializers)
+
+    def _unary(
+        self, inner: Behavior, method: str, policy: Policy | None, *, streaming: bool
+    ) -> Behavior:
+        inner = _coroutine(inner, method)
+
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            record = _Record(method)
+            try:
+                request = _checked_stream(request) if streaming else _checked(request)
+                record.user = await self._authorize(policy, method, context)
+                return await inner(request, context)
+            except asyncio.CancelledError:
+                record.cancelled = True
+                raise
+            except Exception as exc:
+                await self._fail(exc, method, context)
+            finally:
+                self._log(record, context)
+
+        return call
+
+    def _generator(
+        self, inner: Behavior, method: str, policy: Policy | None, *, streaming: bool
+    ) -> Behavior:
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            record = _Record(method)
+            try:
+                request = _checked_stream(request) if streaming else _checked(request)
+                record.user = await self._authorize(policy, method, context)
+                self._take_slot(record)
+                async for response in inner(request, context):
+                    yield response
+            except asyncio.CancelledError:
+                record.cancelled = True
+                raise
+            except Exception as exc:
+                await self._fail(exc, method, context)
+            finally:
+                self._release_slot(record)
+                self._log(record, context)
+
+        return call
+
+    def _writer(
+        self, inner: Behavior, method: str, policy: Policy | None, *, streaming: bool
+    ) -> Behavior:
+        """For streaming handlers written with ``context.write`` rather than ``yield``."""
+        inner = _coroutine(inner, method)
+
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            record = _Record(method)
+            try:
+                request = _checked_stream(request) if streaming else _checked(request)
+                record.user = await self._authorize(policy, method, context)
+                self._take_slot(record)
+                await inner(request, context)
+            except asyncio.CancelledError:
+                record.cancelled = True
+                raise
+            except Exception as exc:
+                await self._fail(exc, method, context)
+            finally:
+                self._release_slot(record)
+                self._log(record, context)
+
+        return call
+
+    async def _authorize(
+        self, policy: Policy | None, method: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> str | None:
+        """The caller's name (None for a public method), with the principal made current."""
         if policy is None:
             raise errors.PermissionDenied(
                 f"method {method} has no access policy", reason="NO_POLICY"
             )
-        principal: Principal | None = None
-        token = bearer_token(context.invocation_metadata())
-        if not policy.public:
-            if self._verifier is None:
-                raise errors.Unauthenticated("token verification is not configured")
-            principal = self._verifier.verify_access(token)
-            record = _call_record.get()
-            if record is not None:
-                record.user = principal.username
-            if policy.permission is not None:
-                principal.require(policy.permission)
-        reset = _principal.set(principal)
-        try:
-            result = behavior(request, context)
-        finally:
-            _principal.reset(reset)
-        if isinstance(result, Iterator):
-            return self._stream_as(principal, result)
-        return result
+        if policy.public:
+            return None
+        if self._verifier is None:
+            raise errors.Unauthenticated("token verification is not configured")
+        principal = await self._verifier.authenticate(bearer_token(context.invocation_metadata()))
+        if policy.permission is not None:
+            principal.require(policy.permission)
+        _principal.set(principal)
+        return principal.username
 
-    @staticmethod
-    def _stream_as(principal: Principal | None, stream: Iterator[Any]) -> Iterator[Any]:
-        reset = _principal.set(principal)
-        try:
-            yield from stream
-        finally:
-            _principal.reset(reset)
+    def _take_slot(self, record: _Record) -> None:
+        method = record.method
+        open_now = self._open.get(method, 0)
+        if open_now >= self._max_streams:
+            raise errors.ResourceExhausted(
+                f"{open_now} calls of {method} are open, the most this server allows; retry later",
+                reason="TOO_MANY_STREAMS",
+                metadata={"method": method, "limit": str(self._max_streams)},
+            )
+        self._open[method] = open_now + 1
+        record.holds_slot = True
+
+    def _release_slot(self, record: _Record) -> None:
+        if record.holds_slot:
+            self._open[record.method] -= 1
+
+    async def _fail(
+        self, exc: Exception, method: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
+        """Answer with the status ``exc`` stands for; aborts (which raises) or re-raises."""
+        if isinstance(exc, grpc.aio.AbortError):
+            raise exc  # the handler aborted with a status of its own
+        if isinstance(exc, errors.MeshError):
+            await context.abort_with_status(to_status(exc, domain=self._domain))
+        log.error("unhandled error", extra={"method": method}, exc_info=exc)
+        await context.abort_with_status(internal_status(domain=self._domain))
+
+    def _log(self, record: _Record, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        code = context.code()
+        if isinstance(code, grpc.StatusCode):
+            name = code.name
+        else:
+            name = "CANCELLED" if record.cancelled else "OK"
+        self._access.write(
+            "rpc",
+            time.time(),
+            method=record.method,
+            code=name,
+            duration_ms=round((time.perf_counter() - record.start) * 1000, 3),
+            user=record.user,
+        )
+
+
+def _coroutine(inner: Behavior, method: str) -> Behavior:
+    """``inner`` if it is a coroutine function; else a stand-in answering INTERNAL, since a
+    blocking handler would stall every other call on the loop."""
+    if inspect.iscoroutinefunction(inner):
+        return inner
+    log.error("handler is not a coroutine function; answering INTERNAL", extra={"method": method})
+
+    async def broken(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        raise TypeError(f"{method}: handlers of the mesh are coroutines, got {inner!r}")
+
+    return broken

@@ -15,6 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from common.db import mark
+
+OUTBOX_TOPIC = "outbox"
+"""Marked by every append, so a relay wakes once the row has committed."""
+
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
     """The outbox table in a service's own schema; ``seq`` orders delivery.
@@ -60,3 +65,4 @@ def append(conn: Connection, table: sa.Table, event: OutboxEvent) -> None:
             data=json.dumps(event.data, sort_keys=True, separators=(",", ":")),
         )
     )
+    mark(conn, OUTBOX_TOPIC)

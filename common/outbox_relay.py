@@ -1,33 +1,42 @@
 """The outbox relay: streams a service's outbox to the Audit Service, at least once.
 
-A daemon thread reads outbox rows in ``seq`` order and sends them on one
-``audit.v1.AuditService/StreamEvents`` call, keeping at most ``window`` unacknowledged. A row
-is deleted only after Audit acknowledged it, which Audit does only after its commit; if the
+A background task of the producing server reads outbox rows in ``seq`` order and sends them on
+one ``audit.v1.AuditService/StreamEvents`` call, keeping at most ``window`` unacknowledged. A
+row is deleted only after Audit acknowledged it, which Audit does only after its commit; if the
 relay dies between the two, the row is sent again and Audit, deduplicating on (source, id),
-returns the original result. When Audit is unreachable the relay retries with bounded
-exponential backoff; rows written meanwhile simply wait in the outbox.
+returns the original result. When Audit is unreachable the relay waits for it to be back;
+rows written meanwhile simply wait in the outbox.
+
+The relay wakes when a transaction that appended to the outbox commits (never for its own reads
+or deletes, nor for other writes), and otherwise looks every ``poll_seconds`` for rows another
+process left behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import json
 import logging
 import random
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import grpc
 import sqlalchemy as sa
 from google.protobuf import struct_pb2
 
 from audit.v1 import audit_pb2, audit_pb2_grpc
+from common.blocking import Blocking
 from common.channels import create_channel
 from common.config import env_str
 from common.db import Database
 from common.errors import MeshError
+from common.outbox import OUTBOX_TOPIC
+from common.server import MeshServer
+from common.users_client import TokenSource, bearer
 
 log = logging.getLogger("mesh.outbox")
 
@@ -41,20 +50,12 @@ def audit_address() -> str:
     return env_str("MESH_AUDIT_ADDR", "127.0.0.1:8002")
 
 
-class TokenSource(Protocol):
-    """A bearer token with ``audit:write``; invalidated when Audit refuses it."""
-
-    def token(self) -> str: ...
-
-    def invalidate(self) -> None: ...
-
-
 class _AckMismatch(Exception):
     """Audit acknowledged a different event than the next one sent: restart the stream."""
 
 
 class OutboxRelay:
-    """Delivers one service's outbox to the Audit Service from a background thread."""
+    """Delivers one service's outbox to the Audit Service; see :meth:`attach`."""
 
     def __init__(
         self,
@@ -64,8 +65,9 @@ class OutboxRelay:
         target: str,
         source: str,
         token_source: TokenSource,
+        blocking: Blocking,
         window: int = 256,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = 5.0,
         initial_backoff: float = 0.2,
         max_backoff: float = 10.0,
     ) -> None:
@@ -78,128 +80,125 @@ class OutboxRelay:
         self._table = table
         self._source = source
         self._token_source = token_source
+        self._blocking = blocking
         self._window = window
         self._poll_seconds = poll_seconds
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self._channel = create_channel(target, service_names=[AUDIT_SERVICE])
         self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._call_lock = threading.Lock()
-        self._call: Any = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._rejected: set[int] = set()
-        self._thread = threading.Thread(target=self._run, name=f"outbox{source}", daemon=True)
 
-    def start(self) -> None:
-        sa.event.listen(self._db.engine, "commit", self._on_commit)
-        self._thread.start()
+    def attach(self, server: MeshServer) -> None:
+        """Relay while ``server`` runs; unacknowledged rows stay for the next start."""
+        server.background.append(self.run)
+        server.on_stop.append(self.close)
 
-    def _on_commit(self, _conn: Any) -> None:
-        """Any commit may have appended to the outbox: look now rather than at the next poll."""
-        self._wake.set()
+    async def close(self) -> None:
+        await self._channel.close()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop sending; unacknowledged rows stay in the outbox for the next start."""
-        self._stopping.set()
-        self._wake.set()
-        if sa.event.contains(self._db.engine, "commit", self._on_commit):
-            sa.event.remove(self._db.engine, "commit", self._on_commit)
-        with self._call_lock:
-            if self._call is not None:
-                self._call.cancel()
-        self._thread.join(timeout)
-        self._channel.close()
+    def _on_commit(self) -> None:
+        """An outbox row committed (in whichever thread wrote it): look now."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
-    def _run(self) -> None:
+    async def run(self) -> None:
+        """Deliver until cancelled, reconnecting with bounded backoff after failures."""
+        self._loop = asyncio.get_running_loop()
+        self._db.on_commit(OUTBOX_TOPIC, self._on_commit)
         backoff = self._initial_backoff
-        while not self._stopping.is_set():
-            delivered = 0
-            try:
-                delivered = self._session()
-            except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                    self._token_source.invalidate()
-                if not self._stopping.is_set():
+        try:
+            while True:
+                delivered = 0
+                try:
+                    delivered = await self._session()
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                        self._token_source.invalidate()
                     log.warning(
-                        "audit stream failed", extra={"code": str(exc.code()), "backoff": backoff}
+                        "audit stream failed", extra={"code": exc.code().name, "backoff": backoff}
                     )
-            except MeshError as exc:  # no token: the User Service is unreachable
-                log.warning("cannot stream to audit", extra={"error": exc.message})
-            except Exception:
-                log.exception("outbox relay error", extra={"backoff": backoff})
-            if delivered:
-                backoff = self._initial_backoff
-            self._stopping.wait(backoff * random.uniform(0.5, 1.0))
-            backoff = min(backoff * 2, self._max_backoff)
+                except MeshError as exc:  # no token, or the outbox cannot be read
+                    log.warning("cannot stream to audit", extra={"error": exc.message})
+                except Exception:
+                    log.exception("outbox relay error", extra={"backoff": backoff})
+                if delivered:
+                    backoff = self._initial_backoff
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, self._max_backoff)
+        finally:
+            self._db.remove_listener(OUTBOX_TOPIC, self._on_commit)
 
-    def _session(self) -> int:
+    async def _session(self) -> int:
         """One StreamEvents call, until it fails or the relay stops; returns rows delivered."""
         in_flight: collections.deque[tuple[int, str]] = collections.deque()
         outstanding: set[int] = set()  # sent on this stream, not deleted yet
-        lock = threading.Lock()  # guards ``outstanding`` and ``self._rejected``
-        room = threading.Semaphore(self._window)
-        ended = threading.Event()
+        room = asyncio.Semaphore(self._window)
+        call = self._stub.StreamEvents(
+            metadata=bearer(await self._token_source.token()), wait_for_ready=True
+        )
 
-        def requests() -> Iterator[audit_pb2.StreamEventsRequest]:
-            while not ended.is_set():
-                with lock:
-                    skip = outstanding | self._rejected
-                rows = [
-                    row
-                    for row in self._unsent(limit=self._window + len(skip))
-                    if row.seq not in skip
-                ]
+        async def send() -> None:
+            while True:
+                self._wake.clear()
+                skip = outstanding | self._rejected
+                unsent = await self._blocking.run(self._unsent, limit=self._window + len(skip))
+                rows = [row for row in unsent if row.seq not in skip]
                 if not rows:
-                    self._wake.wait(self._poll_seconds)
-                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
                     continue
                 while rows:
-                    while not room.acquire(timeout=0.5):
-                        if ended.is_set():
-                            return
+                    await room.acquire()
                     taken = 1
-                    while taken < len(rows) and room.acquire(blocking=False):
+                    while taken < len(rows) and not room.locked():
+                        await room.acquire()
                         taken += 1
                     batch, rows = rows[:taken], rows[taken:]
-                    with lock:
-                        outstanding.update(row.seq for row in batch)
+                    outstanding.update(row.seq for row in batch)
                     in_flight.extend((row.seq, row.event_id) for row in batch)
-                    yield audit_pb2.StreamEventsRequest(events=[self._event(r) for r in batch])
+                    await call.write(
+                        audit_pb2.StreamEventsRequest(events=[self._event(r) for r in batch])
+                    )
 
-        def delete(seqs: list[int]) -> None:
-            self._delete(seqs)
-            with lock:
+        async def delete(seqs: list[int]) -> None:
+            if seqs:
+                await self._blocking.run(self._delete, seqs)
                 outstanding.difference_update(seqs)
 
-        metadata = [("authorization", f"Bearer {self._token_source.token()}")]
         delivered = 0
         acked: list[int] = []
-        with self._call_lock:
-            if self._stopping.is_set():
-                return 0
-            call = self._stub.StreamEvents(requests(), metadata=metadata)
-            self._call = call
-        try:
-            for response in call:
+
+        async def receive() -> None:
+            nonlocal delivered, acked
+            async for response in call:
                 for ack in response.acks:
                     seq, event_id = in_flight.popleft()
                     if ack.id != event_id:
                         raise _AckMismatch(f"expected an ack for {event_id}, got {ack.id}")
                     if ack.HasField("error"):
-                        with lock:
-                            self._rejected.add(seq)
+                        self._rejected.add(seq)
                         self._log_rejection(seq, ack)
                     else:
                         acked.append(seq)
                         delivered += 1
                     room.release()
-                delete(acked)
-                acked = []
+                done, acked = acked, []
+                await delete(done)
+
+        tasks = {asyncio.create_task(send()), asyncio.create_task(receive())}
+        try:
+            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                task.result()  # the stream ended (Audit stopping) or failed: raise why
         finally:
-            ended.set()
             call.cancel()
-            delete(acked)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await delete(acked)
         return delivered
 
     def _unsent(self, *, limit: int) -> list[Any]:

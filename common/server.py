@@ -1,22 +1,30 @@
-"""The one server factory of the mesh: health, reflection, interceptors, graceful drain."""
+"""The one server factory of the mesh, on ``grpc.aio``: health, reflection, interceptor, drain.
+
+Every service (and the gateway's reflection server) is a :class:`MeshServer` built by
+:func:`create_server` and run by :func:`serve`. A server, its background work (relays,
+followers, housekeeping) and its streams all live on one event loop; blocking work goes to the
+server's :class:`common.blocking.Blocking` pool. Build a server inside the loop that runs it:
+``grpc.aio`` objects belong to the loop they were made in.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import signal
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent import futures
-from dataclasses import dataclass, field
-from types import FrameType
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.auth import TokenVerifier
+from common.blocking import Blocking
 from common.config import RuntimeSettings
-from common.interceptors import AuthInterceptor, ErrorInterceptor, LoggingInterceptor, Policy
+from common.interceptors import MeshInterceptor, Policy
 
 log = logging.getLogger("mesh.server")
 
@@ -31,94 +39,123 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 """Keepalive lets long-lived streams notice a dead peer; no SO_REUSEPORT so a taken port fails."""
 
+Hook = Callable[[], Awaitable[None] | None]
+
 
 @dataclass(frozen=True)
 class ServiceRegistration:
     """A servicer to add, under its full service name (used for health and reflection)."""
 
     name: str
-    add: Callable[[grpc.Server], None]
+    add: Callable[[grpc.aio.Server], None]
 
 
-@dataclass
 class MeshServer:
-    """A started-or-startable server with its bound port and health servicer."""
+    """A bound server with its health, its background work and what to run when it stops."""
 
-    server: grpc.Server
-    port: int
-    health: health.HealthServicer
-    service_names: tuple[str, ...]
-    grace_seconds: float
-    on_stop: list[Callable[[], None]] = field(default_factory=list)
-    on_drain: list[Callable[[], None]] = field(default_factory=list)
-    """Run when draining starts, while in-flight RPCs may still finish: ends long-lived
-    streams (subscriptions) that would otherwise hold the drain for the whole grace period."""
-    readiness: Callable[[float], bool] | None = None
-    """Waits up to the given seconds for a dependency (e.g. the revocation view); until it
-    answers True, health reports NOT_SERVING so probes and Envoy send no traffic yet."""
-    _stopping: bool = False
-    _stop_lock: threading.Lock = field(default_factory=threading.Lock)
-    _stopped: threading.Event = field(default_factory=threading.Event)
+    def __init__(
+        self,
+        *,
+        server: grpc.aio.Server,
+        port: int,
+        health: health.aio.HealthServicer,
+        interceptor: MeshInterceptor,
+        service_names: tuple[str, ...],
+        grace_seconds: float,
+        blocking: Blocking,
+    ) -> None:
+        self.server = server
+        self.port = port
+        self.health = health
+        self.service_names = service_names
+        self.grace_seconds = grace_seconds
+        self.blocking = blocking
+        self._interceptor = interceptor
+        self.background: list[Callable[[], Awaitable[None]]] = []
+        """Work that runs while the server does (relays, followers); cancelled at stop."""
+        self.on_drain: list[Hook] = []
+        """Run when draining starts, while in-flight RPCs may still finish: ends long-lived
+        streams (subscriptions) that would otherwise hold the drain for the whole grace period."""
+        self.on_stop: list[Hook] = []
+        """Run, last added first, once no RPC and no background work is left."""
+        self.readiness: Callable[[], Awaitable[object]] | None = None
+        """Returns once a dependency is ready (e.g. the revocation view); until then health
+        reports NOT_SERVING so probes and Envoy send no traffic yet."""
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._stopped = asyncio.Event()
 
-    def start(self) -> None:
-        self.server.start()
+    def open_streams(self, method: str) -> int:
+        """How many calls of a streaming method (``/pkg.Service/Method``) are open now."""
+        return self._interceptor.open_streams(method)
+
+    async def start(self) -> None:
+        await self.server.start()
+        for work in self.background:
+            self._tasks.append(asyncio.create_task(_logged(work), name=_name(work)))
         if self.readiness is None:
-            self._mark_serving()
+            await self._mark_serving()
             return
-        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         log.info("waiting until ready", extra={"port": self.port})
-        threading.Thread(
-            target=self._await_ready, args=(self.readiness,), name="readiness", daemon=True
-        ).start()
+        self._tasks.append(asyncio.create_task(self._await_ready(self.readiness)))
 
-    def _set_health(self, status: int) -> None:
+    async def _set_health(self, status: int) -> None:
         for name in ("", *self.service_names):
-            self.health.set(name, status)
+            await self.health.set(name, status)
 
-    def _mark_serving(self) -> None:
-        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+    async def _mark_serving(self) -> None:
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"port": self.port, "services": list(self.service_names)})
 
-    def _await_ready(self, readiness: Callable[[float], bool]) -> None:
-        while not self._stopping:
-            if readiness(1.0):
-                with self._stop_lock:
-                    if not self._stopping:
-                        self._mark_serving()
-                return
+    async def _await_ready(self, readiness: Callable[[], Awaitable[object]]) -> None:
+        await readiness()
+        if not self._stopping:
+            await self._mark_serving()
 
-    def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, drain in-flight RPCs for the grace period, then release resources."""
-        with self._stop_lock:
-            already_stopping, self._stopping = self._stopping, True
-        if already_stopping:
-            self._stopped.wait()
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, drain in-flight RPCs for the grace period, then release all."""
+        if self._stopping:
+            await self._stopped.wait()
             return
-        self.health.enter_graceful_shutdown()
-        stopped = self.server.stop(self.grace_seconds if grace is None else grace)
-        _run_all(self.on_drain)
-        stopped.wait()
-        _run_all(reversed(self.on_stop))
+        self._stopping = True
+        await self.health.enter_graceful_shutdown()
+        draining = asyncio.create_task(
+            self.server.stop(self.grace_seconds if grace is None else grace)
+        )
+        await _run_all(self.on_drain)
+        await draining
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _run_all(reversed(self.on_stop))
+        await asyncio.to_thread(self.blocking.close)
         log.info("stopped", extra={"port": self.port})
         self._stopped.set()
 
-    def serve_forever(self) -> None:
-        """Start, then block until SIGTERM or SIGINT has drained the server and run ``on_stop``."""
-
-        def handle(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal received, draining", extra={"signal": signum})
-            threading.Thread(target=self.stop, name="drain", daemon=True).start()
-
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
-        self.start()
-        self._stopped.wait()
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
 
 
-def _run_all(callbacks: Iterable[Callable[[], None]]) -> None:
-    for callback in callbacks:
+def _name(work: Callable[[], Awaitable[None]]) -> str:
+    return getattr(work, "__qualname__", repr(work))
+
+
+async def _logged(work: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await work()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background work failed", extra={"work": _name(work)})
+
+
+async def _run_all(hooks: Iterable[Hook]) -> None:
+    for hook in hooks:
         try:
-            callback()
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
         except Exception:
             log.exception("error while stopping")
 
@@ -131,32 +168,30 @@ def create_server(
     policies: Mapping[str, Policy],
     verifier: TokenVerifier | None,
     settings: RuntimeSettings,
+    blocking: Blocking,
+    reflection_pool: descriptor_pool.DescriptorPool | None = None,
+    described: Sequence[str] = (),
 ) -> MeshServer:
     """Build a server bound to ``address`` (``host:0`` picks a free port, as tests do).
 
     ``domain`` goes into every ErrorInfo; ``policies`` maps full method names to who may call
-    them, and a method without a policy is refused.
+    them, and a method without a policy is refused. ``blocking`` is the pool the servicers
+    hop to; the server closes it when it stops. With ``reflection_pool``, reflection also
+    describes the ``described`` services from it (the gateway's reflection server).
     """
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc"),
-        interceptors=[
-            LoggingInterceptor(),
-            ErrorInterceptor(domain),
-            AuthInterceptor(verifier, policies),
-        ],
-        options=SERVER_OPTIONS,
-        maximum_concurrent_rpcs=settings.max_workers * 4,
+    interceptor = MeshInterceptor(
+        domain=domain, verifier=verifier, policies=policies, max_streams=settings.max_streams
     )
-    health_servicer = health.HealthServicer(
-        experimental_non_blocking=True,
-        experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2),
-    )
+    server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
+    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in services:
         registration.add(server)
     names = tuple(r.name for r in services)
     reflection.enable_server_reflection(
-        (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*names, *described, health.SERVICE_NAME, reflection.SERVICE_NAME),
+        server,
+        pool=reflection_pool,
     )
     port = server.add_insecure_port(address)
     if port == 0:
@@ -165,6 +200,30 @@ def create_server(
         server=server,
         port=port,
         health=health_servicer,
+        interceptor=interceptor,
         service_names=names,
         grace_seconds=settings.grace_seconds,
+        blocking=blocking,
     )
+
+
+def serve(build: Callable[[], MeshServer]) -> None:
+    """Build a server in a new event loop and run it until SIGTERM or SIGINT has drained it."""
+    asyncio.run(_serve(build))
+
+
+async def _serve(build: Callable[[], MeshServer]) -> None:
+    server = build()
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+
+    def on_signal(signum: int) -> None:
+        log.info("signal received, draining", extra={"signal": signum})
+        task = loop.create_task(server.stop())
+        stopping.add(task)
+        task.add_done_callback(stopping.discard)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await server.start()
+    await server.wait_stopped()

@@ -69,3 +69,34 @@ def internal_status(*, domain: str) -> grpc.Status:
         code=code_pb2.INTERNAL, message="internal error", details=[_pack(info)]
     )
     return rpc_status.to_status(proto)
+
+
+_ERRORS: dict[grpc.StatusCode, type[errors.MeshError]] = {
+    code: cls for cls, code in _CODES.items()
+} | {grpc.StatusCode.DEADLINE_EXCEEDED: errors.Unavailable}
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def from_rpc_error(error: grpc.RpcError) -> errors.MeshError:
+    """A status from a peer as the domain error it stands for, with its reason and violations;
+    the inverse of :func:`to_status` for callers of other services."""
+    code: grpc.StatusCode = error.code()
+    message: str = error.details() or code.name
+    reason, metadata, violations = code.name, {}, []
+    for key, value in error.trailing_metadata() or ():
+        if key != _DETAILS_KEY:
+            continue
+        for detail in status_pb2.Status.FromString(value).details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, metadata = info.reason, dict(info.metadata)
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations = [
+                    errors.FieldViolation(v.field, v.description, v.reason)
+                    for v in bad.field_violations
+                ]
+    cls = _ERRORS.get(code, errors.Internal)
+    return cls(message, reason=reason, metadata=metadata, violations=violations)

@@ -1,24 +1,32 @@
 """The client side of the User Service that the other services use.
 
-``UsersClient.verifier()`` verifies tokens locally: keys from GetJwks (refetched on an unknown
-``kid``) and revocations from a WatchRevocations stream that a daemon thread follows, resuming
-by sequence after a disconnect, so a revoked token stops working within a moment. Until the
-stream has caught up once, the revocation state is unknown and verification fails closed
-(UNAVAILABLE) rather than accepting a token that may be revoked.
+Tokens are verified locally (:class:`common.auth.TokenVerifier`): keys come from GetJwks,
+fetched again on an unknown ``kid``, and revocations from a WatchRevocations stream that a
+background task follows, resuming by sequence after a disconnect. How far that view is
+trusted (``docs/users.md``, "Following revocations"):
 
-``ServiceTokenSource`` logs a service account in and keeps its access token fresh for calls
-between services.
+- until the stream has caught up once, verification fails closed (UNAVAILABLE) and the server
+  reports NOT_SERVING;
+- while the stream is connected and caught up, revocations are checked in memory;
+- while it is not, but the User Service answers, each token is confirmed with ValidateToken,
+  the answer kept for at most a second;
+- only while the User Service cannot be reached at all do locally verified tokens keep
+  working: nothing can be revoked then.
+
+:class:`ServiceTokenSource` logs a service account in and keeps its access token fresh; the
+revocation stream and the calls to the Audit Service carry it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -26,6 +34,8 @@ from common import errors
 from common.auth import JwksKeyProvider, RevokedSet, TokenVerifier
 from common.channels import create_channel
 from common.config import RuntimeSettings, env_str
+from common.server import MeshServer
+from common.status import from_rpc_error
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 from users.v1 import user_service_pb2_grpc as users_grpc
@@ -35,6 +45,10 @@ log = logging.getLogger("mesh.users_client")
 SERVICE_NAMES = ("users.v1.AuthService", "users.v1.UserService")
 SERVICE_ACCOUNTS_FILE = "service-accounts.json"
 """Written (mode 0600) by the User Service at first start in its data folder."""
+CONFIRM_SECONDS = 0.5
+"""How long a ValidateToken answer stands in for the revocation stream while it is down."""
+_CONFIRMATIONS = 10_000
+_UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def users_address() -> str:
@@ -42,39 +56,57 @@ def users_address() -> str:
     return env_str("MESH_USERS_ADDR", "127.0.0.1:8000")
 
 
+class TokenSource(Protocol):
+    """A bearer token of a service account; invalidated when a peer refuses it."""
+
+    async def token(self) -> str: ...
+
+    def invalidate(self) -> None: ...
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+@dataclass
+class _Confirmation:
+    asked_at: float
+    answer: asyncio.Future[errors.MeshError | None]
+
+
 class RevocationWatcher:
-    """Follows WatchRevocations and answers ``is_revoked`` (a ``RevocationCheck``) from memory."""
+    """Follows WatchRevocations and answers revocation checks (a ``RevocationCheck``)."""
 
     def __init__(
         self,
         stub: auth_grpc.AuthServiceStub,
+        tokens: TokenSource,
         *,
-        initial_backoff: float = 0.1,
-        max_backoff: float = 5.0,
+        retry_seconds: float = 0.1,
+        max_retry_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._stub = stub
-        self._initial_backoff = initial_backoff
-        self._max_backoff = max_backoff
+        self._tokens = tokens
+        self._retry_seconds = retry_seconds
+        self._max_retry_seconds = max_retry_seconds
         self._clock = clock
         self._revoked = RevokedSet()
         self._sequence = 0
-        self._ready = threading.Event()
-        self._stopped = threading.Event()
-        self._lock = threading.Lock()
-        self._call: Any = None
-        self._thread: threading.Thread | None = None
+        self._ready = asyncio.Event()
+        self._live = False
+        self._confirmations: dict[str, _Confirmation] = {}
 
     @property
-    def sequence(self) -> int:
-        """The last revocation sequence received; a reconnect resumes after it."""
-        return self._sequence
+    def live(self) -> bool:
+        """Whether the stream is connected and caught up, so memory is the whole answer."""
+        return self._live
 
-    def wait_ready(self, timeout: float) -> bool:
-        """Whether the stream has caught up with the stored revocations at least once."""
-        return self._ready.wait(timeout)
+    async def wait_ready(self) -> None:
+        """Return once the stream has caught up with the stored revocations."""
+        await self._ready.wait()
 
-    def is_revoked(self, *, session_id: str, token_id: str, issued_at: int) -> bool:
+    def is_revoked(self, *, session_id: str, token_id: str) -> bool:
         if not self._ready.is_set():
             raise errors.Unavailable(
                 "revocations from the User Service are not known yet",
@@ -82,46 +114,74 @@ class RevocationWatcher:
             )
         return self._revoked.covers(session_id=session_id, token_id=token_id)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="revocation-watch", daemon=True)
-        self._thread.start()
+    async def confirm(self, token: str) -> None:
+        if self._live:
+            return
+        now = self._clock()
+        known = self._confirmations.get(token)
+        if known is None or now - known.asked_at >= CONFIRM_SECONDS:
+            known = _Confirmation(now, asyncio.ensure_future(self._ask(token)))
+            self._remember(token, known)
+        error = await asyncio.shield(known.answer)
+        if error is not None:
+            raise error
 
-    def stop(self) -> None:
-        self._stopped.set()
-        with self._lock:
-            if self._call is not None:
-                self._call.cancel()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    async def _ask(self, token: str) -> errors.MeshError | None:
+        """The User Service's verdict on ``token``; None when it cannot be reached at all."""
+        try:
+            await self._stub.ValidateToken(
+                auth_pb.ValidateTokenRequest(token=token), timeout=CONFIRM_SECONDS
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in _UNREACHABLE:
+                return None
+            refused = from_rpc_error(exc)
+            if isinstance(refused, errors.Unauthenticated):
+                return refused
+            return errors.Unavailable(
+                "the User Service could not confirm the token", reason="REVOCATIONS_UNAVAILABLE"
+            )
+        return None
 
-    def _run(self) -> None:
-        backoff = self._initial_backoff
-        while not self._stopped.is_set():
+    def _remember(self, token: str, confirmation: _Confirmation) -> None:
+        if len(self._confirmations) >= _CONFIRMATIONS:
+            cutoff = confirmation.asked_at - CONFIRM_SECONDS
+            for key in [k for k, c in self._confirmations.items() if c.asked_at <= cutoff]:
+                del self._confirmations[key]
+            if len(self._confirmations) >= _CONFIRMATIONS:
+                self._confirmations.clear()
+        self._confirmations[token] = confirmation
+
+    async def run(self) -> None:
+        """Follow the stream until cancelled; back within a second of the User Service."""
+        retry = self._retry_seconds
+        while True:
             try:
-                self._follow()
-                # The server ended the stream (e.g. it is shutting down): pause, then resume.
-                backoff = self._initial_backoff
-                if self._stopped.wait(backoff):
-                    return
-            except grpc.RpcError as exc:
-                if self._stopped.is_set():
-                    return
-                code = exc.code() if isinstance(exc, grpc.Call) else None
+                if await self._follow():
+                    retry = self._retry_seconds
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    self._tokens.invalidate()
                 log.warning(
                     "revocation stream broken; resuming",
-                    extra={"code": str(code), "after_sequence": self._sequence},
+                    extra={"code": exc.code().name, "after_sequence": self._sequence},
                 )
-                if self._stopped.wait(backoff):
-                    return
-                backoff = min(backoff * 2, self._max_backoff)
+            except errors.MeshError as exc:
+                log.warning("cannot follow revocations", extra={"error": exc.message})
+            finally:
+                self._live = False
+            await asyncio.sleep(retry)
+            retry = min(retry * 2, self._max_retry_seconds)
 
-    def _follow(self) -> None:
-        request = auth_pb.WatchRevocationsRequest(after_sequence=self._sequence)
-        with self._lock:
-            if self._stopped.is_set():
-                return
-            self._call = self._stub.WatchRevocations(request)
-        for response in self._call:
+    async def _follow(self) -> bool:
+        """One stream, until it ends; whether it caught up."""
+        call = self._stub.WatchRevocations(
+            auth_pb.WatchRevocationsRequest(after_sequence=self._sequence),
+            metadata=bearer(await self._tokens.token()),
+            wait_for_ready=True,
+        )
+        caught_up = False
+        async for response in call:
             now = self._clock()
             for revocation in response.revocations:
                 self._revoked.add(
@@ -131,25 +191,27 @@ class RevocationWatcher:
                     now=now,
                 )
                 self._sequence = revocation.sequence
-            if response.caught_up:
-                self._ready.set()
             self._revoked.forget_expired(now)
+            if response.caught_up and not self._live:
+                caught_up = self._live = True
+                self._confirmations.clear()
+                self._ready.set()
+        return caught_up
 
 
 class UsersClient:
-    """A channel to the User Service, its stubs, and a token verifier built on it."""
+    """A channel to the User Service and its stubs; create it inside the loop that uses it."""
 
     def __init__(self, target: str) -> None:
         self.channel = create_channel(target, service_names=SERVICE_NAMES)
         self.auth = auth_grpc.AuthServiceStub(self.channel)
         self.users = users_grpc.UserServiceStub(self.channel)
-        self.revocations = RevocationWatcher(self.auth)
 
-    def jwks(self) -> dict[str, Any]:
+    async def jwks(self) -> dict[str, Any]:
         """The User Service's JWKS document; UNAVAILABLE when it cannot be reached."""
         try:
-            response = self.auth.GetJwks(auth_pb.GetJwksRequest(), timeout=5)
-        except grpc.RpcError as exc:
+            response = await self.auth.GetJwks(auth_pb.GetJwksRequest(), timeout=5)
+        except grpc.aio.AioRpcError as exc:
             raise errors.Unavailable(
                 "cannot fetch signing keys from the User Service", reason="USERS_UNAVAILABLE"
             ) from exc
@@ -168,21 +230,8 @@ class UsersClient:
             ]
         }
 
-    def verifier(self, settings: RuntimeSettings) -> TokenVerifier:
-        return TokenVerifier(
-            issuer=settings.issuer,
-            audience=settings.audience,
-            keys=JwksKeyProvider(self.jwks),
-            revocations=self.revocations,
-        )
-
-    def start(self) -> None:
-        """Start following revocations; verification fails closed until the stream catches up."""
-        self.revocations.start()
-
-    def close(self) -> None:
-        self.revocations.stop()
-        self.channel.close()
+    async def close(self) -> None:
+        await self.channel.close()
 
 
 class ServiceTokenSource:
@@ -202,7 +251,7 @@ class ServiceTokenSource:
         self._password = password if callable(password) else lambda: password
         self._margin = margin_seconds
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = asyncio.Lock()
         self._access = ""
         self._access_expires = 0.0
         self._refresh = ""
@@ -233,28 +282,31 @@ class ServiceTokenSource:
 
         return cls(client, username, from_file)
 
-    def token(self) -> str:
-        with self._lock:
+    async def token(self) -> str:
+        async with self._lock:
             now = self._clock()
             if self._access and now < self._access_expires - self._margin:
                 return self._access
             if self._refresh and now < self._refresh_expires - self._margin:
                 try:
                     self._store(
-                        self._client.auth.RefreshToken(
-                            auth_pb.RefreshTokenRequest(refresh_token=self._refresh), timeout=10
+                        await self._client.auth.RefreshToken(
+                            auth_pb.RefreshTokenRequest(refresh_token=self._refresh),
+                            timeout=10,
+                            wait_for_ready=True,
                         ),
                         now,
                     )
                     return self._access
-                except grpc.RpcError:
+                except grpc.aio.AioRpcError:
                     log.info("service token refresh failed; logging in again")
             try:
-                response = self._client.auth.Login(
+                response = await self._client.auth.Login(
                     auth_pb.LoginRequest(username=self._username, password=self._password()),
                     timeout=10,
+                    wait_for_ready=True,
                 )
-            except grpc.RpcError as exc:
+            except grpc.aio.AioRpcError as exc:
                 raise errors.Unavailable(
                     f"cannot log in as service account {self._username!r}",
                     reason="SERVICE_LOGIN_FAILED",
@@ -262,14 +314,9 @@ class ServiceTokenSource:
             self._store(response, now)
             return self._access
 
-    def metadata(self) -> list[tuple[str, str]]:
-        """Call metadata carrying the token."""
-        return [("authorization", f"Bearer {self.token()}")]
-
     def invalidate(self) -> None:
         """Forget the tokens, e.g. after a call was refused as revoked; the next call logs in."""
-        with self._lock:
-            self._access = self._refresh = ""
+        self._access = self._refresh = ""
 
     def _store(
         self, response: auth_pb.LoginResponse | auth_pb.RefreshTokenResponse, now: float
@@ -278,3 +325,40 @@ class ServiceTokenSource:
         self._access_expires = now + response.expires_in
         self._refresh = response.refresh_token
         self._refresh_expires = now + response.refresh_expires_in
+
+
+@dataclass(frozen=True)
+class UsersConnection:
+    """What a service needs of the User Service: a verifier that follows its revocations, and
+    a service account's tokens for calls to other services."""
+
+    client: UsersClient
+    tokens: ServiceTokenSource
+    revocations: RevocationWatcher
+    verifier: TokenVerifier
+
+    def attach(self, server: MeshServer) -> None:
+        """Follow revocations while ``server`` runs; it reports NOT_SERVING until caught up."""
+        server.readiness = self.revocations.wait_ready
+        server.background.append(self.revocations.run)
+        server.on_stop.append(self.client.close)
+
+
+def connect_users(
+    runtime: RuntimeSettings, *, target: str, default_username: str, data_dir: Path
+) -> UsersConnection:
+    """Wire a service to the User Service at ``target`` as service account ``default_username``
+    (or ``MESH_SERVICE_USERNAME``); call inside the server's event loop."""
+    client = UsersClient(target)
+    tokens = ServiceTokenSource.from_env(
+        client, default_username=default_username, data_dir=data_dir
+    )
+    revocations = RevocationWatcher(client.auth, tokens)
+    verifier = TokenVerifier(
+        issuer=runtime.issuer,
+        audience=runtime.audience,
+        keys=JwksKeyProvider(client.jwks),
+        revocations=revocations,
+        cache_entries=runtime.token_cache_entries,
+    )
+    return UsersConnection(client, tokens, revocations, verifier)

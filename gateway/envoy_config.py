@@ -82,6 +82,13 @@ def _seconds(value: float) -> str:
     return f"{value:g}s"
 
 
+MAX_DOWNSTREAM_CONNECTIONS = 10_000
+UPSTREAM_REQUESTS = MAX_DOWNSTREAM_CONNECTIONS
+"""Open requests (streams included) Envoy lets through to one service. Envoy's default, 1024,
+would refuse streams the services accept (each allows ``MESH_MAX_STREAMS`` per streaming
+method, and bounds what it holds itself); the downstream connection limit bounds the whole."""
+
+
 def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bool) -> Config:
     try:
         ip_address(host)
@@ -110,6 +117,15 @@ def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bo
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+        },
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "max_connections": UPSTREAM_REQUESTS,
+                    "max_pending_requests": UPSTREAM_REQUESTS,
+                    "max_requests": UPSTREAM_REQUESTS,
+                }
+            ]
         },
     }
     if health_checked:
@@ -472,7 +488,7 @@ def render(
                     "typed_config": _typed(
                         "envoy.extensions.resource_monitors.downstream_connections.v3."
                         "DownstreamConnectionsConfig",
-                        max_active_downstream_connections=10_000,
+                        max_active_downstream_connections=MAX_DOWNSTREAM_CONNECTIONS,
                     ),
                 }
             ]

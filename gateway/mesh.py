@@ -144,7 +144,7 @@ class Mesh:
             self.supervisor.start(specs[:1])
             users = self.endpoints.grpc_targets["users"]
             self.supervisor.wait_until(
-                lambda: _serving(users), timeout=self.ready_timeout, what="the User Service"
+                lambda: serving(users), timeout=self.ready_timeout, what="the User Service"
             )
             self.supervisor.start(specs[1:])
             self.supervisor.wait_until(
@@ -188,7 +188,7 @@ class Mesh:
         return any(int(stat.get("value", 0)) > 0 for stat in stats if "value" in stat)
 
 
-def _serving(target: str) -> bool:
+def serving(target: str) -> bool:
     """Whether the gRPC server at ``target`` reports SERVING to a standard health check."""
     with grpc.insecure_channel(target) as channel:
         try:

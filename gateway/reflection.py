@@ -5,29 +5,23 @@ every service, so Envoy cannot spread it over three backends that each know only
 APIs. This process serves reflection from the descriptor set the transcoder uses, which holds
 every service of the mesh; Envoy routes the reflection methods here and everything else to the
 service that owns it. It serves no RPC of its own beyond health and reflection, so it has no
-domain, policies or token checks, which is why it builds its gRPC server directly rather than
-through ``common.server``.
+policies or token checks; it is built by the same factory as the services.
 """
 
 from __future__ import annotations
 
-import logging
-import signal
-from concurrent import futures
 from pathlib import Path
-from types import FrameType
 
-import grpc
 from google.protobuf import descriptor_pool
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
+from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.logs import configure_logging
+from common.server import MeshServer, create_server, serve
 from gateway import descriptors
 from gateway.settings import MeshSettings
 
-log = logging.getLogger("mesh.reflection")
+DOMAIN = "reflection.mesh"
 
 
 def build_pool(descriptor_path: Path) -> tuple[descriptor_pool.DescriptorPool, list[str]]:
@@ -40,36 +34,33 @@ def build_pool(descriptor_path: Path) -> tuple[descriptor_pool.DescriptorPool, l
 
 
 def create_reflection_server(
-    address: str, *, descriptor_path: Path = descriptors.DESCRIPTOR_PATH
-) -> tuple[grpc.Server, int]:
-    """A server (not started) on ``address``; ``host:0`` picks a free port."""
+    address: str,
+    runtime: RuntimeSettings,
+    *,
+    descriptor_path: Path = descriptors.DESCRIPTOR_PATH,
+) -> MeshServer:
+    """A server (not started) on ``address``; ``host:0`` picks a free port. Call it in the
+    serving loop."""
     pool, names = build_pool(descriptor_path)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="rpc"))
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((*names, reflection.SERVICE_NAME), server, pool=pool)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot bind {address}")
-    return server, port
+    return create_server(
+        address,
+        domain=DOMAIN,
+        services=[],
+        policies={},
+        verifier=None,
+        settings=runtime,
+        blocking=Blocking(1),
+        reflection_pool=pool,
+        described=names,
+    )
 
 
 def main() -> None:
     runtime = RuntimeSettings.from_env()
     settings = MeshSettings.from_env()
     configure_logging("reflection", runtime.log_level)
-    server, port = create_reflection_server(f"{settings.upstream_host}:{settings.reflection_port}")
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal received, stopping", extra={"signal": signum})
-        server.stop(runtime.grace_seconds)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.start()
-    log.info("serving", extra={"port": port})
-    server.wait_for_termination()
+    address = f"{settings.upstream_host}:{settings.reflection_port}"
+    serve(lambda: create_reflection_server(address, runtime))
 
 
 if __name__ == "__main__":

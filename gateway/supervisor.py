@@ -116,11 +116,12 @@ class Supervisor:
         for spec in specs:
             self._start_one(spec)
 
-    def restart(self, name: str) -> None:
-        """Start ``name`` again with the same spec, stopping it first if it is still running."""
+    def restart(self, name: str, *, signum: int = signal.SIGTERM) -> None:
+        """Start ``name`` again with the same spec, stopping it first (with ``signum``) if it is
+        still running."""
         index = next(i for i, r in enumerate(self._running) if r.spec.name == name)
         old = self._running.pop(index)
-        _signal(old.process, signal.SIGTERM)
+        _signal(old.process, signum)
         self._reap(old, time.monotonic() + self.stop_timeout)
         self._start_one(old.spec)
         self._running.insert(index, self._running.pop())

@@ -1,22 +1,25 @@
 """gRPC servicers of ``oms.v1``: translate messages to domain calls and back, nothing more.
 
-The five resource collections share one implementation of the standard methods; the
-per-collection RPC names are bound from :data:`oms.convert.KINDS`.
+Every domain call reads the branch heads in the database, so each runs in the server's
+blocking pool; converting messages stays on the loop. The five resource collections share
+one implementation of the standard methods; the per-collection RPC names are bound from
+:data:`oms.convert.KINDS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from common import errors
+from common.blocking import Blocking
 from common.errors import FieldViolation
 from common.interceptors import Policy, current_principal, requires
 from oms import convert
+from oms.cache import LruCache
 from oms.convert import COLLECTION_OF_FIELD, KINDS, Kind
 from oms.model import resource_key
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
@@ -31,7 +34,9 @@ from oms.v1 import (
 SCHEMA_SERVICE = "oms.v1.SchemaService"
 BRANCH_SERVICE = "oms.v1.BranchService"
 
-Method = Callable[[Any, Any, grpc.ServicerContext], Message]
+Context = Any
+"""``grpc.aio.ServicerContext``; the servicers read nothing from it."""
+Method = Callable[[Any, Any, Context], Awaitable[Message]]
 
 
 def _required(request: Message, *names: str) -> None:
@@ -40,75 +45,95 @@ def _required(request: Message, *names: str) -> None:
         raise errors.invalid([FieldViolation(n, "required", "REQUIRED") for n in missing])
 
 
-def _message(stored: Stored) -> Message:
-    return convert.resource_to_message(stored.collection, stored.resource, stored.etag)
+class ResourceMessages:
+    """Resources as messages, kept by content hash: converting one costs far more than the
+    read it answers, and a resource's content never changes under its hash."""
+
+    def __init__(self, capacity: int) -> None:
+        self._cache = LruCache(capacity)
+
+    def of(self, stored: Stored) -> Message:
+        """The message of ``stored``; shared, so callers must not change it."""
+        key = f"{stored.collection}/{stored.etag}"
+        message: Message | None = self._cache.get(key)
+        if message is None:
+            message = convert.resource_to_message(stored.collection, stored.resource, stored.etag)
+            self._cache.put(key, message)
+        return message
 
 
 def _get(kind: Kind) -> Method:
-    def get(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+    async def get(self: SchemaServicer, request: Any, context: Context) -> Message:
         _required(request, "branch", "api_name")
-        return _message(
-            self.service.get(request.branch, kind.collection, request.api_name, request.revision)
+        return await self.resource(
+            self.service.get, request.branch, kind.collection, request.api_name, request.revision
         )
 
     return get
 
 
 def _list(kind: Kind) -> Method:
-    def list_(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+    async def list_(self: SchemaServicer, request: Any, context: Context) -> Message:
         _required(request, "branch")
-        page = self.service.list_resources(
-            request.branch,
-            kind.collection,
-            revision=request.revision,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
-        response = kind.list_response(next_page_token=page.next_page_token)
-        getattr(response, kind.plural).extend(_message(s) for s in page.items)
-        return response
+
+        def page() -> Message:
+            found = self.service.list_resources(
+                request.branch,
+                kind.collection,
+                revision=request.revision,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            response = kind.list_response(next_page_token=found.next_page_token)
+            getattr(response, kind.plural).extend(self.messages.of(s) for s in found.items)
+            return response
+
+        return await self.run(page)
 
     return list_
 
 
 def _create(kind: Kind) -> Method:
-    def create(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+    async def create(self: SchemaServicer, request: Any, context: Context) -> Message:
         _required(request, "branch")
         raw = convert.resource_to_domain(getattr(request, kind.field))
-        return _message(
-            self.service.create(
-                current_principal(), request.branch, kind.collection, raw, request.message
-            )
+        return await self.resource(
+            self.service.create,
+            current_principal(),
+            request.branch,
+            kind.collection,
+            raw,
+            request.message,
         )
 
     return create
 
 
 def _update(kind: Kind) -> Method:
-    def update(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+    async def update(self: SchemaServicer, request: Any, context: Context) -> Message:
         _required(request, "branch")
         resource = getattr(request, kind.field)
         mask = [p for p in request.update_mask.paths if p != "*"]
-        return _message(
-            self.service.update(
-                current_principal(),
-                request.branch,
-                kind.collection,
-                convert.resource_to_domain(resource),
-                mask=mask,
-                explicit=convert.resource_to_domain(resource, explicit=True),
-                etag=resource.etag,
-                message=request.message,
-            )
+        return await self.resource(
+            self.service.update,
+            current_principal(),
+            request.branch,
+            kind.collection,
+            convert.resource_to_domain(resource),
+            mask=mask,
+            explicit=convert.resource_to_domain(resource, explicit=True),
+            etag=resource.etag,
+            message=request.message,
         )
 
     return update
 
 
 def _delete(kind: Kind) -> Method:
-    def delete(self: SchemaServicer, request: Any, context: grpc.ServicerContext) -> Message:
+    async def delete(self: SchemaServicer, request: Any, context: Context) -> Message:
         _required(request, "branch", "api_name")
-        self.service.delete(
+        await self.run(
+            self.service.delete,
             current_principal(),
             request.branch,
             kind.collection,
@@ -136,14 +161,23 @@ def _edit(change: schema_service_pb2.Change) -> Edit:
 class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
     """Standard methods of every collection, and batch commits."""
 
-    def __init__(self, service: OntologyService) -> None:
+    def __init__(
+        self, service: OntologyService, blocking: Blocking, messages: ResourceMessages
+    ) -> None:
         self.service = service
+        self.run = blocking.run
+        self.messages = messages
 
-    def CommitChanges(
-        self, request: schema_service_pb2.CommitChangesRequest, context: grpc.ServicerContext
+    async def resource(self, read: Callable[..., Stored], *args: Any, **kwargs: Any) -> Message:
+        """``read`` and the conversion of what it returns, both in the blocking pool."""
+        return await self.run(lambda: self.messages.of(read(*args, **kwargs)))
+
+    async def CommitChanges(
+        self, request: schema_service_pb2.CommitChangesRequest, context: Context
     ) -> history_pb2.Commit:
         _required(request, "branch")
-        commit = self.service.commit_changes(
+        commit = await self.run(
+            self.service.commit_changes,
             current_principal(),
             request.branch,
             [_edit(c) for c in request.changes],
@@ -165,14 +199,16 @@ for _kind in KINDS.values():
 class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
     """Branches, history, diff, merge and validation."""
 
-    def __init__(self, service: OntologyService) -> None:
+    def __init__(self, service: OntologyService, blocking: Blocking) -> None:
         self.service = service
+        self.run = blocking.run
 
-    def CreateBranch(
-        self, request: branch_service_pb2.CreateBranchRequest, context: grpc.ServicerContext
+    async def CreateBranch(
+        self, request: branch_service_pb2.CreateBranchRequest, context: Context
     ) -> history_pb2.Branch:
         _required(request, "name")
-        branch, head = self.service.create_branch(
+        branch, head = await self.run(
+            self.service.create_branch,
             current_principal(),
             request.name,
             source=request.source,
@@ -181,30 +217,31 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         )
         return convert.branch_to_message(branch, head)
 
-    def GetBranch(
-        self, request: branch_service_pb2.GetBranchRequest, context: grpc.ServicerContext
+    async def GetBranch(
+        self, request: branch_service_pb2.GetBranchRequest, context: Context
     ) -> history_pb2.Branch:
         _required(request, "name")
-        branch, head = self.service.get_branch(request.name)
+        branch, head = await self.run(self.service.get_branch, request.name)
         return convert.branch_to_message(branch, head)
 
-    def ListBranches(
-        self, request: branch_service_pb2.ListBranchesRequest, context: grpc.ServicerContext
+    async def ListBranches(
+        self, request: branch_service_pb2.ListBranchesRequest, context: Context
     ) -> branch_service_pb2.ListBranchesResponse:
-        page = self.service.list_branches(
-            page_size=request.page_size, page_token=request.page_token
+        page = await self.run(
+            self.service.list_branches, page_size=request.page_size, page_token=request.page_token
         )
         return branch_service_pb2.ListBranchesResponse(
             branches=[convert.branch_to_message(b) for b in page.items],
             next_page_token=page.next_page_token,
         )
 
-    def UpdateBranch(
-        self, request: branch_service_pb2.UpdateBranchRequest, context: grpc.ServicerContext
+    async def UpdateBranch(
+        self, request: branch_service_pb2.UpdateBranchRequest, context: Context
     ) -> history_pb2.Branch:
         if not request.branch.name:
             raise errors.invalid([FieldViolation("branch.name", "required", "REQUIRED")])
-        branch, head = self.service.update_branch(
+        branch, head = await self.run(
+            self.service.update_branch,
             current_principal(),
             request.branch.name,
             list(request.update_mask.paths),
@@ -218,18 +255,19 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         )
         return convert.branch_to_message(branch, head)
 
-    def DeleteBranch(
-        self, request: branch_service_pb2.DeleteBranchRequest, context: grpc.ServicerContext
+    async def DeleteBranch(
+        self, request: branch_service_pb2.DeleteBranchRequest, context: Context
     ) -> empty_pb2.Empty:
         _required(request, "name")
-        self.service.delete_branch(current_principal(), request.name)
+        await self.run(self.service.delete_branch, current_principal(), request.name)
         return empty_pb2.Empty()
 
-    def ListCommits(
-        self, request: branch_service_pb2.ListCommitsRequest, context: grpc.ServicerContext
+    async def ListCommits(
+        self, request: branch_service_pb2.ListCommitsRequest, context: Context
     ) -> branch_service_pb2.ListCommitsResponse:
         _required(request, "branch")
-        page = self.service.list_commits(
+        page = await self.run(
+            self.service.list_commits,
             request.branch,
             resource=request.resource,
             page_size=request.page_size,
@@ -240,19 +278,23 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    def GetCommit(
-        self, request: branch_service_pb2.GetCommitRequest, context: grpc.ServicerContext
+    async def GetCommit(
+        self, request: branch_service_pb2.GetCommitRequest, context: Context
     ) -> history_pb2.Commit:
         _required(request, "id")
-        commit, changes = self.service.get_commit(request.id)
+        commit, changes = await self.run(self.service.get_commit, request.id)
         return convert.commit_to_message(commit, changes)
 
-    def DiffRefs(
-        self, request: branch_service_pb2.DiffRefsRequest, context: grpc.ServicerContext
+    async def DiffRefs(
+        self, request: branch_service_pb2.DiffRefsRequest, context: Context
     ) -> branch_service_pb2.DiffRefsResponse:
         _required(request, "base", "head")
-        page = self.service.diff(
-            request.base, request.head, page_size=request.page_size, page_token=request.page_token
+        page = await self.run(
+            self.service.diff,
+            request.base,
+            request.head,
+            page_size=request.page_size,
+            page_token=request.page_token,
         )
         return branch_service_pb2.DiffRefsResponse(
             base_commit=page.base.id,
@@ -261,8 +303,8 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    def MergeBranch(
-        self, request: branch_service_pb2.MergeBranchRequest, context: grpc.ServicerContext
+    async def MergeBranch(
+        self, request: branch_service_pb2.MergeBranchRequest, context: Context
     ) -> branch_service_pb2.MergeBranchResponse:
         _required(request, "branch")
         strategy = (
@@ -270,7 +312,8 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             if request.strategy == branch_service_pb2.MERGE_STRATEGY_SQUASH
             else MergeStrategy.MERGE_COMMIT
         )
-        result = self.service.merge(
+        result = await self.run(
+            self.service.merge,
             current_principal(),
             request.branch,
             target=request.target,
@@ -284,11 +327,12 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             findings=[convert.finding_to_message(f) for f in result.findings],
         )
 
-    def ValidateBranch(
-        self, request: branch_service_pb2.ValidateBranchRequest, context: grpc.ServicerContext
+    async def ValidateBranch(
+        self, request: branch_service_pb2.ValidateBranchRequest, context: Context
     ) -> branch_service_pb2.ValidateBranchResponse:
         _required(request, "branch")
-        result = self.service.validate(
+        result = await self.run(
+            self.service.validate,
             current_principal(),
             request.branch,
             against=request.against,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +21,7 @@ from sqlalchemy.engine import Connection
 from common import errors
 from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
+from oms.cache import LruCache
 from oms.model import Overlay, Resource, references
 from oms.store import MAIN, BranchRecord, CommitRecord, EventsFor, NewCommit, Snapshot
 from oms.tree import (
@@ -95,6 +94,11 @@ branches = sa.Table(
 outbox = outbox_table(metadata)
 
 EMPTY_TREE: Tree = {}
+
+_BRANCH = sa.select(branches).where(branches.c.name == sa.bindparam("name"))
+_BRANCH_HEAD = sa.select(branches.c.head).where(branches.c.name == sa.bindparam("name"))
+"""Built once: every read of a branch looks one up, and building the statement each time
+costs more than running it."""
 
 _ANCESTRY = sa.text(
     """
@@ -177,29 +181,6 @@ def _add_reference_index(conn: Connection) -> None:
 
 
 MIGRATIONS = (_create_schema, _create_main, _add_reference_index)
-
-
-class _Lru:
-    """A thread-safe bounded cache of immutable values by id."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
 
 
 class SqlSnapshot(Snapshot):
@@ -294,8 +275,8 @@ class SqlStore:
 
     def __init__(self, db: Database, *, cache_entries: int = 50_000) -> None:
         self.db = db
-        self._blobs = _Lru(cache_entries)
-        self._commits = _Lru(cache_entries)
+        self._blobs = LruCache(cache_entries)
+        self._commits = LruCache(cache_entries)
         db.migrate(MIGRATIONS)
         self._insert_blobs = (
             blobs.insert().prefix_with("OR IGNORE")
@@ -380,7 +361,7 @@ class SqlStore:
 
     def resolve(self, ref: str) -> CommitRecord:
         with self.db.read() as conn:
-            head = conn.execute(sa.select(branches.c.head).where(branches.c.name == ref)).scalar()
+            head = conn.execute(_BRANCH_HEAD, {"name": ref}).scalar()
         if head is not None:
             return self.commit(head)
         if len(ref) == 64:
@@ -489,7 +470,7 @@ class SqlStore:
 
     def branch(self, name: str) -> BranchRecord:
         with self.db.read() as conn:
-            row = conn.execute(sa.select(branches).where(branches.c.name == name)).first()
+            row = conn.execute(_BRANCH, {"name": name}).first()
         if row is None:
             raise errors.NotFound(
                 f"branch {name!r} not found", reason="BRANCH_NOT_FOUND", metadata={"branch": name}

@@ -18,7 +18,7 @@ from common.auth import Principal, has_permission
 from common.db import Database
 from users import store
 from users.passwords import Passwords, password_problem
-from users.revocations import RevocationLog, end_sessions
+from users.revocations import end_sessions
 from users.tokens import permissions_of
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{2,63}$")
@@ -83,13 +83,11 @@ class Directory:
         *,
         db: Database,
         passwords: Passwords,
-        revocations: RevocationLog,
         session_lifetime: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._passwords = passwords
-        self._revocations = revocations
         self._session_lifetime = session_lifetime
         self._clock = clock
 
@@ -259,9 +257,7 @@ class Directory:
                 actor=caller.username,
                 username=user.username,
             )
-            updated = self._existing(store.load_user(conn, user_id=user_id), user_id)
-        self._revocations.sync()
-        return updated
+            return self._existing(store.load_user(conn, user_id=user_id), user_id)
 
     def set_roles(
         self, caller: Principal, user_id: str, roles: Sequence[str], *, etag: str
@@ -294,10 +290,7 @@ class Directory:
                 added=added,
                 removed=removed,
             )
-            updated = self._existing(store.load_user(conn, user_id=user_id), user_id)
-        if removed:
-            self._revocations.sync()
-        return updated
+            return self._existing(store.load_user(conn, user_id=user_id), user_id)
 
     @staticmethod
     def _require_self_or_reader(caller: Principal, user_id: str) -> None:

@@ -7,14 +7,15 @@ rows exist for unknown usernames too, so without this anyone could grow the tabl
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from common.blocking import Blocking
 from common.db import Database
 from users import store
 
@@ -51,35 +52,30 @@ def forget_expired(
 
 
 class Housekeeper:
-    """Runs :func:`forget_expired` every ``INTERVAL_SECONDS`` on a daemon thread."""
+    """Runs :func:`forget_expired` every ``INTERVAL_SECONDS`` while its server runs."""
 
     def __init__(
         self,
         db: Database,
         *,
+        blocking: Blocking,
         session_lifetime: float,
         lockout_seconds: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
+        self._blocking = blocking
         self._session_lifetime = session_lifetime
         self._lockout_seconds = lockout_seconds
         self._clock = clock
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stopped.wait(INTERVAL_SECONDS):
+    async def run(self) -> None:
+        """Forget expired state every interval, until cancelled."""
+        while True:
+            await asyncio.sleep(INTERVAL_SECONDS)
             try:
-                forgotten = forget_expired(
+                forgotten = await self._blocking.run(
+                    forget_expired,
                     self._db,
                     now=self._clock(),
                     session_lifetime=self._session_lifetime,

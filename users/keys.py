@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,11 @@ class SigningKey:
     private_key: ec.EllipticCurvePrivateKey
     created_at: float
     retired_at: float | None = None
+
+    @cached_property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """One object per key, so verified-token caches can tell the key is still the same."""
+        return self.private_key.public_key()
 
     def jwk(self) -> dict[str, str]:
         jwk: dict[str, str] = json.loads(ECAlgorithm.to_jwk(self.private_key.public_key()))
@@ -103,8 +109,12 @@ class KeyRing:
         """The verification key for ``kid`` while it is published (a ``KeyProvider``)."""
         for key in self._published_keys():
             if key.kid == kid:
-                return key.private_key.public_key()
+                return key.public_key
         return None
+
+    async def refresh(self) -> bool:
+        """Nothing to fetch: the ring is the source of the keys."""
+        return False
 
     def jwks(self) -> list[dict[str, str]]:
         """Published public keys: the signing key first, the next one last."""

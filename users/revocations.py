@@ -1,18 +1,19 @@
 """The durable revocation log, and the in-memory view of it that every token check consults.
 
 Revocations are rows with a strictly increasing sequence, written in the same transaction as
-the change that causes them. The view follows the table by sequence: right after a local
-write, and by polling for rows written by other replicas. Streams to other services replay
-from the table, then wait on the view for new rows, so a resumed stream has no gap.
+the change that causes them. The view follows the table by sequence: as soon as a local write
+that recorded one commits, and by polling for rows written by other replicas. Streams to other
+services replay from the table, then take new rows from the view's fan-out, each through a
+bounded buffer, so a resumed stream has no gap and a slow one cannot hold up the rest.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -20,11 +21,15 @@ from sqlalchemy.engine import Connection
 
 from common import errors
 from common.auth import RevokedSet
-from common.db import Database
+from common.blocking import Blocking
+from common.db import Database, mark
+from common.streams import StreamBuffer
 from users import store
 
 log = logging.getLogger("mesh.users.revocations")
 
+REVOCATIONS_TOPIC = "revocations"
+"""Marked by every revocation written, so the view is current once its transaction commits."""
 _SYNC_BATCH = 1000
 
 
@@ -66,6 +71,7 @@ def record(
             expires_at=expires_at,
         )
     )
+    mark(conn, REVOCATIONS_TOPIC)
 
 
 def end_sessions(
@@ -107,35 +113,52 @@ def _row(row: sa.Row[tuple[int, str, str | None, str, float, float]]) -> Revocat
 
 
 class RevocationLog:
-    """Answers ``is_revoked`` from memory (a ``RevocationCheck``) and feeds revocation streams."""
+    """Answers ``is_revoked`` from memory (a ``RevocationCheck``) and feeds revocation streams.
+
+    The view is synced in whichever thread commits a revocation (or by the poll); streams live
+    on the event loop, which the fan-out reaches with ``call_soon_threadsafe``.
+    """
 
     def __init__(
         self,
         db: Database,
         *,
+        blocking: Blocking,
         poll_seconds: float,
-        max_followers: int,
+        buffer: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
+        self._blocking = blocking
         self._poll_seconds = poll_seconds
-        self._follower_slots = threading.BoundedSemaphore(max_followers)
+        self._buffer = buffer
         self._clock = clock
-        self._changed = threading.Condition()
         self._sync_lock = threading.Lock()
         self._revoked = RevokedSet()
         self._head = 0
-        self._stopped = threading.Event()
-        self._poller: threading.Thread | None = None
+        self._published = 0
+        self._followers: set[StreamBuffer[list[Revocation]]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
         self.sync()
+        self._published = self._head
+        db.on_commit(REVOCATIONS_TOPIC, self.sync)
 
     @property
     def head(self) -> int:
         """The largest sequence applied to the in-memory view."""
         return self._head
 
-    def is_revoked(self, *, session_id: str, token_id: str, issued_at: int) -> bool:
+    @property
+    def followers(self) -> int:
+        """How many streams follow the log now."""
+        return len(self._followers)
+
+    def is_revoked(self, *, session_id: str, token_id: str) -> bool:
         return self._revoked.covers(session_id=session_id, token_id=token_id)
+
+    async def confirm(self, token: str) -> None:
+        return None  # this is the authority: its memory view is always current
 
     def rows_after(self, sequence: int, *, limit: int) -> list[Revocation]:
         with self._db.read() as conn:
@@ -148,7 +171,7 @@ class RevocationLog:
             return [_row(row) for row in result]
 
     def sync(self) -> None:
-        """Apply rows written since the last sync, here or by another replica; wake streams."""
+        """Apply rows written since the last sync, here or by another replica; feed streams."""
         with self._sync_lock:
             now = self._clock()
             while fresh := self.rows_after(self._head, limit=_SYNC_BATCH):
@@ -159,87 +182,84 @@ class RevocationLog:
                         expires_at=revocation.expires_at,
                         now=now,
                     )
-                with self._changed:
-                    self._head = fresh[-1].sequence
-                    self._changed.notify_all()
+                self._head = fresh[-1].sequence
+                if self._loop is not None and not self._loop.is_closed():
+                    self._loop.call_soon_threadsafe(self._publish, fresh)
                 if len(fresh) < _SYNC_BATCH:
                     break
             self._revoked.forget_expired(now)
 
-    @contextlib.contextmanager
-    def follower_slot(self) -> Iterator[None]:
-        """Hold one of the bounded places for a stream, or refuse with RESOURCE_EXHAUSTED.
+    def _publish(self, batch: list[Revocation]) -> None:
+        self._published = batch[-1].sequence
+        for follower in self._followers:
+            follower.offer(batch)
 
-        Each open stream holds a server thread and needs no credential, so without a bound
-        anyone could open enough of them to leave no thread for Login or ValidateToken.
-        """
-        if not self._follower_slots.acquire(blocking=False):
-            raise errors.ResourceExhausted(
-                "too many revocation streams are open; retry later", reason="TOO_MANY_STREAMS"
-            )
-        try:
-            yield
-        finally:
-            self._follower_slots.release()
-
-    def wait_beyond(self, sequence: int, timeout: float) -> bool:
-        """Block until the log head passes ``sequence``, the timeout ends, or the log stops."""
-        with self._changed:
-            return self._changed.wait_for(
-                lambda: self._head > sequence or self._stopped.is_set(), timeout
-            )
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped.is_set()
-
-    def start(self) -> None:
-        self._poller = threading.Thread(target=self._poll, name="revocation-poll", daemon=True)
-        self._poller.start()
+    async def run(self) -> None:
+        """Poll for revocations other replicas wrote, until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            try:
+                await self._blocking.run(self.sync)
+            except errors.MeshError as exc:
+                log.warning("cannot read the revocation log", extra={"error": exc.message})
 
     def stop(self) -> None:
-        self._stopped.set()
-        with self._changed:
-            self._changed.notify_all()
-        if self._poller is not None:
-            self._poller.join(timeout=5)
+        """End every stream (the server is draining); new ones are refused."""
+        self._stopped = True
+        for follower in self._followers:
+            follower.end()
 
-    def _poll(self) -> None:
-        while not self._stopped.wait(self._poll_seconds):
-            try:
-                self.sync()
-            except Exception:
-                log.exception("cannot read the revocation log")
+    async def follow(
+        self, after_sequence: int, *, batch: int = 500
+    ) -> AsyncIterator[tuple[list[Revocation], bool]]:
+        """Batches of revocations after ``after_sequence`` (or all of them, when that is beyond
+        the head of this log): stored ones first, then live ones.
 
-
-def follow(
-    log_: RevocationLog,
-    after_sequence: int,
-    *,
-    active: Callable[[], bool],
-    batch: int = 500,
-    wait_seconds: float = 1.0,
-) -> Iterator[tuple[list[Revocation], bool]]:
-    """Batches of revocations after ``after_sequence`` (or all of them, when that is beyond the
-    head of this log): stored ones first, then live ones.
-
-    Each batch comes with whether the stream has caught up with the log; the first caught-up
-    batch is yielded even when empty, so a follower knows its view is complete. Reading the
-    table on every wake-up (rather than a memory buffer) is what makes a resume gap-free.
-    """
-    # A position beyond this log comes from a log since replaced (a fresh database): waiting
-    # for it would withhold the revocations numbered up to it. Replaying everything is safe,
-    # as applying a revocation twice changes nothing.
-    last = after_sequence if after_sequence <= log_.head else 0
-    announced = False
-    with log_.follower_slot():
-        while active() and not log_.stopped:
-            rows = log_.rows_after(last, limit=batch)
-            caught_up = len(rows) < batch
-            if rows or (caught_up and not announced):
-                announced = announced or caught_up
+        Each batch comes with whether the stream has caught up with the log; the first
+        caught-up batch is yielded even when empty, so a follower knows its view is complete.
+        Ends when the log stops; RESOURCE_EXHAUSTED when the reader fell too far behind.
+        """
+        if self._stopped:
+            raise errors.Unavailable("the User Service is stopping", reason="SHUTTING_DOWN")
+        self._loop = asyncio.get_running_loop()
+        # A position beyond this log comes from a log since replaced (a fresh database):
+        # waiting for it would withhold the revocations numbered up to it. Replaying
+        # everything is safe, as applying a revocation twice changes nothing.
+        last = after_sequence if after_sequence <= self._head else 0
+        while len(rows := await self._blocking.run(self.rows_after, last, limit=batch)) == batch:
+            last = rows[-1].sequence
+            yield rows, False
+        follower: StreamBuffer[list[Revocation]] = StreamBuffer(self._buffer)
+        self._followers.add(follower)
+        try:
+            # Rows up to the position published when we registered reach us only from the
+            # table; later ones come through the buffer too (and are skipped if already sent).
+            published = self._published
+            while True:
                 if rows:
                     last = rows[-1].sequence
-                yield rows, caught_up
-            if caught_up:
-                log_.wait_beyond(last, wait_seconds)
+                if last >= published:
+                    break
+                more = await self._blocking.run(self.rows_after, last, limit=batch)
+                if not more:
+                    break
+                if rows:
+                    yield rows, False
+                rows = more
+            yield rows, True
+            while (fresh := await follower.get()) is not None:
+                rows = [r for r in fresh if r.sequence > last]
+                if rows:
+                    last = rows[-1].sequence
+                    yield rows, True
+            if follower.overflowed:
+                raise errors.ResourceExhausted(
+                    "this revocation stream fell too far behind; resume after the last "
+                    "sequence received",
+                    reason="STREAM_TOO_SLOW",
+                    metadata={"after_sequence": str(last)},
+                )
+        finally:
+            self._followers.discard(follower)
+            follower.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.auth import TokenVerifier
+from common.auth import WATCH_REVOCATIONS, TokenVerifier
+from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.db import Database
 from common.interceptors import AUTHENTICATED, PUBLIC, Policy, requires
 from common.logs import configure_logging
 from common.outbox_relay import OutboxRelay, audit_address
-from common.server import MeshServer, ServiceRegistration, create_server
+from common.server import MeshServer, ServiceRegistration, create_server, serve
 from users import store
 from users.bootstrap import ensure_accounts
 from users.directory import Directory
@@ -34,10 +35,11 @@ POLICIES: dict[str, Policy] = {
     # Checks the token it is given; an invalid one is its answer, not a refusal to answer.
     f"/{AUTH_SERVICE}/ValidateToken": PUBLIC,
     f"/{AUTH_SERVICE}/RefreshToken": PUBLIC,
-    # Verifiers need keys and revocations before they hold any credential; both carry only
-    # public keys and opaque ids.
+    # Verifiers need the keys before they hold any credential; they carry only public keys.
     f"/{AUTH_SERVICE}/GetJwks": PUBLIC,
-    f"/{AUTH_SERVICE}/WatchRevocations": PUBLIC,
+    # For the services that enforce revocations: a stream anyone could hold would be a slot
+    # an attacker could take from them.
+    f"/{AUTH_SERVICE}/WatchRevocations": requires(WATCH_REVOCATIONS),
     f"/{AUTH_SERVICE}/RotateSigningKey": requires("*"),
     # The user themself, or users:read; checked in the directory.
     f"/{USER_SERVICE}/GetUser": AUTHENTICATED,
@@ -57,6 +59,7 @@ class Components:
     """The assembled domain of one User Service, before any gRPC server exists."""
 
     db: Database
+    blocking: Blocking
     auth: AuthService
     directory: Directory
     revocations: RevocationLog
@@ -64,14 +67,8 @@ class Components:
     housekeeper: Housekeeper
     issuer: TokenIssuer
 
-    def start(self) -> None:
-        """Start the background threads: revocation polling and housekeeping."""
-        self.revocations.start()
-        self.housekeeper.start()
-
     def close(self) -> None:
-        self.housekeeper.stop()
-        self.revocations.stop()
+        self.blocking.close()
         self.db.dispose()
 
 
@@ -79,6 +76,7 @@ def build_components(settings: Settings) -> Components:
     """Migrate the schema, load or create the keys, create the first accounts."""
     db = Database(settings.database_url)
     db.migrate(store.MIGRATIONS)
+    blocking = Blocking(settings.runtime.blocking_threads)
     passwords = Passwords(settings.password_hash_profile)
     ensure_accounts(
         db, passwords, data_dir=settings.data_dir, admin_password=settings.admin_password
@@ -96,15 +94,16 @@ def build_components(settings: Settings) -> Components:
     )
     revocations = RevocationLog(
         db,
+        blocking=blocking,
         poll_seconds=settings.revocation_poll_seconds,
-        # A quarter of the threads: plenty for the services' followers, and the rest stay free.
-        max_followers=max(1, settings.runtime.max_workers // 4),
+        buffer=settings.runtime.stream_buffer,
     )
     verifier = TokenVerifier(
         issuer=settings.runtime.issuer,
         audience=settings.runtime.audience,
         keys=keys,
         revocations=revocations,
+        cache_entries=settings.runtime.token_cache_entries,
     )
     auth = AuthService(
         db=db,
@@ -112,21 +111,19 @@ def build_components(settings: Settings) -> Components:
         keys=keys,
         issuer=issuer,
         verifier=verifier,
-        revocations=revocations,
         lockout=Lockout(max_failures=settings.login_max_failures, seconds=settings.lockout_seconds),
         session_max_seconds=settings.session_max_seconds,
     )
-    directory = Directory(
-        db=db,
-        passwords=passwords,
-        revocations=revocations,
-        session_lifetime=auth.session_lifetime,
-    )
+    directory = Directory(db=db, passwords=passwords, session_lifetime=auth.session_lifetime)
     housekeeper = Housekeeper(
-        db, session_lifetime=auth.session_lifetime, lockout_seconds=settings.lockout_seconds
+        db,
+        blocking=blocking,
+        session_lifetime=auth.session_lifetime,
+        lockout_seconds=settings.lockout_seconds,
     )
     return Components(
         db=db,
+        blocking=blocking,
         auth=auth,
         directory=directory,
         revocations=revocations,
@@ -146,14 +143,14 @@ SERVICE_IDENTITY = Identity(
 
 
 def build_server(settings: Settings, *, audit_target: str | None = None) -> MeshServer:
-    """A ready-to-start User Service on ``settings.address``.
+    """A ready-to-start User Service on ``settings.address``; call it in the serving loop.
 
     With ``audit_target``, a relay ships the outbox (logins, logouts, user changes) to the
     Audit Service there; without it, events wait in the outbox.
     """
     parts = build_components(settings)
-    auth_servicer = AuthServicer(parts.auth, parts.revocations)
-    user_servicer = UserServicer(parts.directory)
+    auth_servicer = AuthServicer(parts.auth, parts.verifier, parts.revocations, parts.blocking)
+    user_servicer = UserServicer(parts.directory, parts.blocking)
     server = create_server(
         settings.address,
         domain=DOMAIN,
@@ -170,27 +167,28 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
         policies=POLICIES,
         verifier=parts.verifier,
         settings=settings.runtime,
+        blocking=parts.blocking,
     )
-    parts.start()
+    server.background.extend([parts.revocations.run, parts.housekeeper.run])
     server.on_drain.append(parts.revocations.stop)
-    server.on_stop.append(parts.close)
+    server.on_stop.append(parts.db.dispose)
     if audit_target:
-        relay = OutboxRelay(
+        OutboxRelay(
             parts.db,
             store.outbox,
             target=audit_target,
             source="/users",
             token_source=OwnServiceTokens(parts.issuer, SERVICE_IDENTITY),
-        )
-        relay.start()
-        server.on_stop.append(relay.close)
+            blocking=parts.blocking,
+        ).attach(server)
     return server
 
 
 def main() -> None:
     runtime = RuntimeSettings.from_env()
     configure_logging("users", runtime.log_level)
-    build_server(Settings.from_env(), audit_target=audit_address()).serve_forever()
+    settings = Settings.from_env()
+    serve(lambda: build_server(settings, audit_target=audit_address()))
 
 
 if __name__ == "__main__":

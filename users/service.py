@@ -1,7 +1,9 @@
 """Sessions and tokens: login with lockout, refresh rotation with reuse detection, logout.
 
-Every state change and the event reporting it commit in one transaction. Password checks run
-outside transactions so a slow hash never holds the database's write lock.
+Every state change and the event reporting it commit in one transaction; a revocation reaches
+the in-memory view as that transaction commits. Password checks run outside transactions so a
+slow hash never holds the database's write lock. Everything here blocks: servicers call it
+through the server's blocking pool.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from common.db import Database
 from users import store
 from users.keys import KeyRing, SigningKey
 from users.passwords import MAX_LENGTH, Passwords
-from users.revocations import RevocationLog, end_sessions, record
+from users.revocations import end_sessions, record
 from users.tokens import Identity, IssuedToken, TokenIssuer, permissions_of
 
 MAX_USERNAME = 64
@@ -77,7 +79,6 @@ class AuthService:
         keys: KeyRing,
         issuer: TokenIssuer,
         verifier: TokenVerifier,
-        revocations: RevocationLog,
         lockout: Lockout,
         session_max_seconds: int,
         clock: Callable[[], float] = time.time,
@@ -87,7 +88,6 @@ class AuthService:
         self._keys = keys
         self._issuer = issuer
         self._verifier = verifier
-        self._revocations = revocations
         self._lockout = lockout
         self._session_max = session_max_seconds
         self._clock = clock
@@ -275,9 +275,6 @@ class AuthService:
         )
         return TokenPair(access=access, refresh=refresh, user=user, session_id=session_id)
 
-    def validate(self, token: str) -> Principal:
-        return self._verifier.verify_access(token)
-
     def logout(self, caller: Principal) -> str:
         with self._db.write() as conn:
             now = self._clock()
@@ -301,7 +298,6 @@ class AuthService:
                 actor=caller.username,
                 session_id=caller.session_id,
             )
-        self._revocations.sync()
         return caller.session_id
 
     @staticmethod
@@ -358,7 +354,6 @@ class AuthService:
                     )
                 pair = self._rotate(conn, user, session_id, token_id, now, ends_at=ends_at)
         if reused:
-            self._revocations.sync()
             raise errors.Unauthenticated(
                 "refresh token was already used; the session has been revoked",
                 reason="REFRESH_TOKEN_REUSED",

@@ -1,17 +1,23 @@
-"""gRPC servicers: translate protos to domain calls and back, nothing more."""
+"""gRPC servicers: translate protos to domain calls and back, nothing more.
+
+Token checks and public keys are answered from memory on the event loop; everything that
+reads or writes the database, or hashes a password, hops to the blocking pool.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from typing import Any
 
-import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common import errors
+from common.auth import TokenVerifier
+from common.blocking import Blocking
 from common.interceptors import bearer_token, current_principal
 from users import store
 from users.directory import Directory
-from users.revocations import Revocation, RevocationLog, follow
+from users.revocations import Revocation, RevocationLog
 from users.service import AuthService
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
@@ -53,15 +59,25 @@ def revocation_message(revocation: Revocation) -> resources.Revocation:
     )
 
 
-class AuthServicer(auth_grpc.AuthServiceServicer):
-    def __init__(self, auth: AuthService, revocations: RevocationLog) -> None:
-        self._auth = auth
-        self._revocations = revocations
+Context = Any
+"""``grpc.aio.ServicerContext``; the servicers read nothing from it but metadata."""
 
-    def Login(
-        self, request: auth_pb.LoginRequest, context: grpc.ServicerContext
-    ) -> auth_pb.LoginResponse:
-        pair = self._auth.login(request.username, request.password)
+
+class AuthServicer(auth_grpc.AuthServiceServicer):
+    def __init__(
+        self,
+        auth: AuthService,
+        verifier: TokenVerifier,
+        revocations: RevocationLog,
+        blocking: Blocking,
+    ) -> None:
+        self._auth = auth
+        self._verifier = verifier
+        self._revocations = revocations
+        self._run = blocking.run
+
+    async def Login(self, request: auth_pb.LoginRequest, context: Context) -> auth_pb.LoginResponse:
+        pair = await self._run(self._auth.login, request.username, request.password)
         return auth_pb.LoginResponse(
             access_token=pair.access.token,
             refresh_token=pair.refresh.token,
@@ -71,15 +87,16 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             user=user_message(pair.user),
         )
 
-    def Logout(
-        self, request: auth_pb.LogoutRequest, context: grpc.ServicerContext
+    async def Logout(
+        self, request: auth_pb.LogoutRequest, context: Context
     ) -> auth_pb.LogoutResponse:
-        return auth_pb.LogoutResponse(session_id=self._auth.logout(current_principal()))
+        session_id = await self._run(self._auth.logout, current_principal())
+        return auth_pb.LogoutResponse(session_id=session_id)
 
-    def ValidateToken(
-        self, request: auth_pb.ValidateTokenRequest, context: grpc.ServicerContext
+    async def ValidateToken(
+        self, request: auth_pb.ValidateTokenRequest, context: Context
     ) -> auth_pb.ValidateTokenResponse:
-        principal = self._auth.validate(
+        principal = await self._verifier.authenticate(
             request.token or bearer_token(context.invocation_metadata())
         )
         return auth_pb.ValidateTokenResponse(
@@ -92,10 +109,10 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             session_id=principal.session_id,
         )
 
-    def RefreshToken(
-        self, request: auth_pb.RefreshTokenRequest, context: grpc.ServicerContext
+    async def RefreshToken(
+        self, request: auth_pb.RefreshTokenRequest, context: Context
     ) -> auth_pb.RefreshTokenResponse:
-        pair = self._auth.refresh(request.refresh_token)
+        pair = await self._run(self._auth.refresh, request.refresh_token)
         return auth_pb.RefreshTokenResponse(
             access_token=pair.access.token,
             refresh_token=pair.refresh.token,
@@ -104,29 +121,27 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             refresh_expires_in=pair.refresh.lifetime,
         )
 
-    def GetJwks(
-        self, request: auth_pb.GetJwksRequest, context: grpc.ServicerContext
+    async def GetJwks(
+        self, request: auth_pb.GetJwksRequest, context: Context
     ) -> auth_pb.GetJwksResponse:
         return auth_pb.GetJwksResponse(
             keys=[resources.JsonWebKey(**jwk) for jwk in self._auth.jwks()]
         )
 
-    def WatchRevocations(
-        self, request: auth_pb.WatchRevocationsRequest, context: grpc.ServicerContext
-    ) -> Iterator[auth_pb.WatchRevocationsResponse]:
+    async def WatchRevocations(
+        self, request: auth_pb.WatchRevocationsRequest, context: Context
+    ) -> AsyncIterator[auth_pb.WatchRevocationsResponse]:
         if request.after_sequence < 0:
             raise errors.invalid([errors.FieldViolation("after_sequence", "must not be negative")])
-        for batch, caught_up in follow(
-            self._revocations, request.after_sequence, active=context.is_active
-        ):
+        async for batch, caught_up in self._revocations.follow(request.after_sequence):
             yield auth_pb.WatchRevocationsResponse(
                 revocations=[revocation_message(r) for r in batch], caught_up=caught_up
             )
 
-    def RotateSigningKey(
-        self, request: auth_pb.RotateSigningKeyRequest, context: grpc.ServicerContext
+    async def RotateSigningKey(
+        self, request: auth_pb.RotateSigningKeyRequest, context: Context
     ) -> auth_pb.RotateSigningKeyResponse:
-        key = self._auth.rotate_key()
+        key = await self._run(self._auth.rotate_key)
         return auth_pb.RotateSigningKeyResponse(
             kid=key.kid,
             published_kids=[jwk["kid"] for jwk in self._auth.jwks()],
@@ -135,26 +150,29 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
 
 
 class UserServicer(users_grpc.UserServiceServicer):
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: Directory, blocking: Blocking) -> None:
         self._directory = directory
+        self._run = blocking.run
 
-    def GetUser(
-        self, request: users_pb.GetUserRequest, context: grpc.ServicerContext
-    ) -> resources.User:
-        return user_message(self._directory.get_user(current_principal(), request.user_id))
+    async def GetUser(self, request: users_pb.GetUserRequest, context: Context) -> resources.User:
+        user = await self._run(self._directory.get_user, current_principal(), request.user_id)
+        return user_message(user)
 
-    def GetUserPermissions(
-        self, request: users_pb.GetUserPermissionsRequest, context: grpc.ServicerContext
+    async def GetUserPermissions(
+        self, request: users_pb.GetUserPermissionsRequest, context: Context
     ) -> users_pb.GetUserPermissionsResponse:
-        user, permissions = self._directory.permissions(current_principal(), request.user_id)
+        user, permissions = await self._run(
+            self._directory.permissions, current_principal(), request.user_id
+        )
         return users_pb.GetUserPermissionsResponse(
             user_id=user.user_id, roles=list(user.roles), permissions=list(permissions)
         )
 
-    def CreateUser(
-        self, request: users_pb.CreateUserRequest, context: grpc.ServicerContext
+    async def CreateUser(
+        self, request: users_pb.CreateUserRequest, context: Context
     ) -> resources.User:
-        created = self._directory.create_user(
+        created = await self._run(
+            self._directory.create_user,
             current_principal(),
             username=request.user.username,
             password=request.password,
@@ -164,20 +182,21 @@ class UserServicer(users_grpc.UserServiceServicer):
         )
         return user_message(created)
 
-    def ListUsers(
-        self, request: users_pb.ListUsersRequest, context: grpc.ServicerContext
+    async def ListUsers(
+        self, request: users_pb.ListUsersRequest, context: Context
     ) -> users_pb.ListUsersResponse:
-        page = self._directory.list_users(
-            page_size=request.page_size, page_token=request.page_token
+        page = await self._run(
+            self._directory.list_users, page_size=request.page_size, page_token=request.page_token
         )
         return users_pb.ListUsersResponse(
             users=[user_message(u) for u in page.users], next_page_token=page.next_page_token
         )
 
-    def UpdateUser(
-        self, request: users_pb.UpdateUserRequest, context: grpc.ServicerContext
+    async def UpdateUser(
+        self, request: users_pb.UpdateUserRequest, context: Context
     ) -> resources.User:
-        updated = self._directory.update_user(
+        updated = await self._run(
+            self._directory.update_user,
             current_principal(),
             user_id=request.user.user_id,
             paths=list(request.update_mask.paths),
@@ -187,30 +206,36 @@ class UserServicer(users_grpc.UserServiceServicer):
         )
         return user_message(updated)
 
-    def DisableUser(
-        self, request: users_pb.DisableUserRequest, context: grpc.ServicerContext
+    async def DisableUser(
+        self, request: users_pb.DisableUserRequest, context: Context
     ) -> resources.User:
-        return user_message(
-            self._directory.set_enabled(current_principal(), request.user_id, enabled=False)
+        user = await self._run(
+            self._directory.set_enabled, current_principal(), request.user_id, enabled=False
         )
+        return user_message(user)
 
-    def EnableUser(
-        self, request: users_pb.EnableUserRequest, context: grpc.ServicerContext
+    async def EnableUser(
+        self, request: users_pb.EnableUserRequest, context: Context
     ) -> resources.User:
-        return user_message(
-            self._directory.set_enabled(current_principal(), request.user_id, enabled=True)
+        user = await self._run(
+            self._directory.set_enabled, current_principal(), request.user_id, enabled=True
         )
+        return user_message(user)
 
-    def SetUserRoles(
-        self, request: users_pb.SetUserRolesRequest, context: grpc.ServicerContext
+    async def SetUserRoles(
+        self, request: users_pb.SetUserRolesRequest, context: Context
     ) -> resources.User:
-        updated = self._directory.set_roles(
-            current_principal(), request.user_id, list(request.roles), etag=request.etag
+        updated = await self._run(
+            self._directory.set_roles,
+            current_principal(),
+            request.user_id,
+            list(request.roles),
+            etag=request.etag,
         )
         return user_message(updated)
 
-    def ListRoles(
-        self, request: users_pb.ListRolesRequest, context: grpc.ServicerContext
+    async def ListRoles(
+        self, request: users_pb.ListRolesRequest, context: Context
     ) -> users_pb.ListRolesResponse:
         return users_pb.ListRolesResponse(
             roles=[
@@ -219,6 +244,6 @@ class UserServicer(users_grpc.UserServiceServicer):
                     description=role.description,
                     permissions=list(role.permissions),
                 )
-                for role in self._directory.list_roles()
+                for role in await self._run(self._directory.list_roles)
             ]
         )

@@ -42,7 +42,8 @@ class Settings:
     admin_password: str | None
     """Password of the first admin, used once at first start (``MESH_ADMIN_PASSWORD``)."""
     revocation_poll_seconds: float
-    """How often the revocation log is read for rows written by other replicas (0.2 s)."""
+    """How often the revocation log is read for rows written by other replicas sharing the
+    database (1 s); this replica's own revocations reach its view as they commit."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,5 +66,5 @@ class Settings:
             lockout_seconds=env_int("MESH_LOCKOUT_SECONDS", 900, minimum=1),
             password_hash_profile=profile,
             admin_password=env_str("MESH_ADMIN_PASSWORD", "") or None,
-            revocation_poll_seconds=0.2,
+            revocation_poll_seconds=1.0,
         )

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from common.auth import WATCH_REVOCATIONS
 from common.outbox import OutboxEvent, append, outbox_table
 
 metadata = sa.MetaData()
@@ -110,7 +111,7 @@ BUILTIN_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "auditor": ("read the audit log and the ontology", ("audit:read", "schema:read")),
     "service": (
         "service accounts of the mesh calling each other",
-        ("audit:write", "users:read", "schema:read"),
+        ("audit:write", "users:read", "schema:read", WATCH_REVOCATIONS),
     ),
 }
 
@@ -145,7 +146,26 @@ def _never_reuse_revocation_sequences(conn: Connection) -> None:
         conn.execute(revocations.insert(), rows)
 
 
-MIGRATIONS = (_create_schema, _seed_roles, _never_reuse_revocation_sequences)
+def _services_watch_revocations(conn: Connection) -> None:
+    """Give the built-in ``service`` role the permission the revocation stream now needs."""
+    row = conn.execute(sa.select(roles.c.permissions).where(roles.c.name == "service")).first()
+    if row is None:
+        return
+    granted = list(json.loads(row.permissions))
+    if WATCH_REVOCATIONS not in granted:
+        conn.execute(
+            roles.update()
+            .where(roles.c.name == "service")
+            .values(permissions=json.dumps([*granted, WATCH_REVOCATIONS]))
+        )
+
+
+MIGRATIONS = (
+    _create_schema,
+    _seed_roles,
+    _never_reuse_revocation_sequences,
+    _services_watch_revocations,
+)
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ class OwnServiceTokens:
         self._clock = clock
         self._current: IssuedToken | None = None
 
-    def token(self) -> str:
+    async def token(self) -> str:
         current = self._current
         if current is None or self._clock() >= current.expires_at - self._margin:
             current = self._issuer.access_token(self._identity, session_id=str(uuid.uuid4()))

@@ -28,6 +28,7 @@ class TestSigner:
     def __init__(self, kid: str = "test-key") -> None:
         self.kid = kid
         self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self._public = keys_from_jwks(self.jwks())[kid]
 
     def jwks(self) -> dict[str, Any]:
         jwk = json.loads(ECAlgorithm.to_jwk(self.private_key.public_key()))
@@ -35,7 +36,10 @@ class TestSigner:
         return {"keys": [jwk]}
 
     def public_key(self, kid: str) -> Any | None:
-        return keys_from_jwks(self.jwks()).get(kid)
+        return self._public if kid == self.kid else None
+
+    async def refresh(self) -> bool:
+        return False
 
     def mint(
         self,
@@ -75,7 +79,7 @@ class MintedTokens:
         self._signer = signer
         self.invalidations = 0
 
-    def token(self) -> str:
+    async def token(self) -> str:
         return self._signer.mint(permissions=("audit:write",))
 
     def invalidate(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from common.config import RuntimeSettings
-from common.server import MeshServer
+from tests.support.servers import RunningServer
+from users.bootstrap import SERVICE_ACCOUNTS_FILE
 from users.server import build_server
 from users.settings import Settings
 from users.v1 import auth_service_pb2 as auth_pb
@@ -29,7 +31,6 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
     settings = Settings(
         runtime=dataclasses.replace(
             RuntimeSettings.from_env(),
-            max_workers=16,
             grace_seconds=0.5,
             issuer="ontology-mesh",
             audience="ontology-mesh",
@@ -52,13 +53,13 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
 
 @dataclass
 class RunningUsers:
-    server: MeshServer
+    server: RunningServer
     channel: grpc.Channel
     settings: Settings
 
     @property
     def target(self) -> str:
-        return f"127.0.0.1:{self.server.port}"
+        return self.server.target
 
     @property
     def auth(self) -> auth_grpc.AuthServiceStub:
@@ -75,17 +76,21 @@ class RunningUsers:
             auth_pb.LoginRequest(username=username, password=password), timeout=10
         )
 
+    def service_login(self, username: str = "svc-oms") -> auth_pb.LoginResponse:
+        """A session of a built-in service account, whose password first start wrote."""
+        passwords = json.loads((self.settings.data_dir / SERVICE_ACCOUNTS_FILE).read_text())
+        return self.login(username, passwords[username])
+
 
 @contextlib.contextmanager
 def running_users(settings: Settings, *, audit_target: str | None = None) -> Iterator[RunningUsers]:
-    server = build_server(settings, audit_target=audit_target)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    server = RunningServer(lambda: build_server(settings, audit_target=audit_target))
+    channel = grpc.insecure_channel(server.target)
     try:
         yield RunningUsers(server=server, channel=channel, settings=settings)
     finally:
         channel.close()
-        server.stop(0)
+        server.stop()
 
 
 def bearer(token: str) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from audit.server import build_server
 from audit.settings import Settings
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common.auth import NoRevocations, TokenVerifier
+from tests.support.servers import RunningServer
 from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
 
 
@@ -34,12 +35,16 @@ def verifier(signer):
     return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations())
 
 
+def start_audit(settings, verifier):
+    """An Audit server on its own loop; the caller stops it."""
+    return RunningServer(lambda: build_server(settings, verifier))
+
+
 @pytest.fixture
 def audit_server(settings, verifier):
-    server = build_server(settings, verifier)
-    server.start()
+    server = start_audit(settings, verifier)
     yield server
-    server.stop(0)
+    server.stop()
 
 
 class Client:

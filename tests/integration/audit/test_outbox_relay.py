@@ -8,12 +8,14 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from audit.server import build_server
 from audit.v1 import audit_pb2
+from common.blocking import Blocking
 from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
 from common.outbox_relay import OutboxRelay
+from tests.integration.audit.conftest import start_audit
 from tests.integration.audit.helpers import eventually
+from tests.support.servers import Background
 from tests.support.tokens import MintedTokens
 
 
@@ -60,26 +62,37 @@ def service(tmp_path):
     return Service(tmp_path / "oms.db")
 
 
+async def _relay(relay):
+    try:
+        await relay.run()
+    finally:
+        await relay.close()
+
+
 @pytest.fixture
 def relays(service, signer):
     started = []
 
     def start(port, **options):
-        relay = OutboxRelay(
-            service.db,
-            service.table,
-            target=f"127.0.0.1:{port}",
-            source="/oms",
-            token_source=options.pop("token_source", MintedTokens(signer)),
-            **{"initial_backoff": 0.05, "max_backoff": 0.3, **options},
+        token_source = options.pop("token_source", MintedTokens(signer))
+        running = Background(
+            lambda: OutboxRelay(
+                service.db,
+                service.table,
+                target=f"127.0.0.1:{port}",
+                source="/oms",
+                token_source=token_source,
+                blocking=Blocking(2),
+                **{"initial_backoff": 0.05, "max_backoff": 0.3, **options},
+            ),
+            _relay,
         )
-        relay.start()
-        started.append(relay)
-        return relay
+        started.append(running)
+        return running
 
     yield start
-    for relay in started:
-        relay.close()
+    for running in started:
+        running.stop()
 
 
 def test_rows_are_delivered_in_order_and_deleted(service, relays, audit_server, client):
@@ -98,32 +111,30 @@ def test_rows_are_delivered_in_order_and_deleted(service, relays, audit_server, 
 def test_events_written_while_audit_is_down_arrive_once_it_is_up(
     service, relays, settings, verifier, client_factory
 ):
-    probe = build_server(settings, verifier)
-    probe.start()
+    probe = start_audit(settings, verifier)
     port = probe.port
-    probe.stop(0)
+    probe.stop()
     relays(port)
     sent = service.emit(30)
     time.sleep(0.5)
     assert service.pending() == 30
-    server = build_server(dataclasses.replace(settings, listen=f"127.0.0.1:{port}"), verifier)
-    server.start()
+    server = start_audit(dataclasses.replace(settings, listen=f"127.0.0.1:{port}"), verifier)
     try:
         eventually(lambda: service.pending() == 0)
         stored = audit_events(client_factory(port))
         assert [e.id for e in stored] == [e.id for e in sent]
     finally:
-        server.stop(0)
+        server.stop()
 
 
 def test_crash_between_ack_and_delete_is_redelivered_and_deduplicated(
     service, relays, audit_server, client
 ):
     crashing = relays(audit_server.port)
-    crashing._delete = lambda seqs: None  # dies after every ack, before deleting the row
+    crashing.subject._delete = lambda seqs: None  # dies after every ack, before deleting the row
     sent = service.emit(40)
     eventually(lambda: len(audit_events(client)) == 40)
-    crashing.close()
+    crashing.stop()
     assert service.pending() == 40
     relays(audit_server.port)
     eventually(lambda: service.pending() == 0)
@@ -150,10 +161,10 @@ def test_a_rejected_event_stays_in_the_outbox_and_does_not_block_the_rest(
 class _RevokedFirst(MintedTokens):
     """Hands out a token Audit refuses until the relay invalidates it."""
 
-    def token(self) -> str:
+    async def token(self) -> str:
         if self.invalidations == 0:
             return self._signer.mint(permissions=("audit:write",), ttl=-60)
-        return super().token()
+        return await super().token()
 
 
 def test_a_refused_token_is_invalidated_and_replaced(service, relays, audit_server, signer):
@@ -162,3 +173,32 @@ def test_a_refused_token_is_invalidated_and_replaced(service, relays, audit_serv
     service.emit(3)
     eventually(lambda: service.pending() == 0)
     assert tokens.invalidations >= 1
+
+
+def test_an_idle_relay_reads_its_outbox_only_when_an_event_commits(
+    service, relays, audit_server, client
+):
+    """Its own reads and deletes, and writes that append no event, never wake it."""
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if "outbox" in statement:
+            statements.append(statement.split()[0])
+
+    sa.event.listen(service.db.engine, "before_cursor_execute", count)
+    relays(audit_server.port)
+    service.emit(3)
+    eventually(lambda: service.pending() == 0)
+    time.sleep(0.5)  # the last ack's delete and the read after it
+    statements.clear()
+    other = sa.Table("other", sa.MetaData(), sa.Column("n", sa.Integer))
+    with service.db.write() as conn:
+        other.create(conn)
+    for n in range(20):
+        with service.db.write() as conn:
+            conn.execute(other.insert().values(n=n))
+    time.sleep(3)
+    assert len(statements) <= 2, statements  # at most the fallback poll (every 5 s)
+    service.emit(1)
+    eventually(lambda: service.pending() == 0)
+    assert "SELECT" in statements and "DELETE" in statements

@@ -8,9 +8,8 @@ import threading
 import grpc
 import pytest
 
-from audit.server import build_server
 from audit.v1 import audit_pb2
-from tests.integration.audit.conftest import Client, make_event
+from tests.integration.audit.conftest import Client, make_event, start_audit
 from tests.support.postgres import scratch_database
 
 pytestmark = pytest.mark.postgres
@@ -18,10 +17,9 @@ pytestmark = pytest.mark.postgres
 
 def test_audit_on_postgres(settings, signer, verifier):
     with scratch_database("audit") as url:
-        server = build_server(dataclasses.replace(settings, database_url=url), verifier)
-        server.start()
+        server = start_audit(dataclasses.replace(settings, database_url=url), verifier)
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            with grpc.insecure_channel(server.target) as channel:
                 client = Client(channel, signer)
                 first = make_event(type="oms.branch.created")
                 client.stub.PublishEvent(
@@ -78,7 +76,7 @@ def test_audit_on_postgres(settings, signer, verifier):
                 )
                 assert verdict.intact and verdict.verified_count == 71
         finally:
-            server.stop(0)
+            server.stop()
 
 
 def test_two_replicas_on_one_database_keep_one_gap_free_chain(settings, signer, verifier):
@@ -86,13 +84,12 @@ def test_two_replicas_on_one_database_keep_one_gap_free_chain(settings, signer, 
     gap-free chain, every event once, and a subscriber on one sees what the other stored."""
     with scratch_database("audit") as url:
         shared = dataclasses.replace(settings, database_url=url, subscribe_poll_seconds=0.2)
-        replicas = [build_server(shared, verifier)]
-        replicas.append(build_server(shared, verifier))
+        replicas = [start_audit(shared, verifier)]
+        replicas.append(start_audit(shared, verifier))
         channels = []
         try:
             for replica in replicas:
-                replica.start()
-                channels.append(grpc.insecure_channel(f"127.0.0.1:{replica.port}"))
+                channels.append(grpc.insecure_channel(replica.target))
             first, second = (Client(channel, signer) for channel in channels)
             both = [make_event() for _ in range(20)]
             sent = {
@@ -137,4 +134,4 @@ def test_two_replicas_on_one_database_keep_one_gap_free_chain(settings, signer, 
             for channel in channels:
                 channel.close()
             for replica in replicas:
-                replica.stop(0)
+                replica.stop()

@@ -9,9 +9,8 @@ import threading
 import grpc
 import pytest
 
-from audit.server import build_server
 from audit.v1 import audit_pb2
-from tests.integration.audit.conftest import Client, make_event
+from tests.integration.audit.conftest import Client, make_event, start_audit
 from tests.integration.audit.helpers import eventually
 
 
@@ -106,11 +105,14 @@ def test_bad_subscription_is_refused(client):
 def one_slot(settings, signer, verifier):
     """A client of a server admitting one subscription at a time, with one event logged; its
     subscribers look at the log only when woken, never on their own."""
-    limited = dataclasses.replace(settings, max_subscriptions=1, subscribe_poll_seconds=600)
-    server = build_server(limited, verifier)
-    server.start()
+    limited = dataclasses.replace(
+        settings,
+        subscribe_poll_seconds=600,
+        runtime=dataclasses.replace(settings.runtime, max_streams=1),
+    )
+    server = start_audit(limited, verifier)
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        with grpc.insecure_channel(server.target) as channel:
             client = Client(channel, signer)
             client.stub.PublishEvent(
                 audit_pb2.PublishEventRequest(event=make_event()),
@@ -119,7 +121,7 @@ def one_slot(settings, signer, verifier):
             )
             yield client
     finally:
-        server.stop(0)
+        server.stop()
 
 
 def test_subscriptions_are_limited(one_slot):
@@ -174,8 +176,7 @@ def test_stopping_the_server_ends_subscriptions_cleanly_at_the_start_of_the_drai
 ):
     """Open subscriptions end OK when draining starts, instead of holding the drain for the
     whole grace period and then being cancelled."""
-    server = build_server(settings, verifier)
-    server.start()
+    server = start_audit(settings, verifier)
     client = client_factory(server.port)
     subscriber = Subscriber(client, after_sequence=0)
     publish_many(client, [make_event()])

@@ -7,13 +7,16 @@ import socket
 import grpc
 import pytest
 import sqlalchemy as sa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from audit.server import build_server
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common.db import Database
-from common.users_client import ServiceTokenSource, UsersClient
+from common.server import MeshServer
+from common.users_client import connect_users
 from tests.integration.audit.conftest import make_event
 from tests.integration.audit.helpers import eventually
+from tests.support.servers import RunningServer
 from tests.support.users import bearer, running_users, users_settings
 from users import store as users_store
 
@@ -24,37 +27,48 @@ def users(tmp_path_factory):
         yield running
 
 
+def audit_following(settings, users_target, data_dir) -> RunningServer:
+    """An Audit server verifying tokens of the User Service at ``users_target``, as its
+    ``main`` wires it, with the service account of that data folder."""
+
+    def build() -> MeshServer:
+        link = connect_users(
+            settings.runtime, target=users_target, default_username="svc-audit", data_dir=data_dir
+        )
+        server = build_server(settings, link.verifier)
+        link.attach(server)
+        return server
+
+    return RunningServer(build)
+
+
+def _serving(target: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
 @pytest.fixture
 def audit(users, settings):
-    client = UsersClient(users.target)
-    client.start()
-    assert client.revocations.wait_ready(5)
-    server = build_server(settings, client.verifier(settings.runtime))
-    server.on_stop.append(client.close)
-    server.start()
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+    server = audit_following(settings, users.target, users.settings.data_dir)
+    eventually(lambda: _serving(server.target))
+    with grpc.insecure_channel(server.target) as channel:
         yield server, audit_pb2_grpc.AuditServiceStub(channel)
-    server.stop(0)
+    server.stop()
 
 
-@pytest.fixture
-def service_token(users):
-    client = UsersClient(users.target)
-    yield ServiceTokenSource.from_env(
-        client, default_username="svc-oms", data_dir=users.settings.data_dir
-    )
-    client.close()
-
-
-def test_service_account_writes_and_admin_reads(users, audit, service_token):
+def test_service_account_writes_and_admin_reads(users, audit):
     _, stub = audit
+    service = bearer(users.service_login("svc-oms").access_token)
     event = make_event(source="/oms")
     stored = stub.PublishEvent(
-        audit_pb2.PublishEventRequest(event=event), metadata=service_token.metadata(), timeout=10
+        audit_pb2.PublishEventRequest(event=event), metadata=service, timeout=10
     )
     assert stored.sequence == 1
     with pytest.raises(grpc.RpcError) as caught:
-        stub.QueryEvents(audit_pb2.QueryEventsRequest(), metadata=service_token.metadata())
+        stub.QueryEvents(audit_pb2.QueryEventsRequest(), metadata=service)
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     admin = bearer(users.login().access_token)
     found = stub.QueryEvents(audit_pb2.QueryEventsRequest(), metadata=admin, timeout=10)
@@ -69,19 +83,16 @@ def test_the_user_services_outbox_reaches_the_log(tmp_path, settings):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         users_address = f"127.0.0.1:{probe.getsockname()[1]}"
-    client = UsersClient(users_address)
-    client.start()
-    audit_server = build_server(settings, client.verifier(settings.runtime))
-    audit_server.on_stop.append(client.close)
-    audit_server.start()
     relaying = users_settings(tmp_path / "users", address=users_address)
+    # Audit starts first and waits for the User Service, as on a machine booting the mesh.
+    audit_server = audit_following(settings, users_address, relaying.data_dir)
     try:
         with (
-            running_users(relaying, audit_target=f"127.0.0.1:{audit_server.port}") as users,
-            grpc.insecure_channel(f"127.0.0.1:{audit_server.port}") as channel,
+            running_users(relaying, audit_target=audit_server.target) as users,
+            grpc.insecure_channel(audit_server.target) as channel,
         ):
             stub = audit_pb2_grpc.AuditServiceStub(channel)
-            assert client.revocations.wait_ready(10)
+            eventually(lambda: _serving(audit_server.target))
             admin = bearer(users.login().access_token)
             users.login()
 
@@ -94,7 +105,15 @@ def test_the_user_services_outbox_reaches_the_log(tmp_path, settings):
                     ).events
                 )
 
-            eventually(lambda: [e.type for e in logged()].count("users.auth.login_succeeded") == 2)
+            # The admin's two logins (the Audit Service's own service account logs in too).
+            eventually(
+                lambda: (
+                    [(e.type, e.actor) for e in logged()].count(
+                        ("users.auth.login_succeeded", "admin")
+                    )
+                    == 2
+                )
+            )
             assert all(e.source == "/users" for e in logged())
             # The relay deletes a row after Audit's ack, a moment after the event is queryable.
             outbox = Database(relaying.database_url)
@@ -108,4 +127,4 @@ def test_the_user_services_outbox_reaches_the_log(tmp_path, settings):
             outbox.dispose()
             assert stub.VerifyLog(audit_pb2.VerifyLogRequest(), metadata=admin, timeout=10).intact
     finally:
-        audit_server.stop(0)
+        audit_server.stop()

@@ -10,6 +10,7 @@ from common.config import RuntimeSettings
 from oms.server import build_server
 from oms.settings import Settings
 from tests.integration.oms.helpers import Client
+from tests.support.servers import RunningServer
 from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
 
 
@@ -37,16 +38,15 @@ def start_oms(signer):
     )
 
     def start(settings):
-        server = build_server(settings, verifier)
-        server.start()
-        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        server = RunningServer(lambda: build_server(settings, verifier))
+        channel = grpc.insecure_channel(server.target)
         started.append((server, channel))
         return Client(channel, signer, server)
 
     yield start
     for server, channel in started:
         channel.close()
-        server.stop(0)
+        server.stop()
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from common.auth import Principal
-from common.server import MeshServer
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import branch_service_pb2_grpc, history_pb2, schema_service_pb2_grpc
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
+from tests.support.servers import RunningServer
 from tests.support.tokens import TestSigner
 
 ADMIN_PRINCIPAL = Principal(
@@ -34,7 +34,7 @@ class Client:
 
     channel: grpc.Channel
     signer: TestSigner
-    server: MeshServer
+    server: RunningServer
 
     def __post_init__(self) -> None:
         self.schema = schema_service_pb2_grpc.SchemaServiceStub(self.channel)

@@ -85,7 +85,7 @@ def test_restart_on_the_same_data_keeps_everything(start_oms, oms_settings):
     first.branch("feature")
     first.create("feature", object_type("Project"))
     heads = first.head("main"), first.head("feature")
-    first.server.stop(0)
+    first.server.stop()
     second = start_oms(oms_settings)
     assert (second.head("main"), second.head("feature")) == heads
     assert second.names("feature") == ["Employee", "Project"]

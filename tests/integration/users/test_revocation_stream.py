@@ -1,5 +1,6 @@
 """WatchRevocations: replay, live delivery, and resuming after a disconnect without a gap."""
 
+import dataclasses
 import queue
 import threading
 import time
@@ -7,8 +8,10 @@ import time
 import grpc
 import pytest
 
-from tests.support.users import bearer, error_info, running_users, users_settings
+from tests.support.users import bearer, error_info, rejected, running_users, users_settings
 from users.v1 import auth_service_pb2 as auth_pb
+from users.v1 import resources_pb2 as resources_pb
+from users.v1 import user_service_pb2 as users_pb
 
 
 def _logout(users, session):
@@ -21,12 +24,18 @@ def _sid(session):
     return jwt.decode(session.access_token, options={"verify_signature": False})["sid"]
 
 
+@pytest.fixture(scope="module")
+def service(users):
+    return users.service_login()
+
+
 class _Follower:
     """Reads a stream on a thread so the test can wait for items with a bound."""
 
-    def __init__(self, users, after):
+    def __init__(self, users, after, token=None):
+        token = token or users.service_login().access_token
         self.call = users.auth.WatchRevocations(
-            auth_pb.WatchRevocationsRequest(after_sequence=after)
+            auth_pb.WatchRevocationsRequest(after_sequence=after), metadata=bearer(token)
         )
         self.items = queue.Queue()
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -49,10 +58,10 @@ class _Follower:
         self.thread.join(timeout=5)
 
 
-def test_stream_replays_then_delivers_live_and_resumes(users):
+def test_stream_replays_then_delivers_live_and_resumes(users, service):
     before = users.login()
     _logout(users, before)
-    follower = _Follower(users, after=0)
+    follower = _Follower(users, after=0, token=service.access_token)
     try:
         replay = follower.next()
         assert replay.caught_up
@@ -73,7 +82,7 @@ def test_stream_replays_then_delivers_live_and_resumes(users):
     missed = [users.login() for _ in range(3)]
     for session in missed:
         _logout(users, session)
-    resumed = _Follower(users, after=last)
+    resumed = _Follower(users, after=last, token=service.access_token)
     try:
         batch = resumed.next()
         assert batch.caught_up
@@ -84,13 +93,13 @@ def test_stream_replays_then_delivers_live_and_resumes(users):
         resumed.close()
 
 
-def test_stream_after_the_head_announces_caught_up_with_nothing(users):
-    first = _Follower(users, after=0)
+def test_stream_after_the_head_announces_caught_up_with_nothing(users, service):
+    first = _Follower(users, after=0, token=service.access_token)
     try:
         head = max([0, *(r.sequence for r in first.next().revocations)])
     finally:
         first.close()
-    follower = _Follower(users, after=head)
+    follower = _Follower(users, after=head, token=service.access_token)
     try:
         response = follower.next()
         assert response.caught_up
@@ -99,8 +108,35 @@ def test_stream_after_the_head_announces_caught_up_with_nothing(users):
         follower.close()
 
 
-def test_negative_sequence_is_invalid(users):
-    call = users.auth.WatchRevocations(auth_pb.WatchRevocationsRequest(after_sequence=-1))
+def test_only_service_accounts_may_follow_revocations(users):
+    """Anyone holding streams could take the places the enforcing services need."""
+    request = auth_pb.WatchRevocationsRequest()
+
+    def first_message(metadata=None):
+        return next(iter(users.auth.WatchRevocations(request, metadata=metadata, timeout=10)))
+
+    assert rejected(first_message) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_MISSING")
+    admin = users.login()
+    users.users.CreateUser(
+        users_pb.CreateUserRequest(
+            user=resources_pb.User(username="watching-viewer"),
+            password="viewer-password-long",
+            roles=["viewer"],
+        ),
+        metadata=bearer(admin.access_token),
+        timeout=10,
+    )
+    viewer = users.login("watching-viewer", "viewer-password-long")
+    assert rejected(first_message, bearer(viewer.access_token)) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "MISSING_PERMISSION",
+    )
+
+
+def test_negative_sequence_is_invalid(users, service):
+    call = users.auth.WatchRevocations(
+        auth_pb.WatchRevocationsRequest(after_sequence=-1), metadata=bearer(service.access_token)
+    )
     try:
         next(iter(call))
         raise AssertionError("the stream accepted a negative sequence")
@@ -108,11 +144,11 @@ def test_negative_sequence_is_invalid(users):
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_a_position_beyond_the_log_replays_it_rather_than_withholding_revocations(users):
+def test_a_position_beyond_the_log_replays_it_rather_than_withholding_revocations(users, service):
     # A follower that saw sequence 10**9 of a log since replaced (e.g. a fresh database).
     session = users.login()
     _logout(users, session)
-    follower = _Follower(users, after=10**9)
+    follower = _Follower(users, after=10**9, token=service.access_token)
     try:
         replay = follower.next()
         assert replay.caught_up
@@ -124,14 +160,18 @@ def test_a_position_beyond_the_log_replays_it_rather_than_withholding_revocation
         follower.close()
 
 
-def test_open_streams_are_bounded_so_they_cannot_take_every_thread(tmp_path):
-    # 16 server threads: at most 4 streams.
-    with running_users(users_settings(tmp_path)) as users:
-        followers = [_Follower(users, after=0) for _ in range(4)]
+def test_open_streams_are_bounded_and_give_their_places_back(tmp_path):
+    base = users_settings(tmp_path)
+    settings = dataclasses.replace(base, runtime=dataclasses.replace(base.runtime, max_streams=4))
+    with running_users(settings) as users:
+        token = users.service_login().access_token
+        followers = [_Follower(users, after=0, token=token) for _ in range(4)]
         try:
             for follower in followers:
                 assert follower.next().caught_up
-            extra = users.auth.WatchRevocations(auth_pb.WatchRevocationsRequest(), timeout=10)
+            extra = users.auth.WatchRevocations(
+                auth_pb.WatchRevocationsRequest(), metadata=bearer(token), timeout=10
+            )
             with pytest.raises(grpc.RpcError) as refused:
                 next(iter(extra))
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -143,7 +183,7 @@ def test_open_streams_are_bounded_so_they_cannot_take_every_thread(tmp_path):
         # A closed stream gives its place back (once the server notices, within a second).
         deadline = time.monotonic() + 10
         while True:
-            again = _Follower(users, after=0)
+            again = _Follower(users, after=0, token=token)
             try:
                 item = again.items.get(timeout=5)
             finally:

@@ -1,109 +1,242 @@
-"""UsersClient against a real User Service: local verification and revocations within a second."""
+"""The User Service's client side against a real User Service: local verification, revocations
+within a second, and what is trusted while the revocation stream is down."""
 
+import asyncio
+import dataclasses
 import json
 import time
 
+import grpc
 import pytest
 
 from common import errors
 from common.config import RuntimeSettings
-from common.users_client import ServiceTokenSource, UsersClient
-from tests.support.users import bearer
+from common.status import from_rpc_error
+from common.users_client import ServiceTokenSource, UsersClient, bearer, connect_users
+from tests.support.users import running_users, users_settings
 from users.v1 import auth_service_pb2 as auth_pb
 
 
-@pytest.fixture
-def client(users):
-    client = UsersClient(users.target)
-    yield client
-    client.close()
+def _runtime():
+    return dataclasses.replace(RuntimeSettings.from_env(), grace_seconds=0)
 
 
-def _settings():
-    return RuntimeSettings(
-        max_workers=4,
-        grace_seconds=0,
-        log_level="INFO",
-        issuer="ontology-mesh",
-        audience="ontology-mesh",
+def _connect(users):
+    return connect_users(
+        _runtime(),
+        target=users.target,
+        default_username="svc-oms",
+        data_dir=users.settings.data_dir,
     )
 
 
-def test_verification_fails_closed_until_revocations_are_known(users, client):
-    verifier = client.verifier(_settings())
-    with pytest.raises(errors.Unavailable) as caught:
-        verifier.verify_access(users.login().access_token)
-    assert caught.value.reason == "REVOCATIONS_UNAVAILABLE"
-
-
-def test_verifies_and_sees_a_revocation_within_a_second(users, client):
-    client.start()
-    assert client.revocations.wait_ready(5)
-    verifier = client.verifier(_settings())
-    session = users.login()
-    assert verifier.verify_access(session.access_token).username == "admin"
-    users.auth.Logout(auth_pb.LogoutRequest(), metadata=bearer(session.access_token), timeout=10)
-    revoked_at = time.monotonic()
+async def _eventually_refused(verifier, token, *, within):
+    """How long until ``token`` is refused as revoked; fails after ``within`` seconds."""
+    started = time.monotonic()
     while True:
         try:
-            verifier.verify_access(session.access_token)
+            await verifier.authenticate(token)
         except errors.Unauthenticated as exc:
             assert exc.reason == "TOKEN_REVOKED"
-            break
-        assert time.monotonic() - revoked_at < 1.0, "revocation took more than a second"
-        time.sleep(0.01)
+            return time.monotonic() - started
+        assert time.monotonic() - started < within, "the revocation was not enforced in time"
+        await asyncio.sleep(0.01)
 
 
-def test_resumes_after_the_stream_breaks(users, client):
-    client.start()
-    assert client.revocations.wait_ready(5)
-    verifier = client.verifier(_settings())
-    # Break the stream under the watcher; it must reconnect and resume by sequence.
-    client.revocations._call.cancel()
-    session = users.login()
-    users.auth.Logout(auth_pb.LogoutRequest(), metadata=bearer(session.access_token), timeout=10)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+async def _login(client, username="admin", password="admin-password-for-tests"):
+    return await client.auth.Login(
+        auth_pb.LoginRequest(username=username, password=password), timeout=10
+    )
+
+
+async def _logout(client, session):
+    await client.auth.Logout(
+        auth_pb.LogoutRequest(), metadata=bearer(session.access_token), timeout=10
+    )
+
+
+def test_verification_fails_closed_until_revocations_are_known(users):
+    async def scenario():
+        users_link = _connect(users)
+        session = await _login(users_link.client)
+        with pytest.raises(errors.Unavailable) as caught:
+            await users_link.verifier.authenticate(session.access_token)
+        assert caught.value.reason == "REVOCATIONS_UNAVAILABLE"
+        await users_link.client.close()
+
+    asyncio.run(scenario())
+
+
+def test_verifies_and_sees_a_revocation_within_a_second(users):
+    async def scenario():
+        link = _connect(users)
+        follower = asyncio.create_task(link.revocations.run())
         try:
-            verifier.verify_access(session.access_token)
-        except errors.Unauthenticated as exc:
-            assert exc.reason == "TOKEN_REVOKED"
-            return
-        time.sleep(0.02)
-    raise AssertionError("the watcher never resumed")
+            await asyncio.wait_for(link.revocations.wait_ready(), 5)
+            session = await _login(link.client)
+            assert (await link.verifier.authenticate(session.access_token)).username == "admin"
+            await _logout(link.client, session)
+            await _eventually_refused(link.verifier, session.access_token, within=1.0)
+        finally:
+            follower.cancel()
+            await link.client.close()
+
+    asyncio.run(scenario())
 
 
-def test_service_token_source_logs_in_with_the_first_start_file(users, client):
-    source = ServiceTokenSource.from_env(
-        client, default_username="svc-oms", data_dir=users.settings.data_dir
-    )
-    token = source.token()
-    assert source.token() == token
-    validated = users.auth.ValidateToken(auth_pb.ValidateTokenRequest(token=token), timeout=10)
-    assert validated.username == "svc-oms"
-    assert {"audit:write", "users:read", "schema:read"} <= set(validated.permissions)
-    source.invalidate()
-    assert source.metadata()[0][1].startswith("Bearer ")
+def test_a_restarted_user_service_is_followed_again_within_a_second(tmp_path):
+    settings = users_settings(tmp_path)
+    with running_users(settings) as first:
+        port = first.server.port
+    settings = dataclasses.replace(settings, address=f"127.0.0.1:{port}")
+
+    async def scenario():
+        with running_users(settings) as users:
+            link = _connect(users)
+            follower = asyncio.create_task(link.revocations.run())
+            await asyncio.wait_for(link.revocations.wait_ready(), 5)
+            session = await _login(link.client)
+            await link.verifier.authenticate(session.access_token)
+            await asyncio.to_thread(users.server.stop, 1)
+        with running_users(settings):
+            back = time.monotonic()
+            await _logout(link.client, session)
+            await _eventually_refused(link.verifier, session.access_token, within=1.0)
+            assert time.monotonic() - back < 2.0
+            await asyncio.wait_for(_until(lambda: link.revocations.live), 2)
+        follower.cancel()
+        await link.client.close()
+
+    asyncio.run(scenario())
 
 
-def test_service_token_source_refreshes_before_expiry(users, client):
-    now = [1_000.0]
-    source = ServiceTokenSource(
-        client, "svc-audit", _service_password(users, "svc-audit"), clock=lambda: now[0]
-    )
-    first = source.token()
-    now[0] += 280  # within the 30 s margin of the 300 s access token
-    second = source.token()
-    assert second != first
-    # The refresh spent the first refresh token: the session rotated rather than a new login.
-    first_sid = users.auth.ValidateToken(
-        auth_pb.ValidateTokenRequest(token=first), timeout=10
-    ).session_id
-    second_sid = users.auth.ValidateToken(
-        auth_pb.ValidateTokenRequest(token=second), timeout=10
-    ).session_id
-    assert first_sid == second_sid
+async def _until(condition):
+    while not condition():
+        await asyncio.sleep(0.01)
 
 
-def _service_password(users, name):
+def test_while_the_stream_is_refused_tokens_are_confirmed_with_the_user_service(tmp_path):
+    """The stream's places are all taken: the view may be stale, so ask ValidateToken."""
+    base = users_settings(tmp_path)
+    settings = dataclasses.replace(base, runtime=dataclasses.replace(base.runtime, max_streams=1))
+
+    async def scenario():
+        with running_users(settings) as users:
+            link = _connect(users)
+            follower = asyncio.create_task(link.revocations.run())
+            await asyncio.wait_for(link.revocations.wait_ready(), 5)
+            session = await _login(link.client)
+            await link.verifier.authenticate(session.access_token)
+            # Restart on the same port with another follower holding the only place first.
+            port = users.server.port
+            await asyncio.to_thread(users.server.stop, 0)
+            again = dataclasses.replace(settings, address=f"127.0.0.1:{port}")
+            with running_users(again) as restarted:
+                service = await _login(link.client, "svc-audit", _password(restarted, "svc-audit"))
+                squatter = link.client.auth.WatchRevocations(
+                    auth_pb.WatchRevocationsRequest(), metadata=bearer(service.access_token)
+                )
+                assert (await squatter.read()).caught_up
+                await asyncio.sleep(0.5)  # the watcher's reconnects are refused meanwhile
+                assert not link.revocations.live
+                await _logout(link.client, session)
+                await _eventually_refused(link.verifier, session.access_token, within=1.0)
+                squatter.cancel()
+                await asyncio.wait_for(_until(lambda: link.revocations.live), 3)
+        follower.cancel()
+        await link.client.close()
+
+    asyncio.run(scenario())
+
+
+def test_only_an_unreachable_user_service_lets_locally_verified_tokens_through(tmp_path):
+    async def scenario():
+        with running_users(users_settings(tmp_path)) as users:
+            link = _connect(users)
+            follower = asyncio.create_task(link.revocations.run())
+            await asyncio.wait_for(link.revocations.wait_ready(), 5)
+            session = await _login(link.client)
+            await link.verifier.authenticate(session.access_token)
+            await asyncio.to_thread(users.server.stop, 0)
+        # Nothing can be revoked while nobody can reach the User Service.
+        principal = await link.verifier.authenticate(session.access_token)
+        assert principal.username == "admin"
+        follower.cancel()
+        await link.client.close()
+
+    asyncio.run(scenario())
+
+
+def test_service_token_source_logs_in_with_the_first_start_file(users):
+    async def scenario():
+        client = UsersClient(users.target)
+        source = ServiceTokenSource.from_env(
+            client, default_username="svc-oms", data_dir=users.settings.data_dir
+        )
+        token = await source.token()
+        assert await source.token() == token
+        validated = await client.auth.ValidateToken(
+            auth_pb.ValidateTokenRequest(token=token), timeout=10
+        )
+        assert validated.username == "svc-oms"
+        assert {"audit:write", "users:read", "schema:read", "revocations:watch"} <= set(
+            validated.permissions
+        )
+        source.invalidate()
+        assert await source.token() != token
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_service_token_source_refreshes_before_expiry(users):
+    async def scenario():
+        client = UsersClient(users.target)
+        now = [1_000.0]
+        source = ServiceTokenSource(
+            client, "svc-audit", _password(users, "svc-audit"), clock=lambda: now[0]
+        )
+        first = await source.token()
+        now[0] += 280  # within the 30 s margin of the 300 s access token
+        second = await source.token()
+        assert second != first
+        # The refresh spent the first refresh token: the session rotated, no new login.
+        sessions = [
+            (
+                await client.auth.ValidateToken(auth_pb.ValidateTokenRequest(token=t), timeout=10)
+            ).session_id
+            for t in (first, second)
+        ]
+        assert sessions[0] == sessions[1]
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_missing_service_password_is_unavailable_with_the_way_to_fix_it(tmp_path, users):
+    async def scenario():
+        client = UsersClient(users.target)
+        source = ServiceTokenSource.from_env(client, default_username="svc-oms", data_dir=tmp_path)
+        with pytest.raises(errors.Unavailable) as caught:
+            await source.token()
+        assert caught.value.reason == "SERVICE_CREDENTIALS_MISSING"
+        assert "MESH_SERVICE_PASSWORD" in caught.value.message
+        await client.close()
+
+    asyncio.run(scenario())
+
+
+def _password(users, name):
     return json.loads((users.settings.data_dir / "service-accounts.json").read_text())[name]
+
+
+def test_grpc_errors_of_the_user_service_come_back_as_domain_errors(users):
+    async def scenario():
+        client = UsersClient(users.target)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await client.auth.ValidateToken(auth_pb.ValidateTokenRequest(token="x"), timeout=5)
+        error = from_rpc_error(caught.value)
+        assert isinstance(error, errors.Unauthenticated) and error.reason == "TOKEN_MALFORMED"
+        await client.close()
+
+    asyncio.run(scenario())

@@ -1,3 +1,4 @@
+import asyncio
 import base64
 import json
 import time
@@ -86,18 +87,123 @@ def test_jwks_provider_refreshes_on_unknown_kid_but_rate_limits():
     calls = []
     now = [0.0]
 
-    def fetch():
+    async def fetch():
         calls.append(1)
+        await asyncio.sleep(0.01)
         return {"keys": [k for s in signers for k in s.jwks()["keys"]]}
 
-    provider = JwksKeyProvider(fetch, min_refresh_seconds=10, clock=lambda: now[0])
-    assert provider.public_key("k1") is not None
-    signers.append(TestSigner(kid="k2"))
-    assert provider.public_key("k2") is None  # within the rate limit: no second fetch
-    assert len(calls) == 1
-    now[0] = 11
-    assert provider.public_key("k2") is not None
-    assert len(calls) == 2
+    async def scenario():
+        provider = JwksKeyProvider(fetch, min_refresh_seconds=10, clock=lambda: now[0])
+        assert provider.public_key("k1") is None  # nothing fetched before it is needed
+        # Twenty callers meeting an unknown kid at once cause one fetch, and all look again.
+        assert all(await asyncio.gather(*(provider.refresh() for _ in range(20))))
+        assert provider.public_key("k1") is not None
+        assert len(calls) == 1
+        signers.append(TestSigner(kid="k2"))
+        assert not await provider.refresh()  # within the rate limit: no second fetch
+        assert provider.public_key("k2") is None
+        now[0] = 11
+        assert await provider.refresh()
+        assert provider.public_key("k2") is not None
+        assert len(calls) == 2
+
+    asyncio.run(scenario())
+
+
+def test_authenticate_fetches_the_keys_for_an_unknown_kid():
+    signer = TestSigner(kid="k1")
+
+    async def fetch():
+        return signer.jwks()
+
+    verifier = TokenVerifier(
+        issuer=ISSUER, audience=AUDIENCE, keys=JwksKeyProvider(fetch), revocations=NoRevocations()
+    )
+    principal = asyncio.run(verifier.authenticate(signer.mint()))
+    assert principal.username == "alice"
+
+
+class _Revocations:
+    def __init__(self):
+        self.sessions = set()
+
+    def is_revoked(self, *, session_id, token_id):
+        return session_id in self.sessions
+
+    async def confirm(self, token):
+        return None
+
+
+class _Keys:
+    """A key provider whose keys can be withdrawn."""
+
+    def __init__(self, signer):
+        self.keys = {signer.kid: signer.public_key(signer.kid)}
+
+    def public_key(self, kid):
+        return self.keys.get(kid)
+
+    async def refresh(self):
+        return False
+
+
+def test_a_verified_token_is_served_from_the_cache_and_still_checked_for_revocation(signer):
+    revocations = _Revocations()
+    verifier = TokenVerifier(issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=revocations)
+    token = signer.mint()
+    first = verifier.verify_access(token)
+    assert verifier.verify_access(token) is first  # the cached principal, not a new decode
+    revocations.sessions.add(first.session_id)
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify_access(token)
+    assert caught.value.reason == "TOKEN_REVOKED"
+
+
+def test_a_cached_token_never_outlives_its_expiry(signer, monkeypatch):
+    now = [time.time()]
+    verifier = TokenVerifier(
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        keys=signer,
+        revocations=NoRevocations(),
+        clock=lambda: now[0],
+    )
+    verified = []
+    real = verifier._verify
+    monkeypatch.setattr(verifier, "_verify", lambda *a: verified.append(1) or real(*a))
+    token = signer.mint(ttl=60)
+    verifier.verify_access(token)
+    verifier.verify_access(token)
+    assert len(verified) == 1
+    now[0] += 61  # past exp by the verifier's clock: the cache no longer answers
+    verifier.verify_access(token)  # (the signature library, on the real clock, still accepts)
+    assert len(verified) == 2
+
+
+def test_a_cached_token_dies_with_the_key_that_signed_it(signer):
+    keys = _Keys(signer)
+    verifier = TokenVerifier(
+        issuer=ISSUER, audience=AUDIENCE, keys=keys, revocations=NoRevocations()
+    )
+    token = signer.mint()
+    verifier.verify_access(token)
+    keys.keys.clear()  # the key is no longer published
+    with pytest.raises(Unauthenticated) as caught:
+        verifier.verify_access(token)
+    assert caught.value.reason == "TOKEN_KEY_UNKNOWN"
+
+
+def test_the_token_cache_is_bounded(signer):
+    verifier = TokenVerifier(
+        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations(), cache_entries=3
+    )
+    tokens = [signer.mint() for _ in range(10)]
+    for token in tokens:
+        verifier.verify_access(token)
+    assert len(verifier._cache) == 3
+    # The most recently used stay: the last one is a hit, the first is verified again.
+    last = verifier.verify_access(tokens[-1])
+    assert verifier.verify_access(tokens[-1]) is last
 
 
 def test_revoked_set_covers_sessions_and_tokens_until_they_expire():

@@ -1,5 +1,10 @@
-"""The server factory over a real port: health, reflection, error mapping, deny-by-default."""
+"""The server factory over a real port: health, reflection, error mapping, deny-by-default,
+undecodable requests, stream limits, readiness and drain."""
 
+import asyncio
+import dataclasses
+import json
+import logging
 import threading
 import time
 
@@ -11,10 +16,13 @@ from grpc_status import rpc_status
 
 from common import errors
 from common.auth import NoRevocations, TokenVerifier
+from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.interceptors import PUBLIC, current_principal, requires
 from common.server import ServiceRegistration, create_server
+from tests.support.servers import RunningServer, running
 from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
+from users.v1 import auth_service_pb2 as auth_pb
 
 SERVICE = "test.v1.ProbeService"
 
@@ -23,33 +31,81 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def _behaviours():
-    def fail(request, context):
-        raise errors.invalid(
-            [
-                errors.FieldViolation("name", "must not be empty"),
-                errors.FieldViolation("kind", "unknown kind"),
-            ]
-        )
+async def _fail(request, context):
+    raise errors.invalid(
+        [
+            errors.FieldViolation("name", "must not be empty"),
+            errors.FieldViolation("kind", "unknown kind"),
+        ]
+    )
 
-    def whoami(request, context):
-        return current_principal().username.encode()
 
-    def crash(request, context):
-        raise RuntimeError("secret internals")
+async def _whoami(request, context):
+    return current_principal().username.encode()
 
-    def count(request, context):
-        yield from (str(i).encode() for i in range(3))
-        raise errors.Aborted("stream moved", reason="HEAD_MOVED")
 
+async def _crash(request, context):
+    raise RuntimeError("secret internals")
+
+
+async def _count(request, context):
+    for i in range(3):
+        yield str(i).encode()
+    raise errors.Aborted("stream moved", reason="HEAD_MOVED")
+
+
+async def _hold(request, context):
+    yield b"held"
+    await asyncio.Event().wait()
+
+
+async def _login_name(request, context):
+    return auth_pb.LoginResponse(token_type=request.username)
+
+
+async def _count_logins(requests, context):
+    seen = 0
+    async for _ in requests:
+        seen += 1
+    return auth_pb.LoginResponse(token_type=str(seen))
+
+
+def _handlers():
+    login = {
+        "request_deserializer": auth_pb.LoginRequest.FromString,
+        "response_serializer": auth_pb.LoginResponse.SerializeToString,
+    }
     handlers = {
-        "Fail": grpc.unary_unary_rpc_method_handler(fail, _identity, _identity),
-        "WhoAmI": grpc.unary_unary_rpc_method_handler(whoami, _identity, _identity),
-        "Crash": grpc.unary_unary_rpc_method_handler(crash, _identity, _identity),
-        "Count": grpc.unary_stream_rpc_method_handler(count, _identity, _identity),
-        "NoPolicy": grpc.unary_unary_rpc_method_handler(whoami, _identity, _identity),
+        "Fail": grpc.unary_unary_rpc_method_handler(_fail, _identity, _identity),
+        "WhoAmI": grpc.unary_unary_rpc_method_handler(_whoami, _identity, _identity),
+        "Crash": grpc.unary_unary_rpc_method_handler(_crash, _identity, _identity),
+        "Count": grpc.unary_stream_rpc_method_handler(_count, _identity, _identity),
+        "Hold": grpc.unary_stream_rpc_method_handler(_hold, _identity, _identity),
+        "HoldToo": grpc.unary_stream_rpc_method_handler(_hold, _identity, _identity),
+        "NoPolicy": grpc.unary_unary_rpc_method_handler(_whoami, _identity, _identity),
+        "Login": grpc.unary_unary_rpc_method_handler(_login_name, **login),
+        "LoginStream": grpc.stream_unary_rpc_method_handler(_count_logins, **login),
     }
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+
+def _probe_server(verifier, **runtime):
+    settings = dataclasses.replace(RuntimeSettings.from_env(), **runtime)
+    public = ("Fail", "Crash", "Count", "Hold", "HoldToo", "Login", "LoginStream")
+    return create_server(
+        "127.0.0.1:0",
+        domain="test.mesh",
+        services=[
+            ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((_handlers(),)))
+        ],
+        policies={
+            **{f"/{SERVICE}/{name}": PUBLIC for name in public},
+            f"/{SERVICE}/WhoAmI": requires("schema:read"),
+        },
+        verifier=verifier,
+        settings=settings,
+        blocking=Blocking(1),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,35 +114,26 @@ def signer():
 
 
 @pytest.fixture(scope="module")
-def channel(signer):
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
-    )
-    mesh = create_server(
-        "127.0.0.1:0",
-        domain="test.mesh",
-        services=[
-            ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((_behaviours(),)))
-        ],
-        policies={
-            f"/{SERVICE}/Fail": PUBLIC,
-            f"/{SERVICE}/Crash": PUBLIC,
-            f"/{SERVICE}/Count": PUBLIC,
-            f"/{SERVICE}/WhoAmI": requires("schema:read"),
-        },
-        verifier=verifier,
-        settings=RuntimeSettings.from_env(),
-    )
-    mesh.start()
-    with grpc.insecure_channel(f"127.0.0.1:{mesh.port}") as ch:
+def verifier(signer):
+    return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations())
+
+
+@pytest.fixture(scope="module")
+def probe(verifier):
+    with running(lambda: _probe_server(verifier, max_streams=2)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def channel(probe):
+    with grpc.insecure_channel(probe.target) as ch:
         yield ch
-    mesh.stop(0)
 
 
-def call(channel, method, token=None):
+def call(channel, method, token=None, request=b""):
     stub = channel.unary_unary(f"/{SERVICE}/{method}", _identity, _identity)
     metadata = [("authorization", f"Bearer {token}")] if token else None
-    return stub(b"", metadata=metadata, timeout=5)
+    return stub(request, metadata=metadata, timeout=5)
 
 
 def details_of(error):
@@ -124,6 +171,7 @@ def test_unexpected_exception_is_internal_without_leaking(channel):
         call(channel, "Crash")
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "secret" not in caught.value.details()
+    assert details_of(caught.value)["ErrorInfo"].reason == "INTERNAL"
 
 
 def test_stream_error_after_items(channel):
@@ -157,68 +205,138 @@ def test_method_without_policy_is_denied(channel, signer):
     assert details_of(caught.value)["ErrorInfo"].reason == "NO_POLICY"
 
 
-def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, caplog):
-    caplog.set_level("INFO", logger="mesh.rpc")
-    call(channel, "WhoAmI", signer.mint(username="carol", permissions=("schema:read",)))
-    with pytest.raises(grpc.RpcError):
-        call(channel, "Fail")
-    records = [r for r in caplog.records if r.name == "mesh.rpc"]
-    assert [(r.method, r.code, r.user) for r in records] == [
+def test_bytes_that_do_not_parse_are_invalid_argument_naming_the_field(channel):
+    # Field 1 (username) holding 0xFF 0xFE, as the transcoder sends a %FF%FE path segment.
+    bad = bytes([0x0A, 2, 0xFF, 0xFE])
+    with pytest.raises(grpc.RpcError) as caught:
+        call(channel, "Login", request=bad)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = details_of(caught.value)
+    assert [(v.field, v.reason) for v in details["BadRequest"].field_violations] == [
+        ("username", "INVALID_UTF8")
+    ]
+    with pytest.raises(grpc.RpcError) as garbage:
+        call(channel, "Login", request=b"\x0a\xff\xff\xff")  # a length running past the end
+    assert garbage.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_of(garbage.value)["BadRequest"].field_violations[0].field == "request"
+    good = auth_pb.LoginRequest(username="ünïcode").SerializeToString()
+    assert auth_pb.LoginResponse.FromString(call(channel, "Login", request=good)).token_type == (
+        "ünïcode"
+    )
+
+
+def test_a_bad_message_in_a_request_stream_ends_it_with_invalid_argument(channel):
+    stub = channel.stream_unary(f"/{SERVICE}/LoginStream", _identity, _identity)
+    good = auth_pb.LoginRequest(username="a").SerializeToString()
+    with pytest.raises(grpc.RpcError) as caught:
+        stub(iter([good, bytes([0x12, 1, 0xC0])]), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_of(caught.value)["BadRequest"].field_violations[0].field == "password"
+    assert auth_pb.LoginResponse.FromString(stub(iter([good, good]), timeout=5)).token_type == "2"
+
+
+def test_each_streaming_method_has_its_own_bounded_places(probe, channel):
+    method = f"/{SERVICE}/Hold"
+    hold = channel.unary_stream(method, _identity, _identity)
+    held = [hold(b"", timeout=30) for _ in range(2)]
+    for stream in held:
+        assert next(stream) == b"held"
+    with pytest.raises(grpc.RpcError) as caught:
+        next(hold(b"", timeout=5))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details_of(caught.value)["ErrorInfo"].reason == "TOO_MANY_STREAMS"
+    # Another streaming method and unary calls keep their places.
+    other = channel.unary_stream(f"/{SERVICE}/HoldToo", _identity, _identity)(b"", timeout=30)
+    assert next(other) == b"held"
+    assert call(channel, "Login", request=b"") == b""
+    for stream in (*held, other):
+        stream.cancel()
+    deadline = time.monotonic() + 5
+    while probe.call(lambda: probe.server.open_streams(method)):
+        assert time.monotonic() < deadline, "cancelled streams kept their places"
+        time.sleep(0.02)
+
+
+def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, capsys):
+    logging.getLogger("mesh.rpc").setLevel(logging.INFO)
+    try:
+        capsys.readouterr()
+        call(channel, "WhoAmI", signer.mint(username="carol", permissions=("schema:read",)))
+        with pytest.raises(grpc.RpcError):
+            call(channel, "Fail")
+        # The line of a failed call is written as its status goes out: wait for it.
+        lines = []
+        deadline = time.monotonic() + 5
+        while len(lines) < 2 and time.monotonic() < deadline:
+            lines += [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+            time.sleep(0.01)
+    finally:
+        logging.getLogger("mesh.rpc").setLevel(logging.NOTSET)
+    assert [(e["method"], e["code"], e["user"]) for e in lines if e["msg"] == "rpc"] == [
         (f"/{SERVICE}/WhoAmI", "OK", "carol"),
         (f"/{SERVICE}/Fail", "INVALID_ARGUMENT", None),
     ]
+    assert all(e["logger"] == "mesh.rpc" and e["duration_ms"] >= 0 for e in lines)
 
 
 def test_health_waits_for_readiness_before_serving():
     ready = threading.Event()
-    mesh = create_server(
-        "127.0.0.1:0",
-        domain="test.mesh",
-        services=[],
-        policies={},
-        verifier=None,
-        settings=RuntimeSettings.from_env(),
-    )
-    mesh.readiness = ready.wait
-    mesh.start()
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{mesh.port}") as ch:
-            stub = health_pb2_grpc.HealthStub(ch)
-            check = health_pb2.HealthCheckRequest()
-            assert stub.Check(check, timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
-            ready.set()
-            deadline = time.monotonic() + 10
-            while stub.Check(check, timeout=5).status != health_pb2.HealthCheckResponse.SERVING:
-                assert time.monotonic() < deadline, "never became SERVING"
-                time.sleep(0.05)
-    finally:
-        mesh.stop(0)
+
+    def build():
+        mesh = create_server(
+            "127.0.0.1:0",
+            domain="test.mesh",
+            services=[],
+            policies={},
+            verifier=None,
+            settings=RuntimeSettings.from_env(),
+            blocking=Blocking(1),
+        )
+        mesh.readiness = lambda: asyncio.to_thread(ready.wait)
+        return mesh
+
+    with running(build) as mesh, grpc.insecure_channel(mesh.target) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        check = health_pb2.HealthCheckRequest()
+        assert stub.Check(check, timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        ready.set()
+        deadline = time.monotonic() + 10
+        while stub.Check(check, timeout=5).status != health_pb2.HealthCheckResponse.SERVING:
+            assert time.monotonic() < deadline, "never became SERVING"
+            time.sleep(0.05)
 
 
 def test_drain_callbacks_end_long_lived_streams_so_they_finish_cleanly():
     """A subscription-like stream released by ``on_drain`` ends OK within the grace period,
     instead of being cancelled when the grace runs out."""
-    released = threading.Event()
+    released = asyncio.Event()
 
-    def follow(request, context):
+    async def follow(request, context):
         yield b"first"
-        released.wait(60)
+        await released.wait()
         yield b"drained"
 
     handler = grpc.method_handlers_generic_handler(
         SERVICE, {"Follow": grpc.unary_stream_rpc_method_handler(follow, _identity, _identity)}
     )
-    mesh = create_server(
-        "127.0.0.1:0",
-        domain="test.mesh",
-        services=[ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))],
-        policies={f"/{SERVICE}/Follow": PUBLIC},
-        verifier=None,
-        settings=RuntimeSettings.from_env(),
-    )
-    mesh.on_drain.append(released.set)
-    mesh.start()
-    with grpc.insecure_channel(f"127.0.0.1:{mesh.port}") as ch:
+
+    def build():
+        mesh = create_server(
+            "127.0.0.1:0",
+            domain="test.mesh",
+            services=[
+                ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))
+            ],
+            policies={f"/{SERVICE}/Follow": PUBLIC},
+            verifier=None,
+            settings=RuntimeSettings.from_env(),
+            blocking=Blocking(1),
+        )
+        mesh.on_drain.append(released.set)
+        return mesh
+
+    mesh = RunningServer(build)
+    with grpc.insecure_channel(mesh.target) as ch:
         stream = ch.unary_stream(f"/{SERVICE}/Follow", _identity, _identity)(b"", timeout=120)
         assert next(stream) == b"first"
         stopper = threading.Thread(target=mesh.stop, args=(60,))
@@ -227,3 +345,32 @@ def test_drain_callbacks_end_long_lived_streams_so_they_finish_cleanly():
         assert stream.code() == grpc.StatusCode.OK
         stopper.join(60)
         assert not stopper.is_alive()
+
+
+def test_a_blocking_handler_is_refused_with_internal_rather_than_run(verifier):
+    def blocking_handler(request, context):
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE, {"Sync": grpc.unary_unary_rpc_method_handler(blocking_handler)}
+    )
+
+    def build():
+        return create_server(
+            "127.0.0.1:0",
+            domain="test.mesh",
+            services=[
+                ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))
+            ],
+            policies={f"/{SERVICE}/Sync": PUBLIC},
+            verifier=verifier,
+            settings=RuntimeSettings.from_env(),
+            blocking=Blocking(1),
+        )
+
+    with running(build) as mesh, grpc.insecure_channel(mesh.target) as ch:
+        with pytest.raises(grpc.RpcError) as caught:
+            ch.unary_unary(f"/{SERVICE}/Sync")(b"", timeout=5)
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
+        assert details_of(caught.value)["ErrorInfo"].reason == "INTERNAL"
+        assert "blocking_handler" not in caught.value.details()

@@ -9,16 +9,19 @@ import pytest
 from google.protobuf import descriptor_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from common.config import RuntimeSettings
 from gateway.reflection import create_reflection_server
+from tests.support.servers import running
 
 
 @pytest.fixture(scope="module")
 def stub() -> Iterator[reflection_pb2_grpc.ServerReflectionStub]:
-    server, port = create_reflection_server("127.0.0.1:0")
-    server.start()
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    runtime = RuntimeSettings.from_env()
+    with (
+        running(lambda: create_reflection_server("127.0.0.1:0", runtime)) as server,
+        grpc.insecure_channel(server.target) as channel,
+    ):
         yield reflection_pb2_grpc.ServerReflectionStub(channel)
-    server.stop(0)
 
 
 def _ask(

@@ -28,7 +28,7 @@ def _count(parts, table):
 def test_only_expired_state_is_forgotten(parts):
     auth = parts.auth
     ended = auth.login("admin", ADMIN_PASSWORD)
-    auth.logout(auth.validate(ended.access.token))
+    auth.logout(parts.verifier.verify_access(ended.access.token))
     live = auth.login("admin", ADMIN_PASSWORD)
     with pytest.raises(Unauthenticated):
         auth.login("nobody-at-all", "wrong password")
@@ -43,24 +43,24 @@ def test_only_expired_state_is_forgotten(parts):
     gone = forget_expired(parts.db, now=later, session_lifetime=3600, lockout_seconds=60)
     assert (gone.revocations, gone.sessions, gone.login_attempts) == (1, 2, 2)
     # The live session's token is still verified (by signature and expiry, not by the table).
-    assert auth.validate(live.access.token).username == "admin"
+    assert parts.verifier.verify_access(live.access.token).username == "admin"
 
 
 def test_sequences_are_never_reused_after_every_revocation_is_forgotten(parts):
     auth = parts.auth
     first = auth.login("admin", ADMIN_PASSWORD)
-    auth.logout(auth.validate(first.access.token))
+    auth.logout(parts.verifier.verify_access(first.access.token))
     before = parts.revocations.head
     gone = forget_expired(
         parts.db, now=time.time() + 3601, session_lifetime=3600, lockout_seconds=60
     )
     assert gone.revocations == 1 and _count(parts, store.revocations) == 0
     second = auth.login("admin", ADMIN_PASSWORD)
-    auth.logout(auth.validate(second.access.token))
+    auth.logout(parts.verifier.verify_access(second.access.token))
     # A reused sequence would sit behind every follower's position, the service's own included.
     assert parts.revocations.head > before
     with pytest.raises(Unauthenticated) as revoked:
-        auth.validate(second.access.token)
+        parts.verifier.verify_access(second.access.token)
     assert revoked.value.reason == "TOKEN_REVOKED"
 
 
