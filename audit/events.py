@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from common.errors import AlreadyExists, FieldViolation, invalid
 
@@ -30,16 +29,21 @@ _TYPE_FILTER = re.compile(rf"{_SEGMENT}(\.{_SEGMENT})*\.?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON encoding the log hashes and stores: sorted keys, no spaces, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A producer's event, validated; ``data`` is held in its canonical JSON encoding."""
+class Event(NamedTuple):
+    """A producer's event, validated; ``data`` is held in its canonical JSON encoding.
+
+    This and the records below are named tuples: ingest makes several per event, and a tuple
+    is made in a third of the time of a frozen dataclass."""
 
     id: str
     source: str
@@ -55,8 +59,7 @@ class Event:
         return (self.source, self.id)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
+class StoredEvent(NamedTuple):
     """An event as the log holds it: its position, commit time and place in the hash chain."""
 
     event: Event
@@ -113,10 +116,70 @@ def parse_event(
     subject: str,
     time_ns: int | None,
     actor: str,
-    data: Mapping[str, Any],
+    data: dict[str, Any],
     field_prefix: str = "event",
 ) -> Event:
-    """Validate a producer's event; raise InvalidArgument listing every violation."""
+    """Validate a producer's event; raise InvalidArgument listing every violation.
+
+    An event that is plainly valid is accepted after a few checks done in C; anything else
+    goes through the full validation, which accepts what it accepts and names every problem.
+    """
+    try:
+        encoded: str | None = _CANONICAL.encode(data)
+    except ValueError:
+        encoded = None
+    if (
+        encoded is not None
+        and time_ns is not None
+        and 0 < len(id) <= MAX_ID
+        and 0 < len(source) <= MAX_SOURCE
+        and len(subject) <= MAX_SUBJECT
+        and len(actor) <= MAX_ACTOR
+        and 0 < len(type) <= MAX_TYPE
+        and -INT64_MAX <= time_ns <= INT64_MAX
+        and len(encoded) <= MAX_DATA_BYTES // 4  # whatever its characters, few enough bytes
+        and f"{id}{source}{subject}{actor}".isprintable()
+        and " " not in source
+        and TYPE_PATTERN.fullmatch(type)
+    ):
+        return Event(
+            id=id,
+            source=source,
+            type=type,
+            subject=subject,
+            time_ns=time_ns,
+            actor=actor,
+            data=encoded,
+        )
+    violations = _violations(
+        id=id,
+        source=source,
+        type=type,
+        subject=subject,
+        time_ns=time_ns,
+        actor=actor,
+        encoded=encoded,
+        field_prefix=field_prefix,
+    )
+    if violations:
+        raise invalid(violations)
+    assert time_ns is not None and encoded is not None
+    return Event(
+        id=id, source=source, type=type, subject=subject, time_ns=time_ns, actor=actor, data=encoded
+    )
+
+
+def _violations(
+    *,
+    id: str,
+    source: str,
+    type: str,
+    subject: str,
+    time_ns: int | None,
+    actor: str,
+    encoded: str | None,
+    field_prefix: str,
+) -> list[FieldViolation]:
     violations: list[FieldViolation] = []
     _text(violations, f"{field_prefix}.id", id, limit=MAX_ID, required=True)
     _text(
@@ -140,16 +203,13 @@ def parse_event(
         violations.append(
             FieldViolation(f"{field_prefix}.time", "must be between 1678 and 2262", "OUT_OF_RANGE")
         )
-    encoded = ""
-    try:
-        encoded = canonical_json(dict(data))
-    except ValueError:
+    if encoded is None:
         violations.append(
             FieldViolation(
                 f"{field_prefix}.data", "numbers must be finite (no NaN or Infinity)", "NOT_FINITE"
             )
         )
-    if len(encoded.encode()) > MAX_DATA_BYTES:
+    elif len(encoded.encode()) > MAX_DATA_BYTES:
         violations.append(
             FieldViolation(
                 f"{field_prefix}.data",
@@ -157,12 +217,7 @@ def parse_event(
                 "TOO_LARGE",
             )
         )
-    if violations:
-        raise invalid(violations)
-    assert time_ns is not None
-    return Event(
-        id=id, source=source, type=type, subject=subject, time_ns=time_ns, actor=actor, data=encoded
-    )
+    return violations
 
 
 def conflict(event: Event) -> AlreadyExists:
@@ -174,8 +229,7 @@ def conflict(event: Event) -> AlreadyExists:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
+class Recorded(NamedTuple):
     """The outcome of recording an event; a redelivery gets the original with ``duplicate``."""
 
     stored: StoredEvent

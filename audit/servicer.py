@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +43,22 @@ def _timestamp(nanos: int) -> timestamp_pb2.Timestamp:
 def _plain(value: struct_pb2.Value) -> Any:
     """A Struct value as plain Python, NaN kept so validation can refuse it by field."""
     kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
     if kind == "struct_value":
-        return {key: _plain(item) for key, item in value.struct_value.fields.items()}
+        return _fields(value.struct_value)
     if kind == "list_value":
         return [_plain(item) for item in value.list_value.values]
-    if kind == "null_value" or kind is None:
-        return None
-    return getattr(value, kind)
+    return None
+
+
+def _fields(struct: struct_pb2.Struct) -> dict[str, Any]:
+    fields = struct.fields  # by key, not items(): a protobuf map iterates keys in C
+    return {key: _plain(fields[key]) for key in fields}
 
 
 def event_from_proto(message: audit_pb2.Event, field_prefix: str) -> Event:
@@ -60,7 +69,7 @@ def event_from_proto(message: audit_pb2.Event, field_prefix: str) -> Event:
         subject=message.subject,
         time_ns=_nanos(message.time) if message.HasField("time") else None,
         actor=message.actor,
-        data={key: _plain(item) for key, item in message.data.fields.items()},
+        data=_fields(message.data),
         field_prefix=field_prefix,
     )
 
@@ -85,14 +94,20 @@ def event_to_proto(stored: StoredEvent) -> audit_pb2.Event:
     )
 
 
-def _ack(message: audit_pb2.Event, outcome: Recorded | MeshError) -> audit_pb2.EventAck:
-    ack = audit_pb2.EventAck(id=message.id, source=message.source)
-    if isinstance(outcome, MeshError):
-        ack.error.CopyFrom(status_proto(outcome, domain=DOMAIN))
-    else:
-        ack.sequence = outcome.stored.sequence
-        ack.duplicate = outcome.duplicate
-    return ack
+def _acks(acks: Any, outcomes: Iterable[tuple[audit_pb2.Event, Recorded | MeshError]]) -> None:
+    """Append an ack per outcome to the repeated field ``acks`` (built in place: cheaper than
+    building each ack and copying it in)."""
+    add = acks.add
+    for message, outcome in outcomes:
+        if isinstance(outcome, MeshError):
+            add(id=message.id, source=message.source, error=status_proto(outcome, domain=DOMAIN))
+        else:
+            add(
+                id=message.id,
+                source=message.source,
+                sequence=outcome.stored.sequence,
+                duplicate=outcome.duplicate,
+            )
 
 
 def _filter(
@@ -131,6 +146,11 @@ def _parse_or_error(message: audit_pb2.Event, field_prefix: str) -> Event | Mesh
         return exc
 
 
+def _parsing(events: Sequence[audit_pb2.Event]) -> ingest.Prepare:
+    """Validation of a batch, for the ingestor to run where it commits."""
+    return lambda: [_parse_or_error(m, f"events[{i}]") for i, m in enumerate(events)]
+
+
 @dataclass(frozen=True)
 class Limits:
     stream_window: int
@@ -163,7 +183,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.PublishEventRequest, context: Context
     ) -> audit_pb2.Event:
         event = event_from_proto(request.event, "event")
-        pending = await self._ingestor.submit([event])
+        pending = await self._ingestor.submit(lambda: [event], 1)
         (outcome,) = await ingest.settle(pending, self._limits.commit_timeout)
         if isinstance(outcome, MeshError):
             raise outcome
@@ -173,30 +193,31 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.PublishEventsRequest, context: Context
     ) -> audit_pb2.PublishEventsResponse:
         _check_count(request.events)
-        items = [(m, _parse_or_error(m, f"events[{i}]")) for i, m in enumerate(request.events)]
-        pending = await self._ingestor.submit([e for _, e in items if isinstance(e, Event)])
-        outcomes = ingest.merge(items, await ingest.settle(pending, self._limits.commit_timeout))
-        return audit_pb2.PublishEventsResponse(results=[_ack(m, o) for m, o in outcomes])
+        pending = await self._ingestor.submit(_parsing(request.events), len(request.events))
+        outcomes = await ingest.settle(pending, self._limits.commit_timeout)
+        response = audit_pb2.PublishEventsResponse()
+        _acks(response.results, zip(request.events, outcomes, strict=True))
+        return response
 
     async def StreamEvents(
         self,
         request_iterator: AsyncIterator[audit_pb2.StreamEventsRequest],
         context: Context,
     ) -> AsyncIterator[audit_pb2.StreamEventsResponse]:
-        async def parsed() -> AsyncIterator[list[tuple[audit_pb2.Event, Event | MeshError]]]:
+        async def messages() -> AsyncIterator[tuple[list[audit_pb2.Event], ingest.Prepare]]:
             async for request in request_iterator:
                 _check_count(request.events)
-                yield [
-                    (m, _parse_or_error(m, f"events[{i}]")) for i, m in enumerate(request.events)
-                ]
+                yield list(request.events), _parsing(request.events)
 
         async for group in ingest.pipeline(
             self._ingestor,
-            parsed(),
+            messages(),
             window=self._limits.stream_window,
             commit_timeout=self._limits.commit_timeout,
         ):
-            yield audit_pb2.StreamEventsResponse(acks=[_ack(m, o) for m, o in group])
+            response = audit_pb2.StreamEventsResponse()
+            _acks(response.acks, group)
+            yield response
 
     async def QueryEvents(
         self, request: audit_pb2.QueryEventsRequest, context: Context

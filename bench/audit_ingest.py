@@ -30,7 +30,7 @@ from pathlib import Path
 import grpc
 import sqlalchemy as sa
 
-from audit.store import EventStore, events
+from audit.store import COLUMNS, EventStore, events, insert_rows
 from audit.v1 import audit_pb2
 from bench._tools import stack, table
 from common.db import Database
@@ -117,7 +117,7 @@ def _stream(per_message: int) -> Run:
     return run
 
 
-def _groups(path: Path, source: str) -> list[list[dict[str, object]]]:
+def _groups(path: Path, source: str) -> list[list[tuple[object, ...]]]:
     """The rows one path stored, grouped by the transaction that committed them."""
     db = Database(f"sqlite:///{path}")
     try:
@@ -125,22 +125,22 @@ def _groups(path: Path, source: str) -> list[list[dict[str, object]]]:
             rows = conn.execute(
                 sa.select(events).where(events.c.source == source).order_by(events.c.sequence)
             ).mappings()
-            groups: dict[int, list[dict[str, object]]] = {}
+            groups: dict[int, list[tuple[object, ...]]] = {}
             for row in rows:
-                groups.setdefault(row["recorded_ns"], []).append(dict(row))
+                groups.setdefault(row["recorded_ns"], []).append(tuple(row[c] for c in COLUMNS))
     finally:
         db.dispose()
     return list(groups.values())
 
 
-def _ceiling(folder: Path, groups: list[list[dict[str, object]]]) -> Callable[[], None]:
+def _ceiling(folder: Path, groups: list[list[tuple[object, ...]]]) -> Callable[[], None]:
     db = Database(f"sqlite:///{folder / f'ceiling-{uuid.uuid4().hex}.db'}")
     EventStore(db).migrate()
 
     def insert() -> None:
         for group in groups:
             with db.write() as conn:
-                conn.execute(events.insert(), group)
+                insert_rows(conn, group)
         db.dispose()
 
     return insert

@@ -1,6 +1,5 @@
 """The hash chain's canonical encoding and its verification."""
 
-import dataclasses
 import hashlib
 
 from hypothesis import given
@@ -82,7 +81,7 @@ def test_intact_chain_verifies():
 def test_each_kind_of_break_is_found_first():
     stored = build(10)
     changed = list(stored)
-    changed[3] = dataclasses.replace(stored[3], event=event(4, actor="mallory"))
+    changed[3] = stored[3]._replace(event=event(4, actor="mallory"))
     found = run(changed).broken
     assert (found.sequence, found.kind) == (4, chain.BreakKind.HASH_MISMATCH)
 
