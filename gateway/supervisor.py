@@ -192,8 +192,9 @@ class Supervisor:
                 raise StartError(f"timed out after {timeout:g}s waiting for {what}")
             time.sleep(interval)
 
-    def watch(self, stop: threading.Event, *, interval: float = 0.2) -> tuple[str, int] | None:
-        """Block until ``stop`` is set (None) or a process exits (its name and code)."""
+    def watch(self, stop: threading.Event, *, interval: float = 1.0) -> tuple[str, int] | None:
+        """Block until ``stop`` is set (None) or a process exits (its name and code), looking
+        once a second: ``mesh up`` itself does no more than that while the mesh idles."""
         while not stop.wait(interval):
             gone = self.exited()
             if gone is not None:
