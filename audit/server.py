@@ -45,7 +45,9 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
     fanout = Fanout(
         store,
         blocking=blocking,
-        buffer=settings.runtime.stream_buffer,
+        # One commit (up to max_batch events) reaches a subscriber at once: a buffer smaller
+        # than that would cut off a subscriber that keeps up.
+        buffer=max(settings.runtime.stream_buffer, settings.max_batch),
         poll_seconds=settings.subscribe_poll_seconds,
         head=store.last_sequence(),
     )

@@ -59,10 +59,6 @@ class Fanout:
         self._wake = asyncio.Event()
         self._closed = False
 
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
     def committed(self, stored: Sequence[StoredEvent]) -> None:
         """Events this server just committed, in order (called on the loop by the ingestor)."""
         if not stored:

@@ -149,11 +149,6 @@ class RevocationLog:
         """The largest sequence applied to the in-memory view."""
         return self._head
 
-    @property
-    def followers(self) -> int:
-        """How many streams follow the log now."""
-        return len(self._followers)
-
     def is_revoked(self, *, session_id: str, token_id: str) -> bool:
         return self._revoked.covers(session_id=session_id, token_id=token_id)
 

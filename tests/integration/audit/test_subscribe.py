@@ -11,7 +11,7 @@ import pytest
 
 from audit.v1 import audit_pb2
 from tests.integration.audit.conftest import Client, make_event, start_audit
-from tests.integration.audit.helpers import eventually
+from tests.integration.audit.helpers import error_details, eventually
 
 
 class Subscriber:
@@ -188,3 +188,45 @@ def test_stopping_the_server_ends_subscriptions_cleanly_at_the_start_of_the_drai
     assert subscriber.call.code() == grpc.StatusCode.OK
     stopper.join(30)
     assert not stopper.is_alive()
+
+
+def test_a_subscriber_that_falls_behind_is_ended_with_where_to_resume(settings, verifier, signer):
+    """It stops reading while thousands of events commit: the server keeps only a few for it,
+    ends it with RESOURCE_EXHAUSTED once it reads again, and the others are not held up."""
+    small = dataclasses.replace(
+        settings,
+        max_batch=16,
+        runtime=dataclasses.replace(settings.runtime, stream_buffer=32),
+    )
+    server = start_audit(small, verifier)
+    try:
+        with (
+            grpc.insecure_channel(server.target) as slow_channel,
+            grpc.insecure_channel(server.target) as channel,
+        ):
+            reader = Client(slow_channel, signer)
+            slow = reader.stub.SubscribeEvents(
+                audit_pb2.SubscribeEventsRequest(), metadata=reader.reader, timeout=120
+            )
+            assert slow.initial_metadata() is not None  # subscribed, and not reading
+            client = Client(channel, signer)
+            keeping_up = Subscriber(client)
+            bulky = {"padding": "x" * 8000}
+            published = 0
+            for _ in range(60):  # megabytes: far past what the transport buffers for it
+                publish_many(client, [make_event(data=bulky) for _ in range(16)])
+                published += 16
+            assert len(keeping_up.take(published)) == published
+            keeping_up.close()
+            received = []
+            with pytest.raises(grpc.RpcError) as caught:
+                for event in slow:
+                    received.append(event.sequence)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert len(received) < published
+            assert received == list(range(1, len(received) + 1))  # what it got, it got in order
+            info = error_details(caught.value)["ErrorInfo"]
+            assert info.reason == "SUBSCRIBER_TOO_SLOW"
+            assert int(info.metadata["after_sequence"]) == received[-1]
+    finally:
+        server.stop()
