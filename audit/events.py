@@ -128,7 +128,7 @@ def parse_event(
         encoded: str | None = _CANONICAL.encode(data)
     except ValueError:
         encoded = None
-    if (
+    plainly_valid = (
         encoded is not None
         and time_ns is not None
         and 0 < len(id) <= MAX_ID
@@ -140,29 +140,21 @@ def parse_event(
         and len(encoded) <= MAX_DATA_BYTES // 4  # whatever its characters, few enough bytes
         and f"{id}{source}{subject}{actor}".isprintable()
         and " " not in source
-        and TYPE_PATTERN.fullmatch(type)
-    ):
-        return Event(
+        and TYPE_PATTERN.fullmatch(type) is not None
+    )
+    if not plainly_valid:
+        violations = _violations(
             id=id,
             source=source,
             type=type,
             subject=subject,
             time_ns=time_ns,
             actor=actor,
-            data=encoded,
+            encoded=encoded,
+            field_prefix=field_prefix,
         )
-    violations = _violations(
-        id=id,
-        source=source,
-        type=type,
-        subject=subject,
-        time_ns=time_ns,
-        actor=actor,
-        encoded=encoded,
-        field_prefix=field_prefix,
-    )
-    if violations:
-        raise invalid(violations)
+        if violations:
+            raise invalid(violations)
     assert time_ns is not None and encoded is not None
     return Event(
         id=id, source=source, type=type, subject=subject, time_ns=time_ns, actor=actor, data=encoded

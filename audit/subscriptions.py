@@ -22,7 +22,7 @@ from audit.events import EventFilter, StoredEvent
 from audit.store import EventStore
 from common import errors
 from common.blocking import Blocking
-from common.streams import StreamBuffer
+from common.streams import StreamBuffer, fell_behind
 
 log = logging.getLogger("mesh.audit.subscriptions")
 
@@ -147,12 +147,7 @@ class Fanout:
                     yield live
                     last = live.sequence
             if subscriber.buffer.overflowed:
-                raise errors.ResourceExhausted(
-                    "this subscription fell too far behind; subscribe again after the last "
-                    "sequence received",
-                    reason="SUBSCRIBER_TOO_SLOW",
-                    metadata={"after_sequence": str(last)},
-                )
+                raise fell_behind(last)
         finally:
             self._subscribers.discard(subscriber)
             subscriber.buffer.close()

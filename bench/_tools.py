@@ -331,3 +331,43 @@ def wait_for(url: str, *, headers: Mapping[str, str] | None = None, timeout: flo
         if time.monotonic() > deadline:
             raise SystemExit(f"{url} did not answer 200 in {timeout:g}s")
         time.sleep(0.1)
+
+
+def drive_through_gateway(
+    running: Stack, path: str, token: str, service: str, *, seconds: float, connections: int
+) -> tuple[Load, dict[str, float]]:
+    """``wrk`` on ``path`` through the gateway with a bearer token, once it answers 200 and
+    after a second of warm-up; and the share of a core Envoy and ``service`` each used."""
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{running.url}{path}"
+    wait_for(url, headers=headers)
+    wrk(url, seconds=1, connections=connections, headers=headers)  # warm up, not counted
+    meter = CpuMeter({"envoy": running.pids["gateway"], "service": running.pids[service]})
+    meter.start()
+    load = wrk(url, seconds=seconds, connections=connections, headers=headers)
+    return load, meter.stop()
+
+
+def gateway_report(
+    runs: Sequence[tuple[str, Load, dict[str, float]]],
+    service: str,
+    *,
+    seconds: float,
+    connections: int,
+) -> str:
+    """The figures of a path and its ceiling through the gateway, and their ratio."""
+    for _, load, _ in runs:
+        if load.failed:
+            raise SystemExit(f"{load.failed} requests failed")
+    rows = [
+        [name, load.requests_per_second, load.p50_ms, load.p99_ms, cpu["envoy"], cpu["service"]]
+        for name, load, cpu in runs
+    ]
+    ratio = runs[0][1].requests_per_second / runs[-1][1].requests_per_second
+    return "\n".join(
+        [
+            f"wrk, {connections} connections, {seconds:g} s per run",
+            table(rows, ["", "req/s", "p50 ms", "p99 ms", "envoy cores", f"{service} cores"]),
+            f"ratio: {ratio:.2f}",
+        ]
+    )

@@ -15,23 +15,12 @@ from pathlib import Path
 
 import grpc
 
-from bench._tools import CpuMeter, Load, Stack, stack, table, wait_for, wrk
+from bench._tools import drive_through_gateway, gateway_report, stack
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 
+PATH = "/auth/validate"
 METHOD = "/users.v1.AuthService/ValidateToken"
-
-
-def _drive(
-    running: Stack, token: str, seconds: float, connections: int
-) -> tuple[Load, dict[str, float]]:
-    headers = {"Authorization": f"Bearer {token}"}
-    url = f"{running.url}/auth/validate"
-    wait_for(url, headers=headers)
-    meter = CpuMeter({"envoy": running.pids["gateway"], "service": running.pids["users"]})
-    meter.start()
-    load = wrk(url, seconds=seconds, connections=connections, headers=headers)
-    return load, meter.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,21 +39,17 @@ def main(argv: list[str] | None = None) -> None:
                 )
             recorded = folder / "validate.bin"
             recorded.write_bytes(answer.SerializeToString())
-            measured, measured_cpu = _drive(real, token, args.seconds, args.connections)
+            measured = drive_through_gateway(
+                real, PATH, token, "users", seconds=args.seconds, connections=args.connections
+            )
         (folder / "ceiling").mkdir()
         with stack(folder / "ceiling", ["users"], canned={"users": {METHOD: recorded}}) as canned:
-            ceiling, ceiling_cpu = _drive(canned, token, args.seconds, args.connections)
-    assert measured.failed == 0 and ceiling.failed == 0
-    rows = [
-        [name, load.requests_per_second, load.p50_ms, load.p99_ms, cpu["envoy"], cpu["service"]]
-        for name, load, cpu in (
-            ("GET /auth/validate", measured, measured_cpu),
-            ("ceiling (canned)", ceiling, ceiling_cpu),
-        )
-    ]
-    print(f"wrk, {args.connections} connections, {args.seconds:g} s per run; aim: ratio 0.80")
-    print(table(rows, ["", "req/s", "p50 ms", "p99 ms", "envoy cores", "service cores"]))
-    print(f"ratio: {measured.requests_per_second / ceiling.requests_per_second:.2f}")
+            ceiling = drive_through_gateway(
+                canned, PATH, token, "users", seconds=args.seconds, connections=args.connections
+            )
+    runs = [("GET /auth/validate", *measured), ("ceiling (canned)", *ceiling)]
+    print(gateway_report(runs, "users", seconds=args.seconds, connections=args.connections))
+    print("aim: a ratio of 0.80 or better")
 
 
 if __name__ == "__main__":

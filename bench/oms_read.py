@@ -15,11 +15,12 @@ from pathlib import Path
 
 import grpc
 
-from bench._tools import CpuMeter, Load, Stack, stack, table, wait_for, wrk
+from bench._tools import drive_through_gateway, gateway_report, stack
 from oms.v1 import resources_pb2, schema_service_pb2, schema_service_pb2_grpc
 
 METHOD = "/oms.v1.SchemaService/GetObjectType"
 NAME = "Employee"
+PATH = f"/api/v1/schemas/main/object-types/{NAME}"
 
 
 def _object_type() -> resources_pb2.ObjectType:
@@ -39,18 +40,6 @@ def _object_type() -> resources_pb2.ObjectType:
             for i in range(20)
         ],
     )
-
-
-def _drive(
-    running: Stack, token: str, seconds: float, connections: int
-) -> tuple[Load, dict[str, float]]:
-    headers = {"Authorization": f"Bearer {token}"}
-    url = f"{running.url}/api/v1/schemas/main/object-types/{NAME}"
-    wait_for(url, headers=headers)
-    meter = CpuMeter({"envoy": running.pids["gateway"], "service": running.pids["oms"]})
-    meter.start()
-    load = wrk(url, seconds=seconds, connections=connections, headers=headers)
-    return load, meter.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,23 +70,23 @@ def main(argv: list[str] | None = None) -> None:
             assert len(answer.properties) == 20
             recorded = folder / "object-type.bin"
             recorded.write_bytes(answer.SerializeToString())
-            measured, measured_cpu = _drive(real, token, args.seconds, args.connections)
+            measured = drive_through_gateway(
+                real, PATH, token, "oms", seconds=args.seconds, connections=args.connections
+            )
         (folder / "ceiling").mkdir()
         with stack(
             folder / "ceiling", ["users", "oms"], canned={"oms": {METHOD: recorded}}
         ) as canned:
-            ceiling, ceiling_cpu = _drive(canned, canned.login(), args.seconds, args.connections)
-    assert measured.failed == 0 and ceiling.failed == 0
-    rows = [
-        [name, load.requests_per_second, load.p50_ms, load.p99_ms, cpu["envoy"], cpu["service"]]
-        for name, load, cpu in (
-            (f"GET .../object-types/{NAME}", measured, measured_cpu),
-            ("ceiling (canned)", ceiling, ceiling_cpu),
-        )
-    ]
-    print(f"wrk, {args.connections} connections, {args.seconds:g} s per run")
-    print(table(rows, ["", "req/s", "p50 ms", "p99 ms", "envoy cores", "oms cores"]))
-    print(f"ratio: {measured.requests_per_second / ceiling.requests_per_second:.2f}")
+            ceiling = drive_through_gateway(
+                canned,
+                PATH,
+                canned.login(),
+                "oms",
+                seconds=args.seconds,
+                connections=args.connections,
+            )
+    runs = [(f"GET .../object-types/{NAME}", *measured), ("ceiling (canned)", *ceiling)]
+    print(gateway_report(runs, "oms", seconds=args.seconds, connections=args.connections))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ which always runs. Nothing here knows about gRPC.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +19,7 @@ import jwt
 from jwt.algorithms import ECAlgorithm
 
 from common.errors import PermissionDenied, Unauthenticated
+from common.lru import LruCache
 
 ALGORITHM = "ES256"
 """The one signing algorithm of the mesh; verification accepts nothing else."""
@@ -156,34 +155,6 @@ class _Verified:
     """The key object the signature was checked with; the entry dies with it."""
 
 
-class VerifiedTokens:
-    """Verified access tokens by their exact string, least recently used first out."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[str, _Verified] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, token: str) -> _Verified | None:
-        with self._lock:
-            entry = self._items.get(token)
-            if entry is not None:
-                self._items.move_to_end(token)
-            return entry
-
-    def put(self, token: str, entry: _Verified) -> None:
-        if self._capacity <= 0:
-            return
-        with self._lock:
-            self._items[token] = entry
-            self._items.move_to_end(token)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 @dataclass
 class TokenVerifier:
     """Verifies a compact JWT and returns its claims, or raises Unauthenticated with a reason.
@@ -199,10 +170,10 @@ class TokenVerifier:
     leeway_seconds: int = 5
     cache_entries: int = 10_000
     clock: Callable[[], float] = time.time
-    _cache: VerifiedTokens = field(init=False, repr=False)
+    _cache: LruCache[_Verified] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._cache = VerifiedTokens(self.cache_entries)
+        self._cache = LruCache(self.cache_entries)
 
     def verify_claims(self, token: str, *, token_type: str) -> dict[str, Any]:
         """The claims of a token of ``token_type`` that is valid and not revoked (in memory)."""

@@ -3,10 +3,11 @@
 One interceptor wraps each method's handler once (cached by method name), so a call pays for
 one extra coroutine, not one per concern. Around every call it:
 
-- refuses request bytes that do not parse with INVALID_ARGUMENT naming the field, before
-  anything else runs (protobuf would otherwise fail inside gRPC with a bare error);
 - authenticates the caller by the method's policy, deny by default, and exposes them to the
   servicer through :func:`current_principal`;
+- refuses request bytes that do not parse with INVALID_ARGUMENT naming the field, where
+  protobuf would fail inside gRPC with a bare error (the deserializer is made tolerant, and
+  the error raised once the caller is let in);
 - bounds the open calls of each streaming method, so a flood of one kind of stream cannot
   take the places of another;
 - turns domain errors into statuses with ErrorInfo through :mod:`common.status`, and anything
@@ -17,6 +18,7 @@ one extra coroutine, not one per concern. Around every call it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -105,7 +107,10 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return parse
 
 
-def _checked(request: Any) -> Any:
+def _checked(request: Any, *, streaming: bool) -> Any:
+    """The request, or its stream, refusing what did not parse (as it is reached)."""
+    if streaming:
+        return _checked_stream(request)
     if type(request) is _Undecodable:
         raise request.error
     return request
@@ -113,7 +118,7 @@ def _checked(request: Any) -> Any:
 
 async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
-        yield _checked(request)
+        yield _checked(request, streaming=False)
 
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
@@ -203,18 +208,8 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         inner = _coroutine(inner, method)
 
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            record = _Record(method)
-            try:
-                request = _checked_stream(request) if streaming else _checked(request)
-                record.user = await self._authorize(policy, method, context)
-                return await inner(request, context)
-            except asyncio.CancelledError:
-                record.cancelled = True
-                raise
-            except Exception as exc:
-                await self._fail(exc, method, context)
-            finally:
-                self._log(record, context)
+            async with self._guarded(method, policy, context, stream=False):
+                return await inner(_checked(request, streaming=streaming), context)
 
         return call
 
@@ -222,21 +217,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         self, inner: Behavior, method: str, policy: Policy | None, *, streaming: bool
     ) -> Behavior:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            record = _Record(method)
-            try:
-                request = _checked_stream(request) if streaming else _checked(request)
-                record.user = await self._authorize(policy, method, context)
-                self._take_slot(record)
-                async for response in inner(request, context):
+            async with self._guarded(method, policy, context, stream=True):
+                async for response in inner(_checked(request, streaming=streaming), context):
                     yield response
-            except asyncio.CancelledError:
-                record.cancelled = True
-                raise
-            except Exception as exc:
-                await self._fail(exc, method, context)
-            finally:
-                self._release_slot(record)
-                self._log(record, context)
 
         return call
 
@@ -247,22 +230,35 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         inner = _coroutine(inner, method)
 
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-            record = _Record(method)
-            try:
-                request = _checked_stream(request) if streaming else _checked(request)
-                record.user = await self._authorize(policy, method, context)
-                self._take_slot(record)
-                await inner(request, context)
-            except asyncio.CancelledError:
-                record.cancelled = True
-                raise
-            except Exception as exc:
-                await self._fail(exc, method, context)
-            finally:
-                self._release_slot(record)
-                self._log(record, context)
+            async with self._guarded(method, policy, context, stream=True):
+                await inner(_checked(request, streaming=streaming), context)
 
         return call
+
+    @contextlib.asynccontextmanager
+    async def _guarded(
+        self,
+        method: str,
+        policy: Policy | None,
+        context: grpc.aio.ServicerContext[Any, Any],
+        *,
+        stream: bool,
+    ) -> AsyncIterator[None]:
+        """Everything around one call: the caller, a stream's place, errors, the log line."""
+        record = _Record(method)
+        try:
+            record.user = await self._authorize(policy, method, context)
+            if stream:
+                self._take_slot(record)
+            yield
+        except asyncio.CancelledError:
+            record.cancelled = True
+            raise
+        except Exception as exc:
+            await self._fail(exc, method, context)
+        finally:
+            self._release_slot(record)
+            self._log(record, context)
 
     async def _authorize(
         self, policy: Policy | None, method: str, context: grpc.aio.ServicerContext[Any, Any]

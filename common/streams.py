@@ -13,9 +13,20 @@ import asyncio
 from collections import deque
 from typing import Generic, TypeVar
 
+from common.errors import ResourceExhausted
+
 T = TypeVar("T")
 
 CUTOFF_SECONDS = 10.0
+
+
+def fell_behind(after_sequence: int) -> ResourceExhausted:
+    """What ends a stream whose reader fell too far behind: where to resume from."""
+    return ResourceExhausted(
+        "this stream fell too far behind; resume after the last sequence received",
+        reason="STREAM_TOO_SLOW",
+        metadata={"after_sequence": str(after_sequence)},
+    )
 
 
 class StreamBuffer(Generic[T]):

@@ -18,8 +18,8 @@ from common import errors
 from common.blocking import Blocking
 from common.errors import FieldViolation
 from common.interceptors import Policy, current_principal, requires
+from common.lru import LruCache
 from oms import convert
-from oms.cache import LruCache
 from oms.convert import COLLECTION_OF_FIELD, KINDS, Kind
 from oms.model import resource_key
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
@@ -50,12 +50,12 @@ class ResourceMessages:
     read it answers, and a resource's content never changes under its hash."""
 
     def __init__(self, capacity: int) -> None:
-        self._cache = LruCache(capacity)
+        self._cache: LruCache[Message] = LruCache(capacity)
 
     def of(self, stored: Stored) -> Message:
         """The message of ``stored``; shared, so callers must not change it."""
         key = f"{stored.collection}/{stored.etag}"
-        message: Message | None = self._cache.get(key)
+        message = self._cache.get(key)
         if message is None:
             message = convert.resource_to_message(stored.collection, stored.resource, stored.etag)
             self._cache.put(key, message)

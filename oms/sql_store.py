@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 
 from common import errors
 from common.db import Database
+from common.lru import LruCache
 from common.outbox import OutboxEvent, append, outbox_table
-from oms.cache import LruCache
 from oms.model import Overlay, Resource, references
 from oms.store import MAIN, BranchRecord, CommitRecord, EventsFor, NewCommit, Snapshot
 from oms.tree import (
@@ -275,8 +275,8 @@ class SqlStore:
 
     def __init__(self, db: Database, *, cache_entries: int = 50_000) -> None:
         self.db = db
-        self._blobs = LruCache(cache_entries)
-        self._commits = LruCache(cache_entries)
+        self._blobs: LruCache[Any] = LruCache(cache_entries)
+        self._commits: LruCache[CommitRecord] = LruCache(cache_entries)
         db.migrate(MIGRATIONS)
         self._insert_blobs = (
             blobs.insert().prefix_with("OR IGNORE")

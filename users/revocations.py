@@ -23,7 +23,7 @@ from common import errors
 from common.auth import RevokedSet
 from common.blocking import Blocking
 from common.db import Database, mark
-from common.streams import StreamBuffer
+from common.streams import StreamBuffer, fell_behind
 from users import store
 
 log = logging.getLogger("mesh.users.revocations")
@@ -249,12 +249,7 @@ class RevocationLog:
                     last = rows[-1].sequence
                     yield rows, True
             if follower.overflowed:
-                raise errors.ResourceExhausted(
-                    "this revocation stream fell too far behind; resume after the last "
-                    "sequence received",
-                    reason="STREAM_TOO_SLOW",
-                    metadata={"after_sequence": str(last)},
-                )
+                raise fell_behind(last)
         finally:
             self._followers.discard(follower)
             follower.close()

@@ -13,6 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.config import RuntimeSettings
+from gateway.mesh import serving
 from tests.e2e.conftest import ADMIN_PASSWORD, RunningMesh, bearer, login
 from tests.support.servers import LoopThread
 from users.v1 import auth_service_pb2 as auth_pb
@@ -59,17 +60,6 @@ class Hostile:
         self._loop.close()
 
 
-def _users_serving(target: str) -> bool:
-    with grpc.insecure_channel(target) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1
-            )
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
 def _oms_refuses(client: httpx.Client, token: str) -> bool:
     response = client.get("/api/v1/branches", headers=bearer(token))
     if response.status_code == 200:
@@ -88,7 +78,7 @@ def test_a_logout_after_a_restart_reaches_the_oms_within_a_second(
     assert not _oms_refuses(client, session)
     mesh.mesh.supervisor.restart("users", signum=signum)
     deadline = time.monotonic() + 30
-    while not _users_serving(target):
+    while not serving(target):
         assert time.monotonic() < deadline, "the User Service did not come back"
         time.sleep(0.05)
     hostile = Hostile(target)

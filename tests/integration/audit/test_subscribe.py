@@ -226,7 +226,7 @@ def test_a_subscriber_that_falls_behind_is_ended_with_where_to_resume(settings, 
             assert len(received) < published
             assert received == list(range(1, len(received) + 1))  # what it got, it got in order
             info = error_details(caught.value)["ErrorInfo"]
-            assert info.reason == "SUBSCRIBER_TOO_SLOW"
+            assert info.reason == "STREAM_TOO_SLOW"
             assert int(info.metadata["after_sequence"]) == received[-1]
     finally:
         server.stop()

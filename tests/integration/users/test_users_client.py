@@ -2,6 +2,7 @@
 within a second, and what is trusted while the revocation stream is down."""
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import time
@@ -67,19 +68,32 @@ def test_verification_fails_closed_until_revocations_are_known(users):
     asyncio.run(scenario())
 
 
+@contextlib.asynccontextmanager
+async def _following(users):
+    """A service's link to ``users`` (its target and service account), caught up with its
+    revocations and following them until the block ends."""
+    link = _connect(users)
+    follower = asyncio.create_task(link.revocations.run())
+    try:
+        await asyncio.wait_for(link.revocations.wait_ready(), 5)
+        yield link
+    finally:
+        follower.cancel()
+        await link.client.close()
+
+
+async def _until(condition):
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
 def test_verifies_and_sees_a_revocation_within_a_second(users):
     async def scenario():
-        link = _connect(users)
-        follower = asyncio.create_task(link.revocations.run())
-        try:
-            await asyncio.wait_for(link.revocations.wait_ready(), 5)
+        async with _following(users) as link:
             session = await _login(link.client)
             assert (await link.verifier.authenticate(session.access_token)).username == "admin"
             await _logout(link.client, session)
             await _eventually_refused(link.verifier, session.access_token, within=1.0)
-        finally:
-            follower.cancel()
-            await link.client.close()
 
     asyncio.run(scenario())
 
@@ -92,27 +106,18 @@ def test_a_restarted_user_service_is_followed_again_within_a_second(tmp_path):
 
     async def scenario():
         with running_users(settings) as users:
-            link = _connect(users)
-            follower = asyncio.create_task(link.revocations.run())
-            await asyncio.wait_for(link.revocations.wait_ready(), 5)
-            session = await _login(link.client)
-            await link.verifier.authenticate(session.access_token)
-            await asyncio.to_thread(users.server.stop, 1)
-        with running_users(settings):
-            back = time.monotonic()
-            await _logout(link.client, session)
-            await _eventually_refused(link.verifier, session.access_token, within=1.0)
-            assert time.monotonic() - back < 2.0
-            await asyncio.wait_for(_until(lambda: link.revocations.live), 2)
-        follower.cancel()
-        await link.client.close()
+            async with _following(users) as link:
+                session = await _login(link.client)
+                await link.verifier.authenticate(session.access_token)
+                await asyncio.to_thread(users.server.stop, 1)
+                with running_users(settings):
+                    back = time.monotonic()
+                    await _logout(link.client, session)
+                    await _eventually_refused(link.verifier, session.access_token, within=1.0)
+                    assert time.monotonic() - back < 2.0
+                    await asyncio.wait_for(_until(lambda: link.revocations.live), 2)
 
     asyncio.run(scenario())
-
-
-async def _until(condition):
-    while not condition():
-        await asyncio.sleep(0.01)
 
 
 def test_while_the_stream_is_refused_tokens_are_confirmed_with_the_user_service(tmp_path):
@@ -122,29 +127,25 @@ def test_while_the_stream_is_refused_tokens_are_confirmed_with_the_user_service(
 
     async def scenario():
         with running_users(settings) as users:
-            link = _connect(users)
-            follower = asyncio.create_task(link.revocations.run())
-            await asyncio.wait_for(link.revocations.wait_ready(), 5)
-            session = await _login(link.client)
-            await link.verifier.authenticate(session.access_token)
-            # Restart on the same port with another follower holding the only place first.
-            port = users.server.port
-            await asyncio.to_thread(users.server.stop, 0)
-            again = dataclasses.replace(settings, address=f"127.0.0.1:{port}")
-            with running_users(again) as restarted:
-                service = await _login(link.client, "svc-audit", _password(restarted, "svc-audit"))
-                squatter = link.client.auth.WatchRevocations(
-                    auth_pb.WatchRevocationsRequest(), metadata=bearer(service.access_token)
-                )
-                assert (await squatter.read()).caught_up
-                await asyncio.sleep(0.5)  # the watcher's reconnects are refused meanwhile
-                assert not link.revocations.live
-                await _logout(link.client, session)
-                await _eventually_refused(link.verifier, session.access_token, within=1.0)
-                squatter.cancel()
-                await asyncio.wait_for(_until(lambda: link.revocations.live), 3)
-        follower.cancel()
-        await link.client.close()
+            async with _following(users) as link:
+                session = await _login(link.client)
+                await link.verifier.authenticate(session.access_token)
+                # Restart on the same port with another follower holding the only place first.
+                await asyncio.to_thread(users.server.stop, 0)
+                again = dataclasses.replace(settings, address=users.target)
+                with running_users(again) as restarted:
+                    password = _password(restarted, "svc-audit")
+                    service = await _login(link.client, "svc-audit", password)
+                    squatter = link.client.auth.WatchRevocations(
+                        auth_pb.WatchRevocationsRequest(), metadata=bearer(service.access_token)
+                    )
+                    assert (await squatter.read()).caught_up
+                    await asyncio.sleep(0.5)  # the watcher's reconnects are refused meanwhile
+                    assert not link.revocations.live
+                    await _logout(link.client, session)
+                    await _eventually_refused(link.verifier, session.access_token, within=1.0)
+                    squatter.cancel()
+                    await asyncio.wait_for(_until(lambda: link.revocations.live), 3)
 
     asyncio.run(scenario())
 
@@ -152,17 +153,13 @@ def test_while_the_stream_is_refused_tokens_are_confirmed_with_the_user_service(
 def test_only_an_unreachable_user_service_lets_locally_verified_tokens_through(tmp_path):
     async def scenario():
         with running_users(users_settings(tmp_path)) as users:
-            link = _connect(users)
-            follower = asyncio.create_task(link.revocations.run())
-            await asyncio.wait_for(link.revocations.wait_ready(), 5)
-            session = await _login(link.client)
-            await link.verifier.authenticate(session.access_token)
-            await asyncio.to_thread(users.server.stop, 0)
-        # Nothing can be revoked while nobody can reach the User Service.
-        principal = await link.verifier.authenticate(session.access_token)
-        assert principal.username == "admin"
-        follower.cancel()
-        await link.client.close()
+            async with _following(users) as link:
+                session = await _login(link.client)
+                await link.verifier.authenticate(session.access_token)
+                await asyncio.to_thread(users.server.stop, 0)
+                # Nothing can be revoked while nobody can reach the User Service.
+                principal = await link.verifier.authenticate(session.access_token)
+                assert principal.username == "admin"
 
     asyncio.run(scenario())
 

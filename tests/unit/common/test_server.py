@@ -89,23 +89,28 @@ def _handlers():
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
-def _probe_server(verifier, **runtime):
-    settings = dataclasses.replace(RuntimeSettings.from_env(), **runtime)
-    public = ("Fail", "Crash", "Count", "Hold", "HoldToo", "Login", "LoginStream")
+def _server(handler=None, policies=None, verifier=None, **runtime):
+    """A server of the factory on a free port with ``handler``'s methods (none by default)."""
     return create_server(
         "127.0.0.1:0",
         domain="test.mesh",
-        services=[
-            ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((_handlers(),)))
-        ],
-        policies={
-            **{f"/{SERVICE}/{name}": PUBLIC for name in public},
-            f"/{SERVICE}/WhoAmI": requires("schema:read"),
-        },
+        services=[ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))]
+        if handler
+        else [],
+        policies=policies or {},
         verifier=verifier,
-        settings=settings,
+        settings=dataclasses.replace(RuntimeSettings.from_env(), **runtime),
         blocking=Blocking(1),
     )
+
+
+def _probe_server(verifier, **runtime):
+    public = ("Fail", "Crash", "Count", "Hold", "HoldToo", "Login", "LoginStream")
+    policies = {
+        **{f"/{SERVICE}/{name}": PUBLIC for name in public},
+        f"/{SERVICE}/WhoAmI": requires("schema:read"),
+    }
+    return _server(_handlers(), policies, verifier, **runtime)
 
 
 @pytest.fixture(scope="module")
@@ -283,15 +288,7 @@ def test_health_waits_for_readiness_before_serving():
     ready = threading.Event()
 
     def build():
-        mesh = create_server(
-            "127.0.0.1:0",
-            domain="test.mesh",
-            services=[],
-            policies={},
-            verifier=None,
-            settings=RuntimeSettings.from_env(),
-            blocking=Blocking(1),
-        )
+        mesh = _server()
         mesh.readiness = lambda: asyncio.to_thread(ready.wait)
         return mesh
 
@@ -321,17 +318,7 @@ def test_drain_callbacks_end_long_lived_streams_so_they_finish_cleanly():
     )
 
     def build():
-        mesh = create_server(
-            "127.0.0.1:0",
-            domain="test.mesh",
-            services=[
-                ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))
-            ],
-            policies={f"/{SERVICE}/Follow": PUBLIC},
-            verifier=None,
-            settings=RuntimeSettings.from_env(),
-            blocking=Blocking(1),
-        )
+        mesh = _server(handler, {f"/{SERVICE}/Follow": PUBLIC})
         mesh.on_drain.append(released.set)
         return mesh
 
@@ -356,17 +343,7 @@ def test_a_blocking_handler_is_refused_with_internal_rather_than_run(verifier):
     )
 
     def build():
-        return create_server(
-            "127.0.0.1:0",
-            domain="test.mesh",
-            services=[
-                ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))
-            ],
-            policies={f"/{SERVICE}/Sync": PUBLIC},
-            verifier=verifier,
-            settings=RuntimeSettings.from_env(),
-            blocking=Blocking(1),
-        )
+        return _server(handler, {f"/{SERVICE}/Sync": PUBLIC}, verifier)
 
     with running(build) as mesh, grpc.insecure_channel(mesh.target) as ch:
         with pytest.raises(grpc.RpcError) as caught:
