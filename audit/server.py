@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.ingest import Ingestor
-from audit.servicer import DOMAIN, AuditServicer, Limits
+from audit.servicers import DOMAIN, POLICIES, SERVICE, AuditServicer, Limits
 from audit.settings import Settings
 from audit.store import EventStore
 from audit.subscriptions import Fanout
@@ -16,23 +16,9 @@ from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings, data_dir
 from common.db import Database
-from common.interceptors import Policy, requires
 from common.logs import configure_logging
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import connect_users
-
-SERVICE = "audit.v1.AuditService"
-_WRITE = requires("audit:write")
-_READ = requires("audit:read")
-POLICIES: dict[str, Policy] = {
-    f"/{SERVICE}/PublishEvent": _WRITE,
-    f"/{SERVICE}/PublishEvents": _WRITE,
-    f"/{SERVICE}/StreamEvents": _WRITE,
-    f"/{SERVICE}/QueryEvents": _READ,
-    f"/{SERVICE}/GetEvent": _READ,
-    f"/{SERVICE}/SubscribeEvents": _READ,
-    f"/{SERVICE}/VerifyLog": _READ,
-}
 
 
 def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:

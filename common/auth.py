@@ -20,30 +20,13 @@ from jwt.algorithms import ECAlgorithm
 
 from common.errors import PermissionDenied, Unauthenticated
 from common.lru import LruCache
+from common.permissions import Permission
 
 ALGORITHM = "ES256"
 """The one signing algorithm of the mesh; verification accepts nothing else."""
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT typ, not a secret
 REFRESH_TOKEN_TYPE = "rt+jwt"  # noqa: S105 - a JWT typ, not a secret
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid")
-
-ADMIN_PERMISSION = "*"
-WATCH_REVOCATIONS = "revocations:watch"
-"""Held by service accounts only: the revocation stream is for the services that enforce it."""
-PERMISSIONS = (
-    "schema:read",
-    "schema:write",
-    "branch:create",
-    "branch:merge",
-    "branch:delete",
-    "action:execute",
-    "audit:read",
-    "audit:write",
-    "users:read",
-    "users:write",
-    WATCH_REVOCATIONS,
-)
-"""Every permission string the mesh knows, ``resource:action``; ``*`` grants all of them."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +57,7 @@ class Principal:
 def has_permission(granted: Iterable[str], permission: str) -> bool:
     """``*`` grants everything, ``resource:*`` every action on one resource."""
     granted_set = set(granted)
-    if ADMIN_PERMISSION in granted_set or permission in granted_set:
+    if Permission.ALL in granted_set or permission in granted_set:
         return True
     resource = permission.split(":", 1)[0]
     return f"{resource}:*" in granted_set

@@ -44,7 +44,8 @@ log = logging.getLogger("mesh.users_client")
 
 SERVICE_NAMES = ("users.v1.AuthService", "users.v1.UserService")
 SERVICE_ACCOUNTS_FILE = "service-accounts.json"
-"""Written (mode 0600) by the User Service at first start in its data folder."""
+"""``{"svc-oms": "<password>", ...}``, written (mode 0600) by the User Service at first start in
+its data folder and read by :class:`ServiceTokenSource`."""
 CONFIRM_SECONDS = 0.5
 """How long a ValidateToken answer stands in for the revocation stream while it is down."""
 _CONFIRMATIONS = 10_000

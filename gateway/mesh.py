@@ -91,7 +91,6 @@ class Mesh:
                 "MESH_OMS_LISTEN": targets["oms"],
                 "MESH_AUDIT_LISTEN": targets["audit"],
                 "MESH_USERS_ADDR": targets["users"],
-                "MESH_OMS_ADDR": targets["oms"],
                 "MESH_AUDIT_ADDR": targets["audit"],
                 "PYTHONUNBUFFERED": "1",
             }

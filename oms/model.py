@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
 from common.errors import FieldViolation, InvalidArgument
+from common.permissions import Permission
 
 Resource = dict[str, Any]
 """One normalized resource: a JSON-like dict with every field of its kind present."""
@@ -104,7 +105,7 @@ class RuleKind(StrEnum):
     DELETE_LINK = "DELETE_LINK"
 
 
-DEFAULT_ACTION_PERMISSION = "action:execute"
+DEFAULT_ACTION_PERMISSION = Permission.ACTION_EXECUTE.value
 
 
 def resource_key(collection: str, api_name: str) -> str:

@@ -13,17 +13,16 @@ from common.users_client import TokenSource, connect_users
 from oms.service import OntologyService
 from oms.servicers import (
     BRANCH_SERVICE,
+    DOMAIN,
+    POLICIES,
     SCHEMA_SERVICE,
     BranchServicer,
     ResourceMessages,
     SchemaServicer,
-    policies,
 )
 from oms.settings import Settings
 from oms.sql_store import SqlStore, outbox
 from oms.v1 import branch_service_pb2_grpc, schema_service_pb2_grpc
-
-DOMAIN = "oms.mesh"
 
 
 def build_server(
@@ -57,7 +56,7 @@ def build_server(
                 lambda s: branch_service_pb2_grpc.add_BranchServiceServicer_to_server(branches, s),
             ),
         ],
-        policies=policies(),
+        policies=POLICIES,
         verifier=verifier,
         settings=settings.runtime,
         blocking=blocking,

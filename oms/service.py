@@ -20,9 +20,10 @@ from enum import StrEnum
 from typing import Any
 
 from common import errors
-from common.auth import ADMIN_PERMISSION, Principal
+from common.auth import Principal
 from common.errors import FieldViolation
 from common.outbox import OutboxEvent
+from common.permissions import Permission
 from oms import convert
 from oms.checks import check_changes, check_delete, check_resource
 from oms.compat import CompatibilityMode, Finding, Severity, check_compatibility, has_breaking
@@ -516,7 +517,7 @@ class OntologyService:
         current = self.store.branch(name)
         # A protected branch's mode decides what counts as breaking there: lowering it would
         # let anyone merge what only a forcing administrator may.
-        if ("protected" in mask or current.protected) and not principal.has(ADMIN_PERMISSION):
+        if ("protected" in mask or current.protected) and not principal.has(Permission.ALL):
             raise errors.PermissionDenied(
                 "only an administrator can change branch protection"
                 if "protected" in mask
@@ -791,7 +792,7 @@ def _allow_breaking(
             metadata={"branch": branch.name, "mode": branch.compatibility_mode},
             details=[convert.finding_to_message(f) for f in breaking],
         )
-    if not principal.has(ADMIN_PERMISSION):
+    if not principal.has(Permission.ALL):
         raise errors.PermissionDenied(
             "only an administrator can force breaking changes", reason="ADMIN_REQUIRED"
         )

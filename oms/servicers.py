@@ -19,6 +19,7 @@ from common.blocking import Blocking
 from common.errors import FieldViolation
 from common.interceptors import Policy, current_principal, requires
 from common.lru import LruCache
+from common.permissions import Permission
 from oms import convert
 from oms.convert import COLLECTION_OF_FIELD, KINDS, Kind
 from oms.model import resource_key
@@ -31,6 +32,7 @@ from oms.v1 import (
     schema_service_pb2_grpc,
 )
 
+DOMAIN = "oms.mesh"
 SCHEMA_SERVICE = "oms.v1.SchemaService"
 BRANCH_SERVICE = "oms.v1.BranchService"
 
@@ -347,24 +349,27 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         )
 
 
-def policies() -> dict[str, Policy]:
+def _policies() -> dict[str, Policy]:
     """Who may call each method: reads need schema:read, writes schema:write, and so on."""
-    read, write = requires("schema:read"), requires("schema:write")
+    read, write = requires(Permission.SCHEMA_READ), requires(Permission.SCHEMA_WRITE)
     table: dict[str, Policy] = {}
     for method in schema_service_pb2.DESCRIPTOR.services_by_name["SchemaService"].methods:
         is_read = method.name.startswith(("Get", "List"))
         table[f"/{SCHEMA_SERVICE}/{method.name}"] = read if is_read else write
     branch_methods = {
-        "CreateBranch": requires("branch:create"),
+        "CreateBranch": requires(Permission.BRANCH_CREATE),
         "GetBranch": read,
         "ListBranches": read,
-        "UpdateBranch": requires("branch:create"),
-        "DeleteBranch": requires("branch:delete"),
+        "UpdateBranch": requires(Permission.BRANCH_CREATE),
+        "DeleteBranch": requires(Permission.BRANCH_DELETE),
         "ListCommits": read,
         "GetCommit": read,
         "DiffRefs": read,
-        "MergeBranch": requires("branch:merge"),
+        "MergeBranch": requires(Permission.BRANCH_MERGE),
         "ValidateBranch": read,
     }
     table.update({f"/{BRANCH_SERVICE}/{name}": p for name, p in branch_methods.items()})
     return table
+
+
+POLICIES = _policies()

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from common.db import Database
+from common.users_client import SERVICE_ACCOUNTS_FILE
 from users import store
 from users.directory import insert_user
 from users.passwords import Passwords
@@ -25,8 +26,6 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a secret
 SERVICE_ACCOUNTS = ("svc-oms", "svc-audit")
 """Accounts with the ``service`` role for the OMS and the Audit Service."""
-SERVICE_ACCOUNTS_FILE = "service-accounts.json"
-"""``{"svc-oms": "<password>", ...}``, read by ``common.users_client.ServiceTokenSource``."""
 
 
 def _secret_file(path: Path, make: str) -> str:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from common import errors
 from common.auth import Principal, has_permission
 from common.db import Database
+from common.permissions import Permission
 from users import store
 from users.passwords import Passwords, password_problem
 from users.revocations import end_sessions
@@ -295,7 +296,7 @@ class Directory:
     @staticmethod
     def _require_self_or_reader(caller: Principal, user_id: str) -> None:
         if caller.user_id != user_id:
-            caller.require("users:read")
+            caller.require(Permission.USERS_READ)
 
     @staticmethod
     def _existing(user: store.UserRecord | None, user_id: str) -> store.UserRecord:

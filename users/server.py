@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.auth import WATCH_REVOCATIONS, TokenVerifier
+from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.db import Database
-from common.interceptors import AUTHENTICATED, PUBLIC, Policy, requires
 from common.logs import configure_logging
 from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
@@ -20,38 +19,17 @@ from users.keys import KeyRing
 from users.passwords import Passwords
 from users.revocations import RevocationLog
 from users.service import AuthService, Lockout
-from users.servicer import AuthServicer, UserServicer
+from users.servicers import (
+    AUTH_SERVICE,
+    DOMAIN,
+    POLICIES,
+    USER_SERVICE,
+    AuthServicer,
+    UserServicer,
+)
 from users.settings import Settings
 from users.tokens import Identity, OwnServiceTokens, TokenIssuer
 from users.v1 import auth_service_pb2_grpc, user_service_pb2_grpc
-
-DOMAIN = "users.mesh"
-AUTH_SERVICE = "users.v1.AuthService"
-USER_SERVICE = "users.v1.UserService"
-
-POLICIES: dict[str, Policy] = {
-    f"/{AUTH_SERVICE}/Login": PUBLIC,
-    f"/{AUTH_SERVICE}/Logout": AUTHENTICATED,
-    # Checks the token it is given; an invalid one is its answer, not a refusal to answer.
-    f"/{AUTH_SERVICE}/ValidateToken": PUBLIC,
-    f"/{AUTH_SERVICE}/RefreshToken": PUBLIC,
-    # Verifiers need the keys before they hold any credential; they carry only public keys.
-    f"/{AUTH_SERVICE}/GetJwks": PUBLIC,
-    # For the services that enforce revocations: a stream anyone could hold would be a slot
-    # an attacker could take from them.
-    f"/{AUTH_SERVICE}/WatchRevocations": requires(WATCH_REVOCATIONS),
-    f"/{AUTH_SERVICE}/RotateSigningKey": requires("*"),
-    # The user themself, or users:read; checked in the directory.
-    f"/{USER_SERVICE}/GetUser": AUTHENTICATED,
-    f"/{USER_SERVICE}/GetUserPermissions": AUTHENTICATED,
-    f"/{USER_SERVICE}/CreateUser": requires("users:write"),
-    f"/{USER_SERVICE}/ListUsers": requires("users:read"),
-    f"/{USER_SERVICE}/UpdateUser": requires("users:write"),
-    f"/{USER_SERVICE}/DisableUser": requires("users:write"),
-    f"/{USER_SERVICE}/EnableUser": requires("users:write"),
-    f"/{USER_SERVICE}/SetUserRoles": requires("users:write"),
-    f"/{USER_SERVICE}/ListRoles": AUTHENTICATED,
-}
 
 
 @dataclass(frozen=True)
@@ -143,7 +121,7 @@ SERVICE_IDENTITY = Identity(
 
 
 def build_server(settings: Settings, *, audit_target: str | None = None) -> MeshServer:
-    """A ready-to-start User Service on ``settings.address``; call it in the serving loop.
+    """A ready-to-start User Service on ``settings.listen``; call it in the serving loop.
 
     With ``audit_target``, a relay ships the outbox (logins, logouts, user changes) to the
     Audit Service there; without it, events wait in the outbox.
@@ -152,7 +130,7 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
     auth_servicer = AuthServicer(parts.auth, parts.verifier, parts.revocations, parts.blocking)
     user_servicer = UserServicer(parts.directory, parts.blocking)
     server = create_server(
-        settings.address,
+        settings.listen,
         domain=DOMAIN,
         services=[
             ServiceRegistration(

@@ -17,8 +17,8 @@ class Settings:
 
     runtime: RuntimeSettings
     """Shared server settings (workers, grace, log level, issuer, audience)."""
-    address: str
-    """Listen address (``MESH_USERS_LISTEN``, ``127.0.0.1:8000``)."""
+    listen: str
+    """Address to bind (``MESH_USERS_LISTEN``, ``127.0.0.1:8000``); port 0 picks a free one."""
     data_dir: Path
     """Folder of the database, keys and first-start secrets (``MESH_DATA_DIR``)."""
     database_url: str
@@ -55,7 +55,7 @@ class Settings:
             )
         return cls(
             runtime=RuntimeSettings.from_env(),
-            address=env_str("MESH_USERS_LISTEN", "127.0.0.1:8000"),
+            listen=env_str("MESH_USERS_LISTEN", "127.0.0.1:8000"),
             data_dir=root,
             database_url=database_url("MESH_USERS_DATABASE_URL", root, "users.db"),
             keys_dir=Path(env_str("MESH_USERS_KEYS_DIR", str(root / "keys"))),

@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from common.auth import WATCH_REVOCATIONS
 from common.outbox import OutboxEvent, append, outbox_table
+from common.permissions import Permission
 
 metadata = sa.MetaData()
 
@@ -95,23 +95,31 @@ login_attempts = sa.Table(
 outbox = outbox_table(metadata)
 
 BUILTIN_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "admin": ("everything, including users and signing keys", ("*",)),
+    "admin": ("everything, including users and signing keys", (Permission.ALL,)),
     "editor": (
         "change the ontology on branches and run actions",
         (
-            "schema:read",
-            "schema:write",
-            "branch:create",
-            "branch:merge",
-            "branch:delete",
-            "action:execute",
+            Permission.SCHEMA_READ,
+            Permission.SCHEMA_WRITE,
+            Permission.BRANCH_CREATE,
+            Permission.BRANCH_MERGE,
+            Permission.BRANCH_DELETE,
+            Permission.ACTION_EXECUTE,
         ),
     ),
-    "viewer": ("read the ontology", ("schema:read",)),
-    "auditor": ("read the audit log and the ontology", ("audit:read", "schema:read")),
+    "viewer": ("read the ontology", (Permission.SCHEMA_READ,)),
+    "auditor": (
+        "read the audit log and the ontology",
+        (Permission.AUDIT_READ, Permission.SCHEMA_READ),
+    ),
     "service": (
         "service accounts of the mesh calling each other",
-        ("audit:write", "users:read", "schema:read", WATCH_REVOCATIONS),
+        (
+            Permission.AUDIT_WRITE,
+            Permission.USERS_READ,
+            Permission.SCHEMA_READ,
+            Permission.REVOCATIONS_WATCH,
+        ),
     ),
 }
 
@@ -152,11 +160,11 @@ def _services_watch_revocations(conn: Connection) -> None:
     if row is None:
         return
     granted = list(json.loads(row.permissions))
-    if WATCH_REVOCATIONS not in granted:
+    if Permission.REVOCATIONS_WATCH not in granted:
         conn.execute(
             roles.update()
             .where(roles.c.name == "service")
-            .values(permissions=json.dumps([*granted, WATCH_REVOCATIONS]))
+            .values(permissions=json.dumps([*granted, Permission.REVOCATIONS_WATCH.value]))
         )
 
 

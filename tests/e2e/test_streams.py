@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from common.config import RuntimeSettings
+from common.users_client import SERVICE_ACCOUNTS_FILE
 from common.users_client import bearer as grpc_bearer
 from tests.e2e.conftest import ADMIN_PASSWORD, RunningMesh, bearer, login
-from users.bootstrap import SERVICE_ACCOUNTS_FILE
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 

@@ -16,8 +16,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from common.config import RuntimeSettings
+from common.users_client import SERVICE_ACCOUNTS_FILE
 from tests.support.servers import RunningServer
-from users.bootstrap import SERVICE_ACCOUNTS_FILE
 from users.server import build_server
 from users.settings import Settings
 from users.v1 import auth_service_pb2 as auth_pb
@@ -35,7 +35,7 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
             issuer="ontology-mesh",
             audience="ontology-mesh",
         ),
-        address="127.0.0.1:0",
+        listen="127.0.0.1:0",
         data_dir=data_dir,
         database_url=f"sqlite:///{data_dir / 'users.db'}",
         keys_dir=data_dir / "keys",

@@ -83,7 +83,7 @@ def test_the_user_services_outbox_reaches_the_log(tmp_path, settings):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         users_address = f"127.0.0.1:{probe.getsockname()[1]}"
-    relaying = users_settings(tmp_path / "users", address=users_address)
+    relaying = users_settings(tmp_path / "users", listen=users_address)
     # Audit starts first and waits for the User Service, as on a machine booting the mesh.
     audit_server = audit_following(settings, users_address, relaying.data_dir)
     try:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.db import Database
-from oms.servicers import BRANCH_SERVICE, SCHEMA_SERVICE, policies
+from oms.servicers import BRANCH_SERVICE, POLICIES, SCHEMA_SERVICE
 from oms.sql_store import outbox
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import schema_service_pb2
@@ -63,7 +63,7 @@ def test_health_reports_both_services(oms):
 
 
 def test_every_method_has_an_access_policy():
-    table = policies()
+    table = POLICIES
     for module, service in (
         (schema_service_pb2, SCHEMA_SERVICE),
         (bs, BRANCH_SERVICE),

@@ -102,7 +102,7 @@ def test_a_restarted_user_service_is_followed_again_within_a_second(tmp_path):
     settings = users_settings(tmp_path)
     with running_users(settings) as first:
         port = first.server.port
-    settings = dataclasses.replace(settings, address=f"127.0.0.1:{port}")
+    settings = dataclasses.replace(settings, listen=f"127.0.0.1:{port}")
 
     async def scenario():
         with running_users(settings) as users:
@@ -132,7 +132,7 @@ def test_while_the_stream_is_refused_tokens_are_confirmed_with_the_user_service(
                 await link.verifier.authenticate(session.access_token)
                 # Restart on the same port with another follower holding the only place first.
                 await asyncio.to_thread(users.server.stop, 0)
-                again = dataclasses.replace(settings, address=users.target)
+                again = dataclasses.replace(settings, listen=users.target)
                 with running_users(again) as restarted:
                     password = _password(restarted, "svc-audit")
                     service = await _login(link.client, "svc-audit", password)

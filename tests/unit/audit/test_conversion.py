@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.chain import GENESIS, link
-from audit.servicer import event_from_proto, event_to_proto
+from audit.servicers import event_from_proto, event_to_proto
 from audit.v1 import audit_pb2
 from common.errors import InvalidArgument
 

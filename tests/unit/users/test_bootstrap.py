@@ -8,8 +8,9 @@ import stat
 import pytest
 
 from common.db import Database
+from common.users_client import SERVICE_ACCOUNTS_FILE
 from users import bootstrap, store
-from users.bootstrap import ADMIN_PASSWORD_FILE, SERVICE_ACCOUNTS_FILE, ensure_accounts
+from users.bootstrap import ADMIN_PASSWORD_FILE, ensure_accounts
 from users.passwords import Passwords
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.users import ADMIN_PASSWORD, users_settings
 from users.server import build_components
-from users.servicer import AuthServicer, UserServicer
+from users.servicers import AuthServicer, UserServicer
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import user_service_pb2 as users_pb
 

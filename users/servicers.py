@@ -14,7 +14,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common import errors
 from common.auth import TokenVerifier
 from common.blocking import Blocking
-from common.interceptors import bearer_token, current_principal
+from common.interceptors import (
+    AUTHENTICATED,
+    PUBLIC,
+    Policy,
+    bearer_token,
+    current_principal,
+    requires,
+)
+from common.permissions import Permission
 from users import store
 from users.directory import Directory
 from users.revocations import Revocation, RevocationLog
@@ -26,6 +34,33 @@ from users.v1 import user_service_pb2 as users_pb
 from users.v1 import user_service_pb2_grpc as users_grpc
 
 TOKEN_TYPE = "Bearer"  # noqa: S105 - the OAuth token_type, not a secret
+DOMAIN = "users.mesh"
+AUTH_SERVICE = "users.v1.AuthService"
+USER_SERVICE = "users.v1.UserService"
+
+POLICIES: dict[str, Policy] = {
+    f"/{AUTH_SERVICE}/Login": PUBLIC,
+    f"/{AUTH_SERVICE}/Logout": AUTHENTICATED,
+    # Checks the token it is given; an invalid one is its answer, not a refusal to answer.
+    f"/{AUTH_SERVICE}/ValidateToken": PUBLIC,
+    f"/{AUTH_SERVICE}/RefreshToken": PUBLIC,
+    # Verifiers need the keys before they hold any credential; they carry only public keys.
+    f"/{AUTH_SERVICE}/GetJwks": PUBLIC,
+    # For the services that enforce revocations: a stream anyone could hold would be a slot
+    # an attacker could take from them.
+    f"/{AUTH_SERVICE}/WatchRevocations": requires(Permission.REVOCATIONS_WATCH),
+    f"/{AUTH_SERVICE}/RotateSigningKey": requires(Permission.ALL),
+    # The user themself, or users:read; checked in the directory.
+    f"/{USER_SERVICE}/GetUser": AUTHENTICATED,
+    f"/{USER_SERVICE}/GetUserPermissions": AUTHENTICATED,
+    f"/{USER_SERVICE}/CreateUser": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/ListUsers": requires(Permission.USERS_READ),
+    f"/{USER_SERVICE}/UpdateUser": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/DisableUser": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/EnableUser": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/SetUserRoles": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/ListRoles": AUTHENTICATED,
+}
 
 
 def _timestamp(seconds: float) -> Timestamp:

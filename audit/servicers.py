@@ -19,9 +19,23 @@ from audit.v1 import audit_pb2, audit_pb2_grpc
 from audit.verification import verify_log
 from common.blocking import Blocking
 from common.errors import FieldViolation, MeshError, NotFound, invalid
+from common.interceptors import Policy, requires
+from common.permissions import Permission
 from common.status import status_proto
 
 DOMAIN = "audit.mesh"
+SERVICE = "audit.v1.AuditService"
+_WRITE = requires(Permission.AUDIT_WRITE)
+_READ = requires(Permission.AUDIT_READ)
+POLICIES: dict[str, Policy] = {
+    f"/{SERVICE}/PublishEvent": _WRITE,
+    f"/{SERVICE}/PublishEvents": _WRITE,
+    f"/{SERVICE}/StreamEvents": _WRITE,
+    f"/{SERVICE}/QueryEvents": _READ,
+    f"/{SERVICE}/GetEvent": _READ,
+    f"/{SERVICE}/SubscribeEvents": _READ,
+    f"/{SERVICE}/VerifyLog": _READ,
+}
 MAX_BATCH_EVENTS = 1000
 _KINDS = {
     "HASH_MISMATCH": audit_pb2.LogBreak.KIND_HASH_MISMATCH,
