@@ -1,7 +1,7 @@
 """The hash chain: each stored event's SHA-256 covers its content and the hash before it.
 
 The canonical encoding of a stored event is the canonical JSON (sorted keys, no spaces, UTF-8,
-see :func:`audit.events.canonical_json`) of::
+see :func:`common.canonical.canonical_json`) of::
 
     {"actor": str, "data": object, "id": str, "previous_hash": str, "recorded_time": int,
      "sequence": int, "source": str, "subject": str, "time": int, "type": str}

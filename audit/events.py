@@ -6,11 +6,11 @@ caller used (``event.type``, ``events[3].time``), so a producer can fix a bad ev
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from common.canonical import canonical_json
 from common.errors import AlreadyExists, FieldViolation, invalid
 
 MAX_ID = 256
@@ -27,16 +27,6 @@ TYPE_PATTERN = re.compile(rf"{_SEGMENT}(\.{_SEGMENT}){{2,}}")
 """At least three dot-separated lowercase segments: ``<service>.<area>.<what happened>``."""
 _TYPE_FILTER = re.compile(rf"{_SEGMENT}(\.{_SEGMENT})*\.?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-
-
-def canonical_json(value: Any) -> str:
-    """The one JSON encoding the log hashes and stores: sorted keys, no spaces, UTF-8."""
-    return _CANONICAL.encode(value)
 
 
 class Event(NamedTuple):
@@ -125,7 +115,7 @@ def parse_event(
     goes through the full validation, which accepts what it accepts and names every problem.
     """
     try:
-        encoded: str | None = _CANONICAL.encode(data)
+        encoded: str | None = canonical_json(data)
     except ValueError:
         encoded = None
     plainly_valid = (

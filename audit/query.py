@@ -8,14 +8,11 @@ different query.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 
-from audit.events import INT64_MAX, EventFilter, StoredEvent, canonical_json, check_type_filter
+from audit.events import INT64_MAX, EventFilter, StoredEvent, check_type_filter
 from audit.store import EventStore
+from common import pages
 from common.errors import FieldViolation, invalid
 
 DEFAULT_PAGE_SIZE = 100
@@ -29,33 +26,20 @@ class Page:
     next_page_token: str
 
 
-def _digest(selection: EventFilter, order: str) -> str:
-    return hashlib.sha256(canonical_json([asdict(selection), order]).encode()).hexdigest()[:16]
+def _query(selection: EventFilter, order: str) -> list[object]:
+    return [asdict(selection), order]
 
 
 def encode_token(last_sequence: int, selection: EventFilter, order: str) -> str:
-    raw = canonical_json({"s": last_sequence, "f": _digest(selection, order)})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return pages.encode({"after": last_sequence}, query=_query(selection, order))
 
 
 def decode_token(token: str, selection: EventFilter, order: str) -> int:
-    """The last sequence of the previous page; InvalidArgument if the token is not ours."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        body = json.loads(raw)
-        sequence = body["s"]
-        digest = body["f"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise _bad_token("is not a page token of this service") from exc
+    """The last sequence of the previous page; INVALID_ARGUMENT if the token is not ours."""
+    sequence = pages.decode(token, query=_query(selection, order)).get("after")
     if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
-        raise _bad_token("is not a page token of this service")
-    if digest != _digest(selection, order):
-        raise _bad_token("was issued for a different filter or order")
+        raise pages.refuse()
     return sequence
-
-
-def _bad_token(description: str) -> Exception:
-    return invalid([FieldViolation("page_token", description, "PAGE_TOKEN_INVALID")])
 
 
 def check_filter(selection: EventFilter) -> list[FieldViolation]:
@@ -87,7 +71,7 @@ def run_query(
         violations.append(FieldViolation("page_size", "must not be negative", "INVALID_VALUE"))
     if violations:
         raise invalid(violations)
-    limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    limit = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
     newest = order == "newest"
     last = decode_token(page_token, selection, order) if page_token else None
     if newest:

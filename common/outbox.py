@@ -6,7 +6,6 @@ once acknowledged, so neither a crash nor an Audit outage loses an event.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from common.canonical import canonical_json
 from common.db import mark
 
 OUTBOX_TOPIC = "outbox"
@@ -62,7 +62,7 @@ def append(conn: Connection, table: sa.Table, event: OutboxEvent) -> None:
             subject=event.subject,
             actor=event.actor,
             time=event.time,
-            data=json.dumps(event.data, sort_keys=True, separators=(",", ":")),
+            data=canonical_json(event.data),
         )
     )
     mark(conn, OUTBOX_TOPIC)

@@ -8,9 +8,6 @@ moved meanwhile, so no check ever passes against a state that is not the one wri
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
@@ -19,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from common import errors
+from common import errors, pages
 from common.auth import Principal
 from common.errors import FieldViolation
 from common.outbox import OutboxEvent
@@ -117,28 +114,7 @@ class Validation:
 
 
 def _page_size(size: int, default: int = DEFAULT_PAGE_SIZE) -> int:
-    if size < 0:
-        raise errors.invalid([FieldViolation("page_size", "must not be negative")])
-    return min(size or default, MAX_PAGE_SIZE)
-
-
-def _encode_token(state: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode()
-
-
-def _decode_token(token: str, **expected: Any) -> dict[str, Any]:
-    """The state of a page token; it must come from the same query (``expected`` fields)."""
-    try:
-        state = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        state = None
-    if not isinstance(state, dict) or any(state.get(k) != v for k, v in expected.items()):
-        raise errors.InvalidArgument(
-            "page_token is not valid for this request",
-            reason="INVALID_PAGE_TOKEN",
-            violations=[FieldViolation("page_token", "not a token of this query")],
-        )
-    return state
+    return pages.page_size(size, default=default, maximum=MAX_PAGE_SIZE)
 
 
 def _now() -> datetime:
@@ -181,7 +157,7 @@ class OntologyService:
         size = _page_size(page_size)
         after = ""
         if page_token:
-            state = _decode_token(page_token, collection=collection)
+            state = pages.decode(page_token, query={"list": collection})
             snapshot = self.store.snapshot(self.store.commit(str(state.get("commit"))).id)
             after = str(state.get("after", ""))
         else:
@@ -195,8 +171,8 @@ class OntologyService:
         snapshot.prefetch(page)
         token = ""
         if more:
-            token = _encode_token(
-                {"collection": collection, "commit": snapshot.commit.id, "after": page[-1]}
+            token = pages.encode(
+                {"commit": snapshot.commit.id, "after": page[-1]}, query={"list": collection}
             )
         return Page([self._stored(snapshot, k) for k in page], token)
 
@@ -489,9 +465,11 @@ class OntologyService:
 
     def list_branches(self, *, page_size: int, page_token: str) -> Page:
         size = _page_size(page_size)
-        after = str(_decode_token(page_token).get("after", "")) if page_token else ""
+        query = {"list": "branches"}
+        after = str(pages.decode(page_token, query=query).get("after", "")) if page_token else ""
         found = self.store.branches(after=after, limit=size + 1)
-        token = _encode_token({"after": found[size - 1].name}) if len(found) > size else ""
+        more = len(found) > size
+        token = pages.encode({"after": found[size - 1].name}, query=query) if more else ""
         return Page(found[:size], token)
 
     def update_branch(
@@ -560,15 +538,16 @@ class OntologyService:
                     [FieldViolation("resource", "not a resource key like objectTypes/Employee")]
                 ) from exc
         size = _page_size(page_size)
+        query = {"log": ref, "resource": resource}
         if page_token:
-            state = _decode_token(page_token, ref=ref, resource=resource)
+            state = pages.decode(page_token, query=query)
             frontier = [str(c) for c in state.get("frontier", [])]
             for commit_id in frontier:
                 self.store.commit(commit_id)
         else:
             frontier = [self.store.resolve(ref).id]
         found, rest = self.store.log(frontier, resource=resource or None, limit=size)
-        token = _encode_token({"ref": ref, "resource": resource, "frontier": rest}) if rest else ""
+        token = pages.encode({"frontier": rest}, query=query) if rest else ""
         return Page(found, token)
 
     def get_commit(self, commit_id: str) -> tuple[CommitRecord, list[tuple[str, str]]]:
@@ -577,8 +556,9 @@ class OntologyService:
 
     def diff(self, base: str, head: str, *, page_size: int, page_token: str) -> DiffPage:
         size = _page_size(page_size, default=100)
+        query = {"diff": [base, head]}
         if page_token:
-            state = _decode_token(page_token, base_ref=base, head_ref=head)
+            state = pages.decode(page_token, query=query)
             old = self.store.commit(str(state.get("base")))
             new = self.store.commit(str(state.get("head")))
             after = str(state.get("after", ""))
@@ -591,15 +571,7 @@ class OntologyService:
         new_snapshot.prefetch(page)
         token = ""
         if len(keys) > size:
-            token = _encode_token(
-                {
-                    "base_ref": base,
-                    "head_ref": head,
-                    "base": old.id,
-                    "head": new.id,
-                    "after": page[-1],
-                }
-            )
+            token = pages.encode({"base": old.id, "head": new.id, "after": page[-1]}, query=query)
         return DiffPage(old, new, diff_snapshots(old_snapshot, new_snapshot, page), token)
 
     # -- merge and validation -------------------------------------------------------------

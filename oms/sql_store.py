@@ -19,19 +19,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from common import errors
+from common.canonical import canonical_json
 from common.db import Database
 from common.lru import LruCache
 from common.outbox import OutboxEvent, append, outbox_table
 from oms.model import Overlay, Resource, references
 from oms.store import MAIN, BranchRecord, CommitRecord, EventsFor, NewCommit, Snapshot
-from oms.tree import (
-    Tree,
-    bucket_of,
-    canonical,
-    changed_entries,
-    content_hash,
-    group_by_bucket,
-)
+from oms.tree import Tree, bucket_of, changed_entries, content_hash, group_by_bucket
 
 metadata = sa.MetaData()
 
@@ -142,10 +136,10 @@ def _create_schema(conn: Connection) -> None:
 
 def _create_main(conn: Connection) -> None:
     """The first commit (an empty ontology) and the protected ``main`` branch pointing to it."""
-    root_text = canonical(EMPTY_TREE)
+    root_text = canonical_json(EMPTY_TREE)
     root = content_hash(root_text)
     now = _now_us()
-    commit_id = content_hash(canonical({"root": root, "parents": [], "time_us": now}))
+    commit_id = content_hash(canonical_json({"root": root, "parents": [], "time_us": now}))
     conn.execute(blobs.insert().values(hash=root, body=root_text))
     conn.execute(
         commits.insert().values(
@@ -603,7 +597,7 @@ class SqlStore:
         changes: list[tuple[str, str]] = []
 
         def put(value: Any) -> str:
-            text = canonical(value)
+            text = canonical_json(value)
             blob_hash = content_hash(text)
             written[blob_hash] = (text, value)
             return blob_hash
@@ -638,7 +632,7 @@ class SqlStore:
             "force_reason": new.force_reason,
         }
         record = CommitRecord(
-            id=content_hash(canonical(fields)),
+            id=content_hash(canonical_json(fields)),
             root=root_hash,
             parents=new.parents,
             author=new.author,

@@ -10,17 +10,13 @@ two snapshots differ exactly in the buckets whose hashes differ.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from common.canonical import canonical_json
+
 Tree = dict[str, str]
 """A root (bucket id -> bucket hash) or a bucket (resource key -> resource hash)."""
-
-
-def canonical(value: Any) -> str:
-    """The one JSON spelling of a value, so equal content always gets the same hash."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def content_hash(text: str) -> str:
@@ -29,7 +25,7 @@ def content_hash(text: str) -> str:
 
 def resource_etag(resource: Any) -> str:
     """A resource's etag: the hash it is stored under, so equal content has equal etags."""
-    return content_hash(canonical(resource))
+    return content_hash(canonical_json(resource))
 
 
 def bucket_of(key: str) -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import time
 import uuid
@@ -13,7 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from common import errors
+from common import errors, pages
 from common.auth import Principal, has_permission
 from common.db import Database
 from common.permissions import Permission
@@ -28,6 +25,8 @@ MAX_EMAIL = 320
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 UPDATABLE_FIELDS = ("display_name", "email")
+_USERS = {"list": "users"}
+"""The query a page token of ListUsers belongs to."""
 
 
 @dataclass(frozen=True)
@@ -54,26 +53,6 @@ def _profile_violations(display_name: str, email: str) -> list[errors.FieldViola
     if email and (len(email) > MAX_EMAIL or not re.fullmatch(r"[^@\s]+@[^@\s]+", email)):
         violations.append(errors.FieldViolation("user.email", "is not an email address"))
     return violations
-
-
-def _page_token(username: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": username}).encode()).decode()
-
-
-def _page_after(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise errors.invalid(
-            [errors.FieldViolation("page_token", "is not a token from a previous page")]
-        ) from exc
-    if not isinstance(after, str):
-        raise errors.invalid(
-            [errors.FieldViolation("page_token", "is not a token from a previous page")]
-        )
-    return after
 
 
 class Directory:
@@ -114,15 +93,16 @@ class Directory:
             ]
 
     def list_users(self, *, page_size: int, page_token: str) -> UserPage:
-        if page_size < 0:
-            raise errors.invalid([errors.FieldViolation("page_size", "must not be negative")])
-        size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        after = _page_after(page_token)
+        size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        after = pages.decode(page_token, query=_USERS).get("after", "") if page_token else ""
+        if not isinstance(after, str):
+            raise pages.refuse()
         with self._db.read() as conn:
             found = store.list_users(conn, after_username=after, limit=size + 1)
         page = found[:size]
         more = len(found) > size
-        return UserPage(users=page, next_page_token=_page_token(page[-1].username) if more else "")
+        token = pages.encode({"after": page[-1].username}, query=_USERS) if more else ""
+        return UserPage(users=page, next_page_token=token)
 
     def create_user(
         self,

@@ -209,7 +209,7 @@ def test_list_pages_stay_on_the_commit_of_the_first_page(oms):
             ss.ListObjectTypesRequest(branch="main", page_token="garbage"), metadata=oms.admin
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert reason(bad.value) == "INVALID_PAGE_TOKEN"
+    assert reason(bad.value) == "PAGE_TOKEN_INVALID"
 
 
 def test_read_as_of_a_past_commit(oms):

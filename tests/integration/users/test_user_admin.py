@@ -107,7 +107,7 @@ def test_list_users_pages_through_everyone(users, as_admin):
     assert len(seen) == len(set(seen))
     assert rejected(
         users.users.ListUsers, users_pb.ListUsersRequest(page_token="%%%"), metadata=as_admin
-    ) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    ) == (grpc.StatusCode.INVALID_ARGUMENT, "PAGE_TOKEN_INVALID")
 
 
 def test_update_user_with_mask_and_etag(users, as_admin):

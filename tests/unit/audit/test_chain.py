@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit import chain
-from audit.events import canonical_json, parse_event
+from audit.events import parse_event
+from common.canonical import canonical_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

@@ -1,0 +1,63 @@
+"""Pagination every API of the mesh shares: page sizes and opaque page tokens (AIP-158).
+
+A token carries the state a list needs to go on (the last key returned, the commit it reads,
+...) and a digest of the query that issued it: its URL-safe, unpadded base64 of the canonical
+JSON ``{"q": digest, "s": state}``. A client must treat it as opaque. A token that is not one,
+or one issued for another query (other filters, another collection), is INVALID_ARGUMENT with
+reason ``PAGE_TOKEN_INVALID`` on the field ``page_token``, in every service alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from common.canonical import canonical_json
+from common.errors import FieldViolation, InvalidArgument, invalid
+
+REASON = "PAGE_TOKEN_INVALID"
+
+
+def page_size(requested: int, *, default: int, maximum: int) -> int:
+    """The size of a page: ``default`` for 0, at most ``maximum``; negative is refused."""
+    if requested < 0:
+        raise invalid([FieldViolation("page_size", "must not be negative", "INVALID_VALUE")])
+    return min(requested or default, maximum)
+
+
+def _digest(query: Any) -> str:
+    return hashlib.sha256(canonical_json(query).encode()).hexdigest()[:16]
+
+
+def encode(state: Mapping[str, Any], *, query: Any) -> str:
+    """A token for the next page of ``query`` (any JSON value that names the request)."""
+    raw = canonical_json({"q": _digest(query), "s": dict(state)})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode(token: str, *, query: Any) -> dict[str, Any]:
+    """The state a token of ``query`` carries; INVALID_ARGUMENT for anything else."""
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise refuse() from exc
+    if not isinstance(body, dict) or not isinstance(body.get("s"), dict):
+        raise refuse()
+    if body.get("q") != _digest(query):
+        raise refuse("was issued for another query (other filters, order or collection)")
+    state: dict[str, Any] = body["s"]
+    return state
+
+
+def refuse(description: str = "is not a page token of this service") -> InvalidArgument:
+    """The error for a token that is not one of this query's (also for one whose state,
+    once decoded, does not fit the list it is for)."""
+    return InvalidArgument(
+        f"page_token {description}",
+        reason=REASON,
+        violations=[FieldViolation("page_token", description, REASON)],
+    )
