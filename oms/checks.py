@@ -31,10 +31,10 @@ from oms.model import (
     SINGULAR,
     BaseType,
     Cardinality,
+    Ontology,
     Overlay,
     Resource,
     RuleKind,
-    Snapshot,
     Status,
     by_name,
     collection_items,
@@ -86,7 +86,7 @@ collections that rely on them: a change to any other field cannot break a referr
 
 
 def check_resource(
-    collection: str, resource: Mapping[str, Any], snapshot: Snapshot
+    collection: str, resource: Mapping[str, Any], snapshot: Ontology
 ) -> list[FieldViolation]:
     """Every violation of writing ``resource`` (created or replaced) into ``snapshot``.
 
@@ -125,7 +125,7 @@ def check_resource(
     return violations
 
 
-def check_delete(collection: str, api_name: str, snapshot: Snapshot) -> list[FieldViolation]:
+def check_delete(collection: str, api_name: str, snapshot: Ontology) -> list[FieldViolation]:
     """Every reason ``collection/api_name`` cannot be deleted: the resources still using it."""
     key = resource_key(collection, api_name)
     refs = _Checker(snapshot).referrers([key])
@@ -138,7 +138,7 @@ def check_delete(collection: str, api_name: str, snapshot: Snapshot) -> list[Fie
 
 
 def check_changes(
-    snapshot: Snapshot, keys: Iterable[str], *, before: Snapshot | None = None
+    snapshot: Ontology, keys: Iterable[str], *, before: Ontology | None = None
 ) -> dict[str, list[FieldViolation]]:
     """Violations of a snapshot after many resources changed (e.g. a merge), by resource key.
 
@@ -173,7 +173,7 @@ def _is_name(collection: str, name: str) -> bool:
 class _Checker:
     """Checks against one snapshot, with a reverse-reference index built on first need."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Ontology) -> None:
         self.snapshot = snapshot
         self._reverse: dict[tuple[str, str], dict[str, dict[str, list[str]]]] = {}
 

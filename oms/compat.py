@@ -29,8 +29,8 @@ from oms.model import (
     LINK_TYPES,
     OBJECT_TYPES,
     SHARED_PROPERTIES,
+    Ontology,
     Resource,
-    Snapshot,
     Status,
     by_name,
     prefetch,
@@ -173,8 +173,8 @@ _DELETED = {c: r.replace("_ADDED", "_DELETED") for c, r in _ADDED.items()}
 
 
 def check_compatibility(
-    old: Snapshot,
-    new: Snapshot,
+    old: Ontology,
+    new: Ontology,
     mode: CompatibilityMode | str = CompatibilityMode.BACKWARD,
     keys: Iterable[str] | None = None,
 ) -> list[Finding]:

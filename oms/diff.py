@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from oms.model import NAMED_LISTS, Resource, Snapshot, by_name, is_named_list, prefetch
+from oms.model import NAMED_LISTS, Ontology, Resource, by_name, is_named_list, prefetch
 
 ORDER_SUFFIX = "#order"
 
@@ -67,7 +67,7 @@ def diff_resource(old: Resource | None, new: Resource | None) -> list[FieldChang
 
 
 def diff_snapshots(
-    old: Snapshot, new: Snapshot, keys: Iterable[str] | None = None
+    old: Ontology, new: Ontology, keys: Iterable[str] | None = None
 ) -> list[ResourceChange]:
     """The resources that differ, sorted by key.
 

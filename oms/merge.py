@@ -21,9 +21,9 @@ from oms.diff import ORDER_SUFFIX, item_path
 from oms.model import (
     NAMED_LISTS,
     SET_LISTS,
+    Ontology,
     Overlay,
     Resource,
-    Snapshot,
     by_name,
     is_named_list,
     prefetch,
@@ -51,7 +51,7 @@ class Conflict:
 
 
 @dataclass(frozen=True)
-class MergeResult:
+class MergedSnapshots:
     """What merging theirs into ours yields.
 
     ``changes`` are to be applied onto ours (``None`` deletes); they are only safe to write
@@ -83,8 +83,8 @@ def merge_resource(
 
 
 def merge_snapshots(
-    base: Snapshot, ours: Snapshot, theirs: Snapshot, keys: Iterable[str] | None = None
-) -> MergeResult:
+    base: Ontology, ours: Ontology, theirs: Ontology, keys: Iterable[str] | None = None
+) -> MergedSnapshots:
     """Merge ``theirs`` into ``ours`` from their merge base ``base``.
 
     ``keys``, when given, are the only keys that may differ between the three (the union of
@@ -109,9 +109,9 @@ def merge_snapshots(
         elif merged != o:
             changes[key] = merged
     if conflicts or not changes:
-        return MergeResult(changes, tuple(conflicts))
+        return MergedSnapshots(changes, tuple(conflicts))
     violations = check_changes(Overlay(ours, changes), changes, before=ours)
-    return MergeResult(changes, (), {k: tuple(v) for k, v in violations.items()})
+    return MergedSnapshots(changes, (), {k: tuple(v) for k, v in violations.items()})
 
 
 class _Merger:

@@ -29,8 +29,9 @@ from common.permissions import Permission
 Resource = dict[str, Any]
 """One normalized resource: a JSON-like dict with every field of its kind present."""
 
-Snapshot = Mapping[str, Resource]
-"""An ontology at one commit: ``"<collection>/<api_name>"`` -> normalized resource."""
+Ontology = Mapping[str, Resource]
+"""An ontology as its resources, ``"<collection>/<api_name>"`` -> normalized resource: a stored
+snapshot, or one with changes laid over it."""
 
 OBJECT_TYPES = "objectTypes"
 LINK_TYPES = "linkTypes"
@@ -38,7 +39,7 @@ ACTION_TYPES = "actionTypes"
 INTERFACES = "interfaces"
 SHARED_PROPERTIES = "sharedProperties"
 
-KINDS = (OBJECT_TYPES, LINK_TYPES, ACTION_TYPES, INTERFACES, SHARED_PROPERTIES)
+COLLECTIONS = (OBJECT_TYPES, LINK_TYPES, ACTION_TYPES, INTERFACES, SHARED_PROPERTIES)
 """Every collection of the ontology, in the order they are usually listed."""
 
 SINGULAR = {
@@ -116,7 +117,7 @@ def resource_key(collection: str, api_name: str) -> str:
 def split_key(key: str) -> tuple[str, str]:
     """``"objectTypes/Employee"`` -> ``("objectTypes", "Employee")``; refuses malformed keys."""
     collection, sep, api_name = key.partition("/")
-    if not sep or collection not in KINDS or not api_name or "/" in api_name:
+    if not sep or collection not in COLLECTIONS or not api_name or "/" in api_name:
         raise InvalidArgument(
             f"not a resource key: {key!r}",
             reason="INVALID_RESOURCE_KEY",
@@ -284,7 +285,7 @@ def normalize(collection: str, resource: Mapping[str, Any]) -> Resource:
         raise InvalidArgument(
             f"unknown ontology collection {collection!r}",
             reason="UNKNOWN_COLLECTION",
-            violations=[FieldViolation("collection", f"must be one of {', '.join(KINDS)}")],
+            violations=[FieldViolation("collection", f"must be one of {', '.join(COLLECTIONS)}")],
         )
     out = _item(resource, fields)
     if "properties" in out:
@@ -342,7 +343,7 @@ class ReferenceIndexed(Protocol):
         """Keys of the resources referring to ``key``; ``None`` when no index is kept."""
 
 
-def referrers(snapshot: Snapshot, key: str) -> frozenset[str] | None:
+def referrers(snapshot: Ontology, key: str) -> frozenset[str] | None:
     """The indexed referrers of ``key``, or ``None`` when they can only be found by a scan."""
     if isinstance(snapshot, ReferenceIndexed):
         return snapshot.referrers(key)
@@ -356,7 +357,7 @@ class Overlay(Mapping[str, Resource]):
     the change, not to the ontology.
     """
 
-    def __init__(self, base: Snapshot, changes: Mapping[str, Resource | None]) -> None:
+    def __init__(self, base: Ontology, changes: Mapping[str, Resource | None]) -> None:
         self._base = base
         self._changes = changes
         self._added_refs: dict[str, set[str]] | None = None
@@ -439,13 +440,13 @@ class Prefetching(Protocol):
         """Load these resources in bulk before they are read one by one."""
 
 
-def prefetch(snapshot: Snapshot, keys: Iterable[str]) -> None:
+def prefetch(snapshot: Ontology, keys: Iterable[str]) -> None:
     """Ask a lazily loaded snapshot for many resources at once; a no-op for plain dicts."""
     if isinstance(snapshot, Prefetching):
         snapshot.prefetch(keys)
 
 
-def collection_items(snapshot: Snapshot, collection: str) -> Iterator[tuple[str, Resource]]:
+def collection_items(snapshot: Ontology, collection: str) -> Iterator[tuple[str, Resource]]:
     """Every ``(key, resource)`` of one collection in a snapshot."""
     prefix = collection + "/"
     keys = [key for key in snapshot if key.startswith(prefix)]

@@ -552,7 +552,7 @@ class OntologyService:
 
     def get_commit(self, commit_id: str) -> tuple[CommitRecord, list[tuple[str, str]]]:
         commit = self.store.commit(commit_id)
-        return commit, self.store.commit_changes(commit.id)
+        return commit, self.store.changes_in(commit.id)
 
     def diff(self, base: str, head: str, *, page_size: int, page_token: str) -> DiffPage:
         size = _page_size(page_size, default=100)

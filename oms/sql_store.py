@@ -378,7 +378,7 @@ class SqlStore:
             keys |= changed_entries(old.bucket(bucket_id), new.bucket(bucket_id))
         return keys
 
-    def commit_changes(self, commit_id: str) -> list[tuple[str, str]]:
+    def changes_in(self, commit_id: str) -> list[tuple[str, str]]:
         with self.db.read() as conn:
             rows = conn.execute(
                 sa.select(commit_changes.c.key, commit_changes.c.change)

@@ -103,7 +103,7 @@ class OntologyStore(Protocol):
         """The resource keys whose content differs; costs the number of differing buckets."""
         ...
 
-    def commit_changes(self, commit_id: str) -> list[tuple[str, str]]:
+    def changes_in(self, commit_id: str) -> list[tuple[str, str]]:
         """(key, ADDED|MODIFIED|DELETED) of a commit relative to its first parent."""
         ...
 

@@ -69,7 +69,7 @@ def test_snapshots_commits_and_history(url):
         assert dict(store.snapshot(two.id).items()) == {"objectTypes/B": {"api_name": "B"}}
         assert dict(store.snapshot(one.id).items()) == {"objectTypes/A": {"api_name": "A"}}
         assert store.changed_keys(one.id, two.id) == {"objectTypes/A", "objectTypes/B"}
-        assert store.commit_changes(two.id) == [
+        assert store.changes_in(two.id) == [
             ("objectTypes/A", "DELETED"),
             ("objectTypes/B", "ADDED"),
         ]
@@ -168,10 +168,10 @@ def test_a_commit_writes_blobs_for_its_change_only(url):
         before = _blob_count(store)
         one = _write(store, MAIN, head, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
         assert _blob_count(store) - before == 3
-        assert store.commit_changes(one.id) == [("objectTypes/T7", "MODIFIED")]
+        assert store.changes_in(one.id) == [("objectTypes/T7", "MODIFIED")]
         same = _write(store, MAIN, one.id, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
         assert _blob_count(store) - before == 3
-        assert store.commit_changes(same.id) == []
+        assert store.changes_in(same.id) == []
         assert same.root == one.root
     finally:
         store.close()

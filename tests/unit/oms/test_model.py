@@ -11,8 +11,8 @@ import pytest
 from common.errors import InvalidArgument
 from oms.model import (
     ACTION_TYPES,
+    COLLECTIONS,
     FIELDS,
-    KINDS,
     OBJECT_TYPES,
     Overlay,
     collection_items,
@@ -79,7 +79,7 @@ def test_normalize_fills_action_parts() -> None:
     }
 
 
-@pytest.mark.parametrize("collection", KINDS)
+@pytest.mark.parametrize("collection", COLLECTIONS)
 def test_normalize_is_idempotent_and_leaves_its_input_alone(collection: str) -> None:
     raw = {
         "api_name": "x",
@@ -107,7 +107,7 @@ def test_normalize_refuses_an_unknown_collection() -> None:
 
 
 def test_keys_round_trip() -> None:
-    for collection in KINDS:
+    for collection in COLLECTIONS:
         assert split_key(resource_key(collection, "abc")) == (collection, "abc")
 
 
