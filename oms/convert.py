@@ -12,7 +12,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
@@ -26,69 +26,61 @@ from oms.model import Resource
 from oms.store import BranchRecord, CommitRecord
 from oms.v1 import history_pb2, resources_pb2, schema_service_pb2
 
+M = TypeVar("M", bound=Message)
+L = TypeVar("L", bound=Message)
+
 
 @dataclass(frozen=True)
-class Kind:
-    """One collection as the API spells it: its message, RPC and request field names."""
+class Kind(Generic[M, L]):
+    """One collection as the API spells it: its message, list response and field names."""
 
     collection: str
-    message: type[Message]
-    list_response: type[Message]
+    message: type[M]
+    list_response: type[L]
     field: str
     """The request field carrying one resource, e.g. ``object_type``."""
     plural: str
     """The response field carrying a page of them, e.g. ``object_types``."""
 
-    @property
-    def singular_rpc(self) -> str:
-        """``ObjectType``, as in ``GetObjectType``."""
-        return self.message.__name__
 
-    @property
-    def plural_rpc(self) -> str:
-        """``ObjectTypes``, as in ``ListObjectTypes``."""
-        return self.list_response.__name__.removeprefix("List").removesuffix("Response")
-
-
-KINDS: Mapping[str, Kind] = {
+OBJECT_TYPE = Kind(
+    model.OBJECT_TYPES,
+    resources_pb2.ObjectType,
+    schema_service_pb2.ListObjectTypesResponse,
+    "object_type",
+    "object_types",
+)
+LINK_TYPE = Kind(
+    model.LINK_TYPES,
+    resources_pb2.LinkType,
+    schema_service_pb2.ListLinkTypesResponse,
+    "link_type",
+    "link_types",
+)
+ACTION_TYPE = Kind(
+    model.ACTION_TYPES,
+    resources_pb2.ActionType,
+    schema_service_pb2.ListActionTypesResponse,
+    "action_type",
+    "action_types",
+)
+INTERFACE = Kind(
+    model.INTERFACES,
+    resources_pb2.Interface,
+    schema_service_pb2.ListInterfacesResponse,
+    "interface",
+    "interfaces",
+)
+SHARED_PROPERTY = Kind(
+    model.SHARED_PROPERTIES,
+    resources_pb2.SharedProperty,
+    schema_service_pb2.ListSharedPropertiesResponse,
+    "shared_property",
+    "shared_properties",
+)
+KINDS: Mapping[str, Kind[Any, Any]] = {
     kind.collection: kind
-    for kind in (
-        Kind(
-            model.OBJECT_TYPES,
-            resources_pb2.ObjectType,
-            schema_service_pb2.ListObjectTypesResponse,
-            "object_type",
-            "object_types",
-        ),
-        Kind(
-            model.LINK_TYPES,
-            resources_pb2.LinkType,
-            schema_service_pb2.ListLinkTypesResponse,
-            "link_type",
-            "link_types",
-        ),
-        Kind(
-            model.ACTION_TYPES,
-            resources_pb2.ActionType,
-            schema_service_pb2.ListActionTypesResponse,
-            "action_type",
-            "action_types",
-        ),
-        Kind(
-            model.INTERFACES,
-            resources_pb2.Interface,
-            schema_service_pb2.ListInterfacesResponse,
-            "interface",
-            "interfaces",
-        ),
-        Kind(
-            model.SHARED_PROPERTIES,
-            resources_pb2.SharedProperty,
-            schema_service_pb2.ListSharedPropertiesResponse,
-            "shared_property",
-            "shared_properties",
-        ),
-    )
+    for kind in (OBJECT_TYPE, LINK_TYPE, ACTION_TYPE, INTERFACE, SHARED_PROPERTY)
 }
 COLLECTION_OF_FIELD = {kind.field: kind.collection for kind in KINDS.values()}
 

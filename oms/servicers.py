@@ -1,15 +1,15 @@
 """gRPC servicers of ``oms.v1``: translate messages to domain calls and back, nothing more.
 
 Every domain call reads the branch heads in the database, so each runs in the server's
-blocking pool; converting messages stays on the loop. The five resource collections share
-one implementation of the standard methods; the per-collection RPC names are bound from
-:data:`oms.convert.KINDS`.
+blocking pool, with the conversion of the resources it returns (cached by content hash).
+Each RPC is a method of its own; the five resource collections share one implementation of
+each standard method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
@@ -21,13 +21,14 @@ from common.interceptors import Policy, current_principal, requires
 from common.lru import LruCache
 from common.permissions import Permission
 from oms import convert
-from oms.convert import COLLECTION_OF_FIELD, KINDS, Kind
+from oms.convert import COLLECTION_OF_FIELD, Kind, L, M
 from oms.model import resource_key
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
 from oms.v1 import (
     branch_service_pb2,
     branch_service_pb2_grpc,
     history_pb2,
+    resources_pb2,
     schema_service_pb2,
     schema_service_pb2_grpc,
 )
@@ -38,7 +39,6 @@ BRANCH_SERVICE = "oms.v1.BranchService"
 
 Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it."""
-Method = Callable[[Any, Any, Context], Awaitable[Message]]
 
 
 def _required(request: Message, *names: str) -> None:
@@ -64,90 +64,6 @@ class ResourceMessages:
         return message
 
 
-def _get(kind: Kind) -> Method:
-    async def get(self: SchemaServicer, request: Any, context: Context) -> Message:
-        _required(request, "branch", "api_name")
-        return await self.resource(
-            self.service.get, request.branch, kind.collection, request.api_name, request.revision
-        )
-
-    return get
-
-
-def _list(kind: Kind) -> Method:
-    async def list_(self: SchemaServicer, request: Any, context: Context) -> Message:
-        _required(request, "branch")
-
-        def page() -> Message:
-            found = self.service.list_resources(
-                request.branch,
-                kind.collection,
-                revision=request.revision,
-                page_size=request.page_size,
-                page_token=request.page_token,
-            )
-            response = kind.list_response(next_page_token=found.next_page_token)
-            getattr(response, kind.plural).extend(self.messages.of(s) for s in found.items)
-            return response
-
-        return await self.run(page)
-
-    return list_
-
-
-def _create(kind: Kind) -> Method:
-    async def create(self: SchemaServicer, request: Any, context: Context) -> Message:
-        _required(request, "branch")
-        raw = convert.resource_to_domain(getattr(request, kind.field))
-        return await self.resource(
-            self.service.create,
-            current_principal(),
-            request.branch,
-            kind.collection,
-            raw,
-            request.message,
-        )
-
-    return create
-
-
-def _update(kind: Kind) -> Method:
-    async def update(self: SchemaServicer, request: Any, context: Context) -> Message:
-        _required(request, "branch")
-        resource = getattr(request, kind.field)
-        mask = [p for p in request.update_mask.paths if p != "*"]
-        return await self.resource(
-            self.service.update,
-            current_principal(),
-            request.branch,
-            kind.collection,
-            convert.resource_to_domain(resource),
-            mask=mask,
-            explicit=convert.resource_to_domain(resource, explicit=True),
-            etag=resource.etag,
-            message=request.message,
-        )
-
-    return update
-
-
-def _delete(kind: Kind) -> Method:
-    async def delete(self: SchemaServicer, request: Any, context: Context) -> Message:
-        _required(request, "branch", "api_name")
-        await self.run(
-            self.service.delete,
-            current_principal(),
-            request.branch,
-            kind.collection,
-            request.api_name,
-            etag=request.etag,
-            message=request.message,
-        )
-        return empty_pb2.Empty()
-
-    return delete
-
-
 def _edit(change: schema_service_pb2.Change) -> Edit:
     which = change.WhichOneof("change")
     if which == "delete":
@@ -161,7 +77,11 @@ def _edit(change: schema_service_pb2.Change) -> Edit:
 
 
 class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
-    """Standard methods of every collection, and batch commits."""
+    """The standard methods of every collection, and batch commits.
+
+    The five collections' methods are spelt out, so each RPC can be found by its name, and
+    share one implementation each (``_get``, ``_list``, ...) by the collection's ``Kind``.
+    """
 
     def __init__(
         self, service: OntologyService, blocking: Blocking, messages: ResourceMessages
@@ -169,10 +89,6 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
         self.service = service
         self.run = blocking.run
         self.messages = messages
-
-    async def resource(self, read: Callable[..., Stored], *args: Any, **kwargs: Any) -> Message:
-        """``read`` and the conversion of what it returns, both in the blocking pool."""
-        return await self.run(lambda: self.messages.of(read(*args, **kwargs)))
 
     async def CommitChanges(
         self, request: schema_service_pb2.CommitChangesRequest, context: Context
@@ -189,13 +105,220 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
         )
         return convert.commit_to_message(commit)
 
+    # -- ObjectTypes ---------------------------------------------------------------
 
-for _kind in KINDS.values():
-    setattr(SchemaServicer, f"Get{_kind.singular_rpc}", _get(_kind))
-    setattr(SchemaServicer, f"List{_kind.plural_rpc}", _list(_kind))
-    setattr(SchemaServicer, f"Create{_kind.singular_rpc}", _create(_kind))
-    setattr(SchemaServicer, f"Update{_kind.singular_rpc}", _update(_kind))
-    setattr(SchemaServicer, f"Delete{_kind.singular_rpc}", _delete(_kind))
+    async def GetObjectType(
+        self, request: schema_service_pb2.GetObjectTypeRequest, context: Context
+    ) -> resources_pb2.ObjectType:
+        return await self._get(convert.OBJECT_TYPE, request)
+
+    async def ListObjectTypes(
+        self, request: schema_service_pb2.ListObjectTypesRequest, context: Context
+    ) -> schema_service_pb2.ListObjectTypesResponse:
+        return await self._list(convert.OBJECT_TYPE, request)
+
+    async def CreateObjectType(
+        self, request: schema_service_pb2.CreateObjectTypeRequest, context: Context
+    ) -> resources_pb2.ObjectType:
+        return await self._create(convert.OBJECT_TYPE, request)
+
+    async def UpdateObjectType(
+        self, request: schema_service_pb2.UpdateObjectTypeRequest, context: Context
+    ) -> resources_pb2.ObjectType:
+        return await self._update(convert.OBJECT_TYPE, request)
+
+    async def DeleteObjectType(
+        self, request: schema_service_pb2.DeleteObjectTypeRequest, context: Context
+    ) -> empty_pb2.Empty:
+        return await self._delete(convert.OBJECT_TYPE, request)
+
+    # -- LinkTypes ---------------------------------------------------------------
+
+    async def GetLinkType(
+        self, request: schema_service_pb2.GetLinkTypeRequest, context: Context
+    ) -> resources_pb2.LinkType:
+        return await self._get(convert.LINK_TYPE, request)
+
+    async def ListLinkTypes(
+        self, request: schema_service_pb2.ListLinkTypesRequest, context: Context
+    ) -> schema_service_pb2.ListLinkTypesResponse:
+        return await self._list(convert.LINK_TYPE, request)
+
+    async def CreateLinkType(
+        self, request: schema_service_pb2.CreateLinkTypeRequest, context: Context
+    ) -> resources_pb2.LinkType:
+        return await self._create(convert.LINK_TYPE, request)
+
+    async def UpdateLinkType(
+        self, request: schema_service_pb2.UpdateLinkTypeRequest, context: Context
+    ) -> resources_pb2.LinkType:
+        return await self._update(convert.LINK_TYPE, request)
+
+    async def DeleteLinkType(
+        self, request: schema_service_pb2.DeleteLinkTypeRequest, context: Context
+    ) -> empty_pb2.Empty:
+        return await self._delete(convert.LINK_TYPE, request)
+
+    # -- ActionTypes ---------------------------------------------------------------
+
+    async def GetActionType(
+        self, request: schema_service_pb2.GetActionTypeRequest, context: Context
+    ) -> resources_pb2.ActionType:
+        return await self._get(convert.ACTION_TYPE, request)
+
+    async def ListActionTypes(
+        self, request: schema_service_pb2.ListActionTypesRequest, context: Context
+    ) -> schema_service_pb2.ListActionTypesResponse:
+        return await self._list(convert.ACTION_TYPE, request)
+
+    async def CreateActionType(
+        self, request: schema_service_pb2.CreateActionTypeRequest, context: Context
+    ) -> resources_pb2.ActionType:
+        return await self._create(convert.ACTION_TYPE, request)
+
+    async def UpdateActionType(
+        self, request: schema_service_pb2.UpdateActionTypeRequest, context: Context
+    ) -> resources_pb2.ActionType:
+        return await self._update(convert.ACTION_TYPE, request)
+
+    async def DeleteActionType(
+        self, request: schema_service_pb2.DeleteActionTypeRequest, context: Context
+    ) -> empty_pb2.Empty:
+        return await self._delete(convert.ACTION_TYPE, request)
+
+    # -- Interfaces ---------------------------------------------------------------
+
+    async def GetInterface(
+        self, request: schema_service_pb2.GetInterfaceRequest, context: Context
+    ) -> resources_pb2.Interface:
+        return await self._get(convert.INTERFACE, request)
+
+    async def ListInterfaces(
+        self, request: schema_service_pb2.ListInterfacesRequest, context: Context
+    ) -> schema_service_pb2.ListInterfacesResponse:
+        return await self._list(convert.INTERFACE, request)
+
+    async def CreateInterface(
+        self, request: schema_service_pb2.CreateInterfaceRequest, context: Context
+    ) -> resources_pb2.Interface:
+        return await self._create(convert.INTERFACE, request)
+
+    async def UpdateInterface(
+        self, request: schema_service_pb2.UpdateInterfaceRequest, context: Context
+    ) -> resources_pb2.Interface:
+        return await self._update(convert.INTERFACE, request)
+
+    async def DeleteInterface(
+        self, request: schema_service_pb2.DeleteInterfaceRequest, context: Context
+    ) -> empty_pb2.Empty:
+        return await self._delete(convert.INTERFACE, request)
+
+    # -- SharedProperties ---------------------------------------------------------------
+
+    async def GetSharedProperty(
+        self, request: schema_service_pb2.GetSharedPropertyRequest, context: Context
+    ) -> resources_pb2.SharedProperty:
+        return await self._get(convert.SHARED_PROPERTY, request)
+
+    async def ListSharedProperties(
+        self, request: schema_service_pb2.ListSharedPropertiesRequest, context: Context
+    ) -> schema_service_pb2.ListSharedPropertiesResponse:
+        return await self._list(convert.SHARED_PROPERTY, request)
+
+    async def CreateSharedProperty(
+        self, request: schema_service_pb2.CreateSharedPropertyRequest, context: Context
+    ) -> resources_pb2.SharedProperty:
+        return await self._create(convert.SHARED_PROPERTY, request)
+
+    async def UpdateSharedProperty(
+        self, request: schema_service_pb2.UpdateSharedPropertyRequest, context: Context
+    ) -> resources_pb2.SharedProperty:
+        return await self._update(convert.SHARED_PROPERTY, request)
+
+    async def DeleteSharedProperty(
+        self, request: schema_service_pb2.DeleteSharedPropertyRequest, context: Context
+    ) -> empty_pb2.Empty:
+        return await self._delete(convert.SHARED_PROPERTY, request)
+
+    # -- what the collections share ---------------------------------------------------
+
+    async def _resource(
+        self, kind: Kind[M, Any], read: Callable[..., Stored], *args: Any, **kwargs: Any
+    ) -> M:
+        """``read`` and the conversion of what it returns, both in the blocking pool."""
+        message = await self.run(lambda: self.messages.of(read(*args, **kwargs)))
+        return cast(M, message)  # the message of the collection read, by kind.collection
+
+    async def _get(self, kind: Kind[M, Any], request: Any) -> M:
+        _required(request, "branch", "api_name")
+        return await self._resource(
+            kind,
+            self.service.get,
+            request.branch,
+            kind.collection,
+            request.api_name,
+            request.revision,
+        )
+
+    async def _list(self, kind: Kind[Any, L], request: Any) -> L:
+        _required(request, "branch")
+
+        def page() -> L:
+            found = self.service.list_resources(
+                request.branch,
+                kind.collection,
+                revision=request.revision,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            response = kind.list_response(next_page_token=found.next_page_token)
+            getattr(response, kind.plural).extend(self.messages.of(s) for s in found.items)
+            return response
+
+        return await self.run(page)
+
+    async def _create(self, kind: Kind[M, Any], request: Any) -> M:
+        _required(request, "branch")
+        raw = convert.resource_to_domain(getattr(request, kind.field))
+        return await self._resource(
+            kind,
+            self.service.create,
+            current_principal(),
+            request.branch,
+            kind.collection,
+            raw,
+            request.message,
+        )
+
+    async def _update(self, kind: Kind[M, Any], request: Any) -> M:
+        _required(request, "branch")
+        resource = getattr(request, kind.field)
+        mask = [p for p in request.update_mask.paths if p != "*"]
+        return await self._resource(
+            kind,
+            self.service.update,
+            current_principal(),
+            request.branch,
+            kind.collection,
+            convert.resource_to_domain(resource),
+            mask=mask,
+            explicit=convert.resource_to_domain(resource, explicit=True),
+            etag=resource.etag,
+            message=request.message,
+        )
+
+    async def _delete(self, kind: Kind[Any, Any], request: Any) -> empty_pb2.Empty:
+        _required(request, "branch", "api_name")
+        await self.run(
+            self.service.delete,
+            current_principal(),
+            request.branch,
+            kind.collection,
+            request.api_name,
+            etag=request.etag,
+            message=request.message,
+        )
+        return empty_pb2.Empty()
 
 
 class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
