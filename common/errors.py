@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from google.protobuf.message import Message
-
 
 @dataclass(frozen=True)
 class FieldViolation:
@@ -34,8 +32,10 @@ class MeshError(Exception):
         reason: str | None = None,
         metadata: Mapping[str, str] | None = None,
         violations: Iterable[FieldViolation] = (),
-        details: Sequence[Message] = (),
+        details: Sequence[object] = (),
     ) -> None:
+        """``details`` are domain objects that say more (a merge conflict, a breaking change);
+        the service's edge turns each into a message of its API (see :mod:`common.status`)."""
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason

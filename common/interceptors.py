@@ -32,7 +32,7 @@ import grpc
 from common import errors
 from common.auth import Principal, TokenVerifier
 from common.logs import AccessLog
-from common.status import internal_status, to_status
+from common.status import Describe, internal_status, no_details, to_status
 from common.undecodable import undecodable
 
 log = logging.getLogger("mesh.rpc")
@@ -147,8 +147,10 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         verifier: TokenVerifier | None,
         policies: Mapping[str, Policy],
         max_streams: int,
+        describe: Describe = no_details,
     ) -> None:
         self._domain = domain
+        self._describe = describe
         self._verifier = verifier
         self._policies = dict(policies)
         self._max_streams = max_streams
@@ -301,7 +303,12 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         if isinstance(exc, grpc.aio.AbortError):
             raise exc  # the handler aborted with a status of its own
         if isinstance(exc, errors.MeshError):
-            await context.abort_with_status(to_status(exc, domain=self._domain))
+            try:
+                status = to_status(exc, domain=self._domain, describe=self._describe)
+            except Exception:
+                log.exception("cannot describe an error", extra={"method": method})
+            else:
+                await context.abort_with_status(status)
         log.error("unhandled error", extra={"method": method}, exc_info=exc)
         await context.abort_with_status(internal_status(domain=self._domain))
 

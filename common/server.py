@@ -25,6 +25,7 @@ from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.interceptors import MeshInterceptor, Policy
+from common.status import Describe, no_details
 
 log = logging.getLogger("mesh.server")
 
@@ -171,6 +172,7 @@ def create_server(
     blocking: Blocking,
     reflection_pool: descriptor_pool.DescriptorPool | None = None,
     described: Sequence[str] = (),
+    error_details: Describe = no_details,
 ) -> MeshServer:
     """Build a server bound to ``address`` (``host:0`` picks a free port, as tests do).
 
@@ -178,9 +180,14 @@ def create_server(
     them, and a method without a policy is refused. ``blocking`` is the pool the servicers
     hop to; the server closes it when it stops. With ``reflection_pool``, reflection also
     describes the ``described`` services from it (the gateway's reflection server).
+    ``error_details`` turns the domain objects errors carry into messages of the API.
     """
     interceptor = MeshInterceptor(
-        domain=domain, verifier=verifier, policies=policies, max_streams=settings.max_streams
+        domain=domain,
+        verifier=verifier,
+        policies=policies,
+        max_streams=settings.max_streams,
+        describe=error_details,
     )
     server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
     health_servicer = health.aio.HealthServicer()

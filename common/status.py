@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -32,18 +35,32 @@ def grpc_code(error: errors.MeshError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def _pack(message: object) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
+    packed.Pack(message)
     return packed
 
 
-def to_status(error: errors.MeshError, *, domain: str) -> grpc.Status:
-    """Build the status a servicer aborts with: ErrorInfo always, BadRequest for violations."""
-    return rpc_status.to_status(status_proto(error, domain=domain))
+Describe = Callable[[object], Message]
+"""Turns a domain object an error carries in ``details`` into a message of the service's API."""
 
 
-def status_proto(error: errors.MeshError, *, domain: str) -> status_pb2.Status:
+def no_details(detail: object) -> Message:
+    """For services whose errors carry no details: one that does is a programming error."""
+    raise TypeError(f"no message describes {type(detail).__name__}")
+
+
+def to_status(
+    error: errors.MeshError, *, domain: str, describe: Describe = no_details
+) -> grpc.Status:
+    """Build the status a servicer aborts with: ErrorInfo always, BadRequest for violations,
+    and a message for each of the error's details."""
+    return rpc_status.to_status(status_proto(error, domain=domain, describe=describe))
+
+
+def status_proto(
+    error: errors.MeshError, *, domain: str, describe: Describe = no_details
+) -> status_pb2.Status:
     """The same status as a message, for responses that report an error per item."""
     code = grpc_code(error)
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
@@ -58,7 +75,7 @@ def status_proto(error: errors.MeshError, *, domain: str) -> status_pb2.Status:
             ]
         )
         details.append(_pack(bad_request))
-    details.extend(_pack(extra) for extra in error.details)
+    details.extend(_pack(describe(extra)) for extra in error.details)
     return status_pb2.Status(code=code.value[0], message=error.message, details=details)
 
 

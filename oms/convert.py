@@ -255,3 +255,12 @@ def finding_to_message(finding: Finding) -> history_pb2.ValidationFinding:
         path=finding.path,
         message=finding.message,
     )
+
+
+def detail_to_message(detail: object) -> Message:
+    """The message of a domain object an OMS error carries (a conflict, a breaking finding)."""
+    if isinstance(detail, Conflict):
+        return conflict_to_message(detail)
+    if isinstance(detail, Finding):
+        return finding_to_message(detail)
+    raise TypeError(f"no message describes {type(detail).__name__}")

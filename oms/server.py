@@ -10,6 +10,7 @@ from common.logs import configure_logging
 from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import TokenSource, connect_users
+from oms import convert
 from oms.service import OntologyService
 from oms.servicers import (
     BRANCH_SERVICE,
@@ -60,6 +61,7 @@ def build_server(
         verifier=verifier,
         settings=settings.runtime,
         blocking=blocking,
+        error_details=convert.detail_to_message,
     )
     server.on_stop.append(store.close)
     if audit_target and audit_token:

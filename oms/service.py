@@ -21,7 +21,6 @@ from common.auth import Principal
 from common.errors import FieldViolation
 from common.outbox import OutboxEvent
 from common.permissions import Permission
-from oms import convert
 from oms.checks import check_changes, check_delete, check_resource
 from oms.compat import CompatibilityMode, Finding, Severity, check_compatibility, has_breaking
 from oms.diff import ResourceChange, diff_snapshots
@@ -620,7 +619,7 @@ class OntologyService:
                     f"merging {source} into {target} conflicts in {len(result.conflicts)} places",
                     reason="MERGE_CONFLICT",
                     metadata={"source": source, "target": target, "merge_base": base_id},
-                    details=[convert.conflict_to_message(c) for c in result.conflicts],
+                    details=result.conflicts,
                 )
             if result.violations:
                 raise errors.FailedPrecondition(
@@ -762,7 +761,7 @@ def _allow_breaking(
             f"under {branch.compatibility_mode} compatibility",
             reason="BREAKING_CHANGES",
             metadata={"branch": branch.name, "mode": branch.compatibility_mode},
-            details=[convert.finding_to_message(f) for f in breaking],
+            details=breaking,
         )
     if not principal.has(Permission.ALL):
         raise errors.PermissionDenied(

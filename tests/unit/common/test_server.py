@@ -20,6 +20,7 @@ from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.interceptors import PUBLIC, current_principal, requires
 from common.server import ServiceRegistration, create_server
+from common.status import no_details
 from tests.support.servers import RunningServer, running
 from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
 from users.v1 import auth_service_pb2 as auth_pb
@@ -89,7 +90,7 @@ def _handlers():
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
-def _server(handler=None, policies=None, verifier=None, **runtime):
+def _server(handler=None, policies=None, verifier=None, error_details=no_details, **runtime):
     """A server of the factory on a free port with ``handler``'s methods (none by default)."""
     return create_server(
         "127.0.0.1:0",
@@ -101,6 +102,7 @@ def _server(handler=None, policies=None, verifier=None, **runtime):
         verifier=verifier,
         settings=dataclasses.replace(RuntimeSettings.from_env(), **runtime),
         blocking=Blocking(1),
+        error_details=error_details,
     )
 
 
@@ -351,3 +353,53 @@ def test_a_blocking_handler_is_refused_with_internal_rather_than_run(verifier):
         assert caught.value.code() == grpc.StatusCode.INTERNAL
         assert details_of(caught.value)["ErrorInfo"].reason == "INTERNAL"
         assert "blocking_handler" not in caught.value.details()
+
+
+class _Clash:
+    """A domain object an error carries, as the OMS's merge conflicts are."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+
+async def _clash(request, context):
+    raise errors.FailedPrecondition("it clashes", reason="CLASH", details=[_Clash("here")])
+
+
+def _describe(detail):
+    return error_details_pb2.LocalizedMessage(locale="en", message=detail.where)
+
+
+def _clashing():
+    return grpc.method_handlers_generic_handler(
+        SERVICE, {"Clash": grpc.unary_unary_rpc_method_handler(_clash, _identity, _identity)}
+    )
+
+
+def test_the_domain_objects_of_an_error_reach_the_caller_as_messages_of_the_api():
+    def build():
+        return _server(_clashing(), {f"/{SERVICE}/Clash": PUBLIC}, error_details=_describe)
+
+    with (
+        running(build) as mesh,
+        grpc.insecure_channel(mesh.target) as ch,
+        pytest.raises(grpc.RpcError) as caught,
+    ):
+        ch.unary_unary(f"/{SERVICE}/Clash")(b"", timeout=5)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    status = rpc_status.from_call(caught.value)
+    described = [d for d in status.details if d.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR)]
+    message = error_details_pb2.LocalizedMessage()
+    described[0].Unpack(message)
+    assert message.message == "here"
+
+
+def test_an_error_no_message_describes_is_internal_rather_than_a_crash():
+    with (
+        running(lambda: _server(_clashing(), {f"/{SERVICE}/Clash": PUBLIC})) as mesh,
+        grpc.insecure_channel(mesh.target) as ch,
+        pytest.raises(grpc.RpcError) as caught,
+    ):
+        ch.unary_unary(f"/{SERVICE}/Clash")(b"", timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert details_of(caught.value)["ErrorInfo"].reason == "INTERNAL"
