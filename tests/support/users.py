@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from common.config import RuntimeSettings
 from common.users_client import SERVICE_ACCOUNTS_FILE
+from tests.support.errors import reason
 from tests.support.servers import RunningServer
 from users.server import build_server
 from users.settings import Settings
@@ -97,35 +96,12 @@ def bearer(token: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {token}")]
 
 
-def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
-    """The ErrorInfo of a failed call (every error of the mesh carries one)."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "no rich status"
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info
-    raise AssertionError("status has no ErrorInfo")
-
-
-def bad_request_fields(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    assert status is not None, "no rich status"
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            return [v.field for v in bad.field_violations]
-    return []
-
-
 def rejected(call: object, *args: object, **kwargs: object) -> tuple[grpc.StatusCode, str]:
     """Make a call that must fail; its status code and ErrorInfo reason."""
     try:
         call(*args, **kwargs)  # type: ignore[operator]
     except grpc.RpcError as error:
-        return error.code(), error_info(error).reason  # type: ignore[attr-defined]
+        return error.code(), reason(error)  # type: ignore[attr-defined]
     raise AssertionError("the call succeeded")
 
 
@@ -142,14 +118,14 @@ def refresh_race(users: RunningUsers, refresh_token: str, *, callers: int) -> li
                 auth_pb.RefreshTokenRequest(refresh_token=refresh_token), timeout=10
             )
         except grpc.RpcError as error:
-            return error_info(error).reason
+            return reason(error)
         check = auth_pb.ValidateTokenRequest(token=fresh.access_token)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 users.auth.ValidateToken(check, timeout=10)
             except grpc.RpcError as error:
-                return f"OK, then {error_info(error).reason}"
+                return f"OK, then {reason(error)}"
             time.sleep(0.05)
         return "OK, and still valid"
 

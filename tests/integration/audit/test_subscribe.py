@@ -11,7 +11,8 @@ import pytest
 
 from audit.v1 import audit_pb2
 from tests.integration.audit.conftest import Client, make_event, start_audit
-from tests.integration.audit.helpers import error_details, eventually
+from tests.support.errors import error_info
+from tests.support.waiting import eventually
 
 
 class Subscriber:
@@ -225,7 +226,7 @@ def test_a_subscriber_that_falls_behind_is_ended_with_where_to_resume(settings, 
             assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert len(received) < published
             assert received == list(range(1, len(received) + 1))  # what it got, it got in order
-            info = error_details(caught.value)["ErrorInfo"]
+            info = error_info(caught.value)
             assert info.reason == "STREAM_TOO_SLOW"
             assert int(info.metadata["after_sequence"]) == received[-1]
     finally:

@@ -15,9 +15,9 @@ from common.db import Database
 from common.server import MeshServer
 from common.users_client import connect_users
 from tests.integration.audit.conftest import make_event
-from tests.integration.audit.helpers import eventually
 from tests.support.servers import RunningServer
 from tests.support.users import bearer, running_users, users_settings
+from tests.support.waiting import eventually
 from users import store as users_store
 
 

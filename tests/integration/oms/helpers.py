@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from common.auth import Principal
 from oms.v1 import branch_service_pb2 as bs
-from oms.v1 import branch_service_pb2_grpc, history_pb2, schema_service_pb2_grpc
+from oms.v1 import branch_service_pb2_grpc, schema_service_pb2_grpc
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
 from tests.support.servers import RunningServer
@@ -101,26 +99,3 @@ def object_type(api_name, *extra, **kwargs):
         properties=[prop("id", required=True), prop("name"), *extra],
         **kwargs,
     )
-
-
-def details(error: grpc.RpcError):
-    """ErrorInfo, BadRequest, MergeConflicts and findings unpacked from a rich status."""
-    status = rpc_status.from_call(error)
-    found: dict[str, list] = {}
-    kinds = (
-        error_details_pb2.ErrorInfo,
-        error_details_pb2.BadRequest,
-        history_pb2.MergeConflict,
-        history_pb2.ValidationFinding,
-    )
-    for detail in status.details if status else ():
-        for cls in kinds:
-            if detail.Is(cls.DESCRIPTOR):
-                message = cls()
-                detail.Unpack(message)
-                found.setdefault(cls.__name__, []).append(message)
-    return found
-
-
-def reason(error: grpc.RpcError) -> str:
-    return details(error)["ErrorInfo"][0].reason

@@ -7,9 +7,9 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
+from tests.support.errors import violated_fields
 from tests.support.users import (
     ADMIN_PASSWORD,
-    bad_request_fields,
     bearer,
     refresh_race,
     rejected,
@@ -69,7 +69,7 @@ def test_login_validates_input(users):
     with pytest.raises(grpc.RpcError) as caught:
         users.login("", "")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert bad_request_fields(caught.value) == ["username", "password"]
+    assert violated_fields(caught.value) == ["username", "password"]
 
 
 def test_validate_token_from_field_or_bearer_header(users, admin):

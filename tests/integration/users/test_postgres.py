@@ -10,9 +10,9 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
+from tests.support.errors import reason
 from tests.support.users import (
     bearer,
-    error_info,
     refresh_race,
     rejected,
     running_users,
@@ -99,7 +99,7 @@ def test_two_admins_disabling_each_other_leave_one(tmp_path, postgres_url):
                 )
                 return "OK"
             except grpc.RpcError as error:
-                return error_info(error).reason
+                return reason(error)
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             outcomes = list(pool.map(disable, calls))
@@ -139,7 +139,7 @@ def test_a_refresh_racing_a_logout_leaves_no_live_token_on_postgres(tmp_path, po
                 try:
                     fresh = refresh.result()
                 except grpc.RpcError as error:
-                    assert error_info(error).reason == "TOKEN_REVOKED"
+                    assert reason(error) == "TOKEN_REVOKED"
                     continue
             # The refresh won the race: the logout still ended what it handed out.
             assert rejected(

@@ -8,7 +8,8 @@ import time
 import grpc
 import pytest
 
-from tests.support.users import bearer, error_info, rejected, running_users, users_settings
+from tests.support.errors import reason
+from tests.support.users import bearer, rejected, running_users, users_settings
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources_pb
 from users.v1 import user_service_pb2 as users_pb
@@ -175,7 +176,7 @@ def test_open_streams_are_bounded_and_give_their_places_back(tmp_path):
             with pytest.raises(grpc.RpcError) as refused:
                 next(iter(extra))
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert error_info(refused.value).reason == "TOO_MANY_STREAMS"
+            assert reason(refused.value) == "TOO_MANY_STREAMS"
             assert users.login().user.username == "admin"
         finally:
             for follower in followers:

@@ -4,7 +4,8 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from tests.support.users import bad_request_fields, bearer, rejected
+from tests.support.errors import violated_fields
+from tests.support.users import bearer, rejected
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
@@ -51,7 +52,7 @@ def test_create_reports_every_bad_field(users, as_admin):
             timeout=10,
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert bad_request_fields(caught.value) == ["user.username", "password", "user.email"]
+    assert violated_fields(caught.value) == ["user.username", "password", "user.email"]
 
 
 def test_duplicate_and_unknown_role(users, as_admin):

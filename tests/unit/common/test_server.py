@@ -12,7 +12,6 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from common import errors
 from common.auth import NoRevocations, TokenVerifier
@@ -21,6 +20,7 @@ from common.config import RuntimeSettings
 from common.interceptors import PUBLIC, current_principal, requires
 from common.server import ServiceRegistration, create_server
 from common.status import no_details
+from tests.support.errors import details, error_info, reason, violated_fields
 from tests.support.servers import RunningServer, running
 from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
 from users.v1 import auth_service_pb2 as auth_pb
@@ -143,18 +143,6 @@ def call(channel, method, token=None, request=b""):
     return stub(request, metadata=metadata, timeout=5)
 
 
-def details_of(error):
-    status = rpc_status.from_call(error)
-    found = {}
-    for detail in status.details:
-        for cls in (error_details_pb2.ErrorInfo, error_details_pb2.BadRequest):
-            if detail.Is(cls.DESCRIPTOR):
-                msg = cls()
-                detail.Unpack(msg)
-                found[cls.__name__] = msg
-    return found
-
-
 def test_health_reports_serving(channel):
     stub = health_pb2_grpc.HealthStub(channel)
     assert (
@@ -167,10 +155,9 @@ def test_domain_error_becomes_status_with_every_violation(channel):
     with pytest.raises(grpc.RpcError) as caught:
         call(channel, "Fail")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    details = details_of(caught.value)
-    assert details["ErrorInfo"].reason == "INVALID_ARGUMENT"
-    assert details["ErrorInfo"].domain == "test.mesh"
-    assert [v.field for v in details["BadRequest"].field_violations] == ["name", "kind"]
+    assert reason(caught.value) == "INVALID_ARGUMENT"
+    assert error_info(caught.value).domain == "test.mesh"
+    assert violated_fields(caught.value) == ["name", "kind"]
 
 
 def test_unexpected_exception_is_internal_without_leaking(channel):
@@ -178,7 +165,7 @@ def test_unexpected_exception_is_internal_without_leaking(channel):
         call(channel, "Crash")
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "secret" not in caught.value.details()
-    assert details_of(caught.value)["ErrorInfo"].reason == "INTERNAL"
+    assert reason(caught.value) == "INTERNAL"
 
 
 def test_stream_error_after_items(channel):
@@ -189,14 +176,14 @@ def test_stream_error_after_items(channel):
             received.append(item)
     assert received == [b"0", b"1", b"2"]
     assert caught.value.code() == grpc.StatusCode.ABORTED
-    assert details_of(caught.value)["ErrorInfo"].reason == "HEAD_MOVED"
+    assert reason(caught.value) == "HEAD_MOVED"
 
 
 def test_auth_required_and_permission_checked(channel, signer):
     with pytest.raises(grpc.RpcError) as missing:
         call(channel, "WhoAmI")
     assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert details_of(missing.value)["ErrorInfo"].reason == "TOKEN_MISSING"
+    assert reason(missing.value) == "TOKEN_MISSING"
     with pytest.raises(grpc.RpcError) as denied:
         call(channel, "WhoAmI", signer.mint(permissions=("audit:read",)))
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -209,7 +196,7 @@ def test_method_without_policy_is_denied(channel, signer):
     with pytest.raises(grpc.RpcError) as caught:
         call(channel, "NoPolicy", signer.mint())
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert details_of(caught.value)["ErrorInfo"].reason == "NO_POLICY"
+    assert reason(caught.value) == "NO_POLICY"
 
 
 def test_bytes_that_do_not_parse_are_invalid_argument_naming_the_field(channel):
@@ -218,14 +205,14 @@ def test_bytes_that_do_not_parse_are_invalid_argument_naming_the_field(channel):
     with pytest.raises(grpc.RpcError) as caught:
         call(channel, "Login", request=bad)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    details = details_of(caught.value)
-    assert [(v.field, v.reason) for v in details["BadRequest"].field_violations] == [
+    (bad_request,) = details(caught.value)["BadRequest"]
+    assert [(v.field, v.reason) for v in bad_request.field_violations] == [
         ("username", "INVALID_UTF8")
     ]
     with pytest.raises(grpc.RpcError) as garbage:
         call(channel, "Login", request=b"\x0a\xff\xff\xff")  # a length running past the end
     assert garbage.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details_of(garbage.value)["BadRequest"].field_violations[0].field == "request"
+    assert details(garbage.value)["BadRequest"][0].field_violations[0].field == "request"
     good = auth_pb.LoginRequest(username="ünïcode").SerializeToString()
     assert auth_pb.LoginResponse.FromString(call(channel, "Login", request=good)).token_type == (
         "ünïcode"
@@ -238,7 +225,7 @@ def test_a_bad_message_in_a_request_stream_ends_it_with_invalid_argument(channel
     with pytest.raises(grpc.RpcError) as caught:
         stub(iter([good, bytes([0x12, 1, 0xC0])]), timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details_of(caught.value)["BadRequest"].field_violations[0].field == "password"
+    assert details(caught.value)["BadRequest"][0].field_violations[0].field == "password"
     assert auth_pb.LoginResponse.FromString(stub(iter([good, good]), timeout=5)).token_type == "2"
 
 
@@ -251,7 +238,7 @@ def test_each_streaming_method_has_its_own_bounded_places(probe, channel):
     with pytest.raises(grpc.RpcError) as caught:
         next(hold(b"", timeout=5))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert details_of(caught.value)["ErrorInfo"].reason == "TOO_MANY_STREAMS"
+    assert reason(caught.value) == "TOO_MANY_STREAMS"
     # Another streaming method and unary calls keep their places.
     other = channel.unary_stream(f"/{SERVICE}/HoldToo", _identity, _identity)(b"", timeout=30)
     assert next(other) == b"held"
@@ -351,7 +338,7 @@ def test_a_blocking_handler_is_refused_with_internal_rather_than_run(verifier):
         with pytest.raises(grpc.RpcError) as caught:
             ch.unary_unary(f"/{SERVICE}/Sync")(b"", timeout=5)
         assert caught.value.code() == grpc.StatusCode.INTERNAL
-        assert details_of(caught.value)["ErrorInfo"].reason == "INTERNAL"
+        assert reason(caught.value) == "INTERNAL"
         assert "blocking_handler" not in caught.value.details()
 
 
@@ -387,10 +374,7 @@ def test_the_domain_objects_of_an_error_reach_the_caller_as_messages_of_the_api(
     ):
         ch.unary_unary(f"/{SERVICE}/Clash")(b"", timeout=5)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    status = rpc_status.from_call(caught.value)
-    described = [d for d in status.details if d.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR)]
-    message = error_details_pb2.LocalizedMessage()
-    described[0].Unpack(message)
+    (message,) = details(caught.value)["LocalizedMessage"]
     assert message.message == "here"
 
 
@@ -402,4 +386,4 @@ def test_an_error_no_message_describes_is_internal_rather_than_a_crash():
     ):
         ch.unary_unary(f"/{SERVICE}/Clash")(b"", timeout=5)
     assert caught.value.code() == grpc.StatusCode.INTERNAL
-    assert details_of(caught.value)["ErrorInfo"].reason == "INTERNAL"
+    assert reason(caught.value) == "INTERNAL"
