@@ -6,55 +6,14 @@ its processes' output goes to ``mesh.log`` in that folder, quoted when the mesh 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway.mesh import Endpoints, Mesh, StartError
+from gateway.mesh import Mesh, StartError
 from gateway.settings import MeshSettings
-
-ADMIN_PASSWORD = "e2e-admin-password"
-
-
-def mesh_env() -> dict[str, str]:
-    """The test process's environment plus cheap password hashing and a known admin password."""
-    return {
-        **os.environ,
-        "MESH_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "MESH_PASSWORD_HASH_PROFILE": "test",
-        "MESH_LOG_LEVEL": "WARNING",
-    }
-
-
-@dataclass
-class RunningMesh:
-    mesh: Mesh
-    endpoints: Endpoints
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return self.endpoints.gateway_url
-
-    @property
-    def gateway_target(self) -> str:
-        return self.endpoints.grpc_targets["gateway"]
-
-    def signing_key(self) -> tuple[str, ec.EllipticCurvePrivateKey]:
-        """The User Service's current signing key, read from its data folder, to forge with."""
-        jwks = httpx.get(f"{self.url}/.well-known/jwks.json", timeout=5).json()
-        kid = jwks["keys"][0]["kid"]
-        pem = (self.endpoints.data_dir / "keys" / f"{kid}.pem").read_bytes()
-        key = serialization.load_pem_private_key(pem, password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return kid, key
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, mesh_env
 
 
 @pytest.fixture(scope="session")
@@ -78,33 +37,6 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMesh]:
 def client(mesh: RunningMesh) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=mesh.url, timeout=10) as http:
         yield http
-
-
-def login(client: httpx.Client, username: str, password: str) -> dict[str, object]:
-    response = client.post("/auth/login", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def new_user(
-    client: httpx.Client, admin: dict[str, str], *, roles: list[str], prefix: str = "user"
-) -> tuple[str, dict[str, str]]:
-    """A fresh user with ``roles``: its id, and the headers of a session of its own."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    password = f"{name}-password"
-    created = client.post(
-        "/v1/users",
-        headers=admin,
-        json={"user": {"username": name}, "password": password, "roles": roles},
-    )
-    assert created.status_code == 200, created.text
-    return str(created.json()["user_id"]), bearer(
-        str(login(client, name, password)["access_token"])
-    )
 
 
 @pytest.fixture(scope="session")

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 
 import httpx
 
-from tests.e2e.test_rest_oms import EMPLOYEE
-
-
-def _eventually(found: Callable[[], list[dict[str, object]]], *, seconds: float = 15) -> list:
-    deadline = time.monotonic() + seconds
-    while True:
-        events = found()
-        if events:
-            return events
-        assert time.monotonic() < deadline, "the event did not reach the audit log"
-        time.sleep(0.2)
+from tests.support.mesh import EMPLOYEE
+from tests.support.waiting import eventually
 
 
 def _query(client: httpx.Client, admin: dict[str, str], **filters: str) -> list[dict[str, object]]:
@@ -35,7 +24,7 @@ def test_a_schema_change_and_a_login_are_audited(
     created = client.post(f"/api/v1/schemas/{branch}/object-types", headers=admin, json=EMPLOYEE)
     assert created.status_code == 200, created.text
 
-    schema_events = _eventually(
+    schema_events = eventually(
         lambda: [
             e
             for e in _query(client, admin, type="oms.schema.created", source="/oms")
@@ -43,7 +32,7 @@ def test_a_schema_change_and_a_login_are_audited(
         ]
     )
     assert schema_events[0]["actor"] == "admin"
-    branch_events = _eventually(
+    branch_events = eventually(
         lambda: [
             e
             for e in _query(client, admin, type="oms.branch.created", source="/oms")
@@ -51,7 +40,7 @@ def test_a_schema_change_and_a_login_are_audited(
         ]
     )
     assert len(branch_events) == 1
-    logins = _eventually(lambda: _query(client, admin, type="users.auth.login_succeeded"))
+    logins = eventually(lambda: _query(client, admin, type="users.auth.login_succeeded"))
     assert all(e["source"] == "/users" for e in logins)
 
     verified = client.get("/api/v2/events:verify", headers=admin)

@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.e2e.conftest import ADMIN_PASSWORD, RunningMesh, bearer, login
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:

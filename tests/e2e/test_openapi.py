@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gateway.envoy import OPENAPI_PATH
-from tests.e2e.conftest import ADMIN_PASSWORD, RunningMesh, bearer, login
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login
 
 UNSAFE_TO_FUZZ = [
     "users_v1_AuthService_Logout",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import ADMIN_PASSWORD, bearer, login, new_user
+from tests.support.mesh import ADMIN_PASSWORD, bearer, login, new_user
 
 
 def test_login_returns_a_token_pair_and_the_user(client: httpx.Client) -> None:

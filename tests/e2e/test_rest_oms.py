@@ -7,17 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.conftest import new_user
-
-EMPLOYEE = {
-    "api_name": "Employee",
-    "display_name": "Employee",
-    "primary_key": "id",
-    "properties": [
-        {"api_name": "id", "data_type": {"base": "BASE_TYPE_STRING"}, "required": True},
-        {"api_name": "name", "data_type": {"base": "BASE_TYPE_STRING"}},
-    ],
-}
+from tests.support.mesh import EMPLOYEE, new_user
 
 
 @pytest.fixture

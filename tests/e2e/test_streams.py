@@ -7,7 +7,6 @@ import asyncio
 import json
 import resource
 import socket
-import time
 import uuid
 
 import grpc
@@ -17,7 +16,8 @@ import pytest
 from common.config import RuntimeSettings
 from common.users_client import SERVICE_ACCOUNTS_FILE
 from common.users_client import bearer as grpc_bearer
-from tests.e2e.conftest import ADMIN_PASSWORD, RunningMesh, bearer, login
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login
+from tests.support.waiting import eventually
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 
@@ -136,10 +136,12 @@ def test_a_thousand_subscriptions_through_the_gateway_while_unary_calls_go_on(
     finally:
         _close_all(held)
     # Every place is given back: as many subscriptions as before can be held again.
-    deadline = time.monotonic() + 20
-    while _refused_subscription(client, admin) is not None:
-        assert time.monotonic() < deadline, "places were not given back after clients left"
-        time.sleep(0.2)
+    eventually(
+        lambda: _refused_subscription(client, admin) is None,
+        timeout=20,
+        interval=0.2,
+        what="places are given back after clients left",
+    )
     _close_all(_subscribe_all(mesh, admin, HELD, subject))
 
 

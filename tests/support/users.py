@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from common.config import RuntimeSettings
 from common.users_client import SERVICE_ACCOUNTS_FILE
 from tests.support.errors import reason
 from tests.support.servers import RunningServer
+from tests.support.waiting import eventually
 from users.server import build_server
 from users.settings import Settings
 from users.v1 import auth_service_pb2 as auth_pb
@@ -120,14 +120,18 @@ def refresh_race(users: RunningUsers, refresh_token: str, *, callers: int) -> li
         except grpc.RpcError as error:
             return reason(error)
         check = auth_pb.ValidateTokenRequest(token=fresh.access_token)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def refusal() -> str | None:
             try:
                 users.auth.ValidateToken(check, timeout=10)
             except grpc.RpcError as error:
-                return f"OK, then {reason(error)}"
-            time.sleep(0.05)
-        return "OK, and still valid"
+                return reason(error)
+            return None
+
+        try:
+            return f"OK, then {eventually(refusal, timeout=10)}"
+        except AssertionError:
+            return "OK, and still valid"
 
     with ThreadPoolExecutor(max_workers=callers) as pool:
         return list(pool.map(spend, range(callers)))

@@ -10,12 +10,24 @@ T = TypeVar("T")
 
 
 def eventually(
-    condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, what: str = ""
+    condition: Callable[[], T],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    ignoring: tuple[type[BaseException], ...] = (),
+    what: str = "",
 ) -> T:
-    """The first truthy answer of ``condition``, asked until ``timeout``; fails after it."""
+    """Return the first truthy answer of ``condition``, asked until ``timeout``.
+
+    An exception of a type in ``ignoring`` counts as a falsy answer: a service that is
+    restarting refuses calls before it answers them.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        answer = condition()
+        try:
+            answer = condition()
+        except ignoring:
+            answer = None  # type: ignore[assignment]
         if answer:
             return answer
         if time.monotonic() > deadline:

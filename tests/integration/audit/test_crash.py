@@ -3,76 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import grpc
 import pytest
 
 from audit.v1 import audit_pb2, audit_pb2_grpc
-from tests.integration.audit.conftest import make_event
+from tests.support.audit import make_event
+from tests.support.processes import ServiceProcess
 
-ROOT = Path(__file__).resolve().parents[3]
 
-
-class AuditProcess:
-    """``python -m audit.server`` on a free port, verifying tokens with a JWKS file."""
-
-    def __init__(self, data_dir: Path, jwks_file: Path) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "MESH_DATA_DIR": str(data_dir),
-            "MESH_AUDIT_LISTEN": "127.0.0.1:0",
-            "MESH_JWKS_FILE": str(jwks_file),
-            "MESH_LOG_LEVEL": "INFO",
-        }
-        env.pop("MESH_AUDIT_DATABASE_URL", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "audit.server"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        self.port = self._wait_for_port()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def _wait_for_port(self, timeout: float = 30) -> int:
-        seen = []
-        while True:
-            try:
-                line = self.lines.get(timeout=timeout)
-            except queue.Empty:
-                self.kill()
-                pytest.fail(f"audit server did not start: {''.join(seen)}")
-            seen.append(line)
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("msg") == "serving":
-                return int(entry["port"])
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
+def audit_process(data_dir: Path, jwks_file: Path) -> ServiceProcess:
+    """The Audit Service on its own SQLite file, verifying tokens with a JWKS file."""
+    return ServiceProcess("audit", data_dir, {"MESH_JWKS_FILE": str(jwks_file)})
 
 
 def stub_for(port):
@@ -101,7 +44,7 @@ def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
     reader = [("authorization", "Bearer " + signer.mint(permissions=("audit:read",)))]
     sent = [make_event(source="/crash", data={"i": i}) for i in range(20_000)]
 
-    first = AuditProcess(tmp_path, jwks)
+    first = audit_process(tmp_path, jwks)
     channel, stub = stub_for(first.port)
     acks = []
     try:
@@ -115,17 +58,17 @@ def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
                 timeout=120,
             ):
                 acks.extend(response.acks)
-                if len(acks) >= 500 and first.process.poll() is None:
+                if len(acks) >= 500 and first.running:
                     first.kill()
         assert broken.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     finally:
         channel.close()
-        if first.process.poll() is None:
+        if first.running:
             first.kill()
     assert 500 <= len(acks) < len(sent), "the stream must be cut in the middle"
     assert all(not a.HasField("error") for a in acks)
 
-    second = AuditProcess(tmp_path, jwks)
+    second = audit_process(tmp_path, jwks)
     channel, stub = stub_for(second.port)
     try:
         stored = stored_events(stub, reader)
@@ -165,14 +108,15 @@ def test_sigterm_drains_and_exits_cleanly(tmp_path, signer):
     writer = [("authorization", "Bearer " + signer.mint(permissions=("audit:write",)))]
     reader = [("authorization", "Bearer " + signer.mint(permissions=("audit:read",)))]
     sent = [make_event(source="/crash") for _ in range(50)]
-    first = AuditProcess(tmp_path, jwks)
+    first = audit_process(tmp_path, jwks)
     channel, stub = stub_for(first.port)
     try:
         stub.PublishEvents(audit_pb2.PublishEventsRequest(events=sent), metadata=writer, timeout=30)
     finally:
         channel.close()
     assert first.terminate() == 0
-    second = AuditProcess(tmp_path, jwks)
+    assert "signal received, draining" in first.messages()
+    second = audit_process(tmp_path, jwks)
     channel, stub = stub_for(second.port)
     try:
         assert [e.id for e in stored_events(stub, reader)] == [e.id for e in sent]

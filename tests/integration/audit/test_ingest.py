@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from audit.v1 import audit_pb2
-from tests.integration.audit.conftest import make_event
+from tests.support.audit import make_event
 from tests.support.errors import error_info, reason, violated_fields
 
 

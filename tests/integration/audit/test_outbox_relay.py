@@ -13,7 +13,7 @@ from common.blocking import Blocking
 from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
 from common.outbox_relay import OutboxRelay
-from tests.integration.audit.conftest import start_audit
+from tests.support.audit import start_audit
 from tests.support.servers import Background
 from tests.support.tokens import MintedTokens
 from tests.support.waiting import eventually

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from audit.v1 import audit_pb2
-from tests.integration.audit.conftest import Client, make_event, start_audit
+from tests.support.audit import Client, make_event, start_audit
 from tests.support.postgres import scratch_database
 
 pytestmark = pytest.mark.postgres

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from audit.v1 import audit_pb2
-from tests.integration.audit.conftest import make_event
+from tests.support.audit import make_event
 from tests.support.errors import reason, violated_fields
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

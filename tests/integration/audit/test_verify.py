@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from audit.v1 import audit_pb2
-from tests.integration.audit.conftest import make_event
+from tests.support.audit import make_event
 
 Kind = audit_pb2.LogBreak.Kind
 

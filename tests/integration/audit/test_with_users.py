@@ -14,7 +14,7 @@ from audit.v1 import audit_pb2, audit_pb2_grpc
 from common.db import Database
 from common.server import MeshServer
 from common.users_client import connect_users
-from tests.integration.audit.conftest import make_event
+from tests.support.audit import make_event
 from tests.support.servers import RunningServer
 from tests.support.users import bearer, running_users, users_settings
 from tests.support.waiting import eventually

@@ -5,18 +5,11 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from common.auth import NoRevocations, TokenVerifier
 from common.config import RuntimeSettings
 from oms.server import build_server
 from oms.settings import Settings
-from tests.integration.oms.helpers import Client
+from tests.support.oms import Client
 from tests.support.servers import RunningServer
-from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
-
-
-@pytest.fixture(scope="session")
-def signer():
-    return TestSigner()
 
 
 @pytest.fixture
@@ -30,12 +23,9 @@ def oms_settings(tmp_path):
 
 
 @pytest.fixture
-def start_oms(signer):
+def start_oms(signer, verifier):
     """Starts OMS servers on given settings; all are stopped at the end of the test."""
     started = []
-    verifier = TokenVerifier(
-        issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations()
-    )
 
     def start(settings):
         server = RunningServer(lambda: build_server(settings, verifier))

@@ -10,8 +10,8 @@ import pytest
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
-from tests.integration.oms.helpers import object_type
 from tests.support.errors import reason
+from tests.support.oms import object_type
 
 WRITERS = 8
 

@@ -14,7 +14,7 @@ from oms.sql_store import outbox
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import schema_service_pb2
 from oms.v1 import schema_service_pb2 as ss
-from tests.integration.oms.helpers import object_type
+from tests.support.oms import object_type
 
 
 def _events(settings):

@@ -11,8 +11,8 @@ from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import history_pb2 as h
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
-from tests.integration.oms.helpers import object_type, prop
 from tests.support.errors import details, reason
+from tests.support.oms import object_type, prop
 
 
 def describe(oms, branch, api_name, text):

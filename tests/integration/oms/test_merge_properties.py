@@ -15,7 +15,7 @@ from common import errors
 from common.db import Database
 from oms.service import Edit, Force, MergeStrategy, OntologyService
 from oms.sql_store import SqlStore, commits, outbox
-from tests.integration.oms.helpers import ADMIN_PRINCIPAL as ADMIN
+from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
 
 EXISTING = ("Alpha", "Bravo", "Charlie")
 NEW = ("Delta", "Echo")

@@ -8,8 +8,8 @@ from google.protobuf import field_mask_pb2
 
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
-from tests.integration.oms.helpers import object_type, prop
 from tests.support.errors import details, reason
+from tests.support.oms import object_type, prop
 
 
 def test_object_type_round_trip_with_defaults(oms):

@@ -9,8 +9,8 @@ from common.db import Database
 from oms.service import Edit, Force, OntologyService
 from oms.sql_store import SqlSnapshot, SqlStore
 from oms.store import MAIN, NewCommit
-from tests.integration.oms.helpers import ADMIN_PRINCIPAL as ADMIN
-from tests.unit.oms.builders import company, link_type
+from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.ontology import company, link_type
 
 
 @pytest.fixture

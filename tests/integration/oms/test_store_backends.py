@@ -4,7 +4,6 @@ ancestry, history, and a restart that keeps everything."""
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -16,20 +15,8 @@ from oms import sql_store
 from oms.model import references
 from oms.sql_store import SqlStore, blobs
 from oms.store import MAIN, BranchRecord, NewCommit
-from tests.unit.oms.builders import company
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_available() -> bool:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 2})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+from tests.support.ontology import company
+from tests.support.postgres import scratch_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -37,16 +24,8 @@ def url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'oms.db'}"
         return
-    if not _postgres_available():
-        pytest.skip("PostgreSQL is not reachable")
-    schema = f"oms_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with scratch_database("oms") as url:
+        yield url
 
 
 def _write(store, branch, head, changes, message="change", parents=None):

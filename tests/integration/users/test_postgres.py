@@ -3,14 +3,13 @@
 Each run gets a database of its own, created and dropped here, so it never touches others'.
 """
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-import sqlalchemy as sa
 
 from tests.support.errors import reason
+from tests.support.postgres import scratch_database
 from tests.support.users import (
     bearer,
     refresh_race,
@@ -22,25 +21,13 @@ from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
 
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def postgres_url():
-    admin = sa.create_engine(f"{SERVER}/test", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            name = f"users_{uuid.uuid4().hex[:12]}"
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError:
-        admin.dispose()
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    yield f"{SERVER}/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database("users") as url:
+        yield url
 
 
 def test_lockout_reuse_and_restart_on_postgres(tmp_path, postgres_url):

@@ -3,13 +3,13 @@
 import dataclasses
 import queue
 import threading
-import time
 
 import grpc
 import pytest
 
 from tests.support.errors import reason
 from tests.support.users import bearer, rejected, running_users, users_settings
+from tests.support.waiting import eventually
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources_pb
 from users.v1 import user_service_pb2 as users_pb
@@ -181,19 +181,17 @@ def test_open_streams_are_bounded_and_give_their_places_back(tmp_path):
         finally:
             for follower in followers:
                 follower.close()
+
         # A closed stream gives its place back (once the server notices, within a second).
-        deadline = time.monotonic() + 10
-        while True:
+        def place_came_back() -> bool:
             again = _Follower(users, after=0, token=token)
             try:
                 item = again.items.get(timeout=5)
             finally:
                 again.close()
-            if not isinstance(item, grpc.RpcError):
-                assert item.caught_up
-                break
-            assert time.monotonic() < deadline, "no stream place came back"
-            time.sleep(0.2)
+            return not isinstance(item, grpc.RpcError) and item.caught_up
+
+        eventually(place_came_back, timeout=10, interval=0.2, what="a stream place comes back")
 
 
 def test_streams_end_normally_when_the_server_starts_draining(tmp_path):

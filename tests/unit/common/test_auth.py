@@ -17,16 +17,6 @@ from common.errors import Unauthenticated
 from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
 
 
-@pytest.fixture
-def signer():
-    return TestSigner()
-
-
-@pytest.fixture
-def verifier(signer):
-    return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations())
-
-
 def reason_of(verifier, token, typ="at+jwt"):
     with pytest.raises(Unauthenticated) as caught:
         verifier.verify_claims(token, token_type=typ)

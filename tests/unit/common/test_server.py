@@ -6,7 +6,6 @@ import dataclasses
 import json
 import logging
 import threading
-import time
 
 import grpc
 import pytest
@@ -14,7 +13,6 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common import errors
-from common.auth import NoRevocations, TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.interceptors import PUBLIC, current_principal, requires
@@ -22,7 +20,7 @@ from common.server import ServiceRegistration, create_server
 from common.status import no_details
 from tests.support.errors import details, error_info, reason, violated_fields
 from tests.support.servers import RunningServer, running
-from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
+from tests.support.waiting import eventually
 from users.v1 import auth_service_pb2 as auth_pb
 
 SERVICE = "test.v1.ProbeService"
@@ -113,16 +111,6 @@ def _probe_server(verifier, **runtime):
         f"/{SERVICE}/WhoAmI": requires("schema:read"),
     }
     return _server(_handlers(), policies, verifier, **runtime)
-
-
-@pytest.fixture(scope="module")
-def signer():
-    return TestSigner()
-
-
-@pytest.fixture(scope="module")
-def verifier(signer):
-    return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, keys=signer, revocations=NoRevocations())
 
 
 @pytest.fixture(scope="module")
@@ -245,10 +233,12 @@ def test_each_streaming_method_has_its_own_bounded_places(probe, channel):
     assert call(channel, "Login", request=b"") == b""
     for stream in (*held, other):
         stream.cancel()
-    deadline = time.monotonic() + 5
-    while probe.call(lambda: probe.server.open_streams(method)):
-        assert time.monotonic() < deadline, "cancelled streams kept their places"
-        time.sleep(0.02)
+    eventually(
+        lambda: probe.call(lambda: probe.server.open_streams(method)) == 0,
+        timeout=5,
+        interval=0.02,
+        what="cancelled streams give their places back",
+    )
 
 
 def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, capsys):
@@ -259,11 +249,13 @@ def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, capsys)
         with pytest.raises(grpc.RpcError):
             call(channel, "Fail")
         # The line of a failed call is written as its status goes out: wait for it.
-        lines = []
-        deadline = time.monotonic() + 5
-        while len(lines) < 2 and time.monotonic() < deadline:
-            lines += [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-            time.sleep(0.01)
+        lines: list[dict] = []
+
+        def both_written() -> bool:
+            lines.extend(json.loads(line) for line in capsys.readouterr().out.splitlines())
+            return len(lines) >= 2
+
+        eventually(both_written, timeout=5, interval=0.01, what="both calls are logged")
     finally:
         logging.getLogger("mesh.rpc").setLevel(logging.NOTSET)
     assert [(e["method"], e["code"], e["user"]) for e in lines if e["msg"] == "rpc"] == [
@@ -286,10 +278,11 @@ def test_health_waits_for_readiness_before_serving():
         check = health_pb2.HealthCheckRequest()
         assert stub.Check(check, timeout=5).status == health_pb2.HealthCheckResponse.NOT_SERVING
         ready.set()
-        deadline = time.monotonic() + 10
-        while stub.Check(check, timeout=5).status != health_pb2.HealthCheckResponse.SERVING:
-            assert time.monotonic() < deadline, "never became SERVING"
-            time.sleep(0.05)
+        eventually(
+            lambda: stub.Check(check, timeout=5).status == health_pb2.HealthCheckResponse.SERVING,
+            timeout=10,
+            what="the server becomes SERVING",
+        )
 
 
 def test_drain_callbacks_end_long_lived_streams_so_they_finish_cleanly():

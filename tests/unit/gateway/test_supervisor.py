@@ -8,12 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from gateway.supervisor import ProcessSpec, StartError, Supervisor, free_ports, port_is_free
+from tests.support.waiting import eventually
 
 PY = sys.executable
 ROOT = Path(__file__).resolve().parents[3]
@@ -27,9 +27,7 @@ def test_output_is_prefixed_with_the_process_name() -> None:
     out = io.StringIO()
     supervisor = Supervisor(out=out)
     supervisor.start([spec("alpha", "print('one'); print('two')"), spec("b", "print('three')")])
-    deadline = time.monotonic() + 10
-    while out.getvalue().count("\n") < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: out.getvalue().count("\n") >= 3, timeout=10, what="three lines")
     supervisor.stop()
     lines = out.getvalue().splitlines()
     assert "alpha      | one" in lines
@@ -75,9 +73,7 @@ def test_stop_kills_a_child_that_ignores_sigterm() -> None:
         "time.sleep(60)\n"
     )
     supervisor.start([spec("stubborn", stubborn)])
-    deadline = time.monotonic() + 10
-    while "ready" not in out.getvalue() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: "ready" in out.getvalue(), timeout=10, what="the child is ready")
     pid = supervisor.pid("stubborn")
     supervisor.stop()
     assert "stubborn did not stop in 0.5s; killing it" in out.getvalue()
@@ -131,17 +127,15 @@ def test_children_stop_when_the_supervisor_is_killed() -> None:
     try:
         assert supervisor.stdout is not None
         child = int(supervisor.stdout.readline())
-        deadline = time.monotonic() + 10
-        while b"time.sleep(60)" not in Path(f"/proc/{child}/cmdline").read_bytes():
-            assert time.monotonic() < deadline, "the child never became its program"
-            time.sleep(0.05)
+        eventually(
+            lambda: b"time.sleep(60)" in Path(f"/proc/{child}/cmdline").read_bytes(),
+            timeout=10,
+            what="the child becomes its program",
+        )
     finally:
         supervisor.send_signal(signal.SIGKILL)
         supervisor.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while _running(child):
-        assert time.monotonic() < deadline, "the child outlived its killed supervisor"
-        time.sleep(0.05)
+    eventually(lambda: not _running(child), timeout=10, what="the child dies with its supervisor")
 
 
 def test_a_missing_program_is_named() -> None:

@@ -17,7 +17,7 @@ from oms.model import (
     SHARED_PROPERTIES,
     Overlay,
 )
-from tests.unit.oms.builders import (
+from tests.support.ontology import (
     action_type,
     company,
     interface,

@@ -20,7 +20,7 @@ from oms.compat import (
 from oms.diff import diff_snapshots
 from oms.merge import merge_snapshots
 from oms.model import Resource
-from tests.unit.oms.builders import (
+from tests.support.ontology import (
     action_type,
     company,
     interface,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oms.diff import ChangeType, FieldChange, diff_resource, diff_snapshots
-from tests.unit.oms.builders import company, object_type, prop
+from tests.support.ontology import company, object_type, prop
 
 
 def test_identical_resources_have_no_diff() -> None:

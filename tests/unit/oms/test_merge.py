@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from oms.checks import check_changes
 from oms.merge import Conflict, ConflictKind, merge_resource, merge_snapshots
 from oms.model import Overlay, Resource
-from tests.unit.oms.builders import company, interface, link_type, object_type, prop
+from tests.support.ontology import company, interface, link_type, object_type, prop
 
 
 def props(resource: Resource | None) -> list[str]:
