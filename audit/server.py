@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from audit.ingest import Ingestor
-from audit.servicers import DOMAIN, POLICIES, SERVICE, AuditServicer, Limits
+from audit.service import AuditService, Limits
+from audit.servicers import DOMAIN, POLICIES, SERVICE, AuditServicer
 from audit.settings import Settings
-from audit.store import EventStore
+from audit.sql_store import SqlEventStore
 from audit.subscriptions import Fanout
 from audit.v1 import audit_pb2_grpc
 from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
@@ -23,9 +24,10 @@ from common.users_client import connect_users
 
 def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
     """A ready-to-start server with its database migrated; call it in the serving loop.
-    Stopping it commits what is queued and releases everything."""
-    db = Database(settings.database_url)
-    store = EventStore(db)
+
+    Stopping it commits what is queued and releases everything.
+    """
+    store = SqlEventStore(Database(settings.database_url))
     store.migrate()
     blocking = Blocking(settings.runtime.blocking_threads)
     fanout = Fanout(
@@ -44,13 +46,13 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         queue_limit=settings.queue_limit,
         on_commit=fanout.committed,
     )
-    servicer = AuditServicer(
+    service = AuditService(
         store=store,
         ingestor=ingestor,
         fanout=fanout,
-        blocking=blocking,
         limits=Limits(stream_window=settings.stream_window),
     )
+    servicer = AuditServicer(service, blocking)
     server = create_server(
         settings.listen,
         domain=DOMAIN,
@@ -67,7 +69,7 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
     ingestor.start()
     server.background.append(fanout.run)
     server.on_drain.append(fanout.close)
-    server.on_stop.extend([db.dispose, ingestor.close])
+    server.on_stop.extend([store.close, ingestor.close])
     return server
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import grpc
 import sqlalchemy as sa
 
-from audit.store import COLUMNS, EventStore, events, insert_rows
+from audit.sql_store import COLUMNS, SqlEventStore, events, insert_rows
 from audit.v1 import audit_pb2
 from bench._tools import stack, table
 from common.db import Database
@@ -135,7 +135,7 @@ def _groups(path: Path, source: str) -> list[list[tuple[object, ...]]]:
 
 def _ceiling(folder: Path, groups: list[list[tuple[object, ...]]]) -> Callable[[], None]:
     db = Database(f"sqlite:///{folder / f'ceiling-{uuid.uuid4().hex}.db'}")
-    EventStore(db).migrate()
+    SqlEventStore(db).migrate()
 
     def insert() -> None:
         for group in groups:

@@ -42,7 +42,7 @@ ADMIN = Principal(
     permissions=frozenset({"*"}),
     session_id="bench",
     token_id="bench",
-    expires_at=0,
+    expires_ns=0,
 )
 T = TypeVar("T")
 
@@ -206,8 +206,11 @@ def main() -> None:
 def best_commit_times(
     service: OntologyService, branches: tuple[str, str], rounds: int = 15
 ) -> tuple[float, float]:
-    """The fastest one-change commit on each branch, alternating between them so that load
-    from elsewhere on the machine hits both alike (the first round warms the caches)."""
+    """The fastest one-change commit on each branch, alternating between them.
+
+    Alternating makes load from elsewhere on the machine hit both alike; the first round warms
+    the caches.
+    """
     best = [float("inf"), float("inf")]
     for attempt in range(rounds + 1):
         for index, branch in enumerate(branches):

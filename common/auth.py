@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import jwt
 from jwt.algorithms import ECAlgorithm
 
+from common import times
 from common.errors import PermissionDenied, Unauthenticated
 from common.lru import LruCache
 from common.permissions import Permission
@@ -39,7 +40,7 @@ class Principal:
     permissions: frozenset[str]
     session_id: str
     token_id: str
-    expires_at: int
+    expires_ns: int
     claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def has(self, permission: str) -> bool:
@@ -81,8 +82,11 @@ class RevocationCheck(Protocol):
         ...
 
     async def confirm(self, token: str) -> None:
-        """Raise Unauthenticated if the revocation authority refuses a token the memory view
-        accepted; a no-op while that view is known to be current."""
+        """Ask the revocation authority about a token the memory view accepted.
+
+        Raises Unauthenticated if the authority refuses it; a no-op while that view is known to be
+        current.
+        """
         ...
 
 
@@ -94,25 +98,25 @@ class RevokedSet:
     """
 
     def __init__(self) -> None:
-        self._sessions: dict[str, float] = {}
-        self._tokens: dict[str, float] = {}
+        self._sessions: dict[str, int] = {}
+        self._tokens: dict[str, int] = {}
 
-    def add(self, *, session_id: str, token_id: str | None, expires_at: float, now: float) -> None:
+    def add(self, *, session_id: str, token_id: str | None, expires_ns: int, now_ns: int) -> None:
         """Record a revocation of one token (``token_id``) or of a whole session."""
-        if expires_at <= now:
+        if expires_ns <= now_ns:
             return
         if token_id:
-            self._tokens[token_id] = expires_at
+            self._tokens[token_id] = expires_ns
         else:
-            self._sessions[session_id] = expires_at
+            self._sessions[session_id] = expires_ns
 
     def covers(self, *, session_id: str, token_id: str) -> bool:
         return session_id in self._sessions or token_id in self._tokens
 
-    def forget_expired(self, now: float) -> None:
+    def forget_expired(self, now_ns: int) -> None:
         """No token a revocation covers outlives its expiry; keep memory bounded."""
         for entries in (self._sessions, self._tokens):
-            for key in [k for k, expires_at in entries.items() if expires_at <= now]:
+            for key in [k for k, expires_ns in entries.items() if expires_ns <= now_ns]:
                 del entries[key]
 
 
@@ -152,7 +156,7 @@ class TokenVerifier:
     revocations: RevocationCheck
     leeway_seconds: int = 5
     cache_entries: int = 10_000
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], int] = times.now
     _cache: LruCache[_Verified] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -169,7 +173,7 @@ class TokenVerifier:
         entry = self._cache.get(token)
         if (
             entry is not None
-            and self.clock() < entry.principal.expires_at
+            and self.clock() < entry.principal.expires_ns
             and self.keys.public_key(entry.kid) is entry.key
         ):
             principal = entry.principal
@@ -181,8 +185,10 @@ class TokenVerifier:
         return principal
 
     async def authenticate(self, token: str) -> Principal:
-        """:meth:`verify_access`, fetching the keys again for an unknown ``kid``, and asking
-        the revocation authority when the memory view may be stale."""
+        """:meth:`verify_access`, fetching the keys again for an unknown ``kid``.
+
+        It also asks the revocation authority when the memory view may be stale.
+        """
         try:
             principal = self.verify_access(token)
         except Unauthenticated as exc:
@@ -255,7 +261,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         permissions=frozenset(str(p) for p in claims.get("permissions", ())),
         session_id=str(claims["sid"]),
         token_id=str(claims["jti"]),
-        expires_at=int(claims["exp"]),
+        expires_ns=int(claims["exp"]) * times.SECOND,
         claims=dict(claims),
     )
 

@@ -186,3 +186,36 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def replace_column(
+    conn: Connection,
+    table: str,
+    old: str,
+    new: str,
+    value: str,
+    *,
+    nullable: bool = False,
+    indexed: bool = False,
+) -> None:
+    """Replace column ``old`` of ``table`` by the BIGINT column ``new``, set to SQL ``value``.
+
+    ``value`` is an expression over the old columns. Nothing happens when ``old`` is already gone.
+
+    For migrations that change a column's unit on both databases: SQLite can neither alter a
+    column's type nor drop an indexed column, so the new column is added, filled, indexed as
+    the old one was, and the old one dropped. A NOT NULL column added to SQLite must have a
+    default; it keeps ``DEFAULT 0``, which no insert of ours relies on.
+    """
+    if old not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+        return
+    sqlite = conn.dialect.name == "sqlite"
+    constraint = "" if nullable else " NOT NULL DEFAULT 0" if sqlite else ""
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {new} BIGINT{constraint}")
+    conn.exec_driver_sql(f"UPDATE {table} SET {new} = {value}")  # noqa: S608 - our own names
+    if not nullable and not sqlite:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {new} SET NOT NULL")
+    if indexed:
+        conn.exec_driver_sql(f"DROP INDEX ix_{table}_{old}")
+        conn.exec_driver_sql(f"CREATE INDEX ix_{table}_{new} ON {table} ({new})")
+    conn.exec_driver_sql(f'ALTER TABLE {table} DROP COLUMN "{old}"')

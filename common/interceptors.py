@@ -29,7 +29,7 @@ from typing import Any
 
 import grpc
 
-from common import errors
+from common import errors, times
 from common.auth import Principal, TokenVerifier
 from common.logs import AccessLog
 from common.status import Describe, internal_status, no_details, to_status
@@ -320,7 +320,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             name = "CANCELLED" if record.cancelled else "OK"
         self._access.write(
             "rpc",
-            time.time(),
+            times.now(),
             method=record.method,
             code=name,
             duration_ms=round((time.perf_counter() - record.start) * 1000, 3),
@@ -329,8 +329,10 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _coroutine(inner: Behavior, method: str) -> Behavior:
-    """``inner`` if it is a coroutine function; else a stand-in answering INTERNAL, since a
-    blocking handler would stall every other call on the loop."""
+    """``inner`` if it is a coroutine function; else a stand-in answering INTERNAL.
+
+    A blocking handler would stall every other call on the loop.
+    """
     if inspect.iscoroutinefunction(inner):
         return inner
     log.error("handler is not a coroutine function; answering INTERNAL", extra={"method": method})

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import Any
+
+from common import times
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 _service = ""
-
-
-def _timestamp(created: float) -> str:
-    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,7 +22,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": _timestamp(record.created),
+            "ts": times.to_rfc3339(times.seconds(record.created), digits=3),
             "level": record.levelname,
             "service": self._service,
             "logger": record.name,
@@ -60,11 +57,11 @@ class AccessLog:
     def __init__(self, name: str) -> None:
         self._logger = logging.getLogger(name)
 
-    def write(self, msg: str, now: float, **fields: object) -> None:
+    def write(self, msg: str, now_ns: int, **fields: object) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
             return
         entry = {
-            "ts": _timestamp(now),
+            "ts": times.to_rfc3339(now_ns, digits=3),
             "level": "INFO",
             "service": _service,
             "logger": self._logger.name,

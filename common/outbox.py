@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from common import times
 from common.canonical import canonical_json
-from common.db import mark
+from common.db import mark, replace_column
 
 OUTBOX_TOPIC = "outbox"
 """Marked by every append, so a relay wakes once the row has committed."""
@@ -35,7 +36,7 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("type", sa.String(128), nullable=False),
         sa.Column("subject", sa.String(512), nullable=False),
         sa.Column("actor", sa.String(256), nullable=False),
-        sa.Column("time", sa.String(40), nullable=False),
+        sa.Column("time_ns", sa.BigInteger, nullable=False),
         sa.Column("data", sa.Text, nullable=False),
         sqlite_autoincrement=True,
     )
@@ -50,7 +51,7 @@ class OutboxEvent:
     actor: str
     data: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
+    time_ns: int = field(default_factory=times.now)
 
 
 def append(conn: Connection, table: sa.Table, event: OutboxEvent) -> None:
@@ -61,8 +62,28 @@ def append(conn: Connection, table: sa.Table, event: OutboxEvent) -> None:
             type=event.type,
             subject=event.subject,
             actor=event.actor,
-            time=event.time,
+            time_ns=event.time_ns,
             data=canonical_json(event.data),
         )
     )
     mark(conn, OUTBOX_TOPIC)
+
+
+def outbox_times_in_nanoseconds(conn: Connection) -> None:
+    """Migrate an outbox whose ``time`` column held ISO 8601 text to ``time_ns``.
+
+    The time of every row still waiting to be delivered is kept.
+    """
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("outbox")}
+    if "time" not in columns:
+        return
+    waiting = conn.exec_driver_sql('SELECT seq, "time" FROM outbox').all()
+    replace_column(conn, "outbox", "time", "time_ns", "0")
+    if waiting:
+        conn.execute(
+            sa.text("UPDATE outbox SET time_ns = :moment WHERE seq = :seq"),
+            [
+                {"seq": seq, "moment": times.from_datetime(datetime.fromisoformat(text))}
+                for seq, text in waiting
+            ],
+        )

@@ -21,7 +21,6 @@ import json
 import logging
 import random
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import grpc
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 from google.protobuf import struct_pb2
 
 from audit.v1 import audit_pb2, audit_pb2_grpc
+from common import times
 from common.blocking import Blocking
 from common.channels import create_channel
 from common.config import env_str
@@ -71,9 +71,11 @@ class OutboxRelay:
         initial_backoff: float = 0.2,
         max_backoff: float = 10.0,
     ) -> None:
-        """``source`` is the CloudEvents source of every event (``/oms``, ``/users``);
+        """``source`` is the CloudEvents source of every event (``/oms``, ``/users``).
+
         ``token_source`` gives a bearer token with ``audit:write``, asked once per stream and
-        invalidated when Audit answers UNAUTHENTICATED (expired, revoked, rotated away)."""
+        invalidated when Audit answers UNAUTHENTICATED (expired, revoked, rotated away).
+        """
         if not 1 <= window <= MAX_EVENTS_PER_MESSAGE:
             raise ValueError(f"window must be 1..{MAX_EVENTS_PER_MESSAGE}, got {window}")
         self._db = db
@@ -218,8 +220,8 @@ class OutboxRelay:
             type=row.type,
             subject=row.subject,
             actor=row.actor,
+            time=times.to_timestamp(row.time_ns),
         )
-        event.time.FromDatetime(datetime.fromisoformat(row.time))
         data = struct_pb2.Struct()
         data.update(json.loads(row.data))
         event.data.CopyFrom(data)

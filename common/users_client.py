@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from common import errors
+from common import errors, times
 from common.auth import JwksKeyProvider, RevokedSet, TokenVerifier
 from common.channels import create_channel
 from common.config import RuntimeSettings, env_str
@@ -72,6 +72,7 @@ def bearer(token: str) -> tuple[tuple[str, str]]:
 @dataclass
 class _Confirmation:
     asked_at: float
+    """``time.monotonic()`` when the User Service was asked."""
     answer: asyncio.Future[errors.MeshError | None]
 
 
@@ -85,7 +86,7 @@ class RevocationWatcher:
         *,
         retry_seconds: float = 0.1,
         max_retry_seconds: float = 1.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], int] = times.now,
     ) -> None:
         self._stub = stub
         self._tokens = tokens
@@ -118,7 +119,7 @@ class RevocationWatcher:
     async def confirm(self, token: str) -> None:
         if self._live:
             return
-        now = self._clock()
+        now = time.monotonic()
         known = self._confirmations.get(token)
         if known is None or now - known.asked_at >= CONFIRM_SECONDS:
             known = _Confirmation(now, asyncio.ensure_future(self._ask(token)))
@@ -188,8 +189,8 @@ class RevocationWatcher:
                 self._revoked.add(
                     session_id=revocation.session_id,
                     token_id=revocation.token_id,
-                    expires_at=revocation.expire_time.ToMicroseconds() / 1_000_000,
-                    now=now,
+                    expires_ns=times.from_timestamp(revocation.expire_time),
+                    now_ns=now,
                 )
                 self._sequence = revocation.sequence
             self._revoked.forget_expired(now)
@@ -245,8 +246,9 @@ class ServiceTokenSource:
         password: str | Callable[[], str],
         *,
         margin_seconds: float = 30.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` measures the tokens' lifetimes from when they were received."""
         self._client = client
         self._username = username
         self._password = password if callable(password) else lambda: password
@@ -262,8 +264,10 @@ class ServiceTokenSource:
     def from_env(
         cls, client: UsersClient, *, default_username: str, data_dir: Path
     ) -> ServiceTokenSource:
-        """Credentials from ``MESH_SERVICE_USERNAME``/``MESH_SERVICE_PASSWORD``, else the
-        service-accounts file the User Service wrote in the shared data folder."""
+        """Credentials from ``MESH_SERVICE_USERNAME``/``MESH_SERVICE_PASSWORD``.
+
+        Else from the service-accounts file the User Service wrote in the shared data folder.
+        """
         username = env_str("MESH_SERVICE_USERNAME", default_username)
         password = env_str("MESH_SERVICE_PASSWORD", "")
         if password:
@@ -330,8 +334,11 @@ class ServiceTokenSource:
 
 @dataclass(frozen=True)
 class UsersConnection:
-    """What a service needs of the User Service: a verifier that follows its revocations, and
-    a service account's tokens for calls to other services."""
+    """What a service needs of the User Service: a verifier and a service account's tokens.
+
+    The verifier follows the User Service's revocations; the tokens are for calls to other
+    services.
+    """
 
     client: UsersClient
     tokens: ServiceTokenSource
@@ -348,8 +355,10 @@ class UsersConnection:
 def connect_users(
     runtime: RuntimeSettings, *, target: str, default_username: str, data_dir: Path
 ) -> UsersConnection:
-    """Wire a service to the User Service at ``target`` as service account ``default_username``
-    (or ``MESH_SERVICE_USERNAME``); call inside the server's event loop."""
+    """Wire a service to the User Service at ``target``; call inside the server's event loop.
+
+    It acts as service account ``default_username`` (or ``MESH_SERVICE_USERNAME``).
+    """
     client = UsersClient(target)
     tokens = ServiceTokenSource.from_env(
         client, default_username=default_username, data_dir=data_dir

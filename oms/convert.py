@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from common.times import to_timestamp
 from oms import model
 from oms.compat import Finding
 from oms.diff import FieldChange, ResourceChange
@@ -167,12 +167,6 @@ def to_value(value: Any) -> struct_pb2.Value:
     return message
 
 
-def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def compatibility_mode_to_domain(mode: int) -> str:
     return enum_to_domain(
         history_pb2.CompatibilityMode.DESCRIPTOR, history_pb2.CompatibilityMode.Name(mode)
@@ -196,7 +190,7 @@ def commit_to_message(
         parents=commit.parents,
         author=commit.author,
         message=commit.message,
-        create_time=timestamp(commit.time),
+        create_time=to_timestamp(commit.time_ns),
         forced=commit.forced,
         force_reason=commit.force_reason,
         changes=[
@@ -216,7 +210,7 @@ def branch_to_message(branch: BranchRecord, head: CommitRecord | None = None) ->
         protected=branch.protected,
         compatibility_mode=compatibility_mode_to_proto(branch.compatibility_mode),
         creator=branch.creator,
-        create_time=timestamp(branch.created_at),
+        create_time=to_timestamp(branch.created_ns),
     )
     if head is not None:
         message.head_commit.CopyFrom(commit_to_message(head))

@@ -12,11 +12,10 @@ import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from common import errors, pages
+from common import errors, pages, times
 from common.auth import Principal
 from common.errors import FieldViolation
 from common.outbox import OutboxEvent
@@ -44,11 +43,19 @@ BRANCH_SETTINGS = frozenset({"compatibility_mode", "protected", "base_branch"})
 
 
 class MergeStrategy(StrEnum):
+    """How a merge records the branch's changes on the target.
+
+    ``MERGE_COMMIT`` keeps the branch's commits (fast-forward when the target is behind, else a
+    commit with both heads as parents); ``SQUASH`` writes one commit on top of the target head.
+    """
+
     MERGE_COMMIT = "MERGE_COMMIT"
     SQUASH = "SQUASH"
 
 
 class MergeOutcome(StrEnum):
+    """What a merge did, as the caller and the ``oms.branch.merged`` event report it."""
+
     UP_TO_DATE = "UP_TO_DATE"
     FAST_FORWARD = "FAST_FORWARD"
     MERGE_COMMIT = "MERGE_COMMIT"
@@ -66,8 +73,10 @@ class Stored:
 
 @dataclass(frozen=True)
 class Edit:
-    """One change of a batch commit: ``resource`` to upsert, or ``None`` to delete ``key``;
-    an empty ``key`` stands for a change that named neither, reported with the others."""
+    """One change of a batch commit: ``resource`` to upsert, or ``None`` to delete ``key``.
+
+    An empty ``key`` stands for a change that named neither, reported with the others.
+    """
 
     key: str
     resource: Resource | None
@@ -84,12 +93,16 @@ class Force:
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a list, with the token of the next page (empty on the last one)."""
+
     items: list[Any]
     next_page_token: str
 
 
 @dataclass(frozen=True)
 class DiffPage:
+    """One page of the changes between two resolved commits; later pages compare the same two."""
+
     base: CommitRecord
     head: CommitRecord
     changes: list[ResourceChange]
@@ -98,6 +111,8 @@ class DiffPage:
 
 @dataclass(frozen=True)
 class MergeResult:
+    """What a merge did, the target's head after it, and the compatibility findings it raised."""
+
     outcome: MergeOutcome
     commit: CommitRecord
     findings: list[Finding] = field(default_factory=list)
@@ -105,6 +120,8 @@ class MergeResult:
 
 @dataclass(frozen=True)
 class Validation:
+    """The findings from ``base`` to ``head`` under ``mode``; ``passed`` when none is breaking."""
+
     passed: bool
     mode: str
     base: CommitRecord
@@ -114,10 +131,6 @@ class Validation:
 
 def _page_size(size: int, default: int = DEFAULT_PAGE_SIZE) -> int:
     return pages.page_size(size, default=default, maximum=MAX_PAGE_SIZE)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OntologyService:
@@ -445,7 +458,7 @@ class OntologyService:
             protected=False,
             compatibility_mode=mode or CompatibilityMode.BACKWARD.value,
             creator=principal.username,
-            created_at=_now(),
+            created_ns=times.now(),
         )
         created = self.store.create_branch(
             record,
@@ -585,8 +598,10 @@ class OntologyService:
         message: str,
         force: Force,
     ) -> MergeResult:
-        """Merge ``source`` into ``target`` (default: its base branch); nothing is written on
-        conflicts, invalid results, or refused breaking changes."""
+        """Merge ``source`` into ``target`` (default: its base branch).
+
+        Nothing is written on conflicts, invalid results, or refused breaking changes.
+        """
         src = self.store.branch(source)
         target = target or src.base_branch
         if target == source:

@@ -48,8 +48,11 @@ def _required(request: Message, *names: str) -> None:
 
 
 class ResourceMessages:
-    """Resources as messages, kept by content hash: converting one costs far more than the
-    read it answers, and a resource's content never changes under its hash."""
+    """Resources as messages, kept by content hash.
+
+    Converting one costs far more than the read it answers, and a resource's content never
+    changes under its hash.
+    """
 
     def __init__(self, capacity: int) -> None:
         self._cache: LruCache[Message] = LruCache(capacity)
@@ -86,16 +89,16 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
     def __init__(
         self, service: OntologyService, blocking: Blocking, messages: ResourceMessages
     ) -> None:
-        self.service = service
-        self.run = blocking.run
-        self.messages = messages
+        self._service = service
+        self._run = blocking.run
+        self._messages = messages
 
     async def CommitChanges(
         self, request: schema_service_pb2.CommitChangesRequest, context: Context
     ) -> history_pb2.Commit:
         _required(request, "branch")
-        commit = await self.run(
-            self.service.commit_changes,
+        commit = await self._run(
+            self._service.commit_changes,
             current_principal(),
             request.branch,
             [_edit(c) for c in request.changes],
@@ -246,14 +249,14 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
         self, kind: Kind[M, Any], read: Callable[..., Stored], *args: Any, **kwargs: Any
     ) -> M:
         """``read`` and the conversion of what it returns, both in the blocking pool."""
-        message = await self.run(lambda: self.messages.of(read(*args, **kwargs)))
+        message = await self._run(lambda: self._messages.of(read(*args, **kwargs)))
         return cast(M, message)  # the message of the collection read, by kind.collection
 
     async def _get(self, kind: Kind[M, Any], request: Any) -> M:
         _required(request, "branch", "api_name")
         return await self._resource(
             kind,
-            self.service.get,
+            self._service.get,
             request.branch,
             kind.collection,
             request.api_name,
@@ -264,7 +267,7 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
         _required(request, "branch")
 
         def page() -> L:
-            found = self.service.list_resources(
+            found = self._service.list_resources(
                 request.branch,
                 kind.collection,
                 revision=request.revision,
@@ -272,17 +275,17 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
                 page_token=request.page_token,
             )
             response = kind.list_response(next_page_token=found.next_page_token)
-            getattr(response, kind.plural).extend(self.messages.of(s) for s in found.items)
+            getattr(response, kind.plural).extend(self._messages.of(s) for s in found.items)
             return response
 
-        return await self.run(page)
+        return await self._run(page)
 
     async def _create(self, kind: Kind[M, Any], request: Any) -> M:
         _required(request, "branch")
         raw = convert.resource_to_domain(getattr(request, kind.field))
         return await self._resource(
             kind,
-            self.service.create,
+            self._service.create,
             current_principal(),
             request.branch,
             kind.collection,
@@ -296,7 +299,7 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
         mask = [p for p in request.update_mask.paths if p != "*"]
         return await self._resource(
             kind,
-            self.service.update,
+            self._service.update,
             current_principal(),
             request.branch,
             kind.collection,
@@ -309,8 +312,8 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
 
     async def _delete(self, kind: Kind[Any, Any], request: Any) -> empty_pb2.Empty:
         _required(request, "branch", "api_name")
-        await self.run(
-            self.service.delete,
+        await self._run(
+            self._service.delete,
             current_principal(),
             request.branch,
             kind.collection,
@@ -325,15 +328,15 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
     """Branches, history, diff, merge and validation."""
 
     def __init__(self, service: OntologyService, blocking: Blocking) -> None:
-        self.service = service
-        self.run = blocking.run
+        self._service = service
+        self._run = blocking.run
 
     async def CreateBranch(
         self, request: branch_service_pb2.CreateBranchRequest, context: Context
     ) -> history_pb2.Branch:
         _required(request, "name")
-        branch, head = await self.run(
-            self.service.create_branch,
+        branch, head = await self._run(
+            self._service.create_branch,
             current_principal(),
             request.name,
             source=request.source,
@@ -346,14 +349,14 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.GetBranchRequest, context: Context
     ) -> history_pb2.Branch:
         _required(request, "name")
-        branch, head = await self.run(self.service.get_branch, request.name)
+        branch, head = await self._run(self._service.get_branch, request.name)
         return convert.branch_to_message(branch, head)
 
     async def ListBranches(
         self, request: branch_service_pb2.ListBranchesRequest, context: Context
     ) -> branch_service_pb2.ListBranchesResponse:
-        page = await self.run(
-            self.service.list_branches, page_size=request.page_size, page_token=request.page_token
+        page = await self._run(
+            self._service.list_branches, page_size=request.page_size, page_token=request.page_token
         )
         return branch_service_pb2.ListBranchesResponse(
             branches=[convert.branch_to_message(b) for b in page.items],
@@ -365,8 +368,8 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
     ) -> history_pb2.Branch:
         if not request.branch.name:
             raise errors.invalid([FieldViolation("branch.name", "required", "REQUIRED")])
-        branch, head = await self.run(
-            self.service.update_branch,
+        branch, head = await self._run(
+            self._service.update_branch,
             current_principal(),
             request.branch.name,
             list(request.update_mask.paths),
@@ -384,15 +387,15 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.DeleteBranchRequest, context: Context
     ) -> empty_pb2.Empty:
         _required(request, "name")
-        await self.run(self.service.delete_branch, current_principal(), request.name)
+        await self._run(self._service.delete_branch, current_principal(), request.name)
         return empty_pb2.Empty()
 
     async def ListCommits(
         self, request: branch_service_pb2.ListCommitsRequest, context: Context
     ) -> branch_service_pb2.ListCommitsResponse:
         _required(request, "branch")
-        page = await self.run(
-            self.service.list_commits,
+        page = await self._run(
+            self._service.list_commits,
             request.branch,
             resource=request.resource,
             page_size=request.page_size,
@@ -407,15 +410,15 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.GetCommitRequest, context: Context
     ) -> history_pb2.Commit:
         _required(request, "id")
-        commit, changes = await self.run(self.service.get_commit, request.id)
+        commit, changes = await self._run(self._service.get_commit, request.id)
         return convert.commit_to_message(commit, changes)
 
     async def DiffRefs(
         self, request: branch_service_pb2.DiffRefsRequest, context: Context
     ) -> branch_service_pb2.DiffRefsResponse:
         _required(request, "base", "head")
-        page = await self.run(
-            self.service.diff,
+        page = await self._run(
+            self._service.diff,
             request.base,
             request.head,
             page_size=request.page_size,
@@ -437,8 +440,8 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             if request.strategy == branch_service_pb2.MERGE_STRATEGY_SQUASH
             else MergeStrategy.MERGE_COMMIT
         )
-        result = await self.run(
-            self.service.merge,
+        result = await self._run(
+            self._service.merge,
             current_principal(),
             request.branch,
             target=request.target,
@@ -456,8 +459,8 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.ValidateBranchRequest, context: Context
     ) -> branch_service_pb2.ValidateBranchResponse:
         _required(request, "branch")
-        result = await self.run(
-            self.service.validate,
+        result = await self._run(
+            self._service.validate,
             current_principal(),
             request.branch,
             against=request.against,

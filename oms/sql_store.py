@@ -11,18 +11,17 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from common import errors
+from common import errors, times
 from common.canonical import canonical_json
-from common.db import Database
+from common.db import Database, replace_column
 from common.lru import LruCache
-from common.outbox import OutboxEvent, append, outbox_table
+from common.outbox import OutboxEvent, append, outbox_table, outbox_times_in_nanoseconds
 from oms.model import Overlay, Resource, references
 from oms.store import MAIN, BranchRecord, CommitRecord, EventsFor, NewCommit, Snapshot
 from oms.tree import Tree, bucket_of, changed_entries, content_hash, group_by_bucket
@@ -45,7 +44,7 @@ commits = sa.Table(
     sa.Column("parents", sa.Text, nullable=False),
     sa.Column("author", sa.String(256), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
-    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
     sa.Column("generation", sa.BigInteger, nullable=False),
     sa.Column("forced", sa.Boolean, nullable=False, default=False),
     sa.Column("force_reason", sa.Text, nullable=False, default=""),
@@ -82,7 +81,7 @@ branches = sa.Table(
     sa.Column("protected", sa.Boolean, nullable=False),
     sa.Column("compatibility_mode", sa.String(16), nullable=False),
     sa.Column("creator", sa.String(256), nullable=False),
-    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
 )
 
 outbox = outbox_table(metadata)
@@ -113,23 +112,6 @@ LOG_SCAN_LIMIT = 10_000
 (possibly empty) with a token to go on, so no request walks a whole long history at once."""
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _us(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (no float round trip)."""
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _now_us() -> int:
-    return _us(datetime.now(UTC))
-
-
-def _time(us: int) -> datetime:
-    return _EPOCH + us * _MICROSECOND
-
-
 def _create_schema(conn: Connection) -> None:
     metadata.create_all(conn)
 
@@ -138,8 +120,8 @@ def _create_main(conn: Connection) -> None:
     """The first commit (an empty ontology) and the protected ``main`` branch pointing to it."""
     root_text = canonical_json(EMPTY_TREE)
     root = content_hash(root_text)
-    now = _now_us()
-    commit_id = content_hash(canonical_json({"root": root, "parents": [], "time_us": now}))
+    now = times.now()
+    commit_id = content_hash(canonical_json({"root": root, "parents": [], "time_ns": now}))
     conn.execute(blobs.insert().values(hash=root, body=root_text))
     conn.execute(
         commits.insert().values(
@@ -148,7 +130,7 @@ def _create_main(conn: Connection) -> None:
             parents="[]",
             author="system",
             message="Initial commit",
-            time_us=now,
+            time_ns=now,
             generation=1,
             forced=False,
             force_reason="",
@@ -163,7 +145,7 @@ def _create_main(conn: Connection) -> None:
             protected=True,
             compatibility_mode="BACKWARD",
             creator="system",
-            created_us=now,
+            created_ns=now,
         )
     )
 
@@ -174,7 +156,14 @@ def _add_reference_index(conn: Connection) -> None:
         conn.execute(sa.text("ALTER TABLE commits ADD COLUMN refs VARCHAR(64)"))
 
 
-MIGRATIONS = (_create_schema, _create_main, _add_reference_index)
+def _times_in_nanoseconds(conn: Connection) -> None:
+    """Microseconds become nanoseconds (:mod:`common.times`); commit ids stay as they were."""
+    replace_column(conn, "commits", "time_us", "time_ns", "time_us * 1000")
+    replace_column(conn, "branches", "created_us", "created_ns", "created_us * 1000")
+    outbox_times_in_nanoseconds(conn)
+
+
+MIGRATIONS = (_create_schema, _create_main, _add_reference_index, _times_in_nanoseconds)
 
 
 class SqlSnapshot(Snapshot):
@@ -322,7 +311,7 @@ class SqlStore:
             parents=tuple(json.loads(row.parents)),
             author=row.author,
             message=row.message,
-            time=_time(row.time_us),
+            time_ns=row.time_ns,
             generation=row.generation,
             forced=bool(row.forced),
             force_reason=row.force_reason,
@@ -459,7 +448,7 @@ class SqlStore:
             protected=bool(row.protected),
             compatibility_mode=row.compatibility_mode,
             creator=row.creator,
-            created_at=_time(row.created_us),
+            created_ns=row.created_ns,
         )
 
     def branch(self, name: str) -> BranchRecord:
@@ -494,7 +483,7 @@ class SqlStore:
                         protected=branch.protected,
                         compatibility_mode=branch.compatibility_mode,
                         creator=branch.creator,
-                        created_us=_us(branch.created_at),
+                        created_ns=branch.created_ns,
                     )
                 )
                 append(conn, outbox, event)
@@ -556,7 +545,7 @@ class SqlStore:
                     "parents": json.dumps(list(record.parents)),
                     "author": record.author,
                     "message": record.message,
-                    "time_us": _us(record.time),
+                    "time_ns": record.time_ns,
                     "generation": record.generation,
                     "forced": record.forced,
                     "force_reason": record.force_reason,
@@ -621,13 +610,13 @@ class SqlStore:
                 root.pop(bucket_id, None)
         root_hash = put(root)
         refs_hash = self._reference_index(parent, new.changes, put)
-        now = _now_us()
+        now = times.now()
         fields = {
             "root": root_hash,
             "parents": list(new.parents),
             "author": new.author,
             "message": new.message,
-            "time_us": now,
+            "time_ns": now,
             "forced": new.forced,
             "force_reason": new.force_reason,
         }
@@ -637,7 +626,7 @@ class SqlStore:
             parents=new.parents,
             author=new.author,
             message=new.message,
-            time=_time(now),
+            time_ns=now,
             generation=1 + max(self.commit(p).generation for p in new.parents),
             forced=new.forced,
             force_reason=new.force_reason,

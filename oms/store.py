@@ -9,7 +9,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from common.outbox import OutboxEvent
@@ -28,7 +27,7 @@ class CommitRecord:
     parents: tuple[str, ...]
     author: str
     message: str
-    time: datetime
+    time_ns: int
     generation: int
     """1 + the highest generation of the parents; orders ancestry walks."""
     forced: bool = False
@@ -48,7 +47,7 @@ class BranchRecord:
     protected: bool
     compatibility_mode: str
     creator: str
-    created_at: datetime
+    created_ns: int
 
 
 @dataclass(frozen=True)
@@ -84,8 +83,10 @@ class Snapshot(Mapping[str, Resource], ABC):
 
     @abstractmethod
     def referrers(self, key: str) -> frozenset[str] | None:
-        """Keys of the resources referring to ``key``, without reading the others; ``None``
-        when this snapshot keeps no index, and checks must scan instead."""
+        """Keys of the resources referring to ``key``, without reading the others.
+
+        ``None`` when this snapshot keeps no index, and checks must scan instead.
+        """
 
 
 class OntologyStore(Protocol):
@@ -117,7 +118,8 @@ class OntologyStore(Protocol):
         """Commits reachable from ``frontier``, newest first, and the frontier to continue from.
 
         With ``resource``, only the commits that changed it; a page may then stop short of
-        ``limit`` (even empty) with a frontier, to bound the commits one call walks."""
+        ``limit`` (even empty) with a frontier, to bound the commits one call walks.
+        """
         ...
 
     def branch(self, name: str) -> BranchRecord: ...

@@ -11,14 +11,14 @@ import json
 import logging
 import os
 import secrets
-import time
 from pathlib import Path
 
-from common.db import Database
+from common import times
+from common.outbox import OutboxEvent
 from common.users_client import SERVICE_ACCOUNTS_FILE
-from users import store
-from users.directory import insert_user
+from users.directory import new_user
 from users.passwords import Passwords
+from users.store import UserStore
 
 log = logging.getLogger("mesh.users.bootstrap")
 
@@ -62,14 +62,12 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def ensure_accounts(
-    db: Database, passwords: Passwords, *, data_dir: Path, admin_password: str | None
+    store: UserStore, passwords: Passwords, *, data_dir: Path, admin_password: str | None
 ) -> None:
     """Create the first admin and the service accounts unless they exist."""
-    with db.read() as conn:
-        have_admin = store.load_user(conn, username=ADMIN_USERNAME) is not None
-        missing_services = [
-            name for name in SERVICE_ACCOUNTS if store.load_user(conn, username=name) is None
-        ]
+    with store.read() as reads:
+        have_admin = reads.user(username=ADMIN_USERNAME) is not None
+        missing_services = [name for name in SERVICE_ACCOUNTS if reads.user(username=name) is None]
     created: dict[str, tuple[str, tuple[str, ...]]] = {}
     if not have_admin:
         password = admin_password or _secret_file(
@@ -94,24 +92,24 @@ def ensure_accounts(
             created[name] = (passwords.hash(known[name]), ("service",))
     if not created:
         return
-    with db.write() as conn:
+    with store.write() as tx:
         for username, (password_hash, roles) in created.items():
-            if store.load_user(conn, username=username) is not None:
+            if tx.user(username=username) is not None:
                 continue  # another replica created it meanwhile
-            user_id = insert_user(
-                conn,
+            user = new_user(
                 username=username,
                 password_hash=password_hash,
                 display_name=username,
                 email="",
                 roles=roles,
-                now=time.time(),
+                now_ns=times.now(),
             )
-            store.emit(
-                conn,
-                "users.user.created",
-                subject=f"users/{user_id}",
-                actor="system",
-                username=username,
-                roles=list(roles),
+            tx.insert_user(user)
+            tx.emit(
+                OutboxEvent(
+                    "users.user.created",
+                    subject=f"users/{user.user_id}",
+                    actor="system",
+                    data={"username": username, "roles": list(roles)},
+                )
             )

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from common import times
 from common.auth import ALGORITHM
 
 log = logging.getLogger("mesh.users.keys")
@@ -41,8 +42,8 @@ class SigningKey:
 
     kid: str
     private_key: ec.EllipticCurvePrivateKey
-    created_at: float
-    retired_at: float | None = None
+    created_ns: int
+    retired_ns: int | None = None
 
     @cached_property
     def public_key(self) -> ec.EllipticCurvePublicKey:
@@ -84,16 +85,19 @@ class KeyRing:
         directory: Path,
         *,
         retention_seconds: int,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], int] = times.now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` dates rotations; ``monotonic`` paces the checks for other replicas'."""
         self._dir = directory
-        self._retention = retention_seconds
+        self._retention_ns = times.seconds(retention_seconds)
         self._clock = clock
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self._dir, 0o700)
         self._manifest = b""
-        self._checked_at = self._clock()
+        self._checked_at = self._monotonic()
         self._keys, next_key = self._load()
         if not self._keys:
             self._keys = [self._new_key()]
@@ -125,13 +129,15 @@ class KeyRing:
         return [*(k for k in self._keys if self._published(k)), self._next]
 
     def rotate(self) -> SigningKey:
-        """Sign with the pre-published next key from now on, and publish a new next key;
-        drop keys whose tokens have all expired."""
+        """Sign with the pre-published next key from now on, and publish a new next key.
+
+        Keys whose tokens have all expired are dropped.
+        """
         with self._lock:
             self._reload()
             now = self._clock()
-            retired = [replace(k, retired_at=k.retired_at or now) for k in self._keys]
-            fresh = replace(self._next, created_at=now)
+            retired = [replace(k, retired_ns=k.retired_ns or now) for k in self._keys]
+            fresh = replace(self._next, created_ns=now)
             self._next = self._new_key()
             self._keys = [fresh, *(k for k in retired if self._published(k))]
             self._save()
@@ -146,7 +152,7 @@ class KeyRing:
         Without it a replica would keep signing with a retired key and, after a second
         rotation elsewhere, refuse tokens signed by a key it never published.
         """
-        if self._clock() - self._checked_at < RELOAD_SECONDS:
+        if self._monotonic() - self._checked_at < RELOAD_SECONDS:
             return
         with self._lock:
             try:
@@ -156,18 +162,18 @@ class KeyRing:
                 log.warning("cannot reload the signing keys; keeping the current ones")
 
     def _reload(self) -> None:
-        self._checked_at = self._clock()
+        self._checked_at = self._monotonic()
         keys, next_key = self._load()
         if keys and next_key is not None:
             self._keys, self._next = keys, next_key
 
     def _published(self, key: SigningKey) -> bool:
-        return key.retired_at is None or self._clock() < key.retired_at + self._retention
+        return key.retired_ns is None or self._clock() < key.retired_ns + self._retention_ns
 
     def _new_key(self) -> SigningKey:
         private_key = ec.generate_private_key(ec.SECP256R1())
         key = SigningKey(
-            kid=thumbprint(private_key), private_key=private_key, created_at=self._clock()
+            kid=thumbprint(private_key), private_key=private_key, created_ns=self._clock()
         )
         pem = private_key.private_bytes(
             serialization.Encoding.PEM,
@@ -180,10 +186,10 @@ class KeyRing:
     def _save(self) -> None:
         manifest = {
             "keys": [
-                {"kid": k.kid, "created_at": k.created_at, "retired_at": k.retired_at}
+                {"kid": k.kid, "created_ns": k.created_ns, "retired_ns": k.retired_ns}
                 for k in self._keys
             ],
-            "next": {"kid": self._next.kid, "created_at": self._next.created_at},
+            "next": {"kid": self._next.kid, "created_ns": self._next.created_ns},
         }
         content = json.dumps(manifest, indent=2).encode()
         staging = self._dir / f"{MANIFEST}.tmp"
@@ -214,6 +220,14 @@ class KeyRing:
         return SigningKey(
             kid=entry["kid"],
             private_key=private_key,
-            created_at=float(entry["created_at"]),
-            retired_at=entry.get("retired_at"),
+            created_ns=_moment(entry, "created") or 0,
+            retired_ns=_moment(entry, "retired"),
         )
+
+
+def _moment(entry: dict[str, Any], name: str) -> int | None:
+    """``<name>_ns``, or ``<name>_at`` in float seconds as manifests wrote it before."""
+    if (nanos := entry.get(f"{name}_ns")) is not None:
+        return int(nanos)
+    seconds = entry.get(f"{name}_at")
+    return None if seconds is None else times.seconds(float(seconds))

@@ -12,104 +12,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from common import errors
+from common import errors, times
 from common.auth import RevokedSet
 from common.blocking import Blocking
-from common.db import Database, mark
 from common.streams import StreamBuffer, fell_behind
-from users import store
+from users.store import Revocation, UserStore, UserWrites
 
 log = logging.getLogger("mesh.users.revocations")
 
-REVOCATIONS_TOPIC = "revocations"
-"""Marked by every revocation written, so the view is current once its transaction commits."""
 _SYNC_BATCH = 1000
 
 
-@dataclass(frozen=True)
-class Revocation:
-    """One row of the revocation log."""
-
-    sequence: int
-    session_id: str
-    token_id: str | None
-    reason: str
-    revoked_at: float
-    expires_at: float
-
-
-def record(
-    conn: Connection,
-    *,
-    session_id: str,
-    reason: str,
-    revoked_at: float,
-    expires_at: float,
-    token_id: str | None = None,
-) -> None:
-    """Append a revocation inside the caller's transaction.
-
-    On PostgreSQL, sequence values can commit out of order, and a reader following the log by
-    sequence would skip a row that commits late; the table lock makes writers commit in order.
-    SQLite write transactions are serial already.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE revocations IN SHARE ROW EXCLUSIVE MODE")
-    conn.execute(
-        store.revocations.insert().values(
-            session_id=session_id,
-            token_id=token_id,
-            reason=reason,
-            revoked_at=revoked_at,
-            expires_at=expires_at,
-        )
-    )
-    mark(conn, REVOCATIONS_TOPIC)
-
-
 def end_sessions(
-    conn: Connection, session_ids: Iterable[str], *, reason: str, now: float, lifetime: float
+    tx: UserWrites, session_ids: Iterable[str], *, reason: str, now_ns: int, lifetime_ns: int
 ) -> list[str]:
     """Revoke sessions (their access tokens and refresh family) in the caller's transaction.
 
-    ``lifetime`` is the longest a token of a session can live, after which the revocation can
-    be forgotten. Returns the sessions that were live.
+    ``lifetime_ns`` is the longest a token of a session can live, after which the revocation
+    can be forgotten. Returns the sessions that were live.
     """
     ended: list[str] = []
     for session_id in session_ids:
-        changed = conn.execute(
-            store.sessions.update()
-            .where(store.sessions.c.id == session_id, store.sessions.c.revoked_at.is_(None))
-            .values(revoked_at=now, revoke_reason=reason)
-        ).rowcount
-        if changed:
-            record(
-                conn,
+        if tx.end_session(session_id, reason=reason, revoked_ns=now_ns):
+            tx.record_revocation(
                 session_id=session_id,
+                token_id=None,
                 reason=reason,
-                revoked_at=now,
-                expires_at=now + lifetime,
+                revoked_ns=now_ns,
+                expires_ns=now_ns + lifetime_ns,
             )
             ended.append(session_id)
     return ended
-
-
-def _row(row: sa.Row[tuple[int, str, str | None, str, float, float]]) -> Revocation:
-    return Revocation(
-        sequence=row.seq,
-        session_id=row.session_id,
-        token_id=row.token_id,
-        reason=row.reason,
-        revoked_at=row.revoked_at,
-        expires_at=row.expires_at,
-    )
 
 
 class RevocationLog:
@@ -121,14 +56,14 @@ class RevocationLog:
 
     def __init__(
         self,
-        db: Database,
+        store: UserStore,
         *,
         blocking: Blocking,
         poll_seconds: float,
         buffer: int,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], int] = times.now,
     ) -> None:
-        self._db = db
+        self._store = store
         self._blocking = blocking
         self._poll_seconds = poll_seconds
         self._buffer = buffer
@@ -142,7 +77,7 @@ class RevocationLog:
         self._stopped = False
         self.sync()
         self._published = self._head
-        db.on_commit(REVOCATIONS_TOPIC, self.sync)
+        store.on_revocation(self.sync)
 
     @property
     def head(self) -> int:
@@ -155,27 +90,17 @@ class RevocationLog:
     async def confirm(self, token: str) -> None:
         return None  # this is the authority: its memory view is always current
 
-    def rows_after(self, sequence: int, *, limit: int) -> list[Revocation]:
-        with self._db.read() as conn:
-            result = conn.execute(
-                sa.select(store.revocations)
-                .where(store.revocations.c.seq > sequence)
-                .order_by(store.revocations.c.seq)
-                .limit(limit)
-            )
-            return [_row(row) for row in result]
-
     def sync(self) -> None:
         """Apply rows written since the last sync, here or by another replica; feed streams."""
         with self._sync_lock:
             now = self._clock()
-            while fresh := self.rows_after(self._head, limit=_SYNC_BATCH):
+            while fresh := self._store.revocations_after(self._head, limit=_SYNC_BATCH):
                 for revocation in fresh:
                     self._revoked.add(
                         session_id=revocation.session_id,
                         token_id=revocation.token_id,
-                        expires_at=revocation.expires_at,
-                        now=now,
+                        expires_ns=revocation.expires_ns,
+                        now_ns=now,
                     )
                 self._head = fresh[-1].sequence
                 if self._loop is not None and not self._loop.is_closed():
@@ -208,8 +133,9 @@ class RevocationLog:
     async def follow(
         self, after_sequence: int, *, batch: int = 500
     ) -> AsyncIterator[tuple[list[Revocation], bool]]:
-        """Batches of revocations after ``after_sequence`` (or all of them, when that is beyond
-        the head of this log): stored ones first, then live ones.
+        """Batches of revocations after ``after_sequence``: stored ones first, then live ones.
+
+        All of them, when ``after_sequence`` is beyond the head of this log.
 
         Each batch comes with whether the stream has caught up with the log; the first
         caught-up batch is yielded even when empty, so a follower knows its view is complete.
@@ -222,7 +148,10 @@ class RevocationLog:
         # waiting for it would withhold the revocations numbered up to it. Replaying
         # everything is safe, as applying a revocation twice changes nothing.
         last = after_sequence if after_sequence <= self._head else 0
-        while len(rows := await self._blocking.run(self.rows_after, last, limit=batch)) == batch:
+        while (
+            len(rows := await self._blocking.run(self._store.revocations_after, last, limit=batch))
+            == batch
+        ):
             last = rows[-1].sequence
             yield rows, False
         follower: StreamBuffer[list[Revocation]] = StreamBuffer(self._buffer)
@@ -236,7 +165,7 @@ class RevocationLog:
                     last = rows[-1].sequence
                 if last >= published:
                     break
-                more = await self._blocking.run(self.rows_after, last, limit=batch)
+                more = await self._blocking.run(self._store.revocations_after, last, limit=batch)
                 if not more:
                     break
                 if rows:

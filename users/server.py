@@ -6,18 +6,18 @@ from dataclasses import dataclass
 
 from common.auth import TokenVerifier
 from common.blocking import Blocking
-from common.config import RuntimeSettings
 from common.db import Database
 from common.logs import configure_logging
 from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
-from users import store
+from users import sql_store
 from users.bootstrap import ensure_accounts
 from users.directory import Directory
 from users.housekeeping import Housekeeper
 from users.keys import KeyRing
 from users.passwords import Passwords
 from users.revocations import RevocationLog
+from users.roles import BUILTIN_ROLES
 from users.service import AuthService, Lockout
 from users.servicers import (
     AUTH_SERVICE,
@@ -36,7 +36,7 @@ from users.v1 import auth_service_pb2_grpc, user_service_pb2_grpc
 class Components:
     """The assembled domain of one User Service, before any gRPC server exists."""
 
-    db: Database
+    store: sql_store.SqlUserStore
     blocking: Blocking
     auth: AuthService
     directory: Directory
@@ -47,17 +47,17 @@ class Components:
 
     def close(self) -> None:
         self.blocking.close()
-        self.db.dispose()
+        self.store.close()
 
 
 def build_components(settings: Settings) -> Components:
     """Migrate the schema, load or create the keys, create the first accounts."""
-    db = Database(settings.database_url)
-    db.migrate(store.MIGRATIONS)
+    store = sql_store.SqlUserStore(Database(settings.database_url))
+    store.migrate()
     blocking = Blocking(settings.runtime.blocking_threads)
     passwords = Passwords(settings.password_hash_profile)
     ensure_accounts(
-        db, passwords, data_dir=settings.data_dir, admin_password=settings.admin_password
+        store, passwords, data_dir=settings.data_dir, admin_password=settings.admin_password
     )
     keys = KeyRing(
         settings.keys_dir,
@@ -71,7 +71,7 @@ def build_components(settings: Settings) -> Components:
         refresh_seconds=settings.refresh_token_seconds,
     )
     revocations = RevocationLog(
-        db,
+        store,
         blocking=blocking,
         poll_seconds=settings.revocation_poll_seconds,
         buffer=settings.runtime.stream_buffer,
@@ -84,7 +84,7 @@ def build_components(settings: Settings) -> Components:
         cache_entries=settings.runtime.token_cache_entries,
     )
     auth = AuthService(
-        db=db,
+        store=store,
         passwords=passwords,
         keys=keys,
         issuer=issuer,
@@ -92,15 +92,17 @@ def build_components(settings: Settings) -> Components:
         lockout=Lockout(max_failures=settings.login_max_failures, seconds=settings.lockout_seconds),
         session_max_seconds=settings.session_max_seconds,
     )
-    directory = Directory(db=db, passwords=passwords, session_lifetime=auth.session_lifetime)
+    directory = Directory(
+        store=store, passwords=passwords, session_lifetime_ns=auth.session_lifetime_ns
+    )
     housekeeper = Housekeeper(
-        db,
+        store,
         blocking=blocking,
-        session_lifetime=auth.session_lifetime,
+        session_lifetime_ns=auth.session_lifetime_ns,
         lockout_seconds=settings.lockout_seconds,
     )
     return Components(
-        db=db,
+        store=store,
         blocking=blocking,
         auth=auth,
         directory=directory,
@@ -115,7 +117,7 @@ SERVICE_IDENTITY = Identity(
     user_id="svc-users",
     username="svc-users",
     roles=("service",),
-    permissions=store.BUILTIN_ROLES["service"][1],
+    permissions=BUILTIN_ROLES["service"].permissions,
 )
 """Who the User Service is when it ships its own outbox to the Audit Service."""
 
@@ -149,11 +151,11 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
     )
     server.background.extend([parts.revocations.run, parts.housekeeper.run])
     server.on_drain.append(parts.revocations.stop)
-    server.on_stop.append(parts.db.dispose)
+    server.on_stop.append(parts.store.close)
     if audit_target:
         OutboxRelay(
-            parts.db,
-            store.outbox,
+            parts.store.db,
+            sql_store.outbox,
             target=audit_target,
             source="/users",
             token_source=OwnServiceTokens(parts.issuer, SERVICE_IDENTITY),
@@ -163,9 +165,8 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
 
 
 def main() -> None:
-    runtime = RuntimeSettings.from_env()
-    configure_logging("users", runtime.log_level)
     settings = Settings.from_env()
+    configure_logging("users", settings.runtime.log_level)
     serve(lambda: build_server(settings, audit_target=audit_address()))
 
 

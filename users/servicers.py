@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from common import errors
 from common.auth import TokenVerifier
 from common.blocking import Blocking
@@ -23,9 +21,10 @@ from common.interceptors import (
     requires,
 )
 from common.permissions import Permission
-from users import store
+from common.times import to_timestamp
+from users import convert
 from users.directory import Directory
-from users.revocations import Revocation, RevocationLog
+from users.revocations import RevocationLog
 from users.service import AuthService
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
@@ -63,42 +62,16 @@ POLICIES: dict[str, Policy] = {
 }
 
 
-def _timestamp(seconds: float) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMicroseconds(round(seconds * 1_000_000))
-    return stamp
-
-
-def user_message(user: store.UserRecord) -> resources.User:
-    return resources.User(
-        user_id=user.user_id,
-        username=user.username,
-        display_name=user.display_name,
-        email=user.email,
-        roles=list(user.roles),
-        disabled=user.disabled,
-        create_time=_timestamp(user.created_at),
-        update_time=_timestamp(user.updated_at),
-        etag=user.etag,
-    )
-
-
-def revocation_message(revocation: Revocation) -> resources.Revocation:
-    return resources.Revocation(
-        sequence=revocation.sequence,
-        session_id=revocation.session_id,
-        token_id=revocation.token_id or "",
-        reason=revocation.reason,
-        revoke_time=_timestamp(revocation.revoked_at),
-        expire_time=_timestamp(revocation.expires_at),
-    )
-
-
 Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it but metadata."""
 
 
 class AuthServicer(auth_grpc.AuthServiceServicer):
+    """Translates AuthService calls to :class:`users.service.AuthService`.
+
+    ValidateToken goes to the token verifier and WatchRevocations to the revocation log instead.
+    """
+
     def __init__(
         self,
         auth: AuthService,
@@ -119,7 +92,7 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             token_type=TOKEN_TYPE,
             expires_in=pair.access.lifetime,
             refresh_expires_in=pair.refresh.lifetime,
-            user=user_message(pair.user),
+            user=convert.user_to_message(pair.user),
         )
 
     async def Logout(
@@ -140,7 +113,7 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             username=principal.username,
             roles=list(principal.roles),
             permissions=sorted(principal.permissions),
-            expires_at=_timestamp(principal.expires_at),
+            expires_at=to_timestamp(principal.expires_ns),
             session_id=principal.session_id,
         )
 
@@ -170,7 +143,7 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             raise errors.invalid([errors.FieldViolation("after_sequence", "must not be negative")])
         async for batch, caught_up in self._revocations.follow(request.after_sequence):
             yield auth_pb.WatchRevocationsResponse(
-                revocations=[revocation_message(r) for r in batch], caught_up=caught_up
+                revocations=[convert.revocation_to_message(r) for r in batch], caught_up=caught_up
             )
 
     async def RotateSigningKey(
@@ -180,18 +153,20 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
         return auth_pb.RotateSigningKeyResponse(
             kid=key.kid,
             published_kids=[jwk["kid"] for jwk in self._auth.jwks()],
-            rotate_time=_timestamp(key.created_at),
+            rotate_time=to_timestamp(key.created_ns),
         )
 
 
 class UserServicer(users_grpc.UserServiceServicer):
+    """Translates UserService calls to :class:`users.directory.Directory`, in the blocking pool."""
+
     def __init__(self, directory: Directory, blocking: Blocking) -> None:
         self._directory = directory
         self._run = blocking.run
 
     async def GetUser(self, request: users_pb.GetUserRequest, context: Context) -> resources.User:
         user = await self._run(self._directory.get_user, current_principal(), request.user_id)
-        return user_message(user)
+        return convert.user_to_message(user)
 
     async def GetUserPermissions(
         self, request: users_pb.GetUserPermissionsRequest, context: Context
@@ -215,7 +190,7 @@ class UserServicer(users_grpc.UserServiceServicer):
             email=request.user.email,
             roles=list(request.roles),
         )
-        return user_message(created)
+        return convert.user_to_message(created)
 
     async def ListUsers(
         self, request: users_pb.ListUsersRequest, context: Context
@@ -224,7 +199,8 @@ class UserServicer(users_grpc.UserServiceServicer):
             self._directory.list_users, page_size=request.page_size, page_token=request.page_token
         )
         return users_pb.ListUsersResponse(
-            users=[user_message(u) for u in page.users], next_page_token=page.next_page_token
+            users=[convert.user_to_message(u) for u in page.users],
+            next_page_token=page.next_page_token,
         )
 
     async def UpdateUser(
@@ -239,7 +215,7 @@ class UserServicer(users_grpc.UserServiceServicer):
             email=request.user.email,
             etag=request.user.etag,
         )
-        return user_message(updated)
+        return convert.user_to_message(updated)
 
     async def DisableUser(
         self, request: users_pb.DisableUserRequest, context: Context
@@ -247,7 +223,7 @@ class UserServicer(users_grpc.UserServiceServicer):
         user = await self._run(
             self._directory.set_enabled, current_principal(), request.user_id, enabled=False
         )
-        return user_message(user)
+        return convert.user_to_message(user)
 
     async def EnableUser(
         self, request: users_pb.EnableUserRequest, context: Context
@@ -255,7 +231,7 @@ class UserServicer(users_grpc.UserServiceServicer):
         user = await self._run(
             self._directory.set_enabled, current_principal(), request.user_id, enabled=True
         )
-        return user_message(user)
+        return convert.user_to_message(user)
 
     async def SetUserRoles(
         self, request: users_pb.SetUserRolesRequest, context: Context
@@ -267,18 +243,11 @@ class UserServicer(users_grpc.UserServiceServicer):
             list(request.roles),
             etag=request.etag,
         )
-        return user_message(updated)
+        return convert.user_to_message(updated)
 
     async def ListRoles(
         self, request: users_pb.ListRolesRequest, context: Context
     ) -> users_pb.ListRolesResponse:
         return users_pb.ListRolesResponse(
-            roles=[
-                resources.Role(
-                    name=role.name,
-                    description=role.description,
-                    permissions=list(role.permissions),
-                )
-                for role in await self._run(self._directory.list_roles)
-            ]
+            roles=[convert.role_to_message(r) for r in await self._run(self._directory.list_roles)]
         )

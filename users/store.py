@@ -1,179 +1,20 @@
-"""The User Service schema (SQLAlchemy Core) and its migrations; the same code runs on SQLite
-and PostgreSQL.
+"""What the User Service needs from its storage, independent of how it is kept.
 
-Times are seconds since the epoch (floats), which both databases store and compare alike.
+The domain (:mod:`users.service`, :mod:`users.directory`, :mod:`users.revocations`) works
+inside transactions it opens with :meth:`UserStore.read` and :meth:`UserStore.write`: a rule
+such as "at most N attempts may hold a login reservation" holds only if the reads it makes
+and the writes it decides on commit together. :class:`users.sql_store.SqlUserStore`
+implements it on SQLite or PostgreSQL. Moments are integer nanoseconds (:mod:`common.times`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from common.outbox import OutboxEvent, append, outbox_table
-from common.permissions import Permission
-
-metadata = sa.MetaData()
-
-users = sa.Table(
-    "users",
-    metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("username", sa.String(64), nullable=False, unique=True),
-    sa.Column("display_name", sa.String(200), nullable=False, default=""),
-    sa.Column("email", sa.String(320), nullable=False, default=""),
-    sa.Column("password_hash", sa.String(512), nullable=False),
-    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=False),
-    sa.Column("version", sa.Integer, nullable=False, default=1),
-)
-
-roles = sa.Table(
-    "roles",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("description", sa.String(200), nullable=False),
-    sa.Column("permissions", sa.Text, nullable=False),
-)
-
-user_roles = sa.Table(
-    "user_roles",
-    metadata,
-    sa.Column(
-        "user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    ),
-    sa.Column("role", sa.String(64), sa.ForeignKey("roles.name"), primary_key=True),
-)
-
-sessions = sa.Table(
-    "sessions",
-    metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column(
-        "user_id",
-        sa.String(36),
-        sa.ForeignKey("users.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("refreshed_at", sa.Float, nullable=False, index=True),
-    # The one refresh token of the family that may still be spent; any other is a reuse.
-    sa.Column("refresh_token_id", sa.String(36), nullable=False),
-    sa.Column("revoked_at", sa.Float, nullable=True),
-    sa.Column("revoke_reason", sa.String(32), nullable=True),
-)
-
-revocations = sa.Table(
-    "revocations",
-    metadata,
-    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("session_id", sa.String(36), nullable=False),
-    sa.Column("token_id", sa.String(36), nullable=True),
-    sa.Column("reason", sa.String(32), nullable=False),
-    sa.Column("revoked_at", sa.Float, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False, index=True),
-    # Followers resume after the last sequence they saw; without AUTOINCREMENT SQLite would
-    # hand out sequences again once housekeeping has emptied the table.
-    sqlite_autoincrement=True,
-)
-
-login_attempts = sa.Table(
-    "login_attempts",
-    metadata,
-    sa.Column("username", sa.String(64), primary_key=True),
-    sa.Column("failures", sa.Integer, nullable=False),
-    sa.Column("last_failure_at", sa.Float, nullable=False, index=True),
-    sa.Column("locked_until", sa.Float, nullable=True),
-)
-
-outbox = outbox_table(metadata)
-
-BUILTIN_ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "admin": ("everything, including users and signing keys", (Permission.ALL,)),
-    "editor": (
-        "change the ontology on branches and run actions",
-        (
-            Permission.SCHEMA_READ,
-            Permission.SCHEMA_WRITE,
-            Permission.BRANCH_CREATE,
-            Permission.BRANCH_MERGE,
-            Permission.BRANCH_DELETE,
-            Permission.ACTION_EXECUTE,
-        ),
-    ),
-    "viewer": ("read the ontology", (Permission.SCHEMA_READ,)),
-    "auditor": (
-        "read the audit log and the ontology",
-        (Permission.AUDIT_READ, Permission.SCHEMA_READ),
-    ),
-    "service": (
-        "service accounts of the mesh calling each other",
-        (
-            Permission.AUDIT_WRITE,
-            Permission.USERS_READ,
-            Permission.SCHEMA_READ,
-            Permission.REVOCATIONS_WATCH,
-        ),
-    ),
-}
-
-
-def _create_schema(conn: Connection) -> None:
-    metadata.create_all(conn)
-
-
-def _seed_roles(conn: Connection) -> None:
-    conn.execute(
-        roles.insert(),
-        [
-            {"name": name, "description": description, "permissions": json.dumps(list(perms))}
-            for name, (description, perms) in BUILTIN_ROLES.items()
-        ],
-    )
-
-
-def _never_reuse_revocation_sequences(conn: Connection) -> None:
-    """Rebuild a revocation table created without SQLite's AUTOINCREMENT, keeping its rows."""
-    if conn.dialect.name != "sqlite":
-        return  # PostgreSQL sequences never go back
-    ddl = conn.exec_driver_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'revocations'"
-    ).scalar_one()
-    if "AUTOINCREMENT" in ddl.upper():
-        return
-    rows = [dict(row._mapping) for row in conn.execute(sa.select(revocations))]
-    revocations.drop(conn)
-    revocations.create(conn)
-    if rows:
-        conn.execute(revocations.insert(), rows)
-
-
-def _services_watch_revocations(conn: Connection) -> None:
-    """Give the built-in ``service`` role the permission the revocation stream now needs."""
-    row = conn.execute(sa.select(roles.c.permissions).where(roles.c.name == "service")).first()
-    if row is None:
-        return
-    granted = list(json.loads(row.permissions))
-    if Permission.REVOCATIONS_WATCH not in granted:
-        conn.execute(
-            roles.update()
-            .where(roles.c.name == "service")
-            .values(permissions=json.dumps([*granted, Permission.REVOCATIONS_WATCH.value]))
-        )
-
-
-MIGRATIONS = (
-    _create_schema,
-    _seed_roles,
-    _never_reuse_revocation_sequences,
-    _services_watch_revocations,
-)
+from common.outbox import OutboxEvent
 
 
 @dataclass(frozen=True)
@@ -186,8 +27,8 @@ class UserRecord:
     email: str
     password_hash: str = field(repr=False)
     disabled: bool
-    created_at: float
-    updated_at: float
+    created_ns: int
+    updated_ns: int
     version: int
     roles: tuple[str, ...]
 
@@ -196,97 +37,205 @@ class UserRecord:
         return f'W/"{self.version}"'
 
 
-def load_user(
-    conn: Connection,
-    *,
-    user_id: str | None = None,
-    username: str | None = None,
-    lock: bool = False,
-) -> UserRecord | None:
-    """One user by id or username, with roles; ``lock`` holds the row until the transaction
-    ends (PostgreSQL; SQLite write transactions are serial anyway)."""
-    condition = users.c.id == user_id if user_id is not None else users.c.username == username
-    query = sa.select(users).where(condition)
-    row = conn.execute(query.with_for_update() if lock else query).first()
-    if row is None:
-        return None
-    return _record(row, roles_by_user(conn, [row.id]).get(row.id, ()))
+@dataclass(frozen=True)
+class NewUser:
+    """What creating a user records; the store assigns nothing but what it must."""
+
+    user_id: str
+    username: str
+    display_name: str
+    email: str
+    password_hash: str = field(repr=False)
+    roles: tuple[str, ...]
+    created_ns: int
 
 
-def list_users(conn: Connection, *, after_username: str, limit: int) -> list[UserRecord]:
-    rows = conn.execute(
-        sa.select(users)
-        .where(users.c.username > after_username)
-        .order_by(users.c.username)
-        .limit(limit)
-    ).all()
-    granted = roles_by_user(conn, [row.id for row in rows])
-    return [_record(row, granted.get(row.id, ())) for row in rows]
+@dataclass(frozen=True)
+class RoleDefinition:
+    """A named set of permissions users are granted together."""
+
+    name: str
+    description: str
+    permissions: tuple[str, ...]
 
 
-def _record(row: sa.Row[Any], granted: tuple[str, ...]) -> UserRecord:
-    return UserRecord(
-        user_id=row.id,
-        username=row.username,
-        display_name=row.display_name,
-        email=row.email,
-        password_hash=row.password_hash,
-        disabled=row.disabled,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
-        roles=granted,
-    )
+@dataclass(frozen=True)
+class SessionRecord:
+    """One login and the refresh-token family it grew."""
+
+    session_id: str
+    user_id: str
+    created_ns: int
+    refreshed_ns: int
+    refresh_token_id: str
+    """The one refresh token of the family that may still be spent; any other is a reuse."""
+    revoked_ns: int | None = None
+    revoke_reason: str | None = None
 
 
-def roles_by_user(conn: Connection, user_ids: list[str]) -> dict[str, tuple[str, ...]]:
-    if not user_ids:
-        return {}
-    granted: dict[str, list[str]] = {}
-    for row in conn.execute(
-        sa.select(user_roles)
-        .where(user_roles.c.user_id.in_(user_ids))
-        .order_by(user_roles.c.user_id, user_roles.c.role)
-    ):
-        granted.setdefault(row.user_id, []).append(row.role)
-    return {user_id: tuple(names) for user_id, names in granted.items()}
+@dataclass(frozen=True)
+class LoginAttempts:
+    """Recent failed logins of one username (known or not) and its lock, if any."""
+
+    username: str
+    failures: int
+    last_failure_ns: int
+    locked_until_ns: int | None
 
 
-def all_roles(conn: Connection) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Every role: name -> (description, permissions)."""
-    return {
-        row.name: (row.description, tuple(json.loads(row.permissions)))
-        for row in conn.execute(sa.select(roles).order_by(roles.c.name))
-    }
+@dataclass(frozen=True)
+class Revocation:
+    """One entry of the revocation log; ``token_id`` None covers the whole session."""
+
+    sequence: int
+    session_id: str
+    token_id: str | None
+    reason: str
+    revoked_ns: int
+    expires_ns: int
 
 
-def set_roles(conn: Connection, user_id: str, names: Iterable[str]) -> None:
-    conn.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
-    rows = [{"user_id": user_id, "role": name} for name in sorted(set(names))]
-    if rows:
-        conn.execute(user_roles.insert(), rows)
+@dataclass(frozen=True)
+class Forgotten:
+    """How many rows one housekeeping pass deleted."""
+
+    revocations: int
+    sessions: int
+    login_attempts: int
 
 
-def live_session_ids(conn: Connection, user_id: str) -> list[str]:
-    return list(
-        conn.execute(
-            sa.select(sessions.c.id).where(
-                sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
-            )
-        ).scalars()
-    )
+class UsernameTaken(Exception):
+    """The username belongs to another user; the transaction can no longer commit."""
 
 
-def count_enabled_admins(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(users.join(user_roles, users.c.id == user_roles.c.user_id))
-            .where(user_roles.c.role == "admin", users.c.disabled == sa.false())
-        ).scalar_one()
-    )
+class UserReads(Protocol):
+    """Reads inside one transaction, all from the same snapshot."""
+
+    def user(
+        self, *, user_id: str | None = None, username: str | None = None, lock: bool = False
+    ) -> UserRecord | None:
+        """One user by id or username.
+
+        ``lock`` holds it against concurrent writers until the transaction ends (only in a write
+        transaction).
+        """
+        ...
+
+    def users_after(self, username: str, *, limit: int) -> list[UserRecord]:
+        """Users ordered by username, starting after ``username``."""
+        ...
+
+    def roles(self) -> dict[str, RoleDefinition]:
+        """Every defined role by name."""
+        ...
+
+    def session(self, session_id: str, *, lock: bool = False) -> SessionRecord | None: ...
 
 
-def emit(conn: Connection, type_: str, *, subject: str, actor: str, **data: Any) -> None:
-    """Write an event to the outbox in the caller's transaction, so it commits with the change."""
-    append(conn, outbox, OutboxEvent(type=type_, subject=subject, actor=actor, data=data))
+class UserWrites(UserReads, Protocol):
+    """A write transaction: everything done through it commits together, or nothing does."""
+
+    def insert_user(self, user: NewUser) -> None:
+        """UsernameTaken when another user holds the name, even one created concurrently."""
+        ...
+
+    def update_user(
+        self, user: UserRecord, *, updated_ns: int, changes: dict[str, str | bool]
+    ) -> None:
+        """Set fields (``display_name``, ``email``, ``disabled``) and bump the version."""
+        ...
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Replace the hash (a rehash on login); the version stays.
+
+        A rehash is not a change anyone edits against.
+        """
+        ...
+
+    def set_roles(self, user_id: str, names: Iterable[str]) -> None: ...
+
+    def enabled_admins(self) -> int:
+        """The number of enabled admins.
+
+        Concurrent changes to users wait until this transaction ends, so two of them cannot both
+        see a second admin.
+        """
+        ...
+
+    def live_session_ids(self, user_id: str) -> list[str]: ...
+
+    def open_session(self, session: SessionRecord) -> None: ...
+
+    def rotate_refresh(
+        self, session_id: str, *, spent: str, fresh: str, refreshed_ns: int
+    ) -> None: ...
+
+    def end_session(self, session_id: str, *, reason: str, revoked_ns: int) -> bool:
+        """Mark a live session revoked; False when it was not live."""
+        ...
+
+    def record_revocation(
+        self,
+        *,
+        session_id: str,
+        token_id: str | None,
+        reason: str,
+        revoked_ns: int,
+        expires_ns: int,
+    ) -> None:
+        """Append to the revocation log.
+
+        Entries commit in the order of their sequences, and the log's watchers are told once this
+        transaction commits.
+        """
+        ...
+
+    def login_attempts(self, username: str, *, now_ns: int) -> LoginAttempts:
+        """The username's attempts, held until the transaction ends.
+
+        They are created with no failures when absent.
+        """
+        ...
+
+    def held_login_attempts(self, username: str) -> LoginAttempts | None:
+        """The username's attempts held until the transaction ends, None when forgotten."""
+        ...
+
+    def set_login_attempts(self, attempts: LoginAttempts) -> None: ...
+
+    def clear_login_attempts(self, username: str) -> None:
+        """No failures and no lock, after a successful login."""
+        ...
+
+    def emit(self, event: OutboxEvent) -> None:
+        """Write an event to the outbox, to commit with the change it reports."""
+        ...
+
+
+class UserStore(Protocol):
+    """Users, roles, sessions, login attempts, the revocation log and the outbox."""
+
+    def read(self) -> AbstractContextManager[UserReads]: ...
+
+    def write(self) -> AbstractContextManager[UserWrites]: ...
+
+    def revocations_after(self, sequence: int, *, limit: int) -> list[Revocation]:
+        """Log entries with a greater sequence, in order."""
+        ...
+
+    def on_revocation(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (in the committing thread) after each commit that revoked."""
+        ...
+
+    def forget_expired(
+        self, *, now_ns: int, session_lifetime_ns: int, lockout_ns: int
+    ) -> Forgotten:
+        """Delete revocations past their expiry and sessions idle past ``session_lifetime_ns``.
+
+        Login attempts forgotten and unlocked are deleted too.
+        """
+        ...
+
+    def migrate(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
+from common import times
 from common.auth import ACCESS_TOKEN_TYPE, ALGORITHM, REFRESH_TOKEN_TYPE
 from users.keys import KeyRing
+from users.store import RoleDefinition, UserRecord
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,9 @@ class IssuedToken:
 
     token: str
     token_id: str
-    expires_at: int
+    expires_ns: int
     lifetime: int
+    """Seconds from issue to expiry (the JWT's ``exp`` - ``iat``)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class TokenIssuer:
         audience: str,
         access_seconds: int,
         refresh_seconds: int,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], int] = times.now,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
@@ -55,14 +57,14 @@ class TokenIssuer:
         self._clock = clock
 
     def access_token(
-        self, identity: Identity, *, session_id: str, not_after: float | None = None
+        self, identity: Identity, *, session_id: str, not_after_ns: int | None = None
     ) -> IssuedToken:
         return self._sign(
             ACCESS_TOKEN_TYPE,
             subject=identity.user_id,
             session_id=session_id,
             lifetime=self.access_seconds,
-            not_after=not_after,
+            not_after_ns=not_after_ns,
             extra={
                 "username": identity.username,
                 "roles": list(identity.roles),
@@ -71,14 +73,14 @@ class TokenIssuer:
         )
 
     def refresh_token(
-        self, *, user_id: str, session_id: str, not_after: float | None = None
+        self, *, user_id: str, session_id: str, not_after_ns: int | None = None
     ) -> IssuedToken:
         return self._sign(
             REFRESH_TOKEN_TYPE,
             subject=user_id,
             session_id=session_id,
             lifetime=self.refresh_seconds,
-            not_after=not_after,
+            not_after_ns=not_after_ns,
             extra={},
         )
 
@@ -89,14 +91,14 @@ class TokenIssuer:
         subject: str,
         session_id: str,
         lifetime: int,
-        not_after: float | None,
+        not_after_ns: int | None,
         extra: dict[str, Any],
     ) -> IssuedToken:
-        """``not_after`` caps the expiry (the end of the session the token belongs to)."""
+        """``not_after_ns`` caps the expiry (the end of the session the token belongs to)."""
         key = self._keys.signing_key()
-        now = int(self._clock())
-        if not_after is not None:
-            lifetime = max(0, min(lifetime, int(not_after) - now))
+        now = times.whole_seconds(self._clock())
+        if not_after_ns is not None:
+            lifetime = max(0, min(lifetime, times.whole_seconds(not_after_ns) - now))
         token_id = str(uuid.uuid4())
         claims: dict[str, Any] = {
             "iss": self._issuer,
@@ -113,13 +115,28 @@ class TokenIssuer:
             claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}
         )
         return IssuedToken(
-            token=token, token_id=token_id, expires_at=now + lifetime, lifetime=lifetime
+            token=token,
+            token_id=token_id,
+            expires_ns=(now + lifetime) * times.SECOND,
+            lifetime=lifetime,
         )
 
 
-def permissions_of(role_permissions: Iterable[Iterable[str]]) -> tuple[str, ...]:
-    """The sorted union of the permissions of several roles."""
-    return tuple(sorted({p for permissions in role_permissions for p in permissions}))
+def permissions_of(roles: Iterable[str], defined: Mapping[str, RoleDefinition]) -> tuple[str, ...]:
+    """The sorted union of the permissions of the named roles (unknown names grant nothing)."""
+    return tuple(
+        sorted({p for name in roles if name in defined for p in defined[name].permissions})
+    )
+
+
+def identity_of(user: UserRecord, defined: Mapping[str, RoleDefinition]) -> Identity:
+    """Whom a user's access tokens speak for, with the roles as defined now."""
+    return Identity(
+        user_id=user.user_id,
+        username=user.username,
+        roles=user.roles,
+        permissions=permissions_of(user.roles, defined),
+    )
 
 
 class OwnServiceTokens:
@@ -135,17 +152,17 @@ class OwnServiceTokens:
         identity: Identity,
         *,
         margin_seconds: float = 30.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], int] = times.now,
     ) -> None:
         self._issuer = issuer
         self._identity = identity
-        self._margin = margin_seconds
+        self._margin_ns = times.seconds(margin_seconds)
         self._clock = clock
         self._current: IssuedToken | None = None
 
     async def token(self) -> str:
         current = self._current
-        if current is None or self._clock() >= current.expires_at - self._margin:
+        if current is None or self._clock() >= current.expires_ns - self._margin_ns:
             current = self._issuer.access_token(self._identity, session_id=str(uuid.uuid4()))
             self._current = current
         return current.token

@@ -21,7 +21,7 @@ ADMIN_PRINCIPAL = Principal(
     permissions=frozenset({"*"}),
     session_id="s",
     token_id="t",
-    expires_at=0,
+    expires_ns=0,
 )
 """An administrator as the service layer sees one, for tests that call it in-process."""
 

@@ -18,7 +18,7 @@ from tests.support.audit import make_event
 from tests.support.servers import RunningServer
 from tests.support.users import bearer, running_users, users_settings
 from tests.support.waiting import eventually
-from users import store as users_store
+from users import sql_store as users_store
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,10 @@ def users(tmp_path_factory):
 
 
 def audit_following(settings, users_target, data_dir) -> RunningServer:
-    """An Audit server verifying tokens of the User Service at ``users_target``, as its
-    ``main`` wires it, with the service account of that data folder."""
+    """An Audit server verifying tokens of the User Service at ``users_target``.
+
+    It is wired as its ``main`` wires it, with the service account of that data folder.
+    """
 
     def build() -> MeshServer:
         link = connect_users(

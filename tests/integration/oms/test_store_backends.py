@@ -1,5 +1,7 @@
-"""The store's own guarantees on SQLite and PostgreSQL: snapshots, compare-and-swap heads,
-ancestry, history, and a restart that keeps everything."""
+"""The store's own guarantees on SQLite and PostgreSQL.
+
+Snapshots, compare-and-swap heads, ancestry, history, and a restart that keeps everything.
+"""
 
 from __future__ import annotations
 
@@ -114,7 +116,7 @@ def test_merge_base_of_diverged_branches(url):
                 protected=False,
                 compatibility_mode="BACKWARD",
                 creator="tester",
-                created_at=base.time,
+                created_ns=base.time_ns,
             ),
             OutboxEvent(type="oms.branch.created", subject="branches/side", actor="tester"),
         )
@@ -171,7 +173,7 @@ def test_racing_branch_creators_get_already_exists(url):
                 protected=False,
                 compatibility_mode="BACKWARD",
                 creator="tester",
-                created_at=store.commit(head).time,
+                created_ns=store.commit(head).time_ns,
             )
             event = OutboxEvent(type="oms.branch.created", subject="branches/same", actor="t")
             barrier.wait()
@@ -236,7 +238,7 @@ def test_a_database_from_before_the_index_gets_it_on_its_next_commit(url):
     head = _write(store, MAIN, store.branch(MAIN).head, ontology)
     with store.db.write() as conn:
         conn.execute(sa.text("ALTER TABLE commits DROP COLUMN refs"))
-        conn.execute(sa.text("DELETE FROM schema_version WHERE version = 3"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 3"))
     store.close()
     store = SqlStore(Database(url))
     try:
@@ -267,5 +269,35 @@ def test_a_filtered_history_page_walks_a_bounded_number_of_commits(url, monkeypa
         assert found == [added] and pages == 3
         everything, rest = store.log([head.id], resource=None, limit=10)
         assert len(everything) == 10 and rest
+    finally:
+        store.close()
+
+
+def test_a_database_from_before_nanoseconds_keeps_its_times(url):
+    store = SqlStore(Database(url))
+    head = _write(store, MAIN, store.branch(MAIN).head, {"objectTypes/A": {"api_name": "A"}})
+    store.record_events([OutboxEvent(type="oms.schema.validated", subject="s", actor="t")])
+    created_ns = store.branch(MAIN).created_ns
+    with store.db.write() as conn:
+        # Back to the columns of the release before: microseconds, and ISO text in the outbox.
+        for table, new, old in (
+            ("commits", "time_ns", "time_us"),
+            ("branches", "created_ns", "created_us"),
+        ):
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {old} BIGINT"))
+            conn.execute(sa.text(f"UPDATE {table} SET {old} = {new} / 1000"))
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {new}"))
+        conn.execute(sa.text("ALTER TABLE outbox ADD COLUMN time VARCHAR(40)"))
+        conn.execute(sa.text("UPDATE outbox SET time = '2026-01-01T00:00:03.250000+00:00'"))
+        conn.execute(sa.text("ALTER TABLE outbox DROP COLUMN time_ns"))
+        conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 4"))
+    store.close()
+    store = SqlStore(Database(url))
+    try:
+        assert store.commit(head.id).time_ns == head.time_ns // 1000 * 1000
+        assert store.branch(MAIN).created_ns == created_ns // 1000 * 1000
+        with store.db.read() as conn:
+            (moment,) = conn.execute(sa.select(sql_store.outbox.c.time_ns)).scalars()
+        assert moment == 1_767_225_603_250_000_000
     finally:
         store.close()

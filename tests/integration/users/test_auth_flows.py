@@ -7,6 +7,7 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
+from common import times
 from tests.support.errors import violated_fields
 from tests.support.users import (
     ADMIN_PASSWORD,
@@ -225,8 +226,8 @@ def test_a_session_past_its_maximum_cannot_be_refreshed(tmp_path):
         engine = sa.create_engine(users.settings.database_url)
         with engine.begin() as conn:
             conn.execute(
-                sa.text("UPDATE sessions SET created_at = created_at - :age"),
-                {"age": users.settings.session_max_seconds},
+                sa.text("UPDATE sessions SET created_ns = created_ns - :age"),
+                {"age": times.seconds(users.settings.session_max_seconds)},
             )
         engine.dispose()
         assert rejected(

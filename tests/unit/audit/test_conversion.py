@@ -1,11 +1,13 @@
-"""Any Event a client can send converts to a valid domain event or to InvalidArgument, never a
-crash, and a valid one comes back out of the log unchanged."""
+"""Any Event a client can send converts to a valid domain event or to InvalidArgument.
+
+Conversion never crashes, and a valid event comes back out of the log unchanged.
+"""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.chain import GENESIS, link
-from audit.servicers import event_from_proto, event_to_proto
+from audit.convert import event_to_domain, event_to_message
 from audit.v1 import audit_pb2
 from common.errors import InvalidArgument
 
@@ -38,12 +40,12 @@ def test_conversion_never_crashes_and_round_trips(
         message.time.seconds, message.time.nanos = seconds, nanos
     message.data.update(data)
     try:
-        event = event_from_proto(message, "event")
+        event = event_to_domain(message, "event")
     except InvalidArgument as exc:
         assert exc.violations
         assert all(v.field.startswith("event.") for v in exc.violations)
         return
-    back = event_to_proto(link(event, sequence=1, recorded_ns=0, previous_hash=GENESIS))
+    back = event_to_message(link(event, sequence=1, recorded_ns=0, previous_hash=GENESIS))
     assert (back.id, back.source, back.type, back.subject, back.actor) == (
         id,
         source,

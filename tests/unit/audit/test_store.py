@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from audit import chain
 from audit.events import EventFilter, Recorded, parse_event
-from audit.store import EventStore, chain_head
+from audit.sql_store import SqlEventStore, chain_head
 from audit.verification import verify_log
 from common.db import Database
 from common.errors import AlreadyExists
@@ -26,7 +26,7 @@ def store(request, tmp_path):
             url = stack.enter_context(scratch_database("audit"))
         db = Database(url)
         stack.callback(db.dispose)
-        result = EventStore(db)
+        result = SqlEventStore(db)
         result.migrate()
         yield result
 
@@ -127,8 +127,10 @@ def test_redelivery_inside_a_batch_of_new_events_keeps_the_chain_gap_free(store)
 
 
 def test_a_commit_during_verification_is_not_taken_for_a_break(store):
-    """VerifyLog reads the head, then the log: an append landing in between must not look like
-    a rewritten head."""
+    """VerifyLog reads the head, then the log.
+
+    An append landing in between must not look like a rewritten head.
+    """
     store.append([event(1), event(2)])
     read_head = store.head
 
@@ -170,7 +172,7 @@ def test_appends_commit_durably_even_where_the_database_says_otherwise(tmp_path)
                 setting = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
                 settings.append(setting)
 
-            store = EventStore(db)
+            store = SqlEventStore(db)
             store.migrate()
             settings.clear()
             store.append([event(1)])

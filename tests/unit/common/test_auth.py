@@ -1,3 +1,8 @@
+"""Token verification: each refusal's reason, keys refetched for a new kid, cache, revocation.
+
+Also how wildcard permissions (``*``, ``schema:*``) grant others.
+"""
+
 import asyncio
 import base64
 import json
@@ -6,6 +11,7 @@ import time
 import jwt
 import pytest
 
+from common import times
 from common.auth import (
     JwksKeyProvider,
     NoRevocations,
@@ -150,7 +156,7 @@ def test_a_verified_token_is_served_from_the_cache_and_still_checked_for_revocat
 
 
 def test_a_cached_token_never_outlives_its_expiry(signer, monkeypatch):
-    now = [time.time()]
+    now = [times.now()]
     verifier = TokenVerifier(
         issuer=ISSUER,
         audience=AUDIENCE,
@@ -165,7 +171,7 @@ def test_a_cached_token_never_outlives_its_expiry(signer, monkeypatch):
     verifier.verify_access(token)
     verifier.verify_access(token)
     assert len(verified) == 1
-    now[0] += 61  # past exp by the verifier's clock: the cache no longer answers
+    now[0] += times.seconds(61)  # past exp by the verifier's clock: the cache no longer answers
     verifier.verify_access(token)  # (the signature library, on the real clock, still accepts)
     assert len(verified) == 2
 
@@ -198,9 +204,9 @@ def test_the_token_cache_is_bounded(signer):
 
 def test_revoked_set_covers_sessions_and_tokens_until_they_expire():
     revoked = RevokedSet()
-    revoked.add(session_id="s1", token_id=None, expires_at=100, now=0)
-    revoked.add(session_id="s2", token_id="t2", expires_at=50, now=0)
-    revoked.add(session_id="s3", token_id=None, expires_at=10, now=20)  # already expired
+    revoked.add(session_id="s1", token_id=None, expires_ns=100, now_ns=0)
+    revoked.add(session_id="s2", token_id="t2", expires_ns=50, now_ns=0)
+    revoked.add(session_id="s3", token_id=None, expires_ns=10, now_ns=20)  # already expired
     assert revoked.covers(session_id="s1", token_id="other")
     assert revoked.covers(session_id="elsewhere", token_id="t2")
     assert not revoked.covers(session_id="s2", token_id="t-other")  # only the token was revoked

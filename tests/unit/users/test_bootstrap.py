@@ -9,28 +9,29 @@ import pytest
 
 from common.db import Database
 from common.users_client import SERVICE_ACCOUNTS_FILE
-from users import bootstrap, store
+from users import bootstrap
 from users.bootstrap import ADMIN_PASSWORD_FILE, ensure_accounts
 from users.passwords import Passwords
+from users.sql_store import SqlUserStore
 
 
 @pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'db' / 'users.db'}")
-    database.migrate(store.MIGRATIONS)
-    yield database
-    database.dispose()
+def store(tmp_path):
+    users = SqlUserStore(Database(f"sqlite:///{tmp_path / 'db' / 'users.db'}"))
+    users.migrate()
+    yield users
+    users.close()
 
 
 def _log_text(records):
     return "\n".join(json.dumps(r.__dict__, default=str) for r in records)
 
 
-def test_generated_secrets_are_private_reused_and_never_logged(db, tmp_path, caplog):
+def test_generated_secrets_are_private_reused_and_never_logged(store, tmp_path, caplog):
     data = tmp_path / "not-yet-created"
     passwords = Passwords("test")
     with caplog.at_level(logging.DEBUG):
-        ensure_accounts(db, passwords, data_dir=data, admin_password=None)
+        ensure_accounts(store, passwords, data_dir=data, admin_password=None)
     secret = (data / ADMIN_PASSWORD_FILE).read_text().strip()
     services = json.loads((data / SERVICE_ACCOUNTS_FILE).read_text())
     assert len(secret) >= 24
@@ -41,8 +42,8 @@ def test_generated_secrets_are_private_reused_and_never_logged(db, tmp_path, cap
     assert "first admin created" in logged
     assert secret not in logged
     assert not any(password in logged for password in services.values())
-    with db.read() as conn:
-        admin = store.load_user(conn, username="admin")
+    with store.read() as reads:
+        admin = reads.user(username="admin")
     assert admin is not None and passwords.verify(admin.password_hash, secret).ok
     assert bootstrap._secret_file(data / ADMIN_PASSWORD_FILE, "another") == secret
 

@@ -23,7 +23,7 @@ def _caller(*permissions):
         permissions=frozenset(permissions),
         session_id="s",
         token_id="t",
-        expires_at=0,
+        expires_ns=0,
     )
 
 

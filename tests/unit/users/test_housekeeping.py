@@ -1,16 +1,17 @@
 """Expired revocations, sessions and login attempts are forgotten; live ones are kept."""
 
-import time
-
 import pytest
 import sqlalchemy as sa
 
+from common import times
 from common.db import Database
 from common.errors import Unauthenticated
 from tests.support.users import ADMIN_PASSWORD, users_settings
-from users import store
-from users.housekeeping import forget_expired
+from users import sql_store
 from users.server import build_components
+
+HOUR = times.seconds(3600)
+MINUTE = times.seconds(60)
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def parts(tmp_path):
 
 
 def _count(parts, table):
-    with parts.db.read() as conn:
+    with parts.store.db.read() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
 
 
@@ -32,15 +33,15 @@ def test_only_expired_state_is_forgotten(parts):
     live = auth.login("admin", ADMIN_PASSWORD)
     with pytest.raises(Unauthenticated):
         auth.login("nobody-at-all", "wrong password")
-    assert (_count(parts, store.revocations), _count(parts, store.sessions)) == (1, 2)
-    assert _count(parts, store.login_attempts) == 2
+    assert (_count(parts, sql_store.revocations), _count(parts, sql_store.sessions)) == (1, 2)
+    assert _count(parts, sql_store.login_attempts) == 2
 
-    now = time.time()
-    kept = forget_expired(parts.db, now=now, session_lifetime=3600, lockout_seconds=60)
+    now = times.now()
+    kept = parts.store.forget_expired(now_ns=now, session_lifetime_ns=HOUR, lockout_ns=MINUTE)
     assert (kept.revocations, kept.sessions, kept.login_attempts) == (0, 0, 0)
 
-    later = now + 3601
-    gone = forget_expired(parts.db, now=later, session_lifetime=3600, lockout_seconds=60)
+    later = now + HOUR + times.SECOND
+    gone = parts.store.forget_expired(now_ns=later, session_lifetime_ns=HOUR, lockout_ns=MINUTE)
     assert (gone.revocations, gone.sessions, gone.login_attempts) == (1, 2, 2)
     # The live session's token is still verified (by signature and expiry, not by the table).
     assert parts.verifier.verify_access(live.access.token).username == "admin"
@@ -51,10 +52,10 @@ def test_sequences_are_never_reused_after_every_revocation_is_forgotten(parts):
     first = auth.login("admin", ADMIN_PASSWORD)
     auth.logout(parts.verifier.verify_access(first.access.token))
     before = parts.revocations.head
-    gone = forget_expired(
-        parts.db, now=time.time() + 3601, session_lifetime=3600, lockout_seconds=60
+    gone = parts.store.forget_expired(
+        now_ns=times.now() + HOUR + times.SECOND, session_lifetime_ns=HOUR, lockout_ns=MINUTE
     )
-    assert gone.revocations == 1 and _count(parts, store.revocations) == 0
+    assert gone.revocations == 1 and _count(parts, sql_store.revocations) == 0
     second = auth.login("admin", ADMIN_PASSWORD)
     auth.logout(parts.verifier.verify_access(second.access.token))
     # A reused sequence would sit behind every follower's position, the service's own included.
@@ -66,7 +67,7 @@ def test_sequences_are_never_reused_after_every_revocation_is_forgotten(parts):
 
 def test_an_older_revocation_table_is_rebuilt_to_never_reuse_sequences(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'users.db'}")
-    db.migrate(store.MIGRATIONS[:2])
+    db.migrate(sql_store.MIGRATIONS[:2])
     with db.write() as conn:
         # The table as the first release created it.
         conn.exec_driver_sql("DROP TABLE revocations")
@@ -76,21 +77,21 @@ def test_an_older_revocation_table_is_rebuilt_to_never_reuse_sequences(tmp_path)
             "revoked_at FLOAT NOT NULL, expires_at FLOAT NOT NULL)"
         )
         for seq in (3, 7):
-            conn.execute(
-                store.revocations.insert().values(
-                    seq=seq, session_id=f"s{seq}", reason="logout", revoked_at=1.0, expires_at=2.0
-                )
+            conn.exec_driver_sql(
+                "INSERT INTO revocations VALUES (?, ?, NULL, 'logout', 1.0, 2.0)", (seq, f"s{seq}")
             )
-    assert db.migrate(store.MIGRATIONS) == len(store.MIGRATIONS)
+    assert db.migrate(sql_store.MIGRATIONS) == len(sql_store.MIGRATIONS)
     with db.write() as conn:
-        conn.execute(store.revocations.delete().where(store.revocations.c.seq == 7))
+        conn.execute(sql_store.revocations.delete().where(sql_store.revocations.c.seq == 7))
         conn.execute(
-            store.revocations.insert().values(
-                session_id="new", reason="logout", revoked_at=1.0, expires_at=2.0
+            sql_store.revocations.insert().values(
+                session_id="new", reason="logout", revoked_ns=1, expires_ns=2
             )
         )
         kept = conn.execute(
-            sa.select(store.revocations.c.seq, store.revocations.c.session_id).order_by("seq")
+            sa.select(sql_store.revocations.c.seq, sql_store.revocations.c.session_id).order_by(
+                "seq"
+            )
         ).all()
     db.dispose()
     assert [tuple(row) for row in kept] == [(3, "s3"), (8, "new")]

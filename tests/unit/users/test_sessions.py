@@ -1,15 +1,13 @@
 """Sessions and login attempts at the domain level, whatever the order of concurrent calls."""
 
-import time
-
 import pytest
 import sqlalchemy as sa
 
+from common import times
 from common.auth import Principal
 from common.errors import Unauthenticated
 from tests.support.users import ADMIN_PASSWORD, users_settings
-from users import store
-from users.housekeeping import forget_expired
+from users import sql_store
 from users.passwords import Passwords
 from users.server import build_components
 
@@ -22,9 +20,9 @@ def parts(tmp_path):
 
 
 def _revocations(parts):
-    with parts.db.read() as conn:
+    with parts.store.db.read() as conn:
         return conn.execute(
-            sa.select(store.revocations.c.session_id, store.revocations.c.reason)
+            sa.select(sql_store.revocations.c.session_id, sql_store.revocations.c.reason)
         ).all()
 
 
@@ -44,7 +42,7 @@ def test_a_token_without_a_stored_session_is_revoked_by_its_id(parts):
         permissions=frozenset(),
         session_id="not-a-stored-session",
         token_id="t",
-        expires_at=0,
+        expires_ns=0,
     )
     parts.auth.logout(caller)
     assert _revocations(parts) == [("not-a-stored-session", "logout")]
@@ -58,7 +56,11 @@ def test_a_reservation_forgotten_during_the_password_check_still_answers_cleanly
 
     def verify_slowly(self, stored_hash, password):
         # Housekeeping runs while this slow check is in progress, past the lockout period.
-        forget_expired(parts.db, now=time.time() + 61, session_lifetime=3600, lockout_seconds=60)
+        parts.store.forget_expired(
+            now_ns=times.now() + times.seconds(61),
+            session_lifetime_ns=times.seconds(3600),
+            lockout_ns=times.seconds(60),
+        )
         return real_verify(self, stored_hash, password)
 
     monkeypatch.setattr(Passwords, "verify", verify_slowly)

@@ -1,6 +1,12 @@
+"""Issued tokens: access tokens carry the identity and verify; refresh tokens only refresh.
+
+Every token has its own id, so one can be revoked alone.
+"""
+
 import jwt
 import pytest
 
+from common import times
 from common.auth import NoRevocations, TokenVerifier
 from common.errors import Unauthenticated
 from users.keys import KeyRing
@@ -35,10 +41,9 @@ def test_access_token_carries_identity_and_verifies(issuer, verifier, ring):
     assert principal.token_id == issued.token_id
     header = jwt.get_unverified_header(issued.token)
     assert header == {"alg": "ES256", "kid": ring.signing_key().kid, "typ": "at+jwt"}
-    assert (
-        issued.expires_at - jwt.decode(issued.token, options={"verify_signature": False})["iat"]
-        == 60
-    )
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == issued.lifetime == 60
+    assert issued.expires_ns == claims["exp"] * times.SECOND == principal.expires_ns
 
 
 def test_refresh_token_is_only_a_refresh_token(issuer, verifier):

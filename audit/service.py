@@ -1,0 +1,115 @@
+"""The Audit Service's use cases: record events, read them back, follow them, verify the chain.
+
+Recording goes through the :class:`audit.ingest.Ingestor` (group commit), following through
+the :class:`audit.subscriptions.Fanout`, reading and verifying through the
+:class:`audit.store.EventStore`. Nothing here knows protobuf: a submission arrives as a
+``Prepare`` that validates it where the commit runs, so the servicer's parsing of messages
+overlaps the previous commit. Reads block: servicers call them through the blocking pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+from audit import ingest
+from audit.events import EventFilter, StoredEvent
+from audit.ingest import Ingestor, Outcome, Prepare
+from audit.query import Page, check_filter, run_query
+from audit.store import EventStore
+from audit.subscriptions import Fanout
+from audit.verification import Verification, verify_log
+from common.errors import FieldViolation, NotFound, invalid
+
+MAX_BATCH_EVENTS = 1000
+"""Most events one PublishEvents call or one stream message may carry."""
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on waiting for commits: how many messages per stream, how long per caller."""
+
+    stream_window: int
+    """Most messages of one stream waiting for their commit."""
+    commit_timeout: float = 30.0
+    """Seconds a caller waits for its commit before it is told to retry."""
+
+
+def _check_count(count: int) -> None:
+    """A batch holds 1 to :data:`MAX_BATCH_EVENTS` events."""
+    if not 0 < count <= MAX_BATCH_EVENTS:
+        raise invalid(
+            [
+                FieldViolation(
+                    "events", f"must hold 1 to {MAX_BATCH_EVENTS} events", "COUNT_OUT_OF_RANGE"
+                )
+            ]
+        )
+
+
+class AuditService:
+    """The domain behind AuditService; raises ``common.errors`` only."""
+
+    def __init__(
+        self, *, store: EventStore, ingestor: Ingestor, fanout: Fanout, limits: Limits
+    ) -> None:
+        self._store = store
+        self._ingestor = ingestor
+        self._fanout = fanout
+        self._limits = limits
+
+    async def publish(self, prepare: Prepare, count: int) -> list[Outcome]:
+        """Record one submission of ``count`` events once its transaction has committed."""
+        _check_count(count)
+        pending = await self._ingestor.submit(prepare, count)
+        return await ingest.settle(pending, self._limits.commit_timeout)
+
+    def publish_stream(
+        self, messages: AsyncIterator[tuple[list[T], Prepare]]
+    ) -> AsyncIterator[list[tuple[T, Outcome]]]:
+        """Record a stream of submissions, yielding each item with its outcome in order."""
+
+        async def checked() -> AsyncIterator[tuple[list[T], Prepare]]:
+            async for items, prepare in messages:
+                _check_count(len(items))
+                yield items, prepare
+
+        return ingest.pipeline(
+            self._ingestor,
+            checked(),
+            window=self._limits.stream_window,
+            commit_timeout=self._limits.commit_timeout,
+        )
+
+    def query(self, selection: EventFilter, *, order: str, page_size: int, page_token: str) -> Page:
+        return run_query(
+            self._store, selection, order=order, page_size=page_size, page_token=page_token
+        )
+
+    def get(self, sequence: int) -> StoredEvent:
+        stored = self._store.get(sequence)
+        if stored is None:
+            name = f"events/{sequence}"
+            raise NotFound(
+                f"{name} does not exist", reason="EVENT_NOT_FOUND", metadata={"name": name}
+            )
+        return stored
+
+    def subscribe(self, selection: EventFilter, *, after: int) -> AsyncIterator[StoredEvent]:
+        """Matching events after sequence ``after``: stored ones, then live ones as they commit.
+
+        The request is checked before anything is held.
+        """
+        violations = check_filter(selection)
+        if after < 0:
+            violations.append(
+                FieldViolation("after_sequence", "must not be negative", "INVALID_VALUE")
+            )
+        if violations:
+            raise invalid(violations)
+        return self._fanout.subscribe(selection, after=after)
+
+    def verify(self, *, start: int, end: int) -> Verification:
+        return verify_log(self._store, start=start, end=end)

@@ -1,0 +1,38 @@
+"""Translation between the ``users.v1`` messages and the User Service's domain records."""
+
+from __future__ import annotations
+
+from common.times import to_timestamp
+from users.store import Revocation, RoleDefinition, UserRecord
+from users.v1 import resources_pb2 as resources
+
+
+def user_to_message(user: UserRecord) -> resources.User:
+    return resources.User(
+        user_id=user.user_id,
+        username=user.username,
+        display_name=user.display_name,
+        email=user.email,
+        roles=list(user.roles),
+        disabled=user.disabled,
+        create_time=to_timestamp(user.created_ns),
+        update_time=to_timestamp(user.updated_ns),
+        etag=user.etag,
+    )
+
+
+def revocation_to_message(revocation: Revocation) -> resources.Revocation:
+    return resources.Revocation(
+        sequence=revocation.sequence,
+        session_id=revocation.session_id,
+        token_id=revocation.token_id or "",
+        reason=revocation.reason,
+        revoke_time=to_timestamp(revocation.revoked_ns),
+        expire_time=to_timestamp(revocation.expires_ns),
+    )
+
+
+def role_to_message(role: RoleDefinition) -> resources.Role:
+    return resources.Role(
+        name=role.name, description=role.description, permissions=list(role.permissions)
+    )

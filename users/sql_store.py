@@ -1,0 +1,513 @@
+"""The User Service's store on SQLite or PostgreSQL (SQLAlchemy Core), and its migrations.
+
+Moments are BIGINT nanoseconds since the epoch, which both databases store and compare alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from common.db import Database, mark, replace_column
+from common.outbox import OutboxEvent, append, outbox_table, outbox_times_in_nanoseconds
+from common.permissions import Permission
+from users.roles import BUILTIN_ROLES
+from users.store import (
+    Forgotten,
+    LoginAttempts,
+    NewUser,
+    Revocation,
+    RoleDefinition,
+    SessionRecord,
+    UsernameTaken,
+    UserRecord,
+)
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(200), nullable=False, default=""),
+    sa.Column("email", sa.String(320), nullable=False, default=""),
+    sa.Column("password_hash", sa.String(512), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("updated_ns", sa.BigInteger, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+)
+
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("permissions", sa.Text, nullable=False),
+)
+
+user_roles = sa.Table(
+    "user_roles",
+    metadata,
+    sa.Column(
+        "user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("role", sa.String(64), sa.ForeignKey("roles.name"), primary_key=True),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("refreshed_ns", sa.BigInteger, nullable=False, index=True),
+    sa.Column("refresh_token_id", sa.String(36), nullable=False),
+    sa.Column("revoked_ns", sa.BigInteger, nullable=True),
+    sa.Column("revoke_reason", sa.String(32), nullable=True),
+)
+
+
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(36), nullable=False),
+    sa.Column("token_id", sa.String(36), nullable=True),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("revoked_ns", sa.BigInteger, nullable=False),
+    sa.Column("expires_ns", sa.BigInteger, nullable=False, index=True),
+    # Followers resume after the last sequence they saw; without AUTOINCREMENT SQLite would
+    # hand out sequences again once housekeeping has emptied the table.
+    sqlite_autoincrement=True,
+)
+
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_ns", sa.BigInteger, nullable=False, index=True),
+    sa.Column("locked_until_ns", sa.BigInteger, nullable=True),
+)
+
+outbox = outbox_table(metadata)
+
+REVOCATIONS_TOPIC = "revocations"
+"""Marked by every revocation written, so watchers run once its transaction commits."""
+
+
+def _create_schema(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+def _seed_roles(conn: Connection) -> None:
+    conn.execute(
+        roles.insert(),
+        [
+            {
+                "name": role.name,
+                "description": role.description,
+                "permissions": json.dumps(list(role.permissions)),
+            }
+            for role in BUILTIN_ROLES.values()
+        ],
+    )
+
+
+def _never_reuse_revocation_sequences(conn: Connection) -> None:
+    """Rebuild a revocation table created without SQLite's AUTOINCREMENT, keeping its rows.
+
+    Such a table predates moments in nanoseconds, so it is rebuilt as it was then; the
+    migration to nanoseconds converts it afterwards.
+    """
+    if conn.dialect.name != "sqlite":
+        return  # PostgreSQL sequences never go back
+    ddl = conn.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'revocations'"
+    ).scalar_one()
+    if "AUTOINCREMENT" in ddl.upper():
+        return
+    then = sa.Table(
+        "revocations",
+        sa.MetaData(),
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("session_id", sa.String(36), nullable=False),
+        sa.Column("token_id", sa.String(36), nullable=True),
+        sa.Column("reason", sa.String(32), nullable=False),
+        sa.Column("revoked_at", sa.Float, nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False, index=True),
+        sqlite_autoincrement=True,
+    )
+    rows = [dict(row._mapping) for row in conn.execute(sa.select(then))]
+    then.drop(conn)
+    then.create(conn)
+    if rows:
+        conn.execute(then.insert(), rows)
+
+
+def _services_watch_revocations(conn: Connection) -> None:
+    """Give the built-in ``service`` role the permission the revocation stream now needs."""
+    row = conn.execute(sa.select(roles.c.permissions).where(roles.c.name == "service")).first()
+    if row is None:
+        return
+    granted = list(json.loads(row.permissions))
+    if Permission.REVOCATIONS_WATCH not in granted:
+        conn.execute(
+            roles.update()
+            .where(roles.c.name == "service")
+            .values(permissions=json.dumps([*granted, Permission.REVOCATIONS_WATCH.value]))
+        )
+
+
+def _times_in_nanoseconds(conn: Connection) -> None:
+    """Float seconds become integer nanoseconds (:mod:`common.times`), in every table.
+
+    Rounded to the microsecond: all a float of seconds since the epoch holds exactly.
+    """
+    nanos = "CAST(ROUND({} * 1000000) AS BIGINT) * 1000".format
+    for table, old, new, nullable, indexed in (
+        ("users", "created_at", "created_ns", False, False),
+        ("users", "updated_at", "updated_ns", False, False),
+        ("sessions", "created_at", "created_ns", False, False),
+        ("sessions", "refreshed_at", "refreshed_ns", False, True),
+        ("sessions", "revoked_at", "revoked_ns", True, False),
+        ("revocations", "revoked_at", "revoked_ns", False, False),
+        ("revocations", "expires_at", "expires_ns", False, True),
+        ("login_attempts", "last_failure_at", "last_failure_ns", False, True),
+        ("login_attempts", "locked_until", "locked_until_ns", True, False),
+    ):
+        replace_column(conn, table, old, new, nanos(old), nullable=nullable, indexed=indexed)
+    outbox_times_in_nanoseconds(conn)
+
+
+MIGRATIONS = (
+    _create_schema,
+    _seed_roles,
+    _never_reuse_revocation_sequences,
+    _services_watch_revocations,
+    _times_in_nanoseconds,
+)
+
+
+def _user(row: sa.Row[Any], granted: tuple[str, ...]) -> UserRecord:
+    return UserRecord(
+        user_id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        email=row.email,
+        password_hash=row.password_hash,
+        disabled=row.disabled,
+        created_ns=row.created_ns,
+        updated_ns=row.updated_ns,
+        version=row.version,
+        roles=granted,
+    )
+
+
+def _session(row: sa.Row[Any]) -> SessionRecord:
+    return SessionRecord(
+        session_id=row.id,
+        user_id=row.user_id,
+        created_ns=row.created_ns,
+        refreshed_ns=row.refreshed_ns,
+        refresh_token_id=row.refresh_token_id,
+        revoked_ns=row.revoked_ns,
+        revoke_reason=row.revoke_reason,
+    )
+
+
+def _attempts(row: sa.Row[Any]) -> LoginAttempts:
+    return LoginAttempts(
+        username=row.username,
+        failures=row.failures,
+        last_failure_ns=row.last_failure_ns,
+        locked_until_ns=row.locked_until_ns,
+    )
+
+
+def _revocation(row: sa.Row[Any]) -> Revocation:
+    return Revocation(
+        sequence=row.seq,
+        session_id=row.session_id,
+        token_id=row.token_id,
+        reason=row.reason,
+        revoked_ns=row.revoked_ns,
+        expires_ns=row.expires_ns,
+    )
+
+
+class _Transaction:
+    """:class:`users.store.UserWrites` (and so ``UserReads``) over one open connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def user(
+        self, *, user_id: str | None = None, username: str | None = None, lock: bool = False
+    ) -> UserRecord | None:
+        condition = users.c.id == user_id if user_id is not None else users.c.username == username
+        query = sa.select(users).where(condition)
+        row = self._conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            return None
+        return _user(row, self._roles_of([row.id]).get(row.id, ()))
+
+    def users_after(self, username: str, *, limit: int) -> list[UserRecord]:
+        rows = self._conn.execute(
+            sa.select(users)
+            .where(users.c.username > username)
+            .order_by(users.c.username)
+            .limit(limit)
+        ).all()
+        granted = self._roles_of([row.id for row in rows])
+        return [_user(row, granted.get(row.id, ())) for row in rows]
+
+    def _roles_of(self, user_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        if not user_ids:
+            return {}
+        granted: dict[str, list[str]] = {}
+        for row in self._conn.execute(
+            sa.select(user_roles)
+            .where(user_roles.c.user_id.in_(user_ids))
+            .order_by(user_roles.c.user_id, user_roles.c.role)
+        ):
+            granted.setdefault(row.user_id, []).append(row.role)
+        return {user_id: tuple(names) for user_id, names in granted.items()}
+
+    def roles(self) -> dict[str, RoleDefinition]:
+        return {
+            row.name: RoleDefinition(row.name, row.description, tuple(json.loads(row.permissions)))
+            for row in self._conn.execute(sa.select(roles).order_by(roles.c.name))
+        }
+
+    def session(self, session_id: str, *, lock: bool = False) -> SessionRecord | None:
+        query = sa.select(sessions).where(sessions.c.id == session_id)
+        row = self._conn.execute(query.with_for_update() if lock else query).first()
+        return None if row is None else _session(row)
+
+    def insert_user(self, user: NewUser) -> None:
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(
+                    users.insert().values(
+                        id=user.user_id,
+                        username=user.username,
+                        display_name=user.display_name,
+                        email=user.email,
+                        password_hash=user.password_hash,
+                        disabled=False,
+                        created_ns=user.created_ns,
+                        updated_ns=user.created_ns,
+                        version=1,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise UsernameTaken(user.username) from exc
+        self.set_roles(user.user_id, user.roles)
+
+    def update_user(
+        self, user: UserRecord, *, updated_ns: int, changes: dict[str, str | bool]
+    ) -> None:
+        self._conn.execute(
+            users.update()
+            .where(users.c.id == user.user_id)
+            .values(version=user.version + 1, updated_ns=updated_ns, **changes)
+        )
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        self._conn.execute(
+            users.update().where(users.c.id == user_id).values(password_hash=password_hash)
+        )
+
+    def set_roles(self, user_id: str, names: Iterable[str]) -> None:
+        self._conn.execute(user_roles.delete().where(user_roles.c.user_id == user_id))
+        rows = [{"user_id": user_id, "role": name} for name in sorted(set(names))]
+        if rows:
+            self._conn.execute(user_roles.insert(), rows)
+
+    def enabled_admins(self) -> int:
+        # PostgreSQL: the table lock makes such changes take turns, so the second counts after
+        # the first has committed. SQLite write transactions take turns already.
+        if self._conn.dialect.name == "postgresql":
+            self._conn.exec_driver_sql("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+        return int(
+            self._conn.execute(
+                sa.select(sa.func.count())
+                .select_from(users.join(user_roles, users.c.id == user_roles.c.user_id))
+                .where(user_roles.c.role == "admin", users.c.disabled == sa.false())
+            ).scalar_one()
+        )
+
+    def live_session_ids(self, user_id: str) -> list[str]:
+        return list(
+            self._conn.execute(
+                sa.select(sessions.c.id).where(
+                    sessions.c.user_id == user_id, sessions.c.revoked_ns.is_(None)
+                )
+            ).scalars()
+        )
+
+    def open_session(self, session: SessionRecord) -> None:
+        self._conn.execute(
+            sessions.insert().values(
+                id=session.session_id,
+                user_id=session.user_id,
+                created_ns=session.created_ns,
+                refreshed_ns=session.refreshed_ns,
+                refresh_token_id=session.refresh_token_id,
+            )
+        )
+
+    def rotate_refresh(self, session_id: str, *, spent: str, fresh: str, refreshed_ns: int) -> None:
+        self._conn.execute(
+            sessions.update()
+            .where(sessions.c.id == session_id, sessions.c.refresh_token_id == spent)
+            .values(refresh_token_id=fresh, refreshed_ns=refreshed_ns)
+        )
+
+    def end_session(self, session_id: str, *, reason: str, revoked_ns: int) -> bool:
+        changed = self._conn.execute(
+            sessions.update()
+            .where(sessions.c.id == session_id, sessions.c.revoked_ns.is_(None))
+            .values(revoked_ns=revoked_ns, revoke_reason=reason)
+        ).rowcount
+        return bool(changed)
+
+    def record_revocation(
+        self,
+        *,
+        session_id: str,
+        token_id: str | None,
+        reason: str,
+        revoked_ns: int,
+        expires_ns: int,
+    ) -> None:
+        # On PostgreSQL sequence values can commit out of order, and a reader following the
+        # log by sequence would skip a row that commits late; the table lock makes writers
+        # commit in order. SQLite write transactions are serial already.
+        if self._conn.dialect.name == "postgresql":
+            self._conn.exec_driver_sql("LOCK TABLE revocations IN SHARE ROW EXCLUSIVE MODE")
+        self._conn.execute(
+            revocations.insert().values(
+                session_id=session_id,
+                token_id=token_id,
+                reason=reason,
+                revoked_ns=revoked_ns,
+                expires_ns=expires_ns,
+            )
+        )
+        mark(self._conn, REVOCATIONS_TOPIC)
+
+    def login_attempts(self, username: str, *, now_ns: int) -> LoginAttempts:
+        held = self.held_login_attempts(username)
+        if held is not None:
+            return held
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(
+                    login_attempts.insert().values(
+                        username=username, failures=0, last_failure_ns=now_ns, locked_until_ns=None
+                    )
+                )
+        except sa.exc.IntegrityError:
+            pass  # a concurrent first attempt created it; read theirs
+        found = self.held_login_attempts(username)
+        assert found is not None, "a login-attempt row vanished inside its transaction"
+        return found
+
+    def held_login_attempts(self, username: str) -> LoginAttempts | None:
+        row = self._conn.execute(
+            sa.select(login_attempts).where(login_attempts.c.username == username).with_for_update()
+        ).first()
+        return None if row is None else _attempts(row)
+
+    def set_login_attempts(self, attempts: LoginAttempts) -> None:
+        self._conn.execute(
+            login_attempts.update()
+            .where(login_attempts.c.username == attempts.username)
+            .values(
+                failures=attempts.failures,
+                last_failure_ns=attempts.last_failure_ns,
+                locked_until_ns=attempts.locked_until_ns,
+            )
+        )
+
+    def clear_login_attempts(self, username: str) -> None:
+        self._conn.execute(
+            login_attempts.update()
+            .where(login_attempts.c.username == username)
+            .values(failures=0, locked_until_ns=None)
+        )
+
+    def emit(self, event: OutboxEvent) -> None:
+        append(self._conn, outbox, event)
+
+
+class SqlUserStore:
+    """:class:`users.store.UserStore` on one :class:`common.db.Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @contextmanager
+    def read(self) -> Iterator[_Transaction]:
+        with self.db.read() as conn:
+            yield _Transaction(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[_Transaction]:
+        with self.db.write() as conn:
+            yield _Transaction(conn)
+
+    def revocations_after(self, sequence: int, *, limit: int) -> list[Revocation]:
+        with self.db.read() as conn:
+            result = conn.execute(
+                sa.select(revocations)
+                .where(revocations.c.seq > sequence)
+                .order_by(revocations.c.seq)
+                .limit(limit)
+            )
+            return [_revocation(row) for row in result]
+
+    def on_revocation(self, listener: Callable[[], None]) -> None:
+        self.db.on_commit(REVOCATIONS_TOPIC, listener)
+
+    def forget_expired(
+        self, *, now_ns: int, session_lifetime_ns: int, lockout_ns: int
+    ) -> Forgotten:
+        with self.db.write() as conn:
+            gone_revocations = conn.execute(
+                revocations.delete().where(revocations.c.expires_ns <= now_ns)
+            ).rowcount
+            gone_sessions = conn.execute(
+                sessions.delete().where(sessions.c.refreshed_ns <= now_ns - session_lifetime_ns)
+            ).rowcount
+            gone_attempts = conn.execute(
+                login_attempts.delete().where(
+                    login_attempts.c.last_failure_ns <= now_ns - lockout_ns,
+                    sa.or_(
+                        login_attempts.c.locked_until_ns.is_(None),
+                        login_attempts.c.locked_until_ns <= now_ns,
+                    ),
+                )
+            ).rowcount
+        return Forgotten(gone_revocations, gone_sessions, gone_attempts)
+
+    def migrate(self) -> None:
+        self.db.migrate(MIGRATIONS)
+
+    def close(self) -> None:
+        self.db.dispose()
