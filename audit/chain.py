@@ -48,6 +48,8 @@ def link(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -
 
 
 class BreakKind(enum.Enum):
+    """How the chain fails to hold at a break; each value is the wording of its message."""
+
     HASH_MISMATCH = "the event's content does not match its hash"
     PREVIOUS_HASH_MISMATCH = "the event does not link to the hash of the event before it"
     SEQUENCE_MISSING = "the event with this sequence is missing"

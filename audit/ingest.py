@@ -75,8 +75,9 @@ class Ingestor:
         ]
 
     async def submit(self, prepare: Prepare, size: int) -> Pending:
-        """Queue the ``size`` items ``prepare`` validates, committed together and in order;
-        one outcome per item, in order.
+        """Queue the ``size`` items ``prepare`` validates, committed together and in order.
+
+        The result holds one outcome per item, in order.
 
         Raises Unavailable when closing, or when the queue stays full (the log is overloaded).
         """
@@ -229,8 +230,9 @@ async def pipeline(
     window: int,
     commit_timeout: float,
 ) -> AsyncIterator[list[tuple[T, Outcome]]]:
-    """Record a stream of messages, each its items and how to validate them, yielding each
-    item with its outcome, in order, as they become final.
+    """Record a stream of messages, yielding each item with its outcome as they become final.
+
+    Each message is its items and how to validate them; items are yielded in order.
 
     Each yielded list holds the outcomes of every message whose commit is done, in order (one
     message's at least), so acks travel in groups when busy. A reader task keeps submitting

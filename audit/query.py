@@ -22,6 +22,8 @@ ORDERS = ("oldest", "newest")
 
 @dataclass(frozen=True)
 class Page:
+    """One page of events, with the token of the next page (empty on the last one)."""
+
     events: list[StoredEvent]
     next_page_token: str
 

@@ -114,8 +114,10 @@ class Fanout:
             subscriber.buffer.end()
 
     async def subscribe(self, selection: EventFilter, *, after: int) -> AsyncIterator[StoredEvent]:
-        """Matching events with ``sequence > after`` in order, until the server drains;
-        RESOURCE_EXHAUSTED when the subscriber falls too far behind."""
+        """Matching events with ``sequence > after`` in order, until the server drains.
+
+        Ends with RESOURCE_EXHAUSTED when the subscriber falls too far behind.
+        """
         if self._closed:
             raise errors.Unavailable("the audit log is shutting down", reason="SHUTTING_DOWN")
         last = after

@@ -11,6 +11,8 @@ from common.errors import FieldViolation, OutOfRange, invalid
 
 @dataclass(frozen=True)
 class Verification:
+    """What VerifyLog found over the range it checked: the first break, if any, and the head."""
+
     start_sequence: int
     end_sequence: int
     verified: int

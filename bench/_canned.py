@@ -56,8 +56,10 @@ def _registration(handler: grpc.GenericRpcHandler, service: str) -> ServiceRegis
 
 
 def build(address: str, answers: dict[str, Path]) -> MeshServer:
-    """A server on ``address`` answering each method with its recorded bytes, plus ``echo``
-    and ``hold``; every method public, as an empty handler has nothing to guard."""
+    """A server on ``address`` answering each method with its recorded bytes.
+
+    Also ``echo`` and ``hold``; every method is public, as an empty handler has nothing to guard.
+    """
     handlers: dict[str, dict[str, grpc.RpcMethodHandler]] = defaultdict(dict)
     for method, path in answers.items():
         service, name = method.strip("/").split("/")

@@ -336,8 +336,11 @@ def wait_for(url: str, *, headers: Mapping[str, str] | None = None, timeout: flo
 def drive_through_gateway(
     running: Stack, path: str, token: str, service: str, *, seconds: float, connections: int
 ) -> tuple[Load, dict[str, float]]:
-    """``wrk`` on ``path`` through the gateway with a bearer token, once it answers 200 and
-    after a second of warm-up; and the share of a core Envoy and ``service`` each used."""
+    """``wrk`` on ``path`` through the gateway with a bearer token, once it answers 200.
+
+    The run follows a second of warm-up; with its figures comes the share of a core Envoy and
+    ``service`` each used.
+    """
     headers = {"Authorization": f"Bearer {token}"}
     url = f"{running.url}{path}"
     wait_for(url, headers=headers)

@@ -1,5 +1,7 @@
-"""``GET /auth/validate`` through Envoy against the ceiling of the same path: the same Envoy
-routes in front of a canned User Service answering the very response the real one gave.
+"""``GET /auth/validate`` through Envoy against the ceiling of the same path.
+
+The ceiling is the same Envoy routes in front of a canned User Service answering the very
+response the real one gave.
 
 ``wrk`` drives each with 10 connections for a fixed time and reports requests/s, p50 and p99;
 beside them, the share of a core Envoy and the service each used meanwhile, so a ratio below

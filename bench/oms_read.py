@@ -1,5 +1,7 @@
-"""``GET /api/v1/schemas/main/object-types/{name}`` through Envoy against its ceiling: the same
-routes in front of a canned OMS answering the very response the real one gave.
+"""``GET /api/v1/schemas/main/object-types/{name}`` through Envoy against its ceiling.
+
+The ceiling is the same routes in front of a canned OMS answering the very response the real
+one gave.
 
 Both stacks run the real User Service (Envoy checks the bearer token against its keys). The
 object type read has 20 properties. ``wrk`` drives each with 10 connections for a fixed time;

@@ -1,5 +1,6 @@
-"""What an open subscription costs: the Audit Service's memory with 1,000 SubscribeEvents open,
-against a bare server of the same factory holding 1,000 streams that do nothing.
+"""What an open subscription costs: the Audit Service's memory with 1,000 SubscribeEvents open.
+
+It is measured against a bare server of the same factory holding 1,000 streams that do nothing.
 
 Both run as their own process; the subscriptions come from one asyncio client on one channel.
 Every subscription receives one event published while all are open (one commit, fanned out),

@@ -1,9 +1,9 @@
-"""The one JSON encoding the mesh hashes and compares: sorted keys, no spaces, UTF-8, finite.
+r"""The one JSON encoding the mesh hashes and compares: sorted keys, no spaces, UTF-8, finite.
 
 Content addresses in the OMS (resources, trees, commits) and the Audit Service's hash chain
 are SHA-256 over this text, so it must never change: equal values give equal text, and a
 value with NaN or an infinity has no text at all (ValueError). ``ensure_ascii`` is off, so
-text stays UTF-8 as it was written rather than ``\\u`` escapes.
+text stays UTF-8 as it was written rather than ``\u`` escapes.
 """
 
 from __future__ import annotations

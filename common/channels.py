@@ -34,8 +34,10 @@ def service_config(service_names: Sequence[str]) -> str:
 
 
 def create_channel(target: str, *, service_names: Sequence[str]) -> grpc.aio.Channel:
-    """An insecure channel to a peer in the mesh (loopback or a private network); create it
-    inside the event loop that uses it."""
+    """An insecure channel to a peer in the mesh (loopback or a private network).
+
+    Create it inside the event loop that uses it.
+    """
     return grpc.aio.insecure_channel(
         target,
         options=[

@@ -34,8 +34,10 @@ class MeshError(Exception):
         violations: Iterable[FieldViolation] = (),
         details: Sequence[object] = (),
     ) -> None:
-        """``details`` are domain objects that say more (a merge conflict, a breaking change);
-        the service's edge turns each into a message of its API (see :mod:`common.status`)."""
+        """``details`` are domain objects that say more (a merge conflict, a breaking change).
+
+        The service's edge turns each into a message of its API (see :mod:`common.status`).
+        """
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
@@ -45,18 +47,26 @@ class MeshError(Exception):
 
 
 class InvalidArgument(MeshError):
+    """The request is wrong whatever the state it meets; its violations say which fields."""
+
     default_reason = "INVALID_ARGUMENT"
 
 
 class NotFound(MeshError):
+    """What the request names does not exist (a user, a resource, a branch, a commit, an event)."""
+
     default_reason = "NOT_FOUND"
 
 
 class AlreadyExists(MeshError):
+    """What the request would create exists already, or an event id has other content recorded."""
+
     default_reason = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(MeshError):
+    """The request is sound but the current state refuses it (a merge conflict, the last admin)."""
+
     default_reason = "FAILED_PRECONDITION"
 
 
@@ -67,26 +77,38 @@ class Aborted(MeshError):
 
 
 class OutOfRange(MeshError):
+    """A position past the end of what exists (a start sequence beyond the head of the log)."""
+
     default_reason = "OUT_OF_RANGE"
 
 
 class Unauthenticated(MeshError):
+    """The caller is not proven: wrong credentials, a disabled account, or a refused token."""
+
     default_reason = "UNAUTHENTICATED"
 
 
 class PermissionDenied(MeshError):
+    """The caller is known but may not do this (a missing permission, an admin-only change)."""
+
     default_reason = "PERMISSION_DENIED"
 
 
 class ResourceExhausted(MeshError):
+    """A limit of the server was reached (too many open streams, a stream too far behind)."""
+
     default_reason = "RESOURCE_EXHAUSTED"
 
 
 class Unavailable(MeshError):
+    """The service cannot answer now (stopping, overloaded, storage full or down); retry later."""
+
     default_reason = "UNAVAILABLE"
 
 
 class Internal(MeshError):
+    """A fault of the service, not of the request (a corrupt store); the caller cannot fix it."""
+
     default_reason = "INTERNAL"
 
 

@@ -54,8 +54,10 @@ def decode(token: str, *, query: Any) -> dict[str, Any]:
 
 
 def refuse(description: str = "is not a page token of this service") -> InvalidArgument:
-    """The error for a token that is not one of this query's (also for one whose state,
-    once decoded, does not fit the list it is for)."""
+    """The error for a token that is not one of this query's.
+
+    Also for one whose state, once decoded, does not fit the list it is for.
+    """
     return InvalidArgument(
         f"page_token {description}",
         reason=REASON,

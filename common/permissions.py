@@ -6,8 +6,10 @@ from enum import StrEnum
 
 
 class Permission(StrEnum):
-    """What a role grants and a method's policy requires; ``ALL`` grants every other one, and
-    ``resource:*`` (in a role) every action on one resource."""
+    """What a role grants and a method's policy requires.
+
+    ``ALL`` grants every other one, and ``resource:*`` (in a role) every action on one resource.
+    """
 
     ALL = "*"
     SCHEMA_READ = "schema:read"

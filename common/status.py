@@ -53,8 +53,10 @@ def no_details(detail: object) -> Message:
 def to_status(
     error: errors.MeshError, *, domain: str, describe: Describe = no_details
 ) -> grpc.Status:
-    """Build the status a servicer aborts with: ErrorInfo always, BadRequest for violations,
-    and a message for each of the error's details."""
+    """Build the status a servicer aborts with: ErrorInfo always, BadRequest for violations.
+
+    It also carries a message for each of the error's details.
+    """
     return rpc_status.to_status(status_proto(error, domain=domain, describe=describe))
 
 
@@ -95,8 +97,10 @@ _DETAILS_KEY = "grpc-status-details-bin"
 
 
 def from_rpc_error(error: grpc.RpcError) -> errors.MeshError:
-    """A status from a peer as the domain error it stands for, with its reason and violations;
-    the inverse of :func:`to_status` for callers of other services."""
+    """A status from a peer as the domain error it stands for, with its reason and violations.
+
+    The inverse of :func:`to_status` for callers of other services.
+    """
     code: grpc.StatusCode = error.code()
     message: str = error.details() or code.name
     reason, metadata, violations = code.name, {}, []

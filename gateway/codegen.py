@@ -100,8 +100,10 @@ def _write_gateway_files(out: Path) -> None:
 
 
 def _yaml(config: object) -> str:
-    """YAML with multi-line strings (the Lua script) as readable literal blocks, and every
-    shared piece of the configuration written out in full rather than as an alias."""
+    """YAML with multi-line strings (the Lua script) as readable literal blocks.
+
+    Every shared piece of the configuration is written out in full rather than as an alias.
+    """
     import yaml
 
     class Dumper(yaml.SafeDumper):

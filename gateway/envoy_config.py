@@ -411,8 +411,10 @@ def render(
     descriptor: str = "gateway/descriptor.pb",
     openapi: str = "gateway/openapi.json",
 ) -> Config:
-    """The whole bootstrap configuration; file paths are relative to Envoy's working folder
-    unless given absolute."""
+    """The whole bootstrap configuration.
+
+    File paths are relative to Envoy's working folder unless given absolute.
+    """
     routes = _routes(services, settings, openapi)
     http_filters = [
         {"name": "envoy.filters.http.health_check", "typed_config": _health_check()},

@@ -130,8 +130,10 @@ class Mesh:
         return specs
 
     def up(self) -> Endpoints:
-        """Start everything and wait until the gateway is healthy and knows the signing keys;
-        on any failure stop what was started and raise :class:`StartError`."""
+        """Start everything and wait until the gateway is healthy and knows the signing keys.
+
+        On any failure, stop what was started and raise :class:`StartError`.
+        """
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             config = envoy.write_config(self.settings, self.data_dir)

@@ -39,8 +39,10 @@ def create_reflection_server(
     *,
     descriptor_path: Path = descriptors.DESCRIPTOR_PATH,
 ) -> MeshServer:
-    """A server (not started) on ``address``; ``host:0`` picks a free port. Call it in the
-    serving loop."""
+    """A server (not started) on ``address``; ``host:0`` picks a free port.
+
+    Call it in the serving loop.
+    """
     pool, names = build_pool(descriptor_path)
     return create_server(
         address,

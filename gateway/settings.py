@@ -73,8 +73,10 @@ class MeshSettings:
 
     @classmethod
     def on_free_ports(cls) -> MeshSettings:
-        """Every process on loopback, on a port the kernel says is free: a mesh that runs beside
-        any other, as the end-to-end tests and the benchmarks need."""
+        """Every process on loopback, on a port the kernel says is free.
+
+        Such a mesh runs beside any other, as the end-to-end tests and the benchmarks need.
+        """
         gateway, admin, users, oms, audit, reflection = free_ports(6)
         return cls(
             gateway_host="127.0.0.1",

@@ -117,8 +117,10 @@ class Supervisor:
             self._start_one(spec)
 
     def restart(self, name: str, *, signum: int = signal.SIGTERM) -> None:
-        """Start ``name`` again with the same spec, stopping it first (with ``signum``) if it is
-        still running."""
+        """Start ``name`` again with the same spec.
+
+        If it is still running, it is stopped first (with ``signum``).
+        """
         index = next(i for i, r in enumerate(self._running) if r.spec.name == name)
         old = self._running.pop(index)
         _signal(old.process, signum)
@@ -193,8 +195,10 @@ class Supervisor:
             time.sleep(interval)
 
     def watch(self, stop: threading.Event, *, interval: float = 1.0) -> tuple[str, int] | None:
-        """Block until ``stop`` is set (None) or a process exits (its name and code), looking
-        once a second: ``mesh up`` itself does no more than that while the mesh idles."""
+        """Block until ``stop`` is set (None) or a process exits (its name and code).
+
+        It looks once a second: ``mesh up`` itself does no more than that while the mesh idles.
+        """
         while not stop.wait(interval):
             gone = self.exited()
             if gone is not None:

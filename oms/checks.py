@@ -182,8 +182,10 @@ class _Checker:
     def referrers(
         self, keys: Iterable[str], within: Iterable[str] | None = None
     ) -> dict[str, list[str]]:
-        """Resources (of the ``within`` collections, else any) referencing any of ``keys``:
-        referrer key -> referencing field paths."""
+        """Resources (of the ``within`` collections, else any) referencing any of ``keys``.
+
+        The result maps referrer key -> referencing field paths.
+        """
         out: dict[str, list[str]] = {}
         for key in keys:
             collection, _ = split_key(key)
@@ -203,8 +205,10 @@ class _Checker:
         return out
 
     def _reverse_index(self, target: str, source: str) -> dict[str, dict[str, list[str]]]:
-        """References from collection ``source`` into collection ``target``, read once: the
-        fallback for snapshots that keep no reverse-reference index (plain dicts)."""
+        """References from collection ``source`` into collection ``target``, read once.
+
+        The fallback for snapshots that keep no reverse-reference index (plain dicts).
+        """
         index = self._reverse.get((target, source))
         if index is None:
             index = {}
@@ -216,8 +220,11 @@ class _Checker:
         return index
 
     def dependents(self, keys: Iterable[str], within: Iterable[str] | None = None) -> set[str]:
-        """Resources whose validity may change with ``keys``: referrers, and through interface
-        inheritance their referrers in turn (an implementer of a sub-interface included)."""
+        """Resources whose validity may change with ``keys``.
+
+        These are their referrers and, through interface inheritance, the referrers of those in turn
+        (an implementer of a sub-interface included).
+        """
         found: set[str] = set()
         frontier = list(keys)
         while frontier:
@@ -625,8 +632,10 @@ def _check_fields(out: _Violations, path: str, value: dict[str, Any], known: Set
 def _check_unique(
     out: _Violations, path: str, name: str | None, seen: dict[str, str], kind: str
 ) -> None:
-    """Names within one resource are unique even ignoring case: they become columns and
-    identifiers in places that fold case."""
+    """Names within one resource are unique even ignoring case.
+
+    They become columns and identifiers in places that fold case.
+    """
     if name is None:
         return
     other = seen.get(name.lower())

@@ -283,8 +283,10 @@ _FLAGS = {
 
 
 def _property(report: _Report, path: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-    """One property (of an object type or an interface) changed; called per changed property,
-    so it looks at the changed fields only."""
+    """One property (of an object type or an interface) changed.
+
+    Called per changed property, so it looks at the changed fields only.
+    """
     changed = _changed(old, new)
     if "data_type" in changed or "enum_values" in changed:
         _value_rules(report, path, old, new)

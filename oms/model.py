@@ -127,8 +127,11 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def _clone(value: Any) -> Any:
-    """A copy of JSON-like data (mappings and sequences rebuilt, scalars shared); several times
-    faster than ``copy.deepcopy``, which matters when a whole ontology is loaded at once."""
+    """A copy of JSON-like data (mappings and sequences rebuilt, scalars shared).
+
+    Several times faster than ``copy.deepcopy``, which matters when a whole ontology is loaded
+    at once.
+    """
     kind = type(value)
     if kind is dict or (kind is not list and isinstance(value, Mapping)):
         return {k: _clone(v) for k, v in value.items()}
@@ -242,8 +245,10 @@ _REBUILT = frozenset({"properties", "parameters", "rules", "data_type"})
 
 
 def _fill(raw: Mapping[str, Any], fields: Fields) -> dict[str, Any]:
-    """Known fields first in canonical order, then unknown ones (kept so checks can name them);
-    values are copied, except those of :data:`_REBUILT` fields, left to their rebuilders."""
+    """Known fields first in canonical order, then unknown ones (kept so checks can name them).
+
+    Values are copied, except those of :data:`_REBUILT` fields, left to their rebuilders.
+    """
     out: dict[str, Any] = {}
     for name, default in fields.items():
         value = raw.get(name, _MISSING)
@@ -336,8 +341,10 @@ def _as_list(value: Any) -> list[Any]:
 
 @runtime_checkable
 class ReferenceIndexed(Protocol):
-    """A snapshot that knows who refers to a resource without reading the others (the
-    store's, through its reverse-reference index)."""
+    """A snapshot that knows who refers to a resource without reading the others.
+
+    The store's snapshots are such, through their reverse-reference index.
+    """
 
     def referrers(self, key: str) -> frozenset[str] | None:
         """Keys of the resources referring to ``key``; ``None`` when no index is kept."""
@@ -391,8 +398,10 @@ class Overlay(Mapping[str, Resource]):
         prefetch(self._base, [k for k in keys if k not in self._changes])
 
     def referrers(self, key: str) -> frozenset[str] | None:
-        """The base's referrers, less the changed resources, plus those whose new version
-        refers to ``key``; ``None`` when the base keeps no index."""
+        """The base's referrers, less the changed resources, plus those now referring to ``key``.
+
+        ``None`` when the base keeps no index.
+        """
         indexed = referrers(self._base, key)
         if indexed is None:
             return None
@@ -415,8 +424,10 @@ def is_named_list(value: Any) -> TypeGuard[list[dict[str, Any]]]:
 
 
 def by_name(items: Any) -> dict[str, dict[str, Any]]:
-    """The items of a named list by api_name, skipping malformed ones; the first of a repeated
-    name wins (checks refuse repeats)."""
+    """The items of a named list by api_name, skipping malformed ones.
+
+    The first of a repeated name wins (checks refuse repeats).
+    """
     out: dict[str, dict[str, Any]] = {}
     for item in items if isinstance(items, list) else ():
         if isinstance(item, dict) and isinstance(item.get("api_name"), str):

@@ -33,8 +33,9 @@ def build_server(
     audit_target: str | None = None,
     audit_token: TokenSource | None = None,
 ) -> MeshServer:
-    """A bound, not yet started OMS on its store; call it in the serving loop. Stopping it
-    closes the store.
+    """A bound, not yet started OMS on its store; call it in the serving loop.
+
+    Stopping it closes the store.
 
     With ``audit_target`` and ``audit_token``, a relay ships the outbox (schema, branch and
     validation events) to the Audit Service; without them, events wait in the outbox.

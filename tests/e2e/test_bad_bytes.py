@@ -1,5 +1,6 @@
-"""Bytes that are not UTF-8 in any path or query field of the REST surface: a 400 naming the
-field, never a 500.
+"""Bytes that are not UTF-8 in any path or query field of the REST surface: a 400, never a 500.
+
+The 400 names the field.
 
 The transcoder passes percent-decoded values through as they are; protobuf refuses the whole
 message when a string field is not UTF-8. Every operation of the OpenAPI document is tried,

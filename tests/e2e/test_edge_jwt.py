@@ -141,8 +141,11 @@ def test_exempt_paths_reach_the_service_without_a_token(
 def test_a_rotated_signing_key_is_accepted_at_once_across_the_mesh(
     client: httpx.Client, admin: dict[str, str]
 ) -> None:
-    """The key a rotation switches to was published beforehand, so the edge and every service
-    accept its tokens on the first request; tokens signed with the old key keep working."""
+    """The key a rotation switches to was published beforehand, so its tokens work at once.
+
+    The edge and every service accept them on the first request; tokens signed with the old key
+    keep working.
+    """
     before = {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
     rotated = client.post("/v1/signingKeys:rotate", headers=admin, json={})
     assert rotated.status_code == 200, rotated.text

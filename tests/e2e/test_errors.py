@@ -122,8 +122,10 @@ def test_out_of_range_is_400(client: httpx.Client, admin: dict[str, str]) -> Non
 
 
 def test_an_unknown_body_field_is_ignored_not_refused(client: httpx.Client) -> None:
-    """Envoy's transcoder parses bodies as proto3 JSON and has no option to refuse unknown
-    fields (it has one for query parameters, which is on); docs/gateway.md says so."""
+    """Envoy's transcoder parses bodies as proto3 JSON and has no option to refuse unknown fields.
+
+    It has one for query parameters, which is on; docs/gateway.md says so.
+    """
     response = client.post(
         "/auth/login",
         json={"username": "admin", "password": ADMIN_PASSWORD, "no_such_field": True},
@@ -177,8 +179,11 @@ def test_native_grpc_errors_are_left_as_grpc(client: httpx.Client) -> None:
 
 
 def test_grpc_web_is_not_taken_for_grpc(client: httpx.Client, admin: dict[str, str]) -> None:
-    """The gateway does not speak gRPC-Web: such a request is answered in JSON like any other
-    HTTP request, not with gRPC trailers, nor passed on to a service."""
+    """The gateway does not speak gRPC-Web.
+
+    Such a request is answered in JSON like any other HTTP request, not with gRPC trailers, nor
+    passed on to a service.
+    """
     path = "/users.v1.UserService/ListRoles"
     headers = {"content-type": "application/grpc-web"}
     _error(client.post(path, content=b"", headers=headers), 401, 16)
@@ -186,9 +191,11 @@ def test_grpc_web_is_not_taken_for_grpc(client: httpx.Client, admin: dict[str, s
 
 
 def test_a_stalled_service_is_504_deadline_exceeded(tmp_path: Path) -> None:
-    """The gateway's deadline on unary routes (1 s in this mesh of its own): a service that
-    stops answering gets the caller a 504 rather than a hang. The token comes straight from
-    the User Service, so only the stalled call meets the short deadline."""
+    """The gateway's deadline on unary routes (1 s in this mesh of its own).
+
+    A service that stops answering gets the caller a 504 rather than a hang. The token comes
+    straight from the User Service, so only the stalled call meets the short deadline.
+    """
     settings = dataclasses.replace(MeshSettings.on_free_ports(), unary_timeout_seconds=1)
     with (tmp_path / "mesh.log").open("w") as log:
         mesh = Mesh(settings, data_dir=tmp_path, out=log, env=mesh_env())

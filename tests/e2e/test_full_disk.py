@@ -1,5 +1,7 @@
-"""A full disk: every service answers 503 with a reason, writes nothing half-way, and works
-again once there is room. The mesh's data folder is a small tmpfs, which needs root."""
+"""A full disk: every service answers 503 with a reason and writes nothing half-way.
+
+Each works again once there is room. The mesh's data folder is a small tmpfs, which needs root.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""A logout is enforced by the OMS within a second of the User Service coming back, stopped
-(SIGTERM) or killed (SIGKILL), while a hostile client holds every stream it can open."""
+"""A logout is enforced by the OMS within a second of the User Service coming back.
+
+The User Service is stopped (SIGTERM) or killed (SIGKILL) while a hostile client holds every
+stream it can open.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +27,10 @@ LIMIT = RuntimeSettings.from_env().max_streams
 
 
 class Hostile:
-    """Holds as many streams of the User Service as an anonymous caller can, and keeps asking
-    for revocation streams, which it may not have."""
+    """Holds as many streams of the User Service as an anonymous caller can.
+
+    It also keeps asking for revocation streams, which it may not have.
+    """
 
     def __init__(self, target: str) -> None:
         self._loop = LoopThread()

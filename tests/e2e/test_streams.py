@@ -1,5 +1,8 @@
-"""Streams cost no thread: a thousand subscriptions through the gateway and a thousand
-revocation followers at once, unary calls served meanwhile, and every place given back."""
+"""Streams cost no thread: a thousand subscriptions and a thousand revocation followers at once.
+
+The subscriptions go through the gateway; unary calls are served meanwhile, and every place
+is given back.
+"""
 
 from __future__ import annotations
 

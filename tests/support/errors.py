@@ -1,5 +1,8 @@
-"""The rich errors of the mesh as tests read them: a reason, the fields at fault, and every
-detail message of a failed call or of a per-item ``google.rpc.Status``."""
+"""The rich errors of the mesh as tests read them.
+
+A reason, the fields at fault, and every detail message of a failed call or of a per-item
+``google.rpc.Status``.
+"""
 
 from __future__ import annotations
 

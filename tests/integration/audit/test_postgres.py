@@ -80,8 +80,11 @@ def test_audit_on_postgres(settings, signer, verifier):
 
 
 def test_two_replicas_on_one_database_keep_one_gap_free_chain(settings, signer, verifier):
-    """Two servers share a database and take concurrent streams, some events sent to both: one
-    gap-free chain, every event once, and a subscriber on one sees what the other stored."""
+    """Two servers share a database and take concurrent streams, some events sent to both.
+
+    The result is one gap-free chain with every event once, and a subscriber on one sees what the
+    other stored.
+    """
     with scratch_database("audit") as url:
         shared = dataclasses.replace(settings, database_url=url, subscribe_poll_seconds=0.2)
         replicas = [start_audit(shared, verifier)]

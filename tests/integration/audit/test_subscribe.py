@@ -104,8 +104,10 @@ def test_bad_subscription_is_refused(client):
 
 @pytest.fixture
 def one_slot(settings, signer, verifier):
-    """A client of a server admitting one subscription at a time, with one event logged; its
-    subscribers look at the log only when woken, never on their own."""
+    """A client of a server admitting one subscription at a time, with one event logged.
+
+    Its subscribers look at the log only when woken, never on their own.
+    """
     limited = dataclasses.replace(
         settings,
         subscribe_poll_seconds=600,
@@ -136,8 +138,10 @@ def test_subscriptions_are_limited(one_slot):
 
 
 def test_a_cancelled_subscription_frees_its_slot_at_once(one_slot):
-    """The only slot is taken, the subscriber leaves while idle, and another one gets in long
-    before the subscriber would next have looked at the log on its own."""
+    """The only slot is taken, the subscriber leaves while idle, and another one gets in.
+
+    It gets in long before the subscriber would next have looked at the log on its own.
+    """
     first = Subscriber(one_slot)
     assert first.take(1)[0].sequence == 1
     first.close()
@@ -175,8 +179,10 @@ def test_a_subscription_answers_its_headers_before_any_event(client):
 def test_stopping_the_server_ends_subscriptions_cleanly_at_the_start_of_the_drain(
     settings, verifier, client_factory
 ):
-    """Open subscriptions end OK when draining starts, instead of holding the drain for the
-    whole grace period and then being cancelled."""
+    """Open subscriptions end OK when draining starts.
+
+    Otherwise they would hold the drain for the whole grace period and then be cancelled.
+    """
     server = start_audit(settings, verifier)
     client = client_factory(server.port)
     subscriber = Subscriber(client, after_sequence=0)
@@ -192,8 +198,11 @@ def test_stopping_the_server_ends_subscriptions_cleanly_at_the_start_of_the_drai
 
 
 def test_a_subscriber_that_falls_behind_is_ended_with_where_to_resume(settings, verifier, signer):
-    """It stops reading while thousands of events commit: the server keeps only a few for it,
-    ends it with RESOURCE_EXHAUSTED once it reads again, and the others are not held up."""
+    """It stops reading while thousands of events commit: the server keeps only a few for it.
+
+    The server ends it with RESOURCE_EXHAUSTED once it reads again, and the others are not held
+    up.
+    """
     small = dataclasses.replace(
         settings,
         max_batch=16,

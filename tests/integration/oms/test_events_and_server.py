@@ -79,8 +79,10 @@ def test_every_method_has_an_access_policy():
 
 
 def test_every_rpc_is_a_coroutine_the_servicer_itself_defines():
-    """Found by its name in the source (none bound at import), and none left to the generated
-    base class, which would answer UNIMPLEMENTED."""
+    """Each RPC is found by its name in the source (none bound at import).
+
+    None is left to the generated base class, which would answer UNIMPLEMENTED.
+    """
     for servicer, module, service in (
         (SchemaServicer, schema_service_pb2, SCHEMA_SERVICE),
         (BranchServicer, bs, BRANCH_SERVICE),

@@ -1,5 +1,7 @@
-"""Merges and validation over a real server: fast-forward, three-way, squash, conflicts,
-protected targets."""
+"""Merges and validation over a real server.
+
+Fast-forward, three-way, squash, conflicts, protected targets.
+"""
 
 from __future__ import annotations
 

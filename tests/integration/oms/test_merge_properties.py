@@ -1,5 +1,8 @@
-"""Property tests of merging over the real store: the union when sides do not overlap,
-identical changes never conflict, and a conflicting merge writes nothing at all."""
+"""Property tests of merging over the real store.
+
+The union when sides do not overlap, identical changes never conflict, and a conflicting
+merge writes nothing at all.
+"""
 
 from __future__ import annotations
 

@@ -195,8 +195,10 @@ def test_open_streams_are_bounded_and_give_their_places_back(tmp_path):
 
 
 def test_streams_end_normally_when_the_server_starts_draining(tmp_path):
-    """Followers are told the stream is over when draining starts, so they reconnect elsewhere
-    instead of the stream holding the drain for the grace period and then being cancelled."""
+    """Followers are told the stream is over when draining starts, so they reconnect elsewhere.
+
+    Otherwise the stream would hold the drain for the grace period and then be cancelled.
+    """
     with running_users(users_settings(tmp_path)) as users:
         follower = _Follower(users, after=0)
         assert follower.next().caught_up

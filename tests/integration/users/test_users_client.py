@@ -1,5 +1,8 @@
-"""The User Service's client side against a real User Service: local verification, revocations
-within a second, and what is trusted while the revocation stream is down."""
+"""The User Service's client side against a real User Service.
+
+Local verification, revocations within a second, and what is trusted while the revocation
+stream is down.
+"""
 
 import asyncio
 import contextlib
@@ -71,8 +74,10 @@ def test_verification_fails_closed_until_revocations_are_known(users):
 
 @contextlib.asynccontextmanager
 async def _following(users):
-    """A service's link to ``users`` (its target and service account), caught up with its
-    revocations and following them until the block ends."""
+    """A service's link to ``users`` (its target and service account).
+
+    It is caught up with its revocations and follows them until the block ends.
+    """
     link = _connect(users)
     follower = asyncio.create_task(link.revocations.run())
     try:
@@ -122,8 +127,10 @@ def test_a_restarted_user_service_is_followed_again_within_a_second(tmp_path):
 
 
 def test_while_the_stream_is_refused_tokens_are_confirmed_with_the_user_service(tmp_path):
-    """The follower's account is disabled, so after a restart it cannot follow again: its view
-    may be stale while the User Service answers, so each token is confirmed with it."""
+    """The follower's account is disabled, so after a restart it cannot follow again.
+
+    Its view may be stale while the User Service answers, so each token is confirmed with it.
+    """
     settings = users_settings(tmp_path)
 
     async def scenario():

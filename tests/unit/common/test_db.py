@@ -1,3 +1,8 @@
+"""The database on SQLite: migrations apply once and in order, in WAL mode.
+
+Concurrent read-modify-write transactions lose no update.
+"""
+
 import threading
 
 import sqlalchemy as sa

@@ -1,3 +1,5 @@
+"""Log records as one JSON object per line, with ``extra=`` fields as top-level keys."""
+
 import json
 import logging
 

@@ -1,5 +1,8 @@
-"""The server factory over a real port: health, reflection, error mapping, deny-by-default,
-undecodable requests, stream limits, readiness and drain."""
+"""The server factory over a real port.
+
+Health, reflection, error mapping, deny-by-default, undecodable requests, stream limits,
+readiness and drain.
+"""
 
 import asyncio
 import dataclasses
@@ -286,8 +289,10 @@ def test_health_waits_for_readiness_before_serving():
 
 
 def test_drain_callbacks_end_long_lived_streams_so_they_finish_cleanly():
-    """A subscription-like stream released by ``on_drain`` ends OK within the grace period,
-    instead of being cancelled when the grace runs out."""
+    """A subscription-like stream released by ``on_drain`` ends OK within the grace period.
+
+    Otherwise it would be cancelled when the grace runs out.
+    """
     released = asyncio.Event()
 
     async def follow(request, context):

@@ -1,3 +1,9 @@
+"""Password hashing: argon2id at OWASP's cost, rehash when the cost changes, the length policy.
+
+An unknown user costs a full hash of the same parameters, so a login does not tell whether
+the user exists.
+"""
+
 import pytest
 from argon2 import PasswordHasher, extract_parameters
 
