@@ -8,7 +8,7 @@ different query.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from audit.events import INT64_MAX, EventFilter, StoredEvent, check_type_filter
 from audit.store import EventStore
@@ -18,14 +18,6 @@ from common.errors import FieldViolation, invalid
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 ORDERS = ("oldest", "newest")
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of events, with the token of the next page (empty on the last one)."""
-
-    events: list[StoredEvent]
-    next_page_token: str
 
 
 def _query(selection: EventFilter, order: str) -> list[object]:
@@ -63,7 +55,7 @@ def check_filter(selection: EventFilter) -> list[FieldViolation]:
 
 def run_query(
     store: EventStore, selection: EventFilter, *, order: str, page_size: int, page_token: str
-) -> Page:
+) -> pages.Page[StoredEvent]:
     """One page of matching events, validating the whole request first."""
     order = order or "oldest"
     violations = check_filter(selection)
@@ -80,7 +72,4 @@ def run_query(
         found = store.find(selection, before=last, newest_first=True, limit=limit + 1)
     else:
         found = store.find(selection, after=last or 0, limit=limit + 1)
-    more = len(found) > limit
-    found = found[:limit]
-    token = encode_token(found[-1].sequence, selection, order) if more else ""
-    return Page(events=found, next_page_token=token)
+    return pages.cut(found, limit, lambda last: encode_token(last.sequence, selection, order))

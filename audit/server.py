@@ -58,7 +58,7 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         domain=DOMAIN,
         services=[
             ServiceRegistration(
-                SERVICE, lambda s: audit_pb2_grpc.add_AuditServiceServicer_to_server(servicer, s)
+                SERVICE, audit_pb2_grpc.add_AuditServiceServicer_to_server, servicer
             )
         ],
         policies=POLICIES,

@@ -16,10 +16,11 @@ from typing import TypeVar
 from audit import ingest
 from audit.events import EventFilter, StoredEvent
 from audit.ingest import Ingestor, Outcome, Prepare
-from audit.query import Page, check_filter, run_query
+from audit.query import check_filter, run_query
 from audit.store import EventStore
 from audit.subscriptions import Fanout
 from audit.verification import Verification, verify_log
+from common import pages
 from common.errors import FieldViolation, NotFound, invalid
 
 MAX_BATCH_EVENTS = 1000
@@ -83,7 +84,9 @@ class AuditService:
             commit_timeout=self._limits.commit_timeout,
         )
 
-    def query(self, selection: EventFilter, *, order: str, page_size: int, page_token: str) -> Page:
+    def query(
+        self, selection: EventFilter, *, order: str, page_size: int, page_token: str
+    ) -> pages.Page[StoredEvent]:
         return run_query(
             self._store, selection, order=order, page_size=page_size, page_token=page_token
         )

@@ -86,7 +86,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             page_token=request.page_token,
         )
         return audit_pb2.QueryEventsResponse(
-            events=[convert.event_to_message(s) for s in page.events],
+            events=[convert.event_to_message(s) for s in page.items],
             next_page_token=page.next_page_token,
         )
 

@@ -24,7 +24,13 @@ from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.interceptors import PUBLIC
 from common.logs import configure_logging
-from common.server import MeshServer, ServiceRegistration, create_server, serve
+from common.server import (
+    MeshServer,
+    ServiceRegistration,
+    add_generic_handler,
+    create_server,
+    serve,
+)
 
 ECHO = "/bench.v1.Bench/Echo"
 HOLD = "/bench.v1.Bench/Hold"
@@ -51,8 +57,10 @@ async def _hold(request: bytes, context: Any) -> AsyncIterator[bytes]:
     yield b""
 
 
-def _registration(handler: grpc.GenericRpcHandler, service: str) -> ServiceRegistration:
-    return ServiceRegistration(service, lambda server: server.add_generic_rpc_handlers((handler,)))
+def _registration(
+    handler: grpc.GenericRpcHandler, service: str
+) -> ServiceRegistration[grpc.GenericRpcHandler]:
+    return ServiceRegistration(service, add_generic_handler, handler)
 
 
 def build(address: str, answers: dict[str, Path]) -> MeshServer:

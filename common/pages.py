@@ -13,13 +13,23 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from common.canonical import canonical_json
 from common.errors import FieldViolation, InvalidArgument, invalid
 
 REASON = "PAGE_TOKEN_INVALID"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, with the token of the next page (empty on the last one)."""
+
+    items: list[T]
+    next_page_token: str
 
 
 def page_size(requested: int, *, default: int, maximum: int) -> int:
@@ -63,3 +73,15 @@ def refuse(description: str = "is not a page token of this service") -> InvalidA
         reason=REASON,
         violations=[FieldViolation("page_token", description, REASON)],
     )
+
+
+def cut(found: Sequence[T], size: int, token_after: Callable[[T], str]) -> Page[T]:
+    """The first ``size`` of ``found``, and a token only if more were found.
+
+    ``found`` is read with room for one more than a page, which tells whether another page
+    follows; ``token_after`` makes the token that goes on after an item.
+    """
+    if len(found) <= size:
+        return Page(list(found), "")
+    page = list(found[:size])
+    return Page(page, token_after(page[-1]))

@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import grpc
 from google.protobuf import descriptor_pool
@@ -28,6 +29,8 @@ from common.interceptors import MeshInterceptor, Policy
 from common.status import Describe, no_details
 
 log = logging.getLogger("mesh.server")
+
+S = TypeVar("S")
 
 SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
@@ -44,11 +47,13 @@ Hook = Callable[[], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
-class ServiceRegistration:
+class ServiceRegistration(Generic[S]):
     """A servicer to add, under its full service name (used for health and reflection)."""
 
     name: str
-    add: Callable[[grpc.aio.Server], None]
+    add: Callable[[S, grpc.aio.Server], None]
+    """The generated ``add_<Service>Servicer_to_server``."""
+    servicer: S
 
 
 class MeshServer:
@@ -161,11 +166,16 @@ async def _run_all(hooks: Iterable[Hook]) -> None:
             log.exception("error while stopping")
 
 
+def add_generic_handler(handler: grpc.GenericRpcHandler, server: grpc.aio.Server) -> None:
+    """Add methods without a generated servicer (recorded answers, test handlers)."""
+    server.add_generic_rpc_handlers((handler,))
+
+
 def create_server(
     address: str,
     *,
     domain: str,
-    services: Sequence[ServiceRegistration],
+    services: Sequence[ServiceRegistration[Any]],
     policies: Mapping[str, Policy],
     verifier: TokenVerifier | None,
     settings: RuntimeSettings,
@@ -193,7 +203,7 @@ def create_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in services:
-        registration.add(server)
+        registration.add(registration.servicer, server)
     names = tuple(r.name for r in services)
     reflection.enable_server_reflection(
         (*names, *described, health.SERVICE_NAME, reflection.SERVICE_NAME),

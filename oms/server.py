@@ -50,12 +50,12 @@ def build_server(
         domain=DOMAIN,
         services=[
             ServiceRegistration(
-                SCHEMA_SERVICE,
-                lambda s: schema_service_pb2_grpc.add_SchemaServiceServicer_to_server(schema, s),
+                SCHEMA_SERVICE, schema_service_pb2_grpc.add_SchemaServiceServicer_to_server, schema
             ),
             ServiceRegistration(
                 BRANCH_SERVICE,
-                lambda s: branch_service_pb2_grpc.add_BranchServiceServicer_to_server(branches, s),
+                branch_service_pb2_grpc.add_BranchServiceServicer_to_server,
+                branches,
             ),
         ],
         policies=POLICIES,

@@ -92,14 +92,6 @@ class Force:
 
 
 @dataclass(frozen=True)
-class Page:
-    """One page of a list, with the token of the next page (empty on the last one)."""
-
-    items: list[Any]
-    next_page_token: str
-
-
-@dataclass(frozen=True)
 class DiffPage:
     """One page of the changes between two resolved commits; later pages compare the same two."""
 
@@ -164,7 +156,7 @@ class OntologyService:
 
     def list_resources(
         self, branch: str, collection: str, *, revision: str, page_size: int, page_token: str
-    ) -> Page:
+    ) -> pages.Page[Stored]:
         """A page in api_name order; later pages read the commit the first one read."""
         size = _page_size(page_size)
         after = ""
@@ -177,16 +169,16 @@ class OntologyService:
         prefix = collection + "/"
         keys = list(snapshot)
         start = bisect_right(keys, max(after, prefix))
-        page = [k for k in keys[start : start + size + 1] if k.startswith(prefix)]
-        more = len(page) > size
-        page = page[:size]
-        snapshot.prefetch(page)
-        token = ""
-        if more:
-            token = pages.encode(
-                {"commit": snapshot.commit.id, "after": page[-1]}, query={"list": collection}
-            )
-        return Page([self._stored(snapshot, k) for k in page], token)
+        found = [k for k in keys[start : start + size + 1] if k.startswith(prefix)]
+        page = pages.cut(
+            found,
+            size,
+            lambda last: pages.encode(
+                {"commit": snapshot.commit.id, "after": last}, query={"list": collection}
+            ),
+        )
+        snapshot.prefetch(page.items)
+        return pages.Page([self._stored(snapshot, k) for k in page.items], page.next_page_token)
 
     # -- writing resources ----------------------------------------------------------------
 
@@ -475,14 +467,12 @@ class OntologyService:
         branch = self.store.branch(name)
         return branch, self.store.commit(branch.head)
 
-    def list_branches(self, *, page_size: int, page_token: str) -> Page:
+    def list_branches(self, *, page_size: int, page_token: str) -> pages.Page[BranchRecord]:
         size = _page_size(page_size)
         query = {"list": "branches"}
         after = str(pages.decode(page_token, query=query).get("after", "")) if page_token else ""
         found = self.store.branches(after=after, limit=size + 1)
-        more = len(found) > size
-        token = pages.encode({"after": found[size - 1].name}, query=query) if more else ""
-        return Page(found[:size], token)
+        return pages.cut(found, size, lambda last: pages.encode({"after": last.name}, query=query))
 
     def update_branch(
         self, principal: Principal, name: str, mask: Sequence[str], values: Mapping[str, Any]
@@ -541,7 +531,9 @@ class OntologyService:
 
     # -- history and diff -----------------------------------------------------------------
 
-    def list_commits(self, ref: str, *, resource: str, page_size: int, page_token: str) -> Page:
+    def list_commits(
+        self, ref: str, *, resource: str, page_size: int, page_token: str
+    ) -> pages.Page[CommitRecord]:
         if resource:
             try:
                 split_key(resource)
@@ -560,7 +552,7 @@ class OntologyService:
             frontier = [self.store.resolve(ref).id]
         found, rest = self.store.log(frontier, resource=resource or None, limit=size)
         token = pages.encode({"frontier": rest}, query=query) if rest else ""
-        return Page(found, token)
+        return pages.Page(found, token)
 
     def get_commit(self, commit_id: str) -> tuple[CommitRecord, list[tuple[str, str]]]:
         commit = self.store.commit(commit_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from common import errors, pages, times
 from common.auth import Principal, has_permission
@@ -32,14 +31,6 @@ MAX_PAGE_SIZE = 1000
 UPDATABLE_FIELDS = ("display_name", "email")
 _USERS = {"list": "users"}
 """The query a page token of ListUsers belongs to."""
-
-
-@dataclass(frozen=True)
-class UserPage:
-    """One page of users in username order, with the token of the next page (empty on the last)."""
-
-    users: list[UserRecord]
-    next_page_token: str
 
 
 def _profile_violations(display_name: str, email: str) -> list[errors.FieldViolation]:
@@ -86,17 +77,16 @@ class Directory:
         with self._store.read() as reads:
             return list(reads.roles().values())
 
-    def list_users(self, *, page_size: int, page_token: str) -> UserPage:
+    def list_users(self, *, page_size: int, page_token: str) -> pages.Page[UserRecord]:
         size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         after = pages.decode(page_token, query=_USERS).get("after", "") if page_token else ""
         if not isinstance(after, str):
             raise pages.refuse()
         with self._store.read() as reads:
             found = reads.users_after(after, limit=size + 1)
-        page = found[:size]
-        more = len(found) > size
-        token = pages.encode({"after": page[-1].username}, query=_USERS) if more else ""
-        return UserPage(users=page, next_page_token=token)
+        return pages.cut(
+            found, size, lambda last: pages.encode({"after": last.username}, query=_USERS)
+        )
 
     def create_user(
         self,

@@ -136,12 +136,10 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
         domain=DOMAIN,
         services=[
             ServiceRegistration(
-                AUTH_SERVICE,
-                lambda s: auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer, s),
+                AUTH_SERVICE, auth_service_pb2_grpc.add_AuthServiceServicer_to_server, auth_servicer
             ),
             ServiceRegistration(
-                USER_SERVICE,
-                lambda s: user_service_pb2_grpc.add_UserServiceServicer_to_server(user_servicer, s),
+                USER_SERVICE, user_service_pb2_grpc.add_UserServiceServicer_to_server, user_servicer
             ),
         ],
         policies=POLICIES,

@@ -199,7 +199,7 @@ class UserServicer(users_grpc.UserServiceServicer):
             self._directory.list_users, page_size=request.page_size, page_token=request.page_token
         )
         return users_pb.ListUsersResponse(
-            users=[convert.user_to_message(u) for u in page.users],
+            users=[convert.user_to_message(u) for u in page.items],
             next_page_token=page.next_page_token,
         )
 

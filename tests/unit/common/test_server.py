@@ -19,7 +19,7 @@ from common import errors
 from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.interceptors import PUBLIC, current_principal, requires
-from common.server import ServiceRegistration, create_server
+from common.server import ServiceRegistration, add_generic_handler, create_server
 from common.status import no_details
 from tests.support.errors import details, error_info, reason, violated_fields
 from tests.support.servers import RunningServer, running
@@ -96,9 +96,7 @@ def _server(handler=None, policies=None, verifier=None, error_details=no_details
     return create_server(
         "127.0.0.1:0",
         domain="test.mesh",
-        services=[ServiceRegistration(SERVICE, lambda s: s.add_generic_rpc_handlers((handler,)))]
-        if handler
-        else [],
+        services=[ServiceRegistration(SERVICE, add_generic_handler, handler)] if handler else [],
         policies=policies or {},
         verifier=verifier,
         settings=dataclasses.replace(RuntimeSettings.from_env(), **runtime),
