@@ -14,9 +14,8 @@ import secrets
 from pathlib import Path
 
 from common import times
-from common.outbox import OutboxEvent
 from common.users_client import SERVICE_ACCOUNTS_FILE
-from users.directory import new_user
+from users.directory import add_user
 from users.passwords import Passwords
 from users.store import UserStore
 
@@ -96,20 +95,13 @@ def ensure_accounts(
         for username, (password_hash, roles) in created.items():
             if tx.user(username=username) is not None:
                 continue  # another replica created it meanwhile
-            user = new_user(
+            add_user(
+                tx,
                 username=username,
                 password_hash=password_hash,
                 display_name=username,
                 email="",
                 roles=roles,
+                actor="system",
                 now_ns=times.now(),
-            )
-            tx.insert_user(user)
-            tx.emit(
-                OutboxEvent(
-                    "users.user.created",
-                    subject=f"users/{user.user_id}",
-                    actor="system",
-                    data={"username": username, "roles": list(roles)},
-                )
             )

@@ -124,24 +124,17 @@ class Directory:
                 _check_grantable(tx, caller, roles, field="roles")
                 if tx.user(username=username) is not None:
                     raise exists
-                user = new_user(
+                user_id = add_user(
+                    tx,
                     username=username,
                     password_hash=password_hash,
                     display_name=display_name,
                     email=email,
                     roles=roles,
+                    actor=caller.username,
                     now_ns=self._clock(),
                 )
-                tx.insert_user(user)
-                tx.emit(
-                    OutboxEvent(
-                        "users.user.created",
-                        subject=f"users/{user.user_id}",
-                        actor=caller.username,
-                        data={"username": username, "roles": list(user.roles)},
-                    )
-                )
-                return _existing(tx, user.user_id)
+                return _existing(tx, user_id)
         except UsernameTaken as exc:
             # A concurrent CreateUser took the name between our check and our insert.
             raise exists from exc
@@ -314,17 +307,22 @@ def _keep_an_admin(tx: UserWrites) -> None:
         )
 
 
-def new_user(
+def add_user(
+    tx: UserWrites,
     *,
     username: str,
     password_hash: str,
     display_name: str,
     email: str,
     roles: Sequence[str],
+    actor: str,
     now_ns: int,
-) -> NewUser:
-    """A user to insert, with a fresh id."""
-    return NewUser(
+) -> str:
+    """Insert a user with a fresh id and report it; the id.
+
+    UsernameTaken when the name is held, even by a user created concurrently.
+    """
+    user = NewUser(
         user_id=str(uuid.uuid4()),
         username=username,
         display_name=display_name,
@@ -333,3 +331,13 @@ def new_user(
         roles=tuple(sorted(set(roles))),
         created_ns=now_ns,
     )
+    tx.insert_user(user)
+    tx.emit(
+        OutboxEvent(
+            "users.user.created",
+            subject=f"users/{user.user_id}",
+            actor=actor,
+            data={"username": username, "roles": list(user.roles)},
+        )
+    )
+    return user.user_id
