@@ -50,21 +50,22 @@ _POSTGRES_ERRORS = {
 """By SQLSTATE, most specific first (a code, then its class)."""
 
 
+def _first_match(known: dict[str, tuple[str, str]], code: str) -> Unavailable | None:
+    for prefix, (reason, message) in known.items():
+        if code.startswith(prefix):
+            return Unavailable(f"{message}; retry later", reason=reason)
+    return None
+
+
 def _unavailable(exc: sa.exc.DBAPIError) -> Unavailable | None:
     """The UNAVAILABLE a storage failure stands for, or None for any other database error."""
     original = exc.orig
     name = getattr(original, "sqlite_errorname", None)
     if isinstance(name, str):
-        for prefix, (reason, message) in _SQLITE_ERRORS.items():
-            if name.startswith(prefix):
-                return Unavailable(f"{message}; retry later", reason=reason)
-        return None
+        return _first_match(_SQLITE_ERRORS, name)
     sqlstate = getattr(original, "sqlstate", None)
     if isinstance(sqlstate, str):
-        for prefix, (reason, message) in _POSTGRES_ERRORS.items():
-            if sqlstate.startswith(prefix):
-                return Unavailable(f"{message}; retry later", reason=reason)
-        return None
+        return _first_match(_POSTGRES_ERRORS, sqlstate)
     if isinstance(exc, sa.exc.OperationalError):  # no SQLSTATE: the connection itself failed
         return Unavailable(
             "the database cannot be reached; retry later", reason="DATABASE_UNAVAILABLE"
