@@ -60,10 +60,11 @@ def from_datetime(moment: datetime) -> int:
 def to_rfc3339(moment_ns: int, *, digits: int = 9) -> str:
     """The moment as RFC 3339 text in UTC with ``digits`` (0 to 9) fractional digits.
 
-    The fraction is rounded down: ``2026-12-01T09:30:00.123Z`` for ``digits=3``.
+    The fraction is rounded down: ``2026-12-01T09:30:00.123Z`` for ``digits=3``. Every log
+    line's ``ts`` goes through here, so it formats with ``time.strftime``, the cheapest way.
     """
     whole, nanos = divmod(moment_ns, SECOND)
-    text = (_EPOCH + timedelta(seconds=whole)).strftime("%Y-%m-%dT%H:%M:%S")
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
     if digits:
         text += "." + f"{nanos:09d}"[:digits]
     return text + "Z"

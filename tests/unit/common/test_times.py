@@ -37,6 +37,7 @@ def test_rfc3339_text_is_utc_and_truncated_to_the_digits_asked():
     assert times.to_rfc3339(moment) == "2026-12-01T09:30:00.123456789Z"
     assert times.to_rfc3339(moment, digits=3) == "2026-12-01T09:30:00.123Z"
     assert times.to_rfc3339(moment, digits=0) == "2026-12-01T09:30:00Z"
+    assert times.to_rfc3339(-1) == "1969-12-31T23:59:59.999999999Z"
 
 
 def test_durations_and_jwt_seconds():
