@@ -9,6 +9,9 @@ see :func:`common.canonical.canonical_json`) of::
 with both times in integer nanoseconds since the Unix epoch, and ``hash`` is the lowercase hex
 SHA-256 of those bytes. The first event's ``previous_hash`` is :data:`GENESIS`. Changing any
 field of an event breaks its own hash; deleting one breaks the sequence and the next link.
+
+The same bytes are the event's leaf in the log's Merkle tree (:mod:`audit.merkle`), so a
+checkpoint's root covers exactly what the chain covers.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import hashlib
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _str
 
+from audit import merkle
 from audit.events import Event, StoredEvent
 
 GENESIS = "0" * 64
@@ -33,17 +37,35 @@ def encode(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str)
     ).encode()
 
 
-def link(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -> StoredEvent:
-    """Place ``event`` in the chain after ``previous_hash``."""
-    digest = hashlib.sha256(
-        encode(event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash)
-    ).hexdigest()
-    return StoredEvent(
+def seal(
+    event: Event, *, sequence: int, recorded_ns: int, previous_hash: str
+) -> tuple[StoredEvent, bytes]:
+    """Place ``event`` in the chain after ``previous_hash``; also return its Merkle leaf hash."""
+    encoded = encode(event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash)
+    stored = StoredEvent(
         event=event,
         sequence=sequence,
         recorded_ns=recorded_ns,
         previous_hash=previous_hash,
-        hash=digest,
+        hash=hashlib.sha256(encoded).hexdigest(),
+    )
+    return stored, merkle.leaf_hash(encoded)
+
+
+def link(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -> StoredEvent:
+    """Place ``event`` in the chain after ``previous_hash``."""
+    return seal(event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash)[0]
+
+
+def leaf_hash(stored: StoredEvent) -> bytes:
+    """The Merkle leaf hash of a stored event, recomputed from its content."""
+    return merkle.leaf_hash(
+        encode(
+            stored.event,
+            sequence=stored.sequence,
+            recorded_ns=stored.recorded_ns,
+            previous_hash=stored.previous_hash,
+        )
     )
 
 
@@ -54,6 +76,9 @@ class BreakKind(enum.Enum):
     PREVIOUS_HASH_MISMATCH = "the event does not link to the hash of the event before it"
     SEQUENCE_MISSING = "the event with this sequence is missing"
     HEAD_MISMATCH = "the recorded head does not match the last stored event"
+    CHECKPOINT_MISMATCH = "the events up to here do not hash to the root of a signed checkpoint"
+    TRUNCATED = "the log holds fewer events than a signed checkpoint records"
+    TREE_MISMATCH = "the stored Merkle tree does not match the events"
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,8 @@ class ChainVerifier:
         self.previous_hash = previous_hash
         self.verified = 0
         self.broken: Break | None = None
+        self.leaf = b""
+        """The Merkle leaf hash of the last event verified."""
 
     def feed(self, stored: StoredEvent) -> bool:
         """Verify the next event; False once the chain is broken."""
@@ -91,12 +118,13 @@ class ChainVerifier:
                 actual=str(stored.sequence),
             )
             return False
-        recomputed = link(
+        relinked, self.leaf = seal(
             stored.event,
             sequence=stored.sequence,
             recorded_ns=stored.recorded_ns,
             previous_hash=stored.previous_hash,
-        ).hash
+        )
+        recomputed = relinked.hash
         if recomputed != stored.hash:
             self.broken = Break(
                 stored.sequence, BreakKind.HASH_MISMATCH, expected=recomputed, actual=stored.hash

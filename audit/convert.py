@@ -13,9 +13,12 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from audit import ingest
+from audit.checkpoints import Checkpoint
 from audit.events import Event, EventFilter, Recorded, StoredEvent, parse_event
+from audit.transparency import InclusionProof
 from audit.v1 import audit_pb2
 from audit.verification import Verification
+from common.canonical import canonical_json
 from common.errors import MeshError
 from common.status import status_proto
 from common.times import from_timestamp, to_timestamp
@@ -25,6 +28,9 @@ _KINDS = {
     "PREVIOUS_HASH_MISMATCH": audit_pb2.LogBreak.KIND_PREVIOUS_HASH_MISMATCH,
     "SEQUENCE_MISSING": audit_pb2.LogBreak.KIND_SEQUENCE_MISSING,
     "HEAD_MISMATCH": audit_pb2.LogBreak.KIND_HEAD_MISMATCH,
+    "CHECKPOINT_MISMATCH": audit_pb2.LogBreak.KIND_CHECKPOINT_MISMATCH,
+    "TRUNCATED": audit_pb2.LogBreak.KIND_TRUNCATED,
+    "TREE_MISMATCH": audit_pb2.LogBreak.KIND_TREE_MISMATCH,
 }
 
 
@@ -82,6 +88,25 @@ def event_to_message(stored: StoredEvent) -> audit_pb2.Event:
     )
 
 
+def stored_to_domain(message: audit_pb2.Event) -> StoredEvent:
+    """A stored event as a client received it, for checking its hash and its leaf."""
+    return StoredEvent(
+        event=Event(
+            id=message.id,
+            source=message.source,
+            type=message.type,
+            subject=message.subject,
+            time_ns=from_timestamp(message.time),
+            actor=message.actor,
+            data=canonical_json(_fields(message.data)),
+        ),
+        sequence=message.sequence,
+        recorded_ns=from_timestamp(message.recorded_time),
+        previous_hash=message.previous_hash,
+        hash=message.hash,
+    )
+
+
 def add_acks(
     acks: Any, outcomes: Iterable[tuple[audit_pb2.Event, Recorded | MeshError]], *, domain: str
 ) -> None:
@@ -117,6 +142,8 @@ def filter_to_domain(
         id=request.id,
         start_ns=from_timestamp(request.start_time) if request.HasField("start_time") else None,
         end_ns=from_timestamp(request.end_time) if request.HasField("end_time") else None,
+        start_sequence=request.start_sequence,
+        end_sequence=request.end_sequence,
     )
 
 
@@ -140,6 +167,7 @@ def verification_to_message(result: Verification) -> audit_pb2.VerifyLogResponse
         end_sequence=result.end_sequence,
         head_sequence=result.head_sequence,
         head_hash=result.head_hash,
+        checkpoint_tree_sizes=[c.size for c in result.checked],
     )
     if result.broken is not None:
         response.first_break.CopyFrom(
@@ -152,3 +180,23 @@ def verification_to_message(result: Verification) -> audit_pb2.VerifyLogResponse
             )
         )
     return response
+
+
+def checkpoint_to_message(checkpoint: Checkpoint) -> audit_pb2.Checkpoint:
+    return audit_pb2.Checkpoint(
+        name=f"checkpoints/{checkpoint.size}",
+        origin=checkpoint.origin,
+        tree_size=checkpoint.size,
+        root_hash=checkpoint.root,
+        note=checkpoint.note,
+        create_time=to_timestamp(checkpoint.signed_ns),
+    )
+
+
+def inclusion_to_message(proof: InclusionProof, stored: StoredEvent) -> audit_pb2.InclusionProof:
+    return audit_pb2.InclusionProof(
+        leaf_index=proof.leaf_index,
+        tree_size=proof.tree_size,
+        hashes=proof.hashes,
+        event=event_to_message(stored),
+    )

@@ -233,6 +233,10 @@ class EventFilter:
     id: str = ""
     start_ns: int | None = None
     end_ns: int | None = None
+    start_sequence: int = 0
+    """Only events at or after this sequence (0: from the first); queries only."""
+    end_sequence: int = 0
+    """Only events at or before this sequence (0: up to the newest); queries only."""
 
     def matches(self, event: Event) -> bool:
         """The same test the store's queries make, for events already in memory."""

@@ -44,6 +44,16 @@ def check_filter(selection: EventFilter) -> list[FieldViolation]:
             violations.append(
                 FieldViolation(field, "must be between 1678 and 2262", "OUT_OF_RANGE")
             )
+    for field, number in (
+        ("start_sequence", selection.start_sequence),
+        ("end_sequence", selection.end_sequence),
+    ):
+        if number < 0:
+            violations.append(FieldViolation(field, "must not be negative", "INVALID_VALUE"))
+    if selection.end_sequence and selection.end_sequence < selection.start_sequence:
+        violations.append(
+            FieldViolation("end_sequence", "must not be before start_sequence", "INVALID_RANGE")
+        )
     if (
         selection.start_ns is not None
         and selection.end_ns is not None

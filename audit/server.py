@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from audit.checkpoints import NoteSigner, load_or_create_key
+from audit.events import StoredEvent
 from audit.ingest import Ingestor
 from audit.service import AuditService, Limits
 from audit.servicers import DOMAIN, POLICIES, SERVICE, AuditServicer
 from audit.settings import Settings
 from audit.sql_store import SqlEventStore
 from audit.subscriptions import Fanout
+from audit.transparency import TransparencyLog
 from audit.v1 import audit_pb2_grpc
 from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
 from common.blocking import Blocking
@@ -39,17 +43,31 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         poll_seconds=settings.subscribe_poll_seconds,
         head=store.last_sequence(),
     )
+    key_file = settings.log_key_file
+    log = TransparencyLog(
+        store,
+        NoteSigner(settings.log_origin, load_or_create_key(key_file)),
+        interval=settings.checkpoint_seconds,
+        last_signed_file=key_file.with_name(f"{key_file.stem}.last-checkpoint"),
+        blocking=blocking,
+    )
+
+    def committed(stored: Sequence[StoredEvent]) -> None:
+        fanout.committed(stored)
+        log.committed(stored)
+
     ingestor = Ingestor(
         store,
         blocking=blocking,
         max_batch=settings.max_batch,
         queue_limit=settings.queue_limit,
-        on_commit=fanout.committed,
+        on_commit=committed,
     )
     service = AuditService(
         store=store,
         ingestor=ingestor,
         fanout=fanout,
+        log=log,
         limits=Limits(stream_window=settings.stream_window),
     )
     servicer = AuditServicer(service, blocking)
@@ -67,7 +85,7 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         blocking=blocking,
     )
     ingestor.start()
-    server.background.append(fanout.run)
+    server.background.extend([fanout.run, log.run])
     server.on_drain.append(fanout.close)
     server.on_stop.extend([store.close, ingestor.close])
     return server

@@ -1,8 +1,9 @@
-"""The Audit Service's use cases: record events, read them back, follow them, verify the chain.
+"""The Audit Service's use cases: record events, read them back, follow them, verify the log.
 
 Recording goes through the :class:`audit.ingest.Ingestor` (group commit), following through
 the :class:`audit.subscriptions.Fanout`, reading and verifying through the
-:class:`audit.store.EventStore`. Nothing here knows protobuf: a submission arrives as a
+:class:`audit.store.EventStore`, checkpoints and proofs through the
+:class:`audit.transparency.TransparencyLog`. Nothing here knows protobuf: a submission arrives as a
 ``Prepare`` that validates it where the commit runs, so the servicer's parsing of messages
 overlaps the previous commit. Reads block: servicers call them through the blocking pool.
 """
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from audit import ingest
+from audit.checkpoints import Checkpoint, VerifierKey
 from audit.events import EventFilter, StoredEvent
 from audit.ingest import Ingestor, Outcome, Prepare
 from audit.query import check_filter, run_query
 from audit.store import EventStore
 from audit.subscriptions import Fanout
+from audit.transparency import InclusionProof, TransparencyLog
 from audit.verification import Verification, verify_log
 from common import pages
 from common.errors import FieldViolation, NotFound, invalid
@@ -54,11 +57,18 @@ class AuditService:
     """The domain behind AuditService; raises ``common.errors`` only."""
 
     def __init__(
-        self, *, store: EventStore, ingestor: Ingestor, fanout: Fanout, limits: Limits
+        self,
+        *,
+        store: EventStore,
+        ingestor: Ingestor,
+        fanout: Fanout,
+        log: TransparencyLog,
+        limits: Limits,
     ) -> None:
         self._store = store
         self._ingestor = ingestor
         self._fanout = fanout
+        self._log = log
         self._limits = limits
 
     async def publish(self, prepare: Prepare, count: int) -> list[Outcome]:
@@ -114,5 +124,37 @@ class AuditService:
             raise invalid(violations)
         return self._fanout.subscribe(selection, after=after)
 
-    def verify(self, *, start: int, end: int) -> Verification:
-        return verify_log(self._store, start=start, end=end)
+    def verify(self, *, start: int, end: int, checkpoint: str) -> Verification:
+        """Check the chain, and the tree against the caller's checkpoint and the log's own."""
+        given = [self._log.open_note(checkpoint, "checkpoint")] if checkpoint else []
+        known = [self._log.last_signed, self._store.checkpoint(None)]
+        return verify_log(
+            self._store,
+            start=start,
+            end=end,
+            checkpoints=[*given, *(c for c in known if c is not None)],
+        )
+
+    def checkpoint(self, size: int | None) -> Checkpoint:
+        """A stored checkpoint; the newest (``None``) is signed first if there is none yet."""
+        return self._log.checkpoint(size)
+
+    def list_checkpoints(
+        self, *, start_ns: int | None, end_ns: int | None, page_size: int, page_token: str
+    ) -> pages.Page[Checkpoint]:
+        return self._log.checkpoints(
+            start_ns=start_ns, end_ns=end_ns, page_size=page_size, page_token=page_token
+        )
+
+    def create_checkpoint(self) -> Checkpoint:
+        return self._log.sign()
+
+    def inclusion_proof(self, sequence: int, tree_size: int) -> tuple[InclusionProof, StoredEvent]:
+        return self._log.inclusion(sequence, tree_size)
+
+    def consistency_proof(self, first: int, second: int) -> tuple[int, list[bytes]]:
+        """The proof and the second tree size it leads to (0 asks for the newest)."""
+        return self._log.consistency(first, second)
+
+    def verifier_key(self) -> VerifierKey:
+        return self._log.verifier_key

@@ -13,9 +13,10 @@ from audit import convert, ingest
 from audit.events import INT64_MAX
 from audit.service import AuditService
 from audit.v1 import audit_pb2, audit_pb2_grpc
+from common import times
 from common.blocking import Blocking
 from common.errors import FieldViolation, MeshError, invalid
-from common.interceptors import Policy, requires
+from common.interceptors import PUBLIC, Policy, requires
 from common.permissions import Permission
 
 DOMAIN = "audit.mesh"
@@ -30,9 +31,38 @@ POLICIES: dict[str, Policy] = {
     f"/{SERVICE}/GetEvent": _READ,
     f"/{SERVICE}/SubscribeEvents": _READ,
     f"/{SERVICE}/VerifyLog": _READ,
+    f"/{SERVICE}/GetCheckpoint": _READ,
+    f"/{SERVICE}/ListCheckpoints": _READ,
+    f"/{SERVICE}/CreateCheckpoint": _READ,
+    f"/{SERVICE}/GetInclusionProof": _READ,
+    f"/{SERVICE}/GetConsistencyProof": _READ,
+    f"/{SERVICE}/GetVerifierKey": PUBLIC,
 }
 Context = Any
 """``grpc.aio.ServicerContext``; only SubscribeEvents uses it, to send its headers early."""
+
+
+def _number(name: str, collection: str, shape: str) -> int:
+    """The number in a resource name ``{collection}/{number}``; INVALID_ARGUMENT otherwise."""
+    prefix, _, tail = name.partition("/")
+    if (
+        prefix != collection
+        or not (tail.isascii() and tail.isdigit())
+        or not 1 <= int(tail) <= INT64_MAX
+    ):
+        raise invalid([FieldViolation("name", f"must be {shape}", "INVALID_FORMAT")])
+    return int(tail)
+
+
+def _sequence(name: str) -> int:
+    return _number(name, "events", "events/{sequence}")
+
+
+def _tree_size(name: str) -> int | None:
+    """``checkpoints/latest`` is ``None``."""
+    if name == "checkpoints/latest":
+        return None
+    return _number(name, "checkpoints", "checkpoints/{tree_size} or checkpoints/latest")
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
@@ -93,14 +123,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def GetEvent(
         self, request: audit_pb2.GetEventRequest, context: Context
     ) -> audit_pb2.Event:
-        collection, _, sequence = request.name.partition("/")
-        if (
-            collection != "events"
-            or not (sequence.isascii() and sequence.isdigit())
-            or not 1 <= int(sequence) <= INT64_MAX
-        ):
-            raise invalid([FieldViolation("name", "must be events/{sequence}", "INVALID_FORMAT")])
-        return convert.event_to_message(await self._run(self._service.get, int(sequence)))
+        stored = await self._run(self._service.get, _sequence(request.name))
+        return convert.event_to_message(stored)
 
     async def SubscribeEvents(
         self, request: audit_pb2.SubscribeEventsRequest, context: Context
@@ -116,6 +140,63 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self, request: audit_pb2.VerifyLogRequest, context: Context
     ) -> audit_pb2.VerifyLogResponse:
         result = await self._run(
-            self._service.verify, start=request.start_sequence, end=request.end_sequence
+            self._service.verify,
+            start=request.start_sequence,
+            end=request.end_sequence,
+            checkpoint=request.checkpoint,
         )
         return convert.verification_to_message(result)
+
+    async def GetCheckpoint(
+        self, request: audit_pb2.GetCheckpointRequest, context: Context
+    ) -> audit_pb2.Checkpoint:
+        checkpoint = await self._run(self._service.checkpoint, _tree_size(request.name))
+        return convert.checkpoint_to_message(checkpoint)
+
+    async def ListCheckpoints(
+        self, request: audit_pb2.ListCheckpointsRequest, context: Context
+    ) -> audit_pb2.ListCheckpointsResponse:
+        page = await self._run(
+            self._service.list_checkpoints,
+            start_ns=(
+                times.from_timestamp(request.start_time) if request.HasField("start_time") else None
+            ),
+            end_ns=times.from_timestamp(request.end_time) if request.HasField("end_time") else None,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return audit_pb2.ListCheckpointsResponse(
+            checkpoints=[convert.checkpoint_to_message(c) for c in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def CreateCheckpoint(
+        self, request: audit_pb2.CreateCheckpointRequest, context: Context
+    ) -> audit_pb2.Checkpoint:
+        return convert.checkpoint_to_message(await self._run(self._service.create_checkpoint))
+
+    async def GetInclusionProof(
+        self, request: audit_pb2.GetInclusionProofRequest, context: Context
+    ) -> audit_pb2.InclusionProof:
+        proof, stored = await self._run(
+            self._service.inclusion_proof, _sequence(request.name), request.tree_size
+        )
+        return convert.inclusion_to_message(proof, stored)
+
+    async def GetConsistencyProof(
+        self, request: audit_pb2.GetConsistencyProofRequest, context: Context
+    ) -> audit_pb2.ConsistencyProof:
+        second, hashes = await self._run(
+            self._service.consistency_proof, request.first_tree_size, request.second_tree_size
+        )
+        return audit_pb2.ConsistencyProof(
+            first_tree_size=request.first_tree_size, second_tree_size=second, hashes=hashes
+        )
+
+    async def GetVerifierKey(
+        self, request: audit_pb2.GetVerifierKeyRequest, context: Context
+    ) -> audit_pb2.VerifierKey:
+        key = self._service.verifier_key()
+        return audit_pb2.VerifierKey(
+            name=key.name, verifier_key=key.encode(), public_key=key.public
+        )

@@ -33,6 +33,15 @@ class Settings:
     """While anyone subscribes, how often the log's tail is read for commits made by other
     replicas sharing the database (``MESH_AUDIT_SUBSCRIBE_POLL_SECONDS``, 1.0); this replica's
     own commits reach subscribers at once, and nothing is read while nobody subscribes."""
+    log_origin: str
+    """The log's identity in its checkpoints and its key's name (``MESH_AUDIT_LOG_ORIGIN``,
+    ``mesh.local/audit``): give every log its own."""
+    log_key_file: Path
+    """The Ed25519 key checkpoints are signed with (``MESH_AUDIT_LOG_KEY_FILE``,
+    ``audit-log-key.pem`` in ``MESH_DATA_DIR``), made at first start; kept out of the database."""
+    checkpoint_seconds: float
+    """Longest wait between a commit and a checkpoint covering it
+    (``MESH_AUDIT_CHECKPOINT_SECONDS``, 5.0)."""
     runtime: RuntimeSettings
     """What every server of the mesh shares: blocking threads, stream limits, grace period, token
     issuer and audience."""
@@ -43,6 +52,14 @@ class Settings:
         poll = env_float("MESH_AUDIT_SUBSCRIBE_POLL_SECONDS", 1.0)
         if not poll > 0:
             raise ConfigError(f"MESH_AUDIT_SUBSCRIBE_POLL_SECONDS must be > 0, got {poll}")
+        checkpoint_seconds = env_float("MESH_AUDIT_CHECKPOINT_SECONDS", 5.0)
+        if not checkpoint_seconds > 0:
+            raise ConfigError(
+                f"MESH_AUDIT_CHECKPOINT_SECONDS must be > 0, got {checkpoint_seconds}"
+            )
+        origin = env_str("MESH_AUDIT_LOG_ORIGIN", "mesh.local/audit")
+        if any(c.isspace() or c == "+" for c in origin):
+            raise ConfigError(f"MESH_AUDIT_LOG_ORIGIN must hold no spaces or '+', got {origin!r}")
         return cls(
             listen=env_str("MESH_AUDIT_LISTEN", "127.0.0.1:8002"),
             database_url=database_url("MESH_AUDIT_DATABASE_URL", data_dir(), "audit.db"),
@@ -52,5 +69,10 @@ class Settings:
             queue_limit=env_int("MESH_AUDIT_QUEUE_LIMIT", 10_000, minimum=1),
             stream_window=env_int("MESH_AUDIT_STREAM_WINDOW", 256, minimum=1),
             subscribe_poll_seconds=poll,
+            log_origin=origin,
+            log_key_file=Path(
+                env_str("MESH_AUDIT_LOG_KEY_FILE", str(data_dir() / "audit-log-key.pem"))
+            ),
+            checkpoint_seconds=checkpoint_seconds,
             runtime=RuntimeSettings.from_env(),
         )

@@ -1,8 +1,10 @@
-"""The event log on SQLite or PostgreSQL: a table of chained events and a one-row head.
+"""The event log on SQLite or PostgreSQL: events, head, Merkle tiles, checkpoints.
 
-Sequences are assigned under the write lock (SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL a
-``SELECT ... FOR UPDATE`` of the head row), so they are gap-free and in commit order even with
-several writers. The same SQLAlchemy Core code runs on both databases.
+The events are chained by hash; a one-row head records the last. Sequences are assigned under
+the write lock (SQLite's ``BEGIN IMMEDIATE``; on PostgreSQL a ``SELECT ... FOR UPDATE`` of the
+head row), so they are gap-free and in commit order even with several writers. The tree's tiles
+change in the same transaction as the events they cover. The same SQLAlchemy Core code runs on
+both databases.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from audit import chain
+from audit import chain, tiles
+from audit.checkpoints import Checkpoint
 from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict
 from audit.store import Head
+from audit.tiles import TiledTree, TileKey
 from common import times
 from common.db import Database, Migration
 from common.errors import MeshError
@@ -58,12 +62,56 @@ chain_head = sa.Table(
 """One row (id 1): the last sequence and hash, locked by every append, checked by VerifyLog."""
 
 
+merkle_tiles = sa.Table(
+    "merkle_tiles",
+    metadata,
+    sa.Column("level", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hashes", sa.LargeBinary, nullable=False),
+)
+"""The Merkle tree as tiles of up to 256 hashes (see :mod:`audit.tiles`)."""
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("tree_size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("signed_ns", sa.BigInteger, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Index("ix_checkpoints_signed_ns", "signed_ns"),
+)
+"""Every checkpoint the log signed, one per tree size."""
+
+_V1_TABLES = (events, chain_head)
+_V2_TABLES = (merkle_tiles, checkpoints)
+
+
 def _create(conn: Connection) -> None:
-    metadata.create_all(conn)
+    metadata.create_all(conn, tables=list(_V1_TABLES))
     conn.execute(chain_head.insert().values(id=1, sequence=0, hash=chain.GENESIS))
 
 
-MIGRATIONS: list[Migration] = [_create]
+def _add_merkle_tree(conn: Connection) -> None:
+    """Build the tree over the events already stored, once, as the tables are added."""
+    metadata.create_all(conn, tables=list(_V2_TABLES))
+    tree = TiledTree.empty()
+    after = 0
+    while True:
+        rows = conn.execute(
+            sa.select(events)
+            .where(events.c.sequence > after)
+            .order_by(events.c.sequence)
+            .limit(10_000)
+        ).all()
+        if not rows:
+            break
+        grown, dirty = tree.extend([chain.leaf_hash(_stored(row)) for row in rows])
+        _write_tiles(conn, tree, dirty)
+        tree = grown
+        after = rows[-1].sequence
+
+
+MIGRATIONS: list[Migration] = [_create, _add_merkle_tree]
 
 _DURABLE_COMMIT = sa.text(
     "SELECT set_config('synchronous_commit', 'on', true)"
@@ -100,6 +148,50 @@ def insert_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         conn.exec_driver_sql(sql, list(rows))
     else:
         conn.exec_driver_sql(sql, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+
+
+def _write_tiles(conn: Connection, before: TiledTree, dirty: dict[TileKey, bytes]) -> None:
+    """Store tiles whole; the partial tiles of the tree ``before`` the append are replaced."""
+    stored = set(tiles.partial_keys(before.size))
+    keys = list(dirty)
+    new = [{"level": k[0], "idx": k[1], "hashes": dirty[k]} for k in keys if k not in stored]
+    grown = [{"k_level": k[0], "k_idx": k[1], "hashes": dirty[k]} for k in keys if k in stored]
+    if new:
+        conn.execute(merkle_tiles.insert(), new)
+    if grown:
+        conn.execute(
+            merkle_tiles.update()
+            .where(
+                merkle_tiles.c.level == sa.bindparam("k_level"),
+                merkle_tiles.c.idx == sa.bindparam("k_idx"),
+            )
+            .values(hashes=sa.bindparam("hashes")),
+            grown,
+        )
+
+
+def _read_tiles(conn: Connection, keys: Sequence[TileKey]) -> dict[TileKey, list[bytes]]:
+    found: dict[TileKey, list[bytes]] = {}
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), _KEY_CHUNK):
+        query = sa.select(merkle_tiles).where(
+            sa.tuple_(merkle_tiles.c.level, merkle_tiles.c.idx).in_(
+                ordered[start : start + _KEY_CHUNK]
+            )
+        )
+        for row in conn.execute(query):
+            found[(row.level, row.idx)] = tiles.split(row.hashes)
+    return found
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(
+        origin=row.note.partition("\n")[0],
+        size=row.tree_size,
+        root=bytes(row.root_hash),
+        note=row.note,
+        signed_ns=row.signed_ns,
+    )
 
 
 def _stored(row: Any) -> StoredEvent:
@@ -155,6 +247,10 @@ def _conditions(selection: EventFilter) -> list[sa.ColumnElement[bool]]:
         found.append(events.c.time_ns >= selection.start_ns)
     if selection.end_ns is not None:
         found.append(events.c.time_ns < selection.end_ns)
+    if selection.start_sequence:
+        found.append(events.c.sequence >= selection.start_sequence)
+    if selection.end_sequence:
+        found.append(events.c.sequence <= selection.end_sequence)
     return found
 
 
@@ -163,6 +259,8 @@ class SqlEventStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._tree: TiledTree | None = None
+        """The tree as this store's last append left it; only the writer touches it."""
 
     def migrate(self) -> None:
         self.db.migrate(MIGRATIONS)
@@ -179,61 +277,93 @@ class SqlEventStore:
             if not self.db.is_sqlite:
                 conn.execute(_DURABLE_COMMIT)
             sequence, previous_hash = self._lock_head(conn)
+            tree = self._tree_at(conn, sequence)
             recorded_ns = times.now()
             keys = {event.key for event in batch}
+            outcomes: list[Recorded | MeshError] | None = None
             if len(keys) == len(batch):
                 try:
                     with conn.begin_nested():
-                        stored = self._insert(conn, batch, sequence, previous_hash, recorded_ns)
-                    return [Recorded(s, duplicate=False) for s in stored]
+                        stored, grown = self._insert(conn, batch, tree, previous_hash, recorded_ns)
+                    outcomes = [Recorded(s, duplicate=False) for s in stored]
                 except sa.exc.IntegrityError:
                     pass  # some were stored before: sort them out below
-            originals = self._existing(conn, keys)
-            first: dict[tuple[str, str], int] = {}
-            for index, event in enumerate(batch):
-                if event.key not in originals:
-                    first.setdefault(event.key, index)
-            inserted = {
-                s.event.key: s
-                for s in self._insert(
-                    conn, [batch[i] for i in first.values()], sequence, previous_hash, recorded_ns
+            if outcomes is None:
+                outcomes, grown = self._append_deduplicated(
+                    conn, batch, keys, tree, previous_hash, recorded_ns
                 )
-            }
-            outcomes: list[Recorded | MeshError] = []
-            for index, event in enumerate(batch):
-                if first.get(event.key) == index:
-                    outcomes.append(Recorded(inserted[event.key], duplicate=False))
-                    continue
-                original = originals.get(event.key) or inserted[event.key]
-                same = original.event == event
-                outcomes.append(Recorded(original, duplicate=True) if same else conflict(event))
-            return outcomes
+        self._tree = grown
+        return outcomes
+
+    def _append_deduplicated(
+        self,
+        conn: Connection,
+        batch: Sequence[Event],
+        keys: set[tuple[str, str]],
+        tree: TiledTree,
+        previous_hash: str,
+        recorded_ns: int,
+    ) -> tuple[list[Recorded | MeshError], TiledTree]:
+        originals = self._existing(conn, keys)
+        first: dict[tuple[str, str], int] = {}
+        for index, event in enumerate(batch):
+            if event.key not in originals:
+                first.setdefault(event.key, index)
+        stored, grown = self._insert(
+            conn, [batch[i] for i in first.values()], tree, previous_hash, recorded_ns
+        )
+        inserted = {s.event.key: s for s in stored}
+        outcomes: list[Recorded | MeshError] = []
+        for index, event in enumerate(batch):
+            if first.get(event.key) == index:
+                outcomes.append(Recorded(inserted[event.key], duplicate=False))
+                continue
+            original = originals.get(event.key) or inserted[event.key]
+            same = original.event == event
+            outcomes.append(Recorded(original, duplicate=True) if same else conflict(event))
+        return outcomes, grown
+
+    def _tree_at(self, conn: Connection, size: int) -> TiledTree:
+        """The tree as of the head just locked.
+
+        It is the one this store's last append left, unless another replica (or a restart)
+        moved the head since.
+        """
+        if self._tree is not None and self._tree.size == size:
+            return self._tree
+        return TiledTree.load(size, _read_tiles(conn, tiles.partial_keys(size)))
 
     @staticmethod
     def _insert(
         conn: Connection,
         batch: Sequence[Event],
-        sequence: int,
+        tree: TiledTree,
         previous_hash: str,
         recorded_ns: int,
-    ) -> list[StoredEvent]:
-        """Chain ``batch`` after the head and insert it, moving the head to its last event."""
+    ) -> tuple[list[StoredEvent], TiledTree]:
+        """Chain ``batch`` after the head and insert it, moving the head and the tree along."""
         stored: list[StoredEvent] = []
+        leaves: list[bytes] = []
+        sequence = tree.size
         for event in batch:
             sequence += 1
-            link = chain.link(
+            sealed, leaf = chain.seal(
                 event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash
             )
-            previous_hash = link.hash
-            stored.append(link)
-        if stored:
-            insert_rows(conn, [_row(s) for s in stored])
-            conn.execute(
-                chain_head.update()
-                .where(chain_head.c.id == 1)
-                .values(sequence=sequence, hash=previous_hash)
-            )
-        return stored
+            previous_hash = sealed.hash
+            stored.append(sealed)
+            leaves.append(leaf)
+        if not stored:
+            return stored, tree
+        insert_rows(conn, [_row(s) for s in stored])
+        conn.execute(
+            chain_head.update()
+            .where(chain_head.c.id == 1)
+            .values(sequence=sequence, hash=previous_hash)
+        )
+        grown, dirty = tree.extend(leaves)
+        _write_tiles(conn, tree, dirty)
+        return stored, grown
 
     @staticmethod
     def _lock_head(conn: Connection) -> tuple[int, str]:
@@ -320,3 +450,62 @@ class SqlEventStore:
                 return
             yield from rows
             after = rows[-1].sequence
+
+    def tree(self) -> TiledTree:
+        """The tree up to the recorded head.
+
+        Tiles only grow, so tiles read after the head hold every hash the head's tree needs,
+        even where (PostgreSQL) each statement sees its own snapshot.
+        """
+        with self.db.read() as conn:
+            found = conn.execute(sa.select(chain_head.c.sequence).where(chain_head.c.id == 1))
+            size = int(found.scalar() or 0)
+            return TiledTree.load(size, _read_tiles(conn, tiles.partial_keys(size)))
+
+    def tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, list[bytes]]:
+        with self.db.read() as conn:
+            return _read_tiles(conn, keys)
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.db.write() as conn:
+            exists = conn.execute(
+                sa.select(checkpoints.c.tree_size).where(checkpoints.c.tree_size == checkpoint.size)
+            ).first()
+            if exists is None:
+                conn.execute(
+                    checkpoints.insert().values(
+                        tree_size=checkpoint.size,
+                        root_hash=checkpoint.root,
+                        signed_ns=checkpoint.signed_ns,
+                        note=checkpoint.note,
+                    )
+                )
+
+    def checkpoint(self, size: int | None) -> Checkpoint | None:
+        query = sa.select(checkpoints)
+        if size is None:
+            query = query.order_by(checkpoints.c.tree_size.desc()).limit(1)
+        else:
+            query = query.where(checkpoints.c.tree_size == size)
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _checkpoint(row)
+
+    def find_checkpoints(
+        self, *, start_ns: int | None, end_ns: int | None, before_size: int | None, limit: int
+    ) -> list[Checkpoint]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if start_ns is not None:
+            conditions.append(checkpoints.c.signed_ns >= start_ns)
+        if end_ns is not None:
+            conditions.append(checkpoints.c.signed_ns < end_ns)
+        if before_size is not None:
+            conditions.append(checkpoints.c.tree_size < before_size)
+        query = (
+            sa.select(checkpoints)
+            .where(*conditions)
+            .order_by(checkpoints.c.tree_size.desc())
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return [_checkpoint(row) for row in conn.execute(query)]

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple, Protocol
 
+from audit.checkpoints import Checkpoint
 from audit.events import Event, EventFilter, Recorded, StoredEvent
+from audit.tiles import TiledTree, TileKey
 from common.errors import MeshError
 
 
@@ -61,6 +63,28 @@ class EventStore(Protocol):
 
     def scan(self, start: int, end: int, *, chunk: int = 1000) -> Iterator[StoredEvent]:
         """Every stored event with ``start <= sequence <= end``, in order, read in chunks."""
+        ...
+
+    def tree(self) -> TiledTree:
+        """The Merkle tree over every event up to the recorded head."""
+        ...
+
+    def tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, list[bytes]]:
+        """The stored tiles of ``keys`` that exist, as lists of hashes."""
+        ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store a signed checkpoint; one of the same tree size already stored is kept."""
+        ...
+
+    def checkpoint(self, size: int | None) -> Checkpoint | None:
+        """The stored checkpoint of a tree size, or the largest one (``None``)."""
+        ...
+
+    def find_checkpoints(
+        self, *, start_ns: int | None, end_ns: int | None, before_size: int | None, limit: int
+    ) -> list[Checkpoint]:
+        """Stored checkpoints signed in ``[start_ns, end_ns)`` below a size, newest first."""
         ...
 
     def migrate(self) -> None: ...

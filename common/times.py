@@ -13,6 +13,8 @@ Intervals a process measures for itself (how long since it last fetched somethin
 
 from __future__ import annotations
 
+import calendar
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -68,3 +70,15 @@ def to_rfc3339(moment_ns: int, *, digits: int = 9) -> str:
     if digits:
         text += "." + f"{nanos:09d}"[:digits]
     return text + "Z"
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z")
+
+
+def from_rfc3339(text: str) -> int:
+    """The moment that :func:`to_rfc3339` wrote, exactly; ValueError for any other text."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
+    whole = calendar.timegm(time.strptime(match[1], "%Y-%m-%dT%H:%M:%S"))
+    return whole * SECOND + int((match[2] or "0").ljust(9, "0"))

@@ -7,8 +7,14 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
+import grpc
+
+from audit.auditor import Api, Evidence, export, verify_export, witness
+from audit.checkpoints import NoteError, VerifierKey
 from common.config import ConfigError, data_dir, env_float
 from gateway.mesh import Endpoints, Mesh
 from gateway.settings import MeshSettings
@@ -81,6 +87,67 @@ def _admin_password_hint(endpoints: Endpoints) -> str:
     return "that MESH_ADMIN_PASSWORD held at the first start"
 
 
+def _api(args: argparse.Namespace, channel: grpc.Channel) -> Api:
+    if args.token_file is not None:
+        token = Path(args.token_file).read_text().strip()
+    else:
+        token = os.environ.get("MESH_TOKEN", "")
+    if not token:
+        raise ValueError("give a token with audit:read in MESH_TOKEN or --token-file")
+    return Api.connect(channel, token)
+
+
+def audit(args: argparse.Namespace) -> int:
+    """``mesh audit witness|export|verify``: exit 1 on evidence of tampering, 2 on misuse."""
+    try:
+        if args.audit_command == "verify":
+            key = VerifierKey.parse(args.key)
+            with open(args.file) as lines:
+                checkpoint, count = verify_export(lines, key)
+            print(f"verified {count} events against checkpoint {checkpoint.size}")
+            return 0
+        with grpc.insecure_channel(args.target) as channel:
+            api = _api(args, channel)
+            if args.audit_command == "witness":
+                found = witness(api, Path(args.state), pin=args.key, replay=not args.no_replay)
+                print(f"checkpoint {found.size} verified and remembered in {args.state}")
+                return 0
+            with open(args.output, "w") as out:
+                checkpoint = export(api, args.first, args.last, out)
+            print(f"exported events {args.first}..{args.last} with checkpoint {checkpoint.size}")
+            return 0
+    except Evidence as exc:
+        print(f"mesh audit: TAMPERING DETECTED: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError, NoteError) as exc:
+        print(f"mesh audit: {exc}", file=sys.stderr)
+        return 2
+    except grpc.RpcError as exc:
+        print(f"mesh audit: the Audit Service answered {exc.code().name}: {exc.details()}")
+        return 2
+
+
+def _audit_parser(commands: Any) -> None:
+    parser = commands.add_parser("audit", help="witness, export and verify the audit log")
+    tools = parser.add_subparsers(dest="audit_command", required=True)
+    online = argparse.ArgumentParser(add_help=False)
+    online.add_argument("--target", default="127.0.0.1:8080", help="gateway or Audit Service")
+    online.add_argument("--token-file", help="file holding a bearer token (else MESH_TOKEN)")
+    watch = tools.add_parser(
+        "witness", parents=[online], help="check the newest checkpoint against the last one seen"
+    )
+    watch.add_argument("--state", required=True, help="file remembering the last checkpoint")
+    watch.add_argument("--key", help="the log's verifier key, pinned on the first run")
+    watch.add_argument("--no-replay", action="store_true", help="check the consistency proof only")
+    out = tools.add_parser("export", parents=[online], help="write events as CloudEvents JSONL")
+    out.add_argument("--from", dest="first", type=int, required=True, help="first sequence")
+    out.add_argument("--to", dest="last", type=int, required=True, help="last sequence")
+    out.add_argument("--output", required=True, help="the file to write")
+    check = tools.add_parser("verify", help="check an export offline with the verifier key")
+    check.add_argument("file", help="the exported file")
+    check.add_argument("--key", required=True, help="the log's verifier key")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mesh", description="The ontology metadata mesh.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -89,7 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         help="run the three services and the Envoy gateway until Ctrl-C",
         description="Environment variables are documented in docs/gateway.md.",
     )
-    parser.parse_args(argv)
+    _audit_parser(commands)
+    args = parser.parse_args(argv)
+    if args.command == "audit":
+        return audit(args)
     return up()
 
 

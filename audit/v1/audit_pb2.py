@@ -30,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61udit/v1/audit.proto\x12\x08\x61udit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x86\x03\n\x05\x45vent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06source\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12.\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12%\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x08sequence\x18\t \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x37\n\rrecorded_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04hash\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rprevious_hash\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03:4\xea\x41\x31\n\x10\x61udit.mesh/Event\x12\x0e\x65vents/{event}*\x06\x65vents2\x05\x65vent\"n\n\x08\x45ventAck\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12!\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.Status\";\n\x13PublishEventRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"=\n\x14PublishEventsRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"<\n\x15PublishEventsResponse\x12#\n\x07results\x18\x01 \x03(\x0b\x32\x12.audit.v1.EventAck\"<\n\x13StreamEventsRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"8\n\x14StreamEventsResponse\x12 \n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x12.audit.v1.EventAck\"\xf2\x01\n\x12QueryEventsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\n\n\x02id\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05order\x18\x08 \x01(\t\x12\x11\n\tpage_size\x18\t \x01(\x05\x12\x12\n\npage_token\x18\n \x01(\t\"O\n\x13QueryEventsResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x0fGetEventRequest\x12\'\n\x04name\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10\x61udit.mesh/Event\"n\n\x16SubscribeEventsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x05 \x01(\x03\"@\n\x10VerifyLogRequest\x12\x16\n\x0estart_sequence\x18\x01 \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x02 \x01(\x03\"\xbc\x01\n\x11VerifyLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x16\n\x0everified_count\x18\x02 \x01(\x03\x12\x16\n\x0estart_sequence\x18\x03 \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x04 \x01(\x03\x12\x15\n\rhead_sequence\x18\x05 \x01(\x03\x12\x11\n\thead_hash\x18\x06 \x01(\t\x12\'\n\x0b\x66irst_break\x18\x07 \x01(\x0b\x32\x12.audit.v1.LogBreak\"\x81\x02\n\x08LogBreak\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.audit.v1.LogBreak.Kind\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08\x65xpected\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tual\x18\x05 \x01(\t\"\x88\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12KIND_HASH_MISMATCH\x10\x01\x12\x1f\n\x1bKIND_PREVIOUS_HASH_MISMATCH\x10\x02\x12\x19\n\x15KIND_SEQUENCE_MISSING\x10\x03\x12\x16\n\x12KIND_HEAD_MISMATCH\x10\x04\x32\xc5\x05\n\x0c\x41uditService\x12]\n\x0cPublishEvent\x12\x1d.audit.v1.PublishEventRequest\x1a\x0f.audit.v1.Event\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0e/api/v2/events:\x05\x65vent\x12q\n\rPublishEvents\x12\x1e.audit.v1.PublishEventsRequest\x1a\x1f.audit.v1.PublishEventsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v2/events/batch:\x01*\x12Q\n\x0cStreamEvents\x12\x1d.audit.v1.StreamEventsRequest\x1a\x1e.audit.v1.StreamEventsResponse(\x01\x30\x01\x12h\n\x0bQueryEvents\x12\x1c.audit.v1.QueryEventsRequest\x1a\x1d.audit.v1.QueryEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v2/query/events\x12W\n\x08GetEvent\x12\x19.audit.v1.GetEventRequest\x1a\x0f.audit.v1.Event\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v2/{name=events/*}\x12h\n\x0fSubscribeEvents\x12 .audit.v1.SubscribeEventsRequest\x1a\x0f.audit.v1.Event\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v2/events:subscribe0\x01\x12\x63\n\tVerifyLog\x12\x1a.audit.v1.VerifyLogRequest\x1a\x1b.audit.v1.VerifyLogResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v2/events:verifyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61udit/v1/audit.proto\x12\x08\x61udit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x86\x03\n\x05\x45vent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06source\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12.\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12%\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x08sequence\x18\t \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x37\n\rrecorded_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04hash\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rprevious_hash\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03:4\xea\x41\x31\n\x10\x61udit.mesh/Event\x12\x0e\x65vents/{event}*\x06\x65vents2\x05\x65vent\"n\n\x08\x45ventAck\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12!\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.Status\";\n\x13PublishEventRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"=\n\x14PublishEventsRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"<\n\x15PublishEventsResponse\x12#\n\x07results\x18\x01 \x03(\x0b\x32\x12.audit.v1.EventAck\"<\n\x13StreamEventsRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"8\n\x14StreamEventsResponse\x12 \n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x12.audit.v1.EventAck\"\xa0\x02\n\x12QueryEventsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\n\n\x02id\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05order\x18\x08 \x01(\t\x12\x11\n\tpage_size\x18\t \x01(\x05\x12\x12\n\npage_token\x18\n \x01(\t\x12\x16\n\x0estart_sequence\x18\x0b \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x0c \x01(\x03\"O\n\x13QueryEventsResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x0fGetEventRequest\x12\'\n\x04name\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10\x61udit.mesh/Event\"n\n\x16SubscribeEventsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x05 \x01(\x03\"T\n\x10VerifyLogRequest\x12\x16\n\x0estart_sequence\x18\x01 \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x02 \x01(\x03\x12\x12\n\ncheckpoint\x18\x03 \x01(\t\"\xdb\x01\n\x11VerifyLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x16\n\x0everified_count\x18\x02 \x01(\x03\x12\x16\n\x0estart_sequence\x18\x03 \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x04 \x01(\x03\x12\x15\n\rhead_sequence\x18\x05 \x01(\x03\x12\x11\n\thead_hash\x18\x06 \x01(\t\x12\'\n\x0b\x66irst_break\x18\x07 \x01(\x0b\x32\x12.audit.v1.LogBreak\x12\x1d\n\x15\x63heckpoint_tree_sizes\x18\x08 \x03(\x03\"\xcb\x02\n\x08LogBreak\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.audit.v1.LogBreak.Kind\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08\x65xpected\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tual\x18\x05 \x01(\t\"\xd2\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12KIND_HASH_MISMATCH\x10\x01\x12\x1f\n\x1bKIND_PREVIOUS_HASH_MISMATCH\x10\x02\x12\x19\n\x15KIND_SEQUENCE_MISSING\x10\x03\x12\x16\n\x12KIND_HEAD_MISMATCH\x10\x04\x12\x1c\n\x18KIND_CHECKPOINT_MISMATCH\x10\x05\x12\x12\n\x0eKIND_TRUNCATED\x10\x06\x12\x16\n\x12KIND_TREE_MISMATCH\x10\x07\"\x82\x02\n\nCheckpoint\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06origin\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\ttree_size\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x17\n\troot_hash\x18\x04 \x01(\x0c\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04note\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:M\xea\x41J\n\x15\x61udit.mesh/Checkpoint\x12\x18\x63heckpoints/{checkpoint}*\x0b\x63heckpoints2\ncheckpoint\"D\n\x14GetCheckpointRequest\x12,\n\x04name\x18\x01 \x01(\tB\x1e\xe2\x41\x01\x02\xfa\x41\x17\n\x15\x61udit.mesh/Checkpoint\"\x9d\x01\n\x16ListCheckpointsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"]\n\x17ListCheckpointsResponse\x12)\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x14.audit.v1.Checkpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x19\n\x17\x43reateCheckpointRequest\"V\n\x18GetInclusionProofRequest\x12\'\n\x04name\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10\x61udit.mesh/Event\x12\x11\n\ttree_size\x18\x02 \x01(\x03\"g\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\x12\x1e\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x0f.audit.v1.Event\"U\n\x1aGetConsistencyProofRequest\x12\x1d\n\x0f\x66irst_tree_size\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x18\n\x10second_tree_size\x18\x02 \x01(\x03\"U\n\x10\x43onsistencyProof\x12\x17\n\x0f\x66irst_tree_size\x18\x01 \x01(\x03\x12\x18\n\x10second_tree_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"\x17\n\x15GetVerifierKeyRequest\"E\n\x0bVerifierKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cverifier_key\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x32\x93\x0b\n\x0c\x41uditService\x12]\n\x0cPublishEvent\x12\x1d.audit.v1.PublishEventRequest\x1a\x0f.audit.v1.Event\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0e/api/v2/events:\x05\x65vent\x12q\n\rPublishEvents\x12\x1e.audit.v1.PublishEventsRequest\x1a\x1f.audit.v1.PublishEventsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v2/events/batch:\x01*\x12Q\n\x0cStreamEvents\x12\x1d.audit.v1.StreamEventsRequest\x1a\x1e.audit.v1.StreamEventsResponse(\x01\x30\x01\x12h\n\x0bQueryEvents\x12\x1c.audit.v1.QueryEventsRequest\x1a\x1d.audit.v1.QueryEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v2/query/events\x12W\n\x08GetEvent\x12\x19.audit.v1.GetEventRequest\x1a\x0f.audit.v1.Event\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v2/{name=events/*}\x12h\n\x0fSubscribeEvents\x12 .audit.v1.SubscribeEventsRequest\x1a\x0f.audit.v1.Event\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v2/events:subscribe0\x01\x12\x63\n\tVerifyLog\x12\x1a.audit.v1.VerifyLogRequest\x1a\x1b.audit.v1.VerifyLogResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v2/events:verify\x12k\n\rGetCheckpoint\x12\x1e.audit.v1.GetCheckpointRequest\x1a\x14.audit.v1.Checkpoint\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/api/v2/{name=checkpoints/*}\x12s\n\x0fListCheckpoints\x12 .audit.v1.ListCheckpointsRequest\x1a!.audit.v1.ListCheckpointsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v2/checkpoints\x12k\n\x10\x43reateCheckpoint\x12!.audit.v1.CreateCheckpointRequest\x1a\x14.audit.v1.Checkpoint\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v2/checkpoints:\x01*\x12\x81\x01\n\x11GetInclusionProof\x12\".audit.v1.GetInclusionProofRequest\x1a\x18.audit.v1.InclusionProof\".\x82\xd3\xe4\x93\x02(\x12&/api/v2/{name=events/*}:inclusionProof\x12\x85\x01\n\x13GetConsistencyProof\x12$.audit.v1.GetConsistencyProofRequest\x1a\x1a.audit.v1.ConsistencyProof\",\x82\xd3\xe4\x93\x02&\x12$/api/v2/checkpoints:consistencyProof\x12q\n\x0eGetVerifierKey\x12\x1f.audit.v1.GetVerifierKeyRequest\x1a\x15.audit.v1.VerifierKey\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/api/v2/checkpoints:verifierKeyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -65,6 +65,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMEVENTSREQUEST'].fields_by_name['events']._serialized_options = b'\342A\001\002'
   _globals['_GETEVENTREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETEVENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\022\n\020audit.mesh/Event'
+  _globals['_CHECKPOINT'].fields_by_name['name']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['name']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['origin']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['origin']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['tree_size']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['tree_size']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['root_hash']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['root_hash']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['note']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['note']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['create_time']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT']._loaded_options = None
+  _globals['_CHECKPOINT']._serialized_options = b'\352AJ\n\025audit.mesh/Checkpoint\022\030checkpoints/{checkpoint}*\013checkpoints2\ncheckpoint'
+  _globals['_GETCHECKPOINTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETCHECKPOINTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\027\n\025audit.mesh/Checkpoint'
+  _globals['_GETINCLUSIONPROOFREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETINCLUSIONPROOFREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\022\n\020audit.mesh/Event'
+  _globals['_GETCONSISTENCYPROOFREQUEST'].fields_by_name['first_tree_size']._loaded_options = None
+  _globals['_GETCONSISTENCYPROOFREQUEST'].fields_by_name['first_tree_size']._serialized_options = b'\342A\001\002'
   _globals['_AUDITSERVICE'].methods_by_name['PublishEvent']._loaded_options = None
   _globals['_AUDITSERVICE'].methods_by_name['PublishEvent']._serialized_options = b'\202\323\344\223\002\027\"\016/api/v2/events:\005event'
   _globals['_AUDITSERVICE'].methods_by_name['PublishEvents']._loaded_options = None
@@ -77,6 +97,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITSERVICE'].methods_by_name['SubscribeEvents']._serialized_options = b'\202\323\344\223\002\032\022\030/api/v2/events:subscribe'
   _globals['_AUDITSERVICE'].methods_by_name['VerifyLog']._loaded_options = None
   _globals['_AUDITSERVICE'].methods_by_name['VerifyLog']._serialized_options = b'\202\323\344\223\002\027\022\025/api/v2/events:verify'
+  _globals['_AUDITSERVICE'].methods_by_name['GetCheckpoint']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['GetCheckpoint']._serialized_options = b'\202\323\344\223\002\036\022\034/api/v2/{name=checkpoints/*}'
+  _globals['_AUDITSERVICE'].methods_by_name['ListCheckpoints']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['ListCheckpoints']._serialized_options = b'\202\323\344\223\002\025\022\023/api/v2/checkpoints'
+  _globals['_AUDITSERVICE'].methods_by_name['CreateCheckpoint']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['CreateCheckpoint']._serialized_options = b'\202\323\344\223\002\030\"\023/api/v2/checkpoints:\001*'
+  _globals['_AUDITSERVICE'].methods_by_name['GetInclusionProof']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['GetInclusionProof']._serialized_options = b'\202\323\344\223\002(\022&/api/v2/{name=events/*}:inclusionProof'
+  _globals['_AUDITSERVICE'].methods_by_name['GetConsistencyProof']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['GetConsistencyProof']._serialized_options = b'\202\323\344\223\002&\022$/api/v2/checkpoints:consistencyProof'
+  _globals['_AUDITSERVICE'].methods_by_name['GetVerifierKey']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['GetVerifierKey']._serialized_options = b'\202\323\344\223\002!\022\037/api/v2/checkpoints:verifierKey'
   _globals['_EVENT']._serialized_start=213
   _globals['_EVENT']._serialized_end=603
   _globals['_EVENTACK']._serialized_start=605
@@ -92,21 +124,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMEVENTSRESPONSE']._serialized_start=965
   _globals['_STREAMEVENTSRESPONSE']._serialized_end=1021
   _globals['_QUERYEVENTSREQUEST']._serialized_start=1024
-  _globals['_QUERYEVENTSREQUEST']._serialized_end=1266
-  _globals['_QUERYEVENTSRESPONSE']._serialized_start=1268
-  _globals['_QUERYEVENTSRESPONSE']._serialized_end=1347
-  _globals['_GETEVENTREQUEST']._serialized_start=1349
-  _globals['_GETEVENTREQUEST']._serialized_end=1407
-  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_start=1409
-  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_end=1519
-  _globals['_VERIFYLOGREQUEST']._serialized_start=1521
-  _globals['_VERIFYLOGREQUEST']._serialized_end=1585
-  _globals['_VERIFYLOGRESPONSE']._serialized_start=1588
-  _globals['_VERIFYLOGRESPONSE']._serialized_end=1776
-  _globals['_LOGBREAK']._serialized_start=1779
-  _globals['_LOGBREAK']._serialized_end=2036
-  _globals['_LOGBREAK_KIND']._serialized_start=1900
-  _globals['_LOGBREAK_KIND']._serialized_end=2036
-  _globals['_AUDITSERVICE']._serialized_start=2039
-  _globals['_AUDITSERVICE']._serialized_end=2748
+  _globals['_QUERYEVENTSREQUEST']._serialized_end=1312
+  _globals['_QUERYEVENTSRESPONSE']._serialized_start=1314
+  _globals['_QUERYEVENTSRESPONSE']._serialized_end=1393
+  _globals['_GETEVENTREQUEST']._serialized_start=1395
+  _globals['_GETEVENTREQUEST']._serialized_end=1453
+  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_start=1455
+  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_end=1565
+  _globals['_VERIFYLOGREQUEST']._serialized_start=1567
+  _globals['_VERIFYLOGREQUEST']._serialized_end=1651
+  _globals['_VERIFYLOGRESPONSE']._serialized_start=1654
+  _globals['_VERIFYLOGRESPONSE']._serialized_end=1873
+  _globals['_LOGBREAK']._serialized_start=1876
+  _globals['_LOGBREAK']._serialized_end=2207
+  _globals['_LOGBREAK_KIND']._serialized_start=1997
+  _globals['_LOGBREAK_KIND']._serialized_end=2207
+  _globals['_CHECKPOINT']._serialized_start=2210
+  _globals['_CHECKPOINT']._serialized_end=2468
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=2470
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=2538
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=2541
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=2698
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=2700
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=2793
+  _globals['_CREATECHECKPOINTREQUEST']._serialized_start=2795
+  _globals['_CREATECHECKPOINTREQUEST']._serialized_end=2820
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=2822
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=2908
+  _globals['_INCLUSIONPROOF']._serialized_start=2910
+  _globals['_INCLUSIONPROOF']._serialized_end=3013
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=3015
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=3100
+  _globals['_CONSISTENCYPROOF']._serialized_start=3102
+  _globals['_CONSISTENCYPROOF']._serialized_end=3187
+  _globals['_GETVERIFIERKEYREQUEST']._serialized_start=3189
+  _globals['_GETVERIFIERKEYREQUEST']._serialized_end=3212
+  _globals['_VERIFIERKEY']._serialized_start=3214
+  _globals['_VERIFIERKEY']._serialized_end=3283
+  _globals['_AUDITSERVICE']._serialized_start=3286
+  _globals['_AUDITSERVICE']._serialized_end=4713
 # @@protoc_insertion_point(module_scope)

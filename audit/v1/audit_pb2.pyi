@@ -88,7 +88,7 @@ class StreamEventsResponse(_message.Message):
     def __init__(self, acks: _Optional[_Iterable[_Union[EventAck, _Mapping]]] = ...) -> None: ...
 
 class QueryEventsRequest(_message.Message):
-    __slots__ = ("type", "source", "subject", "actor", "id", "start_time", "end_time", "order", "page_size", "page_token")
+    __slots__ = ("type", "source", "subject", "actor", "id", "start_time", "end_time", "order", "page_size", "page_token", "start_sequence", "end_sequence")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,8 @@ class QueryEventsRequest(_message.Message):
     ORDER_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    START_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    END_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     type: str
     source: str
     subject: str
@@ -109,7 +111,9 @@ class QueryEventsRequest(_message.Message):
     order: str
     page_size: int
     page_token: str
-    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., actor: _Optional[str] = ..., id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    start_sequence: int
+    end_sequence: int
+    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., actor: _Optional[str] = ..., id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., start_sequence: _Optional[int] = ..., end_sequence: _Optional[int] = ...) -> None: ...
 
 class QueryEventsResponse(_message.Message):
     __slots__ = ("events", "next_page_token")
@@ -140,15 +144,17 @@ class SubscribeEventsRequest(_message.Message):
     def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., actor: _Optional[str] = ..., after_sequence: _Optional[int] = ...) -> None: ...
 
 class VerifyLogRequest(_message.Message):
-    __slots__ = ("start_sequence", "end_sequence")
+    __slots__ = ("start_sequence", "end_sequence", "checkpoint")
     START_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     END_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     start_sequence: int
     end_sequence: int
-    def __init__(self, start_sequence: _Optional[int] = ..., end_sequence: _Optional[int] = ...) -> None: ...
+    checkpoint: str
+    def __init__(self, start_sequence: _Optional[int] = ..., end_sequence: _Optional[int] = ..., checkpoint: _Optional[str] = ...) -> None: ...
 
 class VerifyLogResponse(_message.Message):
-    __slots__ = ("intact", "verified_count", "start_sequence", "end_sequence", "head_sequence", "head_hash", "first_break")
+    __slots__ = ("intact", "verified_count", "start_sequence", "end_sequence", "head_sequence", "head_hash", "first_break", "checkpoint_tree_sizes")
     INTACT_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_COUNT_FIELD_NUMBER: _ClassVar[int]
     START_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +162,7 @@ class VerifyLogResponse(_message.Message):
     HEAD_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     HEAD_HASH_FIELD_NUMBER: _ClassVar[int]
     FIRST_BREAK_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_TREE_SIZES_FIELD_NUMBER: _ClassVar[int]
     intact: bool
     verified_count: int
     start_sequence: int
@@ -163,7 +170,8 @@ class VerifyLogResponse(_message.Message):
     head_sequence: int
     head_hash: str
     first_break: LogBreak
-    def __init__(self, intact: _Optional[bool] = ..., verified_count: _Optional[int] = ..., start_sequence: _Optional[int] = ..., end_sequence: _Optional[int] = ..., head_sequence: _Optional[int] = ..., head_hash: _Optional[str] = ..., first_break: _Optional[_Union[LogBreak, _Mapping]] = ...) -> None: ...
+    checkpoint_tree_sizes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, intact: _Optional[bool] = ..., verified_count: _Optional[int] = ..., start_sequence: _Optional[int] = ..., end_sequence: _Optional[int] = ..., head_sequence: _Optional[int] = ..., head_hash: _Optional[str] = ..., first_break: _Optional[_Union[LogBreak, _Mapping]] = ..., checkpoint_tree_sizes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class LogBreak(_message.Message):
     __slots__ = ("sequence", "kind", "message", "expected", "actual")
@@ -174,11 +182,17 @@ class LogBreak(_message.Message):
         KIND_PREVIOUS_HASH_MISMATCH: _ClassVar[LogBreak.Kind]
         KIND_SEQUENCE_MISSING: _ClassVar[LogBreak.Kind]
         KIND_HEAD_MISMATCH: _ClassVar[LogBreak.Kind]
+        KIND_CHECKPOINT_MISMATCH: _ClassVar[LogBreak.Kind]
+        KIND_TRUNCATED: _ClassVar[LogBreak.Kind]
+        KIND_TREE_MISMATCH: _ClassVar[LogBreak.Kind]
     KIND_UNSPECIFIED: LogBreak.Kind
     KIND_HASH_MISMATCH: LogBreak.Kind
     KIND_PREVIOUS_HASH_MISMATCH: LogBreak.Kind
     KIND_SEQUENCE_MISSING: LogBreak.Kind
     KIND_HEAD_MISMATCH: LogBreak.Kind
+    KIND_CHECKPOINT_MISMATCH: LogBreak.Kind
+    KIND_TRUNCATED: LogBreak.Kind
+    KIND_TREE_MISMATCH: LogBreak.Kind
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -190,3 +204,101 @@ class LogBreak(_message.Message):
     expected: str
     actual: str
     def __init__(self, sequence: _Optional[int] = ..., kind: _Optional[_Union[LogBreak.Kind, str]] = ..., message: _Optional[str] = ..., expected: _Optional[str] = ..., actual: _Optional[str] = ...) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("name", "origin", "tree_size", "root_hash", "note", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_HASH_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    origin: str
+    tree_size: int
+    root_hash: bytes
+    note: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., origin: _Optional[str] = ..., tree_size: _Optional[int] = ..., root_hash: _Optional[bytes] = ..., note: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetCheckpointRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListCheckpointsRequest(_message.Message):
+    __slots__ = ("start_time", "end_time", "page_size", "page_token")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCheckpointsResponse(_message.Message):
+    __slots__ = ("checkpoints", "next_page_token")
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
+    next_page_token: str
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateCheckpointRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetInclusionProofRequest(_message.Message):
+    __slots__ = ("name", "tree_size")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    tree_size: int
+    def __init__(self, name: _Optional[str] = ..., tree_size: _Optional[int] = ...) -> None: ...
+
+class InclusionProof(_message.Message):
+    __slots__ = ("leaf_index", "tree_size", "hashes", "event")
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    leaf_index: int
+    tree_size: int
+    hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    event: Event
+    def __init__(self, leaf_index: _Optional[int] = ..., tree_size: _Optional[int] = ..., hashes: _Optional[_Iterable[bytes]] = ..., event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+
+class GetConsistencyProofRequest(_message.Message):
+    __slots__ = ("first_tree_size", "second_tree_size")
+    FIRST_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SECOND_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    first_tree_size: int
+    second_tree_size: int
+    def __init__(self, first_tree_size: _Optional[int] = ..., second_tree_size: _Optional[int] = ...) -> None: ...
+
+class ConsistencyProof(_message.Message):
+    __slots__ = ("first_tree_size", "second_tree_size", "hashes")
+    FIRST_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SECOND_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    first_tree_size: int
+    second_tree_size: int
+    hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, first_tree_size: _Optional[int] = ..., second_tree_size: _Optional[int] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class GetVerifierKeyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VerifierKey(_message.Message):
+    __slots__ = ("name", "verifier_key", "public_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    verifier_key: str
+    public_key: bytes
+    def __init__(self, name: _Optional[str] = ..., verifier_key: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...

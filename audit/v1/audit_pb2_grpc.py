@@ -29,7 +29,9 @@ class AuditServiceStub:
     """The mesh's durable, tamper-evident event log.
 
     Every acknowledged event is committed to disk, carries a gap-free sequence number and a
-    SHA-256 hash chaining it to the event before it. Ingest is idempotent on (source, id).
+    SHA-256 hash chaining it to the event before it. Ingest is idempotent on (source, id). The
+    events are the leaves of an RFC 9162 Merkle tree whose heads the log signs as C2SP
+    checkpoints, with inclusion and consistency proofs anyone can check.
     """
 
     def __init__(self, channel):
@@ -73,13 +75,45 @@ class AuditServiceStub:
                 request_serializer=audit_dot_v1_dot_audit__pb2.VerifyLogRequest.SerializeToString,
                 response_deserializer=audit_dot_v1_dot_audit__pb2.VerifyLogResponse.FromString,
                 _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/audit.v1.AuditService/GetCheckpoint',
+                request_serializer=audit_dot_v1_dot_audit__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=audit_dot_v1_dot_audit__pb2.Checkpoint.FromString,
+                _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/audit.v1.AuditService/ListCheckpoints',
+                request_serializer=audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
+        self.CreateCheckpoint = channel.unary_unary(
+                '/audit.v1.AuditService/CreateCheckpoint',
+                request_serializer=audit_dot_v1_dot_audit__pb2.CreateCheckpointRequest.SerializeToString,
+                response_deserializer=audit_dot_v1_dot_audit__pb2.Checkpoint.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/audit.v1.AuditService/GetInclusionProof',
+                request_serializer=audit_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=audit_dot_v1_dot_audit__pb2.InclusionProof.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/audit.v1.AuditService/GetConsistencyProof',
+                request_serializer=audit_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=audit_dot_v1_dot_audit__pb2.ConsistencyProof.FromString,
+                _registered_method=True)
+        self.GetVerifierKey = channel.unary_unary(
+                '/audit.v1.AuditService/GetVerifierKey',
+                request_serializer=audit_dot_v1_dot_audit__pb2.GetVerifierKeyRequest.SerializeToString,
+                response_deserializer=audit_dot_v1_dot_audit__pb2.VerifierKey.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
     """The mesh's durable, tamper-evident event log.
 
     Every acknowledged event is committed to disk, carries a gap-free sequence number and a
-    SHA-256 hash chaining it to the event before it. Ingest is idempotent on (source, id).
+    SHA-256 hash chaining it to the event before it. Ingest is idempotent on (source, id). The
+    events are the leaves of an RFC 9162 Merkle tree whose heads the log signs as C2SP
+    checkpoints, with inclusion and consistency proofs anyone can check.
     """
 
     def PublishEvent(self, request, context):
@@ -135,6 +169,48 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCheckpoint(self, request, context):
+        """Returns a signed checkpoint: `checkpoints/latest` or `checkpoints/{tree_size}`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpoints(self, request, context):
+        """Lists the signed checkpoints, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCheckpoint(self, request, context):
+        """Signs a checkpoint of the whole log now, or returns the newest one if it is current.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """Proves that an event is in the tree of a checkpoint (RFC 9162 inclusion proof).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """Proves that a larger tree extends a smaller one (RFC 9162 consistency proof).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVerifierKey(self, request, context):
+        """Returns the public key checkpoints are signed with, to pin; needs no token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +249,36 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     request_deserializer=audit_dot_v1_dot_audit__pb2.VerifyLogRequest.FromString,
                     response_serializer=audit_dot_v1_dot_audit__pb2.VerifyLogResponse.SerializeToString,
             ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=audit_dot_v1_dot_audit__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=audit_dot_v1_dot_audit__pb2.Checkpoint.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'CreateCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCheckpoint,
+                    request_deserializer=audit_dot_v1_dot_audit__pb2.CreateCheckpointRequest.FromString,
+                    response_serializer=audit_dot_v1_dot_audit__pb2.Checkpoint.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=audit_dot_v1_dot_audit__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=audit_dot_v1_dot_audit__pb2.InclusionProof.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=audit_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=audit_dot_v1_dot_audit__pb2.ConsistencyProof.SerializeToString,
+            ),
+            'GetVerifierKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVerifierKey,
+                    request_deserializer=audit_dot_v1_dot_audit__pb2.GetVerifierKeyRequest.FromString,
+                    response_serializer=audit_dot_v1_dot_audit__pb2.VerifierKey.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'audit.v1.AuditService', rpc_method_handlers)
@@ -185,7 +291,9 @@ class AuditService:
     """The mesh's durable, tamper-evident event log.
 
     Every acknowledged event is committed to disk, carries a gap-free sequence number and a
-    SHA-256 hash chaining it to the event before it. Ingest is idempotent on (source, id).
+    SHA-256 hash chaining it to the event before it. Ingest is idempotent on (source, id). The
+    events are the leaves of an RFC 9162 Merkle tree whose heads the log signs as C2SP
+    checkpoints, with inclusion and consistency proofs anyone can check.
     """
 
     @staticmethod
@@ -367,6 +475,168 @@ class AuditService:
             '/audit.v1.AuditService/VerifyLog',
             audit_dot_v1_dot_audit__pb2.VerifyLogRequest.SerializeToString,
             audit_dot_v1_dot_audit__pb2.VerifyLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/audit.v1.AuditService/GetCheckpoint',
+            audit_dot_v1_dot_audit__pb2.GetCheckpointRequest.SerializeToString,
+            audit_dot_v1_dot_audit__pb2.Checkpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/audit.v1.AuditService/ListCheckpoints',
+            audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+            audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/audit.v1.AuditService/CreateCheckpoint',
+            audit_dot_v1_dot_audit__pb2.CreateCheckpointRequest.SerializeToString,
+            audit_dot_v1_dot_audit__pb2.Checkpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/audit.v1.AuditService/GetInclusionProof',
+            audit_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
+            audit_dot_v1_dot_audit__pb2.InclusionProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/audit.v1.AuditService/GetConsistencyProof',
+            audit_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
+            audit_dot_v1_dot_audit__pb2.ConsistencyProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVerifierKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/audit.v1.AuditService/GetVerifierKey',
+            audit_dot_v1_dot_audit__pb2.GetVerifierKeyRequest.SerializeToString,
+            audit_dot_v1_dot_audit__pb2.VerifierKey.FromString,
             options,
             channel_credentials,
             insecure,
