@@ -31,6 +31,18 @@ POLICIES: dict[str, Policy] = {
     f"/{SERVICE}/SubscribeEvents": _READ,
     f"/{SERVICE}/VerifyLog": _READ,
 }
+PUBLISHED = "(the events published)"
+"""What the ingest RPCs emit: the events they are given, which are their own record."""
+EVENTS: dict[str, tuple[str, ...]] = {
+    f"/{SERVICE}/PublishEvent": (PUBLISHED,),
+    f"/{SERVICE}/PublishEvents": (PUBLISHED,),
+    f"/{SERVICE}/StreamEvents": (PUBLISHED,),
+}
+"""The event types each RPC appends to the log (see docs/audit.md, "Event types").
+
+Any RPC refused for its caller also appends ``audit.call.denied``, with source ``/audit``
+(:mod:`common.denials`).
+"""
 Context = Any
 """``grpc.aio.ServicerContext``; only SubscribeEvents uses it, to send its headers early."""
 
