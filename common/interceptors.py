@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import grpc
 
@@ -271,7 +271,6 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             raise
         except Exception as exc:
             if self._denials is not None and _refuses_caller(exc, policy):
-                assert isinstance(exc, errors.MeshError)
                 principal = _principal.get()
                 await self._denials.denied(
                     method=method,
@@ -357,7 +356,7 @@ _CODES: dict[type[Exception], str] = {
 }
 
 
-def _refuses_caller(exc: Exception, policy: Policy | None) -> bool:
+def _refuses_caller(exc: Exception, policy: Policy | None) -> TypeGuard[errors.MeshError]:
     """Whether ``exc`` refuses the caller for who they are, on a method that is not public.
 
     A public method's UNAUTHENTICATED (a wrong password, a refused refresh token) is its answer,
