@@ -21,6 +21,7 @@ from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings, data_dir
 from common.db import Database
+from common.denials import Denial, DenialLog, denial_event
 from common.logs import configure_logging
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import connect_users
@@ -71,6 +72,10 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         limits=Limits(stream_window=settings.stream_window),
     )
     servicer = AuditServicer(service, blocking)
+
+    async def record_denial(denial: Denial) -> None:
+        await service.record_own(denial_event(denial, service="audit"))
+
     server = create_server(
         settings.listen,
         domain=DOMAIN,
@@ -83,6 +88,7 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         verifier=verifier,
         settings=settings.runtime,
         blocking=blocking,
+        denials=DenialLog(record_denial, window_seconds=settings.runtime.denial_window_seconds),
     )
     ingestor.start()
     server.background.extend([fanout.run, log.run])

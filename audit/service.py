@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from audit import ingest
 from audit.checkpoints import Checkpoint, VerifierKey
-from audit.events import EventFilter, StoredEvent
+from audit.events import EventFilter, StoredEvent, parse_event
 from audit.ingest import Ingestor, Outcome, Prepare
 from audit.query import check_filter, run_query
 from audit.store import EventStore
@@ -24,7 +24,11 @@ from audit.subscriptions import Fanout
 from audit.transparency import InclusionProof, TransparencyLog
 from audit.verification import Verification, verify_log
 from common import pages
-from common.errors import FieldViolation, NotFound, invalid
+from common.errors import FieldViolation, MeshError, NotFound, invalid
+from common.outbox import OutboxEvent
+
+SOURCE = "/audit"
+"""The source of the events the Audit Service records about itself."""
 
 MAX_BATCH_EVENTS = 1000
 """Most events one PublishEvents call or one stream message may carry."""
@@ -76,6 +80,21 @@ class AuditService:
         _check_count(count)
         pending = await self._ingestor.submit(prepare, count)
         return await ingest.settle(pending, self._limits.commit_timeout)
+
+    async def record_own(self, event: OutboxEvent) -> None:
+        """Append an event of the Audit Service itself, through the same ingest as any other."""
+        parsed = parse_event(
+            id=event.id,
+            source=SOURCE,
+            type=event.type,
+            subject=event.subject,
+            time_ns=event.time_ns,
+            actor=event.actor,
+            data=event.body(),
+        )
+        (outcome,) = await self.publish(lambda: [parsed], 1)
+        if isinstance(outcome, MeshError):
+            raise outcome
 
     def publish_stream(
         self, messages: AsyncIterator[tuple[list[T], Prepare]]

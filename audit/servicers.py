@@ -38,6 +38,22 @@ POLICIES: dict[str, Policy] = {
     f"/{SERVICE}/GetConsistencyProof": _READ,
     f"/{SERVICE}/GetVerifierKey": PUBLIC,
 }
+PUBLISHED = "(the events published)"
+"""What the ingest RPCs emit: the events they are given, which are their own record."""
+SIGNED = "(the checkpoint signed)"
+"""What CreateCheckpoint leaves: the stored checkpoint, listed by ListCheckpoints. An event
+for it would grow the log past the checkpoint just signed."""
+EVENTS: dict[str, tuple[str, ...]] = {
+    f"/{SERVICE}/PublishEvent": (PUBLISHED,),
+    f"/{SERVICE}/PublishEvents": (PUBLISHED,),
+    f"/{SERVICE}/StreamEvents": (PUBLISHED,),
+    f"/{SERVICE}/CreateCheckpoint": (SIGNED,),
+}
+"""The event types each RPC appends to the log (see docs/audit.md, "Event types").
+
+Any RPC refused for its caller also appends ``audit.call.denied``, with source ``/audit``
+(:mod:`common.denials`).
+"""
 Context = Any
 """``grpc.aio.ServicerContext``; only SubscribeEvents uses it, to send its headers early."""
 

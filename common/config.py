@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+
+Networks = tuple[IPv4Network | IPv6Network, ...]
 
 
 class ConfigError(ValueError):
@@ -43,6 +46,18 @@ def env_float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def env_networks(name: str, default: str) -> Networks:
+    """Comma-separated addresses or CIDR blocks; an empty list (``,``) names none."""
+    found: list[IPv4Network | IPv6Network] = []
+    for part in env_str(name, default).split(","):
+        if part.strip():
+            try:
+                found.append(ip_network(part.strip(), strict=False))
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {part.strip()!r} is not an address or CIDR") from exc
+    return tuple(found)
+
+
 def data_dir() -> Path:
     """The folder holding every service's embedded database and keys (``MESH_DATA_DIR``)."""
     path = Path(env_str("MESH_DATA_DIR", ".mesh")).resolve()
@@ -73,6 +88,13 @@ class RuntimeSettings:
     """Token issuer every service expects (``MESH_TOKEN_ISSUER``, default ``ontology-mesh``)."""
     audience: str
     """Token audience every service expects (``MESH_TOKEN_AUDIENCE``, default ``ontology-mesh``)."""
+    trusted_proxies: Networks = ()
+    """Peers whose last ``x-forwarded-for`` entry is the client address (``MESH_TRUSTED_PROXIES``,
+    the loopback addresses, where ``mesh up`` runs Envoy); see :mod:`common.origin`."""
+    denial_window_seconds: float = 60.0
+    """At most one event per caller and method reports refused calls in this period; the rest
+    are counted into the next one (``MESH_DENIAL_WINDOW_SECONDS``, 60). See
+    :mod:`common.denials`."""
 
     @classmethod
     def from_env(cls) -> RuntimeSettings:
@@ -85,4 +107,6 @@ class RuntimeSettings:
             log_level=env_str("MESH_LOG_LEVEL", "INFO").upper(),
             issuer=env_str("MESH_TOKEN_ISSUER", "ontology-mesh"),
             audience=env_str("MESH_TOKEN_AUDIENCE", "ontology-mesh"),
+            trusted_proxies=env_networks("MESH_TRUSTED_PROXIES", "127.0.0.0/8,::1"),
+            denial_window_seconds=env_float("MESH_DENIAL_WINDOW_SECONDS", 60.0),
         )

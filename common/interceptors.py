@@ -8,6 +8,10 @@ one extra coroutine, not one per concern. Around every call it:
 - refuses request bytes that do not parse with INVALID_ARGUMENT naming the field, where
   protobuf would fail inside gRPC with a bare error (the deserializer is made tolerant, and
   the error raised once the caller is let in);
+- makes the caller's client address current (:mod:`common.origin`), for the events the call
+  emits;
+- reports each call refused for who made it (PERMISSION_DENIED, or UNAUTHENTICATED where the
+  method needs a token) to the server's :class:`common.denials.DenialLog`;
 - bounds the open calls of each streaming method, so a flood of one kind of stream cannot
   take the places of another;
 - turns domain errors into statuses with ErrorInfo through :mod:`common.status`, and anything
@@ -25,12 +29,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import grpc
 
-from common import errors, times
+from common import errors, origin, times
 from common.auth import Principal, TokenVerifier
+from common.config import Networks
+from common.denials import DenialLog
 from common.logs import AccessLog
 from common.status import Describe, internal_status, no_details, to_status
 from common.undecodable import undecodable
@@ -148,8 +154,13 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         policies: Mapping[str, Policy],
         max_streams: int,
         describe: Describe = no_details,
+        trusted_proxies: Networks = (),
+        denials: DenialLog | None = None,
     ) -> None:
+        """``trusted_proxies`` may say who the client is; ``denials`` hears of refused calls."""
         self._domain = domain
+        self._trusted = trusted_proxies
+        self._denials = denials
         self._describe = describe
         self._verifier = verifier
         self._policies = dict(policies)
@@ -248,6 +259,8 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
     ) -> AsyncIterator[None]:
         """Everything around one call: the caller, a stream's place, errors, the log line."""
         record = _Record(method)
+        address = origin.derive(context.peer(), context.invocation_metadata(), self._trusted)
+        origin.serve_from(address)
         try:
             record.user = await self._authorize(policy, method, context)
             if stream:
@@ -257,6 +270,15 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             record.cancelled = True
             raise
         except Exception as exc:
+            if self._denials is not None and _refuses_caller(exc, policy):
+                principal = _principal.get()
+                await self._denials.denied(
+                    method=method,
+                    code=_CODES[type(exc)],
+                    reason=exc.reason,
+                    actor=principal.username if principal else "",
+                    client_address=address,
+                )
             await self._fail(exc, method, context)
         finally:
             self._release_slot(record)
@@ -275,9 +297,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         if self._verifier is None:
             raise errors.Unauthenticated("token verification is not configured")
         principal = await self._verifier.authenticate(bearer_token(context.invocation_metadata()))
+        _principal.set(principal)  # known even if refused, so the refusal names them
         if policy.permission is not None:
             principal.require(policy.permission)
-        _principal.set(principal)
         return principal.username
 
     def _take_slot(self, record: _Record) -> None:
@@ -326,6 +348,21 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             duration_ms=round((time.perf_counter() - record.start) * 1000, 3),
             user=record.user,
         )
+
+
+_CODES: dict[type[Exception], str] = {
+    errors.PermissionDenied: "PERMISSION_DENIED",
+    errors.Unauthenticated: "UNAUTHENTICATED",
+}
+
+
+def _refuses_caller(exc: Exception, policy: Policy | None) -> TypeGuard[errors.MeshError]:
+    """Whether ``exc`` refuses the caller for who they are, on a method that is not public.
+
+    A public method's UNAUTHENTICATED (a wrong password, a refused refresh token) is its answer,
+    which its own events report.
+    """
+    return type(exc) in _CODES and (policy is None or not policy.public)
 
 
 def _coroutine(inner: Behavior, method: str) -> Behavior:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from common import times
+from common import origin, times
 from common.canonical import canonical_json
 from common.db import mark, replace_column
 
@@ -52,6 +52,13 @@ class OutboxEvent:
     data: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_ns: int = field(default_factory=times.now)
+    client_address: str = field(default_factory=origin.client_address)
+    """Where the call that caused it came from (:mod:`common.origin`); the serving call's by
+    default, empty for work no call asked for (first start)."""
+
+    def body(self) -> dict[str, Any]:
+        """``data`` with ``client_address``, which every event of the mesh carries."""
+        return {**self.data, "client_address": self.client_address}
 
 
 def append(conn: Connection, table: sa.Table, event: OutboxEvent) -> None:
@@ -63,7 +70,7 @@ def append(conn: Connection, table: sa.Table, event: OutboxEvent) -> None:
             subject=event.subject,
             actor=event.actor,
             time_ns=event.time_ns,
-            data=canonical_json(event.data),
+            data=canonical_json(event.body()),
         )
     )
     mark(conn, OUTBOX_TOPIC)

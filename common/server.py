@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings
+from common.denials import DenialLog
 from common.interceptors import MeshInterceptor, Policy
 from common.status import Describe, no_details
 
@@ -183,6 +184,7 @@ def create_server(
     reflection_pool: descriptor_pool.DescriptorPool | None = None,
     described: Sequence[str] = (),
     error_details: Describe = no_details,
+    denials: DenialLog | None = None,
 ) -> MeshServer:
     """Build a server bound to ``address`` (``host:0`` picks a free port, as tests do).
 
@@ -191,6 +193,8 @@ def create_server(
     hop to; the server closes it when it stops. With ``reflection_pool``, reflection also
     describes the ``described`` services from it (the gateway's reflection server).
     ``error_details`` turns the domain objects errors carry into messages of the API.
+    ``denials`` records the calls refused for who made them; it runs with the server and
+    reports what it still counts when the server drains.
     """
     interceptor = MeshInterceptor(
         domain=domain,
@@ -198,6 +202,8 @@ def create_server(
         policies=policies,
         max_streams=settings.max_streams,
         describe=error_details,
+        trusted_proxies=settings.trusted_proxies,
+        denials=denials,
     )
     server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
     health_servicer = health.aio.HealthServicer()
@@ -213,7 +219,7 @@ def create_server(
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot bind {address}")
-    return MeshServer(
+    built = MeshServer(
         server=server,
         port=port,
         health=health_servicer,
@@ -222,6 +228,10 @@ def create_server(
         grace_seconds=settings.grace_seconds,
         blocking=blocking,
     )
+    if denials is not None:
+        built.background.append(denials.run)
+        built.on_drain.append(denials.close)
+    return built
 
 
 def serve(build: Callable[[], MeshServer]) -> None:

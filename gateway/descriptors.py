@@ -7,6 +7,7 @@ generate command, with nothing listed by hand.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
 DESCRIPTOR_PATH = Path(__file__).resolve().parent / "descriptor.pb"
+READ_VERBS = ("Get", "List", "Query", "Diff", "Validate", "Watch", "Subscribe", "Verify")
+"""The first words of RPCs that change nothing; every other RPC is mutating."""
 BACKENDS = ("users", "oms", "audit")
 """Each backend serves the proto packages ``<backend>.v1``; the name is also its cluster's."""
 
@@ -48,6 +51,16 @@ class Method:
     @property
     def streaming(self) -> bool:
         return self.client_streaming or self.server_streaming
+
+    @property
+    def mutating(self) -> bool:
+        """Whether it may change state: its name's first word is not one of :data:`READ_VERBS`.
+
+        The first word is the name up to its second capital (``ValidateToken``: ``Validate``),
+        so ``Listen`` would not pass for ``List``. Each mutating RPC must emit an event.
+        """
+        first = re.match(r"[A-Z][a-z]*", self.name)
+        return first is None or first.group() not in READ_VERBS
 
 
 @dataclass(frozen=True)

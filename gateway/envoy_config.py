@@ -449,7 +449,11 @@ def render(
         codec_type="AUTO",
         normalize_path=True,
         merge_slashes=True,
+        # The client address is the connection's: Envoy appends it to x-forwarded-for and
+        # trusts no entry a client sent, so the services take the last entry as the client
+        # address (common/origin.py) and nobody can choose what they record.
         use_remote_address=True,
+        xff_num_trusted_hops=0,
         access_log=_access_log(),
         http2_protocol_options={"max_concurrent_streams": 1000},
         route_config={

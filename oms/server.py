@@ -6,6 +6,7 @@ from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import data_dir
 from common.db import Database
+from common.denials import DenialLog, outbox_report
 from common.logs import configure_logging
 from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
@@ -63,6 +64,10 @@ def build_server(
         settings=settings.runtime,
         blocking=blocking,
         error_details=convert.detail_to_message,
+        denials=DenialLog(
+            outbox_report(lambda e: store.record_events([e]), service="oms", blocking=blocking),
+            window_seconds=settings.runtime.denial_window_seconds,
+        ),
     )
     server.on_stop.append(store.close)
     if audit_target and audit_token:

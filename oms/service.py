@@ -39,7 +39,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 COMMIT_ID = re.compile(r"[0-9a-f]{64}")
-BRANCH_SETTINGS = frozenset({"compatibility_mode", "protected", "base_branch"})
+BRANCH_SETTINGS = ("base_branch", "compatibility_mode", "protected")
 
 
 class MergeStrategy(StrEnum):
@@ -512,8 +512,23 @@ class OntologyService:
         if "base_branch" in mask:
             base = str(values.get("base_branch", ""))
             self.store.branch(base)
+        requested = [p for p in BRANCH_SETTINGS if p in mask]
+
+        def event(before: BranchRecord, after: BranchRecord) -> OutboxEvent:
+            return OutboxEvent(
+                type="oms.branch.updated",
+                subject=f"branches/{name}",
+                actor=principal.username,
+                data={
+                    "branch": name,
+                    "fields": requested,
+                    "before": {p: getattr(before, p) for p in requested},
+                    "after": {p: getattr(after, p) for p in requested},
+                },
+            )
+
         updated = self.store.update_branch(
-            name, base_branch=base, protected=protected, compatibility_mode=mode
+            name, event, base_branch=base, protected=protected, compatibility_mode=mode
         )
         return updated, self.store.commit(updated.head)
 
@@ -592,10 +607,32 @@ class OntologyService:
     ) -> MergeResult:
         """Merge ``source`` into ``target`` (default: its base branch).
 
-        Nothing is written on conflicts, invalid results, or refused breaking changes.
+        Nothing is merged on conflicts, invalid results, or refused breaking changes; the
+        refusal is recorded (``oms.branch.merge_refused``) in a transaction of its own.
         """
         src = self.store.branch(source)
         target = target or src.base_branch
+        try:
+            return self._merge(
+                principal, src, target, strategy=strategy, message=message, force=force
+            )
+        except errors.FailedPrecondition as refusal:
+            if refusal.reason in MERGE_REFUSALS:
+                event = _merge_refused(principal, source, target, refusal)
+                self.store.record_events([event])
+            raise
+
+    def _merge(
+        self,
+        principal: Principal,
+        src: BranchRecord,
+        target: str,
+        *,
+        strategy: MergeStrategy,
+        message: str,
+        force: Force,
+    ) -> MergeResult:
+        source = src.name
         if target == source:
             raise errors.invalid([FieldViolation("target", "cannot merge a branch into itself")])
         dst = self.store.branch(target)
@@ -726,6 +763,26 @@ class OntologyService:
             ]
         )
         return Validation(passed, checked_mode, base, head, findings)
+
+
+MERGE_REFUSALS = frozenset({"MERGE_CONFLICT", "MERGE_INVALID", "BREAKING_CHANGES", "NO_MERGE_BASE"})
+"""The reasons a merge is refused for what it would merge, each recorded as an event."""
+
+
+def _merge_refused(
+    principal: Principal, source: str, target: str, refusal: errors.FailedPrecondition
+) -> OutboxEvent:
+    return OutboxEvent(
+        type="oms.branch.merge_refused",
+        subject=f"branches/{target}",
+        actor=principal.username,
+        data={
+            "source": source,
+            "target": target,
+            "reason": refusal.reason,
+            "problems": len(refusal.details) + len(refusal.violations),
+        },
+    )
 
 
 def _check_etag(key: str, given: str, current: str) -> None:

@@ -8,6 +8,7 @@ each standard method.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -499,3 +500,35 @@ def _policies() -> dict[str, Policy]:
 
 
 POLICIES = _policies()
+
+
+def _events() -> dict[str, tuple[str, ...]]:
+    """The event types each RPC emits: every resource write is a commit of schema events."""
+    schema_events = ("oms.schema.created", "oms.schema.updated", "oms.schema.deleted")
+    table: dict[str, tuple[str, ...]] = {}
+    for method in schema_service_pb2.DESCRIPTOR.services_by_name["SchemaService"].methods:
+        verb = re.match(r"[A-Z][a-z]*", method.name)
+        emitted = {
+            "Create": ("oms.schema.created",),
+            "Update": ("oms.schema.updated",),
+            "Delete": ("oms.schema.deleted",),
+            "Commit": schema_events,
+        }.get(verb.group() if verb else "")
+        if emitted:
+            table[f"/{SCHEMA_SERVICE}/{method.name}"] = emitted
+    branch_events = {
+        "CreateBranch": ("oms.branch.created",),
+        "UpdateBranch": ("oms.branch.updated",),
+        "DeleteBranch": ("oms.branch.deleted",),
+        "MergeBranch": ("oms.branch.merged", "oms.branch.merge_refused"),
+        "ValidateBranch": ("oms.validation.passed", "oms.validation.failed"),
+    }
+    table.update({f"/{BRANCH_SERVICE}/{name}": e for name, e in branch_events.items()})
+    return table
+
+
+EVENTS = _events()
+"""The event types each RPC emits into the outbox (see docs/audit.md, "Event types").
+
+Any RPC refused for its caller also emits ``oms.call.denied`` (:mod:`common.denials`).
+"""

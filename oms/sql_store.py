@@ -23,7 +23,15 @@ from common.db import Database, replace_column
 from common.lru import LruCache
 from common.outbox import OutboxEvent, append, outbox_table, outbox_times_in_nanoseconds
 from oms.model import Overlay, Resource, references
-from oms.store import MAIN, BranchRecord, CommitRecord, EventsFor, NewCommit, Snapshot
+from oms.store import (
+    MAIN,
+    BranchEvent,
+    BranchRecord,
+    CommitRecord,
+    EventsFor,
+    NewCommit,
+    Snapshot,
+)
 from oms.tree import Tree, bucket_of, changed_entries, content_hash, group_by_bucket
 
 metadata = sa.MetaData()
@@ -89,6 +97,7 @@ outbox = outbox_table(metadata)
 EMPTY_TREE: Tree = {}
 
 _BRANCH = sa.select(branches).where(branches.c.name == sa.bindparam("name"))
+_BRANCH_LOCKED = _BRANCH.with_for_update()
 _BRANCH_HEAD = sa.select(branches.c.head).where(branches.c.name == sa.bindparam("name"))
 """Built once: every read of a branch looks one up, and building the statement each time
 costs more than running it."""
@@ -498,6 +507,7 @@ class SqlStore:
     def update_branch(
         self,
         name: str,
+        event: BranchEvent,
         *,
         base_branch: str | None = None,
         protected: bool | None = None,
@@ -511,9 +521,21 @@ class SqlStore:
         if compatibility_mode is not None:
             values["compatibility_mode"] = compatibility_mode
         with self.db.write() as conn:
+            before = self._locked_branch(conn, name)
             if values:
                 conn.execute(branches.update().where(branches.c.name == name).values(**values))
-        return self.branch(name)
+            after = self._locked_branch(conn, name)
+            append(conn, outbox, event(before, after))
+        return after
+
+    def _locked_branch(self, conn: Connection, name: str) -> BranchRecord:
+        """The branch, held against other writers until the transaction ends."""
+        row = conn.execute(_BRANCH_LOCKED, {"name": name}).first()
+        if row is None:
+            raise errors.NotFound(
+                f"branch {name!r} not found", reason="BRANCH_NOT_FOUND", metadata={"branch": name}
+            )
+        return self._branch(row)
 
     def delete_branch(self, name: str, event: OutboxEvent) -> None:
         with self.db.write() as conn:

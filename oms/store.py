@@ -66,6 +66,8 @@ class NewCommit:
 
 EventsFor = Callable[[CommitRecord], Sequence[OutboxEvent]]
 """Builds the events of a commit once its id is known; written in the same transaction."""
+BranchEvent = Callable[["BranchRecord", "BranchRecord"], OutboxEvent]
+"""Builds the event of a branch's new settings from the branch before and after the change."""
 
 
 class Snapshot(Mapping[str, Resource], ABC):
@@ -131,11 +133,14 @@ class OntologyStore(Protocol):
     def update_branch(
         self,
         name: str,
+        event: BranchEvent,
         *,
         base_branch: str | None = None,
         protected: bool | None = None,
         compatibility_mode: str | None = None,
-    ) -> BranchRecord: ...
+    ) -> BranchRecord:
+        """Change the settings given, with ``event`` of the change, in one transaction."""
+        ...
 
     def delete_branch(self, name: str, event: OutboxEvent) -> None: ...
 

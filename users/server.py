@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.db import Database
+from common.denials import DenialLog, outbox_report
 from common.logs import configure_logging
 from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
@@ -146,6 +147,10 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
         verifier=parts.verifier,
         settings=settings.runtime,
         blocking=parts.blocking,
+        denials=DenialLog(
+            outbox_report(parts.store.record_event, service="users", blocking=parts.blocking),
+            window_seconds=settings.runtime.denial_window_seconds,
+        ),
     )
     server.background.extend([parts.revocations.run, parts.housekeeper.run])
     server.on_drain.append(parts.revocations.stop)

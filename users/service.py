@@ -327,8 +327,28 @@ class AuthService:
             )
         return pair
 
-    def rotate_key(self) -> SigningKey:
-        return self._keys.rotate()
+    def rotate_key(self, caller: Principal) -> SigningKey:
+        """Rotate inside the transaction of its event, which commits only if the rotation did.
+
+        The keys are files, not rows: a commit failing after the rotation would leave it
+        unreported, which the error in the log then says.
+        """
+        with self._store.write() as tx:
+            previous = self._keys.signing_key().kid
+            key = self._keys.rotate()
+            tx.emit(
+                OutboxEvent(
+                    "users.auth.signing_key_rotated",
+                    subject=f"signingKeys/{key.kid}",
+                    actor=caller.username,
+                    data={
+                        "kid": key.kid,
+                        "previous_kid": previous,
+                        "published_kids": [jwk["kid"] for jwk in self._keys.jwks()],
+                    },
+                )
+            )
+        return key
 
     def jwks(self) -> list[dict[str, str]]:
         return self._keys.jwks()

@@ -61,6 +61,26 @@ POLICIES: dict[str, Policy] = {
     f"/{USER_SERVICE}/ListRoles": AUTHENTICATED,
 }
 
+EVENTS: dict[str, tuple[str, ...]] = {
+    f"/{AUTH_SERVICE}/Login": (
+        "users.auth.login_succeeded",
+        "users.auth.login_failed",
+        "users.auth.locked_out",
+    ),
+    f"/{AUTH_SERVICE}/Logout": ("users.auth.logout",),
+    f"/{AUTH_SERVICE}/RefreshToken": ("users.auth.refreshed", "users.auth.refresh_reuse_detected"),
+    f"/{AUTH_SERVICE}/RotateSigningKey": ("users.auth.signing_key_rotated",),
+    f"/{USER_SERVICE}/CreateUser": ("users.user.created",),
+    f"/{USER_SERVICE}/UpdateUser": ("users.user.updated",),
+    f"/{USER_SERVICE}/DisableUser": ("users.user.disabled",),
+    f"/{USER_SERVICE}/EnableUser": ("users.user.enabled",),
+    f"/{USER_SERVICE}/SetUserRoles": ("users.user.roles_changed",),
+}
+"""The event types each RPC emits into the outbox (see docs/audit.md, "Event types").
+
+Any RPC refused for its caller also emits ``users.call.denied`` (:mod:`common.denials`).
+"""
+
 
 Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it but metadata."""
@@ -149,7 +169,7 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
     async def RotateSigningKey(
         self, request: auth_pb.RotateSigningKeyRequest, context: Context
     ) -> auth_pb.RotateSigningKeyResponse:
-        key = await self._run(self._auth.rotate_key)
+        key = await self._run(self._auth.rotate_key, current_principal())
         return auth_pb.RotateSigningKeyResponse(
             kid=key.kid,
             published_kids=[jwk["kid"] for jwk in self._auth.jwks()],

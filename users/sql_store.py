@@ -472,6 +472,10 @@ class SqlUserStore:
         with self.db.write() as conn:
             yield _Transaction(conn)
 
+    def record_event(self, event: OutboxEvent) -> None:
+        with self.db.write() as conn:
+            append(conn, outbox, event)
+
     def revocations_after(self, sequence: int, *, limit: int) -> list[Revocation]:
         with self.db.read() as conn:
             result = conn.execute(

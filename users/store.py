@@ -219,6 +219,10 @@ class UserStore(Protocol):
 
     def write(self) -> AbstractContextManager[UserWrites]: ...
 
+    def record_event(self, event: OutboxEvent) -> None:
+        """Write an event in a transaction of its own: a refusal, which changes nothing."""
+        ...
+
     def revocations_after(self, sequence: int, *, limit: int) -> list[Revocation]:
         """Log entries with a greater sequence, in order."""
         ...

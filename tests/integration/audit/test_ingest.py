@@ -242,4 +242,11 @@ def test_ingest_needs_audit_write_and_reads_need_audit_read(client, signer):
     with pytest.raises(grpc.RpcError) as caught:
         client.stub.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=10)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert all_events(client) == []
+    # Nothing refused is stored; each refusal is recorded as the log's own event instead.
+    stored = all_events(client)
+    assert [(e.source, e.type, e.data["method"]) for e in stored] == [
+        ("/audit", "audit.call.denied", "/audit.v1.AuditService/PublishEvent"),
+        ("/audit", "audit.call.denied", "/audit.v1.AuditService/StreamEvents"),
+        ("/audit", "audit.call.denied", "/audit.v1.AuditService/QueryEvents"),
+        ("/audit", "audit.call.denied", "/audit.v1.AuditService/VerifyLog"),
+    ]

@@ -74,7 +74,11 @@ def test_service_account_writes_and_admin_reads(users, audit):
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     admin = bearer(users.login().access_token)
     found = stub.QueryEvents(audit_pb2.QueryEventsRequest(), metadata=admin, timeout=10)
-    assert [e.id for e in found.events] == [event.id]
+    assert [(e.id, e.actor) for e in found.events] == [
+        (event.id, event.actor),
+        (found.events[1].id, "svc-oms"),
+    ]
+    assert found.events[1].type == "audit.call.denied"
     with pytest.raises(grpc.RpcError) as caught:
         stub.QueryEvents(audit_pb2.QueryEventsRequest(), metadata=bearer("not-a-token"))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -95,7 +95,9 @@ def row_counts(store):
 
 @settings(max_examples=60, deadline=None)
 @given(ours=side, theirs=side, strategy=st.sampled_from(list(MergeStrategy)))
-def test_merge_matches_the_three_way_rule_and_conflicts_write_nothing(ours, theirs, strategy):
+def test_merge_matches_the_three_way_rule_and_conflicts_write_nothing_but_their_record(
+    ours, theirs, strategy
+):
     with tempfile.TemporaryDirectory() as folder:
         store = SqlStore(Database(f"sqlite:///{Path(folder) / 'oms.db'}"))
         try:
@@ -130,7 +132,8 @@ def test_merge_matches_the_three_way_rule_and_conflicts_write_nothing(ours, thei
                 assert len(caught.value.details) >= len(conflicts)
                 assert store.branch("target").head == before_head
                 assert state(service, "target") == before
-                assert row_counts(store) == counts
+                commits_before, events_before = counts
+                assert row_counts(store) == (commits_before, events_before + 1)  # the refusal
             else:
                 service.merge(
                     ADMIN, "source", target="", strategy=strategy, message="", force=Force()
