@@ -43,6 +43,7 @@ events = sa.Table(
     sa.Column("recorded_ns", sa.BigInteger, nullable=False),
     sa.Column("previous_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("leaf_hash", sa.LargeBinary(32)),
     sa.UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
     sa.Index("ix_events_type_sequence", "type", "sequence"),
     sa.Index("ix_events_source_sequence", "source", "sequence"),
@@ -62,6 +63,9 @@ chain_head = sa.Table(
 """One row (id 1): the last sequence and hash, locked by every append, checked by VerifyLog."""
 
 
+_LEAF = events.c.leaf_hash
+"""The event's Merkle leaf hash: level 0 of the tree, so no tile rewrites it at each commit."""
+
 merkle_tiles = sa.Table(
     "merkle_tiles",
     metadata,
@@ -69,7 +73,7 @@ merkle_tiles = sa.Table(
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("hashes", sa.LargeBinary, nullable=False),
 )
-"""The Merkle tree as tiles of up to 256 hashes (see :mod:`audit.tiles`)."""
+"""The Merkle tree's tiles of up to 256 hashes above level 0 (see :mod:`audit.tiles`)."""
 
 checkpoints = sa.Table(
     "checkpoints",
@@ -92,21 +96,29 @@ def _create(conn: Connection) -> None:
 
 
 def _add_merkle_tree(conn: Connection) -> None:
-    """Build the tree over the events already stored, once, as the tables are added."""
+    """Build the tree over the events already stored, once, as its column and tables come."""
+    if "leaf_hash" not in {c["name"] for c in sa.inspect(conn).get_columns("events")}:
+        blob = sa.LargeBinary().compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE events ADD COLUMN leaf_hash {blob}"))
     metadata.create_all(conn, tables=list(_V2_TABLES))
     tree = TiledTree.empty()
     after = 0
     while True:
-        rows = conn.execute(
-            sa.select(events)
-            .where(events.c.sequence > after)
-            .order_by(events.c.sequence)
-            .limit(10_000)
-        ).all()
+        query = (
+            sa.select(events).where(events.c.sequence > after).order_by(events.c.sequence)
+        ).limit(10_000)
+        rows = conn.execute(query).all()
         if not rows:
             break
-        grown, dirty = tree.extend([chain.leaf_hash(_stored(row)) for row in rows])
-        _write_tiles(conn, tree, dirty)
+        leaves = [chain.leaf_hash(_stored(row)) for row in rows]
+        conn.execute(
+            events.update()
+            .where(events.c.sequence == sa.bindparam("at"))
+            .values(leaf_hash=sa.bindparam("leaf")),
+            [{"at": row.sequence, "leaf": leaf} for row, leaf in zip(rows, leaves, strict=True)],
+        )
+        grown, dirty = tree.extend(leaves)
+        write_tiles(conn, tree, dirty)
         tree = grown
         after = rows[-1].sequence
 
@@ -150,10 +162,13 @@ def insert_rows(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         conn.exec_driver_sql(sql, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
 
 
-def _write_tiles(conn: Connection, before: TiledTree, dirty: dict[TileKey, bytes]) -> None:
-    """Store tiles whole; the partial tiles of the tree ``before`` the append are replaced."""
+def write_tiles(conn: Connection, before: TiledTree, dirty: dict[TileKey, bytes]) -> None:
+    """Store tiles whole; the partial tiles of the tree ``before`` the append are replaced.
+
+    Level 0 is not stored as tiles: the leaf hashes are in the events' own rows.
+    """
     stored = set(tiles.partial_keys(before.size))
-    keys = list(dirty)
+    keys = [key for key in dirty if key[0] > 0]
     new = [{"level": k[0], "idx": k[1], "hashes": dirty[k]} for k in keys if k not in stored]
     grown = [{"k_level": k[0], "k_idx": k[1], "hashes": dirty[k]} for k in keys if k in stored]
     if new:
@@ -171,8 +186,24 @@ def _write_tiles(conn: Connection, before: TiledTree, dirty: dict[TileKey, bytes
 
 
 def _read_tiles(conn: Connection, keys: Sequence[TileKey]) -> dict[TileKey, list[bytes]]:
+    """Tiles by key; those of level 0 are read from the events' leaf hashes."""
     found: dict[TileKey, list[bytes]] = {}
-    ordered = sorted(set(keys))
+    for level, index in keys:
+        if level == 0:
+            first = index * tiles.WIDTH + 1
+            query = (
+                sa.select(events.c.sequence, _LEAF)
+                .where(events.c.sequence.between(first, first + tiles.WIDTH - 1))
+                .order_by(events.c.sequence)
+            )
+            leaves: list[bytes] = []
+            for sequence, leaf in conn.execute(query):
+                if sequence != first + len(leaves) or leaf is None:
+                    break  # a missing event ends the tile: hashes after it cannot be placed
+                leaves.append(bytes(leaf))
+            if leaves:
+                found[(0, index)] = leaves
+    ordered = sorted({key for key in keys if key[0] > 0})
     for start in range(0, len(ordered), _KEY_CHUNK):
         query = sa.select(merkle_tiles).where(
             sa.tuple_(merkle_tiles.c.level, merkle_tiles.c.idx).in_(
@@ -212,7 +243,7 @@ def _stored(row: Any) -> StoredEvent:
     )
 
 
-def _row(stored: StoredEvent) -> tuple[Any, ...]:
+def _row(stored: StoredEvent, leaf: bytes) -> tuple[Any, ...]:
     event = stored.event
     return (
         stored.sequence,
@@ -226,6 +257,7 @@ def _row(stored: StoredEvent) -> tuple[Any, ...]:
         stored.recorded_ns,
         stored.previous_hash,
         stored.hash,
+        leaf,
     )
 
 
@@ -355,14 +387,14 @@ class SqlEventStore:
             leaves.append(leaf)
         if not stored:
             return stored, tree
-        insert_rows(conn, [_row(s) for s in stored])
+        insert_rows(conn, [_row(s, leaf) for s, leaf in zip(stored, leaves, strict=True)])
         conn.execute(
             chain_head.update()
             .where(chain_head.c.id == 1)
             .values(sequence=sequence, hash=previous_hash)
         )
         grown, dirty = tree.extend(leaves)
-        _write_tiles(conn, tree, dirty)
+        write_tiles(conn, tree, dirty)
         return stored, grown
 
     @staticmethod

@@ -6,9 +6,11 @@ hashes, level 1 the roots of full level-0 tiles, and so on. Any perfect subtree'
 computed from the entries of one tile (at most 128 node hashes). A tile is *partial* while it
 has fewer than 256 entries; it only ever grows, so the entries it has are final.
 
-An append rewrites at most one partial tile per level and writes the tiles it completed:
-a handful of rows per commit, whatever the batch size. The right edge of the tree (and so its
-root) follows from the partial tiles alone, so a restart reads one row per level, never the log.
+The store keeps level 0 in the events' own rows (each row holds its leaf hash), so a commit
+writes its leaves with its events, and a tile above is rewritten only when 256 more nodes of
+its level have completed: the tree costs 32 bytes per event and a row every 256 events. The
+right edge of the tree (and so its root) follows from the partial tiles alone, so a restart
+reads one tile per level, never the whole log.
 """
 
 from __future__ import annotations
