@@ -19,7 +19,8 @@ from gateway.settings import MeshSettings
 Config = dict[str, Any]
 
 JWKS_PATH = "/.well-known/jwks.json"
-EXEMPT_REST_PATHS = ("/auth/login", "/auth/refresh", "/auth/validate", JWKS_PATH)
+VERIFIER_KEY_PATH = "/api/v2/checkpoints:verifierKey"
+EXEMPT_REST_PATHS = ("/auth/login", "/auth/refresh", "/auth/validate", JWKS_PATH, VERIFIER_KEY_PATH)
 """REST paths anyone may call; the RPCs bound to them are exempt in their native form too."""
 HEALTH_PATH = "/health"
 OPENAPI_PATH = "/openapi.json"
