@@ -13,6 +13,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from audit import ingest
+from audit.attributes import SPEC_VERSION
 from audit.events import Event, EventFilter, Recorded, StoredEvent, parse_event
 from audit.v1 import audit_pb2
 from audit.verification import Verification
@@ -58,6 +59,11 @@ def event_to_domain(message: audit_pb2.Event, field_prefix: str) -> Event:
         time_ns=from_timestamp(message.time) if message.HasField("time") else None,
         actor=message.actor,
         data=_fields(message.data),
+        specversion=message.specversion,
+        datacontenttype=message.datacontenttype,
+        dataschema=message.dataschema,
+        traceparent=message.traceparent,
+        tracestate=message.tracestate,
         field_prefix=field_prefix,
     )
 
@@ -72,13 +78,18 @@ def event_to_message(stored: StoredEvent) -> audit_pb2.Event:
         source=event.source,
         type=event.type,
         subject=event.subject,
-        time=to_timestamp(event.time_ns),
+        time=to_timestamp(stored.time_ns),
         actor=event.actor,
         data=data,
         sequence=stored.sequence,
         recorded_time=to_timestamp(stored.recorded_ns),
         hash=stored.hash,
         previous_hash=stored.previous_hash,
+        specversion=SPEC_VERSION,
+        datacontenttype=event.datacontenttype,
+        dataschema=event.dataschema,
+        traceparent=event.traceparent,
+        tracestate=event.tracestate,
     )
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from audit import chain
-from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict
+from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict, redelivers
 from audit.store import Head
 from common import times
 from common.db import Database, Migration
@@ -39,6 +39,10 @@ events = sa.Table(
     sa.Column("recorded_ns", sa.BigInteger, nullable=False),
     sa.Column("previous_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("datacontenttype", sa.String(256), nullable=True),
+    sa.Column("dataschema", sa.String(2048), nullable=True),
+    sa.Column("traceparent", sa.String(256), nullable=True),
+    sa.Column("tracestate", sa.Text, nullable=True),
     sa.UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
     sa.Index("ix_events_type_sequence", "type", "sequence"),
     sa.Index("ix_events_source_sequence", "source", "sequence"),
@@ -63,7 +67,21 @@ def _create(conn: Connection) -> None:
     conn.execute(chain_head.insert().values(id=1, sequence=0, hash=chain.GENESIS))
 
 
-MIGRATIONS: list[Migration] = [_create]
+ATTRIBUTE_COLUMNS = ("datacontenttype", "dataschema", "traceparent", "tracestate")
+"""The optional CloudEvents attributes, NULL when an event has none (as every older one)."""
+
+
+def _add_attributes(conn: Connection) -> None:
+    """The attribute columns, for logs created before them; new ones have them from the start."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("events")}
+    for name in ATTRIBUTE_COLUMNS:
+        if name not in present:
+            column = events.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+
+
+MIGRATIONS: list[Migration] = [_create, _add_attributes]
 
 _DURABLE_COMMIT = sa.text(
     "SELECT set_config('synchronous_commit', 'on', true)"
@@ -112,6 +130,10 @@ def _stored(row: Any) -> StoredEvent:
             time_ns=row.time_ns,
             actor=row.actor,
             data=row.data,
+            datacontenttype=row.datacontenttype or "",
+            dataschema=row.dataschema or "",
+            traceparent=row.traceparent or "",
+            tracestate=row.tracestate or "",
         ),
         sequence=row.sequence,
         recorded_ns=row.recorded_ns,
@@ -129,11 +151,15 @@ def _row(stored: StoredEvent) -> tuple[Any, ...]:
         event.type,
         event.subject,
         event.actor,
-        event.time_ns,
+        stored.time_ns,
         event.data,
         stored.recorded_ns,
         stored.previous_hash,
         stored.hash,
+        event.datacontenttype or None,
+        event.dataschema or None,
+        event.traceparent or None,
+        event.tracestate or None,
     )
 
 
@@ -205,7 +231,7 @@ class SqlEventStore:
                     outcomes.append(Recorded(inserted[event.key], duplicate=False))
                     continue
                 original = originals.get(event.key) or inserted[event.key]
-                same = original.event == event
+                same = redelivers(original.event, event)
                 outcomes.append(Recorded(original, duplicate=True) if same else conflict(event))
             return outcomes
 

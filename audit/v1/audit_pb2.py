@@ -30,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61udit/v1/audit.proto\x12\x08\x61udit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\x86\x03\n\x05\x45vent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06source\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12.\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12%\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x08sequence\x18\t \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x37\n\rrecorded_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04hash\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rprevious_hash\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03:4\xea\x41\x31\n\x10\x61udit.mesh/Event\x12\x0e\x65vents/{event}*\x06\x65vents2\x05\x65vent\"n\n\x08\x45ventAck\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12!\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.Status\";\n\x13PublishEventRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"=\n\x14PublishEventsRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"<\n\x15PublishEventsResponse\x12#\n\x07results\x18\x01 \x03(\x0b\x32\x12.audit.v1.EventAck\"<\n\x13StreamEventsRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"8\n\x14StreamEventsResponse\x12 \n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x12.audit.v1.EventAck\"\xf2\x01\n\x12QueryEventsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\n\n\x02id\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05order\x18\x08 \x01(\t\x12\x11\n\tpage_size\x18\t \x01(\x05\x12\x12\n\npage_token\x18\n \x01(\t\"O\n\x13QueryEventsResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x0fGetEventRequest\x12\'\n\x04name\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10\x61udit.mesh/Event\"n\n\x16SubscribeEventsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x05 \x01(\x03\"@\n\x10VerifyLogRequest\x12\x16\n\x0estart_sequence\x18\x01 \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x02 \x01(\x03\"\xbc\x01\n\x11VerifyLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x16\n\x0everified_count\x18\x02 \x01(\x03\x12\x16\n\x0estart_sequence\x18\x03 \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x04 \x01(\x03\x12\x15\n\rhead_sequence\x18\x05 \x01(\x03\x12\x11\n\thead_hash\x18\x06 \x01(\t\x12\'\n\x0b\x66irst_break\x18\x07 \x01(\x0b\x32\x12.audit.v1.LogBreak\"\x81\x02\n\x08LogBreak\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.audit.v1.LogBreak.Kind\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08\x65xpected\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tual\x18\x05 \x01(\t\"\x88\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12KIND_HASH_MISMATCH\x10\x01\x12\x1f\n\x1bKIND_PREVIOUS_HASH_MISMATCH\x10\x02\x12\x19\n\x15KIND_SEQUENCE_MISSING\x10\x03\x12\x16\n\x12KIND_HEAD_MISMATCH\x10\x04\x32\xc5\x05\n\x0c\x41uditService\x12]\n\x0cPublishEvent\x12\x1d.audit.v1.PublishEventRequest\x1a\x0f.audit.v1.Event\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0e/api/v2/events:\x05\x65vent\x12q\n\rPublishEvents\x12\x1e.audit.v1.PublishEventsRequest\x1a\x1f.audit.v1.PublishEventsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v2/events/batch:\x01*\x12Q\n\x0cStreamEvents\x12\x1d.audit.v1.StreamEventsRequest\x1a\x1e.audit.v1.StreamEventsResponse(\x01\x30\x01\x12h\n\x0bQueryEvents\x12\x1c.audit.v1.QueryEventsRequest\x1a\x1d.audit.v1.QueryEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v2/query/events\x12W\n\x08GetEvent\x12\x19.audit.v1.GetEventRequest\x1a\x0f.audit.v1.Event\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v2/{name=events/*}\x12h\n\x0fSubscribeEvents\x12 .audit.v1.SubscribeEventsRequest\x1a\x0f.audit.v1.Event\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v2/events:subscribe0\x01\x12\x63\n\tVerifyLog\x12\x1a.audit.v1.VerifyLogRequest\x1a\x1b.audit.v1.VerifyLogResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v2/events:verifyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61udit/v1/audit.proto\x12\x08\x61udit.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xeb\x03\n\x05\x45vent\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06source\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12%\n\x04\x64\x61ta\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x08sequence\x18\t \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x37\n\rrecorded_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04hash\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x1b\n\rprevious_hash\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x0bspecversion\x18\r \x01(\t\x12\x17\n\x0f\x64\x61tacontenttype\x18\x0e \x01(\t\x12\x12\n\ndataschema\x18\x0f \x01(\t\x12\x13\n\x0btraceparent\x18\x10 \x01(\t\x12\x12\n\ntracestate\x18\x11 \x01(\t:4\xea\x41\x31\n\x10\x61udit.mesh/Event\x12\x0e\x65vents/{event}*\x06\x65vents2\x05\x65vent\"n\n\x08\x45ventAck\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12!\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.Status\";\n\x13PublishEventRequest\x12$\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"=\n\x14PublishEventsRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"<\n\x15PublishEventsResponse\x12#\n\x07results\x18\x01 \x03(\x0b\x32\x12.audit.v1.EventAck\"<\n\x13StreamEventsRequest\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.EventB\x04\xe2\x41\x01\x02\"8\n\x14StreamEventsResponse\x12 \n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32\x12.audit.v1.EventAck\"\xf2\x01\n\x12QueryEventsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\n\n\x02id\x18\x05 \x01(\t\x12.\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05order\x18\x08 \x01(\t\x12\x11\n\tpage_size\x18\t \x01(\x05\x12\x12\n\npage_token\x18\n \x01(\t\"O\n\x13QueryEventsResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.audit.v1.Event\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x0fGetEventRequest\x12\'\n\x04name\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10\x61udit.mesh/Event\"n\n\x16SubscribeEventsRequest\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x05 \x01(\x03\"@\n\x10VerifyLogRequest\x12\x16\n\x0estart_sequence\x18\x01 \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x02 \x01(\x03\"\xbc\x01\n\x11VerifyLogResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x16\n\x0everified_count\x18\x02 \x01(\x03\x12\x16\n\x0estart_sequence\x18\x03 \x01(\x03\x12\x14\n\x0c\x65nd_sequence\x18\x04 \x01(\x03\x12\x15\n\rhead_sequence\x18\x05 \x01(\x03\x12\x11\n\thead_hash\x18\x06 \x01(\t\x12\'\n\x0b\x66irst_break\x18\x07 \x01(\x0b\x32\x12.audit.v1.LogBreak\"\x81\x02\n\x08LogBreak\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.audit.v1.LogBreak.Kind\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08\x65xpected\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tual\x18\x05 \x01(\t\"\x88\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12KIND_HASH_MISMATCH\x10\x01\x12\x1f\n\x1bKIND_PREVIOUS_HASH_MISMATCH\x10\x02\x12\x19\n\x15KIND_SEQUENCE_MISSING\x10\x03\x12\x16\n\x12KIND_HEAD_MISMATCH\x10\x04\x32\xc5\x05\n\x0c\x41uditService\x12]\n\x0cPublishEvent\x12\x1d.audit.v1.PublishEventRequest\x1a\x0f.audit.v1.Event\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0e/api/v2/events:\x05\x65vent\x12q\n\rPublishEvents\x12\x1e.audit.v1.PublishEventsRequest\x1a\x1f.audit.v1.PublishEventsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v2/events/batch:\x01*\x12Q\n\x0cStreamEvents\x12\x1d.audit.v1.StreamEventsRequest\x1a\x1e.audit.v1.StreamEventsResponse(\x01\x30\x01\x12h\n\x0bQueryEvents\x12\x1c.audit.v1.QueryEventsRequest\x1a\x1d.audit.v1.QueryEventsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v2/query/events\x12W\n\x08GetEvent\x12\x19.audit.v1.GetEventRequest\x1a\x0f.audit.v1.Event\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v2/{name=events/*}\x12h\n\x0fSubscribeEvents\x12 .audit.v1.SubscribeEventsRequest\x1a\x0f.audit.v1.Event\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v2/events:subscribe0\x01\x12\x63\n\tVerifyLog\x12\x1a.audit.v1.VerifyLogRequest\x1a\x1b.audit.v1.VerifyLogResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v2/events:verifyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,8 +45,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENT'].fields_by_name['source']._serialized_options = b'\342A\001\002'
   _globals['_EVENT'].fields_by_name['type']._loaded_options = None
   _globals['_EVENT'].fields_by_name['type']._serialized_options = b'\342A\001\002'
-  _globals['_EVENT'].fields_by_name['time']._loaded_options = None
-  _globals['_EVENT'].fields_by_name['time']._serialized_options = b'\342A\001\002'
   _globals['_EVENT'].fields_by_name['sequence']._loaded_options = None
   _globals['_EVENT'].fields_by_name['sequence']._serialized_options = b'\342A\001\003'
   _globals['_EVENT'].fields_by_name['recorded_time']._loaded_options = None
@@ -78,35 +76,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITSERVICE'].methods_by_name['VerifyLog']._loaded_options = None
   _globals['_AUDITSERVICE'].methods_by_name['VerifyLog']._serialized_options = b'\202\323\344\223\002\027\022\025/api/v2/events:verify'
   _globals['_EVENT']._serialized_start=213
-  _globals['_EVENT']._serialized_end=603
-  _globals['_EVENTACK']._serialized_start=605
-  _globals['_EVENTACK']._serialized_end=715
-  _globals['_PUBLISHEVENTREQUEST']._serialized_start=717
-  _globals['_PUBLISHEVENTREQUEST']._serialized_end=776
-  _globals['_PUBLISHEVENTSREQUEST']._serialized_start=778
-  _globals['_PUBLISHEVENTSREQUEST']._serialized_end=839
-  _globals['_PUBLISHEVENTSRESPONSE']._serialized_start=841
-  _globals['_PUBLISHEVENTSRESPONSE']._serialized_end=901
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=903
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=963
-  _globals['_STREAMEVENTSRESPONSE']._serialized_start=965
-  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1021
-  _globals['_QUERYEVENTSREQUEST']._serialized_start=1024
-  _globals['_QUERYEVENTSREQUEST']._serialized_end=1266
-  _globals['_QUERYEVENTSRESPONSE']._serialized_start=1268
-  _globals['_QUERYEVENTSRESPONSE']._serialized_end=1347
-  _globals['_GETEVENTREQUEST']._serialized_start=1349
-  _globals['_GETEVENTREQUEST']._serialized_end=1407
-  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_start=1409
-  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_end=1519
-  _globals['_VERIFYLOGREQUEST']._serialized_start=1521
-  _globals['_VERIFYLOGREQUEST']._serialized_end=1585
-  _globals['_VERIFYLOGRESPONSE']._serialized_start=1588
-  _globals['_VERIFYLOGRESPONSE']._serialized_end=1776
-  _globals['_LOGBREAK']._serialized_start=1779
-  _globals['_LOGBREAK']._serialized_end=2036
-  _globals['_LOGBREAK_KIND']._serialized_start=1900
-  _globals['_LOGBREAK_KIND']._serialized_end=2036
-  _globals['_AUDITSERVICE']._serialized_start=2039
-  _globals['_AUDITSERVICE']._serialized_end=2748
+  _globals['_EVENT']._serialized_end=704
+  _globals['_EVENTACK']._serialized_start=706
+  _globals['_EVENTACK']._serialized_end=816
+  _globals['_PUBLISHEVENTREQUEST']._serialized_start=818
+  _globals['_PUBLISHEVENTREQUEST']._serialized_end=877
+  _globals['_PUBLISHEVENTSREQUEST']._serialized_start=879
+  _globals['_PUBLISHEVENTSREQUEST']._serialized_end=940
+  _globals['_PUBLISHEVENTSRESPONSE']._serialized_start=942
+  _globals['_PUBLISHEVENTSRESPONSE']._serialized_end=1002
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=1004
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=1064
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=1066
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1122
+  _globals['_QUERYEVENTSREQUEST']._serialized_start=1125
+  _globals['_QUERYEVENTSREQUEST']._serialized_end=1367
+  _globals['_QUERYEVENTSRESPONSE']._serialized_start=1369
+  _globals['_QUERYEVENTSRESPONSE']._serialized_end=1448
+  _globals['_GETEVENTREQUEST']._serialized_start=1450
+  _globals['_GETEVENTREQUEST']._serialized_end=1508
+  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_start=1510
+  _globals['_SUBSCRIBEEVENTSREQUEST']._serialized_end=1620
+  _globals['_VERIFYLOGREQUEST']._serialized_start=1622
+  _globals['_VERIFYLOGREQUEST']._serialized_end=1686
+  _globals['_VERIFYLOGRESPONSE']._serialized_start=1689
+  _globals['_VERIFYLOGRESPONSE']._serialized_end=1877
+  _globals['_LOGBREAK']._serialized_start=1880
+  _globals['_LOGBREAK']._serialized_end=2137
+  _globals['_LOGBREAK_KIND']._serialized_start=2001
+  _globals['_LOGBREAK_KIND']._serialized_end=2137
+  _globals['_AUDITSERVICE']._serialized_start=2140
+  _globals['_AUDITSERVICE']._serialized_end=2849
 # @@protoc_insertion_point(module_scope)

@@ -3,48 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import queue
 import threading
 
 import grpc
 import pytest
 
 from audit.v1 import audit_pb2
-from tests.support.audit import Client, make_event, start_audit
+from tests.support.audit import Client, Subscriber, make_event, start_audit
 from tests.support.errors import error_info
 from tests.support.waiting import eventually
-
-
-class Subscriber:
-    """Collects a subscription's events on a thread; ``take`` waits with a bound."""
-
-    def __init__(self, client, **request):
-        self.call = client.stub.SubscribeEvents(
-            audit_pb2.SubscribeEventsRequest(**request), metadata=client.reader, timeout=60
-        )
-        self.received: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._drain, daemon=True)
-        self.thread.start()
-
-    def _drain(self):
-        try:
-            for event in self.call:
-                self.received.put(event)
-        except grpc.RpcError as exc:
-            self.received.put(exc)
-
-    def take(self, count, timeout=20):
-        events = []
-        for _ in range(count):
-            item = self.received.get(timeout=timeout)
-            if isinstance(item, grpc.RpcError):
-                raise item
-            events.append(item)
-        return events
-
-    def close(self):
-        self.call.cancel()
-        self.thread.join(10)
 
 
 def publish_many(client, events):
