@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from audit import ingest
-from audit.events import EventFilter, StoredEvent
+from audit.events import INT64_MAX, EventFilter, StoredEvent
 from audit.ingest import Ingestor, Outcome, Prepare
 from audit.query import check_filter, run_query
 from audit.store import EventStore
@@ -23,6 +23,8 @@ from audit.verification import Verification, verify_log
 from common import pages
 from common.errors import FieldViolation, NotFound, invalid
 
+LAST_EVENT_ID = "Last-Event-ID"
+"""The header a reconnecting EventSource sends, named as such in field violations."""
 MAX_BATCH_EVENTS = 1000
 """Most events one PublishEvents call or one stream message may carry."""
 T = TypeVar("T")
@@ -54,7 +56,12 @@ class AuditService:
     """The domain behind AuditService; raises ``common.errors`` only."""
 
     def __init__(
-        self, *, store: EventStore, ingestor: Ingestor, fanout: Fanout, limits: Limits
+        self,
+        *,
+        store: EventStore,
+        ingestor: Ingestor,
+        fanout: Fanout,
+        limits: Limits,
     ) -> None:
         self._store = store
         self._ingestor = ingestor
@@ -100,16 +107,36 @@ class AuditService:
             )
         return stored
 
-    def subscribe(self, selection: EventFilter, *, after: int) -> AsyncIterator[StoredEvent]:
+    def subscribe(
+        self, selection: EventFilter, *, after: int, last_event_id: str = ""
+    ) -> AsyncIterator[StoredEvent]:
         """Matching events after sequence ``after``: stored ones, then live ones as they commit.
 
-        The request is checked before anything is held.
+        ``last_event_id`` is the server-sent events' ``Last-Event-ID``: the sequence of the last
+        event a reconnecting client received. It wins over ``after``, which a browser sends
+        again unchanged in the URL it reconnects to. The request is checked before anything is
+        held.
         """
         violations = check_filter(selection)
         if after < 0:
             violations.append(
                 FieldViolation("after_sequence", "must not be negative", "INVALID_VALUE")
             )
+        if last_event_id:
+            if (
+                last_event_id.isascii()
+                and last_event_id.isdigit()
+                and int(last_event_id) <= INT64_MAX
+            ):
+                after = int(last_event_id)
+            else:
+                violations.append(
+                    FieldViolation(
+                        LAST_EVENT_ID,
+                        "must be the sequence of an event received before",
+                        "INVALID_FORMAT",
+                    )
+                )
         if violations:
             raise invalid(violations)
         return self._fanout.subscribe(selection, after=after)

@@ -32,7 +32,8 @@ POLICIES: dict[str, Policy] = {
     f"/{SERVICE}/VerifyLog": _READ,
 }
 Context = Any
-"""``grpc.aio.ServicerContext``; only SubscribeEvents uses it, to send its headers early."""
+"""``grpc.aio.ServicerContext``; only SubscribeEvents uses it, for ``Last-Event-ID`` and to send
+its headers early."""
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
@@ -105,8 +106,13 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def SubscribeEvents(
         self, request: audit_pb2.SubscribeEventsRequest, context: Context
     ) -> AsyncIterator[audit_pb2.Event]:
+        last_event_id = next(
+            (v for k, v in context.invocation_metadata() or () if k == "last-event-id"), ""
+        )
         events = self._service.subscribe(
-            convert.filter_to_domain(request), after=request.after_sequence
+            convert.filter_to_domain(request),
+            after=request.after_sequence,
+            last_event_id=last_event_id,
         )
         await context.send_initial_metadata(())  # the subscriber knows it holds a slot at once
         async for stored in events:

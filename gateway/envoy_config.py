@@ -54,6 +54,32 @@ function envoy_on_request(request_handle)
   end
 end
 """
+SSE_FILTER = "mesh.sse_event_ids"
+SSE_SCRIPT = "event_ids"
+BROWSER_STREAMS = ("/audit.v1.AuditService/SubscribeEvents",)
+"""Streams a browser opens with ``EventSource``. Each message is a resource named
+``<collection>/<number>``: its server-sent event gets ``id: <number>``, where the browser
+resumes (``Last-Event-ID``)."""
+SSE_EVENT_IDS = r"""-- The transcoder writes each message of a stream as `data: <json>` and a blank
+-- line, and proto3 JSON prints fields in field-number order, so the message's first field,
+-- its name `<collection>/<number>`, opens the line. Put `id: <number>` before it: a
+-- browser's EventSource sends it back as Last-Event-ID when it reconnects. Inside the JSON
+-- a quote is always escaped, so the pattern matches nowhere but at an event's start.
+function envoy_on_response(response_handle)
+  local content_type = response_handle:headers():get("content-type") or ""
+  if string.sub(content_type, 1, 17) ~= "text/event-stream" then
+    return
+  end
+  for chunk in response_handle:bodyChunks() do
+    local text = chunk:getBytes(0, chunk:length())
+    local with_ids, count = string.gsub(
+      text, 'data: {"name":"([%w_-]+)/(%d+)"', 'id: %2\ndata: {"name":"%1/%2"')
+    if count > 0 then
+      chunk:setBytes(with_ids)
+    end
+  end
+end
+"""
 HTTP_TO_GRPC: dict[int, tuple[int, str]] = {
     400: (3, "INVALID_ARGUMENT"),
     401: (16, "UNAUTHENTICATED"),
@@ -146,16 +172,24 @@ def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bo
 
 
 def _stream_route(name: str, path_match: Config, cluster: str) -> Config:
-    """A route for a stream: no deadline, no idle cut-off, and no buffering of its body."""
+    """A route for a stream: no deadline, no idle cut-off, and no buffering of its body.
+
+    The :data:`BROWSER_STREAMS` also run the script that numbers their events.
+    """
+    per_filter: Config = {
+        BUFFER_FILTER: _typed(
+            "envoy.extensions.filters.http.buffer.v3.BufferPerRoute", disabled=True
+        )
+    }
+    if name in BROWSER_STREAMS:
+        per_filter[SSE_FILTER] = _typed(
+            "envoy.extensions.filters.http.lua.v3.LuaPerRoute", name=SSE_SCRIPT
+        )
     return {
         "name": name,
         "match": {**path_match, "headers": _grpc_only()},
         "route": {"cluster": cluster, "timeout": "0s", "idle_timeout": "0s"},
-        "typed_per_filter_config": {
-            BUFFER_FILTER: _typed(
-                "envoy.extensions.filters.http.buffer.v3.BufferPerRoute", disabled=True
-            )
-        },
+        "typed_per_filter_config": per_filter,
     }
 
 
@@ -425,6 +459,15 @@ def render(
             "typed_config": _typed(
                 "envoy.extensions.filters.http.buffer.v3.Buffer",
                 max_request_bytes=settings.max_request_bytes,
+            ),
+        },
+        {
+            # Before the transcoder, so that on the way out it sees the server-sent events the
+            # transcoder wrote; it runs only on the routes that name its script.
+            "name": SSE_FILTER,
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.lua.v3.Lua",
+                source_codes={SSE_SCRIPT: {"inline_string": SSE_EVENT_IDS}},
             ),
         },
         {

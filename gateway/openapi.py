@@ -19,7 +19,7 @@ from google.protobuf import descriptor_pb2
 
 from gateway import descriptors
 from gateway.descriptors import HttpBinding, Method, Service
-from gateway.envoy_config import EXEMPT_REST_PATHS, HEALTH_PATH
+from gateway.envoy_config import BROWSER_STREAMS, EXEMPT_REST_PATHS, HEALTH_PATH
 
 Schema = dict[str, Any]
 FieldProto = descriptor_pb2.FieldDescriptorProto
@@ -255,8 +255,11 @@ def _operation(types: _Types, method: Method, binding: HttpBinding) -> tuple[str
     if parameters:
         operation["parameters"] = parameters
     if method.server_streaming:
+        numbered = method.grpc_path in BROWSER_STREAMS
         success = {
-            "description": "Server-sent events, one `data:` line per message.",
+            "description": "Server-sent events, "
+            + ("an `id:` and a `data:` line" if numbered else "one `data:` line")
+            + " per message.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         }
     else:
