@@ -13,12 +13,14 @@ from audit.settings import Settings
 from audit.sql_store import SqlEventStore
 from audit.subscriptions import Fanout
 from audit.v1 import audit_pb2_grpc
+from common import times
 from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings, data_dir
 from common.db import Database
 from common.logs import configure_logging
 from common.server import MeshServer, ServiceRegistration, create_server, serve
+from common.tickets import TicketBook
 from common.users_client import connect_users
 
 
@@ -46,11 +48,17 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         queue_limit=settings.queue_limit,
         on_commit=fanout.committed,
     )
+    tickets = TicketBook(
+        store.ticket_key(),
+        lifetime_ns=times.seconds(settings.ticket_seconds),
+        revocations=verifier.revocations,
+    )
     service = AuditService(
         store=store,
         ingestor=ingestor,
         fanout=fanout,
         limits=Limits(stream_window=settings.stream_window),
+        tickets=tickets,
     )
     servicer = AuditServicer(service, blocking)
     server = create_server(
@@ -65,6 +73,7 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         verifier=verifier,
         settings=settings.runtime,
         blocking=blocking,
+        tickets=tickets,
     )
     ingestor.start()
     server.background.append(fanout.run)

@@ -21,7 +21,10 @@ from audit.store import EventStore
 from audit.subscriptions import Fanout
 from audit.verification import Verification, verify_log
 from common import pages
+from common.auth import Principal
 from common.errors import FieldViolation, NotFound, invalid
+from common.permissions import Permission
+from common.tickets import Ticket, TicketBook
 
 LAST_EVENT_ID = "Last-Event-ID"
 """The header a reconnecting EventSource sends, named as such in field violations."""
@@ -62,11 +65,13 @@ class AuditService:
         ingestor: Ingestor,
         fanout: Fanout,
         limits: Limits,
+        tickets: TicketBook,
     ) -> None:
         self._store = store
         self._ingestor = ingestor
         self._fanout = fanout
         self._limits = limits
+        self._tickets = tickets
 
     async def publish(self, prepare: Prepare, count: int) -> list[Outcome]:
         """Record one submission of ``count`` events once its transaction has committed."""
@@ -140,6 +145,10 @@ class AuditService:
         if violations:
             raise invalid(violations)
         return self._fanout.subscribe(selection, after=after)
+
+    def subscription_ticket(self, principal: Principal, *, method: str) -> Ticket:
+        """A ticket that opens the subscription ``method`` as ``principal``, who can read."""
+        return self._tickets.issue(principal, purpose=method, permission=Permission.AUDIT_READ)
 
     def verify(self, *, start: int, end: int) -> Verification:
         return verify_log(self._store, start=start, end=end)

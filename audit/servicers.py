@@ -15,11 +15,14 @@ from audit.service import AuditService
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common.blocking import Blocking
 from common.errors import FieldViolation, MeshError, invalid
-from common.interceptors import Policy, requires
+from common.interceptors import Policy, current_principal, requires
 from common.permissions import Permission
+from common.times import to_timestamp
 
 DOMAIN = "audit.mesh"
 SERVICE = "audit.v1.AuditService"
+SUBSCRIBE = f"/{SERVICE}/SubscribeEvents"
+"""The method a subscription ticket opens, and its purpose."""
 _WRITE = requires(Permission.AUDIT_WRITE)
 _READ = requires(Permission.AUDIT_READ)
 POLICIES: dict[str, Policy] = {
@@ -28,7 +31,8 @@ POLICIES: dict[str, Policy] = {
     f"/{SERVICE}/StreamEvents": _WRITE,
     f"/{SERVICE}/QueryEvents": _READ,
     f"/{SERVICE}/GetEvent": _READ,
-    f"/{SERVICE}/SubscribeEvents": _READ,
+    SUBSCRIBE: Policy(permission=Permission.AUDIT_READ, ticket=lambda request: request.ticket),
+    f"/{SERVICE}/CreateSubscriptionTicket": _READ,
     f"/{SERVICE}/VerifyLog": _READ,
 }
 Context = Any
@@ -117,6 +121,14 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         await context.send_initial_metadata(())  # the subscriber knows it holds a slot at once
         async for stored in events:
             yield convert.event_to_message(stored)
+
+    async def CreateSubscriptionTicket(
+        self, request: audit_pb2.CreateSubscriptionTicketRequest, context: Context
+    ) -> audit_pb2.SubscriptionTicket:
+        ticket = self._service.subscription_ticket(current_principal(), method=SUBSCRIBE)
+        return audit_pb2.SubscriptionTicket(
+            ticket=ticket.value, expire_time=to_timestamp(ticket.expires_ns)
+        )
 
     async def VerifyLog(
         self, request: audit_pb2.VerifyLogRequest, context: Context

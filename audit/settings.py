@@ -33,6 +33,8 @@ class Settings:
     """While anyone subscribes, how often the log's tail is read for commits made by other
     replicas sharing the database (``MESH_AUDIT_SUBSCRIBE_POLL_SECONDS``, 1.0); this replica's
     own commits reach subscribers at once, and nothing is read while nobody subscribes."""
+    ticket_seconds: float
+    """How long a subscription ticket opens subscriptions (``MESH_AUDIT_TICKET_SECONDS``, 60)."""
     runtime: RuntimeSettings
     """What every server of the mesh shares: blocking threads, stream limits, grace period, token
     issuer and audience."""
@@ -43,6 +45,9 @@ class Settings:
         poll = env_float("MESH_AUDIT_SUBSCRIBE_POLL_SECONDS", 1.0)
         if not poll > 0:
             raise ConfigError(f"MESH_AUDIT_SUBSCRIBE_POLL_SECONDS must be > 0, got {poll}")
+        ticket_seconds = env_float("MESH_AUDIT_TICKET_SECONDS", 60.0)
+        if not ticket_seconds > 0:
+            raise ConfigError(f"MESH_AUDIT_TICKET_SECONDS must be > 0, got {ticket_seconds}")
         return cls(
             listen=env_str("MESH_AUDIT_LISTEN", "127.0.0.1:8002"),
             database_url=database_url("MESH_AUDIT_DATABASE_URL", data_dir(), "audit.db"),
@@ -52,5 +57,6 @@ class Settings:
             queue_limit=env_int("MESH_AUDIT_QUEUE_LIMIT", 10_000, minimum=1),
             stream_window=env_int("MESH_AUDIT_STREAM_WINDOW", 256, minimum=1),
             subscribe_poll_seconds=poll,
+            ticket_seconds=ticket_seconds,
             runtime=RuntimeSettings.from_env(),
         )

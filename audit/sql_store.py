@@ -7,6 +7,7 @@ several writers. The same SQLAlchemy Core code runs on both databases.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -61,6 +62,15 @@ chain_head = sa.Table(
 )
 """One row (id 1): the last sequence and hash, locked by every append, checked by VerifyLog."""
 
+ticket_key = sa.Table(
+    "ticket_key",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(64), nullable=False),
+)
+"""One row (id 1): the hex key subscription tickets are signed with, the same for every
+replica sharing the database (:mod:`common.tickets`)."""
+
 
 def _create(conn: Connection) -> None:
     metadata.create_all(conn)
@@ -81,7 +91,14 @@ def _add_attributes(conn: Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {name} {kind}")
 
 
-MIGRATIONS: list[Migration] = [_create, _add_attributes]
+def _create_ticket_key(conn: Connection) -> None:
+    """A random key, made once per log."""
+    ticket_key.create(conn, checkfirst=True)
+    if conn.execute(sa.select(ticket_key.c.id)).first() is None:
+        conn.execute(ticket_key.insert().values(id=1, key=secrets.token_hex(32)))
+
+
+MIGRATIONS: list[Migration] = [_create, _add_attributes, _create_ticket_key]
 
 _DURABLE_COMMIT = sa.text(
     "SELECT set_config('synchronous_commit', 'on', true)"
@@ -303,6 +320,10 @@ class SqlEventStore:
         if sequence is None:  # the head row itself is gone
             return Head(0, chain.GENESIS, int(last_stored or 0))
         return Head(int(sequence), str(hash_), int(last_stored or 0))
+
+    def ticket_key(self) -> bytes:
+        with self.db.read() as conn:
+            return bytes.fromhex(conn.execute(sa.select(ticket_key.c.key)).scalar_one())
 
     def last_sequence(self) -> int:
         with self.db.read() as conn:

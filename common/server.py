@@ -27,6 +27,7 @@ from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.interceptors import MeshInterceptor, Policy
 from common.status import Describe, no_details
+from common.tickets import TicketBook
 
 log = logging.getLogger("mesh.server")
 
@@ -183,6 +184,7 @@ def create_server(
     reflection_pool: descriptor_pool.DescriptorPool | None = None,
     described: Sequence[str] = (),
     error_details: Describe = no_details,
+    tickets: TicketBook | None = None,
 ) -> MeshServer:
     """Build a server bound to ``address`` (``host:0`` picks a free port, as tests do).
 
@@ -191,6 +193,7 @@ def create_server(
     hop to; the server closes it when it stops. With ``reflection_pool``, reflection also
     describes the ``described`` services from it (the gateway's reflection server).
     ``error_details`` turns the domain objects errors carry into messages of the API.
+    ``tickets`` redeems the tickets of methods whose policy accepts one.
     """
     interceptor = MeshInterceptor(
         domain=domain,
@@ -198,6 +201,7 @@ def create_server(
         policies=policies,
         max_streams=settings.max_streams,
         describe=error_details,
+        tickets=tickets,
     )
     server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
     health_servicer = health.aio.HealthServicer()

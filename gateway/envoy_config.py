@@ -59,7 +59,8 @@ SSE_SCRIPT = "event_ids"
 BROWSER_STREAMS = ("/audit.v1.AuditService/SubscribeEvents",)
 """Streams a browser opens with ``EventSource``. Each message is a resource named
 ``<collection>/<number>``: its server-sent event gets ``id: <number>``, where the browser
-resumes (``Last-Event-ID``)."""
+resumes (``Last-Event-ID``). A request with ``?ticket=`` passes the edge without a bearer
+token; the service checks the ticket itself."""
 SSE_EVENT_IDS = r"""-- The transcoder writes each message of a stream as `data: <json>` and a blank
 -- line, and proto3 JSON prints fields in field-number order, so the message's first field,
 -- its name `<collection>/<number>`, opens the line. Put `id: <number>` before it: a
@@ -241,6 +242,17 @@ def _exempt_methods(services: Iterable[Service]) -> list[Method]:
     ]
 
 
+def _ticket_paths(services: Iterable[Service]) -> list[str]:
+    """The REST paths of the :data:`BROWSER_STREAMS`, which a ticket may open."""
+    return [
+        binding.template
+        for service in services
+        for method in service.methods
+        if method.grpc_path in BROWSER_STREAMS
+        for binding in method.bindings
+    ]
+
+
 def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
     exempt_paths = [
         *EXEMPT_REST_PATHS,
@@ -250,6 +262,10 @@ def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
     ]
     rules: list[Config] = [{"match": {"path": path}} for path in exempt_paths]
     rules += [{"match": {"prefix": prefix}} for prefix in UNAUTHENTICATED_PREFIXES]
+    rules += [
+        {"match": {"path": path, "query_parameters": [{"name": "ticket", "present_match": True}]}}
+        for path in _ticket_paths(services)
+    ]
     rules.append({"match": {"prefix": "/"}, "requires": {"provider_name": JWT_PROVIDER}})
     return _typed(
         "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
@@ -424,7 +440,9 @@ def _access_log() -> list[Config]:
                 log_format={
                     "json_format": {
                         "ts": "%START_TIME%",
-                        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                        # Without the query: a URL may carry a ticket (or, against advice,
+                        # a token), which has no place in a log.
+                        "path": "%PATH(NQ:ORIG_OR_PATH)%",
                         "upstream_path": "%REQ(:PATH)%",
                         "status": "%RESPONSE_CODE%",
                         "grpc_status": "%GRPC_STATUS%",

@@ -270,6 +270,8 @@ def _operation(types: _Types, method: Method, binding: HttpBinding) -> tuple[str
     operation["responses"] = {"200": success, "default": _ERROR_RESPONSE}
     if binding.template in EXEMPT_REST_PATHS:
         operation["security"] = []
+    elif method.grpc_path in BROWSER_STREAMS:
+        operation["security"] = [{"bearer": []}, {"ticket": []}]
     return path, operation
 
 
@@ -309,7 +311,14 @@ def build(descriptor_set: descriptor_pb2.FileDescriptorSet, services: list[Servi
         "components": {
             "schemas": dict(sorted(types.schemas.items())),
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "ticket": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "ticket",
+                    "description": "A short-lived ticket from `POST /api/v2/events:ticket`, "
+                    "for clients that cannot send headers (a browser's EventSource).",
+                },
             },
         },
         "security": [{"bearer": []}],

@@ -136,18 +136,32 @@ class GetEventRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class SubscribeEventsRequest(_message.Message):
-    __slots__ = ("type", "source", "subject", "actor", "after_sequence")
+    __slots__ = ("type", "source", "subject", "actor", "after_sequence", "ticket")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TICKET_FIELD_NUMBER: _ClassVar[int]
     type: str
     source: str
     subject: str
     actor: str
     after_sequence: int
-    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., actor: _Optional[str] = ..., after_sequence: _Optional[int] = ...) -> None: ...
+    ticket: str
+    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., actor: _Optional[str] = ..., after_sequence: _Optional[int] = ..., ticket: _Optional[str] = ...) -> None: ...
+
+class CreateSubscriptionTicketRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SubscriptionTicket(_message.Message):
+    __slots__ = ("ticket", "expire_time")
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ticket: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, ticket: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class VerifyLogRequest(_message.Message):
     __slots__ = ("start_sequence", "end_sequence")
