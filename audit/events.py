@@ -141,16 +141,9 @@ def parse_event(
         encoded: str | None = canonical_json(data)
     except ValueError:
         encoded = None
-    attributes = {
-        "specversion": specversion,
-        "datacontenttype": datacontenttype,
-        "dataschema": dataschema,
-        "traceparent": traceparent,
-        "tracestate": tracestate,
-    }
     plainly_valid = (
         encoded is not None
-        and not any(attributes.values())
+        and not (specversion or datacontenttype or dataschema or traceparent or tracestate)
         and 0 < len(id) <= MAX_ID
         and 0 < len(source) <= MAX_SOURCE
         and len(subject) <= MAX_SUBJECT
@@ -173,7 +166,15 @@ def parse_event(
             encoded=encoded,
             field_prefix=field_prefix,
         )
-        check_attributes(violations, field_prefix, **attributes)
+        check_attributes(
+            violations,
+            field_prefix,
+            specversion=specversion,
+            datacontenttype=datacontenttype,
+            dataschema=dataschema,
+            traceparent=traceparent,
+            tracestate=tracestate,
+        )
         if violations:
             raise invalid(violations)
     assert encoded is not None
