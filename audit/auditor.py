@@ -207,8 +207,7 @@ def to_cloudevent(stored: StoredEvent, proof: Sequence[bytes]) -> dict[str, Any]
         "id": event.id,
         "source": event.source,
         "type": event.type,
-        "time": times.to_rfc3339(event.time_ns),
-        "datacontenttype": "application/json",
+        "time": times.to_rfc3339(stored.time_ns),
         "data": json.loads(event.data),
         "actor": event.actor,
         "sequence": stored.sequence,
@@ -217,8 +216,15 @@ def to_cloudevent(stored: StoredEvent, proof: Sequence[bytes]) -> dict[str, Any]
         "previoushash": stored.previous_hash,
         "inclusionproof": _b64(proof),
     }
-    if event.subject:
-        found["subject"] = event.subject
+    for name, value in (  # absent when the producer gave none: each is in the event's hash
+        ("subject", event.subject),
+        ("datacontenttype", event.datacontenttype),
+        ("dataschema", event.dataschema),
+        ("traceparent", event.traceparent),
+        ("tracestate", event.tracestate),
+    ):
+        if value:
+            found[name] = value
     return found
 
 
@@ -235,6 +241,10 @@ def from_cloudevent(found: dict[str, Any]) -> tuple[StoredEvent, list[bytes]]:
                 time_ns=times.from_rfc3339(found["time"]),
                 actor=found["actor"],
                 data=canonical_json(found["data"]),
+                datacontenttype=found.get("datacontenttype", ""),
+                dataschema=found.get("dataschema", ""),
+                traceparent=found.get("traceparent", ""),
+                tracestate=found.get("tracestate", ""),
             ),
             sequence=found["sequence"],
             recorded_ns=times.from_rfc3339(found["recordedtime"]),

@@ -6,12 +6,17 @@ see :func:`common.canonical.canonical_json`) of::
     {"actor": str, "data": object, "id": str, "previous_hash": str, "recorded_time": int,
      "sequence": int, "source": str, "subject": str, "time": int, "type": str}
 
-with both times in integer nanoseconds since the Unix epoch, and ``hash`` is the lowercase hex
-SHA-256 of those bytes. The first event's ``previous_hash`` is :data:`GENESIS`. Changing any
-field of an event breaks its own hash; deleting one breaks the sequence and the next link.
+plus each of ``datacontenttype``, ``dataschema``, ``traceparent`` and ``tracestate`` (str)
+that the event has, and none that it lacks. Events stored before those attributes existed
+have none, so their encoding, and hash, is what it always was. Both times are integer
+nanoseconds since the Unix epoch (``time`` is the recorded time for an event sent without
+one), and ``hash`` is the lowercase hex SHA-256 of those bytes. The first event's
+``previous_hash`` is :data:`GENESIS`. Changing any field of an event breaks its own hash;
+deleting one breaks the sequence and the next link.
 
-The same bytes are the event's leaf in the log's Merkle tree (:mod:`audit.merkle`), so a
-checkpoint's root covers exactly what the chain covers.
+:func:`encode` is the one builder of those bytes: the same bytes are the event's leaf in the
+log's Merkle tree (:mod:`audit.merkle`), so a checkpoint's root covers exactly what the chain
+covers.
 """
 
 from __future__ import annotations
@@ -27,20 +32,40 @@ from audit.events import Event, StoredEvent
 GENESIS = "0" * 64
 
 
+def _optional(key: str, value: str) -> str:
+    """A member of the encoding for an attribute that may be absent: nothing when it is."""
+    return f',"{key}":{_str(value)}' if value else ""
+
+
 def encode(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -> bytes:
-    """The canonical encoding; ``event.data`` is already canonical JSON, so it is spliced in."""
+    """The canonical encoding; ``event.data`` is already canonical JSON, so it is spliced in.
+
+    The members are written in sorted order; the optional ones sort where they are spliced.
+    """
+    time_ns = recorded_ns if event.time_ns is None else event.time_ns
     return (
-        f'{{"actor":{_str(event.actor)},"data":{event.data},"id":{_str(event.id)},'
+        f'{{"actor":{_str(event.actor)},"data":{event.data}'
+        f"{_optional('datacontenttype', event.datacontenttype)}"
+        f"{_optional('dataschema', event.dataschema)}"
+        f',"id":{_str(event.id)},'
         f'"previous_hash":{_str(previous_hash)},"recorded_time":{recorded_ns},'
         f'"sequence":{sequence},"source":{_str(event.source)},"subject":{_str(event.subject)},'
-        f'"time":{event.time_ns},"type":{_str(event.type)}}}'
+        f'"time":{time_ns}'
+        f"{_optional('traceparent', event.traceparent)}"
+        f"{_optional('tracestate', event.tracestate)}"
+        f',"type":{_str(event.type)}}}'
     ).encode()
 
 
 def seal(
     event: Event, *, sequence: int, recorded_ns: int, previous_hash: str
 ) -> tuple[StoredEvent, bytes]:
-    """Place ``event`` in the chain after ``previous_hash``; also return its Merkle leaf hash."""
+    """Place ``event`` in the chain after ``previous_hash``; also return its Merkle leaf hash.
+
+    An event without a time takes the time it is recorded.
+    """
+    if event.time_ns is None:
+        event = event._replace(time_ns=recorded_ns)
     encoded = encode(event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash)
     stored = StoredEvent(
         event=event,

@@ -13,6 +13,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from audit import ingest
+from audit.attributes import SPEC_VERSION
 from audit.checkpoints import Checkpoint
 from audit.events import Event, EventFilter, Recorded, StoredEvent, parse_event
 from audit.transparency import InclusionProof
@@ -64,6 +65,11 @@ def event_to_domain(message: audit_pb2.Event, field_prefix: str) -> Event:
         time_ns=from_timestamp(message.time) if message.HasField("time") else None,
         actor=message.actor,
         data=_fields(message.data),
+        specversion=message.specversion,
+        datacontenttype=message.datacontenttype,
+        dataschema=message.dataschema,
+        traceparent=message.traceparent,
+        tracestate=message.tracestate,
         field_prefix=field_prefix,
     )
 
@@ -78,13 +84,18 @@ def event_to_message(stored: StoredEvent) -> audit_pb2.Event:
         source=event.source,
         type=event.type,
         subject=event.subject,
-        time=to_timestamp(event.time_ns),
+        time=to_timestamp(stored.time_ns),
         actor=event.actor,
         data=data,
         sequence=stored.sequence,
         recorded_time=to_timestamp(stored.recorded_ns),
         hash=stored.hash,
         previous_hash=stored.previous_hash,
+        specversion=SPEC_VERSION,
+        datacontenttype=event.datacontenttype,
+        dataschema=event.dataschema,
+        traceparent=event.traceparent,
+        tracestate=event.tracestate,
     )
 
 
@@ -99,6 +110,10 @@ def stored_to_domain(message: audit_pb2.Event) -> StoredEvent:
             time_ns=from_timestamp(message.time),
             actor=message.actor,
             data=canonical_json(_fields(message.data)),
+            datacontenttype=message.datacontenttype,
+            dataschema=message.dataschema,
+            traceparent=message.traceparent,
+            tracestate=message.tracestate,
         ),
         sequence=message.sequence,
         recorded_ns=from_timestamp(message.recorded_time),

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from audit.attributes import check_attributes
 from common.canonical import canonical_json
 from common.errors import AlreadyExists, FieldViolation, invalid
 
@@ -32,6 +33,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 class Event(NamedTuple):
     """A producer's event, validated; ``data`` is held in its canonical JSON encoding.
 
+    ``time_ns`` is None for an event sent without a time, until the log records it (it then
+    takes its ``recorded_ns``). The optional CloudEvents attributes are empty when absent.
+    ``specversion`` is not kept: 1.0 is the only version accepted, so every event is 1.0.
+
     This and the records below are named tuples: ingest makes several per event, and a tuple
     is made in a third of the time of a frozen dataclass.
     """
@@ -40,9 +45,13 @@ class Event(NamedTuple):
     source: str
     type: str
     subject: str
-    time_ns: int
+    time_ns: int | None
     actor: str
     data: str
+    datacontenttype: str = ""
+    dataschema: str = ""
+    traceparent: str = ""
+    tracestate: str = ""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -58,6 +67,12 @@ class StoredEvent(NamedTuple):
     recorded_ns: int
     previous_hash: str
     hash: str
+
+    @property
+    def time_ns(self) -> int:
+        """When it happened: the producer's time, or when it was recorded if it gave none."""
+        time_ns = self.event.time_ns
+        return self.recorded_ns if time_ns is None else time_ns
 
 
 def _text(
@@ -108,12 +123,19 @@ def parse_event(
     time_ns: int | None,
     actor: str,
     data: dict[str, Any],
+    specversion: str = "",
+    datacontenttype: str = "",
+    dataschema: str = "",
+    traceparent: str = "",
+    tracestate: str = "",
     field_prefix: str = "event",
 ) -> Event:
     """Validate a producer's event; raise InvalidArgument listing every violation.
 
     An event that is plainly valid is accepted after a few checks done in C; anything else
     goes through the full validation, which accepts what it accepts and names every problem.
+    An absent ``time`` is allowed (CloudEvents makes it optional): the log records the event
+    at the time it receives it.
     """
     try:
         encoded: str | None = canonical_json(data)
@@ -121,13 +143,13 @@ def parse_event(
         encoded = None
     plainly_valid = (
         encoded is not None
-        and time_ns is not None
+        and not (specversion or datacontenttype or dataschema or traceparent or tracestate)
         and 0 < len(id) <= MAX_ID
         and 0 < len(source) <= MAX_SOURCE
         and len(subject) <= MAX_SUBJECT
         and len(actor) <= MAX_ACTOR
         and 0 < len(type) <= MAX_TYPE
-        and -INT64_MAX <= time_ns <= INT64_MAX
+        and (time_ns is None or -INT64_MAX <= time_ns <= INT64_MAX)
         and len(encoded) <= MAX_DATA_BYTES // 4  # whatever its characters, few enough bytes
         and f"{id}{source}{subject}{actor}".isprintable()
         and " " not in source
@@ -144,11 +166,30 @@ def parse_event(
             encoded=encoded,
             field_prefix=field_prefix,
         )
+        check_attributes(
+            violations,
+            field_prefix,
+            specversion=specversion,
+            datacontenttype=datacontenttype,
+            dataschema=dataschema,
+            traceparent=traceparent,
+            tracestate=tracestate,
+        )
         if violations:
             raise invalid(violations)
-    assert time_ns is not None and encoded is not None
+    assert encoded is not None
     return Event(
-        id=id, source=source, type=type, subject=subject, time_ns=time_ns, actor=actor, data=encoded
+        id=id,
+        source=source,
+        type=type,
+        subject=subject,
+        time_ns=time_ns,
+        actor=actor,
+        data=encoded,
+        datacontenttype=datacontenttype,
+        dataschema=dataschema,
+        traceparent=traceparent,
+        tracestate=tracestate,
     )
 
 
@@ -180,9 +221,7 @@ def _violations(
         )
     _text(violations, f"{field_prefix}.subject", subject, limit=MAX_SUBJECT, required=False)
     _text(violations, f"{field_prefix}.actor", actor, limit=MAX_ACTOR, required=False)
-    if time_ns is None:
-        violations.append(FieldViolation(f"{field_prefix}.time", "is required", "REQUIRED"))
-    elif not -INT64_MAX <= time_ns <= INT64_MAX:
+    if time_ns is not None and not -INT64_MAX <= time_ns <= INT64_MAX:
         violations.append(
             FieldViolation(f"{field_prefix}.time", "must be between 1678 and 2262", "OUT_OF_RANGE")
         )
@@ -201,6 +240,17 @@ def _violations(
             )
         )
     return violations
+
+
+def redelivers(original: Event, event: Event) -> bool:
+    """Whether ``event`` is ``original`` sent again.
+
+    An event sent without a time says nothing about when it happened, so it is the original
+    whatever time the log gave that.
+    """
+    if event.time_ns is None:
+        return original._replace(time_ns=None) == event
+    return original == event
 
 
 def conflict(event: Event) -> AlreadyExists:
@@ -238,8 +288,9 @@ class EventFilter:
     end_sequence: int = 0
     """Only events at or before this sequence (0: up to the newest); queries only."""
 
-    def matches(self, event: Event) -> bool:
+    def matches(self, stored: StoredEvent) -> bool:
         """The same test the store's queries make, for events already in memory."""
+        event = stored.event
         if self.type.endswith("."):
             if not event.type.startswith(self.type):
                 return False
@@ -250,6 +301,6 @@ class EventFilter:
             and (not self.subject or event.subject == self.subject)
             and (not self.actor or event.actor == self.actor)
             and (not self.id or event.id == self.id)
-            and (self.start_ns is None or event.time_ns >= self.start_ns)
-            and (self.end_ns is None or event.time_ns < self.end_ns)
+            and (self.start_ns is None or stored.time_ns >= self.start_ns)
+            and (self.end_ns is None or stored.time_ns < self.end_ns)
         )

@@ -17,6 +17,7 @@ from audit.sql_store import SqlEventStore
 from audit.subscriptions import Fanout
 from audit.transparency import TransparencyLog
 from audit.v1 import audit_pb2_grpc
+from common import times
 from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings, data_dir
@@ -24,6 +25,7 @@ from common.db import Database
 from common.denials import Denial, DenialLog, denial_event
 from common.logs import configure_logging
 from common.server import MeshServer, ServiceRegistration, create_server, serve
+from common.tickets import TicketBook
 from common.users_client import connect_users
 
 
@@ -64,12 +66,18 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         queue_limit=settings.queue_limit,
         on_commit=committed,
     )
+    tickets = TicketBook(
+        store.ticket_key(),
+        lifetime_ns=times.seconds(settings.ticket_seconds),
+        revocations=verifier.revocations,
+    )
     service = AuditService(
         store=store,
         ingestor=ingestor,
         fanout=fanout,
         log=log,
         limits=Limits(stream_window=settings.stream_window),
+        tickets=tickets,
     )
     servicer = AuditServicer(service, blocking)
 
@@ -89,6 +97,7 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         settings=settings.runtime,
         blocking=blocking,
         denials=DenialLog(record_denial, window_seconds=settings.runtime.denial_window_seconds),
+        tickets=tickets,
     )
     ingestor.start()
     server.background.extend([fanout.run, log.run])

@@ -16,20 +16,26 @@ from typing import TypeVar
 
 from audit import ingest
 from audit.checkpoints import Checkpoint, VerifierKey
-from audit.events import EventFilter, StoredEvent, parse_event
+from audit.events import INT64_MAX, EventFilter, StoredEvent, parse_event
 from audit.ingest import Ingestor, Outcome, Prepare
 from audit.query import check_filter, run_query
 from audit.store import EventStore
 from audit.subscriptions import Fanout
 from audit.transparency import InclusionProof, TransparencyLog
 from audit.verification import Verification, verify_log
-from common import pages
+from common import pages, times
+from common.auth import Principal
 from common.errors import FieldViolation, MeshError, NotFound, invalid
 from common.outbox import OutboxEvent
+from common.permissions import Permission
+from common.tickets import Ticket, TicketBook
 
 SOURCE = "/audit"
 """The source of the events the Audit Service records about itself."""
+TICKET_ISSUED = "audit.ticket.issued"
 
+LAST_EVENT_ID = "Last-Event-ID"
+"""The header a reconnecting EventSource sends, named as such in field violations."""
 MAX_BATCH_EVENTS = 1000
 """Most events one PublishEvents call or one stream message may carry."""
 T = TypeVar("T")
@@ -68,12 +74,14 @@ class AuditService:
         fanout: Fanout,
         log: TransparencyLog,
         limits: Limits,
+        tickets: TicketBook,
     ) -> None:
         self._store = store
         self._ingestor = ingestor
         self._fanout = fanout
         self._log = log
         self._limits = limits
+        self._tickets = tickets
 
     async def publish(self, prepare: Prepare, count: int) -> list[Outcome]:
         """Record one submission of ``count`` events once its transaction has committed."""
@@ -129,19 +137,59 @@ class AuditService:
             )
         return stored
 
-    def subscribe(self, selection: EventFilter, *, after: int) -> AsyncIterator[StoredEvent]:
+    def subscribe(
+        self, selection: EventFilter, *, after: int, last_event_id: str = ""
+    ) -> AsyncIterator[StoredEvent]:
         """Matching events after sequence ``after``: stored ones, then live ones as they commit.
 
-        The request is checked before anything is held.
+        ``last_event_id`` is the server-sent events' ``Last-Event-ID``: the sequence of the last
+        event a reconnecting client received. It wins over ``after``, which a browser sends
+        again unchanged in the URL it reconnects to. The request is checked before anything is
+        held.
         """
         violations = check_filter(selection)
         if after < 0:
             violations.append(
                 FieldViolation("after_sequence", "must not be negative", "INVALID_VALUE")
             )
+        if last_event_id:
+            if (
+                last_event_id.isascii()
+                and last_event_id.isdigit()
+                and int(last_event_id) <= INT64_MAX
+            ):
+                after = int(last_event_id)
+            else:
+                violations.append(
+                    FieldViolation(
+                        LAST_EVENT_ID,
+                        "must be the sequence of an event received before",
+                        "INVALID_FORMAT",
+                    )
+                )
         if violations:
             raise invalid(violations)
         return self._fanout.subscribe(selection, after=after)
+
+    async def subscription_ticket(self, principal: Principal, *, method: str) -> Ticket:
+        """A ticket that opens the subscription ``method`` as ``principal``, who can read.
+
+        A ticket is a credential, so its issue is recorded like a login.
+        """
+        ticket = self._tickets.issue(principal, purpose=method, permission=Permission.AUDIT_READ)
+        await self.record_own(
+            OutboxEvent(
+                type=TICKET_ISSUED,
+                subject=f"users/{principal.user_id}",
+                actor=principal.username,
+                data={
+                    "method": method,
+                    "session_id": principal.session_id,
+                    "expire_time": times.to_rfc3339(ticket.expires_ns),
+                },
+            )
+        )
+        return ticket
 
     def verify(self, *, start: int, end: int, checkpoint: str) -> Verification:
         """Check the chain, and the tree against the caller's checkpoint and the log's own."""

@@ -11,16 +11,18 @@ from typing import Any
 
 from audit import convert, ingest
 from audit.events import INT64_MAX
-from audit.service import AuditService
+from audit.service import TICKET_ISSUED, AuditService
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common import times
 from common.blocking import Blocking
 from common.errors import FieldViolation, MeshError, invalid
-from common.interceptors import PUBLIC, Policy, requires
+from common.interceptors import PUBLIC, Policy, current_principal, requires
 from common.permissions import Permission
 
 DOMAIN = "audit.mesh"
 SERVICE = "audit.v1.AuditService"
+SUBSCRIBE = f"/{SERVICE}/SubscribeEvents"
+"""The method a subscription ticket opens, and its purpose."""
 _WRITE = requires(Permission.AUDIT_WRITE)
 _READ = requires(Permission.AUDIT_READ)
 POLICIES: dict[str, Policy] = {
@@ -29,7 +31,8 @@ POLICIES: dict[str, Policy] = {
     f"/{SERVICE}/StreamEvents": _WRITE,
     f"/{SERVICE}/QueryEvents": _READ,
     f"/{SERVICE}/GetEvent": _READ,
-    f"/{SERVICE}/SubscribeEvents": _READ,
+    SUBSCRIBE: Policy(permission=Permission.AUDIT_READ, ticket=lambda request: request.ticket),
+    f"/{SERVICE}/CreateSubscriptionTicket": _READ,
     f"/{SERVICE}/VerifyLog": _READ,
     f"/{SERVICE}/GetCheckpoint": _READ,
     f"/{SERVICE}/ListCheckpoints": _READ,
@@ -48,6 +51,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     f"/{SERVICE}/PublishEvents": (PUBLISHED,),
     f"/{SERVICE}/StreamEvents": (PUBLISHED,),
     f"/{SERVICE}/CreateCheckpoint": (SIGNED,),
+    f"/{SERVICE}/CreateSubscriptionTicket": (TICKET_ISSUED,),
 }
 """The event types each RPC appends to the log (see docs/audit.md, "Event types").
 
@@ -55,7 +59,8 @@ Any RPC refused for its caller also appends ``audit.call.denied``, with source `
 (:mod:`common.denials`).
 """
 Context = Any
-"""``grpc.aio.ServicerContext``; only SubscribeEvents uses it, to send its headers early."""
+"""``grpc.aio.ServicerContext``; only SubscribeEvents uses it, for ``Last-Event-ID`` and to send
+its headers early."""
 
 
 def _number(name: str, collection: str, shape: str) -> int:
@@ -145,12 +150,25 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def SubscribeEvents(
         self, request: audit_pb2.SubscribeEventsRequest, context: Context
     ) -> AsyncIterator[audit_pb2.Event]:
+        last_event_id = next(
+            (v for k, v in context.invocation_metadata() or () if k == "last-event-id"), ""
+        )
         events = self._service.subscribe(
-            convert.filter_to_domain(request), after=request.after_sequence
+            convert.filter_to_domain(request),
+            after=request.after_sequence,
+            last_event_id=last_event_id,
         )
         await context.send_initial_metadata(())  # the subscriber knows it holds a slot at once
         async for stored in events:
             yield convert.event_to_message(stored)
+
+    async def CreateSubscriptionTicket(
+        self, request: audit_pb2.CreateSubscriptionTicketRequest, context: Context
+    ) -> audit_pb2.SubscriptionTicket:
+        ticket = await self._service.subscription_ticket(current_principal(), method=SUBSCRIBE)
+        return audit_pb2.SubscriptionTicket(
+            ticket=ticket.value, expire_time=times.to_timestamp(ticket.expires_ns)
+        )
 
     async def VerifyLog(
         self, request: audit_pb2.VerifyLogRequest, context: Context

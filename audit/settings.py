@@ -42,6 +42,8 @@ class Settings:
     checkpoint_seconds: float
     """Longest wait between a commit and a checkpoint covering it
     (``MESH_AUDIT_CHECKPOINT_SECONDS``, 5.0)."""
+    ticket_seconds: float
+    """How long a subscription ticket opens subscriptions (``MESH_AUDIT_TICKET_SECONDS``, 60)."""
     runtime: RuntimeSettings
     """What every server of the mesh shares: blocking threads, stream limits, grace period, token
     issuer and audience."""
@@ -60,6 +62,9 @@ class Settings:
         origin = env_str("MESH_AUDIT_LOG_ORIGIN", "mesh.local/audit")
         if any(c.isspace() or c == "+" for c in origin):
             raise ConfigError(f"MESH_AUDIT_LOG_ORIGIN must hold no spaces or '+', got {origin!r}")
+        ticket_seconds = env_float("MESH_AUDIT_TICKET_SECONDS", 60.0)
+        if not ticket_seconds > 0:
+            raise ConfigError(f"MESH_AUDIT_TICKET_SECONDS must be > 0, got {ticket_seconds}")
         return cls(
             listen=env_str("MESH_AUDIT_LISTEN", "127.0.0.1:8002"),
             database_url=database_url("MESH_AUDIT_DATABASE_URL", data_dir(), "audit.db"),
@@ -74,5 +79,6 @@ class Settings:
                 env_str("MESH_AUDIT_LOG_KEY_FILE", str(data_dir() / "audit-log-key.pem"))
             ),
             checkpoint_seconds=checkpoint_seconds,
+            ticket_seconds=ticket_seconds,
             runtime=RuntimeSettings.from_env(),
         )

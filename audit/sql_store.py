@@ -9,6 +9,7 @@ both databases.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from audit import chain, tiles
 from audit.checkpoints import Checkpoint
-from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict
+from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict, redelivers
 from audit.store import Head
 from audit.tiles import TiledTree, TileKey
 from common import times
@@ -43,6 +44,10 @@ events = sa.Table(
     sa.Column("recorded_ns", sa.BigInteger, nullable=False),
     sa.Column("previous_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("datacontenttype", sa.String(256), nullable=True),
+    sa.Column("dataschema", sa.String(2048), nullable=True),
+    sa.Column("traceparent", sa.String(256), nullable=True),
+    sa.Column("tracestate", sa.Text, nullable=True),
     sa.Column("leaf_hash", sa.LargeBinary(32)),
     sa.UniqueConstraint("source", "event_id", name="uq_events_source_event_id"),
     sa.Index("ix_events_type_sequence", "type", "sequence"),
@@ -61,6 +66,15 @@ chain_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 """One row (id 1): the last sequence and hash, locked by every append, checked by VerifyLog."""
+
+ticket_key = sa.Table(
+    "ticket_key",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(64), nullable=False),
+)
+"""One row (id 1): the hex key subscription tickets are signed with, the same for every
+replica sharing the database (:mod:`common.tickets`)."""
 
 
 _LEAF = events.c.leaf_hash
@@ -95,6 +109,27 @@ def _create(conn: Connection) -> None:
     conn.execute(chain_head.insert().values(id=1, sequence=0, hash=chain.GENESIS))
 
 
+ATTRIBUTE_COLUMNS = ("datacontenttype", "dataschema", "traceparent", "tracestate")
+"""The optional CloudEvents attributes, NULL when an event has none (as every older one)."""
+
+
+def _add_attributes(conn: Connection) -> None:
+    """The attribute columns, for logs created before them; new ones have them from the start."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("events")}
+    for name in ATTRIBUTE_COLUMNS:
+        if name not in present:
+            column = events.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+
+
+def _create_ticket_key(conn: Connection) -> None:
+    """A random key, made once per log."""
+    ticket_key.create(conn, checkfirst=True)
+    if conn.execute(sa.select(ticket_key.c.id)).first() is None:
+        conn.execute(ticket_key.insert().values(id=1, key=secrets.token_hex(32)))
+
+
 def _add_merkle_tree(conn: Connection) -> None:
     """Build the tree over the events already stored, once, as its column and tables come."""
     if "leaf_hash" not in {c["name"] for c in sa.inspect(conn).get_columns("events")}:
@@ -123,7 +158,7 @@ def _add_merkle_tree(conn: Connection) -> None:
         after = rows[-1].sequence
 
 
-MIGRATIONS: list[Migration] = [_create, _add_merkle_tree]
+MIGRATIONS: list[Migration] = [_create, _add_attributes, _create_ticket_key, _add_merkle_tree]
 
 _DURABLE_COMMIT = sa.text(
     "SELECT set_config('synchronous_commit', 'on', true)"
@@ -235,6 +270,10 @@ def _stored(row: Any) -> StoredEvent:
             time_ns=row.time_ns,
             actor=row.actor,
             data=row.data,
+            datacontenttype=row.datacontenttype or "",
+            dataschema=row.dataschema or "",
+            traceparent=row.traceparent or "",
+            tracestate=row.tracestate or "",
         ),
         sequence=row.sequence,
         recorded_ns=row.recorded_ns,
@@ -252,11 +291,15 @@ def _row(stored: StoredEvent, leaf: bytes) -> tuple[Any, ...]:
         event.type,
         event.subject,
         event.actor,
-        event.time_ns,
+        stored.time_ns,
         event.data,
         stored.recorded_ns,
         stored.previous_hash,
         stored.hash,
+        event.datacontenttype or None,
+        event.dataschema or None,
+        event.traceparent or None,
+        event.tracestate or None,
         leaf,
     )
 
@@ -351,7 +394,7 @@ class SqlEventStore:
                 outcomes.append(Recorded(inserted[event.key], duplicate=False))
                 continue
             original = originals.get(event.key) or inserted[event.key]
-            same = original.event == event
+            same = redelivers(original.event, event)
             outcomes.append(Recorded(original, duplicate=True) if same else conflict(event))
         return outcomes, grown
 
@@ -439,6 +482,10 @@ class SqlEventStore:
         if sequence is None:  # the head row itself is gone
             return Head(0, chain.GENESIS, int(last_stored or 0))
         return Head(int(sequence), str(hash_), int(last_stored or 0))
+
+    def ticket_key(self) -> bytes:
+        with self.db.read() as conn:
+            return bytes.fromhex(conn.execute(sa.select(ticket_key.c.key)).scalar_one())
 
     def last_sequence(self) -> int:
         with self.db.read() as conn:

@@ -80,7 +80,7 @@ class Fanout:
                 return
             self._cursor = stored.sequence
             for subscriber in self._subscribers:
-                if subscriber.selection.matches(stored.event):
+                if subscriber.selection.matches(stored):
                     subscriber.buffer.offer(stored)
 
     async def run(self) -> None:

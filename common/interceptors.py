@@ -3,8 +3,9 @@
 One interceptor wraps each method's handler once (cached by method name), so a call pays for
 one extra coroutine, not one per concern. Around every call it:
 
-- authenticates the caller by the method's policy, deny by default, and exposes them to the
-  servicer through :func:`current_principal`;
+- authenticates the caller by the method's policy, deny by default (by bearer token, or by
+  the ticket a request carries where the policy takes one), and exposes them to the servicer
+  through :func:`current_principal`;
 - refuses request bytes that do not parse with INVALID_ARGUMENT naming the field, where
   protobuf would fail inside gRPC with a bare error (the deserializer is made tolerant, and
   the error raised once the caller is let in);
@@ -39,6 +40,7 @@ from common.config import Networks
 from common.denials import DenialLog
 from common.logs import AccessLog
 from common.status import Describe, internal_status, no_details, to_status
+from common.tickets import TicketBook
 from common.undecodable import undecodable
 
 log = logging.getLogger("mesh.rpc")
@@ -62,6 +64,10 @@ class Policy:
 
     public: bool = False
     permission: str | None = None
+    ticket: Callable[[Any], str] | None = None
+    """For a method a browser opens, which cannot send headers: the ticket (see
+    :mod:`common.tickets`) its request carries, or empty. A request with one is authenticated
+    by the ticket, issued for this very method, instead of by a bearer token."""
 
 
 PUBLIC = Policy(public=True)
@@ -156,13 +162,19 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         describe: Describe = no_details,
         trusted_proxies: Networks = (),
         denials: DenialLog | None = None,
+        tickets: TicketBook | None = None,
     ) -> None:
-        """``trusted_proxies`` may say who the client is; ``denials`` hears of refused calls."""
+        """Set up the per-call checks.
+
+        ``trusted_proxies`` may say who the client is; ``denials`` hears of refused calls;
+        ``tickets`` redeems the tickets of methods whose policy accepts one.
+        """
         self._domain = domain
         self._trusted = trusted_proxies
         self._denials = denials
         self._describe = describe
         self._verifier = verifier
+        self._tickets = tickets
         self._policies = dict(policies)
         self._max_streams = max_streams
         self._open: dict[str, int] = {}
@@ -221,7 +233,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         inner = _coroutine(inner, method)
 
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            async with self._guarded(method, policy, context, stream=False):
+            async with self._guarded(method, policy, context, stream=False, request=request):
                 return await inner(_checked(request, streaming=streaming), context)
 
         return call
@@ -230,7 +242,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         self, inner: Behavior, method: str, policy: Policy | None, *, streaming: bool
     ) -> Behavior:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            async with self._guarded(method, policy, context, stream=True):
+            async with self._guarded(method, policy, context, stream=True, request=request):
                 async for response in inner(_checked(request, streaming=streaming), context):
                     yield response
 
@@ -243,7 +255,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         inner = _coroutine(inner, method)
 
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-            async with self._guarded(method, policy, context, stream=True):
+            async with self._guarded(method, policy, context, stream=True, request=request):
                 await inner(_checked(request, streaming=streaming), context)
 
         return call
@@ -256,13 +268,17 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         context: grpc.aio.ServicerContext[Any, Any],
         *,
         stream: bool,
+        request: Any,
     ) -> AsyncIterator[None]:
-        """Everything around one call: the caller, a stream's place, errors, the log line."""
+        """Everything around one call: the caller, a stream's place, errors, the log line.
+
+        ``request`` is the message, or the request stream of a client-streaming method.
+        """
         record = _Record(method)
         address = origin.derive(context.peer(), context.invocation_metadata(), self._trusted)
         origin.serve_from(address)
         try:
-            record.user = await self._authorize(policy, method, context)
+            record.user = await self._authorize(policy, method, context, request)
             if stream:
                 self._take_slot(record)
             yield
@@ -285,7 +301,11 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             self._log(record, context)
 
     async def _authorize(
-        self, policy: Policy | None, method: str, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        policy: Policy | None,
+        method: str,
+        context: grpc.aio.ServicerContext[Any, Any],
+        request: Any,
     ) -> str | None:
         """The caller's name (None for a public method), with the principal made current."""
         if policy is None:
@@ -294,9 +314,21 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             )
         if policy.public:
             return None
-        if self._verifier is None:
+        ticket = ""
+        if policy.ticket is not None and type(request) is not _Undecodable:
+            ticket = policy.ticket(request)
+        if ticket:
+            if self._tickets is None:
+                raise errors.Unauthenticated(
+                    "this server accepts no tickets", reason="TICKET_INVALID"
+                )
+            principal = self._tickets.redeem(ticket, purpose=method)
+        elif self._verifier is None:
             raise errors.Unauthenticated("token verification is not configured")
-        principal = await self._verifier.authenticate(bearer_token(context.invocation_metadata()))
+        else:
+            principal = await self._verifier.authenticate(
+                bearer_token(context.invocation_metadata())
+            )
         _principal.set(principal)  # known even if refused, so the refusal names them
         if policy.permission is not None:
             principal.require(policy.permission)

@@ -28,6 +28,7 @@ from common.config import RuntimeSettings
 from common.denials import DenialLog
 from common.interceptors import MeshInterceptor, Policy
 from common.status import Describe, no_details
+from common.tickets import TicketBook
 
 log = logging.getLogger("mesh.server")
 
@@ -185,6 +186,7 @@ def create_server(
     described: Sequence[str] = (),
     error_details: Describe = no_details,
     denials: DenialLog | None = None,
+    tickets: TicketBook | None = None,
 ) -> MeshServer:
     """Build a server bound to ``address`` (``host:0`` picks a free port, as tests do).
 
@@ -195,6 +197,7 @@ def create_server(
     ``error_details`` turns the domain objects errors carry into messages of the API.
     ``denials`` records the calls refused for who made them; it runs with the server and
     reports what it still counts when the server drains.
+    ``tickets`` redeems the tickets of methods whose policy accepts one.
     """
     interceptor = MeshInterceptor(
         domain=domain,
@@ -204,6 +207,7 @@ def create_server(
         describe=error_details,
         trusted_proxies=settings.trusted_proxies,
         denials=denials,
+        tickets=tickets,
     )
     server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
     health_servicer = health.aio.HealthServicer()

@@ -55,6 +55,33 @@ function envoy_on_request(request_handle)
   end
 end
 """
+SSE_FILTER = "mesh.sse_event_ids"
+SSE_SCRIPT = "event_ids"
+BROWSER_STREAMS = ("/audit.v1.AuditService/SubscribeEvents",)
+"""Streams a browser opens with ``EventSource``. Each message is a resource named
+``<collection>/<number>``: its server-sent event gets ``id: <number>``, where the browser
+resumes (``Last-Event-ID``). A request with ``?ticket=`` passes the edge without a bearer
+token; the service checks the ticket itself."""
+SSE_EVENT_IDS = r"""-- The transcoder writes each message of a stream as `data: <json>` and a blank
+-- line, and proto3 JSON prints fields in field-number order, so the message's first field,
+-- its name `<collection>/<number>`, opens the line. Put `id: <number>` before it: a
+-- browser's EventSource sends it back as Last-Event-ID when it reconnects. Inside the JSON
+-- a quote is always escaped, so the pattern matches nowhere but at an event's start.
+function envoy_on_response(response_handle)
+  local content_type = response_handle:headers():get("content-type") or ""
+  if string.sub(content_type, 1, 17) ~= "text/event-stream" then
+    return
+  end
+  for chunk in response_handle:bodyChunks() do
+    local text = chunk:getBytes(0, chunk:length())
+    local with_ids, count = string.gsub(
+      text, 'data: {"name":"([%w_-]+)/(%d+)"', 'id: %2\ndata: {"name":"%1/%2"')
+    if count > 0 then
+      chunk:setBytes(with_ids)
+    end
+  end
+end
+"""
 HTTP_TO_GRPC: dict[int, tuple[int, str]] = {
     400: (3, "INVALID_ARGUMENT"),
     401: (16, "UNAUTHENTICATED"),
@@ -147,16 +174,24 @@ def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bo
 
 
 def _stream_route(name: str, path_match: Config, cluster: str) -> Config:
-    """A route for a stream: no deadline, no idle cut-off, and no buffering of its body."""
+    """A route for a stream: no deadline, no idle cut-off, and no buffering of its body.
+
+    The :data:`BROWSER_STREAMS` also run the script that numbers their events.
+    """
+    per_filter: Config = {
+        BUFFER_FILTER: _typed(
+            "envoy.extensions.filters.http.buffer.v3.BufferPerRoute", disabled=True
+        )
+    }
+    if name in BROWSER_STREAMS:
+        per_filter[SSE_FILTER] = _typed(
+            "envoy.extensions.filters.http.lua.v3.LuaPerRoute", name=SSE_SCRIPT
+        )
     return {
         "name": name,
         "match": {**path_match, "headers": _grpc_only()},
         "route": {"cluster": cluster, "timeout": "0s", "idle_timeout": "0s"},
-        "typed_per_filter_config": {
-            BUFFER_FILTER: _typed(
-                "envoy.extensions.filters.http.buffer.v3.BufferPerRoute", disabled=True
-            )
-        },
+        "typed_per_filter_config": per_filter,
     }
 
 
@@ -208,6 +243,17 @@ def _exempt_methods(services: Iterable[Service]) -> list[Method]:
     ]
 
 
+def _ticket_paths(services: Iterable[Service]) -> list[str]:
+    """The REST paths of the :data:`BROWSER_STREAMS`, which a ticket may open."""
+    return [
+        binding.template
+        for service in services
+        for method in service.methods
+        if method.grpc_path in BROWSER_STREAMS
+        for binding in method.bindings
+    ]
+
+
 def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
     exempt_paths = [
         *EXEMPT_REST_PATHS,
@@ -217,6 +263,10 @@ def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
     ]
     rules: list[Config] = [{"match": {"path": path}} for path in exempt_paths]
     rules += [{"match": {"prefix": prefix}} for prefix in UNAUTHENTICATED_PREFIXES]
+    rules += [
+        {"match": {"path": path, "query_parameters": [{"name": "ticket", "present_match": True}]}}
+        for path in _ticket_paths(services)
+    ]
     rules.append({"match": {"prefix": "/"}, "requires": {"provider_name": JWT_PROVIDER}})
     return _typed(
         "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
@@ -391,7 +441,9 @@ def _access_log() -> list[Config]:
                 log_format={
                     "json_format": {
                         "ts": "%START_TIME%",
-                        "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                        # Without the query: a URL may carry a ticket (or, against advice,
+                        # a token), which has no place in a log.
+                        "path": "%PATH(NQ:ORIG_OR_PATH)%",
                         "upstream_path": "%REQ(:PATH)%",
                         "status": "%RESPONSE_CODE%",
                         "grpc_status": "%GRPC_STATUS%",
@@ -426,6 +478,15 @@ def render(
             "typed_config": _typed(
                 "envoy.extensions.filters.http.buffer.v3.Buffer",
                 max_request_bytes=settings.max_request_bytes,
+            ),
+        },
+        {
+            # Before the transcoder, so that on the way out it sees the server-sent events the
+            # transcoder wrote; it runs only on the routes that name its script.
+            "name": SSE_FILTER,
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.lua.v3.Lua",
+                source_codes={SSE_SCRIPT: {"inline_string": SSE_EVENT_IDS}},
             ),
         },
         {

@@ -19,7 +19,7 @@ from google.protobuf import descriptor_pb2
 
 from gateway import descriptors
 from gateway.descriptors import HttpBinding, Method, Service
-from gateway.envoy_config import EXEMPT_REST_PATHS, HEALTH_PATH
+from gateway.envoy_config import BROWSER_STREAMS, EXEMPT_REST_PATHS, HEALTH_PATH
 
 Schema = dict[str, Any]
 FieldProto = descriptor_pb2.FieldDescriptorProto
@@ -255,8 +255,11 @@ def _operation(types: _Types, method: Method, binding: HttpBinding) -> tuple[str
     if parameters:
         operation["parameters"] = parameters
     if method.server_streaming:
+        numbered = method.grpc_path in BROWSER_STREAMS
         success = {
-            "description": "Server-sent events, one `data:` line per message.",
+            "description": "Server-sent events, "
+            + ("an `id:` and a `data:` line" if numbered else "one `data:` line")
+            + " per message.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         }
     else:
@@ -267,6 +270,8 @@ def _operation(types: _Types, method: Method, binding: HttpBinding) -> tuple[str
     operation["responses"] = {"200": success, "default": _ERROR_RESPONSE}
     if binding.template in EXEMPT_REST_PATHS:
         operation["security"] = []
+    elif method.grpc_path in BROWSER_STREAMS:
+        operation["security"] = [{"bearer": []}, {"ticket": []}]
     return path, operation
 
 
@@ -306,7 +311,14 @@ def build(descriptor_set: descriptor_pb2.FileDescriptorSet, services: list[Servi
         "components": {
             "schemas": dict(sorted(types.schemas.items())),
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "ticket": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "ticket",
+                    "description": "A short-lived ticket from `POST /api/v2/events:ticket`, "
+                    "for clients that cannot send headers (a browser's EventSource).",
+                },
             },
         },
         "security": [{"bearer": []}],

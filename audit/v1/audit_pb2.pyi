@@ -16,7 +16,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Event(_message.Message):
-    __slots__ = ("name", "id", "source", "type", "subject", "time", "actor", "data", "sequence", "recorded_time", "hash", "previous_hash")
+    __slots__ = ("name", "id", "source", "type", "subject", "time", "actor", "data", "sequence", "recorded_time", "hash", "previous_hash", "specversion", "datacontenttype", "dataschema", "traceparent", "tracestate")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,11 @@ class Event(_message.Message):
     RECORDED_TIME_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
+    SPECVERSION_FIELD_NUMBER: _ClassVar[int]
+    DATACONTENTTYPE_FIELD_NUMBER: _ClassVar[int]
+    DATASCHEMA_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    TRACESTATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: str
     source: str
@@ -41,7 +46,12 @@ class Event(_message.Message):
     recorded_time: _timestamp_pb2.Timestamp
     hash: str
     previous_hash: str
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., source: _Optional[str] = ..., type: _Optional[str] = ..., subject: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., sequence: _Optional[int] = ..., recorded_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hash: _Optional[str] = ..., previous_hash: _Optional[str] = ...) -> None: ...
+    specversion: str
+    datacontenttype: str
+    dataschema: str
+    traceparent: str
+    tracestate: str
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., source: _Optional[str] = ..., type: _Optional[str] = ..., subject: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., sequence: _Optional[int] = ..., recorded_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hash: _Optional[str] = ..., previous_hash: _Optional[str] = ..., specversion: _Optional[str] = ..., datacontenttype: _Optional[str] = ..., dataschema: _Optional[str] = ..., traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ...) -> None: ...
 
 class EventAck(_message.Message):
     __slots__ = ("id", "source", "sequence", "duplicate", "error")
@@ -130,18 +140,32 @@ class GetEventRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class SubscribeEventsRequest(_message.Message):
-    __slots__ = ("type", "source", "subject", "actor", "after_sequence")
+    __slots__ = ("type", "source", "subject", "actor", "after_sequence", "ticket")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TICKET_FIELD_NUMBER: _ClassVar[int]
     type: str
     source: str
     subject: str
     actor: str
     after_sequence: int
-    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., actor: _Optional[str] = ..., after_sequence: _Optional[int] = ...) -> None: ...
+    ticket: str
+    def __init__(self, type: _Optional[str] = ..., source: _Optional[str] = ..., subject: _Optional[str] = ..., actor: _Optional[str] = ..., after_sequence: _Optional[int] = ..., ticket: _Optional[str] = ...) -> None: ...
+
+class CreateSubscriptionTicketRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SubscriptionTicket(_message.Message):
+    __slots__ = ("ticket", "expire_time")
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ticket: str
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, ticket: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class VerifyLogRequest(_message.Message):
     __slots__ = ("start_sequence", "end_sequence", "checkpoint")

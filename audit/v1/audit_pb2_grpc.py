@@ -70,6 +70,11 @@ class AuditServiceStub:
                 request_serializer=audit_dot_v1_dot_audit__pb2.SubscribeEventsRequest.SerializeToString,
                 response_deserializer=audit_dot_v1_dot_audit__pb2.Event.FromString,
                 _registered_method=True)
+        self.CreateSubscriptionTicket = channel.unary_unary(
+                '/audit.v1.AuditService/CreateSubscriptionTicket',
+                request_serializer=audit_dot_v1_dot_audit__pb2.CreateSubscriptionTicketRequest.SerializeToString,
+                response_deserializer=audit_dot_v1_dot_audit__pb2.SubscriptionTicket.FromString,
+                _registered_method=True)
         self.VerifyLog = channel.unary_unary(
                 '/audit.v1.AuditService/VerifyLog',
                 request_serializer=audit_dot_v1_dot_audit__pb2.VerifyLogRequest.SerializeToString,
@@ -162,6 +167,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSubscriptionTicket(self, request, context):
+        """Issues a short-lived ticket that opens SubscribeEvents without a bearer token, for clients
+        that cannot send headers (a browser's EventSource): `GET /api/v2/events:subscribe?ticket=`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerifyLog(self, request, context):
         """Recomputes the hash chain over a range of sequences and reports the first break.
         """
@@ -243,6 +256,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.SubscribeEvents,
                     request_deserializer=audit_dot_v1_dot_audit__pb2.SubscribeEventsRequest.FromString,
                     response_serializer=audit_dot_v1_dot_audit__pb2.Event.SerializeToString,
+            ),
+            'CreateSubscriptionTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSubscriptionTicket,
+                    request_deserializer=audit_dot_v1_dot_audit__pb2.CreateSubscriptionTicketRequest.FromString,
+                    response_serializer=audit_dot_v1_dot_audit__pb2.SubscriptionTicket.SerializeToString,
             ),
             'VerifyLog': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifyLog,
@@ -448,6 +466,33 @@ class AuditService:
             '/audit.v1.AuditService/SubscribeEvents',
             audit_dot_v1_dot_audit__pb2.SubscribeEventsRequest.SerializeToString,
             audit_dot_v1_dot_audit__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSubscriptionTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/audit.v1.AuditService/CreateSubscriptionTicket',
+            audit_dot_v1_dot_audit__pb2.CreateSubscriptionTicketRequest.SerializeToString,
+            audit_dot_v1_dot_audit__pb2.SubscriptionTicket.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -40,13 +42,51 @@ def make_event(
     actor: str = "alice",
     data: dict[str, Any] | None = None,
     time: datetime | None = None,
+    **attributes: str,
 ) -> audit_pb2.Event:
-    """A valid event; each argument given replaces one field."""
+    """A valid event; each argument given replaces one field, ``attributes`` set CloudEvents'."""
     event = audit_pb2.Event(
-        id=id or str(uuid.uuid4()), source=source, type=type, subject=subject, actor=actor
+        id=id or str(uuid.uuid4()),
+        source=source,
+        type=type,
+        subject=subject,
+        actor=actor,
+        **attributes,
     )
     event.time.FromDatetime(time or datetime.now(UTC))
     payload = struct_pb2.Struct()
     payload.update(data if data is not None else {"branch": "main", "n": 1})
     event.data.CopyFrom(payload)
     return event
+
+
+class Subscriber:
+    """Collects a subscription's events on a thread; ``take`` waits with a bound."""
+
+    def __init__(self, client, **request):
+        self.call = client.stub.SubscribeEvents(
+            audit_pb2.SubscribeEventsRequest(**request), metadata=client.reader, timeout=60
+        )
+        self.received: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        try:
+            for event in self.call:
+                self.received.put(event)
+        except grpc.RpcError as exc:
+            self.received.put(exc)
+
+    def take(self, count, timeout=20):
+        events = []
+        for _ in range(count):
+            item = self.received.get(timeout=timeout)
+            if isinstance(item, grpc.RpcError):
+                raise item
+            events.append(item)
+        return events
+
+    def close(self):
+        self.call.cancel()
+        self.thread.join(10)

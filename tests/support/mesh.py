@@ -27,13 +27,21 @@ EMPLOYEE = {
 """An object type as a REST body: what most end-to-end tests create first."""
 
 
+TICKET_SECONDS = 3.0
+"""How long a subscription ticket lasts in the test mesh: short, so that expiry is seen."""
+
+
 def mesh_env() -> dict[str, str]:
-    """The test process's environment plus cheap password hashing and a known admin password."""
+    """The test process's environment, with what makes the test mesh quick to check.
+
+    Cheap password hashing, a known admin password and short-lived subscription tickets.
+    """
     return {
         **os.environ,
         "MESH_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "MESH_PASSWORD_HASH_PROFILE": "test",
         "MESH_LOG_LEVEL": "WARNING",
+        "MESH_AUDIT_TICKET_SECONDS": str(TICKET_SECONDS),
     }
 
 

@@ -103,7 +103,9 @@ def test_reused_id_with_different_content_is_refused(client):
 
 
 def test_invalid_event_reports_every_violation(client):
-    bad = audit_pb2.Event(type="Not A Type", source="has space", subject="x\x01y")
+    bad = audit_pb2.Event(
+        type="Not A Type", source="has space", subject="x\x01y", traceparent="00-0-0-0"
+    )
     bad.data["n"] = float("nan")
     with pytest.raises(grpc.RpcError) as caught:
         publish(client, bad)
@@ -115,7 +117,7 @@ def test_invalid_event_reports_every_violation(client):
         "event.source",
         "event.type",
         "event.subject",
-        "event.time",
+        "event.traceparent",
         "event.data",
     }
     assert all_events(client) == []
@@ -178,10 +180,11 @@ def test_stream_groups_events_into_few_transactions(client):
 
 def test_stream_bad_event_gets_an_error_ack_and_the_stream_goes_on(client):
     first, second = make_event(), make_event()
-    acks = stream(client, [first, audit_pb2.Event(id="x", source="/tests"), second], 3)
+    bad = audit_pb2.Event(id="x", source="/tests", dataschema="relative")
+    acks = stream(client, [first, bad, second], 3)
     assert [a.sequence for a in acks] == [1, 0, 2]
     assert acks[1].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
-    assert set(violated_fields(acks[1].error)) == {"events[1].type", "events[1].time"}
+    assert set(violated_fields(acks[1].error)) == {"events[1].type", "events[1].dataschema"}
 
 
 def test_stream_redelivery_is_acked_with_the_original_sequence(client):

@@ -3,48 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import queue
 import threading
 
 import grpc
 import pytest
 
 from audit.v1 import audit_pb2
-from tests.support.audit import Client, make_event, start_audit
-from tests.support.errors import error_info
+from tests.support.audit import Client, Subscriber, make_event, start_audit
+from tests.support.errors import error_info, violated_fields
 from tests.support.waiting import eventually
-
-
-class Subscriber:
-    """Collects a subscription's events on a thread; ``take`` waits with a bound."""
-
-    def __init__(self, client, **request):
-        self.call = client.stub.SubscribeEvents(
-            audit_pb2.SubscribeEventsRequest(**request), metadata=client.reader, timeout=60
-        )
-        self.received: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._drain, daemon=True)
-        self.thread.start()
-
-    def _drain(self):
-        try:
-            for event in self.call:
-                self.received.put(event)
-        except grpc.RpcError as exc:
-            self.received.put(exc)
-
-    def take(self, count, timeout=20):
-        events = []
-        for _ in range(count):
-            item = self.received.get(timeout=timeout)
-            if isinstance(item, grpc.RpcError):
-                raise item
-            events.append(item)
-        return events
-
-    def close(self):
-        self.call.cancel()
-        self.thread.join(10)
 
 
 def publish_many(client, events):
@@ -240,3 +207,39 @@ def test_a_subscriber_that_falls_behind_is_ended_with_where_to_resume(settings, 
             assert int(info.metadata["after_sequence"]) == received[-1]
     finally:
         server.stop()
+
+
+def _opened(client, metadata, count, **request):
+    """The first ``count`` events of a subscription opened with ``metadata``."""
+    call = client.stub.SubscribeEvents(
+        audit_pb2.SubscribeEventsRequest(**request), metadata=metadata, timeout=10
+    )
+    try:
+        return [next(call) for _ in range(count)]
+    finally:
+        call.cancel()
+
+
+def test_last_event_id_resumes_after_it_and_wins_over_after_sequence(client):
+    publish_many(client, [make_event() for _ in range(6)])
+    subscriber = Subscriber(client, after_sequence=1)
+    try:
+        seen = subscriber.take(3)
+    finally:
+        subscriber.close()
+    assert [e.sequence for e in seen] == [2, 3, 4]
+    resumed = _opened(
+        client,
+        [*client.reader, ("last-event-id", str(seen[-1].sequence))],
+        2,
+        after_sequence=1,  # the URL a browser reconnects to is the one it first opened
+    )
+    assert [e.sequence for e in resumed] == [5, 6]
+
+
+@pytest.mark.parametrize("bad", ["abc", "-1", "1.5", "99999999999999999999"])
+def test_a_malformed_last_event_id_is_refused(client, bad):
+    with pytest.raises(grpc.RpcError) as caught:
+        _opened(client, [*client.reader, ("last-event-id", bad)], 1)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(caught.value) == ["Last-Event-ID"]

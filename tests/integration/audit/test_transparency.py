@@ -321,17 +321,29 @@ def test_a_rewrite_signed_after_the_log_forgot_is_caught_by_the_witness(
 
 
 def test_an_export_verifies_offline_and_a_changed_line_does_not(client, tmp_path):
-    publish(client, 25)
+    publish(client, 24)
+    with_attributes = make_event(
+        subject="",
+        datacontenttype="application/json",
+        dataschema="https://schemas.example/oms/v1",
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        tracestate="vendor=1",
+    )
+    with_attributes.ClearField("time")  # stored with its recorded time
+    client.stub.PublishEvent(
+        audit_pb2.PublishEventRequest(event=with_attributes), metadata=client.writer, timeout=10
+    )
     api = auditor.Api(client.stub, client.reader)
     path = tmp_path / "export.jsonl"
     with open(path, "w") as out:
-        auditor.export(api, 5, 20, out)
+        auditor.export(api, 5, 25, out)
     key = VerifierKey.parse(verifier_key(client).verifier_key)
     with open(path) as lines:
         checkpoint, count = auditor.verify_export(lines, key)
-    assert (checkpoint.size, count) == (25, 16)
+    assert (checkpoint.size, count) == (25, 21)
     lines = path.read_text().splitlines(keepends=True)
-    assert len(lines) == 17
+    assert len(lines) == 22
+    assert '"traceparent": "00-4bf92f' in lines[-1] and '"subject"' not in lines[-1]
     for index, change in [(3, ('"n": ', '"n": 1')), (9, ('"actor": "', '"actor": "x'))]:
         tampered = tmp_path / f"tampered-{index}.jsonl"
         tampered.write_text(

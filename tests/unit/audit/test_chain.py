@@ -56,6 +56,52 @@ def test_encoding_is_the_canonical_json_of_the_documented_object(text, data, seq
     assert stored.hash == hashlib.sha256(encoded).hexdigest()
 
 
+ATTRIBUTES = {
+    "datacontenttype": "application/json",
+    "dataschema": "https://example.com/s.json",
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "tracestate": "rojo=00f067aa0ba902b7",
+}
+
+
+@given(
+    present=st.sets(st.sampled_from(sorted(ATTRIBUTES))),
+    data=st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+)
+def test_attributes_are_in_the_encoding_only_when_present(present, data):
+    if "tracestate" in present:
+        present.add("traceparent")
+    given_attributes = {name: ATTRIBUTES[name] for name in present}
+    e = event(data=data, **given_attributes)
+    encoded = chain.encode(e, sequence=7, recorded_ns=123, previous_hash=chain.GENESIS)
+    documented = {
+        "actor": e.actor,
+        "data": data,
+        "id": e.id,
+        "previous_hash": chain.GENESIS,
+        "recorded_time": 123,
+        "sequence": 7,
+        "source": e.source,
+        "subject": e.subject,
+        "time": e.time_ns,
+        "type": e.type,
+        **given_attributes,
+    }
+    assert encoded == canonical_json(documented).encode()
+
+
+def test_an_event_without_time_is_chained_at_its_recorded_time():
+    untimed = event(time_ns=None)
+    stored = chain.link(untimed, sequence=1, recorded_ns=555, previous_hash=chain.GENESIS)
+    assert stored.event.time_ns == stored.time_ns == 555
+    assert (
+        stored.hash
+        == chain.link(
+            event(time_ns=555), sequence=1, recorded_ns=555, previous_hash=chain.GENESIS
+        ).hash
+    )
+
+
 def build(count):
     stored, previous = [], chain.GENESIS
     for n in range(1, count + 1):

@@ -19,6 +19,20 @@ values = st.recursive(
     max_leaves=8,
 )
 texts = st.text(max_size=300)
+ATTRIBUTES = ("specversion", "datacontenttype", "dataschema", "traceparent", "tracestate")
+attribute_values = st.one_of(
+    st.just(""),
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "1.0",
+            "application/json",
+            "https://example.com/schema.json",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "rojo=00f067aa0ba902b7",
+        ]
+    ),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -31,11 +45,14 @@ texts = st.text(max_size=300)
     seconds=st.one_of(st.none(), st.integers(-(2**40), 2**40)),
     nanos=st.integers(0, 999_999_999),
     data=st.dictionaries(st.text(max_size=8), values, max_size=4),
+    attributes=st.fixed_dictionaries({name: attribute_values for name in ATTRIBUTES}),
 )
 def test_conversion_never_crashes_and_round_trips(
-    id, source, type, subject, actor, seconds, nanos, data
+    id, source, type, subject, actor, seconds, nanos, data, attributes
 ):
-    message = audit_pb2.Event(id=id, source=source, type=type, subject=subject, actor=actor)
+    message = audit_pb2.Event(
+        id=id, source=source, type=type, subject=subject, actor=actor, **attributes
+    )
     if seconds is not None:
         message.time.seconds, message.time.nanos = seconds, nanos
     message.data.update(data)
@@ -53,5 +70,9 @@ def test_conversion_never_crashes_and_round_trips(
         subject,
         actor,
     )
-    assert back.time == message.time
+    assert back.time == message.time  # recorded at 0, the unset time's value, when absent
     assert back.data == message.data
+    assert back.specversion == "1.0"
+    assert [getattr(back, name) for name in ATTRIBUTES[1:]] == [
+        attributes[name] for name in ATTRIBUTES[1:]
+    ]

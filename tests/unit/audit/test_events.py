@@ -35,12 +35,16 @@ def test_valid_event_keeps_everything_and_canonical_data():
 
 
 def test_every_violation_is_reported_together():
-    assert violations(id="", source="", type="", time_ns=None) == {
+    assert violations(id="", source="", type="", traceparent="00-bad") == {
         ("event.id", "REQUIRED"),
         ("event.source", "REQUIRED"),
         ("event.type", "REQUIRED"),
-        ("event.time", "REQUIRED"),
+        ("event.traceparent", "INVALID_FORMAT"),
     }
+
+
+def test_time_is_optional():
+    assert parse_event(**{**VALID, "time_ns": None}).time_ns is None
 
 
 @pytest.mark.parametrize(

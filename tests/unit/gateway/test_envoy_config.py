@@ -143,3 +143,37 @@ def test_health_needs_every_backend(config: dict[str, Any]) -> None:
             check = cluster["health_checks"][0]
             assert check["no_traffic_interval"] == "1s"
             assert "grpc_health_check" in check
+
+
+def test_only_a_ticket_lets_a_subscription_past_the_edge_without_a_token(
+    config: dict[str, Any],
+) -> None:
+    jwt = _filter(config, "envoy.filters.http.jwt_authn")
+    subscribe = [
+        rule for rule in jwt["rules"] if rule["match"].get("path") == "/api/v2/events:subscribe"
+    ]
+    assert subscribe == [
+        {
+            "match": {
+                "path": "/api/v2/events:subscribe",
+                "query_parameters": [{"name": "ticket", "present_match": True}],
+            }
+        }
+    ]
+
+
+def test_only_the_event_stream_numbers_its_server_sent_events(config: dict[str, Any]) -> None:
+    names = [f["name"] for f in _hcm(config)["http_filters"]]
+    # Before the transcoder, so that on the way out it sees what the transcoder wrote.
+    assert names.index(envoy_config.SSE_FILTER) < names.index(
+        "envoy.filters.http.grpc_json_transcoder"
+    )
+    routes = _hcm(config)["route_config"]["virtual_hosts"][0]["routes"]
+    numbered = [
+        route["name"]
+        for route in routes
+        if envoy_config.SSE_FILTER in route.get("typed_per_filter_config", {})
+    ]
+    assert numbered == ["/audit.v1.AuditService/SubscribeEvents"]
+    lua = _filter(config, envoy_config.SSE_FILTER)
+    assert "default_source_code" not in lua  # nothing runs on the other routes
