@@ -92,6 +92,19 @@ def _open(key: VerifierKey, note: str, what: str) -> Checkpoint:
         raise Evidence(f"{what} does not verify with the pinned key: {exc}") from exc
 
 
+def _checked_leaf(stored: StoredEvent, where: str = "") -> bytes:
+    """The event's leaf hash, once its content is shown to match its hash."""
+    sealed, leaf = chain.seal(
+        stored.event,
+        sequence=stored.sequence,
+        recorded_ns=stored.recorded_ns,
+        previous_hash=stored.previous_hash,
+    )
+    if sealed.hash != stored.hash:
+        raise Evidence(f"{where}event {stored.sequence} does not match its hash: it was changed")
+    return leaf
+
+
 class Replay:
     """Recomputes the chain and the tree over events fed in order from the first."""
 
@@ -103,14 +116,7 @@ class Replay:
         expected = self.tree.size + 1
         if stored.sequence != expected:
             raise Evidence(f"event {expected} is missing (the log went on at {stored.sequence})")
-        sealed, leaf = chain.seal(
-            stored.event,
-            sequence=stored.sequence,
-            recorded_ns=stored.recorded_ns,
-            previous_hash=stored.previous_hash,
-        )
-        if sealed.hash != stored.hash:
-            raise Evidence(f"event {stored.sequence} does not match its hash: it was changed")
+        leaf = _checked_leaf(stored)
         if stored.previous_hash != self.previous_hash:
             raise Evidence(f"event {stored.sequence} does not link to the event before it")
         self.previous_hash = stored.hash
@@ -305,14 +311,7 @@ def verify_export(lines: IO[str], key: VerifierKey) -> tuple[Checkpoint, int]:
             stored, proof = from_cloudevent(json.loads(line))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise Evidence(f"line {number} is not an exported event: {exc}") from exc
-        sealed, leaf = chain.seal(
-            stored.event,
-            sequence=stored.sequence,
-            recorded_ns=stored.recorded_ns,
-            previous_hash=stored.previous_hash,
-        )
-        if sealed.hash != stored.hash:
-            raise Evidence(f"line {number}: event {stored.sequence} does not match its hash")
+        leaf = _checked_leaf(stored, f"line {number}: ")
         if previous is not None and (
             stored.sequence != previous.sequence + 1 or stored.previous_hash != previous.hash
         ):

@@ -17,7 +17,6 @@ import base64
 import binascii
 import hashlib
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,8 +104,10 @@ class VerifierKey:
         if len(note.encode()) > MAX_NOTE_BYTES:
             raise NoteError(f"the note is longer than {MAX_NOTE_BYTES} bytes")
         text, separator, signatures = note.rpartition("\n\n")
-        if not separator or not signatures.endswith("\n"):
-            raise NoteError("the note has no signature block")
+        if not separator:
+            raise NoteError("the note has no signature block (a blank line, then signatures)")
+        if not signatures.endswith("\n"):
+            raise NoteError("a note ends with a newline after its last signature line")
         text += "\n"
         if any(ord(c) < 0x20 and c != "\n" for c in note):
             raise NoteError("the note holds control characters")
@@ -188,7 +189,3 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(loaded, Ed25519PrivateKey):
         raise ValueError(f"{path} does not hold an Ed25519 private key")
     return loaded
-
-
-def _pack(size: int) -> bytes:
-    return struct.pack(">Q", size)

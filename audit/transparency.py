@@ -89,7 +89,13 @@ class TransparencyLog:
         self.last_signed = checkpoint
 
     def open_note(self, note: str, field: str) -> Checkpoint:
-        """A client's checkpoint, if this log signed it; INVALID_ARGUMENT on ``field`` if not."""
+        """A client's checkpoint, if this log signed it; INVALID_ARGUMENT on ``field`` if not.
+
+        A note whose final newline was lost (a shell's ``$(...)`` strips it) is taken with it:
+        that newline follows the signature, so it is not part of what was signed.
+        """
+        if note and not note.endswith("\n"):
+            note += "\n"
         try:
             checkpoint = self._signer.verifier.open(note)
         except NoteError as exc:

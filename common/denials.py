@@ -74,6 +74,7 @@ class DenialLog:
         self._max_keys = max_keys
         self._monotonic = monotonic
         self._open: OrderedDict[tuple[str, str], _Window] = OrderedDict()
+        self._opened = asyncio.Event()
 
     async def denied(
         self, *, method: str, code: str, reason: str, actor: str, client_address: str
@@ -91,6 +92,7 @@ class DenialLog:
             return
         closing = [self._open.pop(key)] if window is not None else []
         self._open[key] = _Window(opened=now)
+        self._opened.set()
         while len(self._open) > self._max_keys:
             closing.append(self._open.popitem(last=False)[1])
         await self._close(closing)
@@ -107,10 +109,16 @@ class DenialLog:
         await self._close([self._open.pop(key) for key in closed])
 
     async def run(self) -> None:
-        """Close windows as they end, so a burst's count is reported without a later call."""
+        """Close windows as they end, so a burst's count is reported without a later call.
+
+        Asleep while no window is open: an idle server never wakes for it.
+        """
         while True:
+            await self._opened.wait()
             await asyncio.sleep(self._window)
             await self.flush()
+            if not self._open:
+                self._opened.clear()
 
     async def close(self) -> None:
         """Report every count still held (the server is stopping)."""

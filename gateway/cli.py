@@ -123,7 +123,10 @@ def audit(args: argparse.Namespace) -> int:
         print(f"mesh audit: {exc}", file=sys.stderr)
         return 2
     except grpc.RpcError as exc:
-        print(f"mesh audit: the Audit Service answered {exc.code().name}: {exc.details()}")
+        print(
+            f"mesh audit: the Audit Service answered {exc.code().name}: {exc.details()}",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -376,13 +376,22 @@ class OntologyService:
         message: str,
         force: Force,
     ) -> CommitRecord:
-        """Commit checked changes onto ``snapshot`` (the branch head they were checked on)."""
+        """Commit checked changes onto ``snapshot`` (the branch head they were checked on).
+
+        Breaking changes refused on a protected branch are recorded (``oms.commit.refused``)
+        in a transaction of their own; a forced commit's events name the force and its reason.
+        """
         forced = False
         if branch.protected:
             findings = check_compatibility(
                 snapshot, Overlay(snapshot, changes), branch.compatibility_mode, changes
             )
-            forced = _allow_breaking(principal, branch, findings, force)
+            try:
+                forced = _allow_breaking(principal, branch, findings, force)
+            except errors.FailedPrecondition as refusal:
+                self.store.record_events([_commit_refused(principal, branch, changes, refusal)])
+                raise
+        forcing = {"forced": True, "force_reason": force.reason} if forced else {}
 
         def events(commit: CommitRecord) -> list[OutboxEvent]:
             out = []
@@ -395,7 +404,12 @@ class OntologyService:
                         type=f"oms.schema.{kind}",
                         subject=f"branches/{branch.name}/{key}",
                         actor=principal.username,
-                        data={"branch": branch.name, "resource": key, "commit": commit.id},
+                        data={
+                            "branch": branch.name,
+                            "resource": key,
+                            "commit": commit.id,
+                            **forcing,
+                        },
                     )
                 )
             return out
@@ -781,6 +795,26 @@ def _merge_refused(
             "target": target,
             "reason": refusal.reason,
             "problems": len(refusal.details) + len(refusal.violations),
+        },
+    )
+
+
+def _commit_refused(
+    principal: Principal,
+    branch: BranchRecord,
+    changes: Mapping[str, Resource | None],
+    refusal: errors.FailedPrecondition,
+) -> OutboxEvent:
+    return OutboxEvent(
+        type="oms.commit.refused",
+        subject=f"branches/{branch.name}",
+        actor=principal.username,
+        data={
+            "branch": branch.name,
+            "reason": refusal.reason,
+            "mode": branch.compatibility_mode,
+            "resources": sorted(changes),
+            "breaking": len(refusal.details),
         },
     )
 

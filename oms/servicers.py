@@ -503,8 +503,12 @@ POLICIES = _policies()
 
 
 def _events() -> dict[str, tuple[str, ...]]:
-    """The event types each RPC emits: every resource write is a commit of schema events."""
+    """The event types each RPC emits: every resource write is a commit of schema events.
+
+    A write refused for breaking a protected branch's compatibility emits ``oms.commit.refused``.
+    """
     schema_events = ("oms.schema.created", "oms.schema.updated", "oms.schema.deleted")
+    refused = "oms.commit.refused"
     table: dict[str, tuple[str, ...]] = {}
     for method in schema_service_pb2.DESCRIPTOR.services_by_name["SchemaService"].methods:
         verb = re.match(r"[A-Z][a-z]*", method.name)
@@ -515,7 +519,7 @@ def _events() -> dict[str, tuple[str, ...]]:
             "Commit": schema_events,
         }.get(verb.group() if verb else "")
         if emitted:
-            table[f"/{SCHEMA_SERVICE}/{method.name}"] = emitted
+            table[f"/{SCHEMA_SERVICE}/{method.name}"] = (*emitted, refused)
     branch_events = {
         "CreateBranch": ("oms.branch.created",),
         "UpdateBranch": ("oms.branch.updated",),

@@ -1,4 +1,8 @@
-"""A real Audit process: kill -9 mid-stream loses no acked event; SIGTERM drains and exits 0."""
+"""A real Audit process under kill -9 and SIGTERM.
+
+kill -9 mid-stream loses no acked event and leaves the tree consistent with the checkpoint
+signed before it; SIGTERM drains and exits 0.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import grpc
 import pytest
 
 from audit.v1 import audit_pb2, audit_pb2_grpc
+from tests.support import rfc9162
 from tests.support.audit import make_event
 from tests.support.processes import ServiceProcess
 
@@ -59,6 +64,9 @@ def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
             ):
                 acks.extend(response.acks)
                 if len(acks) >= 500 and first.running:
+                    signed = stub.CreateCheckpoint(
+                        audit_pb2.CreateCheckpointRequest(), metadata=reader, timeout=30
+                    )
                     first.kill()
         assert broken.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     finally:
@@ -78,8 +86,26 @@ def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
             assert by_id[ack.id].sequence == ack.sequence, f"acked event {ack.id} was lost"
         assert [e.sequence for e in stored] == list(range(1, len(stored) + 1))
         assert [e.id for e in stored] == [e.id for e in sent[: len(stored)]]
-        verdict = stub.VerifyLog(audit_pb2.VerifyLogRequest(), metadata=reader, timeout=60)
+        verdict = stub.VerifyLog(
+            audit_pb2.VerifyLogRequest(checkpoint=signed.note), metadata=reader, timeout=60
+        )
         assert verdict.intact and verdict.verified_count == len(stored)
+        assert signed.tree_size in verdict.checkpoint_tree_sizes
+        after = stub.CreateCheckpoint(audit_pb2.CreateCheckpointRequest(), metadata=reader)
+        assert after.tree_size == len(stored)  # the tree came back with the log, no rebuild
+        proof = stub.GetConsistencyProof(
+            audit_pb2.GetConsistencyProofRequest(
+                first_tree_size=signed.tree_size, second_tree_size=after.tree_size
+            ),
+            metadata=reader,
+        )
+        assert rfc9162.verify_consistency(
+            signed.tree_size,
+            after.tree_size,
+            signed.root_hash,
+            after.root_hash,
+            list(proof.hashes),
+        )
 
         again = sent[: len(stored) + 100]
         redelivered = [

@@ -355,3 +355,12 @@ def test_an_export_verifies_offline_and_a_changed_line_does_not(client, tmp_path
     dropped.write_text("".join([*lines[:5], *lines[6:]]))
     with open(dropped) as changed, pytest.raises(auditor.Evidence):
         auditor.verify_export(changed, key)
+
+
+def test_a_checkpoint_that_lost_its_final_newline_is_still_the_checkpoint(client):
+    publish(client, 3)
+    note = sign(client).note
+    result = client.stub.VerifyLog(
+        audit_pb2.VerifyLogRequest(checkpoint=note.rstrip("\n")), metadata=client.reader
+    )
+    assert result.intact and list(result.checkpoint_tree_sizes) == [3]

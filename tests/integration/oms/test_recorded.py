@@ -261,3 +261,45 @@ def test_refused_writes_without_a_token_are_counted_not_each_written(
     oms.server.stop()  # draining reports what the open window still counts
     rows = outbox_rows(settings.database_url, after=before)
     assert [r.data["count"] for r in rows] == [1, 24]
+
+
+def test_a_write_refused_for_breaking_changes_is_recorded(oms: Client, settings: Any) -> None:
+    oms.create("main", object_type("Employee", prop("email")))
+    breaking = ss.UpdateObjectTypeRequest(
+        branch="main",
+        object_type=object_type("Employee", prop("email", base=r.BASE_TYPE_INTEGER)),
+    )
+    editor = oms.metadata(("schema:write",), username="bob")
+    error, rows = _refused(
+        settings, lambda: oms.schema.UpdateObjectType(breaking, metadata=editor + FORWARDED)
+    )
+    assert reason(error) == "BREAKING_CHANGES"
+    assert [(r.type, r.actor, r.subject, r.data["client_address"]) for r in rows] == [
+        ("oms.commit.refused", "bob", "branches/main", "198.51.100.7")
+    ]
+    assert rows[0].data["resources"] == ["objectTypes/Employee"]
+    assert rows[0].data["breaking"] >= 1
+
+
+def test_a_forced_write_names_the_force_and_its_reason(oms: Client, settings: Any) -> None:
+    oms.create("main", object_type("Employee", prop("email")))
+    forced = ss.UpdateObjectTypeRequest(
+        branch="main",
+        object_type=object_type("Employee", prop("email", base=r.BASE_TYPE_INTEGER)),
+    )
+    rows = _emitted(
+        settings,
+        lambda: oms.schema.CommitChanges(
+            ss.CommitChangesRequest(
+                branch="main",
+                changes=[ss.Change(upsert=r.Resource(object_type=forced.object_type))],
+                message="Employee email becomes a number",
+                force=True,
+                force_reason="HR migration, approved in CHG-12",
+            ),
+            metadata=oms.admin,
+        ),
+    )
+    assert [(r.type, r.data.get("forced"), r.data.get("force_reason")) for r in rows] == [
+        ("oms.schema.updated", True, "HR migration, approved in CHG-12")
+    ]

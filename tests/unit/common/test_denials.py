@@ -131,3 +131,33 @@ def test_the_event_names_the_method_and_carries_the_address() -> None:
         "first_time": "1970-01-01T00:00:00.000000000Z",
         "client_address": "192.0.2.4",
     }
+
+
+def test_the_closing_task_sleeps_until_a_window_opens() -> None:
+    async def scenario() -> tuple[int, int]:
+        log, reported, clock = _log(window=0.01)
+        flushes = 0
+        flush = log.flush
+
+        async def counted(*, everything: bool = False) -> None:
+            nonlocal flushes
+            flushes += 1
+            await flush(everything=everything)
+
+        log.flush = counted  # type: ignore[method-assign]
+        task = asyncio.create_task(log.run())
+        await asyncio.sleep(0.1)  # ten windows' time with nothing refused
+        idle = flushes
+        await _deny(log)
+        await _deny(log)
+        clock.now = 1.0
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if len(reported) == 2:
+                break
+        task.cancel()
+        return idle, len(reported)
+
+    idle, reported = asyncio.run(scenario())
+    assert idle == 0
+    assert reported == 2  # the burst's count, closed by the task alone
