@@ -364,3 +364,30 @@ def test_a_checkpoint_that_lost_its_final_newline_is_still_the_checkpoint(client
         audit_pb2.VerifyLogRequest(checkpoint=note.rstrip("\n")), metadata=client.reader
     )
     assert result.intact and list(result.checkpoint_tree_sizes) == [3]
+
+
+def test_checkpoints_are_listed_by_the_time_they_were_signed(client):
+    publish(client, 1)
+    first = sign(client)
+    publish(client, 1)
+    second = sign(client)
+
+    def sizes(**window):
+        request = audit_pb2.ListCheckpointsRequest(**window)
+        return [
+            c.tree_size
+            for c in client.stub.ListCheckpoints(request, metadata=client.reader).checkpoints
+        ]
+
+    assert sizes(start_time=second.create_time) == [2]
+    assert sizes(end_time=second.create_time) == [1]
+    assert sizes(start_time=first.create_time, end_time=second.create_time) == [1]
+    token = client.stub.ListCheckpoints(
+        audit_pb2.ListCheckpointsRequest(page_size=1), metadata=client.reader
+    ).next_page_token
+    with pytest.raises(grpc.RpcError) as caught:  # a token is bound to its time window
+        client.stub.ListCheckpoints(
+            audit_pb2.ListCheckpointsRequest(page_token=token, start_time=first.create_time),
+            metadata=client.reader,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
