@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import re
 import shutil
@@ -122,8 +123,12 @@ def wrk(
     connections: int,
     headers: Mapping[str, str] | None = None,
     threads: int = 1,
+    post: str | None = None,
 ) -> Load:
-    """REST GETs of ``url`` with ``wrk --latency``; a non-2xx answer counts as failed."""
+    """REST GETs of ``url`` (or POSTs of the JSON ``post``) with ``wrk --latency``.
+
+    A non-2xx answer counts as failed.
+    """
     command = [
         require("wrk"),
         "-t",
@@ -136,7 +141,15 @@ def wrk(
     ]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if post is not None:
+            script.write(
+                f'wrk.method = "POST"\nwrk.body = {json.dumps(post)}\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
+            script.flush()
+            command += ["-s", script.name]
+        output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     mean = re.search(r"Latency\s+([\d.]+)(us|ms|s)", output)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
@@ -284,16 +297,19 @@ def stack(
     canned: Mapping[str, Mapping[str, Path]] | None = None,
     gateway: bool = True,
     env: Mapping[str, str] | None = None,
+    check_bodies: bool = True,
 ) -> Iterator[Stack]:
     """The named services (and Envoy), started as ``mesh up`` starts them, on free ports.
 
     A service in ``canned`` is replaced, on its own port and behind the same routes, by the
     server factory answering the given methods with recorded bytes (:mod:`bench._canned`).
+    Without ``check_bodies``, Envoy runs without its check of REST bodies (a baseline).
     """
     settings = MeshSettings.on_free_ports()
     log = (folder / "stack.log").open("w")
     mesh = Mesh(settings, data_dir=folder, out=log, env={**os.environ, **BENCH_ENV, **(env or {})})
-    specs = {spec.name: spec for spec in mesh.specs(envoy.write_config(settings, mesh.data_dir))}
+    config = envoy.write_config(settings, mesh.data_dir, check_bodies=check_bodies)
+    specs = {spec.name: spec for spec in mesh.specs(config)}
     chosen = []
     for name in (*names, *(["gateway"] if gateway else [])):
         spec = specs[name]

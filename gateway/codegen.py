@@ -95,7 +95,7 @@ def _write_gateway_files(out: Path) -> None:
     descriptor_set = descriptors.load(out / DESCRIPTOR)
     services = descriptors.services(descriptor_set)
     (out / OPENAPI).write_text(openapi.render(descriptor_set, services))
-    config = envoy_config.render(services, MeshSettings())
+    config = envoy_config.render(descriptor_set, MeshSettings())
     (out / ENVOY_CONFIG).write_text(ENVOY_HEADER + _yaml(config))
 
 

@@ -14,14 +14,17 @@ GATEWAY_DIR = Path(__file__).resolve().parent
 OPENAPI_PATH = GATEWAY_DIR / "openapi.json"
 
 
-def write_config(settings: MeshSettings, folder: Path) -> Path:
-    """Render the configuration with absolute file paths into ``folder``; return its path."""
-    services = descriptors.services(descriptors.load())
+def write_config(settings: MeshSettings, folder: Path, *, check_bodies: bool = True) -> Path:
+    """Render the configuration with absolute file paths into ``folder``; return its path.
+
+    ``check_bodies`` off is for a benchmark's baseline only (see ``envoy_config.render``).
+    """
     config = envoy_config.render(
-        services,
+        descriptors.load(),
         settings,
         descriptor=str(descriptors.DESCRIPTOR_PATH),
         openapi=str(OPENAPI_PATH),
+        check_bodies=check_bodies,
     )
     path = folder / "envoy.json"
     path.write_text(json.dumps(config, indent=1) + "\n")

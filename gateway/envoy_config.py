@@ -13,6 +13,9 @@ from collections.abc import Iterable
 from ipaddress import ip_address
 from typing import Any
 
+from google.protobuf import descriptor_pb2
+
+from gateway import descriptors, strict_input
 from gateway.descriptors import BACKENDS, Method, Service
 from gateway.settings import MeshSettings
 
@@ -55,6 +58,7 @@ function envoy_on_request(request_handle)
   end
 end
 """
+STRICT_INPUT_FILTER = "mesh.strict_input"
 SSE_FILTER = "mesh.sse_event_ids"
 SSE_SCRIPT = "event_ids"
 BROWSER_STREAMS = ("/audit.v1.AuditService/SubscribeEvents",)
@@ -390,8 +394,20 @@ def _local_reply_mappers() -> list[Config]:
             ]
         }
     }
+    strict_refusal = {
+        "metadata_filter": {
+            "matcher": {
+                "filter": STRICT_INPUT_FILTER,
+                "path": [{"key": "refused"}],
+                "value": {"bool_match": True},
+            },
+            "match_if_key_not_found": False,
+        }
+    }
     mappers: list[Config] = [
         {"filter": native_grpc},
+        # The strict-input script writes its own {code, message, details}: keep it as it is.
+        {"filter": strict_refusal},
         {
             # Envoy's only 403 of its own is jwt_authn refusing a token's audience; to a client
             # that is an invalid token like any other (RFC 6750), so 401 as for the rest.
@@ -458,17 +474,37 @@ def _access_log() -> list[Config]:
 
 
 def render(
-    services: list[Service],
+    descriptor_set: descriptor_pb2.FileDescriptorSet,
     settings: MeshSettings,
     *,
     descriptor: str = "gateway/descriptor.pb",
     openapi: str = "gateway/openapi.json",
+    check_bodies: bool = True,
 ) -> Config:
     """The whole bootstrap configuration.
 
-    File paths are relative to Envoy's working folder unless given absolute.
+    File paths are relative to Envoy's working folder unless given absolute. Without
+    ``check_bodies`` (a benchmark's baseline only), bodies reach the transcoder unchecked.
     """
+    services = descriptors.services(descriptor_set)
     routes = _routes(services, settings, openapi)
+    checks = (
+        []
+        if not check_bodies
+        else [
+            {
+                # After the buffer, so it reads whole (capped) bodies, and before the transcoder,
+                # which would drop what it does not know (gateway/strict_input.py).
+                "name": STRICT_INPUT_FILTER,
+                "typed_config": _typed(
+                    "envoy.extensions.filters.http.lua.v3.Lua",
+                    default_source_code={
+                        "inline_string": strict_input.render(descriptor_set, services)
+                    },
+                ),
+            },
+        ]
+    )
     http_filters = [
         {"name": "envoy.filters.http.health_check", "typed_config": _health_check()},
         {"name": "envoy.filters.http.jwt_authn", "typed_config": _jwt_authn(services, settings)},
@@ -480,6 +516,7 @@ def render(
                 max_request_bytes=settings.max_request_bytes,
             ),
         },
+        *(checks if check_bodies else []),
         {
             # Before the transcoder, so that on the way out it sees the server-sent events the
             # transcoder wrote; it runs only on the routes that name its script.

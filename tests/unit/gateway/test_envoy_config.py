@@ -33,8 +33,8 @@ def services() -> list[descriptors.Service]:
 
 
 @pytest.fixture(scope="module")
-def config(services: list[descriptors.Service]) -> dict[str, Any]:
-    return envoy_config.render(services, MeshSettings())
+def config() -> dict[str, Any]:
+    return envoy_config.render(descriptors.load(), MeshSettings())
 
 
 def _hcm(config: dict[str, Any]) -> dict[str, Any]:

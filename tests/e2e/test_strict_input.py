@@ -1,0 +1,202 @@
+"""REST bodies the transcoder would change in silence are refused at the gateway.
+
+Each problem is named with its path, all of them at once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.mesh import EMPLOYEE
+
+
+@pytest.fixture
+def branch(client: httpx.Client, admin: dict[str, str]) -> str:
+    name = f"strict-{uuid.uuid4().hex[:8]}"
+    assert client.post("/api/v1/branches", headers=admin, json={"name": name}).status_code == 200
+    return name
+
+
+def _violations(response: httpx.Response) -> list[tuple[str, str, str]]:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == 3
+    (info,) = [d for d in body["details"] if d["@type"].endswith("ErrorInfo")]
+    assert (info["reason"], info["domain"]) == ("INVALID_REQUEST_BODY", "gateway.mesh")
+    (bad,) = [d for d in body["details"] if d["@type"].endswith("BadRequest")]
+    return [(v["field"], v["reason"], v["description"]) for v in bad["field_violations"]]
+
+
+def _create(client: httpx.Client, admin: dict[str, str], branch: str, body: Any) -> httpx.Response:
+    return client.post(f"/api/v1/schemas/{branch}/object-types", headers=admin, json=body)
+
+
+def test_an_unknown_field_is_refused_with_its_path_and_nothing_is_stored(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    body = {**EMPLOYEE, "descripton": "typo"}
+    body["properties"] = [{**EMPLOYEE["properties"][0], "requird": True}]
+    before = client.get(f"/api/v1/schemas/{branch}/object-types", headers=admin).json()
+    found = sorted(_violations(_create(client, admin, branch, body)))
+    assert [(f, r) for f, r, _ in found] == [
+        ("object_type.descripton", "UNKNOWN_FIELD"),
+        ("object_type.properties[0].requird", "UNKNOWN_FIELD"),
+    ]
+    assert "description" in found[0][2]  # the fields it could have meant are listed
+    assert "required" in found[1][2]
+    after = client.get(f"/api/v1/schemas/{branch}/object-types", headers=admin).json()
+    assert after == before
+
+
+def test_a_value_of_the_wrong_type_names_the_type_expected(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    body = {**EMPLOYEE, "properties": [{**EMPLOYEE["properties"][0], "required": "yes"}]}
+    assert _violations(_create(client, admin, branch, body)) == [
+        (
+            "object_type.properties[0].required",
+            "INVALID_TYPE",
+            "must be true or false, not a JSON string",
+        )
+    ]
+
+
+def test_an_unknown_enum_value_lists_the_allowed_ones(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    prop = {**EMPLOYEE["properties"][0], "data_type": {"base": "BASE_TYPE_VARCHAR"}}
+    ((field, reason, description),) = _violations(
+        _create(client, admin, branch, {**EMPLOYEE, "properties": [prop]})
+    )
+    assert (field, reason) == ("object_type.properties[0].data_type.base", "UNKNOWN_ENUM_VALUE")
+    assert "BASE_TYPE_STRING" in description and "BASE_TYPE_DECIMAL" in description
+
+
+def test_every_problem_is_reported_at_once(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    body = {**EMPLOYEE, "api_name": 7, "properties": {"id": {}}, "colour": "blue"}
+    found = _violations(_create(client, admin, branch, body))
+    assert {(f, r) for f, r, _ in found} == {
+        ("object_type.api_name", "INVALID_TYPE"),
+        ("object_type.properties", "INVALID_TYPE"),
+        ("object_type.colour", "UNKNOWN_FIELD"),
+    }
+
+
+def test_a_well_formed_body_passes_in_either_spelling_of_field_names(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    camel = {
+        "apiName": "Person",
+        "displayName": "Person",
+        "primaryKey": "id",
+        "properties": [
+            {"apiName": "id", "dataType": {"base": "BASE_TYPE_STRING"}, "required": True}
+        ],
+    }
+    created = _create(client, admin, branch, camel)
+    assert created.status_code == 200, created.text
+    assert created.json()["primary_key"] == "id"
+
+
+def test_a_body_that_is_not_json_is_refused(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    response = client.post(
+        f"/api/v1/schemas/{branch}/object-types",
+        headers={**admin, "content-type": "application/json"},
+        content=b'{"api_name": "X",}',
+    )
+    ((field, reason, description),) = _violations(response)
+    assert (field, reason) == ("body", "INVALID_JSON")
+    assert "byte" in description
+
+
+def test_bodies_of_every_service_are_checked(client: httpx.Client, admin: dict[str, str]) -> None:
+    event = client.post("/api/v2/events", headers=admin, json={"id": "x", "sorce": "/typo"})
+    assert [(f, r) for f, r, _ in _violations(event)] == [("event.sorce", "UNKNOWN_FIELD")]
+    login = client.post("/auth/login", json={"username": "admin", "pasword": "x"})
+    assert [(f, r) for f, r, _ in _violations(login)] == [("pasword", "UNKNOWN_FIELD")]
+
+
+def test_a_deeply_nested_body_is_refused_without_harm(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    nested = "[" * 10_000 + "]" * 10_000
+    response = client.post(
+        f"/api/v1/schemas/{branch}/object-types",
+        headers={**admin, "content-type": "application/json"},
+        content=('{"api_name": ' + nested + "}").encode(),
+    )
+    ((field, reason, _),) = _violations(response)
+    assert (field, reason) == ("body", "INVALID_JSON")
+    assert client.get("/health").status_code == 200
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.dictionaries(st.text(max_size=8), _JSON, max_size=5), ascii_only=st.booleans())
+def test_the_gateway_reads_any_json_as_json(
+    client: httpx.Client, admin: dict[str, str], data: dict[str, Any], ascii_only: bool
+) -> None:
+    """The body check reads any JSON a client writes as JSON does.
+
+    Escapes, surrogate pairs, exponents: none of it is refused as malformed.
+    """
+    event = {"id": str(uuid.uuid4()), "source": "/fuzz", "type": "fuzz.json.sent", "data": data}
+    body = json.dumps(event, ensure_ascii=ascii_only).encode()
+    response = client.post(
+        "/api/v2/events", headers={**admin, "content-type": "application/json"}, content=body
+    )
+    if response.status_code == 400:
+        details = response.json()["details"]
+        reasons = [v["reason"] for d in details for v in d.get("field_violations", [])]
+        assert "INVALID_JSON" not in reasons, response.text
+        assert "UNKNOWN_FIELD" not in reasons and "INVALID_TYPE" not in reasons, response.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"id": "a",}',
+        '{"id": "a"',
+        "{\"id\": 'a'}",
+        '{"id": "a" "source": "b"}',
+        '{"id": 01}',
+        '{"id": "\\x41"}',
+        '{"id": "a\nb"}',
+        '{"id": tru}',
+        '{"id": "a"} trailing',
+        "[1, 2,]",
+        '{"id": NaN}',
+    ],
+)
+def test_malformed_json_is_refused_as_such(
+    client: httpx.Client, admin: dict[str, str], text: str
+) -> None:
+    response = client.post(
+        "/api/v2/events",
+        headers={**admin, "content-type": "application/json"},
+        content=text.encode(),
+    )
+    assert [(f, r) for f, r, _ in _violations(response)] == [("body", "INVALID_JSON")]
