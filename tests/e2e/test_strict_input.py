@@ -200,3 +200,26 @@ def test_malformed_json_is_refused_as_such(
         content=text.encode(),
     )
     assert [(f, r) for f, r, _ in _violations(response)] == [("body", "INVALID_JSON")]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/api/v1/branches", "GET, POST"),
+        ("PUT", "/api/v2/events", "POST"),
+        ("POST", "/.well-known/jwks.json", "GET"),
+        ("GET", "/auth/login", "POST"),
+    ],
+)
+def test_a_known_path_with_a_wrong_method_is_405_with_allow(
+    client: httpx.Client, admin: dict[str, str], method: str, path: str, allow: str
+) -> None:
+    response = client.request(method, path, headers=admin)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allow
+    body = response.json()
+    assert body["code"] == 12 and body["details"][0]["reason"] == "METHOD_NOT_ALLOWED"
+
+
+def test_an_unknown_path_is_still_404(client: httpx.Client, admin: dict[str, str]) -> None:
+    assert client.delete("/api/v1/no-such-thing", headers=admin).status_code == 404

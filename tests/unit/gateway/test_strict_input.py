@@ -1,4 +1,4 @@
-"""The body check's tables cover every REST route with a body, with patterns that match it."""
+"""The gateway's tables cover every REST route, with patterns that match it."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_templates_become_anchored_lua_patterns(template: str, pattern: str) -> 
     assert strict_input.path_pattern(template) == pattern
 
 
-def test_every_binding_with_a_body_is_checked_and_none_without() -> None:
+def test_every_binding_has_its_route_and_bodies_are_checked_whole_or_by_field() -> None:
     descriptor_set = descriptors.load()
     services = descriptors.services(descriptor_set)
     script = strict_input.render(descriptor_set, services)
@@ -34,10 +34,19 @@ def test_every_binding_with_a_body_is_checked_and_none_without() -> None:
         for method in service.methods
         if not method.client_streaming
         for binding in method.bindings
-        if binding.body
     }
     assert set(routes) == expected
     assert len(routes) == len(expected)
+    checked = re.findall(r'\{pattern = "[^"]+", message = "[^"]+", (whole|field)', script)
+    with_body = [
+        b
+        for s in services
+        for m in s.methods
+        if not m.client_streaming
+        for b in m.bindings
+        if b.body
+    ]
+    assert len(checked) == len(with_body)
     messages = set(re.findall(r'^  \["([\w.]+)"\] = \{names', script, re.MULTILINE))
     assert {"oms.v1.ObjectType", "oms.v1.Property", "audit.v1.Event"} <= messages
     assert "google.protobuf.Timestamp" not in messages  # a string in JSON, checked as one
