@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
 from gateway import descriptors
@@ -141,17 +142,31 @@ class _Types:
         return {"$ref": f"#/components/schemas/{type_name}"}
 
     def message_schema(self, type_name: str, *, without: frozenset[str] = frozenset()) -> Schema:
+        """A message's schema, with its fields' ``google.api.field_behavior``.
+
+        ``REQUIRED`` fields are listed as required, ``OUTPUT_ONLY`` ones are read-only.
+        """
         message = self.messages[type_name]
         properties: Schema = {}
+        required: list[str] = []
         for fld in message.field:
             if fld.name in without:
                 continue
             schema = self.field_schema(fld)
+            behaviors = fld.options.Extensions[field_behavior_pb2.field_behavior]
+            if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+                # A $ref takes no siblings in OpenAPI 3.0; allOf carries them beside it.
+                schema = {"allOf": [schema], "readOnly": True} if "$ref" in schema else schema
+                schema["readOnly"] = True
+            if field_behavior_pb2.REQUIRED in behaviors:
+                required.append(fld.name)
             comment = self.comments.get(f"{type_name}.{fld.name}")
             if comment and "$ref" not in schema:
                 schema["description"] = comment
             properties[fld.name] = schema
         schema = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = required
         if type_name in self.comments:
             schema["description"] = self.comments[type_name]
         return schema

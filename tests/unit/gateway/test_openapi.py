@@ -63,3 +63,12 @@ def test_query_parameters_and_streams(document: dict[str, Any]) -> None:
     subscribe = document["paths"]["/api/v2/events:subscribe"]["get"]
     assert "text/event-stream" in subscribe["responses"]["200"]["content"]
     assert document["paths"]["/health"]["get"]["security"] == []
+
+
+def test_field_behaviors_mark_required_and_read_only_fields() -> None:
+    document = openapi.build(descriptors.load(), descriptors.services(descriptors.load()))
+    event = document["components"]["schemas"]["audit.v1.Event"]
+    assert event["required"] == ["id", "source", "type"]
+    read_only = {name for name, schema in event["properties"].items() if schema.get("readOnly")}
+    assert read_only == {"name", "sequence", "recorded_time", "hash", "previous_hash"}
+    assert "readOnly" not in event["properties"]["id"]
