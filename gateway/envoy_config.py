@@ -20,7 +20,14 @@ Config = dict[str, Any]
 
 JWKS_PATH = "/.well-known/jwks.json"
 VERIFIER_KEY_PATH = "/api/v2/checkpoints:verifierKey"
-EXEMPT_REST_PATHS = ("/auth/login", "/auth/refresh", "/auth/validate", JWKS_PATH, VERIFIER_KEY_PATH)
+EXEMPT_REST_PATHS = (
+    "/auth/login",
+    "/auth/refresh",
+    "/auth/validate",
+    "/auth/password:reset",
+    JWKS_PATH,
+    VERIFIER_KEY_PATH,
+)
 """REST paths anyone may call; the RPCs bound to them are exempt in their native form too."""
 HEALTH_PATH = "/health"
 OPENAPI_PATH = "/openapi.json"

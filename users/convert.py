@@ -18,6 +18,7 @@ def user_to_message(user: UserRecord) -> resources.User:
         create_time=to_timestamp(user.created_ns),
         update_time=to_timestamp(user.updated_ns),
         etag=user.etag,
+        password_change_required=user.password_change_required,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common import times
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.db import Database
@@ -13,10 +14,11 @@ from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from users import sql_store
 from users.bootstrap import ensure_accounts
+from users.credentials import Credentials
 from users.directory import Directory
 from users.housekeeping import Housekeeper
 from users.keys import KeyRing
-from users.passwords import Passwords
+from users.passwords import PasswordRules, Passwords
 from users.revocations import RevocationLog
 from users.roles import BUILTIN_ROLES
 from users.service import AuthService, Lockout
@@ -84,9 +86,21 @@ def build_components(settings: Settings) -> Components:
         revocations=revocations,
         cache_entries=settings.runtime.token_cache_entries,
     )
-    auth = AuthService(
+    credentials = Credentials(
         store=store,
         passwords=passwords,
+        rules=PasswordRules(
+            min_length=settings.password_min_length,
+            min_score=settings.password_min_score,
+            history=settings.password_history,
+        ),
+        session_lifetime_ns=times.seconds(
+            max(settings.access_token_seconds, settings.refresh_token_seconds)
+        ),
+    )
+    auth = AuthService(
+        store=store,
+        credentials=credentials,
         keys=keys,
         issuer=issuer,
         verifier=verifier,
@@ -94,7 +108,7 @@ def build_components(settings: Settings) -> Components:
         session_max_seconds=settings.session_max_seconds,
     )
     directory = Directory(
-        store=store, passwords=passwords, session_lifetime_ns=auth.session_lifetime_ns
+        store=store, credentials=credentials, reset_token_seconds=settings.reset_token_seconds
     )
     housekeeper = Housekeeper(
         store,

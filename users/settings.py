@@ -9,6 +9,8 @@ from common.config import ConfigError, RuntimeSettings, data_dir, env_int, env_s
 from common.db import database_url
 
 PASSWORD_HASH_PROFILES = ("owasp", "rfc9106", "test")
+MAX_SCORE = 4
+"""zxcvbn's best score."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +41,15 @@ class Settings:
     password_hash_profile: str
     """argon2id cost: ``owasp`` (default), ``rfc9106`` (stronger), ``test`` (cheap, tests only)
     (``MESH_PASSWORD_HASH_PROFILE``)."""
+    password_min_length: int
+    """Fewest characters of a new password (``MESH_PASSWORD_MIN_LENGTH``, 12)."""
+    password_min_score: int
+    """zxcvbn score, 0 to 4, a new password must reach (``MESH_PASSWORD_MIN_SCORE``, 3)."""
+    password_history: int
+    """A new password must differ from this many last ones, the current one included
+    (``MESH_PASSWORD_HISTORY``, 5; 0 for no check)."""
+    reset_token_seconds: int
+    """Lifetime of a password reset token (``MESH_PASSWORD_RESET_SECONDS``, 900)."""
     admin_password: str | None
     """Password of the first admin, used once at first start (``MESH_ADMIN_PASSWORD``)."""
     revocation_poll_seconds: float
@@ -53,6 +64,9 @@ class Settings:
             raise ConfigError(
                 f"MESH_PASSWORD_HASH_PROFILE must be one of {', '.join(PASSWORD_HASH_PROFILES)}"
             )
+        min_score = env_int("MESH_PASSWORD_MIN_SCORE", 3, minimum=0)
+        if min_score > MAX_SCORE:
+            raise ConfigError(f"MESH_PASSWORD_MIN_SCORE must be 0 to {MAX_SCORE}")
         return cls(
             runtime=RuntimeSettings.from_env(),
             listen=env_str("MESH_USERS_LISTEN", "127.0.0.1:8000"),
@@ -65,6 +79,10 @@ class Settings:
             login_max_failures=env_int("MESH_LOGIN_MAX_FAILURES", 5, minimum=1),
             lockout_seconds=env_int("MESH_LOCKOUT_SECONDS", 900, minimum=1),
             password_hash_profile=profile,
+            password_min_length=env_int("MESH_PASSWORD_MIN_LENGTH", 12, minimum=8),
+            password_min_score=min_score,
+            password_history=env_int("MESH_PASSWORD_HISTORY", 5, minimum=0),
+            reset_token_seconds=env_int("MESH_PASSWORD_RESET_SECONDS", 900, minimum=60),
             admin_password=env_str("MESH_ADMIN_PASSWORD", "") or None,
             revocation_poll_seconds=1.0,
         )

@@ -21,6 +21,7 @@ from users.store import (
     Forgotten,
     LoginAttempts,
     NewUser,
+    ResetTokenRecord,
     Revocation,
     RoleDefinition,
     SessionRecord,
@@ -42,6 +43,38 @@ users = sa.Table(
     sa.Column("created_ns", sa.BigInteger, nullable=False),
     sa.Column("updated_ns", sa.BigInteger, nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("password_change_required", sa.Boolean, nullable=False, default=False),
+)
+
+password_history = sa.Table(
+    "password_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("password_hash", sa.String(512), nullable=False),
+    sa.Column("replaced_ns", sa.BigInteger, nullable=False),
+)
+
+password_reset_tokens = sa.Table(
+    "password_reset_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("expires_ns", sa.BigInteger, nullable=False, index=True),
+    sa.Column("used_ns", sa.BigInteger, nullable=True),
 )
 
 roles = sa.Table(
@@ -193,12 +226,22 @@ def _times_in_nanoseconds(conn: Connection) -> None:
     outbox_times_in_nanoseconds(conn)
 
 
+def _password_lifecycle(conn: Connection) -> None:
+    """Whether a user must change their password, earlier passwords, reset tokens."""
+    if "password_change_required" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}:
+        conn.exec_driver_sql(
+            "ALTER TABLE users ADD COLUMN password_change_required BOOLEAN NOT NULL DEFAULT FALSE"
+        )
+    metadata.create_all(conn, tables=[password_history, password_reset_tokens])
+
+
 MIGRATIONS = (
     _create_schema,
     _seed_roles,
     _never_reuse_revocation_sequences,
     _services_watch_revocations,
     _times_in_nanoseconds,
+    _password_lifecycle,
 )
 
 
@@ -214,6 +257,7 @@ def _user(row: sa.Row[Any], granted: tuple[str, ...]) -> UserRecord:
         updated_ns=row.updated_ns,
         version=row.version,
         roles=granted,
+        password_change_required=row.password_change_required,
     )
 
 
@@ -297,6 +341,85 @@ class _Transaction:
         query = sa.select(sessions).where(sessions.c.id == session_id)
         row = self._conn.execute(query.with_for_update() if lock else query).first()
         return None if row is None else _session(row)
+
+    def previous_password_hashes(self, user_id: str, *, limit: int) -> list[str]:
+        return list(
+            self._conn.execute(
+                sa.select(password_history.c.password_hash)
+                .where(password_history.c.user_id == user_id)
+                .order_by(password_history.c.id.desc())
+                .limit(limit)
+            ).scalars()
+        )
+
+    def reset_token(self, token_hash: str, *, lock: bool = False) -> ResetTokenRecord | None:
+        query = sa.select(password_reset_tokens).where(
+            password_reset_tokens.c.token_hash == token_hash
+        )
+        row = self._conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            return None
+        return ResetTokenRecord(
+            token_hash=row.token_hash,
+            user_id=row.user_id,
+            created_ns=row.created_ns,
+            expires_ns=row.expires_ns,
+            used_ns=row.used_ns,
+        )
+
+    def set_password(
+        self, user_id: str, password_hash: str, *, change_required: bool, keep: int, now_ns: int
+    ) -> None:
+        replaced = self._conn.execute(
+            sa.select(users.c.password_hash).where(users.c.id == user_id)
+        ).scalar_one()
+        self._conn.execute(
+            password_history.insert().values(
+                user_id=user_id, password_hash=replaced, replaced_ns=now_ns
+            )
+        )
+        kept = (
+            sa.select(password_history.c.id)
+            .where(password_history.c.user_id == user_id)
+            .order_by(password_history.c.id.desc())
+            .limit(keep)
+            .scalar_subquery()
+        )
+        self._conn.execute(
+            password_history.delete().where(
+                password_history.c.user_id == user_id, password_history.c.id.not_in(kept)
+            )
+        )
+        self._conn.execute(
+            users.update()
+            .where(users.c.id == user_id)
+            .values(
+                password_hash=password_hash,
+                password_change_required=change_required,
+                updated_ns=now_ns,
+            )
+        )
+
+    def add_reset_token(self, token: ResetTokenRecord) -> None:
+        self._conn.execute(
+            password_reset_tokens.insert().values(
+                token_hash=token.token_hash,
+                user_id=token.user_id,
+                created_ns=token.created_ns,
+                expires_ns=token.expires_ns,
+                used_ns=token.used_ns,
+            )
+        )
+
+    def spend_reset_tokens(self, user_id: str, *, used_ns: int) -> None:
+        self._conn.execute(
+            password_reset_tokens.update()
+            .where(
+                password_reset_tokens.c.user_id == user_id,
+                password_reset_tokens.c.used_ns.is_(None),
+            )
+            .values(used_ns=used_ns)
+        )
 
     def insert_user(self, user: NewUser) -> None:
         try:
@@ -508,6 +631,9 @@ class SqlUserStore:
                     ),
                 )
             ).rowcount
+            conn.execute(
+                password_reset_tokens.delete().where(password_reset_tokens.c.expires_ns <= now_ns)
+            )
         return Forgotten(gone_revocations, gone_sessions, gone_attempts)
 
     def migrate(self) -> None:

@@ -31,6 +31,8 @@ class UserRecord:
     updated_ns: int
     version: int
     roles: tuple[str, ...]
+    password_change_required: bool = False
+    """Set by an admin's reset: until the user changes it, Login grants only the change."""
 
     @property
     def etag(self) -> str:
@@ -71,6 +73,17 @@ class SessionRecord:
     """The one refresh token of the family that may still be spent; any other is a reuse."""
     revoked_ns: int | None = None
     revoke_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ResetTokenRecord:
+    """A password reset token as stored: its SHA-256, never the token itself."""
+
+    token_hash: str
+    user_id: str
+    created_ns: int
+    expires_ns: int
+    used_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,12 @@ class UserReads(Protocol):
 
     def session(self, session_id: str, *, lock: bool = False) -> SessionRecord | None: ...
 
+    def previous_password_hashes(self, user_id: str, *, limit: int) -> list[str]:
+        """Hashes of the user's earlier passwords, the newest first."""
+        ...
+
+    def reset_token(self, token_hash: str, *, lock: bool = False) -> ResetTokenRecord | None: ...
+
 
 class UserWrites(UserReads, Protocol):
     """A write transaction: everything done through it commits together, or nothing does."""
@@ -150,6 +169,21 @@ class UserWrites(UserReads, Protocol):
 
         A rehash is not a change anyone edits against.
         """
+        ...
+
+    def set_password(
+        self, user_id: str, password_hash: str, *, change_required: bool, keep: int, now_ns: int
+    ) -> None:
+        """Replace the password, keeping the replaced hash among the ``keep`` newest earlier ones.
+
+        ``change_required`` says whether the user must change it at their next login.
+        """
+        ...
+
+    def add_reset_token(self, token: ResetTokenRecord) -> None: ...
+
+    def spend_reset_tokens(self, user_id: str, *, used_ns: int) -> None:
+        """Mark every unused reset token of the user used: one is redeemed, or superseded."""
         ...
 
     def set_roles(self, user_id: str, names: Iterable[str]) -> None: ...
@@ -236,7 +270,7 @@ class UserStore(Protocol):
     ) -> Forgotten:
         """Delete revocations past their expiry and sessions idle past ``session_lifetime_ns``.
 
-        Login attempts forgotten and unlocked are deleted too.
+        Login attempts forgotten and unlocked are deleted too, and expired reset tokens.
         """
         ...
 

@@ -44,6 +44,10 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
         login_max_failures=5,
         lockout_seconds=60,
         password_hash_profile="test",
+        password_min_length=12,
+        password_min_score=3,
+        password_history=5,
+        reset_token_seconds=900,
         admin_password=ADMIN_PASSWORD,
         revocation_poll_seconds=0.1,
     )

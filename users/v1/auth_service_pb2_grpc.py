@@ -60,6 +60,16 @@ class AuthServiceStub:
                 request_serializer=users_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=users_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
                 _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/users.v1.AuthService/ChangePassword',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/users.v1.AuthService/ResetPassword',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
         self.WatchRevocations = channel.unary_stream(
                 '/users.v1.AuthService/WatchRevocations',
                 request_serializer=users_dot_v1_dot_auth__service__pb2.WatchRevocationsRequest.SerializeToString,
@@ -111,6 +121,23 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePassword(self, request, context):
+        """Changes the caller's own password, given the current one. Every session of theirs ends and
+        a new one is answered. The bearer token is an access token, or the change-only token of a
+        Login that answered `REQUIRED_ACTION_CHANGE_PASSWORD`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Sets a new password with a reset token an admin issued (IssuePasswordResetToken); the
+        token works once, and every session of the user ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchRevocations(self, request, context):
         """Streams every revocation after a sequence number: first the stored ones, then live ones.
         """
@@ -152,6 +179,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=users_dot_v1_dot_auth__service__pb2.GetJwksRequest.FromString,
                     response_serializer=users_dot_v1_dot_auth__service__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.LoginResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.ResetPasswordResponse.SerializeToString,
             ),
             'WatchRevocations': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRevocations,
@@ -300,6 +337,60 @@ class AuthService:
             '/users.v1.AuthService/GetJwks',
             users_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
             users_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/ChangePassword',
+            users_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/ResetPassword',
+            users_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.ResetPasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,6 +23,9 @@ from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
 
 PASSWORD = "a long enough password"
+NEW_PASSWORD = "another long enough password"
+TEMPORARY_PASSWORD = "a temporary password for now"
+LAST_PASSWORD = "the last password of the lot"
 WINDOW = 0.5
 FORWARDED = [("x-forwarded-for", "203.0.113.9, 198.51.100.7")]
 """What Envoy sends on: a client's own entry, then the address Envoy accepted."""
@@ -60,6 +63,7 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
     admin = bearer(users.login().access_token)
     created: list[Any] = []
     sessions: list[auth_pb.LoginResponse] = []
+    tokens: list[str] = []
 
     def create() -> None:
         created.append(_user(users, admin, "declared", ["viewer"]))
@@ -117,6 +121,46 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
             "EnableUser",
             lambda: users.users.EnableUser(
                 users_pb.EnableUserRequest(user_id=created[0].user_id), metadata=admin, timeout=10
+            ),
+        ),
+        (AUTH_SERVICE, "Login", login),
+        (
+            AUTH_SERVICE,
+            "ChangePassword",
+            lambda: users.auth.ChangePassword(
+                auth_pb.ChangePasswordRequest(current_password=PASSWORD, new_password=NEW_PASSWORD),
+                metadata=bearer(sessions[-1].access_token),
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "SetUserPassword",
+            lambda: users.users.SetUserPassword(
+                users_pb.SetUserPasswordRequest(
+                    user_id=created[0].user_id, password=TEMPORARY_PASSWORD
+                ),
+                metadata=admin,
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "IssuePasswordResetToken",
+            lambda: tokens.append(
+                users.users.IssuePasswordResetToken(
+                    users_pb.IssuePasswordResetTokenRequest(user_id=created[0].user_id),
+                    metadata=admin,
+                    timeout=10,
+                ).reset_token
+            ),
+        ),
+        (
+            AUTH_SERVICE,
+            "ResetPassword",
+            lambda: users.auth.ResetPassword(
+                auth_pb.ResetPasswordRequest(reset_token=tokens[0], new_password=LAST_PASSWORD),
+                timeout=10,
             ),
         ),
         (
