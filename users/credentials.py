@@ -79,8 +79,9 @@ class Credentials:
     ) -> list[str]:
         """Make ``password_hash`` the user's password in ``tx``; the sessions it ended.
 
-        Every session ends (through the revocation log, so across the mesh), and every
-        unused reset token is spent.
+        Every session ends (through the revocation log, so across the mesh), every unused
+        reset token is spent, and every lock of the username ends: the password guessed at is
+        gone.
         """
         tx.set_password(
             user.user_id,
@@ -90,6 +91,7 @@ class Credentials:
             now_ns=now_ns,
         )
         tx.spend_reset_tokens(user.user_id, used_ns=now_ns)
+        tx.clear_login_attempts(user.username, None)
         return end_sessions(
             tx,
             tx.live_session_ids(user.user_id),

@@ -313,6 +313,29 @@ class Directory:
             )
         return token, expires_ns
 
+    def unlock(self, caller: Principal, user_id: str) -> UserRecord:
+        """End every lock of the user's username, from every address, and forget its failures."""
+        with self._store.write() as tx:
+            user = _existing(tx, user_id, lock=True)
+            cleared = tx.clear_login_attempts(user.username, None)
+            tx.emit(
+                OutboxEvent(
+                    "users.auth.unlocked",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    data={
+                        "username": user.username,
+                        "client_addresses": [
+                            a.client_address
+                            for a in cleared
+                            if a.hard_locked
+                            or (a.locked_until_ns is not None and a.locked_until_ns > self._clock())
+                        ],
+                    },
+                )
+            )
+            return user
+
     @staticmethod
     def _require_self_or_reader(caller: Principal, user_id: str) -> None:
         if caller.user_id != user_id:

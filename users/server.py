@@ -18,10 +18,11 @@ from users.credentials import Credentials
 from users.directory import Directory
 from users.housekeeping import Housekeeper
 from users.keys import KeyRing
+from users.lockout import Lockout
 from users.passwords import PasswordRules, Passwords
 from users.revocations import RevocationLog
 from users.roles import BUILTIN_ROLES
-from users.service import AuthService, Lockout
+from users.service import AuthService
 from users.servicers import (
     AUTH_SERVICE,
     DOMAIN,
@@ -104,7 +105,12 @@ def build_components(settings: Settings) -> Components:
         keys=keys,
         issuer=issuer,
         verifier=verifier,
-        lockout=Lockout(max_failures=settings.login_max_failures, seconds=settings.lockout_seconds),
+        lockout=Lockout(
+            max_failures=settings.login_max_failures,
+            seconds=settings.lockout_seconds,
+            max_locks=settings.login_max_locks,
+            reset_seconds=settings.login_failure_reset_seconds,
+        ),
         session_max_seconds=settings.session_max_seconds,
     )
     directory = Directory(
@@ -114,7 +120,7 @@ def build_components(settings: Settings) -> Components:
         store,
         blocking=blocking,
         session_lifetime_ns=auth.session_lifetime_ns,
-        lockout_seconds=settings.lockout_seconds,
+        failure_reset_seconds=settings.login_failure_reset_seconds,
     )
     return Components(
         store=store,

@@ -12,14 +12,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common import errors, times
+from common import errors, origin, times
 from common.auth import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, Principal, TokenVerifier
 from common.outbox import OutboxEvent
 from users.credentials import Credentials, reset_token_hash
 from users.keys import KeyRing, SigningKey
+from users.lockout import Lockout, Refused
 from users.passwords import MAX_LENGTH
 from users.revocations import end_sessions
-from users.store import LoginAttempts, SessionRecord, UserRecord, UserStore, UserWrites
+from users.store import SessionRecord, UserRecord, UserStore, UserWrites
 from users.tokens import PASSWORD_CHANGE_TOKEN_TYPE, IssuedToken, TokenIssuer, identity_of
 
 MAX_USERNAME = 64
@@ -39,14 +40,6 @@ class TokenPair:
     @property
     def password_change_required(self) -> bool:
         return self.refresh is None
-
-
-@dataclass(frozen=True)
-class Lockout:
-    """Brute-force policy: ``max_failures`` failed logins lock a username for ``seconds``."""
-
-    max_failures: int
-    seconds: int
 
 
 def _invalid_credentials() -> errors.Unauthenticated:
@@ -104,9 +97,7 @@ class AuthService:
         self._keys = keys
         self._issuer = issuer
         self._verifier = verifier
-        self._max_failures = lockout.max_failures
-        self._lockout_seconds = lockout.seconds
-        self._lockout_ns = times.seconds(lockout.seconds)
+        self._lockout = lockout
         self._session_max_ns = times.seconds(session_max_seconds)
         self._clock = clock
 
@@ -134,7 +125,7 @@ class AuthService:
             raise _invalid_credentials()
         with self._store.write() as tx:
             now = self._clock()
-            tx.clear_login_attempts(username)
+            tx.clear_login_attempts(username, origin.client_address())
             current = tx.user(user_id=user.user_id, lock=True)
             if current is None or current.disabled:
                 _login_failed(tx, user=user, username=username, reason="account_disabled")
@@ -164,39 +155,31 @@ class AuthService:
         return pair
 
     def _reserve_attempt(self, username: str) -> None:
-        """Count this attempt as a failure before checking the password, atomically.
+        """Count this attempt from the caller's address as a failure first, atomically.
 
         Counting first is what keeps concurrent attempts from exceeding the limit: with N
         allowed, at most N attempts can hold a reservation, whatever their timing. A correct
-        password then clears the count.
+        password then clears the count (:mod:`users.lockout`).
         """
-        locked_until_ns: int | None = None
         with self._store.write() as tx:
             now = self._clock()
-            attempts = tx.login_attempts(username, now_ns=now)
-            failures = attempts.failures
-            if attempts.locked_until_ns is not None and attempts.locked_until_ns > now:
-                locked_until_ns = attempts.locked_until_ns
-            else:
-                expired_lock = attempts.locked_until_ns is not None
-                forgotten = attempts.last_failure_ns + self._lockout_ns <= now
-                if expired_lock or forgotten:
-                    failures = 0
-                if failures >= self._max_failures:
-                    # The budget is taken by attempts still being checked; their outcome sets
-                    # the lock, and this one is refused meanwhile.
-                    locked_until_ns = now + self._lockout_ns
-                else:
-                    tx.set_login_attempts(
-                        LoginAttempts(username, failures + 1, now, locked_until_ns=None)
-                    )
-            if locked_until_ns is not None:
+            held = tx.login_attempts(username, origin.client_address(), now_ns=now)
+            outcome = self._lockout.reserve(held, now)
+            if isinstance(outcome, Refused):
                 user = tx.user(username=username)
                 _login_failed(tx, user=user, username=username, reason="account_locked")
-        if locked_until_ns is not None:
-            retry_after = max(1, -(-(locked_until_ns - self._clock()) // times.SECOND))
+            else:
+                tx.set_login_attempts(outcome)
+        if isinstance(outcome, Refused):
+            if outcome.until_ns is None:
+                raise errors.Unauthenticated(
+                    "too many failed logins from this address; an admin must unlock it",
+                    reason="ACCOUNT_LOCKED",
+                    metadata={"hard_lock": "true"},
+                )
+            retry_after = max(1, -(-(outcome.until_ns - self._clock()) // times.SECOND))
             raise errors.Unauthenticated(
-                "too many failed logins; try again later",
+                "too many failed logins from this address; try again later",
                 reason="ACCOUNT_LOCKED",
                 metadata={"retry_after_seconds": str(retry_after)},
             )
@@ -204,35 +187,30 @@ class AuthService:
     def _record_failure(self, username: str, user: UserRecord | None) -> None:
         with self._store.write() as tx:
             now = self._clock()
-            # None when housekeeping forgot the reservation while the password was checked
-            # (it was older than the lockout period, so it no longer counts anyway).
-            attempts = tx.held_login_attempts(username)
             _login_failed(tx, user=user, username=username, reason="invalid_credentials")
-            if (
-                attempts is not None
-                and attempts.failures >= self._max_failures
-                and attempts.locked_until_ns is None
-            ):
-                tx.set_login_attempts(
-                    LoginAttempts(
-                        username,
-                        attempts.failures,
-                        attempts.last_failure_ns,
-                        locked_until_ns=now + self._lockout_ns,
-                    )
+            # None when housekeeping forgot the reservation while the password was checked
+            # (its failures were past the reset time, so they no longer count anyway).
+            held = tx.held_login_attempts(username, origin.client_address())
+            locked = None if held is None else self._lockout.after_failure(held, now)
+            if locked is None:
+                return
+            tx.set_login_attempts(locked)
+            tx.emit(
+                OutboxEvent(
+                    "users.auth.locked_out",
+                    subject=_subject(user, username),
+                    actor=username,
+                    data={
+                        "username": username,
+                        "failures": locked.failures,
+                        "lock": locked.locks,
+                        "hard": locked.hard_locked,
+                        "locked_seconds": None
+                        if locked.locked_until_ns is None
+                        else (locked.locked_until_ns - now) // times.SECOND,
+                    },
                 )
-                tx.emit(
-                    OutboxEvent(
-                        "users.auth.locked_out",
-                        subject=_subject(user, username),
-                        actor=username,
-                        data={
-                            "username": username,
-                            "failures": attempts.failures,
-                            "locked_seconds": self._lockout_seconds,
-                        },
-                    )
-                )
+            )
 
     def _open_session(self, tx: UserWrites, user: UserRecord, now: int) -> TokenPair:
         session_id = str(uuid.uuid4())
@@ -291,7 +269,7 @@ class AuthService:
                 "the current password is wrong", reason="INVALID_CREDENTIALS"
             )
         with self._store.write() as tx:
-            tx.clear_login_attempts(user.username)
+            tx.clear_login_attempts(user.username, origin.client_address())
         password_hash = self._credentials.new_hash(user, new_password, field="new_password")
         with self._store.write() as tx:
             now = self._clock()
@@ -362,7 +340,6 @@ class AuthService:
                 reason="password_changed",
                 now_ns=now,
             )
-            tx.clear_login_attempts(current.username)
             tx.emit(
                 OutboxEvent(
                     "users.user.password_changed",

@@ -65,6 +65,7 @@ POLICIES: dict[str, Policy] = {
     f"/{USER_SERVICE}/SetUserRoles": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/SetUserPassword": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/IssuePasswordResetToken": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/UnlockUser": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/ListRoles": AUTHENTICATED,
 }
 
@@ -90,6 +91,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     f"/{USER_SERVICE}/SetUserRoles": ("users.user.roles_changed",),
     f"/{USER_SERVICE}/SetUserPassword": ("users.user.password_reset",),
     f"/{USER_SERVICE}/IssuePasswordResetToken": ("users.user.password_reset_token_issued",),
+    f"/{USER_SERVICE}/UnlockUser": ("users.auth.unlocked",),
 }
 """The event types each RPC emits into the outbox (see docs/audit.md, "Event types").
 
@@ -323,6 +325,12 @@ class UserServicer(users_grpc.UserServiceServicer):
         return users_pb.IssuePasswordResetTokenResponse(
             reset_token=token, expire_time=to_timestamp(expires_ns)
         )
+
+    async def UnlockUser(
+        self, request: users_pb.UnlockUserRequest, context: Context
+    ) -> resources.User:
+        user = await self._run(self._directory.unlock, current_principal(), request.user_id)
+        return convert.user_to_message(user)
 
     async def ListRoles(
         self, request: users_pb.ListRolesRequest, context: Context

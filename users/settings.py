@@ -35,9 +35,17 @@ class Settings:
     """Absolute session lifetime from login, however often it is refreshed
     (``MESH_SESSION_MAX_SECONDS``, 30 days): a stolen refresh token cannot live forever."""
     login_max_failures: int
-    """Failed logins that lock a username (``MESH_LOGIN_MAX_FAILURES``, 5)."""
+    """Failed logins from one client address that lock the username there
+    (``MESH_LOGIN_MAX_FAILURES``, 5)."""
     lockout_seconds: int
-    """How long a lock lasts and failures are remembered (``MESH_LOCKOUT_SECONDS``, 900)."""
+    """How long the first lock lasts; each further one twice as long (``MESH_LOCKOUT_SECONDS``,
+    900)."""
+    login_max_locks: int
+    """The lock that is hard, until an admin unlocks it (``MESH_LOGIN_MAX_LOCKS``, 3; 0 for
+    none)."""
+    login_failure_reset_seconds: int
+    """Failures and locks are forgotten this long after the last failure
+    (``MESH_LOGIN_FAILURE_RESET_SECONDS``, 43200)."""
     password_hash_profile: str
     """argon2id cost: ``owasp`` (default), ``rfc9106`` (stronger), ``test`` (cheap, tests only)
     (``MESH_PASSWORD_HASH_PROFILE``)."""
@@ -78,6 +86,10 @@ class Settings:
             session_max_seconds=env_int("MESH_SESSION_MAX_SECONDS", 30 * 86400, minimum=60),
             login_max_failures=env_int("MESH_LOGIN_MAX_FAILURES", 5, minimum=1),
             lockout_seconds=env_int("MESH_LOCKOUT_SECONDS", 900, minimum=1),
+            login_max_locks=env_int("MESH_LOGIN_MAX_LOCKS", 3, minimum=0),
+            login_failure_reset_seconds=env_int(
+                "MESH_LOGIN_FAILURE_RESET_SECONDS", 43200, minimum=1
+            ),
             password_hash_profile=profile,
             password_min_length=env_int("MESH_PASSWORD_MIN_LENGTH", 12, minimum=8),
             password_min_score=min_score,

@@ -131,9 +131,12 @@ login_attempts = sa.Table(
     "login_attempts",
     metadata,
     sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("client_address", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_ns", sa.BigInteger, nullable=False, index=True),
     sa.Column("locked_until_ns", sa.BigInteger, nullable=True),
+    sa.Column("locks", sa.Integer, nullable=False, default=0),
+    sa.Column("hard_locked", sa.Boolean, nullable=False, default=False),
 )
 
 outbox = outbox_table(metadata)
@@ -235,6 +238,18 @@ def _password_lifecycle(conn: Connection) -> None:
     metadata.create_all(conn, tables=[password_history, password_reset_tokens])
 
 
+def _lockout_per_address(conn: Connection) -> None:
+    """Key login attempts by username and client address, with progressive and hard locks.
+
+    Counts kept per username alone cannot be split by address; they start over, as after a
+    successful login.
+    """
+    if "client_address" in {c["name"] for c in sa.inspect(conn).get_columns("login_attempts")}:
+        return
+    conn.exec_driver_sql("DROP TABLE login_attempts")
+    login_attempts.create(conn)
+
+
 MIGRATIONS = (
     _create_schema,
     _seed_roles,
@@ -242,6 +257,7 @@ MIGRATIONS = (
     _services_watch_revocations,
     _times_in_nanoseconds,
     _password_lifecycle,
+    _lockout_per_address,
 )
 
 
@@ -276,9 +292,18 @@ def _session(row: sa.Row[Any]) -> SessionRecord:
 def _attempts(row: sa.Row[Any]) -> LoginAttempts:
     return LoginAttempts(
         username=row.username,
+        client_address=row.client_address,
         failures=row.failures,
         last_failure_ns=row.last_failure_ns,
         locked_until_ns=row.locked_until_ns,
+        locks=row.locks,
+        hard_locked=row.hard_locked,
+    )
+
+
+def _pair(username: str, client_address: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        login_attempts.c.username == username, login_attempts.c.client_address == client_address
     )
 
 
@@ -534,46 +559,64 @@ class _Transaction:
         )
         mark(self._conn, REVOCATIONS_TOPIC)
 
-    def login_attempts(self, username: str, *, now_ns: int) -> LoginAttempts:
-        held = self.held_login_attempts(username)
+    def login_attempts(self, username: str, client_address: str, *, now_ns: int) -> LoginAttempts:
+        held = self.held_login_attempts(username, client_address)
         if held is not None:
             return held
         try:
             with self._conn.begin_nested():
                 self._conn.execute(
                     login_attempts.insert().values(
-                        username=username, failures=0, last_failure_ns=now_ns, locked_until_ns=None
+                        username=username,
+                        client_address=client_address,
+                        failures=0,
+                        last_failure_ns=now_ns,
+                        locked_until_ns=None,
+                        locks=0,
+                        hard_locked=False,
                     )
                 )
         except sa.exc.IntegrityError:
             pass  # a concurrent first attempt created it; read theirs
-        found = self.held_login_attempts(username)
+        found = self.held_login_attempts(username, client_address)
         assert found is not None, "a login-attempt row vanished inside its transaction"
         return found
 
-    def held_login_attempts(self, username: str) -> LoginAttempts | None:
+    def held_login_attempts(self, username: str, client_address: str) -> LoginAttempts | None:
         row = self._conn.execute(
-            sa.select(login_attempts).where(login_attempts.c.username == username).with_for_update()
+            sa.select(login_attempts).where(_pair(username, client_address)).with_for_update()
         ).first()
         return None if row is None else _attempts(row)
 
     def set_login_attempts(self, attempts: LoginAttempts) -> None:
         self._conn.execute(
             login_attempts.update()
-            .where(login_attempts.c.username == attempts.username)
+            .where(_pair(attempts.username, attempts.client_address))
             .values(
                 failures=attempts.failures,
                 last_failure_ns=attempts.last_failure_ns,
                 locked_until_ns=attempts.locked_until_ns,
+                locks=attempts.locks,
+                hard_locked=attempts.hard_locked,
             )
         )
 
-    def clear_login_attempts(self, username: str) -> None:
-        self._conn.execute(
-            login_attempts.update()
-            .where(login_attempts.c.username == username)
-            .values(failures=0, locked_until_ns=None)
+    def clear_login_attempts(
+        self, username: str, client_address: str | None
+    ) -> list[LoginAttempts]:
+        which = (
+            login_attempts.c.username == username
+            if client_address is None
+            else _pair(username, client_address)
         )
+        cleared = [
+            _attempts(row)
+            for row in self._conn.execute(
+                sa.select(login_attempts).where(which).order_by(login_attempts.c.client_address)
+            )
+        ]
+        self._conn.execute(login_attempts.delete().where(which))
+        return cleared
 
     def emit(self, event: OutboxEvent) -> None:
         append(self._conn, outbox, event)
@@ -613,7 +656,7 @@ class SqlUserStore:
         self.db.on_commit(REVOCATIONS_TOPIC, listener)
 
     def forget_expired(
-        self, *, now_ns: int, session_lifetime_ns: int, lockout_ns: int
+        self, *, now_ns: int, session_lifetime_ns: int, failure_reset_ns: int
     ) -> Forgotten:
         with self.db.write() as conn:
             gone_revocations = conn.execute(
@@ -624,7 +667,8 @@ class SqlUserStore:
             ).rowcount
             gone_attempts = conn.execute(
                 login_attempts.delete().where(
-                    login_attempts.c.last_failure_ns <= now_ns - lockout_ns,
+                    login_attempts.c.last_failure_ns <= now_ns - failure_reset_ns,
+                    login_attempts.c.hard_locked == sa.false(),
                     sa.or_(
                         login_attempts.c.locked_until_ns.is_(None),
                         login_attempts.c.locked_until_ns <= now_ns,

@@ -88,12 +88,17 @@ class ResetTokenRecord:
 
 @dataclass(frozen=True)
 class LoginAttempts:
-    """Recent failed logins of one username (known or not) and its lock, if any."""
+    """Recent failed logins of one username (known or not) from one client address, and locks."""
 
     username: str
+    client_address: str
     failures: int
     last_failure_ns: int
     locked_until_ns: int | None
+    locks: int = 0
+    """Locks since the failures were last cleared or forgotten."""
+    hard_locked: bool = False
+    """Locked until an admin unlocks it (:mod:`users.lockout`)."""
 
 
 @dataclass(frozen=True)
@@ -224,21 +229,23 @@ class UserWrites(UserReads, Protocol):
         """
         ...
 
-    def login_attempts(self, username: str, *, now_ns: int) -> LoginAttempts:
-        """The username's attempts, held until the transaction ends.
+    def login_attempts(self, username: str, client_address: str, *, now_ns: int) -> LoginAttempts:
+        """The pair's attempts, held until the transaction ends.
 
         They are created with no failures when absent.
         """
         ...
 
-    def held_login_attempts(self, username: str) -> LoginAttempts | None:
-        """The username's attempts held until the transaction ends, None when forgotten."""
+    def held_login_attempts(self, username: str, client_address: str) -> LoginAttempts | None:
+        """The pair's attempts held until the transaction ends, None when forgotten."""
         ...
 
     def set_login_attempts(self, attempts: LoginAttempts) -> None: ...
 
-    def clear_login_attempts(self, username: str) -> None:
-        """No failures and no lock, after a successful login."""
+    def clear_login_attempts(
+        self, username: str, client_address: str | None
+    ) -> list[LoginAttempts]:
+        """Forget the failures and locks of one pair, or of every address with None; them."""
         ...
 
     def emit(self, event: OutboxEvent) -> None:
@@ -266,7 +273,7 @@ class UserStore(Protocol):
         ...
 
     def forget_expired(
-        self, *, now_ns: int, session_lifetime_ns: int, lockout_ns: int
+        self, *, now_ns: int, session_lifetime_ns: int, failure_reset_ns: int
     ) -> Forgotten:
         """Delete revocations past their expiry and sessions idle past ``session_lifetime_ns``.
 

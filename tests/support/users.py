@@ -43,6 +43,8 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
         session_max_seconds=86400,
         login_max_failures=5,
         lockout_seconds=60,
+        login_max_locks=3,
+        login_failure_reset_seconds=3600,
         password_hash_profile="test",
         password_min_length=12,
         password_min_score=3,

@@ -113,6 +113,12 @@ class IssuePasswordResetTokenResponse(_message.Message):
     expire_time: _timestamp_pb2.Timestamp
     def __init__(self, reset_token: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class UnlockUserRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
 class ListRolesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -102,6 +102,23 @@ def test_the_last_passwords_cannot_come_back(users, person):
     assert error_info(error).reason == "PASSWORD_REUSED"
 
 
+def test_guessing_the_current_password_meets_the_login_lockout(users, person):
+    user, session = person
+    for _ in range(5):
+        wrong = _refusal(_change, users, session.access_token, "not the password", SECOND)
+        assert error_info(wrong).reason == "INVALID_CREDENTIALS"
+    locked = _refusal(_change, users, session.access_token, FIRST, SECOND)
+    assert error_info(locked).reason == "ACCOUNT_LOCKED"
+    assert rejected(users.login, user.username, FIRST)[1] == "ACCOUNT_LOCKED"
+    # Only this address: the owner elsewhere still logs in.
+    elsewhere = users.auth.Login(
+        auth_pb.LoginRequest(username=user.username, password=FIRST),
+        metadata=[("x-forwarded-for", "198.51.100.7")],
+        timeout=10,
+    )
+    assert elsewhere.user.user_id == user.user_id
+
+
 def test_a_change_needs_a_token(users, person):
     assert rejected(
         users.auth.ChangePassword,

@@ -164,6 +164,13 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
             ),
         ),
         (
+            USER_SERVICE,
+            "UnlockUser",
+            lambda: users.users.UnlockUser(
+                users_pb.UnlockUserRequest(user_id=created[0].user_id), metadata=admin, timeout=10
+            ),
+        ),
+        (
             AUTH_SERVICE,
             "RotateSigningKey",
             lambda: users.auth.RotateSigningKey(
