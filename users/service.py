@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common import errors, origin, times
+from common import errors, origin, pages, times
 from common.auth import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, Principal, TokenVerifier
 from common.outbox import OutboxEvent
+from common.permissions import Permission
 from users.credentials import Credentials, reset_token_hash
 from users.keys import KeyRing, SigningKey
 from users.lockout import Lockout, Refused
@@ -24,6 +25,8 @@ from users.store import SessionRecord, UserRecord, UserStore, UserWrites
 from users.tokens import PASSWORD_CHANGE_TOKEN_TYPE, IssuedToken, TokenIssuer, identity_of
 
 MAX_USERNAME = 64
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class AuthService:
         """The longest any token of a session can live; revocations are kept that long."""
         return self._credentials.session_lifetime_ns
 
-    def login(self, username: str, password: str) -> TokenPair:
+    def login(self, username: str, password: str, *, user_agent: str = "") -> TokenPair:
         username = username.strip().lower()
         violations = []
         if not username or len(username) > MAX_USERNAME:
@@ -135,9 +138,9 @@ class AuthService:
                 if verdict.new_hash is not None:
                     tx.set_password_hash(current.user_id, verdict.new_hash)
                 if current.password_change_required:
-                    pair = self._open_change_session(tx, current, now)
+                    pair = self._open_change_session(tx, current, now, user_agent)
                 else:
-                    pair = self._open_session(tx, current, now)
+                    pair = self._open_session(tx, current, now, user_agent)
                 tx.emit(
                     OutboxEvent(
                         "users.auth.login_succeeded",
@@ -212,7 +215,9 @@ class AuthService:
                 )
             )
 
-    def _open_session(self, tx: UserWrites, user: UserRecord, now: int) -> TokenPair:
+    def _open_session(
+        self, tx: UserWrites, user: UserRecord, now: int, user_agent: str
+    ) -> TokenPair:
         session_id = str(uuid.uuid4())
         pair, refresh_id = self._issue(tx, user, session_id, ends_ns=now + self._session_max_ns)
         tx.open_session(
@@ -222,11 +227,15 @@ class AuthService:
                 created_ns=now,
                 refreshed_ns=now,
                 refresh_token_id=refresh_id,
+                client_address=origin.client_address(),
+                user_agent=user_agent,
             )
         )
         return pair
 
-    def _open_change_session(self, tx: UserWrites, user: UserRecord, now: int) -> TokenPair:
+    def _open_change_session(
+        self, tx: UserWrites, user: UserRecord, now: int, user_agent: str
+    ) -> TokenPair:
         """A session whose one token can only change the password (no refresh token)."""
         session_id = str(uuid.uuid4())
         token = self._issuer.password_change_token(
@@ -242,11 +251,15 @@ class AuthService:
                 created_ns=now,
                 refreshed_ns=now,
                 refresh_token_id="",
+                client_address=origin.client_address(),
+                user_agent=user_agent,
             )
         )
         return TokenPair(access=token, refresh=None, user=user, session_id=session_id)
 
-    def change_password(self, token: str, current_password: str, new_password: str) -> TokenPair:
+    def change_password(
+        self, token: str, current_password: str, new_password: str, *, user_agent: str = ""
+    ) -> TokenPair:
         """The caller's own change: every session ends, and a new one is handed back.
 
         ``token`` is an access token or the change-only token of Login. The current password
@@ -290,7 +303,7 @@ class AuthService:
             )
             changed = tx.user(user_id=user.user_id)
             assert changed is not None, "a locked user vanished inside its transaction"
-            pair = self._open_session(tx, changed, now)
+            pair = self._open_session(tx, changed, now, user_agent)
             tx.emit(
                 OutboxEvent(
                     "users.user.password_changed",
@@ -404,6 +417,65 @@ class AuthService:
                 )
             )
         return caller.session_id
+
+    def sessions(
+        self, caller: Principal, user_id: str, *, page_size: int, page_token: str
+    ) -> pages.Page[SessionRecord]:
+        """The user's live sessions, oldest first: the user themself, or ``users:read``."""
+        if caller.user_id != user_id:
+            caller.require(Permission.USERS_READ)
+        size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = {"list": "sessions", "user": user_id}
+        after = pages.decode(page_token, query=query).get("after") if page_token else None
+        if after is not None and not (
+            isinstance(after, list)
+            and len(after) == 2
+            and isinstance(after[0], int)
+            and isinstance(after[1], str)
+        ):
+            raise pages.refuse()
+        active_after = self._clock() - times.seconds(self._issuer.refresh_seconds)
+        with self._store.read() as reads:
+            found = reads.live_sessions(
+                user_id,
+                active_after_ns=active_after,
+                after=None if after is None else (after[0], after[1]),
+                limit=size + 1,
+            )
+        return pages.cut(
+            found,
+            size,
+            lambda last: pages.encode({"after": [last.created_ns, last.session_id]}, query=query),
+        )
+
+    def end_session(self, caller: Principal, user_id: str, session_id: str) -> None:
+        """End one session of the user, across the mesh: the user themself, or ``users:write``."""
+        if caller.user_id != user_id:
+            caller.require(Permission.USERS_WRITE)
+        with self._store.write() as tx:
+            now = self._clock()
+            session = tx.session(session_id, lock=True)
+            if session is None or session.user_id != user_id or session.revoked_ns is not None:
+                raise errors.NotFound(
+                    f"user {user_id!r} has no live session {session_id!r}",
+                    reason="SESSION_NOT_FOUND",
+                    metadata={"session_id": session_id},
+                )
+            end_sessions(
+                tx,
+                [session_id],
+                reason="session_ended",
+                now_ns=now,
+                lifetime_ns=self.session_lifetime_ns,
+            )
+            tx.emit(
+                OutboxEvent(
+                    "users.auth.session_ended",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    data={"session_id": session_id},
+                )
+            )
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Spend a refresh token; a spent one revokes its whole family (RFC 6819 5.2.2.3)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from google.protobuf import empty_pb2
+
 from common import errors
 from common.auth import TokenVerifier
 from common.blocking import Blocking
@@ -48,6 +50,9 @@ POLICIES: dict[str, Policy] = {
     f"/{AUTH_SERVICE}/ChangePassword": PUBLIC,
     # The reset token is the credential.
     f"/{AUTH_SERVICE}/ResetPassword": PUBLIC,
+    # The user themself, or users:read / users:write; checked in the domain.
+    f"/{AUTH_SERVICE}/ListSessions": AUTHENTICATED,
+    f"/{AUTH_SERVICE}/DeleteSession": AUTHENTICATED,
     # Verifiers need the keys before they hold any credential; they carry only public keys.
     f"/{AUTH_SERVICE}/GetJwks": PUBLIC,
     # For the services that enforce revocations: a stream anyone could hold would be a slot
@@ -84,6 +89,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
         "users.auth.locked_out",
     ),
     f"/{AUTH_SERVICE}/ResetPassword": ("users.user.password_changed",),
+    f"/{AUTH_SERVICE}/DeleteSession": ("users.auth.session_ended",),
     f"/{USER_SERVICE}/CreateUser": ("users.user.created",),
     f"/{USER_SERVICE}/UpdateUser": ("users.user.updated",),
     f"/{USER_SERVICE}/DisableUser": ("users.user.disabled",),
@@ -101,6 +107,14 @@ Any RPC refused for its caller also emits ``users.call.denied`` (:mod:`common.de
 
 Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it but metadata."""
+
+
+def _user_agent(context: Context) -> str:
+    """The caller's ``user-agent`` (the gateway passes the HTTP client's on), or empty."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "user-agent" and isinstance(value, str):
+            return value
+    return ""
 
 
 def _session_message(pair: TokenPair) -> auth_pb.LoginResponse:
@@ -137,7 +151,12 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
         self._run = blocking.run
 
     async def Login(self, request: auth_pb.LoginRequest, context: Context) -> auth_pb.LoginResponse:
-        pair = await self._run(self._auth.login, request.username, request.password)
+        pair = await self._run(
+            self._auth.login,
+            request.username,
+            request.password,
+            user_agent=_user_agent(context),
+        )
         return _session_message(pair)
 
     async def Logout(
@@ -183,6 +202,7 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             bearer_token(context.invocation_metadata()),
             request.current_password,
             request.new_password,
+            user_agent=_user_agent(context),
         )
         return _session_message(pair)
 
@@ -191,6 +211,30 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
     ) -> auth_pb.ResetPasswordResponse:
         await self._run(self._auth.reset_password, request.reset_token, request.new_password)
         return auth_pb.ResetPasswordResponse()
+
+    async def ListSessions(
+        self, request: auth_pb.ListSessionsRequest, context: Context
+    ) -> auth_pb.ListSessionsResponse:
+        caller = current_principal()
+        page = await self._run(
+            self._auth.sessions,
+            caller,
+            request.user_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return auth_pb.ListSessionsResponse(
+            sessions=[convert.session_to_message(s, current=caller.session_id) for s in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def DeleteSession(
+        self, request: auth_pb.DeleteSessionRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._run(
+            self._auth.end_session, current_principal(), request.user_id, request.session_id
+        )
+        return empty_pb2.Empty()
 
     async def GetJwks(
         self, request: auth_pb.GetJwksRequest, context: Context

@@ -18,6 +18,7 @@ from common.outbox import OutboxEvent, append, outbox_table, outbox_times_in_nan
 from common.permissions import Permission
 from users.roles import BUILTIN_ROLES
 from users.store import (
+    MAX_USER_AGENT,
     Forgotten,
     LoginAttempts,
     NewUser,
@@ -110,6 +111,8 @@ sessions = sa.Table(
     sa.Column("refresh_token_id", sa.String(36), nullable=False),
     sa.Column("revoked_ns", sa.BigInteger, nullable=True),
     sa.Column("revoke_reason", sa.String(32), nullable=True),
+    sa.Column("client_address", sa.String(64), nullable=False, default=""),
+    sa.Column("user_agent", sa.String(MAX_USER_AGENT), nullable=False, default=""),
 )
 
 
@@ -250,6 +253,16 @@ def _lockout_per_address(conn: Connection) -> None:
     login_attempts.create(conn)
 
 
+def _session_origins(conn: Connection) -> None:
+    """Where each session's login came from, and with which user agent."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("sessions")}
+    for column, size in (("client_address", 64), ("user_agent", MAX_USER_AGENT)):
+        if column not in present:
+            conn.exec_driver_sql(
+                f"ALTER TABLE sessions ADD COLUMN {column} VARCHAR({size}) NOT NULL DEFAULT ''"
+            )
+
+
 MIGRATIONS = (
     _create_schema,
     _seed_roles,
@@ -258,6 +271,7 @@ MIGRATIONS = (
     _times_in_nanoseconds,
     _password_lifecycle,
     _lockout_per_address,
+    _session_origins,
 )
 
 
@@ -286,6 +300,8 @@ def _session(row: sa.Row[Any]) -> SessionRecord:
         refresh_token_id=row.refresh_token_id,
         revoked_ns=row.revoked_ns,
         revoke_reason=row.revoke_reason,
+        client_address=row.client_address,
+        user_agent=row.user_agent,
     )
 
 
@@ -366,6 +382,21 @@ class _Transaction:
         query = sa.select(sessions).where(sessions.c.id == session_id)
         row = self._conn.execute(query.with_for_update() if lock else query).first()
         return None if row is None else _session(row)
+
+    def live_sessions(
+        self, user_id: str, *, active_after_ns: int, after: tuple[int, str] | None, limit: int
+    ) -> list[SessionRecord]:
+        query = sa.select(sessions).where(
+            sessions.c.user_id == user_id,
+            sessions.c.revoked_ns.is_(None),
+            sessions.c.refreshed_ns > active_after_ns,
+        )
+        if after is not None:
+            query = query.where(sa.tuple_(sessions.c.created_ns, sessions.c.id) > after)
+        rows = self._conn.execute(
+            query.order_by(sessions.c.created_ns, sessions.c.id).limit(limit)
+        ).all()
+        return [_session(row) for row in rows]
 
     def previous_password_hashes(self, user_id: str, *, limit: int) -> list[str]:
         return list(
@@ -516,6 +547,8 @@ class _Transaction:
                 created_ns=session.created_ns,
                 refreshed_ns=session.refreshed_ns,
                 refresh_token_id=session.refresh_token_id,
+                client_address=session.client_address,
+                user_agent=session.user_agent[:MAX_USER_AGENT],
             )
         )
 

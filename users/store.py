@@ -73,6 +73,13 @@ class SessionRecord:
     """The one refresh token of the family that may still be spent; any other is a reuse."""
     revoked_ns: int | None = None
     revoke_reason: str | None = None
+    client_address: str = ""
+    """Where the login came from (:mod:`common.origin`)."""
+    user_agent: str = ""
+    """The login's ``user-agent``, cut to :data:`MAX_USER_AGENT` characters."""
+
+
+MAX_USER_AGENT = 256
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,15 @@ class UserReads(Protocol):
         ...
 
     def session(self, session_id: str, *, lock: bool = False) -> SessionRecord | None: ...
+
+    def live_sessions(
+        self, user_id: str, *, active_after_ns: int, after: tuple[int, str] | None, limit: int
+    ) -> list[SessionRecord]:
+        """The user's unrevoked sessions refreshed after ``active_after_ns``, oldest first.
+
+        Ordered by (created_ns, session_id), starting after ``after``.
+        """
+        ...
 
     def previous_password_hashes(self, user_id: str, *, limit: int) -> list[str]:
         """Hashes of the user's earlier passwords, the newest first."""

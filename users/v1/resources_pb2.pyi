@@ -45,6 +45,24 @@ class Role(_message.Message):
     permissions: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., permissions: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class Session(_message.Message):
+    __slots__ = ("session_id", "user_id", "create_time", "refresh_time", "client_address", "user_agent", "current")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_TIME_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    user_id: str
+    create_time: _timestamp_pb2.Timestamp
+    refresh_time: _timestamp_pb2.Timestamp
+    client_address: str
+    user_agent: str
+    current: bool
+    def __init__(self, session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., refresh_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_address: _Optional[str] = ..., user_agent: _Optional[str] = ..., current: _Optional[bool] = ...) -> None: ...
+
 class Revocation(_message.Message):
     __slots__ = ("sequence", "session_id", "token_id", "reason", "revoke_time", "expire_time")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]

@@ -126,6 +126,21 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
         (AUTH_SERVICE, "Login", login),
         (
             AUTH_SERVICE,
+            "DeleteSession",
+            lambda: users.auth.DeleteSession(
+                auth_pb.DeleteSessionRequest(
+                    user_id=created[0].user_id,
+                    session_id=users.auth.ValidateToken(
+                        auth_pb.ValidateTokenRequest(token=sessions[-1].access_token), timeout=10
+                    ).session_id,
+                ),
+                metadata=admin,
+                timeout=10,
+            ),
+        ),
+        (AUTH_SERVICE, "Login", login),
+        (
+            AUTH_SERVICE,
             "ChangePassword",
             lambda: users.auth.ChangePassword(
                 auth_pb.ChangePasswordRequest(current_password=PASSWORD, new_password=NEW_PASSWORD),
