@@ -113,15 +113,8 @@ class Internal(MeshError):
 
 
 def invalid(violations: Sequence[FieldViolation], message: str | None = None) -> InvalidArgument:
-    """An InvalidArgument carrying every violation; the message summarises the first ones.
-
-    When every violation gives the same reason, it is the error's reason too.
-    """
+    """An InvalidArgument carrying every violation; the message summarises the first ones."""
     summary = message or "; ".join(f"{v.field}: {v.description}" for v in violations[:3])
     if message is None and len(violations) > 3:
         summary += f" (and {len(violations) - 3} more)"
-    reasons = {v.reason for v in violations}
-    reason = reasons.pop() if len(reasons) == 1 else ""
-    return InvalidArgument(
-        summary or "invalid request", reason=reason or None, violations=violations
-    )
+    return InvalidArgument(summary or "invalid request", violations=violations)

@@ -20,7 +20,10 @@ from users.store import UserRecord, UserStore, UserWrites
 
 def refused(field: str, refusal: Refusal) -> errors.InvalidArgument:
     """The error for a password the rules refuse, with its reason on ErrorInfo and the field."""
-    return errors.invalid([errors.FieldViolation(field, refusal.description, refusal.reason)])
+    violation = errors.FieldViolation(field, refusal.description, refusal.reason)
+    return errors.InvalidArgument(
+        f"{field}: {refusal.description}", reason=refusal.reason, violations=[violation]
+    )
 
 
 def new_reset_token() -> tuple[str, str]:

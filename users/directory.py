@@ -114,6 +114,8 @@ class Directory:
         if refusal is not None:
             violations.extend(refused("password", refusal).violations)
         violations.extend(_profile_violations(display_name, email))
+        if refusal is not None and len(violations) == 1:
+            raise refused("password", refusal)  # its own reason, as for every new password
         if violations:
             raise errors.invalid(violations)
         password_hash = self._passwords.hash(password)

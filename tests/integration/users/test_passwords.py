@@ -262,3 +262,20 @@ def test_a_hash_of_older_parameters_is_upgraded_at_the_next_login(tmp_path):
     with running_users(dataclasses.replace(settings, password_hash_profile="owasp")) as users:
         users.login("admin", ADMIN_PASSWORD)
     assert stored_memory() == 19 * 1024
+
+
+def test_a_new_user_s_password_meets_the_rules_too(users, admin):
+    name = f"new-{uuid.uuid4().hex[:8]}"
+    error = _refusal(
+        lambda request: users.users.CreateUser(
+            request, metadata=bearer(admin.access_token), timeout=10
+        ),
+        users_pb.CreateUserRequest(
+            user=resources.User(username=name), password=f"{name}{name}", roles=["viewer"]
+        ),
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error_info(error).reason, violated_fields(error)) == (
+        "PASSWORD_TOO_GUESSABLE",
+        ["password"],
+    )
