@@ -150,7 +150,14 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
     Audit Service there; without it, events wait in the outbox.
     """
     parts = build_components(settings)
-    auth_servicer = AuthServicer(parts.auth, parts.verifier, parts.revocations, parts.blocking)
+    auth_servicer = AuthServicer(
+        parts.auth,
+        parts.verifier,
+        parts.revocations,
+        parts.blocking,
+        issuer=settings.runtime.issuer,
+        public_url=settings.public_url,
+    )
     user_servicer = UserServicer(parts.directory, parts.blocking)
     server = create_server(
         settings.listen,

@@ -24,8 +24,9 @@ from common.interceptors import (
 )
 from common.permissions import Permission
 from common.times import to_timestamp
-from users import convert
+from users import convert, oauth
 from users.directory import Directory
+from users.oauth import TokenEndpoint
 from users.revocations import RevocationLog
 from users.service import AuthService, TokenPair
 from users.v1 import auth_service_pb2 as auth_pb
@@ -50,6 +51,9 @@ POLICIES: dict[str, Policy] = {
     f"/{AUTH_SERVICE}/ChangePassword": PUBLIC,
     # The reset token is the credential.
     f"/{AUTH_SERVICE}/ResetPassword": PUBLIC,
+    # Discovery and the token endpoint come before any credential, as Login does.
+    f"/{AUTH_SERVICE}/GetOpenidConfiguration": PUBLIC,
+    f"/{AUTH_SERVICE}/IssueToken": PUBLIC,
     # The user themself, or users:read / users:write; checked in the domain.
     f"/{AUTH_SERVICE}/ListSessions": AUTHENTICATED,
     f"/{AUTH_SERVICE}/DeleteSession": AUTHENTICATED,
@@ -90,6 +94,13 @@ EVENTS: dict[str, tuple[str, ...]] = {
     ),
     f"/{AUTH_SERVICE}/ResetPassword": ("users.user.password_changed",),
     f"/{AUTH_SERVICE}/DeleteSession": ("users.auth.session_ended",),
+    f"/{AUTH_SERVICE}/IssueToken": (
+        "users.auth.login_succeeded",
+        "users.auth.login_failed",
+        "users.auth.locked_out",
+        "users.auth.refreshed",
+        "users.auth.refresh_reuse_detected",
+    ),
     f"/{USER_SERVICE}/CreateUser": ("users.user.created",),
     f"/{USER_SERVICE}/UpdateUser": ("users.user.updated",),
     f"/{USER_SERVICE}/DisableUser": ("users.user.disabled",),
@@ -109,12 +120,16 @@ Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it but metadata."""
 
 
-def _user_agent(context: Context) -> str:
-    """The caller's ``user-agent`` (the gateway passes the HTTP client's on), or empty."""
+def _header(context: Context, name: str) -> str:
+    """A metadata value of the call (the gateway passes HTTP headers on), or empty."""
     for key, value in context.invocation_metadata() or ():
-        if key == "user-agent" and isinstance(value, str):
+        if key == name and isinstance(value, str):
             return value
     return ""
+
+
+def _user_agent(context: Context) -> str:
+    return _header(context, "user-agent")
 
 
 def _session_message(pair: TokenPair) -> auth_pb.LoginResponse:
@@ -144,8 +159,19 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
         verifier: TokenVerifier,
         revocations: RevocationLog,
         blocking: Blocking,
+        *,
+        issuer: str,
+        public_url: str,
     ) -> None:
         self._auth = auth
+        self._tokens = TokenEndpoint(auth)
+        self._configuration = auth_pb.OpenidConfiguration(
+            issuer=issuer,
+            token_endpoint=f"{public_url}/oauth/token",
+            jwks_uri=f"{public_url}/.well-known/jwks.json",
+            grant_types_supported=list(oauth.GRANT_TYPES),
+            token_endpoint_auth_methods_supported=list(oauth.AUTH_METHODS),
+        )
         self._verifier = verifier
         self._revocations = revocations
         self._run = blocking.run
@@ -211,6 +237,26 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
     ) -> auth_pb.ResetPasswordResponse:
         await self._run(self._auth.reset_password, request.reset_token, request.new_password)
         return auth_pb.ResetPasswordResponse()
+
+    async def GetOpenidConfiguration(
+        self, request: auth_pb.GetOpenidConfigurationRequest, context: Context
+    ) -> auth_pb.OpenidConfiguration:
+        return self._configuration
+
+    async def IssueToken(
+        self, request: auth_pb.IssueTokenRequest, context: Context
+    ) -> auth_pb.IssueTokenResponse:
+        form = oauth.parse_form(request.form.content_type, request.form.data)
+        basic = oauth.basic_credentials(_header(context, "authorization"))
+        grant = await self._run(
+            self._tokens.grant, form, basic, user_agent=_header(context, "user-agent")
+        )
+        return auth_pb.IssueTokenResponse(
+            access_token=grant.access_token,
+            token_type=TOKEN_TYPE,
+            expires_in=grant.expires_in,
+            refresh_token=grant.refresh_token or "",
+        )
 
     async def ListSessions(
         self, request: auth_pb.ListSessionsRequest, context: Context

@@ -2,6 +2,7 @@ import datetime
 
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from users.v1 import resources_pb2 as _resources_pb2
@@ -146,6 +147,44 @@ class DeleteSessionRequest(_message.Message):
     user_id: str
     session_id: str
     def __init__(self, user_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class GetOpenidConfigurationRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class OpenidConfiguration(_message.Message):
+    __slots__ = ("issuer", "token_endpoint", "jwks_uri", "grant_types_supported", "token_endpoint_auth_methods_supported", "response_types_supported")
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    JWKS_URI_FIELD_NUMBER: _ClassVar[int]
+    GRANT_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    issuer: str
+    token_endpoint: str
+    jwks_uri: str
+    grant_types_supported: _containers.RepeatedScalarFieldContainer[str]
+    token_endpoint_auth_methods_supported: _containers.RepeatedScalarFieldContainer[str]
+    response_types_supported: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, issuer: _Optional[str] = ..., token_endpoint: _Optional[str] = ..., jwks_uri: _Optional[str] = ..., grant_types_supported: _Optional[_Iterable[str]] = ..., token_endpoint_auth_methods_supported: _Optional[_Iterable[str]] = ..., response_types_supported: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class IssueTokenRequest(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: _httpbody_pb2.HttpBody
+    def __init__(self, form: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class IssueTokenResponse(_message.Message):
+    __slots__ = ("access_token", "token_type", "expires_in", "refresh_token")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    def __init__(self, access_token: _Optional[str] = ..., token_type: _Optional[str] = ..., expires_in: _Optional[int] = ..., refresh_token: _Optional[str] = ...) -> None: ...
 
 class GetJwksRequest(_message.Message):
     __slots__ = ()

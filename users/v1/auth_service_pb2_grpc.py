@@ -81,6 +81,16 @@ class AuthServiceStub:
                 request_serializer=users_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.GetOpenidConfiguration = channel.unary_unary(
+                '/users.v1.AuthService/GetOpenidConfiguration',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.GetOpenidConfigurationRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.OpenidConfiguration.FromString,
+                _registered_method=True)
+        self.IssueToken = channel.unary_unary(
+                '/users.v1.AuthService/IssueToken',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.FromString,
+                _registered_method=True)
         self.WatchRevocations = channel.unary_stream(
                 '/users.v1.AuthService/WatchRevocations',
                 request_serializer=users_dot_v1_dot_auth__service__pb2.WatchRevocationsRequest.SerializeToString,
@@ -164,6 +174,24 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetOpenidConfiguration(self, request, context):
+        """OAuth 2.0 authorization server metadata (RFC 8414), served at the OpenID Connect discovery
+        path: the token endpoint, the JWKS and what they support.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueToken(self, request, context):
+        """The OAuth 2.0 token endpoint (RFC 6749 section 3.2): a form-encoded body with
+        `grant_type` `password`, `refresh_token` or `client_credentials`. Errors carry the RFC's
+        error codes as reasons (`INVALID_REQUEST`, `INVALID_CLIENT`, `INVALID_GRANT`,
+        `UNSUPPORTED_GRANT_TYPE`); through the gateway they are the RFC's JSON errors.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchRevocations(self, request, context):
         """Streams every revocation after a sequence number: first the stored ones, then live ones.
         """
@@ -225,6 +253,16 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.DeleteSession,
                     request_deserializer=users_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetOpenidConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOpenidConfiguration,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.GetOpenidConfigurationRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.OpenidConfiguration.SerializeToString,
+            ),
+            'IssueToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueToken,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.SerializeToString,
             ),
             'WatchRevocations': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRevocations,
@@ -481,6 +519,60 @@ class AuthService:
             '/users.v1.AuthService/DeleteSession',
             users_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOpenidConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/GetOpenidConfiguration',
+            users_dot_v1_dot_auth__service__pb2.GetOpenidConfigurationRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.OpenidConfiguration.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/IssueToken',
+            users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.api import httpbody_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.support.outbox import Row, last_seq, outbox_rows
@@ -121,6 +122,19 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
             "EnableUser",
             lambda: users.users.EnableUser(
                 users_pb.EnableUserRequest(user_id=created[0].user_id), metadata=admin, timeout=10
+            ),
+        ),
+        (
+            AUTH_SERVICE,
+            "IssueToken",
+            lambda: users.auth.IssueToken(
+                auth_pb.IssueTokenRequest(
+                    form=httpbody_pb2.HttpBody(
+                        content_type="application/x-www-form-urlencoded",
+                        data=f"grant_type=password&username=admin&password={ADMIN_PASSWORD}".encode(),
+                    )
+                ),
+                timeout=10,
             ),
         ),
         (AUTH_SERVICE, "Login", login),
