@@ -23,7 +23,16 @@ Config = dict[str, Any]
 
 JWKS_PATH = "/.well-known/jwks.json"
 VERIFIER_KEY_PATH = "/api/v2/checkpoints:verifierKey"
-EXEMPT_REST_PATHS = ("/auth/login", "/auth/refresh", "/auth/validate", JWKS_PATH, VERIFIER_KEY_PATH)
+EXEMPT_REST_PATHS = (
+    "/auth/login",
+    "/auth/refresh",
+    "/auth/validate",
+    "/auth/password:reset",
+    "/oauth/token",
+    "/.well-known/openid-configuration",
+    JWKS_PATH,
+    VERIFIER_KEY_PATH,
+)
 """REST paths anyone may call; the RPCs bound to them are exempt in their native form too."""
 HEALTH_PATH = "/health"
 OPENAPI_PATH = "/openapi.json"
@@ -83,6 +92,34 @@ function envoy_on_response(response_handle)
     if count > 0 then
       chunk:setBytes(with_ids)
     end
+  end
+end
+"""
+OAUTH_FILTER = "mesh.oauth_errors"
+OAUTH_METHODS = ("/users.v1.AuthService/IssueToken",)
+"""RPCs answering OAuth 2.0 clients, which read errors as RFC 6749 section 5.2 has them."""
+OAUTH_ERRORS = r"""-- RFC 6749 section 5.2: a token endpoint's error is
+-- {"error": ..., "error_description": ...}. The service's ErrorInfo reason is the error
+-- code in upper case; the transcoder wrote the status as
+-- {"code":..,"message":"..","details":[..]}, in which every quote inside a string is
+-- escaped, so the message ends at the first `","details"`.
+function envoy_on_response(response_handle)
+  local headers = response_handle:headers()
+  headers:replace("cache-control", "no-store")
+  if headers:get(":status") == "200" then
+    return
+  end
+  local body = response_handle:body()
+  local text = body and body:getBytes(0, body:length()) or ""
+  local reason = string.match(text, '"reason":"([A-Z_]+)"') or "SERVER_ERROR"
+  local message = string.match(text, '^{"code":%d+,"message":"(.-)","details"') or ""
+  local rewritten = '{"error":"' .. string.lower(reason) .. '","error_description":"' ..
+    message .. '"}'
+  if body then
+    body:setBytes(rewritten)
+  end
+  if headers:get(":status") == "401" then
+    headers:replace("www-authenticate", 'Basic realm="mesh"')
   end
 end
 """
@@ -199,6 +236,18 @@ def _stream_route(name: str, path_match: Config, cluster: str) -> Config:
     }
 
 
+def _oauth_route(path: str, cluster: str, timeout: str) -> Config:
+    """A route whose errors :data:`OAUTH_ERRORS` rewrites for OAuth 2.0 clients."""
+    return {
+        "name": path,
+        "match": {"path": path, "headers": _grpc_only()},
+        "route": {"cluster": cluster, "timeout": timeout},
+        "typed_per_filter_config": {
+            OAUTH_FILTER: _typed("envoy.extensions.filters.http.lua.v3.LuaPerRoute", name="errors")
+        },
+    }
+
+
 def _grpc_only() -> list[Config]:
     """Routes for RPC paths match gRPC requests only (the transcoder sets this header too)."""
     return [{"name": "content-type", "string_match": GRPC_CONTENT_TYPE}]
@@ -225,6 +274,8 @@ def _routes(services: Iterable[Service], settings: MeshSettings, openapi: str) -
                 routes.append(
                     _stream_route(method.grpc_path, {"path": method.grpc_path}, service.backend)
                 )
+            elif method.grpc_path in OAUTH_METHODS:
+                routes.append(_oauth_route(method.grpc_path, service.backend, unary_timeout))
         routes.append(
             {
                 "name": service.name,
@@ -524,6 +575,14 @@ def render(
             "typed_config": _typed(
                 "envoy.extensions.filters.http.lua.v3.Lua",
                 source_codes={SSE_SCRIPT: {"inline_string": SSE_EVENT_IDS}},
+            ),
+        },
+        {
+            # Also before the transcoder, and only on the routes of OAUTH_METHODS.
+            "name": OAUTH_FILTER,
+            "typed_config": _typed(
+                "envoy.extensions.filters.http.lua.v3.Lua",
+                source_codes={"errors": {"inline_string": OAUTH_ERRORS}},
             ),
         },
         {

@@ -92,6 +92,7 @@ class Mesh:
                 "MESH_AUDIT_LISTEN": targets["audit"],
                 "MESH_USERS_ADDR": targets["users"],
                 "MESH_AUDIT_ADDR": targets["audit"],
+                "MESH_PUBLIC_URL": self.endpoints.gateway_url,
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -20,7 +20,7 @@ from google.protobuf import descriptor_pb2
 
 from gateway import descriptors
 from gateway.descriptors import HttpBinding, Method, Service
-from gateway.envoy_config import BROWSER_STREAMS, EXEMPT_REST_PATHS, HEALTH_PATH
+from gateway.envoy_config import BROWSER_STREAMS, EXEMPT_REST_PATHS, HEALTH_PATH, OAUTH_METHODS
 
 Schema = dict[str, Any]
 FieldProto = descriptor_pb2.FieldDescriptorProto
@@ -80,6 +80,38 @@ _STATUS_SCHEMA: Schema = {
 _ERROR_RESPONSE: Schema = {
     "description": "An error, with the HTTP status of its gRPC code.",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/google.rpc.Status"}}},
+}
+_OAUTH_ERROR_RESPONSE: Schema = {
+    "description": "An RFC 6749 section 5.2 error, rewritten by the gateway.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "error": {"type": "string"},
+                    "error_description": {"type": "string"},
+                },
+                "required": ["error"],
+                "additionalProperties": False,
+            }
+        }
+    },
+}
+_TOKEN_FORM: Schema = {
+    "type": "object",
+    "description": "RFC 6749's token request parameters.",
+    "properties": {
+        name: {"type": "string"}
+        for name in (
+            "grant_type",
+            "username",
+            "password",
+            "refresh_token",
+            "client_id",
+            "client_secret",
+        )
+    },
+    "required": ["grant_type"],
 }
 _VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
 _QUERY_DEPTH = 3
@@ -248,7 +280,12 @@ def _operation(types: _Types, method: Method, binding: HttpBinding) -> tuple[str
         "tags": [method.service],
         "summary": method.comment.split("\n")[0] if method.comment else method.name,
     }
-    if binding.body == "*":
+    if method.grpc_path in OAUTH_METHODS:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": _TOKEN_FORM}},
+        }
+    elif binding.body == "*":
         top_level_bound = frozenset(b for b in bound if "." not in b)
         body_schema = types.message_schema(method.input_type, without=top_level_bound)
         operation["requestBody"] = {
@@ -282,7 +319,8 @@ def _operation(types: _Types, method: Method, binding: HttpBinding) -> tuple[str
             "description": "OK",
             "content": {"application/json": {"schema": types.ref(method.output_type)}},
         }
-    operation["responses"] = {"200": success, "default": _ERROR_RESPONSE}
+    errors = _OAUTH_ERROR_RESPONSE if method.grpc_path in OAUTH_METHODS else _ERROR_RESPONSE
+    operation["responses"] = {"200": success, "default": errors}
     if binding.template in EXEMPT_REST_PATHS:
         operation["security"] = []
     elif method.grpc_path in BROWSER_STREAMS:

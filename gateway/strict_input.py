@@ -20,6 +20,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from gateway.descriptors import HttpBinding, Method, Service
 
 RUNTIME = Path(__file__).resolve().parent / "strict_input.lua"
+HTTP_BODY = "google.api.HttpBody"
 _VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
 _WELL_KNOWN = {
     "google.protobuf.Timestamp": "timestamp",
@@ -162,6 +163,14 @@ def _is_map(field: FieldDescriptor) -> bool:
     return field.type == FieldDescriptor.TYPE_MESSAGE and _message(field).GetOptions().map_entry
 
 
+def _raw(request: Descriptor, body: str) -> bool:
+    """Whether the body is an ``HttpBody``: bytes the service reads itself (a form), not JSON."""
+    if body == "*":
+        return request.full_name == HTTP_BODY
+    field = request.fields_by_name[body]
+    return field.type == FieldDescriptor.TYPE_MESSAGE and _message(field).full_name == HTTP_BODY
+
+
 def _synthetic(field: FieldDescriptor) -> bool:
     """A proto3 ``optional`` field's oneof of one, which allows no conflict."""
     oneof = field.containing_oneof
@@ -174,8 +183,9 @@ def _route(
     """A route's entry: its pattern and request message, and what of it the body holds."""
     request = pool.FindMessageTypeByName(method.input_type)
     pattern = _lua(path_pattern(binding.template))
-    if not binding.body:
-        return f"{{pattern = {pattern}, message = {_lua(request.full_name)}}}"
+    plain = f"{{pattern = {pattern}, message = {_lua(request.full_name)}}}"
+    if not binding.body or _raw(request, binding.body):
+        return plain
     if binding.body == "*":
         tables.message_kind(request)
         return f"{{pattern = {pattern}, message = {_lua(request.full_name)}, whole = true}}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.times import to_timestamp
-from users.store import Revocation, RoleDefinition, UserRecord
+from users.store import Revocation, RoleDefinition, SessionRecord, UserRecord
 from users.v1 import resources_pb2 as resources
 
 
@@ -18,6 +18,7 @@ def user_to_message(user: UserRecord) -> resources.User:
         create_time=to_timestamp(user.created_ns),
         update_time=to_timestamp(user.updated_ns),
         etag=user.etag,
+        password_change_required=user.password_change_required,
     )
 
 
@@ -35,4 +36,17 @@ def revocation_to_message(revocation: Revocation) -> resources.Revocation:
 def role_to_message(role: RoleDefinition) -> resources.Role:
     return resources.Role(
         name=role.name, description=role.description, permissions=list(role.permissions)
+    )
+
+
+def session_to_message(session: SessionRecord, *, current: str) -> resources.Session:
+    """``current`` is the caller's own session id."""
+    return resources.Session(
+        session_id=session.session_id,
+        user_id=session.user_id,
+        create_time=to_timestamp(session.created_ns),
+        refresh_time=to_timestamp(session.refreshed_ns),
+        client_address=session.client_address,
+        user_agent=session.user_agent,
+        current=session.session_id == current,
     )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from common import errors, pages, times
 from common.auth import Principal, has_permission
 from common.outbox import OutboxEvent
 from common.permissions import Permission
-from users.passwords import Passwords, password_problem
+from users.credentials import Credentials, new_reset_token, refused
 from users.revocations import end_sessions
 from users.store import (
     NewUser,
+    ResetTokenRecord,
     RoleDefinition,
     UsernameTaken,
     UserReads,
@@ -53,13 +55,15 @@ class Directory:
         self,
         *,
         store: UserStore,
-        passwords: Passwords,
-        session_lifetime_ns: int,
+        credentials: Credentials,
+        reset_token_seconds: int,
         clock: Callable[[], int] = times.now,
     ) -> None:
         self._store = store
-        self._passwords = passwords
-        self._session_lifetime_ns = session_lifetime_ns
+        self._credentials = credentials
+        self._passwords = credentials.passwords
+        self._session_lifetime_ns = credentials.session_lifetime_ns
+        self._reset_token_ns = times.seconds(reset_token_seconds)
         self._clock = clock
 
     def get_user(self, caller: Principal, user_id: str) -> UserRecord:
@@ -107,10 +111,12 @@ class Directory:
                     "starting with a letter",
                 )
             )
-        problem = password_problem(password)
-        if problem:
-            violations.append(errors.FieldViolation("password", problem))
+        refusal = self._credentials.judge(password, context=(username, email, display_name))
+        if refusal is not None:
+            violations.extend(refused("password", refusal).violations)
         violations.extend(_profile_violations(display_name, email))
+        if refusal is not None and len(violations) == 1:
+            raise refused("password", refusal)  # its own reason, as for every new password
         if violations:
             raise errors.invalid(violations)
         password_hash = self._passwords.hash(password)
@@ -187,7 +193,28 @@ class Directory:
             )
             return _existing(tx, user_id)
 
+    @contextmanager
+    def _refusals_recorded(self, caller: Principal, user_id: str, action: str) -> Iterator[None]:
+        """A change refused for what it would do to the admins is recorded, then raised."""
+        try:
+            yield
+        except errors.FailedPrecondition as refusal:
+            if refusal.reason in ADMIN_REFUSALS:
+                self._store.record_event(
+                    OutboxEvent(
+                        "users.user.change_refused",
+                        subject=f"users/{user_id}",
+                        actor=caller.username,
+                        data={"action": action, "reason": refusal.reason},
+                    )
+                )
+            raise
+
     def set_enabled(self, caller: Principal, user_id: str, *, enabled: bool) -> UserRecord:
+        with self._refusals_recorded(caller, user_id, "enable" if enabled else "disable"):
+            return self._set_enabled(caller, user_id, enabled=enabled)
+
+    def _set_enabled(self, caller: Principal, user_id: str, *, enabled: bool) -> UserRecord:
         with self._store.write() as tx:
             user = _existing(tx, user_id, lock=True)
             if not enabled:
@@ -222,6 +249,12 @@ class Directory:
     def set_roles(
         self, caller: Principal, user_id: str, roles: Sequence[str], *, etag: str
     ) -> UserRecord:
+        with self._refusals_recorded(caller, user_id, "set_roles"):
+            return self._set_roles(caller, user_id, roles, etag=etag)
+
+    def _set_roles(
+        self, caller: Principal, user_id: str, roles: Sequence[str], *, etag: str
+    ) -> UserRecord:
         wanted = tuple(sorted(set(roles)))
         with self._store.write() as tx:
             user = _existing(tx, user_id, lock=True)
@@ -252,6 +285,86 @@ class Directory:
                 )
             )
             return _existing(tx, user_id)
+
+    def set_password(self, caller: Principal, user_id: str, password: str) -> UserRecord:
+        """An admin's reset: a temporary password the user must change at their next login."""
+        with self._store.read() as reads:
+            user = _existing(reads, user_id)
+        password_hash = self._credentials.new_hash(user, password, field="password")
+        with self._store.write() as tx:
+            now = self._clock()
+            current = _existing(tx, user_id, lock=True)
+            ended = self._credentials.put(
+                tx,
+                current,
+                password_hash,
+                change_required=True,
+                reason="password_reset",
+                now_ns=now,
+            )
+            tx.emit(
+                OutboxEvent(
+                    "users.user.password_reset",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    data={"username": current.username, "ended_sessions": len(ended)},
+                )
+            )
+            return _existing(tx, user_id)
+
+    def issue_reset_token(self, caller: Principal, user_id: str) -> tuple[str, int]:
+        """A single-use reset token for the user, and when it expires; earlier ones are spent.
+
+        The mesh sends no mail: the admin hands the token to the user, who redeems it with
+        ResetPassword. Only its SHA-256 is stored.
+        """
+        token, token_hash = new_reset_token()
+        with self._store.write() as tx:
+            now = self._clock()
+            user = _existing(tx, user_id, lock=True)
+            if user.disabled:
+                raise errors.FailedPrecondition(
+                    "the user is disabled; enable them first", reason="ACCOUNT_DISABLED"
+                )
+            tx.spend_reset_tokens(user_id, used_ns=now)
+            expires_ns = now + self._reset_token_ns
+            tx.add_reset_token(
+                ResetTokenRecord(
+                    token_hash=token_hash, user_id=user_id, created_ns=now, expires_ns=expires_ns
+                )
+            )
+            tx.emit(
+                OutboxEvent(
+                    "users.user.password_reset_token_issued",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    data={"username": user.username, "expire_time": times.to_rfc3339(expires_ns)},
+                )
+            )
+        return token, expires_ns
+
+    def unlock(self, caller: Principal, user_id: str) -> UserRecord:
+        """End every lock of the user's username, from every address, and forget its failures."""
+        with self._store.write() as tx:
+            user = _existing(tx, user_id, lock=True)
+            cleared = tx.clear_login_attempts(user.username, None)
+            tx.emit(
+                OutboxEvent(
+                    "users.auth.unlocked",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    data={
+                        "username": user.username,
+                        "client_addresses": [
+                            a.client_address
+                            for a in cleared
+                            if a.hard_locked
+                            or (a.locked_until_ns is not None and a.locked_until_ns > self._clock())
+                        ],
+                    },
+                )
+            )
+            return user
 
     @staticmethod
     def _require_self_or_reader(caller: Principal, user_id: str) -> None:
@@ -297,6 +410,10 @@ def _check_grantable(
                 reason="ROLE_NOT_GRANTABLE",
                 metadata={"role": role},
             )
+
+
+ADMIN_REFUSALS = frozenset({"CANNOT_DISABLE_SELF", "LAST_ADMIN"})
+"""Admin actions refused for what they would do, each recorded as ``users.user.change_refused``."""
 
 
 def _keep_an_admin(tx: UserWrites) -> None:

@@ -29,13 +29,13 @@ class Housekeeper:
         *,
         blocking: Blocking,
         session_lifetime_ns: int,
-        lockout_seconds: float,
+        failure_reset_seconds: float,
         clock: Callable[[], int] = times.now,
     ) -> None:
         self._store = store
         self._blocking = blocking
         self._session_lifetime_ns = session_lifetime_ns
-        self._lockout_ns = times.seconds(lockout_seconds)
+        self._failure_reset_ns = times.seconds(failure_reset_seconds)
         self._clock = clock
 
     def forget_expired(self) -> None:
@@ -43,7 +43,7 @@ class Housekeeper:
         forgotten = self._store.forget_expired(
             now_ns=self._clock(),
             session_lifetime_ns=self._session_lifetime_ns,
-            lockout_ns=self._lockout_ns,
+            failure_reset_ns=self._failure_reset_ns,
         )
         log.info("forgot expired state", extra=forgotten.__dict__)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from zxcvbn import zxcvbn
 
 _PROFILES = {
     # OWASP Password Storage Cheat Sheet: argon2id, 19 MiB, 2 iterations, 1 lane.
@@ -22,17 +24,56 @@ _PROFILES = {
 }
 """Cost profiles: (time cost, memory in KiB, lanes)."""
 
-MIN_LENGTH = 12
 MAX_LENGTH = 1024
-"""Long enough to resist guessing; bounded so a huge password cannot be a denial of service."""
+"""Bounded so a huge password cannot be a denial of service."""
+_ESTIMATED_LENGTH = 72
+"""zxcvbn judges this many characters at most (its own limit, and its cost grows fast beyond)."""
 
 
-def password_problem(password: str) -> str | None:
-    """Why ``password`` is not acceptable as a new password, or None."""
-    if len(password) < MIN_LENGTH:
-        return f"must be at least {MIN_LENGTH} characters"
+@dataclass(frozen=True)
+class PasswordRules:
+    """What a new password must be (``MESH_PASSWORD_*``, see docs/users.md)."""
+
+    min_length: int = 12
+    """Fewer characters are refused with ``PASSWORD_TOO_SHORT``."""
+    min_score: int = 3
+    """zxcvbn's guess score (0 to 4) a password must reach, else ``PASSWORD_TOO_GUESSABLE``."""
+    history: int = 5
+    """A password equal to one of the last this many (the current one included) is refused
+    with ``PASSWORD_REUSED``; 0 allows any."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a new password is refused: an ErrorInfo reason and what to tell the person."""
+
+    reason: str
+    description: str
+
+
+def judge(password: str, rules: PasswordRules, *, context: Sequence[str]) -> Refusal | None:
+    """Why ``password`` cannot be a new password, or None; ``context`` is the user's names.
+
+    A password built from the username or email is as guessable as they are public, so
+    zxcvbn is told them.
+    """
+    if len(password) < rules.min_length:
+        return Refusal("PASSWORD_TOO_SHORT", f"must be at least {rules.min_length} characters")
     if len(password) > MAX_LENGTH:
-        return f"must be at most {MAX_LENGTH} characters"
+        return Refusal("PASSWORD_TOO_LONG", f"must be at most {MAX_LENGTH} characters")
+    estimate = zxcvbn(
+        password[:_ESTIMATED_LENGTH],
+        user_inputs=[c for c in context if c],
+        max_length=_ESTIMATED_LENGTH,
+    )
+    if estimate["score"] < rules.min_score:
+        feedback = estimate["feedback"]
+        hints = " ".join(filter(None, [feedback["warning"], *feedback["suggestions"]]))
+        return Refusal(
+            "PASSWORD_TOO_GUESSABLE",
+            f"is too easy to guess (score {estimate['score']} of 4, at least "
+            f"{rules.min_score} needed)" + (f": {hints}" if hints else ""),
+        )
     return None
 
 
@@ -71,3 +112,13 @@ class Passwords:
         if self._hasher.check_needs_rehash(stored_hash):
             return Verdict(ok=True, new_hash=self._hasher.hash(password))
         return Verdict(ok=True)
+
+    def matches_any(self, hashes: Iterable[str], password: str) -> bool:
+        """Whether ``password`` is the one behind any of ``hashes`` (a password history)."""
+        return any(self._matches(stored, password) for stored in hashes)
+
+    def _matches(self, stored_hash: str, password: str) -> bool:
+        try:
+            return bool(self._hasher.verify(stored_hash, password))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common import times
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.db import Database
@@ -13,13 +14,15 @@ from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from users import sql_store
 from users.bootstrap import ensure_accounts
+from users.credentials import Credentials
 from users.directory import Directory
 from users.housekeeping import Housekeeper
 from users.keys import KeyRing
-from users.passwords import Passwords
+from users.lockout import Lockout
+from users.passwords import PasswordRules, Passwords
 from users.revocations import RevocationLog
 from users.roles import BUILTIN_ROLES
-from users.service import AuthService, Lockout
+from users.service import AuthService
 from users.servicers import (
     AUTH_SERVICE,
     DOMAIN,
@@ -84,23 +87,40 @@ def build_components(settings: Settings) -> Components:
         revocations=revocations,
         cache_entries=settings.runtime.token_cache_entries,
     )
-    auth = AuthService(
+    credentials = Credentials(
         store=store,
         passwords=passwords,
+        rules=PasswordRules(
+            min_length=settings.password_min_length,
+            min_score=settings.password_min_score,
+            history=settings.password_history,
+        ),
+        session_lifetime_ns=times.seconds(
+            max(settings.access_token_seconds, settings.refresh_token_seconds)
+        ),
+    )
+    auth = AuthService(
+        store=store,
+        credentials=credentials,
         keys=keys,
         issuer=issuer,
         verifier=verifier,
-        lockout=Lockout(max_failures=settings.login_max_failures, seconds=settings.lockout_seconds),
+        lockout=Lockout(
+            max_failures=settings.login_max_failures,
+            seconds=settings.lockout_seconds,
+            max_locks=settings.login_max_locks,
+            reset_seconds=settings.login_failure_reset_seconds,
+        ),
         session_max_seconds=settings.session_max_seconds,
     )
     directory = Directory(
-        store=store, passwords=passwords, session_lifetime_ns=auth.session_lifetime_ns
+        store=store, credentials=credentials, reset_token_seconds=settings.reset_token_seconds
     )
     housekeeper = Housekeeper(
         store,
         blocking=blocking,
         session_lifetime_ns=auth.session_lifetime_ns,
-        lockout_seconds=settings.lockout_seconds,
+        failure_reset_seconds=settings.login_failure_reset_seconds,
     )
     return Components(
         store=store,
@@ -130,7 +150,14 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
     Audit Service there; without it, events wait in the outbox.
     """
     parts = build_components(settings)
-    auth_servicer = AuthServicer(parts.auth, parts.verifier, parts.revocations, parts.blocking)
+    auth_servicer = AuthServicer(
+        parts.auth,
+        parts.verifier,
+        parts.revocations,
+        parts.blocking,
+        issuer=settings.runtime.issuer,
+        public_url=settings.public_url,
+    )
     user_servicer = UserServicer(parts.directory, parts.blocking)
     server = create_server(
         settings.listen,

@@ -12,38 +12,56 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from common import errors, times
-from common.auth import REFRESH_TOKEN_TYPE, Principal, TokenVerifier
+from common import errors, origin, pages, times
+from common.auth import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, Principal, TokenVerifier
 from common.outbox import OutboxEvent
+from common.permissions import Permission
+from users.credentials import Credentials, reset_token_hash
 from users.keys import KeyRing, SigningKey
-from users.passwords import MAX_LENGTH, Passwords
+from users.lockout import Lockout, Refused
+from users.passwords import MAX_LENGTH
 from users.revocations import end_sessions
-from users.store import LoginAttempts, SessionRecord, UserRecord, UserStore, UserWrites
-from users.tokens import IssuedToken, TokenIssuer, identity_of
+from users.store import SessionRecord, UserRecord, UserStore, UserWrites
+from users.tokens import PASSWORD_CHANGE_TOKEN_TYPE, IssuedToken, TokenIssuer, identity_of
 
 MAX_USERNAME = 64
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
 class TokenPair:
-    """What Login and RefreshToken hand out."""
+    """What Login, RefreshToken and ChangePassword hand out."""
 
     access: IssuedToken
-    refresh: IssuedToken
+    """An access token; for a user who must change their password, the change-only token."""
+    refresh: IssuedToken | None
+    """None for a session that may do nothing but change the password."""
     user: UserRecord
     session_id: str
 
-
-@dataclass(frozen=True)
-class Lockout:
-    """Brute-force policy: ``max_failures`` failed logins lock a username for ``seconds``."""
-
-    max_failures: int
-    seconds: int
+    @property
+    def password_change_required(self) -> bool:
+        return self.refresh is None
 
 
 def _invalid_credentials() -> errors.Unauthenticated:
     return errors.Unauthenticated("invalid username or password", reason="INVALID_CREDENTIALS")
+
+
+def _reset_token_invalid() -> errors.Unauthenticated:
+    return errors.Unauthenticated(
+        "the reset token is unknown, used or expired; ask an admin for a new one",
+        reason="RESET_TOKEN_INVALID",
+    )
+
+
+def _password_violations(**fields: str) -> list[errors.FieldViolation]:
+    return [
+        errors.FieldViolation(name, f"must be 1 to {MAX_LENGTH} characters")
+        for name, value in fields.items()
+        if not value or len(value) > MAX_LENGTH
+    ]
 
 
 def _subject(user: UserRecord | None, username: str) -> str:
@@ -68,7 +86,7 @@ class AuthService:
         self,
         *,
         store: UserStore,
-        passwords: Passwords,
+        credentials: Credentials,
         keys: KeyRing,
         issuer: TokenIssuer,
         verifier: TokenVerifier,
@@ -77,32 +95,28 @@ class AuthService:
         clock: Callable[[], int] = times.now,
     ) -> None:
         self._store = store
-        self._passwords = passwords
+        self._credentials = credentials
+        self._passwords = credentials.passwords
         self._keys = keys
         self._issuer = issuer
         self._verifier = verifier
-        self._max_failures = lockout.max_failures
-        self._lockout_seconds = lockout.seconds
-        self._lockout_ns = times.seconds(lockout.seconds)
+        self._lockout = lockout
         self._session_max_ns = times.seconds(session_max_seconds)
         self._clock = clock
 
     @property
     def session_lifetime_ns(self) -> int:
         """The longest any token of a session can live; revocations are kept that long."""
-        return times.seconds(max(self._issuer.access_seconds, self._issuer.refresh_seconds))
+        return self._credentials.session_lifetime_ns
 
-    def login(self, username: str, password: str) -> TokenPair:
+    def login(self, username: str, password: str, *, user_agent: str = "") -> TokenPair:
         username = username.strip().lower()
         violations = []
         if not username or len(username) > MAX_USERNAME:
             violations.append(
                 errors.FieldViolation("username", f"must be 1 to {MAX_USERNAME} characters")
             )
-        if not password or len(password) > MAX_LENGTH:
-            violations.append(
-                errors.FieldViolation("password", f"must be 1 to {MAX_LENGTH} characters")
-            )
+        violations.extend(_password_violations(password=password))
         if violations:
             raise errors.invalid(violations)
         self._reserve_attempt(username)
@@ -114,7 +128,7 @@ class AuthService:
             raise _invalid_credentials()
         with self._store.write() as tx:
             now = self._clock()
-            tx.clear_login_attempts(username)
+            tx.clear_login_attempts(username, origin.client_address())
             current = tx.user(user_id=user.user_id, lock=True)
             if current is None or current.disabled:
                 _login_failed(tx, user=user, username=username, reason="account_disabled")
@@ -123,13 +137,20 @@ class AuthService:
                 disabled = False
                 if verdict.new_hash is not None:
                     tx.set_password_hash(current.user_id, verdict.new_hash)
-                pair = self._open_session(tx, current, now)
+                if current.password_change_required:
+                    pair = self._open_change_session(tx, current, now, user_agent)
+                else:
+                    pair = self._open_session(tx, current, now, user_agent)
                 tx.emit(
                     OutboxEvent(
                         "users.auth.login_succeeded",
                         subject=_subject(current, username),
                         actor=username,
-                        data={"username": username, "session_id": pair.session_id},
+                        data={
+                            "username": username,
+                            "session_id": pair.session_id,
+                            "password_change_required": pair.password_change_required,
+                        },
                     )
                 )
         if disabled:
@@ -137,39 +158,31 @@ class AuthService:
         return pair
 
     def _reserve_attempt(self, username: str) -> None:
-        """Count this attempt as a failure before checking the password, atomically.
+        """Count this attempt from the caller's address as a failure first, atomically.
 
         Counting first is what keeps concurrent attempts from exceeding the limit: with N
         allowed, at most N attempts can hold a reservation, whatever their timing. A correct
-        password then clears the count.
+        password then clears the count (:mod:`users.lockout`).
         """
-        locked_until_ns: int | None = None
         with self._store.write() as tx:
             now = self._clock()
-            attempts = tx.login_attempts(username, now_ns=now)
-            failures = attempts.failures
-            if attempts.locked_until_ns is not None and attempts.locked_until_ns > now:
-                locked_until_ns = attempts.locked_until_ns
-            else:
-                expired_lock = attempts.locked_until_ns is not None
-                forgotten = attempts.last_failure_ns + self._lockout_ns <= now
-                if expired_lock or forgotten:
-                    failures = 0
-                if failures >= self._max_failures:
-                    # The budget is taken by attempts still being checked; their outcome sets
-                    # the lock, and this one is refused meanwhile.
-                    locked_until_ns = now + self._lockout_ns
-                else:
-                    tx.set_login_attempts(
-                        LoginAttempts(username, failures + 1, now, locked_until_ns=None)
-                    )
-            if locked_until_ns is not None:
+            held = tx.login_attempts(username, origin.client_address(), now_ns=now)
+            outcome = self._lockout.reserve(held, now)
+            if isinstance(outcome, Refused):
                 user = tx.user(username=username)
                 _login_failed(tx, user=user, username=username, reason="account_locked")
-        if locked_until_ns is not None:
-            retry_after = max(1, -(-(locked_until_ns - self._clock()) // times.SECOND))
+            else:
+                tx.set_login_attempts(outcome)
+        if isinstance(outcome, Refused):
+            if outcome.until_ns is None:
+                raise errors.Unauthenticated(
+                    "too many failed logins from this address; an admin must unlock it",
+                    reason="ACCOUNT_LOCKED",
+                    metadata={"hard_lock": "true"},
+                )
+            retry_after = max(1, -(-(outcome.until_ns - self._clock()) // times.SECOND))
             raise errors.Unauthenticated(
-                "too many failed logins; try again later",
+                "too many failed logins from this address; try again later",
                 reason="ACCOUNT_LOCKED",
                 metadata={"retry_after_seconds": str(retry_after)},
             )
@@ -177,61 +190,203 @@ class AuthService:
     def _record_failure(self, username: str, user: UserRecord | None) -> None:
         with self._store.write() as tx:
             now = self._clock()
-            # None when housekeeping forgot the reservation while the password was checked
-            # (it was older than the lockout period, so it no longer counts anyway).
-            attempts = tx.held_login_attempts(username)
             _login_failed(tx, user=user, username=username, reason="invalid_credentials")
-            if (
-                attempts is not None
-                and attempts.failures >= self._max_failures
-                and attempts.locked_until_ns is None
-            ):
-                tx.set_login_attempts(
-                    LoginAttempts(
-                        username,
-                        attempts.failures,
-                        attempts.last_failure_ns,
-                        locked_until_ns=now + self._lockout_ns,
-                    )
+            # None when housekeeping forgot the reservation while the password was checked
+            # (its failures were past the reset time, so they no longer count anyway).
+            held = tx.held_login_attempts(username, origin.client_address())
+            locked = None if held is None else self._lockout.after_failure(held, now)
+            if locked is None:
+                return
+            tx.set_login_attempts(locked)
+            tx.emit(
+                OutboxEvent(
+                    "users.auth.locked_out",
+                    subject=_subject(user, username),
+                    actor=username,
+                    data={
+                        "username": username,
+                        "failures": locked.failures,
+                        "lock": locked.locks,
+                        "hard": locked.hard_locked,
+                        "locked_seconds": None
+                        if locked.locked_until_ns is None
+                        else (locked.locked_until_ns - now) // times.SECOND,
+                    },
                 )
-                tx.emit(
-                    OutboxEvent(
-                        "users.auth.locked_out",
-                        subject=_subject(user, username),
-                        actor=username,
-                        data={
-                            "username": username,
-                            "failures": attempts.failures,
-                            "locked_seconds": self._lockout_seconds,
-                        },
-                    )
-                )
+            )
 
-    def _open_session(self, tx: UserWrites, user: UserRecord, now: int) -> TokenPair:
+    def _open_session(
+        self, tx: UserWrites, user: UserRecord, now: int, user_agent: str
+    ) -> TokenPair:
         session_id = str(uuid.uuid4())
-        pair = self._issue(tx, user, session_id, ends_ns=now + self._session_max_ns)
+        pair, refresh_id = self._issue(tx, user, session_id, ends_ns=now + self._session_max_ns)
         tx.open_session(
             SessionRecord(
                 session_id=session_id,
                 user_id=user.user_id,
                 created_ns=now,
                 refreshed_ns=now,
-                refresh_token_id=pair.refresh.token_id,
+                refresh_token_id=refresh_id,
+                client_address=origin.client_address(),
+                user_agent=user_agent,
             )
         )
         return pair
 
+    def _open_change_session(
+        self, tx: UserWrites, user: UserRecord, now: int, user_agent: str
+    ) -> TokenPair:
+        """A session whose one token can only change the password (no refresh token)."""
+        session_id = str(uuid.uuid4())
+        token = self._issuer.password_change_token(
+            user_id=user.user_id,
+            username=user.username,
+            session_id=session_id,
+            not_after_ns=now + self._session_max_ns,
+        )
+        tx.open_session(
+            SessionRecord(
+                session_id=session_id,
+                user_id=user.user_id,
+                created_ns=now,
+                refreshed_ns=now,
+                refresh_token_id="",
+                client_address=origin.client_address(),
+                user_agent=user_agent,
+            )
+        )
+        return TokenPair(access=token, refresh=None, user=user, session_id=session_id)
+
+    def change_password(
+        self, token: str, current_password: str, new_password: str, *, user_agent: str = ""
+    ) -> TokenPair:
+        """The caller's own change: every session ends, and a new one is handed back.
+
+        ``token`` is an access token or the change-only token of Login. The current password
+        is checked under the same lockout as a login, so a stolen token cannot guess it.
+        """
+        claims = self._bearer_claims(token)
+        violations = _password_violations(
+            current_password=current_password, new_password=new_password
+        )
+        if violations:
+            raise errors.invalid(violations)
+        with self._store.read() as reads:
+            user = reads.user(user_id=str(claims["sub"]))
+        if user is None or user.disabled:
+            raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+        self._reserve_attempt(user.username)
+        if not self._passwords.verify(user.password_hash, current_password).ok:
+            self._record_failure(user.username, user)
+            raise errors.Unauthenticated(
+                "the current password is wrong", reason="INVALID_CREDENTIALS"
+            )
+        with self._store.write() as tx:
+            tx.clear_login_attempts(user.username, origin.client_address())
+        password_hash = self._credentials.new_hash(user, new_password, field="new_password")
+        with self._store.write() as tx:
+            now = self._clock()
+            current = tx.user(user_id=user.user_id, lock=True)
+            if current is None or current.disabled:
+                raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+            if current.password_hash != user.password_hash:
+                raise errors.Aborted(
+                    "the password changed meanwhile; sign in again", reason="PASSWORD_CHANGED"
+                )
+            ended = self._credentials.put(
+                tx,
+                current,
+                password_hash,
+                change_required=False,
+                reason="password_changed",
+                now_ns=now,
+            )
+            changed = tx.user(user_id=user.user_id)
+            assert changed is not None, "a locked user vanished inside its transaction"
+            pair = self._open_session(tx, changed, now, user_agent)
+            tx.emit(
+                OutboxEvent(
+                    "users.user.password_changed",
+                    subject=f"users/{user.user_id}",
+                    actor=user.username,
+                    data={
+                        "username": user.username,
+                        "method": "current_password",
+                        "ended_sessions": len(ended),
+                        "session_id": pair.session_id,
+                    },
+                )
+            )
+        return pair
+
+    def reset_password(self, reset_token: str, new_password: str) -> None:
+        """Redeem a reset token an admin issued: once, before it expires; every session ends."""
+        violations = _password_violations(new_password=new_password)
+        if not reset_token:
+            violations.insert(0, errors.FieldViolation("reset_token", "is required"))
+        if violations:
+            raise errors.invalid(violations)
+        token_hash = reset_token_hash(reset_token)
+        with self._store.read() as reads:
+            found = reads.reset_token(token_hash)
+            user = reads.user(user_id=found.user_id) if found else None
+        if found is None or user is None or found.used_ns is not None:
+            raise _reset_token_invalid()
+        if self._clock() >= found.expires_ns:
+            raise _reset_token_invalid()
+        if user.disabled:
+            raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+        password_hash = self._credentials.new_hash(user, new_password, field="new_password")
+        with self._store.write() as tx:
+            now = self._clock()
+            spent = tx.reset_token(token_hash, lock=True)
+            current = tx.user(user_id=user.user_id, lock=True)
+            if spent is None or spent.used_ns is not None or now >= spent.expires_ns:
+                raise _reset_token_invalid()  # redeemed or superseded meanwhile
+            if current is None or current.disabled:
+                raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+            ended = self._credentials.put(
+                tx,
+                current,
+                password_hash,
+                change_required=False,
+                reason="password_changed",
+                now_ns=now,
+            )
+            tx.emit(
+                OutboxEvent(
+                    "users.user.password_changed",
+                    subject=f"users/{current.user_id}",
+                    actor=current.username,
+                    data={
+                        "username": current.username,
+                        "method": "reset_token",
+                        "ended_sessions": len(ended),
+                    },
+                )
+            )
+
+    def _bearer_claims(self, token: str) -> dict[str, object]:
+        """The claims of the change-only token, or else of an access token."""
+        try:
+            return self._verifier.verify_claims(token, token_type=PASSWORD_CHANGE_TOKEN_TYPE)
+        except errors.Unauthenticated as exc:
+            if exc.reason != "TOKEN_TYPE_MISMATCH":
+                raise
+        return self._verifier.verify_claims(token, token_type=ACCESS_TOKEN_TYPE)
+
     def _issue(
         self, tx: UserWrites, user: UserRecord, session_id: str, *, ends_ns: int
-    ) -> TokenPair:
-        """A new pair for a session; neither token outlives the session's absolute end."""
+    ) -> tuple[TokenPair, str]:
+        """A new pair for a session, and its refresh token's id; neither outlives the session."""
         refresh = self._issuer.refresh_token(
             user_id=user.user_id, session_id=session_id, not_after_ns=ends_ns
         )
         access = self._issuer.access_token(
             identity_of(user, tx.roles()), session_id=session_id, not_after_ns=ends_ns
         )
-        return TokenPair(access=access, refresh=refresh, user=user, session_id=session_id)
+        pair = TokenPair(access=access, refresh=refresh, user=user, session_id=session_id)
+        return pair, refresh.token_id
 
     def logout(self, caller: Principal) -> str:
         with self._store.write() as tx:
@@ -262,6 +417,65 @@ class AuthService:
                 )
             )
         return caller.session_id
+
+    def sessions(
+        self, caller: Principal, user_id: str, *, page_size: int, page_token: str
+    ) -> pages.Page[SessionRecord]:
+        """The user's live sessions, oldest first: the user themself, or ``users:read``."""
+        if caller.user_id != user_id:
+            caller.require(Permission.USERS_READ)
+        size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        query = {"list": "sessions", "user": user_id}
+        after = pages.decode(page_token, query=query).get("after") if page_token else None
+        if after is not None and not (
+            isinstance(after, list)
+            and len(after) == 2
+            and isinstance(after[0], int)
+            and isinstance(after[1], str)
+        ):
+            raise pages.refuse()
+        active_after = self._clock() - times.seconds(self._issuer.refresh_seconds)
+        with self._store.read() as reads:
+            found = reads.live_sessions(
+                user_id,
+                active_after_ns=active_after,
+                after=None if after is None else (after[0], after[1]),
+                limit=size + 1,
+            )
+        return pages.cut(
+            found,
+            size,
+            lambda last: pages.encode({"after": [last.created_ns, last.session_id]}, query=query),
+        )
+
+    def end_session(self, caller: Principal, user_id: str, session_id: str) -> None:
+        """End one session of the user, across the mesh: the user themself, or ``users:write``."""
+        if caller.user_id != user_id:
+            caller.require(Permission.USERS_WRITE)
+        with self._store.write() as tx:
+            now = self._clock()
+            session = tx.session(session_id, lock=True)
+            if session is None or session.user_id != user_id or session.revoked_ns is not None:
+                raise errors.NotFound(
+                    f"user {user_id!r} has no live session {session_id!r}",
+                    reason="SESSION_NOT_FOUND",
+                    metadata={"session_id": session_id},
+                )
+            end_sessions(
+                tx,
+                [session_id],
+                reason="session_ended",
+                now_ns=now,
+                lifetime_ns=self.session_lifetime_ns,
+            )
+            tx.emit(
+                OutboxEvent(
+                    "users.auth.session_ended",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    data={"session_id": session_id},
+                )
+            )
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Spend a refresh token; a spent one revokes its whole family (RFC 6819 5.2.2.3)."""
@@ -308,10 +522,8 @@ class AuthService:
                     raise errors.Unauthenticated(
                         "this account is disabled", reason="ACCOUNT_DISABLED"
                     )
-                pair = self._issue(tx, user, session_id, ends_ns=ends_ns)
-                tx.rotate_refresh(
-                    session_id, spent=token_id, fresh=pair.refresh.token_id, refreshed_ns=now
-                )
+                pair, refresh_id = self._issue(tx, user, session_id, ends_ns=ends_ns)
+                tx.rotate_refresh(session_id, spent=token_id, fresh=refresh_id, refreshed_ns=now)
                 tx.emit(
                     OutboxEvent(
                         "users.auth.refreshed",

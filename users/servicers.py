@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from google.protobuf import empty_pb2
+
 from common import errors
 from common.auth import TokenVerifier
 from common.blocking import Blocking
@@ -22,10 +24,11 @@ from common.interceptors import (
 )
 from common.permissions import Permission
 from common.times import to_timestamp
-from users import convert
+from users import convert, oauth
 from users.directory import Directory
+from users.oauth import TokenEndpoint
 from users.revocations import RevocationLog
-from users.service import AuthService
+from users.service import AuthService, TokenPair
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 from users.v1 import resources_pb2 as resources
@@ -43,6 +46,17 @@ POLICIES: dict[str, Policy] = {
     # Checks the token it is given; an invalid one is its answer, not a refusal to answer.
     f"/{AUTH_SERVICE}/ValidateToken": PUBLIC,
     f"/{AUTH_SERVICE}/RefreshToken": PUBLIC,
+    # Authenticated in the domain: it takes Login's change-only token, which no other method
+    # accepts, as well as an access token.
+    f"/{AUTH_SERVICE}/ChangePassword": PUBLIC,
+    # The reset token is the credential.
+    f"/{AUTH_SERVICE}/ResetPassword": PUBLIC,
+    # Discovery and the token endpoint come before any credential, as Login does.
+    f"/{AUTH_SERVICE}/GetOpenidConfiguration": PUBLIC,
+    f"/{AUTH_SERVICE}/IssueToken": PUBLIC,
+    # The user themself, or users:read / users:write; checked in the domain.
+    f"/{AUTH_SERVICE}/ListSessions": AUTHENTICATED,
+    f"/{AUTH_SERVICE}/DeleteSession": AUTHENTICATED,
     # Verifiers need the keys before they hold any credential; they carry only public keys.
     f"/{AUTH_SERVICE}/GetJwks": PUBLIC,
     # For the services that enforce revocations: a stream anyone could hold would be a slot
@@ -58,6 +72,9 @@ POLICIES: dict[str, Policy] = {
     f"/{USER_SERVICE}/DisableUser": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/EnableUser": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/SetUserRoles": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/SetUserPassword": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/IssuePasswordResetToken": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/UnlockUser": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/ListRoles": AUTHENTICATED,
 }
 
@@ -70,11 +87,28 @@ EVENTS: dict[str, tuple[str, ...]] = {
     f"/{AUTH_SERVICE}/Logout": ("users.auth.logout",),
     f"/{AUTH_SERVICE}/RefreshToken": ("users.auth.refreshed", "users.auth.refresh_reuse_detected"),
     f"/{AUTH_SERVICE}/RotateSigningKey": ("users.auth.signing_key_rotated",),
+    f"/{AUTH_SERVICE}/ChangePassword": (
+        "users.user.password_changed",
+        "users.auth.login_failed",
+        "users.auth.locked_out",
+    ),
+    f"/{AUTH_SERVICE}/ResetPassword": ("users.user.password_changed",),
+    f"/{AUTH_SERVICE}/DeleteSession": ("users.auth.session_ended",),
+    f"/{AUTH_SERVICE}/IssueToken": (
+        "users.auth.login_succeeded",
+        "users.auth.login_failed",
+        "users.auth.locked_out",
+        "users.auth.refreshed",
+        "users.auth.refresh_reuse_detected",
+    ),
     f"/{USER_SERVICE}/CreateUser": ("users.user.created",),
     f"/{USER_SERVICE}/UpdateUser": ("users.user.updated",),
-    f"/{USER_SERVICE}/DisableUser": ("users.user.disabled",),
+    f"/{USER_SERVICE}/DisableUser": ("users.user.disabled", "users.user.change_refused"),
     f"/{USER_SERVICE}/EnableUser": ("users.user.enabled",),
-    f"/{USER_SERVICE}/SetUserRoles": ("users.user.roles_changed",),
+    f"/{USER_SERVICE}/SetUserRoles": ("users.user.roles_changed", "users.user.change_refused"),
+    f"/{USER_SERVICE}/SetUserPassword": ("users.user.password_reset",),
+    f"/{USER_SERVICE}/IssuePasswordResetToken": ("users.user.password_reset_token_issued",),
+    f"/{USER_SERVICE}/UnlockUser": ("users.auth.unlocked",),
 }
 """The event types each RPC emits into the outbox (see docs/audit.md, "Event types").
 
@@ -84,6 +118,33 @@ Any RPC refused for its caller also emits ``users.call.denied`` (:mod:`common.de
 
 Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it but metadata."""
+
+
+def _header(context: Context, name: str) -> str:
+    """A metadata value of the call (the gateway passes HTTP headers on), or empty."""
+    for key, value in context.invocation_metadata() or ():
+        if key == name and isinstance(value, str):
+            return value
+    return ""
+
+
+def _user_agent(context: Context) -> str:
+    return _header(context, "user-agent")
+
+
+def _session_message(pair: TokenPair) -> auth_pb.LoginResponse:
+    """A session's tokens; a change-only session has no refresh token and says what to do."""
+    return auth_pb.LoginResponse(
+        access_token=pair.access.token,
+        refresh_token=pair.refresh.token if pair.refresh else "",
+        token_type=TOKEN_TYPE,
+        expires_in=pair.access.lifetime,
+        refresh_expires_in=pair.refresh.lifetime if pair.refresh else 0,
+        user=convert.user_to_message(pair.user),
+        required_action=auth_pb.REQUIRED_ACTION_CHANGE_PASSWORD
+        if pair.password_change_required
+        else auth_pb.REQUIRED_ACTION_UNSPECIFIED,
+    )
 
 
 class AuthServicer(auth_grpc.AuthServiceServicer):
@@ -98,22 +159,31 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
         verifier: TokenVerifier,
         revocations: RevocationLog,
         blocking: Blocking,
+        *,
+        issuer: str,
+        public_url: str,
     ) -> None:
         self._auth = auth
+        self._tokens = TokenEndpoint(auth)
+        self._configuration = auth_pb.OpenidConfiguration(
+            issuer=issuer,
+            token_endpoint=f"{public_url}/oauth/token",
+            jwks_uri=f"{public_url}/.well-known/jwks.json",
+            grant_types_supported=list(oauth.GRANT_TYPES),
+            token_endpoint_auth_methods_supported=list(oauth.AUTH_METHODS),
+        )
         self._verifier = verifier
         self._revocations = revocations
         self._run = blocking.run
 
     async def Login(self, request: auth_pb.LoginRequest, context: Context) -> auth_pb.LoginResponse:
-        pair = await self._run(self._auth.login, request.username, request.password)
-        return auth_pb.LoginResponse(
-            access_token=pair.access.token,
-            refresh_token=pair.refresh.token,
-            token_type=TOKEN_TYPE,
-            expires_in=pair.access.lifetime,
-            refresh_expires_in=pair.refresh.lifetime,
-            user=convert.user_to_message(pair.user),
+        pair = await self._run(
+            self._auth.login,
+            request.username,
+            request.password,
+            user_agent=_user_agent(context),
         )
+        return _session_message(pair)
 
     async def Logout(
         self, request: auth_pb.LogoutRequest, context: Context
@@ -141,6 +211,7 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
         self, request: auth_pb.RefreshTokenRequest, context: Context
     ) -> auth_pb.RefreshTokenResponse:
         pair = await self._run(self._auth.refresh, request.refresh_token)
+        assert pair.refresh is not None, "a refreshed session always has a refresh token"
         return auth_pb.RefreshTokenResponse(
             access_token=pair.access.token,
             refresh_token=pair.refresh.token,
@@ -148,6 +219,68 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             expires_in=pair.access.lifetime,
             refresh_expires_in=pair.refresh.lifetime,
         )
+
+    async def ChangePassword(
+        self, request: auth_pb.ChangePasswordRequest, context: Context
+    ) -> auth_pb.LoginResponse:
+        pair = await self._run(
+            self._auth.change_password,
+            bearer_token(context.invocation_metadata()),
+            request.current_password,
+            request.new_password,
+            user_agent=_user_agent(context),
+        )
+        return _session_message(pair)
+
+    async def ResetPassword(
+        self, request: auth_pb.ResetPasswordRequest, context: Context
+    ) -> auth_pb.ResetPasswordResponse:
+        await self._run(self._auth.reset_password, request.reset_token, request.new_password)
+        return auth_pb.ResetPasswordResponse()
+
+    async def GetOpenidConfiguration(
+        self, request: auth_pb.GetOpenidConfigurationRequest, context: Context
+    ) -> auth_pb.OpenidConfiguration:
+        return self._configuration
+
+    async def IssueToken(
+        self, request: auth_pb.IssueTokenRequest, context: Context
+    ) -> auth_pb.IssueTokenResponse:
+        form = oauth.parse_form(request.form.content_type, request.form.data)
+        basic = oauth.basic_credentials(_header(context, "authorization"))
+        grant = await self._run(
+            self._tokens.grant, form, basic, user_agent=_header(context, "user-agent")
+        )
+        return auth_pb.IssueTokenResponse(
+            access_token=grant.access_token,
+            token_type=TOKEN_TYPE,
+            expires_in=grant.expires_in,
+            refresh_token=grant.refresh_token or "",
+        )
+
+    async def ListSessions(
+        self, request: auth_pb.ListSessionsRequest, context: Context
+    ) -> auth_pb.ListSessionsResponse:
+        caller = current_principal()
+        page = await self._run(
+            self._auth.sessions,
+            caller,
+            request.user_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return auth_pb.ListSessionsResponse(
+            sessions=[convert.session_to_message(s, current=caller.session_id) for s in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def DeleteSession(
+        self, request: auth_pb.DeleteSessionRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._run(
+            self._auth.end_session, current_principal(), request.user_id, request.session_id
+        )
+        return empty_pb2.Empty()
 
     async def GetJwks(
         self, request: auth_pb.GetJwksRequest, context: Context
@@ -264,6 +397,30 @@ class UserServicer(users_grpc.UserServiceServicer):
             etag=request.etag,
         )
         return convert.user_to_message(updated)
+
+    async def SetUserPassword(
+        self, request: users_pb.SetUserPasswordRequest, context: Context
+    ) -> resources.User:
+        user = await self._run(
+            self._directory.set_password, current_principal(), request.user_id, request.password
+        )
+        return convert.user_to_message(user)
+
+    async def IssuePasswordResetToken(
+        self, request: users_pb.IssuePasswordResetTokenRequest, context: Context
+    ) -> users_pb.IssuePasswordResetTokenResponse:
+        token, expires_ns = await self._run(
+            self._directory.issue_reset_token, current_principal(), request.user_id
+        )
+        return users_pb.IssuePasswordResetTokenResponse(
+            reset_token=token, expire_time=to_timestamp(expires_ns)
+        )
+
+    async def UnlockUser(
+        self, request: users_pb.UnlockUserRequest, context: Context
+    ) -> resources.User:
+        user = await self._run(self._directory.unlock, current_principal(), request.user_id)
+        return convert.user_to_message(user)
 
     async def ListRoles(
         self, request: users_pb.ListRolesRequest, context: Context

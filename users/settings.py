@@ -9,6 +9,8 @@ from common.config import ConfigError, RuntimeSettings, data_dir, env_int, env_s
 from common.db import database_url
 
 PASSWORD_HASH_PROFILES = ("owasp", "rfc9106", "test")
+MAX_SCORE = 4
+"""zxcvbn's best score."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,12 +35,32 @@ class Settings:
     """Absolute session lifetime from login, however often it is refreshed
     (``MESH_SESSION_MAX_SECONDS``, 30 days): a stolen refresh token cannot live forever."""
     login_max_failures: int
-    """Failed logins that lock a username (``MESH_LOGIN_MAX_FAILURES``, 5)."""
+    """Failed logins from one client address that lock the username there
+    (``MESH_LOGIN_MAX_FAILURES``, 5)."""
     lockout_seconds: int
-    """How long a lock lasts and failures are remembered (``MESH_LOCKOUT_SECONDS``, 900)."""
+    """How long the first lock lasts; each further one twice as long (``MESH_LOCKOUT_SECONDS``,
+    900)."""
+    login_max_locks: int
+    """The lock that is hard, until an admin unlocks it (``MESH_LOGIN_MAX_LOCKS``, 3; 0 for
+    none)."""
+    login_failure_reset_seconds: int
+    """Failures and locks are forgotten this long after the last failure
+    (``MESH_LOGIN_FAILURE_RESET_SECONDS``, 43200)."""
     password_hash_profile: str
     """argon2id cost: ``owasp`` (default), ``rfc9106`` (stronger), ``test`` (cheap, tests only)
     (``MESH_PASSWORD_HASH_PROFILE``)."""
+    password_min_length: int
+    """Fewest characters of a new password (``MESH_PASSWORD_MIN_LENGTH``, 12)."""
+    password_min_score: int
+    """zxcvbn score, 0 to 4, a new password must reach (``MESH_PASSWORD_MIN_SCORE``, 3)."""
+    password_history: int
+    """A new password must differ from this many last ones, the current one included
+    (``MESH_PASSWORD_HISTORY``, 5; 0 for no check)."""
+    reset_token_seconds: int
+    """Lifetime of a password reset token (``MESH_PASSWORD_RESET_SECONDS``, 900)."""
+    public_url: str
+    """Where clients reach the gateway, for the endpoints the discovery document names
+    (``MESH_PUBLIC_URL``, ``http://127.0.0.1:8080``; ``mesh up`` sets its gateway's)."""
     admin_password: str | None
     """Password of the first admin, used once at first start (``MESH_ADMIN_PASSWORD``)."""
     revocation_poll_seconds: float
@@ -53,6 +75,9 @@ class Settings:
             raise ConfigError(
                 f"MESH_PASSWORD_HASH_PROFILE must be one of {', '.join(PASSWORD_HASH_PROFILES)}"
             )
+        min_score = env_int("MESH_PASSWORD_MIN_SCORE", 3, minimum=0)
+        if min_score > MAX_SCORE:
+            raise ConfigError(f"MESH_PASSWORD_MIN_SCORE must be 0 to {MAX_SCORE}")
         return cls(
             runtime=RuntimeSettings.from_env(),
             listen=env_str("MESH_USERS_LISTEN", "127.0.0.1:8000"),
@@ -64,7 +89,16 @@ class Settings:
             session_max_seconds=env_int("MESH_SESSION_MAX_SECONDS", 30 * 86400, minimum=60),
             login_max_failures=env_int("MESH_LOGIN_MAX_FAILURES", 5, minimum=1),
             lockout_seconds=env_int("MESH_LOCKOUT_SECONDS", 900, minimum=1),
+            login_max_locks=env_int("MESH_LOGIN_MAX_LOCKS", 3, minimum=0),
+            login_failure_reset_seconds=env_int(
+                "MESH_LOGIN_FAILURE_RESET_SECONDS", 43200, minimum=1
+            ),
             password_hash_profile=profile,
+            password_min_length=env_int("MESH_PASSWORD_MIN_LENGTH", 12, minimum=8),
+            password_min_score=min_score,
+            password_history=env_int("MESH_PASSWORD_HISTORY", 5, minimum=0),
+            reset_token_seconds=env_int("MESH_PASSWORD_RESET_SECONDS", 900, minimum=60),
+            public_url=env_str("MESH_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
             admin_password=env_str("MESH_ADMIN_PASSWORD", "") or None,
             revocation_poll_seconds=1.0,
         )

@@ -18,9 +18,11 @@ from common.outbox import OutboxEvent, append, outbox_table, outbox_times_in_nan
 from common.permissions import Permission
 from users.roles import BUILTIN_ROLES
 from users.store import (
+    MAX_USER_AGENT,
     Forgotten,
     LoginAttempts,
     NewUser,
+    ResetTokenRecord,
     Revocation,
     RoleDefinition,
     SessionRecord,
@@ -42,6 +44,38 @@ users = sa.Table(
     sa.Column("created_ns", sa.BigInteger, nullable=False),
     sa.Column("updated_ns", sa.BigInteger, nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("password_change_required", sa.Boolean, nullable=False, default=False),
+)
+
+password_history = sa.Table(
+    "password_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("password_hash", sa.String(512), nullable=False),
+    sa.Column("replaced_ns", sa.BigInteger, nullable=False),
+)
+
+password_reset_tokens = sa.Table(
+    "password_reset_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("expires_ns", sa.BigInteger, nullable=False, index=True),
+    sa.Column("used_ns", sa.BigInteger, nullable=True),
 )
 
 roles = sa.Table(
@@ -77,6 +111,8 @@ sessions = sa.Table(
     sa.Column("refresh_token_id", sa.String(36), nullable=False),
     sa.Column("revoked_ns", sa.BigInteger, nullable=True),
     sa.Column("revoke_reason", sa.String(32), nullable=True),
+    sa.Column("client_address", sa.String(64), nullable=False, default=""),
+    sa.Column("user_agent", sa.String(MAX_USER_AGENT), nullable=False, default=""),
 )
 
 
@@ -98,9 +134,12 @@ login_attempts = sa.Table(
     "login_attempts",
     metadata,
     sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("client_address", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_ns", sa.BigInteger, nullable=False, index=True),
     sa.Column("locked_until_ns", sa.BigInteger, nullable=True),
+    sa.Column("locks", sa.Integer, nullable=False, default=0),
+    sa.Column("hard_locked", sa.Boolean, nullable=False, default=False),
 )
 
 outbox = outbox_table(metadata)
@@ -193,12 +232,46 @@ def _times_in_nanoseconds(conn: Connection) -> None:
     outbox_times_in_nanoseconds(conn)
 
 
+def _password_lifecycle(conn: Connection) -> None:
+    """Whether a user must change their password, earlier passwords, reset tokens."""
+    if "password_change_required" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}:
+        conn.exec_driver_sql(
+            "ALTER TABLE users ADD COLUMN password_change_required BOOLEAN NOT NULL DEFAULT FALSE"
+        )
+    metadata.create_all(conn, tables=[password_history, password_reset_tokens])
+
+
+def _lockout_per_address(conn: Connection) -> None:
+    """Key login attempts by username and client address, with progressive and hard locks.
+
+    Counts kept per username alone cannot be split by address; they start over, as after a
+    successful login.
+    """
+    if "client_address" in {c["name"] for c in sa.inspect(conn).get_columns("login_attempts")}:
+        return
+    conn.exec_driver_sql("DROP TABLE login_attempts")
+    login_attempts.create(conn)
+
+
+def _session_origins(conn: Connection) -> None:
+    """Where each session's login came from, and with which user agent."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("sessions")}
+    for column, size in (("client_address", 64), ("user_agent", MAX_USER_AGENT)):
+        if column not in present:
+            conn.exec_driver_sql(
+                f"ALTER TABLE sessions ADD COLUMN {column} VARCHAR({size}) NOT NULL DEFAULT ''"
+            )
+
+
 MIGRATIONS = (
     _create_schema,
     _seed_roles,
     _never_reuse_revocation_sequences,
     _services_watch_revocations,
     _times_in_nanoseconds,
+    _password_lifecycle,
+    _lockout_per_address,
+    _session_origins,
 )
 
 
@@ -214,6 +287,7 @@ def _user(row: sa.Row[Any], granted: tuple[str, ...]) -> UserRecord:
         updated_ns=row.updated_ns,
         version=row.version,
         roles=granted,
+        password_change_required=row.password_change_required,
     )
 
 
@@ -226,15 +300,26 @@ def _session(row: sa.Row[Any]) -> SessionRecord:
         refresh_token_id=row.refresh_token_id,
         revoked_ns=row.revoked_ns,
         revoke_reason=row.revoke_reason,
+        client_address=row.client_address,
+        user_agent=row.user_agent,
     )
 
 
 def _attempts(row: sa.Row[Any]) -> LoginAttempts:
     return LoginAttempts(
         username=row.username,
+        client_address=row.client_address,
         failures=row.failures,
         last_failure_ns=row.last_failure_ns,
         locked_until_ns=row.locked_until_ns,
+        locks=row.locks,
+        hard_locked=row.hard_locked,
+    )
+
+
+def _pair(username: str, client_address: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        login_attempts.c.username == username, login_attempts.c.client_address == client_address
     )
 
 
@@ -297,6 +382,100 @@ class _Transaction:
         query = sa.select(sessions).where(sessions.c.id == session_id)
         row = self._conn.execute(query.with_for_update() if lock else query).first()
         return None if row is None else _session(row)
+
+    def live_sessions(
+        self, user_id: str, *, active_after_ns: int, after: tuple[int, str] | None, limit: int
+    ) -> list[SessionRecord]:
+        query = sa.select(sessions).where(
+            sessions.c.user_id == user_id,
+            sessions.c.revoked_ns.is_(None),
+            sessions.c.refreshed_ns > active_after_ns,
+        )
+        if after is not None:
+            query = query.where(sa.tuple_(sessions.c.created_ns, sessions.c.id) > after)
+        rows = self._conn.execute(
+            query.order_by(sessions.c.created_ns, sessions.c.id).limit(limit)
+        ).all()
+        return [_session(row) for row in rows]
+
+    def previous_password_hashes(self, user_id: str, *, limit: int) -> list[str]:
+        return list(
+            self._conn.execute(
+                sa.select(password_history.c.password_hash)
+                .where(password_history.c.user_id == user_id)
+                .order_by(password_history.c.id.desc())
+                .limit(limit)
+            ).scalars()
+        )
+
+    def reset_token(self, token_hash: str, *, lock: bool = False) -> ResetTokenRecord | None:
+        query = sa.select(password_reset_tokens).where(
+            password_reset_tokens.c.token_hash == token_hash
+        )
+        row = self._conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            return None
+        return ResetTokenRecord(
+            token_hash=row.token_hash,
+            user_id=row.user_id,
+            created_ns=row.created_ns,
+            expires_ns=row.expires_ns,
+            used_ns=row.used_ns,
+        )
+
+    def set_password(
+        self, user_id: str, password_hash: str, *, change_required: bool, keep: int, now_ns: int
+    ) -> None:
+        replaced = self._conn.execute(
+            sa.select(users.c.password_hash).where(users.c.id == user_id)
+        ).scalar_one()
+        self._conn.execute(
+            password_history.insert().values(
+                user_id=user_id, password_hash=replaced, replaced_ns=now_ns
+            )
+        )
+        kept = (
+            sa.select(password_history.c.id)
+            .where(password_history.c.user_id == user_id)
+            .order_by(password_history.c.id.desc())
+            .limit(keep)
+            .scalar_subquery()
+        )
+        self._conn.execute(
+            password_history.delete().where(
+                password_history.c.user_id == user_id, password_history.c.id.not_in(kept)
+            )
+        )
+        self._conn.execute(
+            users.update()
+            .where(users.c.id == user_id)
+            .values(
+                password_hash=password_hash,
+                password_change_required=change_required,
+                updated_ns=now_ns,
+            )
+        )
+
+    def add_reset_token(self, token: ResetTokenRecord) -> None:
+        self._conn.execute(
+            password_reset_tokens.insert().values(
+                token_hash=token.token_hash,
+                user_id=token.user_id,
+                created_ns=token.created_ns,
+                expires_ns=token.expires_ns,
+                used_ns=token.used_ns,
+            )
+        )
+
+    def spend_reset_tokens(self, user_id: str, *, used_ns: int) -> None:
+        self._conn.execute(
+            password_reset_tokens.update()
+            .where(
+                password_reset_tokens.c.user_id == user_id,
+                password_reset_tokens.c.used_ns.is_(None),
+            )
+            .values(used_ns=used_ns)
+        )
 
     def insert_user(self, user: NewUser) -> None:
         try:
@@ -368,6 +547,8 @@ class _Transaction:
                 created_ns=session.created_ns,
                 refreshed_ns=session.refreshed_ns,
                 refresh_token_id=session.refresh_token_id,
+                client_address=session.client_address,
+                user_agent=session.user_agent[:MAX_USER_AGENT],
             )
         )
 
@@ -411,46 +592,64 @@ class _Transaction:
         )
         mark(self._conn, REVOCATIONS_TOPIC)
 
-    def login_attempts(self, username: str, *, now_ns: int) -> LoginAttempts:
-        held = self.held_login_attempts(username)
+    def login_attempts(self, username: str, client_address: str, *, now_ns: int) -> LoginAttempts:
+        held = self.held_login_attempts(username, client_address)
         if held is not None:
             return held
         try:
             with self._conn.begin_nested():
                 self._conn.execute(
                     login_attempts.insert().values(
-                        username=username, failures=0, last_failure_ns=now_ns, locked_until_ns=None
+                        username=username,
+                        client_address=client_address,
+                        failures=0,
+                        last_failure_ns=now_ns,
+                        locked_until_ns=None,
+                        locks=0,
+                        hard_locked=False,
                     )
                 )
         except sa.exc.IntegrityError:
             pass  # a concurrent first attempt created it; read theirs
-        found = self.held_login_attempts(username)
+        found = self.held_login_attempts(username, client_address)
         assert found is not None, "a login-attempt row vanished inside its transaction"
         return found
 
-    def held_login_attempts(self, username: str) -> LoginAttempts | None:
+    def held_login_attempts(self, username: str, client_address: str) -> LoginAttempts | None:
         row = self._conn.execute(
-            sa.select(login_attempts).where(login_attempts.c.username == username).with_for_update()
+            sa.select(login_attempts).where(_pair(username, client_address)).with_for_update()
         ).first()
         return None if row is None else _attempts(row)
 
     def set_login_attempts(self, attempts: LoginAttempts) -> None:
         self._conn.execute(
             login_attempts.update()
-            .where(login_attempts.c.username == attempts.username)
+            .where(_pair(attempts.username, attempts.client_address))
             .values(
                 failures=attempts.failures,
                 last_failure_ns=attempts.last_failure_ns,
                 locked_until_ns=attempts.locked_until_ns,
+                locks=attempts.locks,
+                hard_locked=attempts.hard_locked,
             )
         )
 
-    def clear_login_attempts(self, username: str) -> None:
-        self._conn.execute(
-            login_attempts.update()
-            .where(login_attempts.c.username == username)
-            .values(failures=0, locked_until_ns=None)
+    def clear_login_attempts(
+        self, username: str, client_address: str | None
+    ) -> list[LoginAttempts]:
+        which = (
+            login_attempts.c.username == username
+            if client_address is None
+            else _pair(username, client_address)
         )
+        cleared = [
+            _attempts(row)
+            for row in self._conn.execute(
+                sa.select(login_attempts).where(which).order_by(login_attempts.c.client_address)
+            )
+        ]
+        self._conn.execute(login_attempts.delete().where(which))
+        return cleared
 
     def emit(self, event: OutboxEvent) -> None:
         append(self._conn, outbox, event)
@@ -490,7 +689,7 @@ class SqlUserStore:
         self.db.on_commit(REVOCATIONS_TOPIC, listener)
 
     def forget_expired(
-        self, *, now_ns: int, session_lifetime_ns: int, lockout_ns: int
+        self, *, now_ns: int, session_lifetime_ns: int, failure_reset_ns: int
     ) -> Forgotten:
         with self.db.write() as conn:
             gone_revocations = conn.execute(
@@ -501,13 +700,17 @@ class SqlUserStore:
             ).rowcount
             gone_attempts = conn.execute(
                 login_attempts.delete().where(
-                    login_attempts.c.last_failure_ns <= now_ns - lockout_ns,
+                    login_attempts.c.last_failure_ns <= now_ns - failure_reset_ns,
+                    login_attempts.c.hard_locked == sa.false(),
                     sa.or_(
                         login_attempts.c.locked_until_ns.is_(None),
                         login_attempts.c.locked_until_ns <= now_ns,
                     ),
                 )
             ).rowcount
+            conn.execute(
+                password_reset_tokens.delete().where(password_reset_tokens.c.expires_ns <= now_ns)
+            )
         return Forgotten(gone_revocations, gone_sessions, gone_attempts)
 
     def migrate(self) -> None:

@@ -31,6 +31,8 @@ class UserRecord:
     updated_ns: int
     version: int
     roles: tuple[str, ...]
+    password_change_required: bool = False
+    """Set by an admin's reset: until the user changes it, Login grants only the change."""
 
     @property
     def etag(self) -> str:
@@ -71,16 +73,39 @@ class SessionRecord:
     """The one refresh token of the family that may still be spent; any other is a reuse."""
     revoked_ns: int | None = None
     revoke_reason: str | None = None
+    client_address: str = ""
+    """Where the login came from (:mod:`common.origin`)."""
+    user_agent: str = ""
+    """The login's ``user-agent``, cut to :data:`MAX_USER_AGENT` characters."""
+
+
+MAX_USER_AGENT = 256
+
+
+@dataclass(frozen=True)
+class ResetTokenRecord:
+    """A password reset token as stored: its SHA-256, never the token itself."""
+
+    token_hash: str
+    user_id: str
+    created_ns: int
+    expires_ns: int
+    used_ns: int | None = None
 
 
 @dataclass(frozen=True)
 class LoginAttempts:
-    """Recent failed logins of one username (known or not) and its lock, if any."""
+    """Recent failed logins of one username (known or not) from one client address, and locks."""
 
     username: str
+    client_address: str
     failures: int
     last_failure_ns: int
     locked_until_ns: int | None
+    locks: int = 0
+    """Locks since the failures were last cleared or forgotten."""
+    hard_locked: bool = False
+    """Locked until an admin unlocks it (:mod:`users.lockout`)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +156,21 @@ class UserReads(Protocol):
 
     def session(self, session_id: str, *, lock: bool = False) -> SessionRecord | None: ...
 
+    def live_sessions(
+        self, user_id: str, *, active_after_ns: int, after: tuple[int, str] | None, limit: int
+    ) -> list[SessionRecord]:
+        """The user's unrevoked sessions refreshed after ``active_after_ns``, oldest first.
+
+        Ordered by (created_ns, session_id), starting after ``after``.
+        """
+        ...
+
+    def previous_password_hashes(self, user_id: str, *, limit: int) -> list[str]:
+        """Hashes of the user's earlier passwords, the newest first."""
+        ...
+
+    def reset_token(self, token_hash: str, *, lock: bool = False) -> ResetTokenRecord | None: ...
+
 
 class UserWrites(UserReads, Protocol):
     """A write transaction: everything done through it commits together, or nothing does."""
@@ -150,6 +190,21 @@ class UserWrites(UserReads, Protocol):
 
         A rehash is not a change anyone edits against.
         """
+        ...
+
+    def set_password(
+        self, user_id: str, password_hash: str, *, change_required: bool, keep: int, now_ns: int
+    ) -> None:
+        """Replace the password, keeping the replaced hash among the ``keep`` newest earlier ones.
+
+        ``change_required`` says whether the user must change it at their next login.
+        """
+        ...
+
+    def add_reset_token(self, token: ResetTokenRecord) -> None: ...
+
+    def spend_reset_tokens(self, user_id: str, *, used_ns: int) -> None:
+        """Mark every unused reset token of the user used: one is redeemed, or superseded."""
         ...
 
     def set_roles(self, user_id: str, names: Iterable[str]) -> None: ...
@@ -190,21 +245,23 @@ class UserWrites(UserReads, Protocol):
         """
         ...
 
-    def login_attempts(self, username: str, *, now_ns: int) -> LoginAttempts:
-        """The username's attempts, held until the transaction ends.
+    def login_attempts(self, username: str, client_address: str, *, now_ns: int) -> LoginAttempts:
+        """The pair's attempts, held until the transaction ends.
 
         They are created with no failures when absent.
         """
         ...
 
-    def held_login_attempts(self, username: str) -> LoginAttempts | None:
-        """The username's attempts held until the transaction ends, None when forgotten."""
+    def held_login_attempts(self, username: str, client_address: str) -> LoginAttempts | None:
+        """The pair's attempts held until the transaction ends, None when forgotten."""
         ...
 
     def set_login_attempts(self, attempts: LoginAttempts) -> None: ...
 
-    def clear_login_attempts(self, username: str) -> None:
-        """No failures and no lock, after a successful login."""
+    def clear_login_attempts(
+        self, username: str, client_address: str | None
+    ) -> list[LoginAttempts]:
+        """Forget the failures and locks of one pair, or of every address with None; them."""
         ...
 
     def emit(self, event: OutboxEvent) -> None:
@@ -232,11 +289,11 @@ class UserStore(Protocol):
         ...
 
     def forget_expired(
-        self, *, now_ns: int, session_lifetime_ns: int, lockout_ns: int
+        self, *, now_ns: int, session_lifetime_ns: int, failure_reset_ns: int
     ) -> Forgotten:
         """Delete revocations past their expiry and sessions idle past ``session_lifetime_ns``.
 
-        Login attempts forgotten and unlocked are deleted too.
+        Login attempts forgotten and unlocked are deleted too, and expired reset tokens.
         """
         ...
 

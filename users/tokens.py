@@ -14,6 +14,10 @@ from common.auth import ACCESS_TOKEN_TYPE, ALGORITHM, REFRESH_TOKEN_TYPE
 from users.keys import KeyRing
 from users.store import RoleDefinition, UserRecord
 
+PASSWORD_CHANGE_TOKEN_TYPE = "pc+jwt"  # noqa: S105 - a JWT typ, not a secret
+"""The one token Login gives a user who must change their password: no verifier of the mesh
+takes it for an access token (``typ``), and ChangePassword takes nothing else from them."""
+
 
 @dataclass(frozen=True)
 class IssuedToken:
@@ -82,6 +86,18 @@ class TokenIssuer:
             lifetime=self.refresh_seconds,
             not_after_ns=not_after_ns,
             extra={},
+        )
+
+    def password_change_token(
+        self, *, user_id: str, username: str, session_id: str, not_after_ns: int
+    ) -> IssuedToken:
+        return self._sign(
+            PASSWORD_CHANGE_TOKEN_TYPE,
+            subject=user_id,
+            session_id=session_id,
+            lifetime=self.access_seconds,
+            not_after_ns=not_after_ns,
+            extra={"username": username},
         )
 
     def _sign(

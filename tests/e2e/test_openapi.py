@@ -24,10 +24,12 @@ from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login
 UNSAFE_TO_FUZZ = [
     "users_v1_AuthService_Logout",
     "users_v1_AuthService_RotateSigningKey",
+    "users_v1_AuthService_ChangePassword",
     "audit_v1_AuditService_SubscribeEvents",
 ]
-"""Ending the fuzzer's own session, rotating the signing key under every other test, and a
-stream that stays open by design."""
+"""Ending the fuzzer's own session, rotating the signing key under every other test, guessing
+the admin's current password (which counts toward locking the admin out from this host), and
+a stream that stays open by design."""
 
 
 @pytest.fixture(scope="session")

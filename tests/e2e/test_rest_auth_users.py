@@ -12,8 +12,10 @@ def test_login_returns_a_token_pair_and_the_user(client: httpx.Client) -> None:
     assert body["token_type"] == "Bearer"
     assert str(body["access_token"]).count(".") == 2
     assert str(body["refresh_token"]).count(".") == 2
-    assert int(str(body["expires_in"])) > 0
-    assert int(str(body["refresh_expires_in"])) > int(str(body["expires_in"]))
+    # JSON numbers, as RFC 6749 section 5.1 has them, not the strings of int64 fields.
+    assert isinstance(body["expires_in"], int) and body["expires_in"] > 0
+    assert isinstance(body["refresh_expires_in"], int)
+    assert body["refresh_expires_in"] > body["expires_in"]
     user = body["user"]
     assert isinstance(user, dict)
     assert user["username"] == "admin"
@@ -50,6 +52,7 @@ def test_refresh_rotates_and_a_spent_token_revokes_the_family(client: httpx.Clie
     assert refreshed.status_code == 200, refreshed.text
     pair = refreshed.json()
     assert pair["refresh_token"] != first["refresh_token"]
+    assert isinstance(pair["expires_in"], int) and isinstance(pair["refresh_expires_in"], int)
     assert client.get("/auth/validate", headers=bearer(pair["access_token"])).status_code == 200
 
     reused = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})

@@ -24,11 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from users.v1 import resources_pb2 as users_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1busers/v1/auth_service.proto\x12\x08users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18users/v1/resources.proto\">\n\x0cLoginRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x9e\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x03\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x03\x12\x1c\n\x04user\x18\x06 \x01(\x0b\x32\x0e.users.v1.User\"\x0f\n\rLogoutRequest\"$\n\x0eLogoutResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\"%\n\x14ValidateTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\xb1\x01\n\x15ValidateTokenResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x10\n\x08username\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12\x13\n\x0bpermissions\x18\x05 \x03(\t\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x07 \x01(\t\"2\n\x13RefreshTokenRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x87\x01\n\x14RefreshTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x03\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x03\"\x10\n\x0eGetJwksRequest\"5\n\x0fGetJwksResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.users.v1.JsonWebKey\"1\n\x17WatchRevocationsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\"X\n\x18WatchRevocationsResponse\x12)\n\x0brevocations\x18\x01 \x03(\x0b\x32\x14.users.v1.Revocation\x12\x11\n\tcaught_up\x18\x02 \x01(\x08\"\x19\n\x17RotateSigningKeyRequest\"p\n\x18RotateSigningKeyResponse\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x16\n\x0epublished_kids\x18\x02 \x03(\t\x12/\n\x0brotate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xc3\x05\n\x0b\x41uthService\x12P\n\x05Login\x12\x16.users.v1.LoginRequest\x1a\x17.users.v1.LoginResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/auth/login:\x01*\x12T\n\x06Logout\x12\x17.users.v1.LogoutRequest\x1a\x18.users.v1.LogoutResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/auth/logout:\x01*\x12h\n\rValidateToken\x12\x1e.users.v1.ValidateTokenRequest\x1a\x1f.users.v1.ValidateTokenResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/auth/validate\x12g\n\x0cRefreshToken\x12\x1d.users.v1.RefreshTokenRequest\x1a\x1e.users.v1.RefreshTokenResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/auth/refresh:\x01*\x12^\n\x07GetJwks\x12\x18.users.v1.GetJwksRequest\x1a\x19.users.v1.GetJwksResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12[\n\x10WatchRevocations\x12!.users.v1.WatchRevocationsRequest\x1a\".users.v1.WatchRevocationsResponse0\x01\x12|\n\x10RotateSigningKey\x12!.users.v1.RotateSigningKeyRequest\x1a\".users.v1.RotateSigningKeyResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/signingKeys:rotate:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1busers/v1/auth_service.proto\x12\x08users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18users/v1/resources.proto\">\n\x0cLoginRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\xd1\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\x12\x1c\n\x04user\x18\x06 \x01(\x0b\x32\x0e.users.v1.User\x12\x31\n\x0frequired_action\x18\x07 \x01(\x0e\x32\x18.users.v1.RequiredAction\"S\n\x15\x43hangePasswordRequest\x12\x1e\n\x10\x63urrent_password\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cnew_password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"M\n\x14ResetPasswordRequest\x12\x19\n\x0breset_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cnew_password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x17\n\x15ResetPasswordResponse\"\x0f\n\rLogoutRequest\"$\n\x0eLogoutResponse\x12\x12\n\nsession_id\x18\x01 \x01(\t\"%\n\x14ValidateTokenRequest\x12\r\n\x05token\x18\x01 \x01(\t\"\xb1\x01\n\x15ValidateTokenResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x10\n\x08username\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12\x13\n\x0bpermissions\x18\x05 \x03(\t\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x07 \x01(\t\"2\n\x13RefreshTokenRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x87\x01\n\x14RefreshTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x12\n\nexpires_in\x18\x04 \x01(\x05\x12\x1a\n\x12refresh_expires_in\x18\x05 \x01(\x05\"S\n\x13ListSessionsRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x14ListSessionsResponse\x12#\n\x08sessions\x18\x01 \x03(\x0b\x32\x11.users.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"G\n\x14\x44\x65leteSessionRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsession_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x1f\n\x1dGetOpenidConfigurationRequest\"\xbf\x01\n\x13OpenidConfiguration\x12\x0e\n\x06issuer\x18\x01 \x01(\t\x12\x16\n\x0etoken_endpoint\x18\x02 \x01(\t\x12\x10\n\x08jwks_uri\x18\x03 \x01(\t\x12\x1d\n\x15grant_types_supported\x18\x04 \x03(\t\x12-\n%token_endpoint_auth_methods_supported\x18\x05 \x03(\t\x12 \n\x18response_types_supported\x18\x06 \x03(\t\"=\n\x11IssueTokenRequest\x12(\n\x04\x66orm\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\"i\n\x12IssueTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x05\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\"\x10\n\x0eGetJwksRequest\"5\n\x0fGetJwksResponse\x12\"\n\x04keys\x18\x01 \x03(\x0b\x32\x14.users.v1.JsonWebKey\"1\n\x17WatchRevocationsRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\"X\n\x18WatchRevocationsResponse\x12)\n\x0brevocations\x18\x01 \x03(\x0b\x32\x14.users.v1.Revocation\x12\x11\n\tcaught_up\x18\x02 \x01(\x08\"\x19\n\x17RotateSigningKeyRequest\"p\n\x18RotateSigningKeyResponse\x12\x0b\n\x03kid\x18\x01 \x01(\t\x12\x16\n\x0epublished_kids\x18\x02 \x03(\t\x12/\n\x0brotate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*V\n\x0eRequiredAction\x12\x1f\n\x1bREQUIRED_ACTION_UNSPECIFIED\x10\x00\x12#\n\x1fREQUIRED_ACTION_CHANGE_PASSWORD\x10\x01\x32\x88\x0b\n\x0b\x41uthService\x12P\n\x05Login\x12\x16.users.v1.LoginRequest\x1a\x17.users.v1.LoginResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/auth/login:\x01*\x12T\n\x06Logout\x12\x17.users.v1.LogoutRequest\x1a\x18.users.v1.LogoutResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/auth/logout:\x01*\x12h\n\rValidateToken\x12\x1e.users.v1.ValidateTokenRequest\x1a\x1f.users.v1.ValidateTokenResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/auth/validate\x12g\n\x0cRefreshToken\x12\x1d.users.v1.RefreshTokenRequest\x1a\x1e.users.v1.RefreshTokenResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/auth/refresh:\x01*\x12^\n\x07GetJwks\x12\x18.users.v1.GetJwksRequest\x1a\x19.users.v1.GetJwksResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/.well-known/jwks.json\x12l\n\x0e\x43hangePassword\x12\x1f.users.v1.ChangePasswordRequest\x1a\x17.users.v1.LoginResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/auth/password:change:\x01*\x12q\n\rResetPassword\x12\x1e.users.v1.ResetPasswordRequest\x1a\x1f.users.v1.ResetPasswordResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/auth/password:reset:\x01*\x12s\n\x0cListSessions\x12\x1d.users.v1.ListSessionsRequest\x1a\x1e.users.v1.ListSessionsResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/users/{user_id}/sessions\x12z\n\rDeleteSession\x12\x1e.users.v1.DeleteSessionRequest\x1a\x16.google.protobuf.Empty\"1\x82\xd3\xe4\x93\x02+*)/v1/users/{user_id}/sessions/{session_id}\x12\x8b\x01\n\x16GetOpenidConfiguration\x12\'.users.v1.GetOpenidConfigurationRequest\x1a\x1d.users.v1.OpenidConfiguration\")\x82\xd3\xe4\x93\x02#\x12!/.well-known/openid-configuration\x12\x63\n\nIssueToken\x12\x1b.users.v1.IssueTokenRequest\x1a\x1c.users.v1.IssueTokenResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0c/oauth/token:\x04\x66orm\x12[\n\x10WatchRevocations\x12!.users.v1.WatchRevocationsRequest\x1a\".users.v1.WatchRevocationsResponse0\x01\x12|\n\x10RotateSigningKey\x12!.users.v1.RotateSigningKeyRequest\x1a\".users.v1.RotateSigningKeyResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/signingKeys:rotate:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,8 +41,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGINREQUEST'].fields_by_name['username']._serialized_options = b'\342A\001\002'
   _globals['_LOGINREQUEST'].fields_by_name['password']._loaded_options = None
   _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['current_password']._loaded_options = None
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['current_password']._serialized_options = b'\342A\001\002'
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['new_password']._loaded_options = None
+  _globals['_CHANGEPASSWORDREQUEST'].fields_by_name['new_password']._serialized_options = b'\342A\001\002'
+  _globals['_RESETPASSWORDREQUEST'].fields_by_name['reset_token']._loaded_options = None
+  _globals['_RESETPASSWORDREQUEST'].fields_by_name['reset_token']._serialized_options = b'\342A\001\002'
+  _globals['_RESETPASSWORDREQUEST'].fields_by_name['new_password']._loaded_options = None
+  _globals['_RESETPASSWORDREQUEST'].fields_by_name['new_password']._serialized_options = b'\342A\001\002'
   _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._loaded_options = None
   _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\002'
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_LISTSESSIONSREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_DELETESESSIONREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_DELETESESSIONREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_DELETESESSIONREQUEST'].fields_by_name['session_id']._loaded_options = None
+  _globals['_DELETESESSIONREQUEST'].fields_by_name['session_id']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUETOKENREQUEST'].fields_by_name['form']._loaded_options = None
+  _globals['_ISSUETOKENREQUEST'].fields_by_name['form']._serialized_options = b'\342A\001\002'
   _globals['_AUTHSERVICE'].methods_by_name['Login']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['Login']._serialized_options = b'\202\323\344\223\002\020\"\013/auth/login:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['Logout']._loaded_options = None
@@ -51,36 +69,70 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['RefreshToken']._serialized_options = b'\202\323\344\223\002\022\"\r/auth/refresh:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\202\323\344\223\002\030\022\026/.well-known/jwks.json'
+  _globals['_AUTHSERVICE'].methods_by_name['ChangePassword']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['ChangePassword']._serialized_options = b'\202\323\344\223\002\032\"\025/auth/password:change:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['ResetPassword']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['ResetPassword']._serialized_options = b'\202\323\344\223\002\031\"\024/auth/password:reset:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['ListSessions']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['ListSessions']._serialized_options = b'\202\323\344\223\002\036\022\034/v1/users/{user_id}/sessions'
+  _globals['_AUTHSERVICE'].methods_by_name['DeleteSession']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['DeleteSession']._serialized_options = b'\202\323\344\223\002+*)/v1/users/{user_id}/sessions/{session_id}'
+  _globals['_AUTHSERVICE'].methods_by_name['GetOpenidConfiguration']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['GetOpenidConfiguration']._serialized_options = b'\202\323\344\223\002#\022!/.well-known/openid-configuration'
+  _globals['_AUTHSERVICE'].methods_by_name['IssueToken']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['IssueToken']._serialized_options = b'\202\323\344\223\002\024\"\014/oauth/token:\004form'
   _globals['_AUTHSERVICE'].methods_by_name['RotateSigningKey']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['RotateSigningKey']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/signingKeys:rotate:\001*'
-  _globals['_LOGINREQUEST']._serialized_start=163
-  _globals['_LOGINREQUEST']._serialized_end=225
-  _globals['_LOGINRESPONSE']._serialized_start=228
-  _globals['_LOGINRESPONSE']._serialized_end=386
-  _globals['_LOGOUTREQUEST']._serialized_start=388
-  _globals['_LOGOUTREQUEST']._serialized_end=403
-  _globals['_LOGOUTRESPONSE']._serialized_start=405
-  _globals['_LOGOUTRESPONSE']._serialized_end=441
-  _globals['_VALIDATETOKENREQUEST']._serialized_start=443
-  _globals['_VALIDATETOKENREQUEST']._serialized_end=480
-  _globals['_VALIDATETOKENRESPONSE']._serialized_start=483
-  _globals['_VALIDATETOKENRESPONSE']._serialized_end=660
-  _globals['_REFRESHTOKENREQUEST']._serialized_start=662
-  _globals['_REFRESHTOKENREQUEST']._serialized_end=712
-  _globals['_REFRESHTOKENRESPONSE']._serialized_start=715
-  _globals['_REFRESHTOKENRESPONSE']._serialized_end=850
-  _globals['_GETJWKSREQUEST']._serialized_start=852
-  _globals['_GETJWKSREQUEST']._serialized_end=868
-  _globals['_GETJWKSRESPONSE']._serialized_start=870
-  _globals['_GETJWKSRESPONSE']._serialized_end=923
-  _globals['_WATCHREVOCATIONSREQUEST']._serialized_start=925
-  _globals['_WATCHREVOCATIONSREQUEST']._serialized_end=974
-  _globals['_WATCHREVOCATIONSRESPONSE']._serialized_start=976
-  _globals['_WATCHREVOCATIONSRESPONSE']._serialized_end=1064
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=1066
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=1091
-  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_start=1093
-  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_end=1205
-  _globals['_AUTHSERVICE']._serialized_start=1208
-  _globals['_AUTHSERVICE']._serialized_end=1915
+  _globals['_REQUIREDACTION']._serialized_start=2144
+  _globals['_REQUIREDACTION']._serialized_end=2230
+  _globals['_LOGINREQUEST']._serialized_start=219
+  _globals['_LOGINREQUEST']._serialized_end=281
+  _globals['_LOGINRESPONSE']._serialized_start=284
+  _globals['_LOGINRESPONSE']._serialized_end=493
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=495
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=578
+  _globals['_RESETPASSWORDREQUEST']._serialized_start=580
+  _globals['_RESETPASSWORDREQUEST']._serialized_end=657
+  _globals['_RESETPASSWORDRESPONSE']._serialized_start=659
+  _globals['_RESETPASSWORDRESPONSE']._serialized_end=682
+  _globals['_LOGOUTREQUEST']._serialized_start=684
+  _globals['_LOGOUTREQUEST']._serialized_end=699
+  _globals['_LOGOUTRESPONSE']._serialized_start=701
+  _globals['_LOGOUTRESPONSE']._serialized_end=737
+  _globals['_VALIDATETOKENREQUEST']._serialized_start=739
+  _globals['_VALIDATETOKENREQUEST']._serialized_end=776
+  _globals['_VALIDATETOKENRESPONSE']._serialized_start=779
+  _globals['_VALIDATETOKENRESPONSE']._serialized_end=956
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=958
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=1008
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=1011
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=1146
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1148
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1231
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1233
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1317
+  _globals['_DELETESESSIONREQUEST']._serialized_start=1319
+  _globals['_DELETESESSIONREQUEST']._serialized_end=1390
+  _globals['_GETOPENIDCONFIGURATIONREQUEST']._serialized_start=1392
+  _globals['_GETOPENIDCONFIGURATIONREQUEST']._serialized_end=1423
+  _globals['_OPENIDCONFIGURATION']._serialized_start=1426
+  _globals['_OPENIDCONFIGURATION']._serialized_end=1617
+  _globals['_ISSUETOKENREQUEST']._serialized_start=1619
+  _globals['_ISSUETOKENREQUEST']._serialized_end=1680
+  _globals['_ISSUETOKENRESPONSE']._serialized_start=1682
+  _globals['_ISSUETOKENRESPONSE']._serialized_end=1787
+  _globals['_GETJWKSREQUEST']._serialized_start=1789
+  _globals['_GETJWKSREQUEST']._serialized_end=1805
+  _globals['_GETJWKSRESPONSE']._serialized_start=1807
+  _globals['_GETJWKSRESPONSE']._serialized_end=1860
+  _globals['_WATCHREVOCATIONSREQUEST']._serialized_start=1862
+  _globals['_WATCHREVOCATIONSREQUEST']._serialized_end=1911
+  _globals['_WATCHREVOCATIONSRESPONSE']._serialized_start=1913
+  _globals['_WATCHREVOCATIONSRESPONSE']._serialized_end=2001
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=2003
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=2028
+  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_start=2030
+  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_end=2142
+  _globals['_AUTHSERVICE']._serialized_start=2233
+  _globals['_AUTHSERVICE']._serialized_end=3649
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from users.v1 import auth_service_pb2 as users_dot_v1_dot_auth__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -60,6 +61,36 @@ class AuthServiceStub:
                 request_serializer=users_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=users_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
                 _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/users.v1.AuthService/ChangePassword',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/users.v1.AuthService/ResetPassword',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/users.v1.AuthService/ListSessions',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.DeleteSession = channel.unary_unary(
+                '/users.v1.AuthService/DeleteSession',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetOpenidConfiguration = channel.unary_unary(
+                '/users.v1.AuthService/GetOpenidConfiguration',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.GetOpenidConfigurationRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.OpenidConfiguration.FromString,
+                _registered_method=True)
+        self.IssueToken = channel.unary_unary(
+                '/users.v1.AuthService/IssueToken',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.FromString,
+                _registered_method=True)
         self.WatchRevocations = channel.unary_stream(
                 '/users.v1.AuthService/WatchRevocations',
                 request_serializer=users_dot_v1_dot_auth__service__pb2.WatchRevocationsRequest.SerializeToString,
@@ -111,6 +142,56 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePassword(self, request, context):
+        """Changes the caller's own password, given the current one. Every session of theirs ends and
+        a new one is answered. The bearer token is an access token, or the change-only token of a
+        Login that answered `REQUIRED_ACTION_CHANGE_PASSWORD`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Sets a new password with a reset token an admin issued (IssuePasswordResetToken); the
+        token works once, and every session of the user ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """The user's live sessions, oldest first: the user themself, or `users:read`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSession(self, request, context):
+        """Ends one session of the user, across the mesh within a second: its access tokens and its
+        refresh-token family. The user themself, or `users:write`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOpenidConfiguration(self, request, context):
+        """OAuth 2.0 authorization server metadata (RFC 8414), served at the OpenID Connect discovery
+        path: the token endpoint, the JWKS and what they support.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueToken(self, request, context):
+        """The OAuth 2.0 token endpoint (RFC 6749 section 3.2): a form-encoded body with
+        `grant_type` `password`, `refresh_token` or `client_credentials`. Errors carry the RFC's
+        error codes as reasons (`INVALID_REQUEST`, `INVALID_CLIENT`, `INVALID_GRANT`,
+        `UNSUPPORTED_GRANT_TYPE`); through the gateway they are the RFC's JSON errors.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchRevocations(self, request, context):
         """Streams every revocation after a sequence number: first the stored ones, then live ones.
         """
@@ -152,6 +233,36 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.GetJwks,
                     request_deserializer=users_dot_v1_dot_auth__service__pb2.GetJwksRequest.FromString,
                     response_serializer=users_dot_v1_dot_auth__service__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.LoginResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.ListSessionsRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'DeleteSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSession,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'GetOpenidConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOpenidConfiguration,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.GetOpenidConfigurationRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.OpenidConfiguration.SerializeToString,
+            ),
+            'IssueToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueToken,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.SerializeToString,
             ),
             'WatchRevocations': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRevocations,
@@ -300,6 +411,168 @@ class AuthService:
             '/users.v1.AuthService/GetJwks',
             users_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
             users_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/ChangePassword',
+            users_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/ResetPassword',
+            users_dot_v1_dot_auth__service__pb2.ResetPasswordRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/ListSessions',
+            users_dot_v1_dot_auth__service__pb2.ListSessionsRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/DeleteSession',
+            users_dot_v1_dot_auth__service__pb2.DeleteSessionRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOpenidConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/GetOpenidConfiguration',
+            users_dot_v1_dot_auth__service__pb2.GetOpenidConfigurationRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.OpenidConfiguration.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/IssueToken',
+            users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

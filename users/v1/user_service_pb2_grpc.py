@@ -76,6 +76,21 @@ class UserServiceStub:
                 request_serializer=users_dot_v1_dot_user__service__pb2.SetUserRolesRequest.SerializeToString,
                 response_deserializer=users_dot_v1_dot_resources__pb2.User.FromString,
                 _registered_method=True)
+        self.SetUserPassword = channel.unary_unary(
+                '/users.v1.UserService/SetUserPassword',
+                request_serializer=users_dot_v1_dot_user__service__pb2.SetUserPasswordRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_resources__pb2.User.FromString,
+                _registered_method=True)
+        self.IssuePasswordResetToken = channel.unary_unary(
+                '/users.v1.UserService/IssuePasswordResetToken',
+                request_serializer=users_dot_v1_dot_user__service__pb2.IssuePasswordResetTokenRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_user__service__pb2.IssuePasswordResetTokenResponse.FromString,
+                _registered_method=True)
+        self.UnlockUser = channel.unary_unary(
+                '/users.v1.UserService/UnlockUser',
+                request_serializer=users_dot_v1_dot_user__service__pb2.UnlockUserRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_resources__pb2.User.FromString,
+                _registered_method=True)
         self.ListRoles = channel.unary_unary(
                 '/users.v1.UserService/ListRoles',
                 request_serializer=users_dot_v1_dot_user__service__pb2.ListRolesRequest.SerializeToString,
@@ -143,6 +158,31 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetUserPassword(self, request, context):
+        """Sets a temporary password the user must change at their next login, and ends every session
+        of theirs; needs `users:write`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssuePasswordResetToken(self, request, context):
+        """Issues a single-use, short-lived token with which the user sets a password of their own
+        (AuthService.ResetPassword). The mesh sends no mail: the admin hands the token over.
+        Earlier unused tokens of the user stop working; needs `users:write`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockUser(self, request, context):
+        """Ends every login lock of the user, temporary or hard, from every client address, and
+        forgets their failed logins; needs `users:write`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListRoles(self, request, context):
         """Every role and the permissions it grants.
         """
@@ -191,6 +231,21 @@ def add_UserServiceServicer_to_server(servicer, server):
             'SetUserRoles': grpc.unary_unary_rpc_method_handler(
                     servicer.SetUserRoles,
                     request_deserializer=users_dot_v1_dot_user__service__pb2.SetUserRolesRequest.FromString,
+                    response_serializer=users_dot_v1_dot_resources__pb2.User.SerializeToString,
+            ),
+            'SetUserPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUserPassword,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.SetUserPasswordRequest.FromString,
+                    response_serializer=users_dot_v1_dot_resources__pb2.User.SerializeToString,
+            ),
+            'IssuePasswordResetToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssuePasswordResetToken,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.IssuePasswordResetTokenRequest.FromString,
+                    response_serializer=users_dot_v1_dot_user__service__pb2.IssuePasswordResetTokenResponse.SerializeToString,
+            ),
+            'UnlockUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockUser,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.UnlockUserRequest.FromString,
                     response_serializer=users_dot_v1_dot_resources__pb2.User.SerializeToString,
             ),
             'ListRoles': grpc.unary_unary_rpc_method_handler(
@@ -415,6 +470,87 @@ class UserService:
             target,
             '/users.v1.UserService/SetUserRoles',
             users_dot_v1_dot_user__service__pb2.SetUserRolesRequest.SerializeToString,
+            users_dot_v1_dot_resources__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetUserPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/SetUserPassword',
+            users_dot_v1_dot_user__service__pb2.SetUserPasswordRequest.SerializeToString,
+            users_dot_v1_dot_resources__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssuePasswordResetToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/IssuePasswordResetToken',
+            users_dot_v1_dot_user__service__pb2.IssuePasswordResetTokenRequest.SerializeToString,
+            users_dot_v1_dot_user__service__pb2.IssuePasswordResetTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/UnlockUser',
+            users_dot_v1_dot_user__service__pb2.UnlockUserRequest.SerializeToString,
             users_dot_v1_dot_resources__pb2.User.FromString,
             options,
             channel_credentials,

@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.api import httpbody_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.support.outbox import Row, last_seq, outbox_rows
@@ -23,6 +24,9 @@ from users.v1 import resources_pb2 as resources
 from users.v1 import user_service_pb2 as users_pb
 
 PASSWORD = "a long enough password"
+NEW_PASSWORD = "another long enough password"
+TEMPORARY_PASSWORD = "a temporary password for now"
+LAST_PASSWORD = "the last password of the lot"
 WINDOW = 2.0
 """Longer than a flood of 30 calls takes on a busy machine, so that no window closes mid-flood."""
 FORWARDED = [("x-forwarded-for", "203.0.113.9, 198.51.100.7")]
@@ -61,6 +65,7 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
     admin = bearer(users.login().access_token)
     created: list[Any] = []
     sessions: list[auth_pb.LoginResponse] = []
+    tokens: list[str] = []
 
     def create() -> None:
         created.append(_user(users, admin, "declared", ["viewer"]))
@@ -118,6 +123,81 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
             "EnableUser",
             lambda: users.users.EnableUser(
                 users_pb.EnableUserRequest(user_id=created[0].user_id), metadata=admin, timeout=10
+            ),
+        ),
+        (
+            AUTH_SERVICE,
+            "IssueToken",
+            lambda: users.auth.IssueToken(
+                auth_pb.IssueTokenRequest(
+                    form=httpbody_pb2.HttpBody(
+                        content_type="application/x-www-form-urlencoded",
+                        data=f"grant_type=password&username=admin&password={ADMIN_PASSWORD}".encode(),
+                    )
+                ),
+                timeout=10,
+            ),
+        ),
+        (AUTH_SERVICE, "Login", login),
+        (
+            AUTH_SERVICE,
+            "DeleteSession",
+            lambda: users.auth.DeleteSession(
+                auth_pb.DeleteSessionRequest(
+                    user_id=created[0].user_id,
+                    session_id=users.auth.ValidateToken(
+                        auth_pb.ValidateTokenRequest(token=sessions[-1].access_token), timeout=10
+                    ).session_id,
+                ),
+                metadata=admin,
+                timeout=10,
+            ),
+        ),
+        (AUTH_SERVICE, "Login", login),
+        (
+            AUTH_SERVICE,
+            "ChangePassword",
+            lambda: users.auth.ChangePassword(
+                auth_pb.ChangePasswordRequest(current_password=PASSWORD, new_password=NEW_PASSWORD),
+                metadata=bearer(sessions[-1].access_token),
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "SetUserPassword",
+            lambda: users.users.SetUserPassword(
+                users_pb.SetUserPasswordRequest(
+                    user_id=created[0].user_id, password=TEMPORARY_PASSWORD
+                ),
+                metadata=admin,
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "IssuePasswordResetToken",
+            lambda: tokens.append(
+                users.users.IssuePasswordResetToken(
+                    users_pb.IssuePasswordResetTokenRequest(user_id=created[0].user_id),
+                    metadata=admin,
+                    timeout=10,
+                ).reset_token
+            ),
+        ),
+        (
+            AUTH_SERVICE,
+            "ResetPassword",
+            lambda: users.auth.ResetPassword(
+                auth_pb.ResetPasswordRequest(reset_token=tokens[0], new_password=LAST_PASSWORD),
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "UnlockUser",
+            lambda: users.users.UnlockUser(
+                users_pb.UnlockUserRequest(user_id=created[0].user_id), metadata=admin, timeout=10
             ),
         ),
         (

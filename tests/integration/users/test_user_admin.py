@@ -5,6 +5,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.support.errors import violated_fields
+from tests.support.outbox import last_seq, outbox_rows
 from tests.support.users import bearer, rejected
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
@@ -190,6 +191,7 @@ def test_editor_cannot_assign_roles(users, as_admin):
 
 
 def test_last_admin_and_self_disable_are_refused(users, admin, as_admin):
+    before = last_seq(users.settings.database_url)
     assert rejected(
         users.users.DisableUser,
         users_pb.DisableUserRequest(user_id=admin.user.user_id),
@@ -206,3 +208,13 @@ def test_last_admin_and_self_disable_are_refused(users, admin, as_admin):
         users_pb.SetUserRolesRequest(user_id=admin.user.user_id, roles=["viewer"]),
         metadata=as_admin,
     ) == (grpc.StatusCode.FAILED_PRECONDITION, "LAST_ADMIN")
+    refusals = [
+        (row.subject, row.data["action"], row.data["reason"])
+        for row in outbox_rows(users.settings.database_url, after=before)
+        if row.type == "users.user.change_refused"
+    ]
+    subject = f"users/{admin.user.user_id}"
+    assert refusals == [
+        (subject, "disable", "CANNOT_DISABLE_SELF"),
+        (subject, "set_roles", "LAST_ADMIN"),
+    ]

@@ -34,15 +34,18 @@ def test_only_expired_state_is_forgotten(parts):
     with pytest.raises(Unauthenticated):
         auth.login("nobody-at-all", "wrong password")
     assert (_count(parts, sql_store.revocations), _count(parts, sql_store.sessions)) == (1, 2)
-    assert _count(parts, sql_store.login_attempts) == 2
+    # A success deletes its own pair's row; the unknown user's failure stays until forgotten.
+    assert _count(parts, sql_store.login_attempts) == 1
 
     now = times.now()
-    kept = parts.store.forget_expired(now_ns=now, session_lifetime_ns=HOUR, lockout_ns=MINUTE)
+    kept = parts.store.forget_expired(now_ns=now, session_lifetime_ns=HOUR, failure_reset_ns=MINUTE)
     assert (kept.revocations, kept.sessions, kept.login_attempts) == (0, 0, 0)
 
     later = now + HOUR + times.SECOND
-    gone = parts.store.forget_expired(now_ns=later, session_lifetime_ns=HOUR, lockout_ns=MINUTE)
-    assert (gone.revocations, gone.sessions, gone.login_attempts) == (1, 2, 2)
+    gone = parts.store.forget_expired(
+        now_ns=later, session_lifetime_ns=HOUR, failure_reset_ns=MINUTE
+    )
+    assert (gone.revocations, gone.sessions, gone.login_attempts) == (1, 2, 1)
     # The live session's token is still verified (by signature and expiry, not by the table).
     assert parts.verifier.verify_access(live.access.token).username == "admin"
 
@@ -53,7 +56,7 @@ def test_sequences_are_never_reused_after_every_revocation_is_forgotten(parts):
     auth.logout(parts.verifier.verify_access(first.access.token))
     before = parts.revocations.head
     gone = parts.store.forget_expired(
-        now_ns=times.now() + HOUR + times.SECOND, session_lifetime_ns=HOUR, lockout_ns=MINUTE
+        now_ns=times.now() + HOUR + times.SECOND, session_lifetime_ns=HOUR, failure_reset_ns=MINUTE
     )
     assert gone.revocations == 1 and _count(parts, sql_store.revocations) == 0
     second = auth.login("admin", ADMIN_PASSWORD)

@@ -34,7 +34,14 @@ def parts(tmp_path):
 
 class _Servicers:
     def __init__(self, parts):
-        self.auth = AuthServicer(parts.auth, parts.verifier, parts.revocations, parts.blocking)
+        self.auth = AuthServicer(
+            parts.auth,
+            parts.verifier,
+            parts.revocations,
+            parts.blocking,
+            issuer="ontology-mesh",
+            public_url="http://127.0.0.1:8080",
+        )
         self.users = UserServicer(parts.directory, parts.blocking)
 
     def call(self, method, request, metadata=()):

@@ -59,7 +59,7 @@ def test_a_reservation_forgotten_during_the_password_check_still_answers_cleanly
         parts.store.forget_expired(
             now_ns=times.now() + times.seconds(61),
             session_lifetime_ns=times.seconds(3600),
-            lockout_ns=times.seconds(60),
+            failure_reset_ns=times.seconds(60),
         )
         return real_verify(self, stored_hash, password)
 
