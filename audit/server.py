@@ -100,6 +100,8 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         tickets=tickets,
     )
     ingestor.start()
+    server.metrics.sample(store.db.samples)
+    server.metrics.sample(log.samples)
     server.background.extend([fanout.run, log.run])
     server.on_drain.append(fanout.close)
     server.on_stop.extend([store.close, ingestor.close])

@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 import sqlalchemy as sa
 from google.protobuf import struct_pb2
+from prometheus_client.core import Metric
 
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common import times
@@ -34,6 +35,7 @@ from common.channels import create_channel
 from common.config import env_str
 from common.db import Database
 from common.errors import MeshError
+from common.metrics import counter, gauge
 from common.outbox import OUTBOX_TOPIC
 from common.server import MeshServer
 from common.users_client import TokenSource, bearer
@@ -92,11 +94,46 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rejected: set[int] = set()
+        self._producer = source.strip("/")
+        self._delivered = 0
+        self._failures = 0
 
     def attach(self, server: MeshServer) -> None:
         """Relay while ``server`` runs; unacknowledged rows stay for the next start."""
         server.background.append(self.run)
         server.on_stop.append(self.close)
+        server.metrics.sample(self.samples)
+
+    def samples(self) -> list[Metric]:
+        """The outbox's depth and oldest row (one query), and what the relay did."""
+        table = self._table
+        with self._db.read() as conn:
+            depth, oldest_ns = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(table.c.time_ns))
+            ).one()
+        producer = self._producer
+        age = 0.0 if oldest_ns is None else max(0, times.now() - oldest_ns) / times.SECOND
+        return [
+            gauge("mesh_outbox_depth", "Events waiting in the outbox.", depth, producer=producer),
+            gauge(
+                "mesh_outbox_oldest_age_seconds",
+                "Age of the oldest event waiting in the outbox (0 when it is empty).",
+                age,
+                producer=producer,
+            ),
+            counter(
+                "mesh_outbox_relay_delivered",
+                "Events the Audit Service acknowledged as stored.",
+                self._delivered,
+                producer=producer,
+            ),
+            counter(
+                "mesh_outbox_relay_errors",
+                "Relay streams to the Audit Service that failed or ended, and events it refused.",
+                self._failures + len(self._rejected),
+                producer=producer,
+            ),
+        ]
 
     async def close(self) -> None:
         await self._channel.close()
@@ -126,6 +163,7 @@ class OutboxRelay:
                     log.warning("cannot stream to audit", extra={"error": exc.message})
                 except Exception:
                     log.exception("outbox relay error", extra={"backoff": backoff})
+                self._failures += 1  # a session ends only when its stream failed or ended
                 if delivered:
                     backoff = self._initial_backoff
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
@@ -186,6 +224,7 @@ class OutboxRelay:
                     else:
                         acked.append(seq)
                         delivered += 1
+                        self._delivered += 1
                     room.release()
                 done, acked = acked, []
                 await delete(done)

@@ -23,6 +23,8 @@ VERIFIER_KEY_PATH = "/api/v2/checkpoints:verifierKey"
 EXEMPT_REST_PATHS = ("/auth/login", "/auth/refresh", "/auth/validate", JWKS_PATH, VERIFIER_KEY_PATH)
 """REST paths anyone may call; the RPCs bound to them are exempt in their native form too."""
 HEALTH_PATH = "/health"
+STATS_PATH = "/stats/prometheus"
+"""The one path of Envoy's admin interface that its metrics listener passes on (read-only)."""
 OPENAPI_PATH = "/openapi.json"
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 """The reflection version our reflection server speaks; grpcurl falls back to it from v1."""
@@ -457,6 +459,63 @@ def _access_log() -> list[Config]:
     ]
 
 
+def _metrics_listener(settings: MeshSettings) -> Config:
+    """A loopback listener passing ``GET /stats/prometheus`` to the admin interface, and no more.
+
+    The admin interface itself can change Envoy (drain listeners, reset counters, quit), so it is
+    never what a scraper reaches; this listener answers 404 to every other path and method.
+    """
+    routes = [
+        {
+            "name": "stats",
+            "match": {
+                "path": STATS_PATH,
+                "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+            },
+            "route": {"cluster": "admin", "timeout": "10s"},
+        },
+        {
+            "name": "nothing_else",
+            "match": {"prefix": "/"},
+            "direct_response": {
+                "status": 404,
+                "body": {"inline_string": f"only GET {STATS_PATH} is served here\n"},
+            },
+        },
+    ]
+    manager = _typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="metrics",
+        codec_type="HTTP1",
+        normalize_path=True,
+        merge_slashes=True,
+        route_config={
+            "name": "metrics",
+            "virtual_hosts": [{"name": "metrics", "domains": ["*"], "routes": routes}],
+        },
+        http_filters=[
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router"),
+            }
+        ],
+    )
+    return {
+        "name": "metrics",
+        "address": _address("127.0.0.1", settings.gateway_metrics_port),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
 def render(
     services: list[Service],
     settings: MeshSettings,
@@ -547,6 +606,9 @@ def render(
             health_checked=False,
         )
     )
+    clusters.append(
+        _cluster("admin", "127.0.0.1", settings.admin_port, http2=False, health_checked=False)
+    )
     return {
         "admin": {"address": _address("127.0.0.1", settings.admin_port)},
         "overload_manager": {
@@ -576,7 +638,8 @@ def render(
                             ]
                         }
                     ],
-                }
+                },
+                _metrics_listener(settings),
             ],
             "clusters": clusters,
         },

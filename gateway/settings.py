@@ -27,6 +27,15 @@ class MeshSettings:
     reflection_port: int = 8003
     """Reflection server describing every API, so grpcurl works through the gateway
     (``MESH_REFLECTION_PORT``)."""
+    users_metrics_port: int = 8100
+    """Where the User Service serves ``/metrics``, on loopback (``MESH_USERS_METRICS_PORT``)."""
+    oms_metrics_port: int = 8101
+    """Where the OMS serves ``/metrics``, on loopback (``MESH_OMS_METRICS_PORT``)."""
+    audit_metrics_port: int = 8102
+    """Where the Audit Service serves ``/metrics``, on loopback (``MESH_AUDIT_METRICS_PORT``)."""
+    gateway_metrics_port: int = 8180
+    """Envoy's statistics in Prometheus form, ``GET /stats/prometheus`` and nothing else of the
+    admin interface, on loopback (``MESH_GATEWAY_METRICS_PORT``)."""
     upstream_host: str = "127.0.0.1"
     """Host the gateway reaches the services on (``MESH_UPSTREAM_HOST``)."""
     issuer: str = "ontology-mesh"
@@ -53,6 +62,10 @@ class MeshSettings:
             oms_port=_port("MESH_OMS_PORT", defaults.oms_port),
             audit_port=_port("MESH_AUDIT_PORT", defaults.audit_port),
             reflection_port=_port("MESH_REFLECTION_PORT", defaults.reflection_port),
+            users_metrics_port=_port("MESH_USERS_METRICS_PORT", defaults.users_metrics_port),
+            oms_metrics_port=_port("MESH_OMS_METRICS_PORT", defaults.oms_metrics_port),
+            audit_metrics_port=_port("MESH_AUDIT_METRICS_PORT", defaults.audit_metrics_port),
+            gateway_metrics_port=_port("MESH_GATEWAY_METRICS_PORT", defaults.gateway_metrics_port),
             upstream_host=env_str("MESH_UPSTREAM_HOST", defaults.upstream_host),
             issuer=env_str("MESH_TOKEN_ISSUER", defaults.issuer),
             audience=env_str("MESH_TOKEN_AUDIENCE", defaults.audience),
@@ -77,8 +90,12 @@ class MeshSettings:
 
         Such a mesh runs beside any other, as the end-to-end tests and the benchmarks need.
         """
-        gateway, admin, users, oms, audit, reflection = free_ports(6)
+        gateway, admin, users, oms, audit, reflection, *metrics = free_ports(10)
         return cls(
+            users_metrics_port=metrics[0],
+            oms_metrics_port=metrics[1],
+            audit_metrics_port=metrics[2],
+            gateway_metrics_port=metrics[3],
             gateway_host="127.0.0.1",
             gateway_port=gateway,
             admin_port=admin,
@@ -98,6 +115,10 @@ class MeshSettings:
             "MESH_OMS_PORT": str(self.oms_port),
             "MESH_AUDIT_PORT": str(self.audit_port),
             "MESH_REFLECTION_PORT": str(self.reflection_port),
+            "MESH_USERS_METRICS_PORT": str(self.users_metrics_port),
+            "MESH_OMS_METRICS_PORT": str(self.oms_metrics_port),
+            "MESH_AUDIT_METRICS_PORT": str(self.audit_metrics_port),
+            "MESH_GATEWAY_METRICS_PORT": str(self.gateway_metrics_port),
             "MESH_UPSTREAM_HOST": self.upstream_host,
             "MESH_TOKEN_ISSUER": self.issuer,
             "MESH_TOKEN_AUDIENCE": self.audience,
@@ -120,6 +141,19 @@ class MeshSettings:
             "reflection": self.reflection_port,
             "gateway": self.gateway_port,
             "gateway-admin": self.admin_port,
+            "users-metrics": self.users_metrics_port,
+            "oms-metrics": self.oms_metrics_port,
+            "audit-metrics": self.audit_metrics_port,
+            "gateway-metrics": self.gateway_metrics_port,
+        }
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Where each process serves its metrics on loopback, by process name."""
+        return {
+            "users": self.users_metrics_port,
+            "oms": self.oms_metrics_port,
+            "audit": self.audit_metrics_port,
+            "gateway": self.gateway_metrics_port,
         }
 
 

@@ -70,6 +70,7 @@ def build_server(
         ),
     )
     server.on_stop.append(store.close)
+    server.metrics.sample(store.db.samples)
     if audit_target and audit_token:
         OutboxRelay(
             store.db,

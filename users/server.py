@@ -155,6 +155,7 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
     server.background.extend([parts.revocations.run, parts.housekeeper.run])
     server.on_drain.append(parts.revocations.stop)
     server.on_stop.append(parts.store.close)
+    server.metrics.sample(parts.store.db.samples)
     if audit_target:
         OutboxRelay(
             parts.store.db,

@@ -54,7 +54,7 @@ class Settings:
                 f"MESH_PASSWORD_HASH_PROFILE must be one of {', '.join(PASSWORD_HASH_PROFILES)}"
             )
         return cls(
-            runtime=RuntimeSettings.from_env(),
+            runtime=RuntimeSettings.from_env("users"),
             listen=env_str("MESH_USERS_LISTEN", "127.0.0.1:8000"),
             data_dir=root,
             database_url=database_url("MESH_USERS_DATABASE_URL", root, "users.db"),
