@@ -32,12 +32,15 @@ from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-_PACKAGES = {"h2load": "nghttp2-client", "wrk": "wrk"}
+_PACKAGES = {"h2load": "nghttp2-client", "wrk": "wrk", "prometheus": "prometheus"}
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def require(tool: str) -> str:
-    """The path of ``h2load`` or ``wrk``, installing its Debian package if it is missing."""
+    """The path of a tool of :data:`_PACKAGES`, installing its Debian package if it is missing.
+
+    The benchmarks' load generators, and the Prometheus server the end-to-end tests scrape with.
+    """
     found = shutil.which(tool)
     if found:
         return found

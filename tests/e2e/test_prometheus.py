@@ -1,0 +1,169 @@
+"""A real Prometheus scrapes every service and Envoy while the test drives traffic.
+
+Its HTTP API must then answer what the test sent: requests and errors per method, as the
+services and Envoy counted them, and the outbox's depth while the Audit Service is frozen.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.mesh import EMPLOYEE, RunningMesh
+from tests.support.prometheus import Prometheus, running_prometheus
+from tests.support.waiting import eventually
+
+FOUND, MISSING, WRITES = 7, 3, 4
+
+
+@pytest.fixture(scope="module")
+def prometheus(mesh: RunningMesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    folder: Path = tmp_path_factory.mktemp("prometheus")
+    with running_prometheus(mesh.endpoints.metrics_urls, folder) as server:
+        yield server
+
+
+def _scraped(url: str, name: str, by: str, **labels: str) -> dict[str, float]:
+    """The samples of ``name`` with ``labels`` now, straight from an endpoint, summed by ``by``.
+
+    The parser names every counter's samples ``_total``, as Envoy's are not.
+    """
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(url, timeout=10).text):
+        for sample in family.samples:
+            named = sample.name.removesuffix("_total") == name.removesuffix("_total")
+            if named and labels.items() <= sample.labels.items():
+                key = sample.labels.get(by, "")
+                found[key] = found.get(key, 0.0) + sample.value
+    return found
+
+
+def _object_type(name: str) -> dict[str, object]:
+    return {**EMPLOYEE, "api_name": name, "display_name": name}
+
+
+def test_prometheus_scrapes_every_service_and_envoy(prometheus: Prometheus) -> None:
+    assert prometheus.targets_up() == dict.fromkeys(["users", "oms", "audit", "gateway"], "up")
+    for job in ("users", "oms", "audit"):
+        assert prometheus.value(f'process_resident_memory_bytes{{job="{job}"}}')
+    assert prometheus.value('envoy_server_live{job="gateway"}') == 1
+
+
+def test_requests_and_errors_per_method_are_what_was_sent(
+    mesh: RunningMesh, client: httpx.Client, admin: dict[str, str], prometheus: Prometheus
+) -> None:
+    name = f"Metric{uuid.uuid4().hex[:8]}"
+    created = client.post(
+        "/api/v1/schemas/main/object-types", json=_object_type(name), headers=admin
+    )
+    assert created.status_code == 200, created.text
+    found, gone = (
+        f"/api/v1/schemas/main/object-types/{name}",
+        f"/api/v1/schemas/main/object-types/{name}Gone",
+    )
+    # Both series exist and are scraped before the traffic: a rate needs two samples of them.
+    assert client.get(found, headers=admin).is_success
+    assert client.get(gone, headers=admin).status_code == 404
+    oms, gateway = mesh.endpoints.metrics_urls["oms"], mesh.endpoints.metrics_urls["gateway"]
+    handled = "grpc_server_handled_total"
+    before = _scraped(oms, handled, "grpc_code", grpc_method="GetObjectType")
+    by_code = f'sum by (grpc_code) ({handled}{{job="oms",grpc_method="GetObjectType"}})'
+    eventually(
+        lambda: prometheus.values(by_code, "grpc_code") == before,
+        timeout=30,
+        interval=0.5,
+        what="Prometheus to scrape the counts before the traffic",
+    )
+    rejected = "envoy_http_downstream_rq_xx"
+    gateway_4xx = _scraped(
+        gateway,
+        rejected,
+        "envoy_response_code_class",
+        envoy_http_conn_manager_prefix="gateway",
+        envoy_response_code_class="4",
+    )
+    for _ in range(FOUND):
+        assert client.get(found, headers=admin).is_success
+    for _ in range(MISSING):
+        assert client.get(gone, headers=admin).status_code == 404
+
+    expected = {
+        "OK": before["OK"] + FOUND,
+        "NOT_FOUND": before["NOT_FOUND"] + MISSING,
+    }
+    eventually(
+        lambda: prometheus.values(by_code, "grpc_code") == expected,
+        timeout=30,
+        interval=0.5,
+        what=f"Prometheus to count {expected}",
+    )
+
+    rates = prometheus.values(
+        f'sum by (grpc_method) (rate({handled}{{job="oms"}}[1m]))', "grpc_method"
+    )
+    assert rates["GetObjectType"] > 0
+    errors = prometheus.values(
+        f'sum by (grpc_method) (rate({handled}{{job="oms",grpc_code!="OK"}}[1m]))', "grpc_method"
+    )
+    assert errors["GetObjectType"] > 0
+    assert errors.get("CreateObjectType", 0.0) == 0.0
+    share = prometheus.value(
+        f'sum({handled}{{job="oms",grpc_method="GetObjectType",grpc_code!="OK"}})'
+        f' / sum({handled}{{job="oms",grpc_method="GetObjectType"}})'
+    )
+    assert share == pytest.approx(expected["NOT_FOUND"] / sum(expected.values()))
+
+    expected_4xx = sum(gateway_4xx.values()) + MISSING
+    envoy_4xx = (
+        f'sum({rejected}{{job="gateway",envoy_http_conn_manager_prefix="gateway",'
+        f'envoy_response_code_class="4"}})'
+    )
+    eventually(
+        lambda: prometheus.value(envoy_4xx) == expected_4xx,
+        timeout=30,
+        interval=0.5,
+        what=f"Envoy's 4xx answers to reach {expected_4xx}",
+    )
+
+
+def test_the_outbox_depth_counts_the_events_audit_has_not_taken(
+    mesh: RunningMesh, client: httpx.Client, admin: dict[str, str], prometheus: Prometheus
+) -> None:
+    depth = 'mesh_outbox_depth{job="oms",producer="oms"}'
+    delivered = 'mesh_outbox_relay_delivered_total{job="oms",producer="oms"}'
+    eventually(lambda: prometheus.value(depth) == 0, timeout=30, what="an empty outbox")
+    before = prometheus.value(delivered) or 0.0
+    audit = mesh.mesh.supervisor.pid("audit")
+    os.kill(audit, signal.SIGSTOP)
+    try:
+        for _ in range(WRITES):
+            name = f"Queued{uuid.uuid4().hex[:8]}"
+            created = client.post(
+                "/api/v1/schemas/main/object-types", json=_object_type(name), headers=admin
+            )
+            assert created.status_code == 200, created.text
+        eventually(
+            lambda: prometheus.value(depth) == WRITES,
+            timeout=30,
+            interval=0.5,
+            what=f"an outbox of {WRITES} events",
+        )
+        age = prometheus.value('mesh_outbox_oldest_age_seconds{job="oms"}')
+        assert age is not None and age > 0
+        assert prometheus.targets_up()["oms"] == "up"
+    finally:
+        os.kill(audit, signal.SIGCONT)
+    eventually(lambda: prometheus.value(depth) == 0, timeout=30, interval=0.5, what="delivery")
+    eventually(
+        lambda: prometheus.value(delivered) == before + WRITES,
+        timeout=30,
+        interval=0.5,
+        what=f"{WRITES} more deliveries",
+    )
