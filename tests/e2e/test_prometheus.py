@@ -6,7 +6,9 @@ services and Envoy counted them, and the outbox's depth while the Audit Service 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import uuid
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.mesh import EMPLOYEE, RunningMesh
@@ -167,3 +170,41 @@ def test_the_outbox_depth_counts_the_events_audit_has_not_taken(
         interval=0.5,
         what=f"{WRITES} more deliveries",
     )
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana-dashboard.json"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+_METRIC = re.compile(r"\b(?:grpc_server|mesh|envoy|process|python)_[a-z0-9_]+")
+_LABELS = re.compile(r"\{[^}]*\}|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metrics a PromQL expression reads (label names and matchers left out)."""
+    return set(_METRIC.findall(_LABELS.sub(" ", expr)))
+
+
+def test_every_metric_the_dashboard_and_the_alerts_use_is_scraped(prometheus: Prometheus) -> None:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    used = {name for p in panels for t in p["targets"] for name in metric_names(t["expr"])}
+    rules = yaml.safe_load(OPERATIONS.read_text().split("```yaml\n")[1].split("```")[0])
+    alerts = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    used |= {name for expr in alerts for name in metric_names(expr)}
+    assert len(used) > 20
+    response = httpx.get(f"{prometheus.url}/api/v1/label/__name__/values", timeout=10)
+    known = set(response.json()["data"])
+    assert used - known == set()
+    for expr in alerts:
+        prometheus.query(expr)  # every alert parses and evaluates
+
+
+def test_the_gateway_metrics_port_passes_on_nothing_else_of_the_admin_interface(
+    mesh: RunningMesh,
+) -> None:
+    url = mesh.endpoints.metrics_urls["gateway"]
+    root = url.removesuffix("/stats/prometheus")
+    assert httpx.get(url, timeout=10).status_code == 200
+    for path in ("/quitquitquit", "/stats", "/config_dump", "/stats/prometheus/../../clusters"):
+        assert httpx.get(f"{root}{path}", timeout=10).status_code == 404, path
+    assert httpx.post(f"{root}/reset_counters", timeout=10).status_code == 404
+    assert httpx.post(url, timeout=10).status_code == 404
+    assert httpx.get(f"{mesh.url}/health", timeout=10).status_code == 200  # Envoy lives on

@@ -97,7 +97,7 @@ def running_prometheus(jobs: Mapping[str, str], folder: Path) -> Iterator[Promet
             ),
             timeout=30,
             interval=0.2,
-            ignoring=(httpx.HTTPError,),
+            ignoring=(httpx.HTTPError, ValueError, KeyError),  # not ready: not JSON yet
             what="Prometheus to scrape every target",
         )
         yield server
