@@ -10,7 +10,9 @@ one extra coroutine, not one per concern. Around every call it:
   protobuf would fail inside gRPC with a bare error (the deserializer is made tolerant, and
   the error raised once the caller is let in);
 - makes the caller's client address current (:mod:`common.origin`), for the events the call
-  emits;
+  emits, and the call's request id and trace context (:mod:`common.tracing`), for its log
+  lines, its errors (a ``google.rpc.RequestInfo`` detail), its events and its calls onward;
+  with tracing on, the call is a server span;
 - reports each call refused for who made it (PERMISSION_DENIED, or UNAUTHENTICATED where the
   method needs a token) to the server's :class:`common.denials.DenialLog`;
 - bounds the open calls of each streaming method, so a flood of one kind of stream cannot
@@ -37,7 +39,7 @@ from typing import Any, TypeGuard
 import grpc
 from prometheus_client.core import GaugeMetricFamily
 
-from common import errors, origin, times
+from common import errors, origin, times, tracing
 from common.auth import Principal, TokenVerifier
 from common.config import Networks
 from common.denials import DenialLog
@@ -325,7 +327,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         """
         record = _Record(method, rpc)
         rpc.start()
-        address = origin.derive(context.peer(), context.invocation_metadata(), self._trusted)
+        metadata = context.invocation_metadata()
+        span = tracing.begin(method, metadata)
+        address = origin.derive(context.peer(), metadata, self._trusted)
         origin.serve_from(address)
         try:
             record.user = await self._authorize(policy, method, context, request)
@@ -348,7 +352,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             await self._fail(exc, method, context)
         finally:
             self._release_slot(record)
-            self._finish(record, context)
+            code = self._finish(record, context)
+            if span is not None:
+                span.finish(code, server_fault=code in SERVER_FAULTS)
 
     async def _authorize(
         self,
@@ -406,19 +412,24 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         """Answer with the status ``exc`` stands for; aborts (which raises) or re-raises."""
         if isinstance(exc, grpc.aio.AbortError):
             raise exc  # the handler aborted with a status of its own
+        call = tracing.current()
+        request_id = call.request_id if call is not None else ""
         if isinstance(exc, errors.MeshError):
             try:
-                status = to_status(exc, domain=self._domain, describe=self._describe)
+                status = to_status(
+                    exc, domain=self._domain, describe=self._describe, request_id=request_id
+                )
             except Exception:
                 log.exception("cannot describe an error", extra={"method": method})
             else:
                 await context.abort_with_status(status)
         log.error("unhandled error", extra={"method": method}, exc_info=exc)
-        await context.abort_with_status(internal_status(domain=self._domain))
+        await context.abort_with_status(internal_status(domain=self._domain, request_id=request_id))
 
-    def _finish(self, record: _Record, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        """Count the call and write its access log line."""
+    def _finish(self, record: _Record, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+        """Count the call and write its access log line; the name of its status code."""
         code = context.code()
+        name: str
         if isinstance(code, grpc.StatusCode):
             name = code.name
         else:
@@ -433,7 +444,11 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             duration_ms=round(seconds * 1000, 3),
             user=record.user,
         )
+        return name
 
+
+SERVER_FAULTS = frozenset({"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED"})
+"""Codes that say the server failed, rather than answered the caller (a span in error)."""
 
 _CODES: dict[type[Exception], str] = {
     errors.PermissionDenied: "PERMISSION_DENIED",

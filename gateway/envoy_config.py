@@ -375,7 +375,11 @@ def _local_reply_mappers() -> list[Config]:
                         "reason": reason,
                         "domain": ERROR_DOMAIN,
                         "metadata": {"envoy_details": "%RESPONSE_CODE_DETAILS%"},
-                    }
+                    },
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RequestInfo",
+                        "request_id": "%REQ(X-REQUEST-ID)%",
+                    },
                 ],
             }
         }
@@ -452,6 +456,8 @@ def _access_log() -> list[Config]:
                         "details": "%RESPONSE_CODE_DETAILS%",
                         "duration_ms": "%DURATION%",
                         "upstream": "%UPSTREAM_CLUSTER%",
+                        "request_id": "%REQ(X-REQUEST-ID)%",
+                        "trace_id": "%TRACE_ID%",
                     }
                 },
             ),
@@ -516,6 +522,34 @@ def _metrics_listener(settings: MeshSettings) -> Config:
     }
 
 
+def _tracing(settings: MeshSettings) -> Config:
+    """Envoy's OpenTelemetry tracer, when spans are exported: it starts or continues the trace.
+
+    Without an exporter Envoy starts none (its tracer needs somewhere to send spans) and passes
+    a client's ``traceparent`` on unchanged.
+    """
+    export = settings.traces
+    if export is None:
+        return {}
+    if export.protocol == "grpc":
+        sink: Config = {"grpc_service": {"envoy_grpc": {"cluster_name": "otlp"}, "timeout": "2s"}}
+    else:
+        sink = {
+            "http_service": {"http_uri": {"uri": export.url, "cluster": "otlp", "timeout": "2s"}}
+        }
+    return {
+        "tracing": {
+            "random_sampling": {"value": export.sampling_percent},
+            "provider": {
+                "name": "envoy.tracers.opentelemetry",
+                "typed_config": _typed(
+                    "envoy.config.trace.v3.OpenTelemetryConfig", service_name="mesh-gateway", **sink
+                ),
+            },
+        }
+    }
+
+
 def render(
     services: list[Service],
     settings: MeshSettings,
@@ -575,6 +609,10 @@ def render(
         # address (common/origin.py) and nobody can choose what they record.
         use_remote_address=True,
         xff_num_trusted_hops=0,
+        # Every request gets an x-request-id (a client's own is replaced, as it comes from
+        # outside), passed to the service and returned to the client, who can quote it.
+        always_set_request_id_in_response=True,
+        **_tracing(settings),
         access_log=_access_log(),
         http2_protocol_options={"max_concurrent_streams": 1000},
         route_config={
@@ -609,6 +647,17 @@ def render(
     clusters.append(
         _cluster("admin", "127.0.0.1", settings.admin_port, http2=False, health_checked=False)
     )
+    if settings.traces is not None:
+        otlp_host, otlp_port = settings.traces.host_port
+        clusters.append(
+            _cluster(
+                "otlp",
+                otlp_host,
+                otlp_port,
+                http2=settings.traces.protocol == "grpc",
+                health_checked=False,
+            )
+        )
     return {
         "admin": {"address": _address("127.0.0.1", settings.admin_port)},
         "overload_manager": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common import tracing
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import data_dir
@@ -86,6 +87,7 @@ def build_server(
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("oms", settings.runtime.log_level)
+    tracing.configure("oms")
 
     def build() -> MeshServer:
         users = connect_users(

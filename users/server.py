@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common import tracing
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.db import Database
@@ -171,6 +172,7 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("users", settings.runtime.log_level)
+    tracing.configure("users")
     serve(lambda: build_server(settings, audit_target=audit_address()))
 
 

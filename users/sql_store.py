@@ -14,7 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from common.db import Database, mark, replace_column
-from common.outbox import OutboxEvent, append, outbox_table, outbox_times_in_nanoseconds
+from common.outbox import (
+    OutboxEvent,
+    append,
+    outbox_table,
+    outbox_times_in_nanoseconds,
+    outbox_traceparent,
+)
 from common.permissions import Permission
 from users.roles import BUILTIN_ROLES
 from users.store import (
@@ -199,6 +205,7 @@ MIGRATIONS = (
     _never_reuse_revocation_sequences,
     _services_watch_revocations,
     _times_in_nanoseconds,
+    outbox_traceparent,
 )
 
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.mesh import EMPLOYEE, RunningMesh
+from tests.support.mesh import EMPLOYEE, RunningMesh, new_branch
 from tests.support.prometheus import Prometheus, running_prometheus
 from tests.support.waiting import eventually
 
@@ -62,15 +62,11 @@ def test_prometheus_scrapes_every_service_and_envoy(prometheus: Prometheus) -> N
 def test_requests_and_errors_per_method_are_what_was_sent(
     mesh: RunningMesh, client: httpx.Client, admin: dict[str, str], prometheus: Prometheus
 ) -> None:
-    name = f"Metric{uuid.uuid4().hex[:8]}"
-    created = client.post(
-        "/api/v1/schemas/main/object-types", json=_object_type(name), headers=admin
-    )
+    name, branch = f"Metric{uuid.uuid4().hex[:8]}", new_branch(client, admin)
+    types = f"/api/v1/schemas/{branch}/object-types"
+    created = client.post(types, json=_object_type(name), headers=admin)
     assert created.status_code == 200, created.text
-    found, gone = (
-        f"/api/v1/schemas/main/object-types/{name}",
-        f"/api/v1/schemas/main/object-types/{name}Gone",
-    )
+    found, gone = f"{types}/{name}", f"{types}/{name}Gone"
     # Both series exist and are scraped before the traffic: a rate needs two samples of them.
     assert client.get(found, headers=admin).is_success
     assert client.get(gone, headers=admin).status_code == 404
@@ -98,6 +94,7 @@ def test_requests_and_errors_per_method_are_what_was_sent(
         assert client.get(gone, headers=admin).status_code == 404
 
     expected = {
+        **before,
         "OK": before["OK"] + FOUND,
         "NOT_FOUND": before["NOT_FOUND"] + MISSING,
     }
@@ -141,15 +138,24 @@ def test_the_outbox_depth_counts_the_events_audit_has_not_taken(
 ) -> None:
     depth = 'mesh_outbox_depth{job="oms",producer="oms"}'
     delivered = 'mesh_outbox_relay_delivered_total{job="oms",producer="oms"}'
-    eventually(lambda: prometheus.value(depth) == 0, timeout=30, what="an empty outbox")
-    before = prometheus.value(delivered) or 0.0
+    branch = new_branch(client, admin)
+    oms = mesh.endpoints.metrics_urls["oms"]
+
+    def settled() -> float | None:
+        """Deliveries so far, once the outbox is empty and Prometheus has scraped as much."""
+        if _scraped(oms, "mesh_outbox_depth", "producer") != {"oms": 0}:
+            return None
+        now = _scraped(oms, "mesh_outbox_relay_delivered_total", "producer")["oms"]
+        return now if prometheus.value(delivered) == now else None
+
+    before = eventually(settled, timeout=30, interval=0.5, what="an empty outbox, scraped")
     audit = mesh.mesh.supervisor.pid("audit")
     os.kill(audit, signal.SIGSTOP)
     try:
         for _ in range(WRITES):
             name = f"Queued{uuid.uuid4().hex[:8]}"
             created = client.post(
-                "/api/v1/schemas/main/object-types", json=_object_type(name), headers=admin
+                f"/api/v1/schemas/{branch}/object-types", json=_object_type(name), headers=admin
             )
             assert created.status_code == 200, created.text
         eventually(

@@ -104,6 +104,9 @@ def test_a_bad_metrics_address_is_refused_at_start(
         RuntimeSettings.from_env("oms")
 
 
-def test_each_service_serves_metrics_on_loopback_by_default() -> None:
+def test_each_service_serves_metrics_on_loopback_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MESH_AUDIT_METRICS_LISTEN")
     assert RuntimeSettings.from_env("audit").metrics_listen == "127.0.0.1:8102"
     assert RuntimeSettings.from_env().metrics_listen == ""
