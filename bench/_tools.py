@@ -26,7 +26,7 @@ import grpc
 
 from gateway import envoy
 from gateway.mesh import Mesh, serving
-from gateway.settings import MeshSettings
+from gateway.settings import MeshSettings, TraceExport
 from gateway.supervisor import free_ports
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
@@ -293,9 +293,13 @@ def stack(
     A service in ``canned`` is replaced, on its own port and behind the same routes, by the
     server factory answering the given methods with recorded bytes (:mod:`bench._canned`).
     """
-    settings = MeshSettings.on_free_ports()
+    environment = {**os.environ, **BENCH_ENV, **(env or {})}
+    # Envoy exports spans as the OTEL_* variables say, as under ``mesh up``.
+    settings = dataclasses.replace(
+        MeshSettings.on_free_ports(), traces=TraceExport.from_env(environment)
+    )
     log = (folder / "stack.log").open("w")
-    mesh = Mesh(settings, data_dir=folder, out=log, env={**os.environ, **BENCH_ENV, **(env or {})})
+    mesh = Mesh(settings, data_dir=folder, out=log, env=environment)
     specs = {spec.name: spec for spec in mesh.specs(envoy.write_config(settings, mesh.data_dir))}
     chosen = []
     for name in (*names, *(["gateway"] if gateway else [])):
