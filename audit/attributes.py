@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from common.errors import FieldViolation
+from common.tracing import valid_traceparent
 
 SPEC_VERSION = "1.0"
 """The one CloudEvents version the log accepts; an event that names none is 1.0."""
@@ -31,10 +32,6 @@ URI = re.compile(
 )
 """An absolute URI: a scheme, then only characters RFC 3986 allows, ``%`` only as an escape."""
 _HEX = "[0-9a-f]"
-TRACEPARENT = re.compile(
-    rf"({_HEX}{{2}})-({_HEX}{{32}})-({_HEX}{{16}})-{_HEX}{{2}}(-.*)?", re.ASCII
-)
-"""Version, trace id, parent id, flags; versions after ``00`` may append ``-`` and more."""
 _KEY = r"[a-z0-9][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13}"
 _VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
 TRACESTATE_MEMBER = re.compile(rf"(?:{_KEY})=(?:{_VALUE})", re.ASCII)
@@ -78,7 +75,7 @@ def check_attributes(
                 "INVALID_FORMAT",
             )
         )
-    if traceparent and not _valid_traceparent(traceparent):
+    if traceparent and not valid_traceparent(traceparent):
         violations.append(
             FieldViolation(
                 f"{prefix}.traceparent",
@@ -103,20 +100,6 @@ def check_attributes(
                     "INVALID_FORMAT",
                 )
             )
-
-
-def _valid_traceparent(value: str) -> bool:
-    """W3C Trace Context: version ``ff`` is invalid, ``00`` has nothing after the flags."""
-    found = TRACEPARENT.fullmatch(value)
-    if found is None:
-        return False
-    version, trace_id, parent_id, rest = found.groups()
-    return (
-        version != "ff"
-        and not (version == "00" and rest is not None)
-        and trace_id != "0" * 32
-        and parent_id != "0" * 16
-    )
 
 
 def _valid_tracestate(value: str) -> bool:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from audit.events import Event, Recorded, StoredEvent
 from audit.store import EventStore
+from common import times, tracing
 from common.blocking import Blocking
 from common.errors import MeshError, Unavailable
 
@@ -166,6 +167,7 @@ class Ingestor:
     async def _commit(
         self, taken: list[_Submission], validated: list[Sequence[Event | MeshError]]
     ) -> None:
+        started_ns = times.now()
         try:
             results = await self._blocking.run(self._append, validated)
         except Exception as exc:
@@ -178,14 +180,15 @@ class Ingestor:
                 )
             _fail(taken, failure)
             return
-        self._on_commit(
-            [
-                o.stored
-                for outcomes in results
-                for o in outcomes
-                if isinstance(o, Recorded) and not o.duplicate
-            ]
-        )
+        committed = [
+            o.stored
+            for outcomes in results
+            for o in outcomes
+            if isinstance(o, Recorded) and not o.duplicate
+        ]
+        self._on_commit(committed)
+        if tracing.enabled():
+            _trace_appends(committed, started_ns, times.now())
         for (*_, future), outcomes in zip(taken, results, strict=True):
             if not future.done():
                 future.set_result(outcomes)
@@ -199,6 +202,25 @@ class Ingestor:
             [item if isinstance(item, MeshError) else next(stored) for item in items]
             for items in validated
         ]
+
+
+def _trace_appends(committed: Sequence[StoredEvent], start_ns: int, end_ns: int) -> None:
+    """Each event's commit as a span of the trace of the change it records (its traceparent)."""
+    for stored in committed:
+        event = stored.event
+        tracing.record(
+            "audit.append",
+            parent=event.traceparent,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            kind=tracing.SpanKind.CONSUMER,
+            attributes={
+                "cloudevents.event_id": event.id,
+                "cloudevents.event_source": event.source,
+                "cloudevents.event_type": event.type,
+                "mesh.audit_sequence": stored.sequence,
+            },
+        )
 
 
 def _validate(taken: list[_Submission]) -> list[Sequence[Event | MeshError]]:

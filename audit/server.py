@@ -17,7 +17,7 @@ from audit.sql_store import SqlEventStore
 from audit.subscriptions import Fanout
 from audit.transparency import TransparencyLog
 from audit.v1 import audit_pb2_grpc
-from common import times
+from common import times, tracing
 from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings, data_dir
@@ -100,6 +100,8 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         tickets=tickets,
     )
     ingestor.start()
+    server.metrics.sample(store.db.samples)
+    server.metrics.sample(log.samples)
     server.background.extend([fanout.run, log.run])
     server.on_drain.append(fanout.close)
     server.on_stop.extend([store.close, ingestor.close])
@@ -128,6 +130,7 @@ def jwks_file_verifier(path: Path, runtime: RuntimeSettings) -> TokenVerifier:
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("audit", settings.runtime.log_level)
+    tracing.configure("audit")
 
     def build() -> MeshServer:
         if settings.jwks_file is not None:

@@ -80,5 +80,5 @@ class Settings:
             ),
             checkpoint_seconds=checkpoint_seconds,
             ticket_seconds=ticket_seconds,
-            runtime=RuntimeSettings.from_env(),
+            runtime=RuntimeSettings.from_env("audit"),
         )

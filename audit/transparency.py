@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.core import Metric
+
 from audit import merkle, tiles
 from audit.checkpoints import Checkpoint, NoteError, NoteSigner, VerifierKey
 from audit.events import StoredEvent
@@ -25,6 +27,7 @@ from audit.store import EventStore
 from common import pages, times
 from common.blocking import Blocking
 from common.errors import FailedPrecondition, FieldViolation, NotFound, OutOfRange, invalid
+from common.metrics import gauge
 
 log = logging.getLogger("mesh.audit.transparency")
 
@@ -63,6 +66,29 @@ class TransparencyLog:
         self._last_signed_at = 0.0
         self.last_signed = self._read_last_signed()
         """The newest checkpoint this log signed, as remembered outside the database."""
+
+    def samples(self) -> list[Metric]:
+        """The log's size and its newest checkpoint's, with its age; read at scrape time."""
+        found: list[Metric] = [
+            gauge("mesh_audit_log_events", "Events in the log.", self._store.last_sequence())
+        ]
+        latest = self._store.checkpoint(None)
+        if latest is not None:
+            found.append(
+                gauge(
+                    "mesh_audit_checkpoint_events",
+                    "Events the newest checkpoint covers.",
+                    latest.size,
+                )
+            )
+            found.append(
+                gauge(
+                    "mesh_audit_checkpoint_age_seconds",
+                    "Time since the newest checkpoint was signed.",
+                    max(0, times.now() - latest.signed_ns) / times.SECOND,
+                )
+            )
+        return found
 
     @property
     def verifier_key(self) -> VerifierKey:

@@ -27,18 +27,21 @@ import grpc
 
 from gateway import envoy
 from gateway.mesh import Mesh, serving
-from gateway.settings import MeshSettings
+from gateway.settings import MeshSettings, TraceExport
 from gateway.supervisor import free_ports
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-_PACKAGES = {"h2load": "nghttp2-client", "wrk": "wrk"}
+_PACKAGES = {"h2load": "nghttp2-client", "wrk": "wrk", "prometheus": "prometheus"}
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def require(tool: str) -> str:
-    """The path of ``h2load`` or ``wrk``, installing its Debian package if it is missing."""
+    """The path of a tool of :data:`_PACKAGES`, installing its Debian package if it is missing.
+
+    The benchmarks' load generators, and the Prometheus server the end-to-end tests scrape with.
+    """
     found = shutil.which(tool)
     if found:
         return found
@@ -305,9 +308,13 @@ def stack(
     server factory answering the given methods with recorded bytes (:mod:`bench._canned`).
     Without ``check_bodies``, Envoy runs without its check of REST bodies (a baseline).
     """
-    settings = MeshSettings.on_free_ports()
+    environment = {**os.environ, **BENCH_ENV, **(env or {})}
+    # Envoy exports spans as the OTEL_* variables say, as under ``mesh up``.
+    settings = dataclasses.replace(
+        MeshSettings.on_free_ports(), traces=TraceExport.from_env(environment)
+    )
     log = (folder / "stack.log").open("w")
-    mesh = Mesh(settings, data_dir=folder, out=log, env={**os.environ, **BENCH_ENV, **(env or {})})
+    mesh = Mesh(settings, data_dir=folder, out=log, env=environment)
     config = envoy.write_config(settings, mesh.data_dir, check_bodies=check_bodies)
     specs = {spec.name: spec for spec in mesh.specs(config)}
     chosen = []

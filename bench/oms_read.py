@@ -25,7 +25,7 @@ NAME = "Employee"
 PATH = f"/api/v1/schemas/main/object-types/{NAME}"
 
 
-def _object_type() -> resources_pb2.ObjectType:
+def object_type() -> resources_pb2.ObjectType:
     return resources_pb2.ObjectType(
         api_name=NAME,
         display_name="Employee",
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
                 schema = schema_service_pb2_grpc.SchemaServiceStub(channel)
                 schema.CreateObjectType(
                     schema_service_pb2.CreateObjectTypeRequest(
-                        branch="main", object_type=_object_type()
+                        branch="main", object_type=object_type()
                     ),
                     metadata=metadata,
                     timeout=30,

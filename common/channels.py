@@ -1,11 +1,20 @@
-"""Client channels between services: gRPC's own retry policy, keepalive and reconnect backoff."""
+"""Client channels between services: gRPC's own retry policy, keepalive and reconnect backoff.
+
+A unary call made while another is served carries that call's request id and trace context on
+(:func:`common.tracing.outgoing_metadata`), so the callee's logs and spans join the caller's.
+Streams between services are background work of no one call: the relay's events carry their
+own ``traceparent``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
+
+from common import tracing
 
 RECONNECT_BACKOFF_MS = 1000
 """Longest wait between connection attempts to a peer that is down (gRPC's default grows to
@@ -40,6 +49,7 @@ def create_channel(target: str, *, service_names: Sequence[str]) -> grpc.aio.Cha
     """
     return grpc.aio.insecure_channel(
         target,
+        interceptors=[_Propagate()],
         options=[
             ("grpc.enable_retries", 1),
             ("grpc.service_config", service_config(service_names)),
@@ -51,3 +61,20 @@ def create_channel(target: str, *, service_names: Sequence[str]) -> grpc.aio.Cha
             ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
         ],
     )
+
+
+def _with_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    extra = tracing.outgoing_metadata()
+    if not extra:
+        return details
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), *extra)
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
+
+
+class _Propagate(grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(
+        self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        return await continuation(_with_context(client_call_details), request)

@@ -13,6 +13,14 @@ from pathlib import Path
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
 
+METRICS_LISTEN = {
+    "users": "127.0.0.1:8100",
+    "oms": "127.0.0.1:8101",
+    "audit": "127.0.0.1:8102",
+}
+"""Where each service serves ``/metrics`` by default (``MESH_<SERVICE>_METRICS_LISTEN``):
+loopback, since it tells how the mesh is used."""
+
 
 class ConfigError(ValueError):
     """A setting is present but cannot be used; raised at start so the process fails fast."""
@@ -58,6 +66,14 @@ def env_networks(name: str, default: str) -> Networks:
     return tuple(found)
 
 
+def split_address(address: str, setting: str) -> tuple[str, int]:
+    """``host:port`` (port 0 picks a free one) as its parts; ConfigError naming ``setting``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{setting} must be host:port, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
 def data_dir() -> Path:
     """The folder holding every service's embedded database and keys (``MESH_DATA_DIR``)."""
     path = Path(env_str("MESH_DATA_DIR", ".mesh")).resolve()
@@ -95,10 +111,20 @@ class RuntimeSettings:
     """At most one event per caller and method reports refused calls in this period; the rest
     are counted into the next one (``MESH_DENIAL_WINDOW_SECONDS``, 60). See
     :mod:`common.denials`."""
+    metrics_listen: str = ""
+    """Where ``GET /metrics`` is served (``MESH_<SERVICE>_METRICS_LISTEN``, see
+    :data:`METRICS_LISTEN`; port 0 picks a free one); empty serves none."""
 
     @classmethod
-    def from_env(cls) -> RuntimeSettings:
+    def from_env(cls, service: str = "") -> RuntimeSettings:
+        """The settings of ``service`` (a :data:`METRICS_LISTEN` key); without one, no metrics."""
+        metrics = ""
+        if service:
+            name = f"MESH_{service.upper()}_METRICS_LISTEN"
+            metrics = env_str(name, METRICS_LISTEN[service])
+            split_address(metrics, name)
         return cls(
+            metrics_listen=metrics,
             blocking_threads=env_int("MESH_BLOCKING_THREADS", 16, minimum=1),
             max_streams=env_int("MESH_MAX_STREAMS", 1024, minimum=1),
             stream_buffer=env_int("MESH_STREAM_BUFFER", 1024, minimum=1),

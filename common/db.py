@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client.core import Metric
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from common.config import env_str
 from common.errors import Unavailable
+from common.metrics import gauge
 
 Migration = Callable[[Connection], None]
 
@@ -184,6 +186,29 @@ class Database:
                 conn.execute(versions.insert().values(version=number))
             current = number
         return current
+
+    def samples(self) -> list[Metric]:
+        """The connection pool's use, for :meth:`common.metrics.Metrics.sample`."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return []  # an in-memory database keeps no pool
+        return [
+            gauge(
+                "mesh_db_pool_connections",
+                "Connections the pool keeps open at most without overflow.",
+                pool.size(),
+            ),
+            gauge(
+                "mesh_db_pool_checked_out_connections",
+                "Connections in use by a transaction now.",
+                pool.checkedout(),
+            ),
+            gauge(
+                "mesh_db_pool_open_connections",
+                "Connections open now, in use or idle (more than the size is overflow).",
+                pool.checkedin() + pool.checkedout(),
+            ),
+        ]
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -10,14 +10,18 @@ one extra coroutine, not one per concern. Around every call it:
   protobuf would fail inside gRPC with a bare error (the deserializer is made tolerant, and
   the error raised once the caller is let in);
 - makes the caller's client address current (:mod:`common.origin`), for the events the call
-  emits;
+  emits, and the call's request id and trace context (:mod:`common.tracing`), for its log
+  lines, its errors (a ``google.rpc.RequestInfo`` detail), its events and its calls onward;
+  with tracing on, the call is a server span;
 - reports each call refused for who made it (PERMISSION_DENIED, or UNAUTHENTICATED where the
   method needs a token) to the server's :class:`common.denials.DenialLog`;
 - bounds the open calls of each streaming method, so a flood of one kind of stream cannot
   take the places of another;
 - turns domain errors into statuses with ErrorInfo through :mod:`common.status`, and anything
   else into a bare INTERNAL whose details stay in the log;
-- writes one access log line with the method, status code, duration and caller.
+- counts the call in the server's :class:`common.metrics.Metrics` (started, in flight,
+  handled by code, latency) and writes one access log line with the method, status code,
+  duration and caller.
 """
 
 from __future__ import annotations
@@ -33,12 +37,14 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 import grpc
+from prometheus_client.core import GaugeMetricFamily
 
-from common import errors, origin, times
+from common import errors, origin, times, tracing
 from common.auth import Principal, TokenVerifier
 from common.config import Networks
 from common.denials import DenialLog
 from common.logs import AccessLog
+from common.metrics import Metrics, RpcMetrics, gauge, split_method
 from common.status import Describe, internal_status, no_details, to_status
 from common.tickets import TicketBook
 from common.undecodable import undecodable
@@ -139,10 +145,11 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
 class _Record:
     """What the access log line of one call says."""
 
-    __slots__ = ("cancelled", "holds_slot", "method", "start", "user")
+    __slots__ = ("cancelled", "holds_slot", "method", "metrics", "start", "user")
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, metrics: RpcMetrics) -> None:
         self.method = method
+        self.metrics = metrics
         self.start = time.perf_counter()
         self.user: str | None = None
         self.cancelled = False
@@ -163,11 +170,13 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         trusted_proxies: Networks = (),
         denials: DenialLog | None = None,
         tickets: TicketBook | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """Set up the per-call checks.
 
         ``trusted_proxies`` may say who the client is; ``denials`` hears of refused calls;
-        ``tickets`` redeems the tickets of methods whose policy accepts one.
+        ``tickets`` redeems the tickets of methods whose policy accepts one; ``metrics``
+        counts the calls (a registry of its own if not given).
         """
         self._domain = domain
         self._trusted = trusted_proxies
@@ -180,6 +189,26 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         self._open: dict[str, int] = {}
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
         self._access = AccessLog("mesh.rpc")
+        self._metrics = Metrics() if metrics is None else metrics
+        self._metrics.sample(self._stream_samples)
+
+    def _stream_samples(self) -> list[GaugeMetricFamily]:
+        """Open streams per streaming method, and the limit they meet; read at scrape time."""
+        opened = GaugeMetricFamily(
+            "grpc_server_open_streams",
+            "Open calls of a streaming method, each holding one of its places.",
+            labels=["grpc_service", "grpc_method"],
+        )
+        for method, count in sorted(self._open.items()):
+            opened.add_metric(list(split_method(method)), count)
+        return [
+            opened,
+            gauge(
+                "grpc_server_max_streams",
+                "Open calls allowed per streaming method.",
+                self._max_streams,
+            ),
+        ]
 
     def open_streams(self, method: str) -> int:
         """How many calls of a streaming method are open now."""
@@ -212,50 +241,71 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
-            behavior = self._unary(handler.unary_unary, method, policy, streaming=False)
+            rpc = self._metrics.rpc(method, "unary")
+            behavior = self._unary(handler.unary_unary, method, rpc, policy, streaming=False)
             return grpc.unary_unary_rpc_method_handler(behavior, **serializers)
         if handler.stream_unary:
-            behavior = self._unary(handler.stream_unary, method, policy, streaming=True)
+            rpc = self._metrics.rpc(method, "client_stream")
+            behavior = self._unary(handler.stream_unary, method, rpc, policy, streaming=True)
             return grpc.stream_unary_rpc_method_handler(behavior, **serializers)
         inner = handler.unary_stream or handler.stream_stream
         streaming_in = handler.stream_stream is not None
+        rpc = self._metrics.rpc(method, "bidi_stream" if streaming_in else "server_stream")
         if inspect.isasyncgenfunction(inner):
-            behavior = self._generator(inner, method, policy, streaming=streaming_in)
+            behavior = self._generator(inner, method, rpc, policy, streaming=streaming_in)
         else:
-            behavior = self._writer(inner, method, policy, streaming=streaming_in)
+            behavior = self._writer(inner, method, rpc, policy, streaming=streaming_in)
         if streaming_in:
             return grpc.stream_stream_rpc_method_handler(behavior, **serializers)
         return grpc.unary_stream_rpc_method_handler(behavior, **serializers)
 
     def _unary(
-        self, inner: Behavior, method: str, policy: Policy | None, *, streaming: bool
+        self,
+        inner: Behavior,
+        method: str,
+        rpc: RpcMetrics,
+        policy: Policy | None,
+        *,
+        streaming: bool,
     ) -> Behavior:
         inner = _coroutine(inner, method)
 
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            async with self._guarded(method, policy, context, stream=False, request=request):
+            async with self._guarded(method, rpc, policy, context, stream=False, request=request):
                 return await inner(_checked(request, streaming=streaming), context)
 
         return call
 
     def _generator(
-        self, inner: Behavior, method: str, policy: Policy | None, *, streaming: bool
+        self,
+        inner: Behavior,
+        method: str,
+        rpc: RpcMetrics,
+        policy: Policy | None,
+        *,
+        streaming: bool,
     ) -> Behavior:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            async with self._guarded(method, policy, context, stream=True, request=request):
+            async with self._guarded(method, rpc, policy, context, stream=True, request=request):
                 async for response in inner(_checked(request, streaming=streaming), context):
                     yield response
 
         return call
 
     def _writer(
-        self, inner: Behavior, method: str, policy: Policy | None, *, streaming: bool
+        self,
+        inner: Behavior,
+        method: str,
+        rpc: RpcMetrics,
+        policy: Policy | None,
+        *,
+        streaming: bool,
     ) -> Behavior:
         """For streaming handlers written with ``context.write`` rather than ``yield``."""
         inner = _coroutine(inner, method)
 
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-            async with self._guarded(method, policy, context, stream=True, request=request):
+            async with self._guarded(method, rpc, policy, context, stream=True, request=request):
                 await inner(_checked(request, streaming=streaming), context)
 
         return call
@@ -264,6 +314,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
     async def _guarded(
         self,
         method: str,
+        rpc: RpcMetrics,
         policy: Policy | None,
         context: grpc.aio.ServicerContext[Any, Any],
         *,
@@ -274,8 +325,11 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
 
         ``request`` is the message, or the request stream of a client-streaming method.
         """
-        record = _Record(method)
-        address = origin.derive(context.peer(), context.invocation_metadata(), self._trusted)
+        record = _Record(method, rpc)
+        rpc.start()
+        metadata = context.invocation_metadata()
+        span = tracing.begin(method, metadata)
+        address = origin.derive(context.peer(), metadata, self._trusted)
         origin.serve_from(address)
         try:
             record.user = await self._authorize(policy, method, context, request)
@@ -298,7 +352,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             await self._fail(exc, method, context)
         finally:
             self._release_slot(record)
-            self._log(record, context)
+            code = self._finish(record, context)
+            if span is not None:
+                span.finish(code, server_fault=code in SERVER_FAULTS)
 
     async def _authorize(
         self,
@@ -356,31 +412,43 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         """Answer with the status ``exc`` stands for; aborts (which raises) or re-raises."""
         if isinstance(exc, grpc.aio.AbortError):
             raise exc  # the handler aborted with a status of its own
+        call = tracing.current()
+        request_id = call.request_id if call is not None else ""
         if isinstance(exc, errors.MeshError):
             try:
-                status = to_status(exc, domain=self._domain, describe=self._describe)
+                status = to_status(
+                    exc, domain=self._domain, describe=self._describe, request_id=request_id
+                )
             except Exception:
                 log.exception("cannot describe an error", extra={"method": method})
             else:
                 await context.abort_with_status(status)
         log.error("unhandled error", extra={"method": method}, exc_info=exc)
-        await context.abort_with_status(internal_status(domain=self._domain))
+        await context.abort_with_status(internal_status(domain=self._domain, request_id=request_id))
 
-    def _log(self, record: _Record, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    def _finish(self, record: _Record, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+        """Count the call and write its access log line; the name of its status code."""
         code = context.code()
+        name: str
         if isinstance(code, grpc.StatusCode):
             name = code.name
         else:
             name = "CANCELLED" if record.cancelled else "OK"
+        seconds = time.perf_counter() - record.start
+        record.metrics.finish(name, seconds)
         self._access.write(
             "rpc",
             times.now(),
             method=record.method,
             code=name,
-            duration_ms=round((time.perf_counter() - record.start) * 1000, 3),
+            duration_ms=round(seconds * 1000, 3),
             user=record.user,
         )
+        return name
 
+
+SERVER_FAULTS = frozenset({"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED"})
+"""Codes that say the server failed, rather than answered the caller (a span in error)."""
 
 _CODES: dict[type[Exception], str] = {
     errors.PermissionDenied: "PERMISSION_DENIED",

@@ -1,4 +1,8 @@
-"""JSON-lines logging to stdout, one object per line, for every process of the mesh."""
+"""JSON-lines logging to stdout, one object per line, for every process of the mesh.
+
+A line written while a call is served carries its ``request_id``, and its ``trace_id`` and
+``span_id`` when it has a trace (:mod:`common.tracing`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 import sys
 from typing import Any
 
-from common import times
+from common import times, tracing
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 _service = ""
@@ -27,6 +31,7 @@ class JsonFormatter(logging.Formatter):
             "service": self._service,
             "logger": record.name,
             "msg": record.getMessage(),
+            **tracing.log_fields(),
         }
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
@@ -66,6 +71,7 @@ class AccessLog:
             "service": _service,
             "logger": self._logger.name,
             "msg": msg,
+            **tracing.log_fields(),
             **fields,
         }
         sys.stdout.write(json.dumps(entry, default=str) + "\n")

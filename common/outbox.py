@@ -1,7 +1,9 @@
 """The transactional outbox: events written in the same transaction as the change they report.
 
 A relay (``common.outbox_relay``) streams unsent rows to the Audit Service and deletes each row
-once acknowledged, so neither a crash nor an Audit outage loses an event.
+once acknowledged, so neither a crash nor an Audit outage loses an event. Each row keeps the
+``traceparent`` of the call that caused it, which the event carries into the audit log: the
+record leads to the trace of the change, and the trace to its record.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from common import origin, times
+from common import origin, times, tracing
 from common.canonical import canonical_json
 from common.db import mark, replace_column
 
@@ -38,6 +40,7 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("actor", sa.String(256), nullable=False),
         sa.Column("time_ns", sa.BigInteger, nullable=False),
         sa.Column("data", sa.Text, nullable=False),
+        sa.Column("traceparent", sa.String(64), nullable=True),
         sqlite_autoincrement=True,
     )
 
@@ -55,6 +58,9 @@ class OutboxEvent:
     client_address: str = field(default_factory=origin.client_address)
     """Where the call that caused it came from (:mod:`common.origin`); the serving call's by
     default, empty for work no call asked for (first start)."""
+    traceparent: str = field(default_factory=tracing.current_traceparent)
+    """The W3C ``traceparent`` of the call that caused it (:mod:`common.tracing`); the serving
+    call's by default, empty outside a call."""
 
     def body(self) -> dict[str, Any]:
         """``data`` with ``client_address``, which every event of the mesh carries."""
@@ -71,6 +77,7 @@ def append(conn: Connection, table: sa.Table, event: OutboxEvent) -> None:
             actor=event.actor,
             time_ns=event.time_ns,
             data=canonical_json(event.body()),
+            traceparent=event.traceparent or None,
         )
     )
     mark(conn, OUTBOX_TOPIC)
@@ -94,3 +101,9 @@ def outbox_times_in_nanoseconds(conn: Connection) -> None:
                 for seq, text in waiting
             ],
         )
+
+
+def outbox_traceparent(conn: Connection) -> None:
+    """Give an outbox made before events carried a ``traceparent`` its column (rows: none)."""
+    if "traceparent" not in {c["name"] for c in sa.inspect(conn).get_columns("outbox")}:
+        conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN traceparent VARCHAR(64)")

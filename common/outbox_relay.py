@@ -7,6 +7,9 @@ relay dies between the two, the row is sent again and Audit, deduplicating on (s
 returns the original result. When Audit is unreachable the relay waits for it to be back;
 rows written meanwhile simply wait in the outbox.
 
+Each event carries the ``traceparent`` its row kept, and with tracing on its delivery, from
+sending to Audit's acknowledgement, is a span of that trace (``outbox.deliver``).
+
 The relay wakes when a transaction that appended to the outbox commits (never for its own reads
 or deletes, nor for other writes), and otherwise looks every ``poll_seconds`` for rows another
 process left behind.
@@ -21,19 +24,21 @@ import json
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 import sqlalchemy as sa
 from google.protobuf import struct_pb2
+from prometheus_client.core import Metric
 
 from audit.v1 import audit_pb2, audit_pb2_grpc
-from common import times
+from common import times, tracing
 from common.blocking import Blocking
 from common.channels import create_channel
 from common.config import env_str
 from common.db import Database
 from common.errors import MeshError
+from common.metrics import counter, gauge
 from common.outbox import OUTBOX_TOPIC
 from common.server import MeshServer
 from common.users_client import TokenSource, bearer
@@ -48,6 +53,16 @@ MAX_EVENTS_PER_MESSAGE = 1000
 def audit_address() -> str:
     """Where producers reach the Audit Service (``MESH_AUDIT_ADDR``, ``127.0.0.1:8002``)."""
     return env_str("MESH_AUDIT_ADDR", "127.0.0.1:8002")
+
+
+class _Sent(NamedTuple):
+    """An event on its way, until Audit acknowledges it."""
+
+    seq: int
+    event_id: str
+    traceparent: str
+    type: str
+    sent_ns: int
 
 
 class _AckMismatch(Exception):
@@ -92,11 +107,46 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rejected: set[int] = set()
+        self._producer = source.strip("/")
+        self._delivered = 0
+        self._failures = 0
 
     def attach(self, server: MeshServer) -> None:
         """Relay while ``server`` runs; unacknowledged rows stay for the next start."""
         server.background.append(self.run)
         server.on_stop.append(self.close)
+        server.metrics.sample(self.samples)
+
+    def samples(self) -> list[Metric]:
+        """The outbox's depth and oldest row (one query), and what the relay did."""
+        table = self._table
+        with self._db.read() as conn:
+            depth, oldest_ns = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(table.c.time_ns))
+            ).one()
+        producer = self._producer
+        age = 0.0 if oldest_ns is None else max(0, times.now() - oldest_ns) / times.SECOND
+        return [
+            gauge("mesh_outbox_depth", "Events waiting in the outbox.", depth, producer=producer),
+            gauge(
+                "mesh_outbox_oldest_age_seconds",
+                "Age of the oldest event waiting in the outbox (0 when it is empty).",
+                age,
+                producer=producer,
+            ),
+            counter(
+                "mesh_outbox_relay_delivered",
+                "Events the Audit Service acknowledged as stored.",
+                self._delivered,
+                producer=producer,
+            ),
+            counter(
+                "mesh_outbox_relay_errors",
+                "Relay streams to the Audit Service that failed or ended, and events it refused.",
+                self._failures + len(self._rejected),
+                producer=producer,
+            ),
+        ]
 
     async def close(self) -> None:
         await self._channel.close()
@@ -126,6 +176,7 @@ class OutboxRelay:
                     log.warning("cannot stream to audit", extra={"error": exc.message})
                 except Exception:
                     log.exception("outbox relay error", extra={"backoff": backoff})
+                self._failures += 1  # a session ends only when its stream failed or ended
                 if delivered:
                     backoff = self._initial_backoff
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
@@ -135,7 +186,7 @@ class OutboxRelay:
 
     async def _session(self) -> int:
         """One StreamEvents call, until it fails or the relay stops; returns rows delivered."""
-        in_flight: collections.deque[tuple[int, str]] = collections.deque()
+        in_flight: collections.deque[_Sent] = collections.deque()
         outstanding: set[int] = set()  # sent on this stream, not deleted yet
         room = asyncio.Semaphore(self._window)
         call = self._stub.StreamEvents(
@@ -160,7 +211,11 @@ class OutboxRelay:
                         taken += 1
                     batch, rows = rows[:taken], rows[taken:]
                     outstanding.update(row.seq for row in batch)
-                    in_flight.extend((row.seq, row.event_id) for row in batch)
+                    sent_ns = times.now()
+                    in_flight.extend(
+                        _Sent(row.seq, row.event_id, row.traceparent or "", row.type, sent_ns)
+                        for row in batch
+                    )
                     await call.write(
                         audit_pb2.StreamEventsRequest(events=[self._event(r) for r in batch])
                     )
@@ -177,15 +232,18 @@ class OutboxRelay:
             nonlocal delivered, acked
             async for response in call:
                 for ack in response.acks:
-                    seq, event_id = in_flight.popleft()
-                    if ack.id != event_id:
-                        raise _AckMismatch(f"expected an ack for {event_id}, got {ack.id}")
+                    sent = in_flight.popleft()
+                    seq = sent.seq
+                    if ack.id != sent.event_id:
+                        raise _AckMismatch(f"expected an ack for {sent.event_id}, got {ack.id}")
+                    self._traced(sent, ack)
                     if ack.HasField("error"):
                         self._rejected.add(seq)
                         self._log_rejection(seq, ack)
                     else:
                         acked.append(seq)
                         delivered += 1
+                        self._delivered += 1
                     room.release()
                 done, acked = acked, []
                 await delete(done)
@@ -213,6 +271,25 @@ class OutboxRelay:
         with self._db.read() as conn:
             return list(conn.execute(query))
 
+    def _traced(self, sent: _Sent, ack: audit_pb2.EventAck) -> None:
+        """The delivery as a span of the trace of the call that caused the event."""
+        if not tracing.enabled():
+            return
+        tracing.record(
+            "outbox.deliver",
+            parent=sent.traceparent,
+            start_ns=sent.sent_ns,
+            end_ns=times.now(),
+            kind=tracing.SpanKind.PRODUCER,
+            attributes={
+                "cloudevents.event_id": sent.event_id,
+                "cloudevents.event_source": self._source,
+                "cloudevents.event_type": sent.type,
+                "mesh.outbox_seq": sent.seq,
+            },
+            failed=ack.error.message if ack.HasField("error") else "",
+        )
+
     def _event(self, row: Any) -> audit_pb2.Event:
         event = audit_pb2.Event(
             id=row.event_id,
@@ -221,6 +298,7 @@ class OutboxRelay:
             subject=row.subject,
             actor=row.actor,
             time=times.to_timestamp(row.time_ns),
+            traceparent=row.traceparent or "",
         )
         data = struct_pb2.Struct()
         data.update(json.loads(row.data))

@@ -27,6 +27,7 @@ from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.denials import DenialLog
 from common.interceptors import MeshInterceptor, Policy
+from common.metrics import Metrics, MetricsEndpoint
 from common.status import Describe, no_details
 from common.tickets import TicketBook
 
@@ -71,6 +72,8 @@ class MeshServer:
         service_names: tuple[str, ...],
         grace_seconds: float,
         blocking: Blocking,
+        metrics: Metrics,
+        metrics_address: str = "",
     ) -> None:
         self.server = server
         self.port = port
@@ -79,6 +82,10 @@ class MeshServer:
         self.grace_seconds = grace_seconds
         self.blocking = blocking
         self._interceptor = interceptor
+        self.metrics = metrics
+        """The server's registry; components add what they measure with ``metrics.sample``."""
+        self._metrics_address = metrics_address
+        self._metrics_endpoint = MetricsEndpoint(metrics, blocking)
         self.background: list[Callable[[], Awaitable[None]]] = []
         """Work that runs while the server does (relays, followers); cancelled at stop."""
         self.on_drain: list[Hook] = []
@@ -97,8 +104,15 @@ class MeshServer:
         """How many calls of a streaming method (``/pkg.Service/Method``) are open now."""
         return self._interceptor.open_streams(method)
 
+    @property
+    def metrics_port(self) -> int:
+        """Where ``/metrics`` is served (0 when it is not)."""
+        return self._metrics_endpoint.port
+
     async def start(self) -> None:
         await self.server.start()
+        if self._metrics_address:
+            await self._metrics_endpoint.start(self._metrics_address)
         for work in self.background:
             self._tasks.append(asyncio.create_task(_logged(work), name=_name(work)))
         if self.readiness is None:
@@ -133,6 +147,7 @@ class MeshServer:
         )
         await _run_all(self.on_drain)
         await draining
+        await self._metrics_endpoint.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -198,7 +213,10 @@ def create_server(
     ``denials`` records the calls refused for who made them; it runs with the server and
     reports what it still counts when the server drains.
     ``tickets`` redeems the tickets of methods whose policy accepts one.
+    ``GET /metrics`` is served at ``settings.metrics_listen`` while the server runs, if set
+    (:mod:`common.metrics`).
     """
+    metrics = Metrics()
     interceptor = MeshInterceptor(
         domain=domain,
         verifier=verifier,
@@ -208,6 +226,7 @@ def create_server(
         trusted_proxies=settings.trusted_proxies,
         denials=denials,
         tickets=tickets,
+        metrics=metrics,
     )
     server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
     health_servicer = health.aio.HealthServicer()
@@ -231,7 +250,11 @@ def create_server(
         service_names=names,
         grace_seconds=settings.grace_seconds,
         blocking=blocking,
+        metrics=metrics,
+        metrics_address=settings.metrics_listen,
     )
+    if verifier is not None:
+        metrics.sample(verifier.samples)
     if denials is not None:
         built.background.append(denials.run)
         built.on_drain.append(denials.close)

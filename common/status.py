@@ -51,13 +51,25 @@ def no_details(detail: object) -> Message:
 
 
 def to_status(
-    error: errors.MeshError, *, domain: str, describe: Describe = no_details
+    error: errors.MeshError,
+    *,
+    domain: str,
+    describe: Describe = no_details,
+    request_id: str = "",
 ) -> grpc.Status:
     """Build the status a servicer aborts with: ErrorInfo always, BadRequest for violations.
 
-    It also carries a message for each of the error's details.
+    It also carries a message for each of the error's details, and with ``request_id`` a
+    RequestInfo, so the caller can quote the id that the logs and traces of the call carry.
     """
-    return rpc_status.to_status(status_proto(error, domain=domain, describe=describe))
+    proto = status_proto(error, domain=domain, describe=describe)
+    return rpc_status.to_status(_with_request(proto, request_id))
+
+
+def _with_request(proto: status_pb2.Status, request_id: str) -> status_pb2.Status:
+    if request_id:
+        proto.details.append(_pack(error_details_pb2.RequestInfo(request_id=request_id)))
+    return proto
 
 
 def status_proto(
@@ -81,13 +93,16 @@ def status_proto(
     return status_pb2.Status(code=code.value[0], message=error.message, details=details)
 
 
-def internal_status(*, domain: str) -> grpc.Status:
-    """What callers see for an unexpected exception: no internals leak, the log has the rest."""
+def internal_status(*, domain: str, request_id: str = "") -> grpc.Status:
+    """What callers see for an unexpected exception: no internals leak, the log has the rest.
+
+    The ``request_id`` (a RequestInfo) finds the rest in the log.
+    """
     info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=domain)
     proto = status_pb2.Status(
         code=code_pb2.INTERNAL, message="internal error", details=[_pack(info)]
     )
-    return rpc_status.to_status(proto)
+    return rpc_status.to_status(_with_request(proto, request_id))
 
 
 _ERRORS: dict[grpc.StatusCode, type[errors.MeshError]] = {

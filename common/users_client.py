@@ -29,11 +29,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
+from prometheus_client.core import Metric
 
 from common import errors, times
 from common.auth import JwksKeyProvider, RevokedSet, TokenVerifier
 from common.channels import create_channel
 from common.config import RuntimeSettings, env_str
+from common.metrics import gauge
 from common.server import MeshServer
 from common.status import from_rpc_error
 from users.v1 import auth_service_pb2 as auth_pb
@@ -97,12 +99,28 @@ class RevocationWatcher:
         self._sequence = 0
         self._ready = asyncio.Event()
         self._live = False
+        self._stale_since = time.monotonic()
         self._confirmations: dict[str, _Confirmation] = {}
 
     @property
     def live(self) -> bool:
         """Whether the stream is connected and caught up, so memory is the whole answer."""
         return self._live
+
+    def samples(self) -> list[Metric]:
+        """Whether the view is current and for how long it has not been, for ``Metrics.sample``."""
+        return [
+            gauge(
+                "mesh_revocation_stream_up",
+                "1 while the revocation stream is connected and caught up, else 0.",
+                int(self._live),
+            ),
+            gauge(
+                "mesh_revocation_stream_lag_seconds",
+                "How long the revocation view has not been known current (0 while it is).",
+                0.0 if self._live else time.monotonic() - self._stale_since,
+            ),
+        ]
 
     async def wait_ready(self) -> None:
         """Return once the stream has caught up with the stored revocations."""
@@ -171,6 +189,8 @@ class RevocationWatcher:
             except errors.MeshError as exc:
                 log.warning("cannot follow revocations", extra={"error": exc.message})
             finally:
+                if self._live:
+                    self._stale_since = time.monotonic()
                 self._live = False
             await asyncio.sleep(retry)
             retry = min(retry * 2, self._max_retry_seconds)
@@ -348,6 +368,7 @@ class UsersConnection:
     def attach(self, server: MeshServer) -> None:
         """Follow revocations while ``server`` runs; it reports NOT_SERVING until caught up."""
         server.readiness = self.revocations.wait_ready
+        server.metrics.sample(self.revocations.samples)
         server.background.append(self.revocations.run)
         server.on_stop.append(self.client.close)
 

@@ -66,6 +66,8 @@ def up() -> int:
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, request_stop)
     say(f"mesh: ready at {endpoints.gateway_url} (gRPC and REST; GET /health, /openapi.json)")
+    for name, url in endpoints.metrics_urls.items():
+        say(f"mesh: {name} metrics at {url}")
     say(f"mesh: sign in as 'admin' with the password {_admin_password_hint(endpoints)}")
     say("mesh: press Ctrl-C to stop")
     exited = mesh.supervisor.watch(stop)

@@ -35,6 +35,8 @@ EXEMPT_REST_PATHS = (
 )
 """REST paths anyone may call; the RPCs bound to them are exempt in their native form too."""
 HEALTH_PATH = "/health"
+STATS_PATH = "/stats/prometheus"
+"""The one path of Envoy's admin interface that its metrics listener passes on (read-only)."""
 OPENAPI_PATH = "/openapi.json"
 REFLECTION_SERVICE = "grpc.reflection.v1alpha.ServerReflection"
 """The reflection version our reflection server speaks; grpcurl falls back to it from v1."""
@@ -428,7 +430,11 @@ def _local_reply_mappers() -> list[Config]:
                         "reason": reason,
                         "domain": ERROR_DOMAIN,
                         "metadata": {"envoy_details": "%RESPONSE_CODE_DETAILS%"},
-                    }
+                    },
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RequestInfo",
+                        "request_id": "%REQ(X-REQUEST-ID)%",
+                    },
                 ],
             }
         }
@@ -517,11 +523,98 @@ def _access_log() -> list[Config]:
                         "details": "%RESPONSE_CODE_DETAILS%",
                         "duration_ms": "%DURATION%",
                         "upstream": "%UPSTREAM_CLUSTER%",
+                        "request_id": "%REQ(X-REQUEST-ID)%",
+                        "trace_id": "%TRACE_ID%",
                     }
                 },
             ),
         }
     ]
+
+
+def _metrics_listener(settings: MeshSettings) -> Config:
+    """A loopback listener passing ``GET /stats/prometheus`` to the admin interface, and no more.
+
+    The admin interface itself can change Envoy (drain listeners, reset counters, quit), so it is
+    never what a scraper reaches; this listener answers 404 to every other path and method.
+    """
+    routes = [
+        {
+            "name": "stats",
+            "match": {
+                "path": STATS_PATH,
+                "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+            },
+            "route": {"cluster": "admin", "timeout": "10s"},
+        },
+        {
+            "name": "nothing_else",
+            "match": {"prefix": "/"},
+            "direct_response": {
+                "status": 404,
+                "body": {"inline_string": f"only GET {STATS_PATH} is served here\n"},
+            },
+        },
+    ]
+    manager = _typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="metrics",
+        codec_type="HTTP1",
+        normalize_path=True,
+        merge_slashes=True,
+        route_config={
+            "name": "metrics",
+            "virtual_hosts": [{"name": "metrics", "domains": ["*"], "routes": routes}],
+        },
+        http_filters=[
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": _typed("envoy.extensions.filters.http.router.v3.Router"),
+            }
+        ],
+    )
+    return {
+        "name": "metrics",
+        "address": _address("127.0.0.1", settings.gateway_metrics_port),
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _tracing(settings: MeshSettings) -> Config:
+    """Envoy's OpenTelemetry tracer, when spans are exported: it starts or continues the trace.
+
+    Without an exporter Envoy starts none (its tracer needs somewhere to send spans) and passes
+    a client's ``traceparent`` on unchanged.
+    """
+    export = settings.traces
+    if export is None:
+        return {}
+    if export.protocol == "grpc":
+        sink: Config = {"grpc_service": {"envoy_grpc": {"cluster_name": "otlp"}, "timeout": "2s"}}
+    else:
+        sink = {
+            "http_service": {"http_uri": {"uri": export.url, "cluster": "otlp", "timeout": "2s"}}
+        }
+    return {
+        "tracing": {
+            "random_sampling": {"value": export.sampling_percent},
+            "provider": {
+                "name": "envoy.tracers.opentelemetry",
+                "typed_config": _typed(
+                    "envoy.config.trace.v3.OpenTelemetryConfig", service_name="mesh-gateway", **sink
+                ),
+            },
+        }
+    }
 
 
 def render(
@@ -612,6 +705,10 @@ def render(
         # address (common/origin.py) and nobody can choose what they record.
         use_remote_address=True,
         xff_num_trusted_hops=0,
+        # Every request gets an x-request-id (a client's own is replaced, as it comes from
+        # outside), passed to the service and returned to the client, who can quote it.
+        always_set_request_id_in_response=True,
+        **_tracing(settings),
         access_log=_access_log(),
         http2_protocol_options={"max_concurrent_streams": 1000},
         route_config={
@@ -643,6 +740,20 @@ def render(
             health_checked=False,
         )
     )
+    clusters.append(
+        _cluster("admin", "127.0.0.1", settings.admin_port, http2=False, health_checked=False)
+    )
+    if settings.traces is not None:
+        otlp_host, otlp_port = settings.traces.host_port
+        clusters.append(
+            _cluster(
+                "otlp",
+                otlp_host,
+                otlp_port,
+                http2=settings.traces.protocol == "grpc",
+                health_checked=False,
+            )
+        )
     return {
         "admin": {"address": _address("127.0.0.1", settings.admin_port)},
         "overload_manager": {
@@ -672,7 +783,8 @@ def render(
                             ]
                         }
                     ],
-                }
+                },
+                _metrics_listener(settings),
             ],
             "clusters": clusters,
         },

@@ -20,7 +20,9 @@ from typing import TextIO
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from common.metrics import METRICS_PATH
 from gateway import envoy
+from gateway.envoy_config import STATS_PATH
 from gateway.settings import MeshSettings
 from gateway.supervisor import ProcessSpec, StartError, Supervisor
 from users.bootstrap import ADMIN_PASSWORD_FILE
@@ -40,6 +42,8 @@ class Endpoints:
     grpc_targets: Mapping[str, str]
     """``host:port`` of each service, and of the gateway under ``"gateway"``."""
     data_dir: Path
+    metrics_urls: Mapping[str, str]
+    """Each process's Prometheus endpoint (on loopback), by process name."""
 
     @property
     def admin_password_file(self) -> Path:
@@ -76,6 +80,10 @@ class Mesh:
                 "gateway": f"{settings.gateway_local_host}:{settings.gateway_port}",
             },
             data_dir=self.data_dir,
+            metrics_urls={
+                name: f"http://127.0.0.1:{port}{STATS_PATH if name == 'gateway' else METRICS_PATH}"
+                for name, port in settings.metrics_ports().items()
+            },
         )
 
     def _env(self) -> dict[str, str]:
@@ -90,6 +98,9 @@ class Mesh:
                 "MESH_USERS_LISTEN": targets["users"],
                 "MESH_OMS_LISTEN": targets["oms"],
                 "MESH_AUDIT_LISTEN": targets["audit"],
+                "MESH_USERS_METRICS_LISTEN": f"127.0.0.1:{s.users_metrics_port}",
+                "MESH_OMS_METRICS_LISTEN": f"127.0.0.1:{s.oms_metrics_port}",
+                "MESH_AUDIT_METRICS_LISTEN": f"127.0.0.1:{s.audit_metrics_port}",
                 "MESH_USERS_ADDR": targets["users"],
                 "MESH_AUDIT_ADDR": targets["audit"],
                 "MESH_PUBLIC_URL": self.endpoints.gateway_url,
@@ -108,7 +119,7 @@ class Mesh:
                 name=name,
                 argv=[python, "-m", f"{name}.server"],
                 env=env,
-                ports=[ports[name]],
+                ports=[ports[name], s.metrics_ports()[name]],
             )
             for name in SERVICES
         ]
@@ -125,7 +136,7 @@ class Mesh:
                 name="gateway",
                 argv=envoy.command(envoy_config),
                 env=env,
-                ports=[s.gateway_port, s.admin_port],
+                ports=[s.gateway_port, s.admin_port, s.gateway_metrics_port],
             )
         )
         return specs

@@ -2,10 +2,59 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from common import tracing
 from common.config import ConfigError, env_int, env_str
 from gateway.supervisor import free_ports
+
+
+@dataclass(frozen=True)
+class TraceExport:
+    """Where Envoy sends its spans: the OTLP endpoint the services export to as well."""
+
+    url: str
+    """The traces endpoint: ``http://host:port/v1/traces`` for OTLP/HTTP, the server for gRPC."""
+    protocol: str
+    """``grpc`` or ``http/protobuf``."""
+    sampling_percent: float
+    """Share of the requests Envoy starts a sampled trace for (``OTEL_TRACES_SAMPLER``)."""
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        if parts.hostname is None:
+            raise ConfigError(f"the OTLP endpoint {self.url!r} names no host")
+        return parts.hostname, parts.port or (4317 if self.protocol == "grpc" else 4318)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TraceExport | None:
+        """As the standard ``OTEL_*`` variables say; None unless they export over OTLP."""
+        if tracing.exporter_name(env) != "otlp":
+            return None
+        protocol = tracing.otlp_protocol(env)
+        url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+        if not url:
+            base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/")
+            default = "http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"
+            url = base or default
+            if protocol != "grpc":
+                url += "/v1/traces"
+        sampler = env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+        percent = 100.0
+        if sampler.endswith("always_off"):
+            percent = 0.0
+        elif sampler.endswith("traceidratio"):
+            try:
+                percent = 100.0 * float(env.get("OTEL_TRACES_SAMPLER_ARG", "1"))
+            except ValueError as exc:
+                raise ConfigError("OTEL_TRACES_SAMPLER_ARG must be a number") from exc
+        export = cls(url=url, protocol=protocol, sampling_percent=min(100.0, max(0.0, percent)))
+        export.host_port  # noqa: B018 - refuse a URL without a host at start
+        return export
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +76,18 @@ class MeshSettings:
     reflection_port: int = 8003
     """Reflection server describing every API, so grpcurl works through the gateway
     (``MESH_REFLECTION_PORT``)."""
+    users_metrics_port: int = 8100
+    """Where the User Service serves ``/metrics``, on loopback (``MESH_USERS_METRICS_PORT``)."""
+    oms_metrics_port: int = 8101
+    """Where the OMS serves ``/metrics``, on loopback (``MESH_OMS_METRICS_PORT``)."""
+    audit_metrics_port: int = 8102
+    """Where the Audit Service serves ``/metrics``, on loopback (``MESH_AUDIT_METRICS_PORT``)."""
+    gateway_metrics_port: int = 8180
+    """Envoy's statistics in Prometheus form, ``GET /stats/prometheus`` and nothing else of the
+    admin interface, on loopback (``MESH_GATEWAY_METRICS_PORT``)."""
+    traces: TraceExport | None = None
+    """Where Envoy exports its spans, from the ``OTEL_*`` variables (see docs/operations.md);
+    None: Envoy passes a client's ``traceparent`` on but starts no trace."""
     upstream_host: str = "127.0.0.1"
     """Host the gateway reaches the services on (``MESH_UPSTREAM_HOST``)."""
     issuer: str = "ontology-mesh"
@@ -53,6 +114,11 @@ class MeshSettings:
             oms_port=_port("MESH_OMS_PORT", defaults.oms_port),
             audit_port=_port("MESH_AUDIT_PORT", defaults.audit_port),
             reflection_port=_port("MESH_REFLECTION_PORT", defaults.reflection_port),
+            users_metrics_port=_port("MESH_USERS_METRICS_PORT", defaults.users_metrics_port),
+            oms_metrics_port=_port("MESH_OMS_METRICS_PORT", defaults.oms_metrics_port),
+            audit_metrics_port=_port("MESH_AUDIT_METRICS_PORT", defaults.audit_metrics_port),
+            gateway_metrics_port=_port("MESH_GATEWAY_METRICS_PORT", defaults.gateway_metrics_port),
+            traces=TraceExport.from_env(os.environ),
             upstream_host=env_str("MESH_UPSTREAM_HOST", defaults.upstream_host),
             issuer=env_str("MESH_TOKEN_ISSUER", defaults.issuer),
             audience=env_str("MESH_TOKEN_AUDIENCE", defaults.audience),
@@ -77,8 +143,12 @@ class MeshSettings:
 
         Such a mesh runs beside any other, as the end-to-end tests and the benchmarks need.
         """
-        gateway, admin, users, oms, audit, reflection = free_ports(6)
+        gateway, admin, users, oms, audit, reflection, *metrics = free_ports(10)
         return cls(
+            users_metrics_port=metrics[0],
+            oms_metrics_port=metrics[1],
+            audit_metrics_port=metrics[2],
+            gateway_metrics_port=metrics[3],
             gateway_host="127.0.0.1",
             gateway_port=gateway,
             admin_port=admin,
@@ -98,6 +168,10 @@ class MeshSettings:
             "MESH_OMS_PORT": str(self.oms_port),
             "MESH_AUDIT_PORT": str(self.audit_port),
             "MESH_REFLECTION_PORT": str(self.reflection_port),
+            "MESH_USERS_METRICS_PORT": str(self.users_metrics_port),
+            "MESH_OMS_METRICS_PORT": str(self.oms_metrics_port),
+            "MESH_AUDIT_METRICS_PORT": str(self.audit_metrics_port),
+            "MESH_GATEWAY_METRICS_PORT": str(self.gateway_metrics_port),
             "MESH_UPSTREAM_HOST": self.upstream_host,
             "MESH_TOKEN_ISSUER": self.issuer,
             "MESH_TOKEN_AUDIENCE": self.audience,
@@ -120,6 +194,19 @@ class MeshSettings:
             "reflection": self.reflection_port,
             "gateway": self.gateway_port,
             "gateway-admin": self.admin_port,
+            "users-metrics": self.users_metrics_port,
+            "oms-metrics": self.oms_metrics_port,
+            "audit-metrics": self.audit_metrics_port,
+            "gateway-metrics": self.gateway_metrics_port,
+        }
+
+    def metrics_ports(self) -> dict[str, int]:
+        """Where each process serves its metrics on loopback, by process name."""
+        return {
+            "users": self.users_metrics_port,
+            "oms": self.oms_metrics_port,
+            "audit": self.audit_metrics_port,
+            "gateway": self.gateway_metrics_port,
         }
 
 

@@ -433,9 +433,14 @@ local function route_for(method, path)
   return nil
 end
 
-local function reply(handle, status, body, headers)
-  -- Marked so that the gateway's mapping of its own replies leaves this body as it is.
+local function reply(handle, status, details, message, code, headers)
+  -- Marked so that the gateway's mapping of its own replies leaves this body as it is. The
+  -- request id goes in, as in every error of the mesh, so a user can quote it.
   handle:streamInfo():dynamicMetadata():set("mesh.strict_input", "refused", true)
+  local request_id = handle:headers():get("x-request-id") or ""
+  local body = '{"code":' .. code .. ',"message":' .. quote(message) .. ',"details":[' ..
+    details .. ',{"@type":"type.googleapis.com/google.rpc.RequestInfo","request_id":' ..
+    quote(request_id) .. '}]}'
   headers[":status"] = status
   headers["content-type"] = "application/json"
   handle:respond(headers, body)
@@ -457,9 +462,10 @@ local function not_allowed(handle, method, path)
   table.sort(allowed)
   local allow = table.concat(allowed, ", ")
   local message = method .. " is not allowed on " .. path .. "; allowed: " .. allow
-  reply(handle, "405", '{"code":12,"message":' .. quote(message) .. ',"details":[' ..
+  reply(handle, "405",
     '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"METHOD_NOT_ALLOWED",' ..
-    '"domain":"gateway.mesh","metadata":{"allow":' .. quote(allow) .. '}}]}', {allow = allow})
+    '"domain":"gateway.mesh","metadata":{"allow":' .. quote(allow) .. '}}', message, 12,
+    {allow = allow})
   return true
 end
 
@@ -471,12 +477,11 @@ local function refuse(handle, name, violations)
       ',"reason":' .. quote(v[3]) .. '}'
   end
   local message = "the request body is not a valid " .. name .. ": " .. table.concat(shown, "; ")
-  local body = '{"code":3,"message":' .. quote(message) .. ',"details":[' ..
-    '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"INVALID_REQUEST_BODY",' ..
-    '"domain":"gateway.mesh","metadata":{"message":' .. quote(name) .. '}},' ..
-    '{"@type":"type.googleapis.com/google.rpc.BadRequest","field_violations":[' ..
-    table.concat(items, ",") .. ']}]}'
-  reply(handle, "400", body, {})
+  local details = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo",' ..
+    '"reason":"INVALID_REQUEST_BODY","domain":"gateway.mesh","metadata":{"message":' ..
+    quote(name) .. '}},{"@type":"type.googleapis.com/google.rpc.BadRequest",' ..
+    '"field_violations":[' .. table.concat(items, ",") .. ']}'
+  reply(handle, "400", details, message, 3, {})
 end
 
 function envoy_on_request(handle)

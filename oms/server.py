@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from common import tracing
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import data_dir
@@ -70,6 +71,7 @@ def build_server(
         ),
     )
     server.on_stop.append(store.close)
+    server.metrics.sample(store.db.samples)
     if audit_target and audit_token:
         OutboxRelay(
             store.db,
@@ -85,6 +87,7 @@ def build_server(
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("oms", settings.runtime.log_level)
+    tracing.configure("oms")
 
     def build() -> MeshServer:
         users = connect_users(

@@ -30,5 +30,5 @@ class Settings:
             database_url=database_url("MESH_OMS_DATABASE_URL", data_dir(), "oms.db"),
             users_addr=env_str("MESH_USERS_ADDR", "127.0.0.1:8000"),
             cache_entries=env_int("MESH_OMS_CACHE_ENTRIES", 50_000, minimum=100),
-            runtime=RuntimeSettings.from_env(),
+            runtime=RuntimeSettings.from_env("oms"),
         )

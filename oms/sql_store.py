@@ -21,7 +21,13 @@ from common import errors, times
 from common.canonical import canonical_json
 from common.db import Database, replace_column
 from common.lru import LruCache
-from common.outbox import OutboxEvent, append, outbox_table, outbox_times_in_nanoseconds
+from common.outbox import (
+    OutboxEvent,
+    append,
+    outbox_table,
+    outbox_times_in_nanoseconds,
+    outbox_traceparent,
+)
 from oms.model import Overlay, Resource, references
 from oms.store import (
     MAIN,
@@ -172,7 +178,13 @@ def _times_in_nanoseconds(conn: Connection) -> None:
     outbox_times_in_nanoseconds(conn)
 
 
-MIGRATIONS = (_create_schema, _create_main, _add_reference_index, _times_in_nanoseconds)
+MIGRATIONS = (
+    _create_schema,
+    _create_main,
+    _add_reference_index,
+    _times_in_nanoseconds,
+    outbox_traceparent,
+)
 
 
 class SqlSnapshot(Snapshot):

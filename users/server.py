@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common import times
+from common import times, tracing
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.db import Database
@@ -182,6 +182,7 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
     server.background.extend([parts.revocations.run, parts.housekeeper.run])
     server.on_drain.append(parts.revocations.stop)
     server.on_stop.append(parts.store.close)
+    server.metrics.sample(parts.store.db.samples)
     if audit_target:
         OutboxRelay(
             parts.store.db,
@@ -197,6 +198,7 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
 def main() -> None:
     settings = Settings.from_env()
     configure_logging("users", settings.runtime.log_level)
+    tracing.configure("users")
     serve(lambda: build_server(settings, audit_target=audit_address()))
 
 

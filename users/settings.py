@@ -79,7 +79,7 @@ class Settings:
         if min_score > MAX_SCORE:
             raise ConfigError(f"MESH_PASSWORD_MIN_SCORE must be 0 to {MAX_SCORE}")
         return cls(
-            runtime=RuntimeSettings.from_env(),
+            runtime=RuntimeSettings.from_env("users"),
             listen=env_str("MESH_USERS_LISTEN", "127.0.0.1:8000"),
             data_dir=root,
             database_url=database_url("MESH_USERS_DATABASE_URL", root, "users.db"),

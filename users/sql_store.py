@@ -14,7 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from common.db import Database, mark, replace_column
-from common.outbox import OutboxEvent, append, outbox_table, outbox_times_in_nanoseconds
+from common.outbox import (
+    OutboxEvent,
+    append,
+    outbox_table,
+    outbox_times_in_nanoseconds,
+    outbox_traceparent,
+)
 from common.permissions import Permission
 from users.roles import BUILTIN_ROLES
 from users.store import (
@@ -272,6 +278,7 @@ MIGRATIONS = (
     _password_lifecycle,
     _lockout_per_address,
     _session_origins,
+    outbox_traceparent,
 )
 
 

@@ -68,7 +68,8 @@ def _refused(client: httpx.Client, **params: object) -> httpx.Response:
 
 
 def _reasons(response: httpx.Response) -> list[str]:
-    return [d.get("reason") for d in response.json()["details"]]
+    details = response.json()["details"]
+    return [d["reason"] for d in details if d["@type"].endswith("google.rpc.ErrorInfo")]
 
 
 def test_every_event_has_its_sequence_as_id(client: httpx.Client, admin: dict[str, str]) -> None:

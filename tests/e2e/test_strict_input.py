@@ -31,6 +31,8 @@ def _violations(response: httpx.Response) -> list[tuple[str, str, str]]:
     (info,) = [d for d in body["details"] if d["@type"].endswith("ErrorInfo")]
     assert (info["reason"], info["domain"]) == ("INVALID_REQUEST_BODY", "gateway.mesh")
     (bad,) = [d for d in body["details"] if d["@type"].endswith("BadRequest")]
+    (request,) = [d for d in body["details"] if d["@type"].endswith("RequestInfo")]
+    assert request["request_id"] == response.headers["x-request-id"] != ""
     return [(v["field"], v["reason"], v["description"]) for v in bad["field_violations"]]
 
 

@@ -21,6 +21,7 @@ _MESSAGES: dict[str, type[Message]] = {
         error_details_pb2.ErrorInfo,
         error_details_pb2.BadRequest,
         error_details_pb2.LocalizedMessage,
+        error_details_pb2.RequestInfo,
         history_pb2.MergeConflict,
         history_pb2.ValidationFinding,
     )

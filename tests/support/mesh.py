@@ -94,3 +94,11 @@ def new_user(
     return str(created.json()["user_id"]), bearer(
         str(login(client, name, password)["access_token"])
     )
+
+
+def new_branch(client: httpx.Client, headers: dict[str, str]) -> str:
+    """A branch of ``main`` of its own, so that what a test creates leaves ``main`` as it was."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    response = client.post("/api/v1/branches", headers=headers, json={"name": name})
+    assert response.status_code == 200, response.text
+    return name

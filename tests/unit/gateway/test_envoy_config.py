@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from gateway import descriptors, envoy, envoy_config
-from gateway.settings import MeshSettings
+from gateway.settings import MeshSettings, TraceExport
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -177,3 +178,68 @@ def test_only_the_event_stream_numbers_its_server_sent_events(config: dict[str, 
     assert numbered == ["/audit.v1.AuditService/SubscribeEvents"]
     lua = _filter(config, envoy_config.SSE_FILTER)
     assert "default_source_code" not in lua  # nothing runs on the other routes
+
+
+def test_without_an_exporter_envoy_traces_nothing_but_returns_request_ids(
+    config: dict[str, Any],
+) -> None:
+    assert "tracing" not in _hcm(config)
+    assert _hcm(config)["always_set_request_id_in_response"] is True
+    assert "otlp" not in {c["name"] for c in config["static_resources"]["clusters"]}
+
+
+@pytest.mark.parametrize(
+    ("env", "sink"),
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}, "grpc_service"),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": "0.25",
+            },
+            "http_service",
+        ),
+    ],
+)
+def test_an_otlp_exporter_makes_envoy_start_traces_and_send_them_there(
+    tmp_path: Path, env: dict[str, str], sink: str
+) -> None:
+    traces = TraceExport.from_env(env)
+    assert traces is not None
+    settings = dataclasses.replace(MeshSettings(), traces=traces)
+    rendered = envoy_config.render(descriptors.load(), settings)
+    tracing = _hcm(rendered)["tracing"]
+    provider = tracing["provider"]["typed_config"]
+    assert provider["service_name"] == "mesh-gateway"
+    assert sink in provider
+    if sink == "http_service":
+        assert provider[sink]["http_uri"]["uri"] == "http://collector:4318/v1/traces"
+        assert tracing["random_sampling"]["value"] == 25.0
+    otlp = next(c for c in rendered["static_resources"]["clusters"] if c["name"] == "otlp")
+    address = otlp["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    assert address["socket_address"] == {
+        "address": "collector",
+        "port_value": 4317 if sink == "grpc_service" else 4318,
+    }
+    path = tmp_path / "envoy.json"
+    path.write_text(json.dumps(rendered))
+    result = _validate(path, ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_metrics_listener_is_on_loopback_and_routes_stats_alone(
+    config: dict[str, Any],
+) -> None:
+    listener = next(
+        entry for entry in config["static_resources"]["listeners"] if entry["name"] == "metrics"
+    )
+    assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 8180}
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+    forwarded = [r for r in routes if "route" in r]
+    assert [(r["match"]["path"], r["route"]["cluster"]) for r in forwarded] == [
+        ("/stats/prometheus", "admin")
+    ]
+    assert all(r["direct_response"]["status"] == 404 for r in routes if "route" not in r)

@@ -17,6 +17,10 @@ def test_defaults_are_the_ports_of_the_brief() -> None:
         "reflection": 8003,
         "gateway": 8080,
         "gateway-admin": 9901,
+        "users-metrics": 8100,
+        "oms-metrics": 8101,
+        "audit-metrics": 8102,
+        "gateway-metrics": 8180,
     }
 
 
