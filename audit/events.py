@@ -269,6 +269,23 @@ class Recorded(NamedTuple):
     duplicate: bool
 
 
+def as_struct(value: Any) -> Any:
+    """``value`` as a ``google.protobuf.Struct`` holds it: every number a double.
+
+    Events that arrive over the API come as Structs; one the log writes itself is made the
+    same, so that its stored form is what a reader's recomputation of its hash starts from.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: as_struct(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_struct(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events a query or subscription wants; empty fields match everything.

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from audit import ingest
 from audit.checkpoints import Checkpoint, VerifierKey
-from audit.events import INT64_MAX, EventFilter, StoredEvent, parse_event
+from audit.events import INT64_MAX, EventFilter, StoredEvent, as_struct, parse_event
 from audit.ingest import Ingestor, Outcome, Prepare
 from audit.query import check_filter, run_query
 from audit.store import EventStore
@@ -90,7 +90,12 @@ class AuditService:
         return await ingest.settle(pending, self._limits.commit_timeout)
 
     async def record_own(self, event: OutboxEvent) -> None:
-        """Append an event of the Audit Service itself, through the same ingest as any other."""
+        """Append an event of the Audit Service itself, through the same ingest as any other.
+
+        Its data is stored as if it had come as a Struct, as every other event's does (numbers
+        are doubles), so that a client recomputing the event's hash from what it reads back
+        gets the stored one.
+        """
         parsed = parse_event(
             id=event.id,
             source=SOURCE,
@@ -98,7 +103,7 @@ class AuditService:
             subject=event.subject,
             time_ns=event.time_ns,
             actor=event.actor,
-            data=event.body(),
+            data=as_struct(event.body()),
         )
         (outcome,) = await self.publish(lambda: [parsed], 1)
         if isinstance(outcome, MeshError):

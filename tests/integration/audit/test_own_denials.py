@@ -13,6 +13,7 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
+from audit import auditor
 from audit.v1 import audit_pb2
 from tests.support.audit import Client, make_event, start_audit
 from tests.support.waiting import eventually
@@ -56,6 +57,17 @@ def test_refused_ingest_and_reads_are_recorded_with_caller_and_address(client: C
     ]
     verdict = client.stub.VerifyLog(audit_pb2.VerifyLogRequest(), metadata=client.reader)
     assert verdict.intact and verdict.verified_count == 2
+
+
+def test_its_own_events_verify_from_outside_as_every_other_does(client: Client, tmp_path) -> None:
+    """A reader recomputes each hash from the event as read back (numbers as doubles)."""
+    with pytest.raises(grpc.RpcError):
+        client.stub.VerifyLog(audit_pb2.VerifyLogRequest(), metadata=client.writer, timeout=10)
+    assert _denied(client)[0]["data"]["count"] == 1.0
+    key = client.stub.GetVerifierKey(audit_pb2.GetVerifierKeyRequest()).verifier_key
+    client.stub.CreateCheckpoint(audit_pb2.CreateCheckpointRequest(), metadata=client.reader)
+    api = auditor.Api(client.stub, client.reader)
+    assert auditor.witness(api, tmp_path / "witness.json", pin=key).size == 1
 
 
 def test_an_unauthenticated_flood_is_counted_into_two_events(
