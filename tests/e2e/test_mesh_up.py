@@ -62,13 +62,7 @@ def _env(settings: MeshSettings, data: Path, **extra: str) -> dict[str, str]:
         {
             "PYTHONPATH": str(ROOT),
             "MESH_DATA_DIR": str(data),
-            "MESH_GATEWAY_HOST": "127.0.0.1",
-            "MESH_GATEWAY_PORT": str(settings.gateway_port),
-            "MESH_GATEWAY_ADMIN_PORT": str(settings.admin_port),
-            "MESH_USERS_PORT": str(settings.users_port),
-            "MESH_OMS_PORT": str(settings.oms_port),
-            "MESH_AUDIT_PORT": str(settings.audit_port),
-            "MESH_REFLECTION_PORT": str(settings.reflection_port),
+            **settings.to_env(),  # every port free, the metrics ones too
             "MESH_PASSWORD_HASH_PROFILE": "test",
             **extra,
         }
