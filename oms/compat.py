@@ -17,6 +17,7 @@ Every change gets a finding with a stable rule id (see :data:`RULES`); its sever
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +38,11 @@ from oms.model import (
     split_key,
     type_name,
 )
+
+
+def _change(old: Any, new: Any) -> str:
+    """A change of value as people read the API: both values in their JSON form."""
+    return f"{json.dumps(old, ensure_ascii=False)} -> {json.dumps(new, ensure_ascii=False)}"
 
 
 class Severity(StrEnum):
@@ -295,12 +301,14 @@ def _property(report: _Report, path: str, old: dict[str, Any], new: dict[str, An
             if bool(old.get(name)) != bool(new.get(name)):
                 made, unmade = _FLAGS[name]
                 rule = made if new.get(name) else unmade
-                report.add(rule, f"{path}.{name}", f"{name}: {old.get(name)} -> {new.get(name)}")
+                report.add(
+                    rule, f"{path}.{name}", f"{name}: {_change(old.get(name), new.get(name))}"
+                )
         elif name == "shared_property":
             report.add(
                 "SHARED_PROPERTY_LINK_CHANGED",
                 f"{path}.shared_property",
-                f"{old.get(name)!r} -> {new.get(name)!r}",
+                _change(old.get(name), new.get(name)),
             )
         elif name not in ("api_name", "data_type", "enum_values"):
             report.add("METADATA_CHANGED", f"{path}.{name}", f"{name} changed")
@@ -353,14 +361,14 @@ def _object_type(report: _Report, key: str, old: Resource, new: Resource) -> Non
         report.add(
             "OBJECT_TYPE_DEPRECATED" if deprecated else "OBJECT_TYPE_STATUS_CHANGED",
             f"{key}.status",
-            f"status {old.get('status')} -> {new.get('status')}",
+            f"status {_change(old.get('status'), new.get('status'))}",
         )
     for name, rule in (
         ("primary_key", "PRIMARY_KEY_CHANGED"),
         ("title_property", "TITLE_PROPERTY_CHANGED"),
     ):
         if old.get(name) != new.get(name):
-            report.add(rule, f"{key}.{name}", f"{name} {old.get(name)!r} -> {new.get(name)!r}")
+            report.add(rule, f"{key}.{name}", f"{name} {_change(old.get(name), new.get(name))}")
     if old.get("properties") != new.get("properties"):
         _properties(report, key, old.get("properties"), new.get("properties"), interface=False)
     _names(
@@ -388,7 +396,7 @@ def _sides(cardinality: Any) -> tuple[bool, bool] | None:
 def _link_type(report: _Report, key: str, old: Resource, new: Resource) -> None:
     for end in ("from_object_type", "to_object_type"):
         if old.get(end) != new.get(end):
-            report.add("LINK_ENDPOINT_CHANGED", f"{key}.{end}", f"{old.get(end)} -> {new.get(end)}")
+            report.add("LINK_ENDPOINT_CHANGED", f"{key}.{end}", _change(old.get(end), new.get(end)))
     before, after = old.get("cardinality"), new.get("cardinality")
     if before != after:
         old_sides, new_sides = _sides(before), _sides(after)
@@ -482,7 +490,7 @@ def _action_type(report: _Report, key: str, old: Resource, new: Resource) -> Non
         report.add(
             "ACTION_PERMISSION_CHANGED",
             f"{key}.permission",
-            f"{old.get('permission')!r} -> {new.get('permission')!r}",
+            _change(old.get("permission"), new.get("permission")),
         )
     if old.get("rules") != new.get("rules"):
         report.add("ACTION_RULES_CHANGED", f"{key}.rules", "the rules changed")

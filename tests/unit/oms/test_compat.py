@@ -461,3 +461,10 @@ def test_malformed_resources_never_crash_diff_merge_or_compatibility(
     diff_snapshots(old, new)
     merge_snapshots(old, new, {**old, key: copy.deepcopy(old[key]) | {"description": "x"}})
     merge_snapshots(old, {k: v for k, v in old.items() if k != key}, new)
+
+
+def test_messages_quote_values_in_their_json_form() -> None:
+    old, new = before_and_after("PROPERTY_MADE_REQUIRED", set_prop(OFFICE, "city", required=True))
+    (finding,) = [f for f in check_compatibility(old, new) if f.rule_id == "PROPERTY_MADE_REQUIRED"]
+    assert finding.message.endswith("required: false -> true")
+    assert "True" not in finding.message and "'" not in finding.message
