@@ -1,8 +1,9 @@
 """Regenerate every generated artefact from ``protos/``: Python code and the descriptor set.
 
 ``mesh-generate`` (or ``make generate``) writes ``{users,oms,audit}/v1/*_pb2.py``, ``.pyi`` and
-``*_pb2_grpc.py`` next to nothing handwritten, and ``gateway/descriptor.pb`` for Envoy's
-transcoder. ``mesh-generate --check`` regenerates into a scratch folder and fails on any
+``*_pb2_grpc.py`` next to nothing handwritten, ``gateway/descriptor.pb`` for Envoy's
+transcoder, the OpenAPI document and ``envoy.yaml`` from it, and the OMS's compatibility rule
+catalogue (``docs/compatibility-rules.md``). ``mesh-generate --check`` regenerates into a scratch folder and fails on any
 difference, which is how a test catches stale generated code.
 """
 
@@ -22,6 +23,7 @@ GENERATED_PACKAGES = ("users", "oms", "audit")
 DESCRIPTOR = Path("gateway") / "descriptor.pb"
 OPENAPI = Path("gateway") / "openapi.json"
 ENVOY_CONFIG = Path("envoy.yaml")
+COMPATIBILITY_RULES = Path("docs") / "compatibility-rules.md"
 ENVOY_HEADER = """\
 # The gateway's Envoy configuration with the default ports (see docs/gateway.md).
 # Generated from gateway/envoy_config.py and the protos by `make generate`; do not edit.
@@ -85,6 +87,7 @@ def generate(out: Path) -> None:
         ]
     )
     _write_gateway_files(out)
+    _write_docs(out)
 
 
 def _write_gateway_files(out: Path) -> None:
@@ -97,6 +100,14 @@ def _write_gateway_files(out: Path) -> None:
     (out / OPENAPI).write_text(openapi.render(descriptor_set, services))
     config = envoy_config.render(descriptor_set, MeshSettings())
     (out / ENVOY_CONFIG).write_text(ENVOY_HEADER + _yaml(config))
+
+
+def _write_docs(out: Path) -> None:
+    """The documents generated from code: the OMS's compatibility rule catalogue."""
+    from oms import catalogue
+
+    (out / COMPATIBILITY_RULES).parent.mkdir(parents=True, exist_ok=True)
+    (out / COMPATIBILITY_RULES).write_text(catalogue.markdown())
 
 
 def _yaml(config: object) -> str:
@@ -119,7 +130,7 @@ def _yaml(config: object) -> str:
 
 
 def _generated_files(root: Path) -> set[str]:
-    files = {str(DESCRIPTOR), str(OPENAPI), str(ENVOY_CONFIG)}
+    files = {str(DESCRIPTOR), str(OPENAPI), str(ENVOY_CONFIG), str(COMPATIBILITY_RULES)}
     for package in GENERATED_PACKAGES:
         for path in (root / package / "v1").glob("*"):
             if path.is_file():

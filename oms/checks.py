@@ -29,6 +29,7 @@ from oms.model import (
     RULE_FIELDS,
     SHARED_PROPERTIES,
     SINGULAR,
+    SPARSE_FLAGS,
     BaseType,
     Cardinality,
     Ontology,
@@ -374,7 +375,7 @@ class _Checker:
             )
             _check_text(out, path + ".description", prop.get("description"), MAX_DESCRIPTION, False)
             _check_data_type(out, path + ".data_type", prop.get("data_type"))
-            for flag in ("required", "unique"):
+            for flag in ("required", "unique", *(SPARSE_FLAGS & prop.keys())):
                 if not isinstance(prop.get(flag), bool):
                     out.add(f"{path}.{flag}", "must be true or false", "WRONG_TYPE")
             _check_enum(out, path + ".enum_values", prop.get("enum_values"), prop.get("data_type"))

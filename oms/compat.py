@@ -1,18 +1,26 @@
-"""Compatibility of an ontology change, rule by rule, in the modes schema registries use.
+"""Compatibility of an ontology change, rule by rule, in Schema Registry's modes.
 
-The ontology is read as a closed schema for its data: objects, links and action calls.
+The ontology is the schema of its data: objects, links and action calls. The modes are
+Confluent Schema Registry's, with readers that ignore what they do not know:
 
-- ``BACKWARD`` (the default): everything valid under the old ontology stays valid under the
-  new one, so existing objects and existing callers keep working. Deleting, narrowing, adding
-  constraints (required, unique, fewer enum values) and required additions break it.
-- ``FORWARD``: everything valid under the new ontology is valid under the old one, so readers
-  built on the old ontology understand what new writers produce. Additions (types,
-  properties, enum values), widening and relaxed constraints break it; it is BACKWARD with old
-  and new swapped.
+- ``BACKWARD`` (the default): readers on the new ontology read data written under the old
+  one; upgrade consumers first. Adding optional things is safe; adding required ones,
+  narrowing and new constraints break it.
+- ``FORWARD``: readers on the old ontology read data written under the new one; upgrade
+  producers first. Additions are safe; widening, relaxed constraints and removing a required
+  property break it.
 - ``FULL``: both. ``NONE``: nothing is breaking; every change is still reported.
 
-Every change gets a finding with a stable rule id (see :data:`RULES`); its severity is
-``BREAKING`` when the rule breaks the mode's direction, else the rule's own severity.
+One deliberate difference, *removal protection*: Schema Registry's ``BACKWARD`` allows
+deleting a field, because a reader on the new schema skips it. An ontology's consumers also
+address types, properties, links and parameters by name (apps, filters, action calls), so
+here every removal (the rules with ``removal`` set) breaks ``BACKWARD`` and ``FULL``. The way
+out is deprecate-then-remove: a property marked ``deprecated``, or an object type with status
+``DEPRECATED``, in the version compared against may be removed without breaking.
+
+Every change gets a finding with a stable rule id (see :data:`RULES`, published as the
+catalogue); its severity is ``BREAKING`` when the rule breaks the mode's direction, else the
+rule's own severity.
 """
 
 from __future__ import annotations
@@ -40,9 +48,13 @@ from oms.model import (
 )
 
 
+def _json(value: Any) -> str:
+    """A value as people read the API: its JSON form."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _change(old: Any, new: Any) -> str:
-    """A change of value as people read the API: both values in their JSON form."""
-    return f"{json.dumps(old, ensure_ascii=False)} -> {json.dumps(new, ensure_ascii=False)}"
+    return f"{_json(old)} -> {_json(new)}"
 
 
 class Severity(StrEnum):
@@ -64,13 +76,20 @@ class CompatibilityMode(StrEnum):
 
 @dataclass(frozen=True)
 class Rule:
-    """One kind of change and the directions of compatibility it breaks."""
+    """One kind of change, the directions of compatibility it breaks, why, and the safe way.
+
+    ``removal`` marks the rules that break ``BACKWARD`` here although Schema Registry's
+    ``BACKWARD`` allows them (removal protection, see the module docstring).
+    """
 
     rule_id: str
     backward: bool
     forward: bool
     severity: Severity
     summary: str
+    why: str
+    fix: str
+    removal: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,11 @@ class Finding:
     message: str
 
     @property
+    def rule(self) -> Rule:
+        """The catalogue entry: why the change matters and how to make it safely."""
+        return RULES[self.rule_id]
+
+    @property
     def key(self) -> str:
         """The resource key the finding is about (api names never hold a dot)."""
         return self.path.split(".", 1)[0]
@@ -90,71 +114,509 @@ class Finding:
 
 _B, _F, _BF, _NO = (True, False), (False, True), (True, True), (False, False)
 _INFO, _WARN = Severity.INFO, Severity.WARNING
-_TABLE: list[tuple[str, tuple[bool, bool], Severity, str]] = [
-    ("OBJECT_TYPE_ADDED", _F, _INFO, "an object type was added"),
-    ("OBJECT_TYPE_DELETED", _B, _WARN, "an object type was deleted"),
-    ("OBJECT_TYPE_DEPRECATED", _NO, _WARN, "an object type was deprecated"),
-    ("OBJECT_TYPE_STATUS_CHANGED", _NO, _INFO, "an object type's status changed"),
-    ("PRIMARY_KEY_CHANGED", _BF, _WARN, "the primary key changed: objects are identified anew"),
-    ("TITLE_PROPERTY_CHANGED", _NO, _INFO, "the title property changed"),
-    ("INTERFACE_IMPLEMENTATION_ADDED", _F, _INFO, "an object type implements another interface"),
-    (
+_ADD_SAFE = "Nothing to do: no reader or writer of either version is affected."
+_REMOVAL_FIX = (
+    "Deprecate it first (status DEPRECATED for a type, `deprecated: true` for a property) and"
+    " let the deprecation reach the branch; removing it later is then not breaking."
+)
+_RULES: list[Rule] = [
+    Rule(
+        "OBJECT_TYPE_ADDED",
+        *_NO,
+        _INFO,
+        "an object type was added",
+        "Old data holds no objects of the type, and readers on the old ontology ignore the"
+        " objects they do not know.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "OBJECT_TYPE_DELETED",
+        *_B,
+        _WARN,
+        "an object type was deleted",
+        "Its objects, and the apps and actions that address the type by name, lose their"
+        " definition.",
+        _REMOVAL_FIX,
+        removal=True,
+    ),
+    Rule(
+        "DEPRECATED_OBJECT_TYPE_DELETED",
+        *_NO,
+        _WARN,
+        "a deprecated object type was deleted",
+        "The type was already DEPRECATED in the version compared against: consumers were told"
+        " to move off it.",
+        "Check that no consumer still reads the type before the merge.",
+    ),
+    Rule(
+        "OBJECT_TYPE_DEPRECATED",
+        *_NO,
+        _WARN,
+        "an object type was deprecated",
+        "Nothing changes for data; consumers are warned that the type will go.",
+        "Tell the type's consumers, then delete it in a later change.",
+    ),
+    Rule(
+        "OBJECT_TYPE_STATUS_CHANGED",
+        *_NO,
+        _INFO,
+        "an object type's status changed",
+        "The status is advice to people; it does not change what data is valid.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "PRIMARY_KEY_CHANGED",
+        *_BF,
+        _WARN,
+        "the primary key changed: objects are identified anew",
+        "Every object is looked up by its primary key; old and new readers would name the same"
+        " object differently.",
+        "Create a new object type with the new key, migrate the objects, deprecate the old type.",
+    ),
+    Rule(
+        "TITLE_PROPERTY_CHANGED",
+        *_NO,
+        _INFO,
+        "the title property changed",
+        "Only how objects are shown changes.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "INTERFACE_IMPLEMENTATION_ADDED",
+        *_NO,
+        _INFO,
+        "an object type implements another interface",
+        "The type already has the interface's properties (validation checks it); readers of"
+        " the interface simply find more types.",
+        _ADD_SAFE,
+    ),
+    Rule(
         "INTERFACE_IMPLEMENTATION_REMOVED",
-        _B,
+        *_B,
         _WARN,
         "an object type no longer implements an interface",
+        "Consumers that reach the type's objects through the interface stop finding them.",
+        "Move those consumers to the object type itself first.",
+        removal=True,
     ),
-    ("PROPERTY_ADDED", _F, _INFO, "an optional property was added"),
-    ("REQUIRED_PROPERTY_ADDED", _BF, _WARN, "a required property was added: old objects lack it"),
-    ("PROPERTY_DELETED", _B, _WARN, "a property was deleted"),
-    ("REQUIRED_PROPERTY_DELETED", _BF, _WARN, "a required property was deleted"),
-    ("PROPERTY_TYPE_WIDENED", _F, _INFO, "a data type was widened"),
-    ("PROPERTY_TYPE_NARROWED", _B, _WARN, "a data type was narrowed"),
-    ("PROPERTY_TYPE_CHANGED", _BF, _WARN, "a data type changed incompatibly"),
-    ("PROPERTY_MADE_REQUIRED", _B, _WARN, "a property became required"),
-    ("PROPERTY_MADE_OPTIONAL", _F, _INFO, "a property became optional"),
-    ("PROPERTY_UNIQUE_ADDED", _B, _WARN, "a property became unique"),
-    ("PROPERTY_UNIQUE_REMOVED", _F, _INFO, "a property is no longer unique"),
-    ("ENUM_VALUES_REMOVED", _B, _WARN, "enum values were removed"),
-    ("ENUM_VALUES_ADDED", _F, _INFO, "enum values were added"),
-    ("ENUM_CONSTRAINT_ADDED", _B, _WARN, "a free property was restricted to enum values"),
-    ("ENUM_CONSTRAINT_REMOVED", _F, _INFO, "a property is no longer restricted to enum values"),
-    ("SHARED_PROPERTY_LINK_CHANGED", _NO, _INFO, "a property's shared property changed"),
-    ("PROPERTY_ORDER_CHANGED", _NO, _INFO, "the display order of properties changed"),
-    ("ACTION_PARAMETER_ORDER_CHANGED", _NO, _INFO, "the display order of parameters changed"),
-    ("METADATA_CHANGED", _NO, _INFO, "a display name, description or other metadata changed"),
-    ("LINK_TYPE_ADDED", _F, _INFO, "a link type was added"),
-    ("LINK_TYPE_DELETED", _B, _WARN, "a link type was deleted"),
-    ("LINK_ENDPOINT_CHANGED", _BF, _WARN, "a link type connects other object types"),
-    ("LINK_CARDINALITY_NARROWED", _B, _WARN, "a link type allows fewer links"),
-    ("LINK_CARDINALITY_WIDENED", _F, _INFO, "a link type allows more links"),
-    ("LINK_CARDINALITY_CHANGED", _BF, _WARN, "a link type's cardinality changed incompatibly"),
-    ("INTERFACE_ADDED", _F, _INFO, "an interface was added"),
-    ("INTERFACE_DELETED", _B, _WARN, "an interface was deleted"),
-    ("INTERFACE_PROPERTY_ADDED", _F, _INFO, "an interface requires another property"),
-    ("INTERFACE_PROPERTY_REMOVED", _B, _WARN, "an interface property was removed"),
-    ("INTERFACE_EXTENDS_ADDED", _F, _INFO, "an interface extends another interface"),
-    ("INTERFACE_EXTENDS_REMOVED", _B, _WARN, "an interface no longer extends an interface"),
-    ("SHARED_PROPERTY_ADDED", _F, _INFO, "a shared property was added"),
-    ("SHARED_PROPERTY_DELETED", _B, _WARN, "a shared property was deleted"),
-    ("ACTION_TYPE_ADDED", _F, _INFO, "an action type was added"),
-    ("ACTION_TYPE_DELETED", _B, _WARN, "an action type was deleted"),
-    ("ACTION_PARAMETER_ADDED", _F, _INFO, "an optional action parameter was added"),
-    ("ACTION_PARAMETER_ADDED_REQUIRED", _BF, _WARN, "a required action parameter was added"),
-    ("ACTION_PARAMETER_REMOVED", _B, _WARN, "an action parameter was removed"),
-    ("ACTION_REQUIRED_PARAMETER_REMOVED", _BF, _WARN, "a required action parameter was removed"),
-    ("ACTION_PARAMETER_TYPE_WIDENED", _F, _INFO, "an action parameter's type was widened"),
-    ("ACTION_PARAMETER_TYPE_NARROWED", _B, _WARN, "an action parameter's type was narrowed"),
-    ("ACTION_PARAMETER_TYPE_CHANGED", _BF, _WARN, "an action parameter's type changed"),
-    ("ACTION_PARAMETER_MADE_REQUIRED", _B, _WARN, "an action parameter became required"),
-    ("ACTION_PARAMETER_MADE_OPTIONAL", _F, _INFO, "an action parameter became optional"),
-    ("ACTION_PERMISSION_CHANGED", _NO, _WARN, "the permission to run an action changed"),
-    ("ACTION_RULES_CHANGED", _NO, _WARN, "what an action does changed"),
+    Rule(
+        "PROPERTY_ADDED",
+        *_NO,
+        _INFO,
+        "an optional property was added",
+        "Old objects simply lack the optional value, and old readers ignore a property they do"
+        " not know.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "REQUIRED_PROPERTY_ADDED",
+        *_B,
+        _WARN,
+        "a required property was added: old objects lack it",
+        "Objects written under the old ontology have no value for it, so they are no longer valid.",
+        "Add it as optional, backfill every object, then make it required.",
+    ),
+    Rule(
+        "PROPERTY_DELETED",
+        *_B,
+        _WARN,
+        "a property was deleted",
+        "Its values are no longer defined, and the apps, filters and actions that name the"
+        " property break.",
+        _REMOVAL_FIX,
+        removal=True,
+    ),
+    Rule(
+        "REQUIRED_PROPERTY_DELETED",
+        *_BF,
+        _WARN,
+        "a required property was deleted",
+        "Readers on the old ontology require a value new objects no longer have, and consumers"
+        " that name it break.",
+        "Make it optional, deprecate it, and remove it in a later change.",
+        removal=True,
+    ),
+    Rule(
+        "DEPRECATED_PROPERTY_DELETED",
+        *_NO,
+        _WARN,
+        "a deprecated property was deleted",
+        "The property was already deprecated in the version compared against.",
+        "Check that no consumer still reads it before the merge.",
+    ),
+    Rule(
+        "DEPRECATED_REQUIRED_PROPERTY_DELETED",
+        *_F,
+        _WARN,
+        "a deprecated, required property was deleted",
+        "It was deprecated, but readers on the old ontology still require its value.",
+        "Make it optional before removing it.",
+    ),
+    Rule(
+        "PROPERTY_DEPRECATED",
+        *_NO,
+        _WARN,
+        "a property was deprecated",
+        "Nothing changes for data; consumers are warned that the property will go.",
+        "Tell the property's consumers, then remove it in a later change.",
+    ),
+    Rule(
+        "PROPERTY_UNDEPRECATED",
+        *_NO,
+        _INFO,
+        "a property is no longer deprecated",
+        "Nothing changes for data.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "PROPERTY_TYPE_WIDENED",
+        *_F,
+        _INFO,
+        "a data type was widened",
+        "Every old value is a valid new value, but new values may not fit readers on the old type.",
+        "Update the readers first when the branch promises FORWARD or FULL.",
+    ),
+    Rule(
+        "PROPERTY_TYPE_NARROWED",
+        *_B,
+        _WARN,
+        "a data type was narrowed",
+        "Old values may not fit the narrower type.",
+        "Add a property of the new type, backfill it, then deprecate the old one.",
+    ),
+    Rule(
+        "PROPERTY_TYPE_CHANGED",
+        *_BF,
+        _WARN,
+        "a data type changed incompatibly",
+        "Neither the old values fit the new type nor the new values the old one.",
+        "Add a property of the new type, backfill it, then deprecate the old one.",
+    ),
+    Rule(
+        "PROPERTY_MADE_REQUIRED",
+        *_B,
+        _WARN,
+        "a property became required",
+        "Old objects may have no value for it.",
+        "Backfill every object first; then the change is safe in practice, and can be forced"
+        " with a reason.",
+    ),
+    Rule(
+        "PROPERTY_MADE_OPTIONAL",
+        *_F,
+        _INFO,
+        "a property became optional",
+        "New objects may lack a value readers on the old ontology require.",
+        "Update the readers first when the branch promises FORWARD or FULL.",
+    ),
+    Rule(
+        "PROPERTY_UNIQUE_ADDED",
+        *_B,
+        _WARN,
+        "a property became unique",
+        "Old objects may share values.",
+        "Remove the duplicates first.",
+    ),
+    Rule(
+        "PROPERTY_UNIQUE_REMOVED",
+        *_F,
+        _INFO,
+        "a property is no longer unique",
+        "New objects may share values readers on the old ontology expect to be unique.",
+        "Update the readers first when the branch promises FORWARD or FULL.",
+    ),
+    Rule(
+        "ENUM_VALUES_REMOVED",
+        *_B,
+        _WARN,
+        "enum values were removed",
+        "Old objects may hold the removed values.",
+        "Migrate the objects holding them first.",
+    ),
+    Rule(
+        "ENUM_VALUES_ADDED",
+        *_F,
+        _INFO,
+        "enum values were added",
+        "New objects may hold values readers on the old ontology do not know.",
+        "Update the readers first when the branch promises FORWARD or FULL.",
+    ),
+    Rule(
+        "ENUM_CONSTRAINT_ADDED",
+        *_B,
+        _WARN,
+        "a free property was restricted to enum values",
+        "Old objects may hold values outside the list.",
+        "Migrate the objects to listed values first.",
+    ),
+    Rule(
+        "ENUM_CONSTRAINT_REMOVED",
+        *_F,
+        _INFO,
+        "a property is no longer restricted to enum values",
+        "New objects may hold values readers on the old ontology do not know.",
+        "Update the readers first when the branch promises FORWARD or FULL.",
+    ),
+    Rule(
+        "SHARED_PROPERTY_LINK_CHANGED",
+        *_NO,
+        _INFO,
+        "a property's shared property changed",
+        "Values keep their type (validation checks it); only what the property is said to mean"
+        " changes.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "PROPERTY_ORDER_CHANGED",
+        *_NO,
+        _INFO,
+        "the display order of properties changed",
+        "Order carries no meaning; properties are matched by name.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "ACTION_PARAMETER_ORDER_CHANGED",
+        *_NO,
+        _INFO,
+        "the display order of parameters changed",
+        "Order carries no meaning; parameters are matched by name.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "METADATA_CHANGED",
+        *_NO,
+        _INFO,
+        "a display name, description or other metadata changed",
+        "Only what people read changes.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "LINK_TYPE_ADDED",
+        *_NO,
+        _INFO,
+        "a link type was added",
+        "Old data holds no such links, and old readers ignore links they do not know.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "LINK_TYPE_DELETED",
+        *_B,
+        _WARN,
+        "a link type was deleted",
+        "Its links, and the consumers that traverse it by name, lose their definition.",
+        "Migrate its consumers first, then force the change with a reason.",
+        removal=True,
+    ),
+    Rule(
+        "LINK_ENDPOINT_CHANGED",
+        *_BF,
+        _WARN,
+        "a link type connects other object types",
+        "Existing links join objects of the old types.",
+        "Add a new link type, migrate the links, then delete the old one.",
+    ),
+    Rule(
+        "LINK_CARDINALITY_NARROWED",
+        *_B,
+        _WARN,
+        "a link type allows fewer links",
+        "Old objects may hold more links than the new cardinality allows.",
+        "Remove the surplus links first.",
+    ),
+    Rule(
+        "LINK_CARDINALITY_WIDENED",
+        *_F,
+        _INFO,
+        "a link type allows more links",
+        "New objects may hold more links than readers on the old ontology expect.",
+        "Update the readers first when the branch promises FORWARD or FULL.",
+    ),
+    Rule(
+        "LINK_CARDINALITY_CHANGED",
+        *_BF,
+        _WARN,
+        "a link type's cardinality changed incompatibly",
+        "One side allows fewer links and the other more: neither version reads the other's"
+        " data safely.",
+        "Add a new link type, migrate the links, then delete the old one.",
+    ),
+    Rule(
+        "INTERFACE_ADDED",
+        *_NO,
+        _INFO,
+        "an interface was added",
+        "No type implements it yet in old data.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "INTERFACE_DELETED",
+        *_B,
+        _WARN,
+        "an interface was deleted",
+        "Consumers that query objects through the interface break.",
+        "Move those consumers to the object types first, then force the change with a reason.",
+        removal=True,
+    ),
+    Rule(
+        "INTERFACE_PROPERTY_ADDED",
+        *_NO,
+        _INFO,
+        "an interface requires another property",
+        "Every implementer already has the property (validation checks it).",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "INTERFACE_PROPERTY_REMOVED",
+        *_B,
+        _WARN,
+        "an interface property was removed",
+        "Consumers that read the property through the interface break.",
+        "Move those consumers to the implementers' own property first.",
+        removal=True,
+    ),
+    Rule(
+        "INTERFACE_EXTENDS_ADDED",
+        *_NO,
+        _INFO,
+        "an interface extends another interface",
+        "Its implementers already satisfy the parent (validation checks it).",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "INTERFACE_EXTENDS_REMOVED",
+        *_B,
+        _WARN,
+        "an interface no longer extends an interface",
+        "Consumers that reach its implementers through the parent stop finding them.",
+        "Move those consumers first.",
+        removal=True,
+    ),
+    Rule(
+        "SHARED_PROPERTY_ADDED",
+        *_NO,
+        _INFO,
+        "a shared property was added",
+        "Nothing uses it yet.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "SHARED_PROPERTY_DELETED",
+        *_B,
+        _WARN,
+        "a shared property was deleted",
+        "Consumers that find properties by the shared property lose them.",
+        "Unlink the properties that implement it first.",
+        removal=True,
+    ),
+    Rule(
+        "ACTION_TYPE_ADDED",
+        *_NO,
+        _INFO,
+        "an action type was added",
+        "Nobody calls it yet.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "ACTION_TYPE_DELETED",
+        *_B,
+        _WARN,
+        "an action type was deleted",
+        "Its callers' calls are refused.",
+        "Move the callers to another action first, then force the change with a reason.",
+        removal=True,
+    ),
+    Rule(
+        "ACTION_PARAMETER_ADDED",
+        *_NO,
+        _INFO,
+        "an optional action parameter was added",
+        "Old calls simply omit it.",
+        _ADD_SAFE,
+    ),
+    Rule(
+        "ACTION_PARAMETER_ADDED_REQUIRED",
+        *_B,
+        _WARN,
+        "a required action parameter was added",
+        "Calls made the old way lack it and are refused.",
+        "Add it as optional, update every caller, then make it required.",
+    ),
+    Rule(
+        "ACTION_PARAMETER_REMOVED",
+        *_B,
+        _WARN,
+        "an action parameter was removed",
+        "Callers that pass it name a parameter the action no longer has.",
+        "Update the callers first, then force the change with a reason.",
+        removal=True,
+    ),
+    Rule(
+        "ACTION_REQUIRED_PARAMETER_REMOVED",
+        *_BF,
+        _WARN,
+        "a required action parameter was removed",
+        "Callers pass a parameter that is gone, and the old action needs it from new calls.",
+        "Make it optional first, update the callers, then remove it.",
+        removal=True,
+    ),
+    Rule(
+        "ACTION_PARAMETER_TYPE_WIDENED",
+        *_F,
+        _INFO,
+        "an action parameter's type was widened",
+        "Every old call stays valid, but new calls may pass values the old action refuses.",
+        "Update the action's callers and consumers together under FORWARD or FULL.",
+    ),
+    Rule(
+        "ACTION_PARAMETER_TYPE_NARROWED",
+        *_B,
+        _WARN,
+        "an action parameter's type was narrowed",
+        "Old calls may pass values outside the narrower type.",
+        "Update the callers first.",
+    ),
+    Rule(
+        "ACTION_PARAMETER_TYPE_CHANGED",
+        *_BF,
+        _WARN,
+        "an action parameter's type changed",
+        "Old calls pass values of the old type.",
+        "Add a parameter of the new type, move the callers, then remove the old one.",
+    ),
+    Rule(
+        "ACTION_PARAMETER_MADE_REQUIRED",
+        *_B,
+        _WARN,
+        "an action parameter became required",
+        "Old calls may omit it.",
+        "Update every caller to pass it first.",
+    ),
+    Rule(
+        "ACTION_PARAMETER_MADE_OPTIONAL",
+        *_F,
+        _INFO,
+        "an action parameter became optional",
+        "New calls may omit a value the old action requires.",
+        "Update the action's consumers first under FORWARD or FULL.",
+    ),
+    Rule(
+        "ACTION_PERMISSION_CHANGED",
+        *_NO,
+        _WARN,
+        "the permission to run an action changed",
+        "No data changes, but other people may now run the action, or fewer.",
+        "Check who holds the new permission.",
+    ),
+    Rule(
+        "ACTION_RULES_CHANGED",
+        *_NO,
+        _WARN,
+        "what an action does changed",
+        "No data changes now, but later runs of the action write differently.",
+        "Review the new rules with the action's owners.",
+    ),
 ]
-RULES: dict[str, Rule] = {
-    rule_id: Rule(rule_id, back, fwd, severity, summary)
-    for rule_id, (back, fwd), severity, summary in _TABLE
-}
+RULES: dict[str, Rule] = {rule.rule_id: rule for rule in _RULES}
 """Every rule, by id; the ids are stable API."""
 
 WIDENINGS = frozenset(
@@ -183,15 +645,22 @@ def check_compatibility(
     new: Ontology,
     mode: CompatibilityMode | str = CompatibilityMode.BACKWARD,
     keys: Iterable[str] | None = None,
+    *,
+    deprecations: Ontology | None = None,
 ) -> list[Finding]:
     """A finding for every change from ``old`` to ``new``, sorted by resource key.
 
     ``keys``, when given, are the only keys that may differ; only those are compared.
+    ``deprecations`` is the version whose deprecation marks let a removal pass (``old``
+    unless given): a check against an older release passes the newest one.
     """
-    report = _Report(CompatibilityMode(mode))
+    marks = old if deprecations is None else deprecations
+    report = _Report(CompatibilityMode(mode), marks)
     candidates = set(old) | set(new) if keys is None else set(keys)
     prefetch(old, candidates)
     prefetch(new, candidates)
+    if marks is not old:
+        prefetch(marks, candidates)
     for key in sorted(candidates):
         before, after = old.get(key), new.get(key)
         if before == after:
@@ -200,7 +669,10 @@ def check_compatibility(
         if before is None:
             report.add(_ADDED[collection], key, f"{api_name} was added")
         elif after is None:
-            report.add(_DELETED[collection], key, f"{api_name} was deleted")
+            rule = _DELETED[collection]
+            if collection == OBJECT_TYPES and report.deprecated(key):
+                rule = "DEPRECATED_OBJECT_TYPE_DELETED"
+            report.add(rule, key, f"{api_name} was deleted")
         else:
             _COMPARE[collection](report, key, before, after)
     return report.findings
@@ -223,12 +695,22 @@ def severity_of(rule: Rule, mode: CompatibilityMode) -> Severity:
 
 
 class _Report:
-    def __init__(self, mode: CompatibilityMode) -> None:
+    def __init__(self, mode: CompatibilityMode, marks: Ontology) -> None:
         self._severity = {rule_id: severity_of(rule, mode) for rule_id, rule in RULES.items()}
+        self._marks = marks
         self.findings: list[Finding] = []
 
     def add(self, rule_id: str, path: str, message: str) -> None:
         self.findings.append(Finding(rule_id, self._severity[rule_id], path, message))
+
+    def deprecated(self, key: str, prop: str | None = None) -> bool:
+        """Whether the version of deprecation marks deprecates this object type or property."""
+        resource = self._marks.get(key)
+        if resource is None:
+            return False
+        if prop is None:
+            return bool(resource.get("status") == Status.DEPRECATED)
+        return bool(by_name(resource.get("properties")).get(prop, {}).get("deprecated"))
 
 
 def _type_change(old: Any, new: Any) -> str:
@@ -277,15 +759,17 @@ def _value_rules(report: _Report, path: str, old: dict[str, Any], new: dict[str,
     removed = [v for v in before if v not in after]
     added = [v for v in after if v not in before]
     if removed:
-        report.add("ENUM_VALUES_REMOVED", f"{path}.enum_values", f"removed {removed}")
+        report.add("ENUM_VALUES_REMOVED", f"{path}.enum_values", f"removed {_json(removed)}")
     if added:
-        report.add("ENUM_VALUES_ADDED", f"{path}.enum_values", f"added {added}")
+        report.add("ENUM_VALUES_ADDED", f"{path}.enum_values", f"added {_json(added)}")
 
 
 _FLAGS = {
     "required": ("PROPERTY_MADE_REQUIRED", "PROPERTY_MADE_OPTIONAL"),
     "unique": ("PROPERTY_UNIQUE_ADDED", "PROPERTY_UNIQUE_REMOVED"),
+    "deprecated": ("PROPERTY_DEPRECATED", "PROPERTY_UNDEPRECATED"),
 }
+"""Flags absent when false (``deprecated`` is only stored when set)."""
 
 
 def _property(report: _Report, path: str, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -298,11 +782,11 @@ def _property(report: _Report, path: str, old: dict[str, Any], new: dict[str, An
         _value_rules(report, path, old, new)
     for name in changed:
         if name in _FLAGS:
-            if bool(old.get(name)) != bool(new.get(name)):
+            before, after = bool(old.get(name)), bool(new.get(name))
+            if before != after:
                 made, unmade = _FLAGS[name]
-                rule = made if new.get(name) else unmade
                 report.add(
-                    rule, f"{path}.{name}", f"{name}: {_change(old.get(name), new.get(name))}"
+                    made if after else unmade, f"{path}.{name}", f"{name}: {_change(before, after)}"
                 )
         elif name == "shared_property":
             report.add(
@@ -323,6 +807,8 @@ def _properties(report: _Report, key: str, old: Any, new: Any, *, interface: boo
                 rule = "INTERFACE_PROPERTY_REMOVED"
             else:
                 rule = "REQUIRED_PROPERTY_DELETED" if prop.get("required") else "PROPERTY_DELETED"
+                if report.deprecated(key, name):
+                    rule = f"DEPRECATED_{rule}"
             report.add(rule, path, f"property {name} was removed")
         elif after[name] != prop:
             _property(report, path, prop, after[name])
@@ -405,7 +891,7 @@ def _link_type(report: _Report, key: str, old: Resource, new: Resource) -> None:
             fewer = any(o and not n for o, n in zip(old_sides, new_sides, strict=True))
             more = any(n and not o for o, n in zip(old_sides, new_sides, strict=True))
             change = "CHANGED" if fewer and more else "NARROWED" if fewer else "WIDENED"
-        report.add(f"LINK_CARDINALITY_{change}", f"{key}.cardinality", f"{before} -> {after}")
+        report.add(f"LINK_CARDINALITY_{change}", f"{key}.cardinality", _change(before, after))
     _metadata(
         report, key, old, new, {"api_name", "from_object_type", "to_object_type", "cardinality"}
     )
@@ -467,7 +953,7 @@ def _action_type(report: _Report, key: str, old: Resource, new: Resource) -> Non
             report.add(
                 rule,
                 f"{path}.required",
-                f"required: {param.get('required')} -> {now.get('required')}",
+                f"required: {_change(bool(param.get('required')), bool(now.get('required')))}",
             )
         _metadata(report, path, param, now, {"api_name", "data_type", "object_type", "required"})
     for name, param in after.items():

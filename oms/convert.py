@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 
 from common.times import to_timestamp
 from oms import model
-from oms.compat import Finding
+from oms.compat import CompatibilityMode, Finding, Rule, Severity, severity_of
 from oms.diff import FieldChange, ResourceChange
 from oms.merge import Conflict
 from oms.model import Resource
@@ -138,13 +138,17 @@ def _convert(descriptor: Any, value: dict[str, Any], *, to_domain: bool) -> dict
 def resource_to_domain(message: Message, *, explicit: bool = False) -> dict[str, Any]:
     """The fields of a resource message as a (not yet normalized) domain dict, without etag.
 
-    With ``explicit``, fields at their default value are present too (for update masks).
+    With ``explicit``, top-level fields at their default value are present too (an update mask
+    may name a field to clear it); the items inside a field are left to the defaults every
+    write applies, so a PATCH of ``properties`` fills in a missing display name as Create does.
     """
-    raw = json_format.MessageToDict(
-        message,
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=explicit,
-    )
+    raw = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    if explicit:
+        defaults = json_format.MessageToDict(
+            message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        for name, value in defaults.items():
+            raw.setdefault(name, value)
     raw.pop(_ETAG, None)
     return _convert(message.DESCRIPTOR, raw, to_domain=True)
 
@@ -248,6 +252,25 @@ def finding_to_message(finding: Finding) -> history_pb2.ValidationFinding:
         severity=_enum_name(history_pb2.Severity, finding.severity),
         path=finding.path,
         message=finding.message,
+        reason=finding.rule.why,
+        fix=finding.rule.fix,
+    )
+
+
+def rule_to_message(rule: Rule) -> history_pb2.CompatibilityRule:
+    return history_pb2.CompatibilityRule(
+        rule_id=rule.rule_id,
+        summary=rule.summary,
+        breaking_in=[
+            name
+            for mode in CompatibilityMode
+            if severity_of(rule, mode) is Severity.BREAKING
+            and (name := compatibility_mode_to_proto(mode))
+        ],
+        severity=_enum_name(history_pb2.Severity, rule.severity),
+        reason=rule.why,
+        fix=rule.fix,
+        schema_registry_difference="REMOVAL_PROTECTION" if rule.removal else "",
     )
 
 

@@ -233,7 +233,11 @@ _RESOURCE: dict[str, Fields] = {
 FIELDS: Mapping[str, tuple[str, ...]] = {c: tuple(f) for c, f in _RESOURCE.items()}
 """The known fields of each collection, in canonical order."""
 
-PROPERTY_FIELDS = frozenset(_PROPERTY)
+SPARSE_FLAGS = frozenset({"deprecated"})
+"""Property flags stored only when true, so that resources stored before a flag existed keep
+their content hash and show no change."""
+
+PROPERTY_FIELDS = frozenset(_PROPERTY) | SPARSE_FLAGS
 PARAMETER_FIELDS = frozenset(_PARAMETER)
 RULE_FIELDS = frozenset(_RULE)
 """The known fields of the items of a resource (their order is fixed by normalize)."""
@@ -278,6 +282,13 @@ def _item(raw: Mapping[str, Any], fields: Fields) -> dict[str, Any]:
     return out
 
 
+def _drop_unset_flags(item: Any) -> None:
+    if isinstance(item, dict):
+        for flag in SPARSE_FLAGS & item.keys():
+            if item[flag] is False:
+                del item[flag]
+
+
 def normalize(collection: str, resource: Mapping[str, Any]) -> Resource:
     """A deep copy of ``resource`` with every field of its kind present, in canonical order.
 
@@ -295,6 +306,8 @@ def normalize(collection: str, resource: Mapping[str, Any]) -> Resource:
     out = _item(resource, fields)
     if "properties" in out:
         out["properties"] = _items(out["properties"], _PROPERTY)
+        for prop in out["properties"] if isinstance(out["properties"], list) else ():
+            _drop_unset_flags(prop)
     if "parameters" in out:
         out["parameters"] = _items(out["parameters"], _PARAMETER)
     if "rules" in out:

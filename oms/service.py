@@ -21,7 +21,15 @@ from common.errors import FieldViolation
 from common.outbox import OutboxEvent
 from common.permissions import Permission
 from oms.checks import check_changes, check_delete, check_resource
-from oms.compat import CompatibilityMode, Finding, Severity, check_compatibility, has_breaking
+from oms.compat import (
+    RULES,
+    CompatibilityMode,
+    Finding,
+    Rule,
+    Severity,
+    check_compatibility,
+    has_breaking,
+)
 from oms.diff import ResourceChange, diff_snapshots
 from oms.merge import merge_snapshots
 from oms.model import FIELDS, SINGULAR, Overlay, Resource, normalize, resource_key, split_key
@@ -737,6 +745,10 @@ class OntologyService:
                 events,
             )
         return MergeResult(outcome, commit, findings)
+
+    def compatibility_rules(self) -> list[Rule]:
+        """The published catalogue: every rule a finding can name, by rule id."""
+        return sorted(RULES.values(), key=lambda rule: rule.rule_id)
 
     def validate(self, principal: Principal, branch: str, *, against: str, mode: str) -> Validation:
         """Compare ``branch`` with ``against``, or with where it left its base branch."""

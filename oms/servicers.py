@@ -475,6 +475,14 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             findings=[convert.finding_to_message(f) for f in result.findings],
         )
 
+    async def ListCompatibilityRules(
+        self, request: branch_service_pb2.ListCompatibilityRulesRequest, context: Context
+    ) -> branch_service_pb2.ListCompatibilityRulesResponse:
+        rules = self._service.compatibility_rules()
+        return branch_service_pb2.ListCompatibilityRulesResponse(
+            rules=[convert.rule_to_message(rule) for rule in rules]
+        )
+
 
 def _policies() -> dict[str, Policy]:
     """Who may call each method: reads need schema:read, writes schema:write, and so on."""
@@ -494,6 +502,7 @@ def _policies() -> dict[str, Policy]:
         "DiffRefs": read,
         "MergeBranch": requires(Permission.BRANCH_MERGE),
         "ValidateBranch": read,
+        "ListCompatibilityRules": read,
     }
     table.update({f"/{BRANCH_SERVICE}/{name}": p for name, p in branch_methods.items()})
     return table

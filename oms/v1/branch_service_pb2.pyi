@@ -168,6 +168,16 @@ class ValidateBranchRequest(_message.Message):
     mode: _history_pb2.CompatibilityMode
     def __init__(self, branch: _Optional[str] = ..., against: _Optional[str] = ..., mode: _Optional[_Union[_history_pb2.CompatibilityMode, str]] = ...) -> None: ...
 
+class ListCompatibilityRulesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCompatibilityRulesResponse(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedCompositeFieldContainer[_history_pb2.CompatibilityRule]
+    def __init__(self, rules: _Optional[_Iterable[_Union[_history_pb2.CompatibilityRule, _Mapping]]] = ...) -> None: ...
+
 class ValidateBranchResponse(_message.Message):
     __slots__ = ("passed", "mode", "base_commit", "head_commit", "findings")
     PASSED_FIELD_NUMBER: _ClassVar[int]

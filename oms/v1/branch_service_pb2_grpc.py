@@ -89,6 +89,11 @@ class BranchServiceStub:
                 request_serializer=oms_dot_v1_dot_branch__service__pb2.ValidateBranchRequest.SerializeToString,
                 response_deserializer=oms_dot_v1_dot_branch__service__pb2.ValidateBranchResponse.FromString,
                 _registered_method=True)
+        self.ListCompatibilityRules = channel.unary_unary(
+                '/oms.v1.BranchService/ListCompatibilityRules',
+                request_serializer=oms_dot_v1_dot_branch__service__pb2.ListCompatibilityRulesRequest.SerializeToString,
+                response_deserializer=oms_dot_v1_dot_branch__service__pb2.ListCompatibilityRulesResponse.FromString,
+                _registered_method=True)
 
 
 class BranchServiceServicer:
@@ -171,6 +176,14 @@ class BranchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCompatibilityRules(self, request, context):
+        """The catalogue of compatibility rules: what each finding's rule id means, the modes in
+        which it breaks, why, and how to make the change safely.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BranchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -223,6 +236,11 @@ def add_BranchServiceServicer_to_server(servicer, server):
                     servicer.ValidateBranch,
                     request_deserializer=oms_dot_v1_dot_branch__service__pb2.ValidateBranchRequest.FromString,
                     response_serializer=oms_dot_v1_dot_branch__service__pb2.ValidateBranchResponse.SerializeToString,
+            ),
+            'ListCompatibilityRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCompatibilityRules,
+                    request_deserializer=oms_dot_v1_dot_branch__service__pb2.ListCompatibilityRulesRequest.FromString,
+                    response_serializer=oms_dot_v1_dot_branch__service__pb2.ListCompatibilityRulesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -498,6 +516,33 @@ class BranchService:
             '/oms.v1.BranchService/ValidateBranch',
             oms_dot_v1_dot_branch__service__pb2.ValidateBranchRequest.SerializeToString,
             oms_dot_v1_dot_branch__service__pb2.ValidateBranchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCompatibilityRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oms.v1.BranchService/ListCompatibilityRules',
+            oms_dot_v1_dot_branch__service__pb2.ListCompatibilityRulesRequest.SerializeToString,
+            oms_dot_v1_dot_branch__service__pb2.ListCompatibilityRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,

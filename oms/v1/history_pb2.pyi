@@ -143,13 +143,35 @@ class MergeConflict(_message.Message):
     def __init__(self, resource: _Optional[str] = ..., path: _Optional[str] = ..., kind: _Optional[_Union[ConflictKind, str]] = ..., base: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., ours: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., theirs: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ValidationFinding(_message.Message):
-    __slots__ = ("rule_id", "severity", "path", "message")
+    __slots__ = ("rule_id", "severity", "path", "message", "reason", "fix")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FIX_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     severity: Severity
     path: str
     message: str
-    def __init__(self, rule_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., path: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    reason: str
+    fix: str
+    def __init__(self, rule_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., path: _Optional[str] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., fix: _Optional[str] = ...) -> None: ...
+
+class CompatibilityRule(_message.Message):
+    __slots__ = ("rule_id", "summary", "breaking_in", "severity", "reason", "fix", "schema_registry_difference")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    BREAKING_IN_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    FIX_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_REGISTRY_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    summary: str
+    breaking_in: _containers.RepeatedScalarFieldContainer[CompatibilityMode]
+    severity: Severity
+    reason: str
+    fix: str
+    schema_registry_difference: str
+    def __init__(self, rule_id: _Optional[str] = ..., summary: _Optional[str] = ..., breaking_in: _Optional[_Iterable[_Union[CompatibilityMode, str]]] = ..., severity: _Optional[_Union[Severity, str]] = ..., reason: _Optional[str] = ..., fix: _Optional[str] = ..., schema_registry_difference: _Optional[str] = ...) -> None: ...

@@ -82,7 +82,7 @@ class DataType(_message.Message):
     def __init__(self, base: _Optional[_Union[BaseType, str]] = ..., array: _Optional[bool] = ...) -> None: ...
 
 class Property(_message.Message):
-    __slots__ = ("api_name", "display_name", "description", "data_type", "required", "unique", "enum_values", "shared_property")
+    __slots__ = ("api_name", "display_name", "description", "data_type", "required", "unique", "enum_values", "shared_property", "deprecated")
     API_NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class Property(_message.Message):
     UNIQUE_FIELD_NUMBER: _ClassVar[int]
     ENUM_VALUES_FIELD_NUMBER: _ClassVar[int]
     SHARED_PROPERTY_FIELD_NUMBER: _ClassVar[int]
+    DEPRECATED_FIELD_NUMBER: _ClassVar[int]
     api_name: str
     display_name: str
     description: str
@@ -99,7 +100,8 @@ class Property(_message.Message):
     unique: bool
     enum_values: _containers.RepeatedScalarFieldContainer[str]
     shared_property: str
-    def __init__(self, api_name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., data_type: _Optional[_Union[DataType, _Mapping]] = ..., required: _Optional[bool] = ..., unique: _Optional[bool] = ..., enum_values: _Optional[_Iterable[str]] = ..., shared_property: _Optional[str] = ...) -> None: ...
+    deprecated: bool
+    def __init__(self, api_name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., data_type: _Optional[_Union[DataType, _Mapping]] = ..., required: _Optional[bool] = ..., unique: _Optional[bool] = ..., enum_values: _Optional[_Iterable[str]] = ..., shared_property: _Optional[str] = ..., deprecated: _Optional[bool] = ...) -> None: ...
 
 class ObjectType(_message.Message):
     __slots__ = ("api_name", "display_name", "description", "status", "primary_key", "title_property", "properties", "interfaces", "etag")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import inspect
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 
+from oms import compat
 from oms.compat import (
     RULES,
     CompatibilityMode,
@@ -115,6 +118,7 @@ EMP, OFFICE, WORKS, HIRE, CONTACT, EMAIL = (
 CASES: list[tuple[str, Callable[[Snap], None], str]] = [
     ("OBJECT_TYPE_ADDED", add("objectTypes/Car", object_type("Car")), "objectTypes/Car"),
     ("OBJECT_TYPE_DELETED", delete(OFFICE), OFFICE),
+    ("DEPRECATED_OBJECT_TYPE_DELETED", delete(OFFICE), OFFICE),
     ("OBJECT_TYPE_DEPRECATED", set_field(OFFICE, status="DEPRECATED"), f"{OFFICE}.status"),
     ("OBJECT_TYPE_STATUS_CHANGED", set_field(OFFICE, status="EXPERIMENTAL"), f"{OFFICE}.status"),
     ("PRIMARY_KEY_CHANGED", set_field(EMP, primary_key="name"), f"{EMP}.primary_key"),
@@ -137,6 +141,22 @@ CASES: list[tuple[str, Callable[[Snap], None], str]] = [
     ),
     ("PROPERTY_DELETED", drop_prop(OFFICE, "city"), f"{OFFICE}.properties[city]"),
     ("REQUIRED_PROPERTY_DELETED", drop_prop(EMP, "name"), f"{EMP}.properties[name]"),
+    ("DEPRECATED_PROPERTY_DELETED", drop_prop(OFFICE, "city"), f"{OFFICE}.properties[city]"),
+    (
+        "DEPRECATED_REQUIRED_PROPERTY_DELETED",
+        drop_prop(EMP, "name"),
+        f"{EMP}.properties[name]",
+    ),
+    (
+        "PROPERTY_DEPRECATED",
+        set_prop(OFFICE, "city", deprecated=True),
+        f"{OFFICE}.properties[city].deprecated",
+    ),
+    (
+        "PROPERTY_UNDEPRECATED",
+        set_prop(OFFICE, "city", deprecated=False),
+        f"{OFFICE}.properties[city].deprecated",
+    ),
     (
         "PROPERTY_TYPE_WIDENED",
         set_prop(EMP, "level", data_type=dt("long")),
@@ -331,6 +351,10 @@ SETUP: dict[str, Callable[[Snap], None]] = {  # the old ontology some cases star
     "ACTION_PARAMETER_MADE_OPTIONAL": set_param(HIRE, "name", required=True),
     "ACTION_REQUIRED_PARAMETER_REMOVED": set_param(HIRE, "office", required=True),
     "ACTION_PARAMETER_TYPE_NARROWED": set_param(HIRE, "name", data_type=dt("text")),
+    "DEPRECATED_OBJECT_TYPE_DELETED": set_field(OFFICE, status="DEPRECATED"),
+    "DEPRECATED_PROPERTY_DELETED": set_prop(OFFICE, "city", deprecated=True),
+    "DEPRECATED_REQUIRED_PROPERTY_DELETED": set_prop(EMP, "name", deprecated=True),
+    "PROPERTY_UNDEPRECATED": set_prop(OFFICE, "city", deprecated=True),
 }
 
 
@@ -411,12 +435,61 @@ def test_additions_and_widening_do_not_break_backward(rule_id: str) -> None:
     assert severity_of(RULES[rule_id], CompatibilityMode.BACKWARD) is not Severity.BREAKING
 
 
-def test_forward_is_backward_with_old_and_new_swapped() -> None:
+def test_forward_is_backward_with_old_and_new_swapped_but_for_removal_protection() -> None:
+    """Schema Registry's symmetry; the only exception is the OMS's named difference."""
     for rule_id, change, _ in CASES:
         old, new = before_and_after(rule_id, change)
         forward = check_compatibility(old, new, CompatibilityMode.FORWARD)
-        backward_swapped = check_compatibility(new, old, CompatibilityMode.BACKWARD)
-        assert has_breaking(forward) == has_breaking(backward_swapped), rule_id
+        swapped = check_compatibility(new, old, CompatibilityMode.BACKWARD)
+        unprotected = [f for f in swapped if not f.rule.removal]
+        assert has_breaking(forward) == has_breaking(unprotected), rule_id
+
+
+def test_schema_registry_allows_additions_in_forward_and_optional_ones_everywhere() -> None:
+    old, new = before_and_after("PROPERTY_ADDED", add_prop(OFFICE, prop("nickname")))
+    for mode in CompatibilityMode:
+        assert not has_breaking(check_compatibility(old, new, mode)), mode
+    old, new = before_and_after("REQUIRED", add_prop(OFFICE, prop("zip", required=True)))
+    assert not has_breaking(check_compatibility(old, new, CompatibilityMode.FORWARD))
+    assert has_breaking(check_compatibility(old, new, CompatibilityMode.BACKWARD))
+
+
+def test_a_removal_passes_once_the_deprecation_has_reached_the_version_compared() -> None:
+    released = company()
+    set_prop(OFFICE, "city", deprecated=True)(released)
+    older = company()
+    new = copy.deepcopy(released)
+    drop_prop(OFFICE, "city")(new)
+    against_older = check_compatibility(older, new)
+    assert [f.rule_id for f in against_older] == ["PROPERTY_DELETED"]
+    assert has_breaking(against_older)
+    marked = check_compatibility(older, new, deprecations=released)
+    assert [f.rule_id for f in marked] == ["DEPRECATED_PROPERTY_DELETED"]
+    assert not has_breaking(marked)
+
+
+def test_every_finding_explains_itself_from_the_catalogue() -> None:
+    for rule_id, change, path in CASES:
+        old, new = before_and_after(rule_id, change)
+        finding = next(f for f in check_compatibility(old, new) if f.path == path)
+        assert finding.rule.why and finding.rule.fix, rule_id
+        assert "'" not in finding.message and "True" not in finding.message, finding
+
+
+def test_every_rule_id_the_code_can_emit_is_in_the_catalogue() -> None:
+    """Read the module's source: every rule id literal, and every f-string family, expanded."""
+    source = inspect.getsource(compat)
+    literals = set(re.findall(r'"([A-Z]+(?:_[A-Z]+)+)"', source))
+    emitted = {name for name in literals if not name.startswith(("BASE_", "COMPATIBILITY_"))}
+    emitted -= {m.value for m in CompatibilityMode} | {s.value for s in Severity}
+    tails = {
+        "change": {"WIDENED", "NARROWED", "CHANGED"},
+        "rule": {"PROPERTY_DELETED", "REQUIRED_PROPERTY_DELETED"},
+    }
+    for prefix, variable in re.findall(r'f"([A-Z_]+)\{(change|rule)\}"', source):
+        emitted |= {prefix + tail for tail in tails[variable]}
+    emitted |= set(compat._DELETED.values())
+    assert emitted - set(RULES) == set()
 
 
 def test_identical_snapshots_have_no_findings() -> None:
