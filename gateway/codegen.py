@@ -3,8 +3,8 @@
 ``mesh-generate`` (or ``make generate``) writes ``{users,oms,audit}/v1/*_pb2.py``, ``.pyi`` and
 ``*_pb2_grpc.py`` next to nothing handwritten, ``gateway/descriptor.pb`` for Envoy's
 transcoder, the OpenAPI document and ``envoy.yaml`` from it, and the OMS's compatibility rule
-catalogue (``docs/compatibility-rules.md``). ``mesh-generate --check`` regenerates into a scratch folder and fails on any
-difference, which is how a test catches stale generated code.
+catalogue (``docs/compatibility-rules.md``). ``mesh-generate --check`` regenerates into a
+scratch folder and fails on any difference, which is how a test catches stale generated code.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
+from common.interceptors import Policy
 from gateway import descriptors
 from gateway.descriptors import HttpBinding, Method, Service
 from gateway.envoy_config import BROWSER_STREAMS, EXEMPT_REST_PATHS, HEALTH_PATH, OAUTH_METHODS
@@ -267,7 +268,31 @@ def _path(template: str) -> tuple[str, list[tuple[str, str]]]:
     return _VARIABLE.sub(replace, template), parameters
 
 
-def _operation(types: _Types, method: Method, binding: HttpBinding) -> tuple[str, Schema]:
+def _policies() -> dict[str, Policy]:
+    """Who may call each method, from the services' own ``POLICIES`` tables."""
+    from audit.servicers import POLICIES as AUDIT
+    from oms.servicers import POLICIES as OMS
+    from users.servicers import POLICIES as USERS
+
+    return {**USERS, **OMS, **AUDIT}
+
+
+def _access(policy: Policy | None, *, exempt: bool) -> tuple[str, str]:
+    """The ``x-permission`` value of an operation and the sentence its description ends with.
+
+    A method the service lets anyone call still needs a bearer token at the edge unless its
+    path is exempt there (ChangePassword takes the change-only token of a Login).
+    """
+    if exempt:
+        return "public", "Needs no token."
+    if policy is None or policy.public or policy.permission is None:
+        return "authenticated", "Needs a bearer token."
+    return policy.permission, f"Needs the `{policy.permission}` permission."
+
+
+def _operation(
+    types: _Types, method: Method, binding: HttpBinding, policy: Policy | None
+) -> tuple[str, Schema]:
     path, path_parameters = _path(binding.template)
     bound = {field_path for _, field_path in path_parameters}
     parameters: list[Schema] = [
@@ -280,6 +305,9 @@ def _operation(types: _Types, method: Method, binding: HttpBinding) -> tuple[str
         "tags": [method.service],
         "summary": method.comment.split("\n")[0] if method.comment else method.name,
     }
+    permission, sentence = _access(policy, exempt=binding.template in EXEMPT_REST_PATHS)
+    operation["description"] = f"{method.comment}\n\n{sentence}" if method.comment else sentence
+    operation["x-permission"] = permission
     if method.grpc_path in OAUTH_METHODS:
         operation["requestBody"] = {
             "required": True,
@@ -334,6 +362,7 @@ def build(descriptor_set: descriptor_pb2.FileDescriptorSet, services: list[Servi
     for file in descriptor_set.file:
         types.add_file(file)
     types.schemas["google.rpc.Status"] = _STATUS_SCHEMA
+    policies = _policies()
     paths: dict[str, Schema] = {
         HEALTH_PATH: {
             "get": {
@@ -341,6 +370,7 @@ def build(descriptor_set: descriptor_pb2.FileDescriptorSet, services: list[Servi
                 "tags": ["gateway"],
                 "summary": "200 while every service reports SERVING, else 503.",
                 "security": [],
+                "x-permission": "public",
                 "responses": {
                     "200": {"description": "Every service is serving."},
                     "default": _ERROR_RESPONSE,
@@ -351,7 +381,7 @@ def build(descriptor_set: descriptor_pb2.FileDescriptorSet, services: list[Servi
     for service in services:
         for method in service.methods:
             for binding in method.bindings:
-                path, operation = _operation(types, method, binding)
+                path, operation = _operation(types, method, binding, policies.get(method.grpc_path))
                 paths.setdefault(path, {})[binding.verb] = operation
     return {
         "openapi": "3.0.3",

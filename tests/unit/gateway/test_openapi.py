@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from common.permissions import Permission
 from gateway import descriptors, openapi
 
 
@@ -72,3 +73,17 @@ def test_field_behaviors_mark_required_and_read_only_fields() -> None:
     read_only = {name for name, schema in event["properties"].items() if schema.get("readOnly")}
     assert read_only == {"name", "sequence", "recorded_time", "hash", "previous_hash"}
     assert "readOnly" not in event["properties"]["id"]
+
+
+def test_every_operation_names_the_permission_it_needs(document: dict[str, Any]) -> None:
+    known = {p.value for p in Permission} | {"public", "authenticated"}
+    operations = [op for ops in document["paths"].values() for op in ops.values()]
+    assert {op["x-permission"] for op in operations} <= known
+    for op in operations:
+        assert (op["x-permission"] == "public") == (op.get("security") == []), op["operationId"]
+    validate = document["paths"]["/api/v1/validation/check"]["post"]
+    assert validate["x-permission"] == "schema:read"
+    assert validate["description"].endswith("Needs the `schema:read` permission.")
+    merge = document["paths"]["/api/v1/branches/{branch}/merge"]["post"]
+    assert merge["x-permission"] == "branch:merge"
+    assert document["paths"]["/auth/password:change"]["post"]["x-permission"] == "authenticated"
