@@ -146,6 +146,24 @@ def _required(form: Mapping[str, str], *names: str) -> tuple[str, ...]:
     return tuple(form[name] for name in names)
 
 
+_UNFINISHED = {
+    RequiredAction.CHANGE_PASSWORD: (
+        "the password must be changed first (POST /auth/password:change)",
+        "PASSWORD_CHANGE_REQUIRED",
+    ),
+    # A password alone must not open a session the second factor guards.
+    RequiredAction.VERIFY_SECOND_FACTOR: (
+        "this account logs in with a second factor: POST /auth/login, then /auth/login/mfa",
+        "MFA_REQUIRED",
+    ),
+    RequiredAction.CONFIGURE_TOTP: (
+        "this account must set up a second factor: POST /auth/login, then /auth/totp:enroll",
+        "MFA_ENROLLMENT_REQUIRED",
+    ),
+}
+"""Logins that answered a required action instead of a session: what the refusal says."""
+
+
 def _granted(issue: Callable[[], TokenPair]) -> TokenPair:
     """The pair ``issue`` hands out; its refusals as ``INVALID_GRANT``."""
     try:
@@ -163,24 +181,6 @@ def _granted(issue: Callable[[], TokenPair]) -> TokenPair:
             message, reason="INVALID_GRANT", metadata={"mesh_reason": mesh_reason}
         )
     return pair
-
-
-_UNFINISHED = {
-    RequiredAction.CHANGE_PASSWORD: (
-        "the password must be changed first (POST /auth/password:change)",
-        "PASSWORD_CHANGE_REQUIRED",
-    ),
-    # A password alone must not open a session the second factor guards.
-    RequiredAction.VERIFY_SECOND_FACTOR: (
-        "this account logs in with a second factor: POST /auth/login, then /auth/login/mfa",
-        "MFA_REQUIRED",
-    ),
-    RequiredAction.CONFIGURE_TOTP: (
-        "this account must set up a second factor: POST /auth/login, then /auth/totp:enroll",
-        "MFA_ENROLLMENT_REQUIRED",
-    ),
-}
-"""Logins that answered a required action instead of a session: what the refusal says."""
 
 
 def _grant(pair: TokenPair, *, refresh: bool) -> Grant:

@@ -47,10 +47,6 @@ class RequiredAction(enum.Enum):
     CONFIGURE_TOTP = "configure_totp"
 
 
-SECOND_FACTOR_STEPS = (RequiredAction.VERIFY_SECOND_FACTOR, RequiredAction.CONFIGURE_TOTP)
-"""Login's answers that are an MFA ticket, not a session."""
-
-
 @dataclass(frozen=True)
 class TokenPair:
     """What Login, RefreshToken, ChangePassword and the second-factor steps hand out."""
@@ -318,39 +314,32 @@ class AuthService:
             raise errors.invalid(violations)
         user = self._ticket_holder(claims)
         self._reserve_attempt(user.username)
-        failure: str | None = None
         with self._store.write() as tx:
             now = self._clock()
             current = tx.user(user_id=user.user_id, lock=True)
             credential = tx.totp(user.user_id)
+            # Both since the ticket was issued: disabled, or reset by an admin.
             if current is None or current.disabled:
-                failure = "account_disabled"
-            elif credential is None or credential.confirmed_ns is None:
-                raise _not_enrolled()  # reset by an admin since the ticket was issued
-            else:
-                failure = _spend_second_factor(
-                    tx, credential, totp_code=totp_code, recovery_code=recovery_code, now_ns=now
-                )
-            if failure is None and current is not None:
+                raise _account_disabled()
+            if credential is None or credential.confirmed_ns is None:
+                raise _not_enrolled()
+            failure = _spend_second_factor(
+                tx, credential, totp_code=totp_code, recovery_code=recovery_code, now_ns=now
+            )
+            if failure is None:
                 if not tx.spend_ticket(str(claims["jti"]), expires_ns=_expiry_ns(claims)):
                     raise _ticket_invalid("TOKEN_REUSED")
                 tx.clear_login_attempts(user.username, origin.client_address())
-                pair = self._establish(
+                return self._establish(
                     tx,
                     current,
                     now,
                     user_agent,
                     second_factor="recovery_code" if recovery_code else "totp",
                 )
-            elif failure == "account_disabled":
-                _login_failed(tx, user=user, username=user.username, reason=failure)
-        if failure == "account_disabled":
-            raise _account_disabled()
-        if failure is not None:
-            self._record_failure(user.username, user, reason=failure)
-            message, reason = _SECOND_FACTOR_FAILURES[failure]
-            raise errors.Unauthenticated(message, reason=reason)
-        return pair
+        self._record_failure(user.username, user, reason=failure)
+        message, reason = _SECOND_FACTOR_FAILURES[failure]
+        raise errors.Unauthenticated(message, reason=reason)
 
     def enroll_totp(self, token: str) -> totp.Enrolment:
         """A new pending secret for the bearer (replacing a pending one); shown only now."""
