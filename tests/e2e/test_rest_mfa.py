@@ -132,6 +132,13 @@ def test_a_bad_second_factor_request_is_a_400_naming_the_field(
     _, name, _, _ = enrolled
     neither = _second_factor(client, name)
     assert neither.status_code == 400 and _reason(neither) == "INVALID_ARGUMENT"
+    fields = [
+        v["field"]
+        for d in neither.json()["details"]
+        if d["@type"].endswith("BadRequest")
+        for v in d["field_violations"]
+    ]
+    assert fields == ["totp_code"]
 
 
 def test_an_admin_mfa_reset_is_audited_with_actor_and_client_address(
