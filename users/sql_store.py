@@ -495,15 +495,6 @@ class _Transaction:
             last_step=row.last_step,
         )
 
-    def unused_recovery_codes(self, user_id: str) -> int:
-        return int(
-            self._conn.execute(
-                sa.select(sa.func.count()).where(
-                    recovery_codes.c.user_id == user_id, recovery_codes.c.used_ns.is_(None)
-                )
-            ).scalar_one()
-        )
-
     def set_role_mfa_required(self, name: str, required: bool) -> None:
         self._conn.execute(roles.update().where(roles.c.name == name).values(mfa_required=required))
 

@@ -191,8 +191,6 @@ class UserReads(Protocol):
         """The user's TOTP, confirmed or pending; read under the user's lock to decide on it."""
         ...
 
-    def unused_recovery_codes(self, user_id: str) -> int: ...
-
 
 class UserWrites(UserReads, Protocol):
     """A write transaction: everything done through it commits together, or nothing does."""
