@@ -19,6 +19,7 @@ def user_to_message(user: UserRecord) -> resources.User:
         update_time=to_timestamp(user.updated_ns),
         etag=user.etag,
         password_change_required=user.password_change_required,
+        mfa_enrolled=user.mfa_enrolled,
     )
 
 
@@ -35,7 +36,10 @@ def revocation_to_message(revocation: Revocation) -> resources.Revocation:
 
 def role_to_message(role: RoleDefinition) -> resources.Role:
     return resources.Role(
-        name=role.name, description=role.description, permissions=list(role.permissions)
+        name=role.name,
+        description=role.description,
+        permissions=list(role.permissions),
+        mfa_required=role.mfa_required,
     )
 
 

@@ -366,6 +366,56 @@ class Directory:
             )
             return user
 
+    def reset_mfa(self, caller: Principal, user_id: str) -> UserRecord:
+        """Remove the user's TOTP (confirmed or pending) and recovery codes: a lost device.
+
+        Their sessions stay: they were opened with the second factor; an admin who thinks it
+        stolen ends them too (DeleteSession, DisableUser).
+        """
+        with self._store.write() as tx:
+            user = _existing(tx, user_id, lock=True)
+            if not tx.remove_mfa(user_id):
+                raise errors.FailedPrecondition(
+                    f"user {user_id!r} has no TOTP to reset", reason="MFA_NOT_ENROLLED"
+                )
+            tx.emit(
+                OutboxEvent(
+                    "users.user.mfa_reset",
+                    subject=f"users/{user_id}",
+                    actor=caller.username,
+                    data={"username": user.username, "was_confirmed": user.mfa_enrolled},
+                )
+            )
+            return _existing(tx, user_id)
+
+    def set_role_mfa_required(
+        self, caller: Principal, name: str, *, required: bool
+    ) -> RoleDefinition:
+        """Require (or stop requiring) a second factor of every holder of the role.
+
+        Holders without TOTP get Keycloak's "configure OTP" at their next login; sessions
+        already open stay.
+        """
+        if not name:
+            raise errors.invalid([errors.FieldViolation("name", "is required")])
+        with self._store.write() as tx:
+            if name not in tx.roles():
+                raise errors.NotFound(
+                    f"role {name!r} does not exist",
+                    reason="ROLE_NOT_FOUND",
+                    metadata={"role": name},
+                )
+            tx.set_role_mfa_required(name, required)
+            tx.emit(
+                OutboxEvent(
+                    "users.role.mfa_required_changed",
+                    subject=f"roles/{name}",
+                    actor=caller.username,
+                    data={"role": name, "mfa_required": required},
+                )
+            )
+            return tx.roles()[name]
+
     @staticmethod
     def _require_self_or_reader(caller: Principal, user_id: str) -> None:
         if caller.user_id != user_id:

@@ -3,6 +3,8 @@
 There is no client registry: `password` and `refresh_token` grants are for public clients
 (a `client_id`, if sent, names nobody), and `client_credentials` takes an account's username
 and password as the client's id and secret, as service accounts are the mesh's clients.
+A grant never stands in for a step Login requires (a second factor, a password change): the
+form has no place for a TOTP code, so such accounts are refused and use the JSON login flow.
 Refusals carry the RFC's error codes as reasons (upper case); the gateway writes them as the
 RFC's JSON errors. Domain errors of the grants become ``INVALID_GRANT`` with the mesh's own
 reason kept in the metadata (``mesh_reason``), so a client learns why (a lock, say).
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from common import errors
-from users.service import AuthService, TokenPair
+from users.service import AuthService, RequiredAction, TokenPair
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 16
@@ -144,6 +146,24 @@ def _required(form: Mapping[str, str], *names: str) -> tuple[str, ...]:
     return tuple(form[name] for name in names)
 
 
+_UNFINISHED = {
+    RequiredAction.CHANGE_PASSWORD: (
+        "the password must be changed first (POST /auth/password:change)",
+        "PASSWORD_CHANGE_REQUIRED",
+    ),
+    # A password alone must not open a session the second factor guards.
+    RequiredAction.VERIFY_SECOND_FACTOR: (
+        "this account logs in with a second factor: POST /auth/login, then /auth/login/mfa",
+        "MFA_REQUIRED",
+    ),
+    RequiredAction.CONFIGURE_TOTP: (
+        "this account must set up a second factor: POST /auth/login, then /auth/totp:enroll",
+        "MFA_ENROLLMENT_REQUIRED",
+    ),
+}
+"""Logins that answered a required action instead of a session: what the refusal says."""
+
+
 def _granted(issue: Callable[[], TokenPair]) -> TokenPair:
     """The pair ``issue`` hands out; its refusals as ``INVALID_GRANT``."""
     try:
@@ -154,11 +174,11 @@ def _granted(issue: Callable[[], TokenPair]) -> TokenPair:
             reason="INVALID_GRANT",
             metadata={**exc.metadata, "mesh_reason": exc.reason},
         ) from exc
-    if pair.password_change_required:
+    refusal = _UNFINISHED.get(pair.required)
+    if refusal is not None:
+        message, mesh_reason = refusal
         raise errors.InvalidArgument(
-            "the password must be changed first (POST /auth/password:change)",
-            reason="INVALID_GRANT",
-            metadata={"mesh_reason": "PASSWORD_CHANGE_REQUIRED"},
+            message, reason="INVALID_GRANT", metadata={"mesh_reason": mesh_reason}
         )
     return pair
 

@@ -112,6 +112,8 @@ def build_components(settings: Settings) -> Components:
             reset_seconds=settings.login_failure_reset_seconds,
         ),
         session_max_seconds=settings.session_max_seconds,
+        mfa_ticket_seconds=settings.mfa_ticket_seconds,
+        totp_issuer=settings.runtime.issuer,
     )
     directory = Directory(
         store=store, credentials=credentials, reset_token_seconds=settings.reset_token_seconds

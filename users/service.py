@@ -8,6 +8,7 @@ servicers call it through the server's blocking pool.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,33 +17,48 @@ from common import errors, origin, pages, times
 from common.auth import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, Principal, TokenVerifier
 from common.outbox import OutboxEvent
 from common.permissions import Permission
+from users import totp
 from users.credentials import Credentials, reset_token_hash
 from users.keys import KeyRing, SigningKey
 from users.lockout import Lockout, Refused
 from users.passwords import MAX_LENGTH
 from users.revocations import end_sessions
-from users.store import SessionRecord, UserRecord, UserStore, UserWrites
-from users.tokens import PASSWORD_CHANGE_TOKEN_TYPE, IssuedToken, TokenIssuer, identity_of
+from users.store import SessionRecord, TotpRecord, UserRecord, UserStore, UserWrites
+from users.tokens import (
+    MFA_TICKET_TYPE,
+    PASSWORD_CHANGE_TOKEN_TYPE,
+    IssuedToken,
+    TokenIssuer,
+    identity_of,
+)
 
 MAX_USERNAME = 64
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_RECOVERY_CODE = 64
+
+
+class RequiredAction(enum.Enum):
+    """What a user must do before Login's answer is a session of any use."""
+
+    NONE = "none"
+    CHANGE_PASSWORD = "change_password"  # noqa: S105 - an action's name, not a secret
+    VERIFY_SECOND_FACTOR = "verify_second_factor"
+    CONFIGURE_TOTP = "configure_totp"
 
 
 @dataclass(frozen=True)
 class TokenPair:
-    """What Login, RefreshToken and ChangePassword hand out."""
+    """What Login, RefreshToken, ChangePassword and the second-factor steps hand out."""
 
     access: IssuedToken
-    """An access token; for a user who must change their password, the change-only token."""
+    """An access token; else the change-only token, or the MFA ticket (see ``required``)."""
     refresh: IssuedToken | None
-    """None for a session that may do nothing but change the password."""
+    """None unless ``required`` is NONE."""
     user: UserRecord
     session_id: str
-
-    @property
-    def password_change_required(self) -> bool:
-        return self.refresh is None
+    """Empty for an MFA ticket, which opens no session."""
+    required: RequiredAction = RequiredAction.NONE
 
 
 def _invalid_credentials() -> errors.Unauthenticated:
@@ -54,6 +70,42 @@ def _reset_token_invalid() -> errors.Unauthenticated:
         "the reset token is unknown, used or expired; ask an admin for a new one",
         reason="RESET_TOKEN_INVALID",
     )
+
+
+def _ticket_invalid(token_reason: str) -> errors.Unauthenticated:
+    return errors.Unauthenticated(
+        "the MFA ticket is invalid, expired or used; log in again",
+        reason="MFA_TICKET_INVALID",
+        metadata={"token_reason": token_reason},
+    )
+
+
+def _not_enrolled() -> errors.FailedPrecondition:
+    return errors.FailedPrecondition(
+        "this account has no confirmed TOTP; enrol with EnrollTotp and ConfirmTotp",
+        reason="MFA_NOT_ENROLLED",
+    )
+
+
+def _already_enrolled() -> errors.FailedPrecondition:
+    return errors.FailedPrecondition(
+        "this account has TOTP already; an admin can reset it (ResetUserMfa)",
+        reason="MFA_ALREADY_ENROLLED",
+    )
+
+
+def _account_disabled() -> errors.Unauthenticated:
+    return errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+
+
+_SECOND_FACTOR_FAILURES = {
+    "invalid_second_factor": ("the code is wrong", "MFA_CODE_INVALID"),
+    "second_factor_reused": (
+        "this code was used already; wait for the next one",
+        "MFA_CODE_REUSED",
+    ),
+}
+"""Why a second factor was refused (the event's reason): the message and ErrorInfo reason."""
 
 
 def _password_violations(**fields: str) -> list[errors.FieldViolation]:
@@ -79,6 +131,35 @@ def _login_failed(tx: UserWrites, *, user: UserRecord | None, username: str, rea
     )
 
 
+def _expiry_ns(claims: dict[str, object]) -> int:
+    exp = claims["exp"]
+    assert isinstance(exp, int), "the verifier checked exp"
+    return exp * times.SECOND
+
+
+def _spend_second_factor(
+    tx: UserWrites, credential: TotpRecord, *, totp_code: str, recovery_code: str, now_ns: int
+) -> str | None:
+    """Take the code, under the user's lock; None when it was good, else the failure's reason.
+
+    Recovery codes are found by their digest and spent; a TOTP code's step must come after the
+    last one accepted, so a code seen over someone's shoulder is no good once used.
+    """
+    user_id = credential.user_id
+    if recovery_code:
+        spent = tx.spend_recovery_code(
+            user_id, totp.recovery_code_hash(recovery_code), used_ns=now_ns
+        )
+        return None if spent else "invalid_second_factor"
+    step = totp.matching_step(credential.secret, totp_code, now_ns=now_ns)
+    if step is None:
+        return "invalid_second_factor"
+    if credential.last_step is not None and step <= credential.last_step:
+        return "second_factor_reused"
+    tx.set_totp_step(user_id, step)
+    return None
+
+
 class AuthService:
     """The domain behind AuthService; raises ``common.errors`` only."""
 
@@ -92,8 +173,11 @@ class AuthService:
         verifier: TokenVerifier,
         lockout: Lockout,
         session_max_seconds: int,
+        mfa_ticket_seconds: int,
+        totp_issuer: str,
         clock: Callable[[], int] = times.now,
     ) -> None:
+        """``totp_issuer`` names the mesh in authenticator apps (the tokens' issuer)."""
         self._store = store
         self._credentials = credentials
         self._passwords = credentials.passwords
@@ -102,6 +186,8 @@ class AuthService:
         self._verifier = verifier
         self._lockout = lockout
         self._session_max_ns = times.seconds(session_max_seconds)
+        self._mfa_ticket_seconds = mfa_ticket_seconds
+        self._totp_issuer = totp_issuer
         self._clock = clock
 
     @property
@@ -137,25 +223,226 @@ class AuthService:
                 disabled = False
                 if verdict.new_hash is not None:
                     tx.set_password_hash(current.user_id, verdict.new_hash)
-                if current.password_change_required:
-                    pair = self._open_change_session(tx, current, now, user_agent)
+                step = self._second_step(tx, current)
+                if step is RequiredAction.NONE:
+                    pair = self._establish(tx, current, now, user_agent, second_factor=None)
                 else:
-                    pair = self._open_session(tx, current, now, user_agent)
-                tx.emit(
-                    OutboxEvent(
-                        "users.auth.login_succeeded",
-                        subject=_subject(current, username),
-                        actor=username,
-                        data={
-                            "username": username,
-                            "session_id": pair.session_id,
-                            "password_change_required": pair.password_change_required,
-                        },
-                    )
-                )
+                    pair = self._ticket(tx, current, step)
         if disabled:
-            raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+            raise _account_disabled()
         return pair
+
+    @staticmethod
+    def _second_step(tx: UserWrites, user: UserRecord) -> RequiredAction:
+        """What a correct password leads to: a code, the enrolment a role requires, or nothing."""
+        if user.mfa_enrolled:
+            return RequiredAction.VERIFY_SECOND_FACTOR
+        defined = tx.roles()
+        if any(defined[r].mfa_required for r in user.roles if r in defined):
+            return RequiredAction.CONFIGURE_TOTP
+        return RequiredAction.NONE
+
+    def _ticket(self, tx: UserWrites, user: UserRecord, step: RequiredAction) -> TokenPair:
+        ticket = self._issuer.mfa_ticket(
+            user_id=user.user_id, username=user.username, lifetime=self._mfa_ticket_seconds
+        )
+        tx.emit(
+            OutboxEvent(
+                "users.auth.second_factor_required",
+                subject=f"users/{user.user_id}",
+                actor=user.username,
+                data={"username": user.username, "required_action": step.value},
+            )
+        )
+        return TokenPair(access=ticket, refresh=None, user=user, session_id="", required=step)
+
+    def _establish(
+        self,
+        tx: UserWrites,
+        user: UserRecord,
+        now: int,
+        user_agent: str,
+        *,
+        second_factor: str | None,
+    ) -> TokenPair:
+        """The session of a login whose every factor is checked, and its event.
+
+        A user who must change their password gets the change-only session, after the second
+        factor, as Keycloak orders its required actions.
+        """
+        if user.password_change_required:
+            pair = self._open_change_session(tx, user, now, user_agent)
+        else:
+            pair = self._open_session(tx, user, now, user_agent)
+        tx.emit(
+            OutboxEvent(
+                "users.auth.login_succeeded",
+                subject=f"users/{user.user_id}",
+                actor=user.username,
+                data={
+                    "username": user.username,
+                    "session_id": pair.session_id,
+                    "password_change_required": user.password_change_required,
+                    "second_factor": second_factor,
+                },
+            )
+        )
+        return pair
+
+    def verify_second_factor(
+        self, ticket: str, *, totp_code: str, recovery_code: str, user_agent: str = ""
+    ) -> TokenPair:
+        """Login's second step: the ticket and one code, under the login lockout; a session.
+
+        A code is checked before anything is spent, so a wrong one leaves the ticket good for
+        another try until the lockout stops them; a right one spends the ticket, the code's
+        time step (no code of it or an earlier step is taken again) or the recovery code.
+        """
+        claims = self._ticket_claims(ticket)
+        violations = []
+        if bool(totp_code) == bool(recovery_code):
+            violations.append(
+                errors.FieldViolation("totp_code", "give either totp_code or recovery_code")
+            )
+        if len(recovery_code) > MAX_RECOVERY_CODE:
+            violations.append(
+                errors.FieldViolation(
+                    "recovery_code", f"must be at most {MAX_RECOVERY_CODE} characters"
+                )
+            )
+        if violations:
+            raise errors.invalid(violations)
+        user = self._ticket_holder(claims)
+        self._reserve_attempt(user.username)
+        with self._store.write() as tx:
+            now = self._clock()
+            current = tx.user(user_id=user.user_id, lock=True)
+            credential = tx.totp(user.user_id)
+            # Both since the ticket was issued: disabled, or reset by an admin.
+            if current is None or current.disabled:
+                raise _account_disabled()
+            if credential is None or credential.confirmed_ns is None:
+                raise _not_enrolled()
+            failure = _spend_second_factor(
+                tx, credential, totp_code=totp_code, recovery_code=recovery_code, now_ns=now
+            )
+            if failure is None:
+                if not tx.spend_ticket(str(claims["jti"]), expires_ns=_expiry_ns(claims)):
+                    raise _ticket_invalid("TOKEN_REUSED")
+                tx.clear_login_attempts(user.username, origin.client_address())
+                return self._establish(
+                    tx,
+                    current,
+                    now,
+                    user_agent,
+                    second_factor="recovery_code" if recovery_code else "totp",
+                )
+        self._record_failure(user.username, user, reason=failure)
+        message, reason = _SECOND_FACTOR_FAILURES[failure]
+        raise errors.Unauthenticated(message, reason=reason)
+
+    def enroll_totp(self, token: str) -> totp.Enrolment:
+        """A new pending secret for the bearer (replacing a pending one); shown only now."""
+        claims, _ = self._enrolment_claims(token)
+        with self._store.read() as reads:
+            user = reads.user(user_id=str(claims["sub"]))
+        if user is None or user.disabled:
+            raise _account_disabled()
+        enrolment = totp.enrolment(issuer=self._totp_issuer, username=user.username)
+        with self._store.write() as tx:
+            current = tx.user(user_id=user.user_id, lock=True)
+            if current is None or current.disabled:
+                raise _account_disabled()
+            if current.mfa_enrolled:
+                raise _already_enrolled()
+            tx.put_totp(
+                TotpRecord(user_id=user.user_id, secret=enrolment.secret, created_ns=self._clock())
+            )
+            tx.emit(
+                OutboxEvent(
+                    "users.user.mfa_enrollment_started",
+                    subject=f"users/{user.user_id}",
+                    actor=user.username,
+                    data={"username": user.username},
+                )
+            )
+        return enrolment
+
+    def confirm_totp(
+        self, token: str, totp_code: str, *, user_agent: str = ""
+    ) -> tuple[list[str], TokenPair | None]:
+        """Activate the pending secret with a code of it; the recovery codes, and a session.
+
+        The session comes only when the bearer is Login's ticket, which this spends. A
+        wrong code here is bad input, not a failed login: it is checked against the secret
+        the caller was just given, so it guesses at nothing.
+        """
+        claims, from_login = self._enrolment_claims(token)
+        if not totp_code:
+            raise errors.invalid([errors.FieldViolation("totp_code", "is required")])
+        codes = totp.new_recovery_codes()
+        with self._store.write() as tx:
+            now = self._clock()
+            user = tx.user(user_id=str(claims["sub"]), lock=True)
+            if user is None or user.disabled:
+                raise _account_disabled()
+            pending = tx.totp(user.user_id)
+            if pending is None:
+                raise errors.FailedPrecondition(
+                    "no enrolment is pending; start with EnrollTotp", reason="MFA_NOT_ENROLLED"
+                )
+            if pending.confirmed_ns is not None:
+                raise _already_enrolled()
+            step = totp.matching_step(pending.secret, totp_code, now_ns=now)
+            if step is None:
+                raise errors.InvalidArgument(
+                    "the code is wrong; check the authenticator's clock",
+                    reason="MFA_CODE_INVALID",
+                    violations=[errors.FieldViolation("totp_code", "is not the current code")],
+                )
+            tx.confirm_totp(user.user_id, confirmed_ns=now, step=step)
+            tx.replace_recovery_codes(user.user_id, [totp.recovery_code_hash(c) for c in codes])
+            tx.emit(
+                OutboxEvent(
+                    "users.user.mfa_enrolled",
+                    subject=f"users/{user.user_id}",
+                    actor=user.username,
+                    data={"username": user.username, "recovery_codes": len(codes)},
+                )
+            )
+            pair = None
+            if from_login:
+                if not tx.spend_ticket(str(claims["jti"]), expires_ns=_expiry_ns(claims)):
+                    raise _ticket_invalid("TOKEN_REUSED")
+                enrolled = tx.user(user_id=user.user_id)
+                assert enrolled is not None, "a locked user vanished inside its transaction"
+                pair = self._establish(tx, enrolled, now, user_agent, second_factor="totp")
+        return codes, pair
+
+    def _ticket_claims(self, ticket: str) -> dict[str, object]:
+        try:
+            return self._verifier.verify_claims(ticket, token_type=MFA_TICKET_TYPE)
+        except errors.Unauthenticated as exc:
+            raise _ticket_invalid(exc.reason) from exc
+
+    def _ticket_holder(self, claims: dict[str, object]) -> UserRecord:
+        """The enabled, enrolled user a ticket speaks for."""
+        with self._store.read() as reads:
+            user = reads.user(user_id=str(claims["sub"]))
+        if user is None or user.disabled:
+            raise _account_disabled()
+        if not user.mfa_enrolled:
+            raise _not_enrolled()
+        return user
+
+    def _enrolment_claims(self, token: str) -> tuple[dict[str, object], bool]:
+        """The claims of Login's MFA ticket (and True), or else of an access token."""
+        try:
+            return self._verifier.verify_claims(token, token_type=MFA_TICKET_TYPE), True
+        except errors.Unauthenticated as exc:
+            if exc.reason != "TOKEN_TYPE_MISMATCH":
+                raise _ticket_invalid(exc.reason) from exc
+        return self._verifier.verify_claims(token, token_type=ACCESS_TOKEN_TYPE), False
 
     def _reserve_attempt(self, username: str) -> None:
         """Count this attempt from the caller's address as a failure first, atomically.
@@ -187,10 +474,12 @@ class AuthService:
                 metadata={"retry_after_seconds": str(retry_after)},
             )
 
-    def _record_failure(self, username: str, user: UserRecord | None) -> None:
+    def _record_failure(
+        self, username: str, user: UserRecord | None, *, reason: str = "invalid_credentials"
+    ) -> None:
         with self._store.write() as tx:
             now = self._clock()
-            _login_failed(tx, user=user, username=username, reason="invalid_credentials")
+            _login_failed(tx, user=user, username=username, reason=reason)
             # None when housekeeping forgot the reservation while the password was checked
             # (its failures were past the reset time, so they no longer count anyway).
             held = tx.held_login_attempts(username, origin.client_address())
@@ -255,7 +544,13 @@ class AuthService:
                 user_agent=user_agent,
             )
         )
-        return TokenPair(access=token, refresh=None, user=user, session_id=session_id)
+        return TokenPair(
+            access=token,
+            refresh=None,
+            user=user,
+            session_id=session_id,
+            required=RequiredAction.CHANGE_PASSWORD,
+        )
 
     def change_password(
         self, token: str, current_password: str, new_password: str, *, user_agent: str = ""
@@ -274,7 +569,7 @@ class AuthService:
         with self._store.read() as reads:
             user = reads.user(user_id=str(claims["sub"]))
         if user is None or user.disabled:
-            raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+            raise _account_disabled()
         self._reserve_attempt(user.username)
         if not self._passwords.verify(user.password_hash, current_password).ok:
             self._record_failure(user.username, user)
@@ -288,7 +583,7 @@ class AuthService:
             now = self._clock()
             current = tx.user(user_id=user.user_id, lock=True)
             if current is None or current.disabled:
-                raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+                raise _account_disabled()
             if current.password_hash != user.password_hash:
                 raise errors.Aborted(
                     "the password changed meanwhile; sign in again", reason="PASSWORD_CHANGED"
@@ -335,7 +630,7 @@ class AuthService:
         if self._clock() >= found.expires_ns:
             raise _reset_token_invalid()
         if user.disabled:
-            raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+            raise _account_disabled()
         password_hash = self._credentials.new_hash(user, new_password, field="new_password")
         with self._store.write() as tx:
             now = self._clock()
@@ -344,7 +639,7 @@ class AuthService:
             if spent is None or spent.used_ns is not None or now >= spent.expires_ns:
                 raise _reset_token_invalid()  # redeemed or superseded meanwhile
             if current is None or current.disabled:
-                raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+                raise _account_disabled()
             ended = self._credentials.put(
                 tx,
                 current,
@@ -519,9 +814,7 @@ class AuthService:
                 reused = True
             else:
                 if user is None or user.disabled:
-                    raise errors.Unauthenticated(
-                        "this account is disabled", reason="ACCOUNT_DISABLED"
-                    )
+                    raise _account_disabled()
                 pair, refresh_id = self._issue(tx, user, session_id, ends_ns=ends_ns)
                 tx.rotate_refresh(session_id, spent=token_id, fresh=refresh_id, refreshed_ns=now)
                 tx.emit(

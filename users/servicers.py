@@ -28,7 +28,7 @@ from users import convert, oauth
 from users.directory import Directory
 from users.oauth import TokenEndpoint
 from users.revocations import RevocationLog
-from users.service import AuthService, TokenPair
+from users.service import AuthService, RequiredAction, TokenPair
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 from users.v1 import resources_pb2 as resources
@@ -51,6 +51,11 @@ POLICIES: dict[str, Policy] = {
     f"/{AUTH_SERVICE}/ChangePassword": PUBLIC,
     # The reset token is the credential.
     f"/{AUTH_SERVICE}/ResetPassword": PUBLIC,
+    # Authenticated in the domain: they take Login's MFA ticket, which no other method accepts
+    # (and the enrolment RPCs an access token as well).
+    f"/{AUTH_SERVICE}/VerifySecondFactor": PUBLIC,
+    f"/{AUTH_SERVICE}/EnrollTotp": PUBLIC,
+    f"/{AUTH_SERVICE}/ConfirmTotp": PUBLIC,
     # Discovery and the token endpoint come before any credential, as Login does.
     f"/{AUTH_SERVICE}/GetOpenidConfiguration": PUBLIC,
     f"/{AUTH_SERVICE}/IssueToken": PUBLIC,
@@ -76,14 +81,26 @@ POLICIES: dict[str, Policy] = {
     f"/{USER_SERVICE}/IssuePasswordResetToken": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/UnlockUser": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/ListRoles": AUTHENTICATED,
+    f"/{USER_SERVICE}/ResetUserMfa": requires(Permission.USERS_WRITE),
+    # Whether a role needs a second factor guards every holder, admins included: `*` only, so
+    # no user manager can lift it from the admins.
+    f"/{USER_SERVICE}/SetRoleMfaRequired": requires(Permission.ALL),
 }
 
 EVENTS: dict[str, tuple[str, ...]] = {
     f"/{AUTH_SERVICE}/Login": (
         "users.auth.login_succeeded",
+        "users.auth.second_factor_required",
         "users.auth.login_failed",
         "users.auth.locked_out",
     ),
+    f"/{AUTH_SERVICE}/VerifySecondFactor": (
+        "users.auth.login_succeeded",
+        "users.auth.login_failed",
+        "users.auth.locked_out",
+    ),
+    f"/{AUTH_SERVICE}/EnrollTotp": ("users.user.mfa_enrollment_started",),
+    f"/{AUTH_SERVICE}/ConfirmTotp": ("users.user.mfa_enrolled", "users.auth.login_succeeded"),
     f"/{AUTH_SERVICE}/Logout": ("users.auth.logout",),
     f"/{AUTH_SERVICE}/RefreshToken": ("users.auth.refreshed", "users.auth.refresh_reuse_detected"),
     f"/{AUTH_SERVICE}/RotateSigningKey": ("users.auth.signing_key_rotated",),
@@ -96,6 +113,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     f"/{AUTH_SERVICE}/DeleteSession": ("users.auth.session_ended",),
     f"/{AUTH_SERVICE}/IssueToken": (
         "users.auth.login_succeeded",
+        "users.auth.second_factor_required",
         "users.auth.login_failed",
         "users.auth.locked_out",
         "users.auth.refreshed",
@@ -109,6 +127,8 @@ EVENTS: dict[str, tuple[str, ...]] = {
     f"/{USER_SERVICE}/SetUserPassword": ("users.user.password_reset",),
     f"/{USER_SERVICE}/IssuePasswordResetToken": ("users.user.password_reset_token_issued",),
     f"/{USER_SERVICE}/UnlockUser": ("users.auth.unlocked",),
+    f"/{USER_SERVICE}/ResetUserMfa": ("users.user.mfa_reset",),
+    f"/{USER_SERVICE}/SetRoleMfaRequired": ("users.role.mfa_required_changed",),
 }
 """The event types each RPC emits into the outbox (see docs/audit.md, "Event types").
 
@@ -132,8 +152,16 @@ def _user_agent(context: Context) -> str:
     return _header(context, "user-agent")
 
 
+_REQUIRED_ACTIONS = {
+    RequiredAction.NONE: auth_pb.REQUIRED_ACTION_UNSPECIFIED,
+    RequiredAction.CHANGE_PASSWORD: auth_pb.REQUIRED_ACTION_CHANGE_PASSWORD,
+    RequiredAction.VERIFY_SECOND_FACTOR: auth_pb.REQUIRED_ACTION_VERIFY_SECOND_FACTOR,
+    RequiredAction.CONFIGURE_TOTP: auth_pb.REQUIRED_ACTION_CONFIGURE_TOTP,
+}
+
+
 def _session_message(pair: TokenPair) -> auth_pb.LoginResponse:
-    """A session's tokens; a change-only session has no refresh token and says what to do."""
+    """A session's tokens; a change-only session or an MFA ticket says what to do instead."""
     return auth_pb.LoginResponse(
         access_token=pair.access.token,
         refresh_token=pair.refresh.token if pair.refresh else "",
@@ -141,9 +169,7 @@ def _session_message(pair: TokenPair) -> auth_pb.LoginResponse:
         expires_in=pair.access.lifetime,
         refresh_expires_in=pair.refresh.lifetime if pair.refresh else 0,
         user=convert.user_to_message(pair.user),
-        required_action=auth_pb.REQUIRED_ACTION_CHANGE_PASSWORD
-        if pair.password_change_required
-        else auth_pb.REQUIRED_ACTION_UNSPECIFIED,
+        required_action=_REQUIRED_ACTIONS[pair.required],
     )
 
 
@@ -237,6 +263,43 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
     ) -> auth_pb.ResetPasswordResponse:
         await self._run(self._auth.reset_password, request.reset_token, request.new_password)
         return auth_pb.ResetPasswordResponse()
+
+    async def VerifySecondFactor(
+        self, request: auth_pb.VerifySecondFactorRequest, context: Context
+    ) -> auth_pb.LoginResponse:
+        pair = await self._run(
+            self._auth.verify_second_factor,
+            bearer_token(context.invocation_metadata()),
+            totp_code=request.totp_code,
+            recovery_code=request.recovery_code,
+            user_agent=_user_agent(context),
+        )
+        return _session_message(pair)
+
+    async def EnrollTotp(
+        self, request: auth_pb.EnrollTotpRequest, context: Context
+    ) -> auth_pb.EnrollTotpResponse:
+        enrolment = await self._run(
+            self._auth.enroll_totp, bearer_token(context.invocation_metadata())
+        )
+        return auth_pb.EnrollTotpResponse(
+            secret=enrolment.secret,
+            provisioning_uri=enrolment.provisioning_uri,
+            qr_code_svg=enrolment.qr_code_svg,
+        )
+
+    async def ConfirmTotp(
+        self, request: auth_pb.ConfirmTotpRequest, context: Context
+    ) -> auth_pb.ConfirmTotpResponse:
+        codes, pair = await self._run(
+            self._auth.confirm_totp,
+            bearer_token(context.invocation_metadata()),
+            request.totp_code,
+            user_agent=_user_agent(context),
+        )
+        return auth_pb.ConfirmTotpResponse(
+            recovery_codes=codes, session=_session_message(pair) if pair else None
+        )
 
     async def GetOpenidConfiguration(
         self, request: auth_pb.GetOpenidConfigurationRequest, context: Context
@@ -428,3 +491,20 @@ class UserServicer(users_grpc.UserServiceServicer):
         return users_pb.ListRolesResponse(
             roles=[convert.role_to_message(r) for r in await self._run(self._directory.list_roles)]
         )
+
+    async def ResetUserMfa(
+        self, request: users_pb.ResetUserMfaRequest, context: Context
+    ) -> resources.User:
+        user = await self._run(self._directory.reset_mfa, current_principal(), request.user_id)
+        return convert.user_to_message(user)
+
+    async def SetRoleMfaRequired(
+        self, request: users_pb.SetRoleMfaRequiredRequest, context: Context
+    ) -> resources.Role:
+        role = await self._run(
+            self._directory.set_role_mfa_required,
+            current_principal(),
+            request.name,
+            required=request.mfa_required,
+        )
+        return convert.role_to_message(role)

@@ -58,6 +58,9 @@ class Settings:
     (``MESH_PASSWORD_HISTORY``, 5; 0 for no check)."""
     reset_token_seconds: int
     """Lifetime of a password reset token (``MESH_PASSWORD_RESET_SECONDS``, 900)."""
+    mfa_ticket_seconds: int
+    """How long Login's MFA ticket is good for the second factor or the enrolment a role
+    requires (``MESH_MFA_TICKET_SECONDS``, 300)."""
     public_url: str
     """Where clients reach the gateway, for the endpoints the discovery document names
     (``MESH_PUBLIC_URL``, ``http://127.0.0.1:8080``; ``mesh up`` sets its gateway's)."""
@@ -98,6 +101,7 @@ class Settings:
             password_min_score=min_score,
             password_history=env_int("MESH_PASSWORD_HISTORY", 5, minimum=0),
             reset_token_seconds=env_int("MESH_PASSWORD_RESET_SECONDS", 900, minimum=60),
+            mfa_ticket_seconds=env_int("MESH_MFA_TICKET_SECONDS", 300, minimum=30),
             public_url=env_str("MESH_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/"),
             admin_password=env_str("MESH_ADMIN_PASSWORD", "") or None,
             revocation_poll_seconds=1.0,

@@ -32,6 +32,7 @@ from users.store import (
     Revocation,
     RoleDefinition,
     SessionRecord,
+    TotpRecord,
     UsernameTaken,
     UserRecord,
 )
@@ -90,6 +91,7 @@ roles = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("description", sa.String(200), nullable=False),
     sa.Column("permissions", sa.Text, nullable=False),
+    sa.Column("mfa_required", sa.Boolean, nullable=False, default=False),
 )
 
 user_roles = sa.Table(
@@ -146,6 +148,35 @@ login_attempts = sa.Table(
     sa.Column("locked_until_ns", sa.BigInteger, nullable=True),
     sa.Column("locks", sa.Integer, nullable=False, default=0),
     sa.Column("hard_locked", sa.Boolean, nullable=False, default=False),
+)
+
+totp_credentials = sa.Table(
+    "totp_credentials",
+    metadata,
+    sa.Column(
+        "user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("confirmed_ns", sa.BigInteger, nullable=True),
+    sa.Column("last_step", sa.BigInteger, nullable=True),
+)
+
+recovery_codes = sa.Table(
+    "recovery_codes",
+    metadata,
+    sa.Column(
+        "user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("used_ns", sa.BigInteger, nullable=True),
+)
+
+spent_tickets = sa.Table(
+    "spent_tickets",
+    metadata,
+    sa.Column("ticket_id", sa.String(36), primary_key=True),
+    sa.Column("expires_ns", sa.BigInteger, nullable=False, index=True),
 )
 
 outbox = outbox_table(metadata)
@@ -269,6 +300,15 @@ def _session_origins(conn: Connection) -> None:
             )
 
 
+def _second_factors(conn: Connection) -> None:
+    """TOTP secrets, recovery codes, spent MFA tickets, and roles that require a second factor."""
+    if "mfa_required" not in {c["name"] for c in sa.inspect(conn).get_columns("roles")}:
+        conn.exec_driver_sql(
+            "ALTER TABLE roles ADD COLUMN mfa_required BOOLEAN NOT NULL DEFAULT FALSE"
+        )
+    metadata.create_all(conn, tables=[totp_credentials, recovery_codes, spent_tickets])
+
+
 MIGRATIONS = (
     _create_schema,
     _seed_roles,
@@ -279,6 +319,14 @@ MIGRATIONS = (
     _lockout_per_address,
     _session_origins,
     outbox_traceparent,
+    _second_factors,
+)
+
+
+_MFA_ENROLLED = (
+    sa.exists()
+    .where(totp_credentials.c.user_id == users.c.id, totp_credentials.c.confirmed_ns.is_not(None))
+    .label("mfa_enrolled")
 )
 
 
@@ -295,6 +343,7 @@ def _user(row: sa.Row[Any], granted: tuple[str, ...]) -> UserRecord:
         version=row.version,
         roles=granted,
         password_change_required=row.password_change_required,
+        mfa_enrolled=row.mfa_enrolled,
     )
 
 
@@ -351,15 +400,15 @@ class _Transaction:
         self, *, user_id: str | None = None, username: str | None = None, lock: bool = False
     ) -> UserRecord | None:
         condition = users.c.id == user_id if user_id is not None else users.c.username == username
-        query = sa.select(users).where(condition)
-        row = self._conn.execute(query.with_for_update() if lock else query).first()
+        query = sa.select(users, _MFA_ENROLLED).where(condition)
+        row = self._conn.execute(query.with_for_update(of=users) if lock else query).first()
         if row is None:
             return None
         return _user(row, self._roles_of([row.id]).get(row.id, ()))
 
     def users_after(self, username: str, *, limit: int) -> list[UserRecord]:
         rows = self._conn.execute(
-            sa.select(users)
+            sa.select(users, _MFA_ENROLLED)
             .where(users.c.username > username)
             .order_by(users.c.username)
             .limit(limit)
@@ -381,7 +430,9 @@ class _Transaction:
 
     def roles(self) -> dict[str, RoleDefinition]:
         return {
-            row.name: RoleDefinition(row.name, row.description, tuple(json.loads(row.permissions)))
+            row.name: RoleDefinition(
+                row.name, row.description, tuple(json.loads(row.permissions)), row.mfa_required
+            )
             for row in self._conn.execute(sa.select(roles).order_by(roles.c.name))
         }
 
@@ -429,6 +480,84 @@ class _Transaction:
             expires_ns=row.expires_ns,
             used_ns=row.used_ns,
         )
+
+    def totp(self, user_id: str) -> TotpRecord | None:
+        row = self._conn.execute(
+            sa.select(totp_credentials).where(totp_credentials.c.user_id == user_id)
+        ).first()
+        if row is None:
+            return None
+        return TotpRecord(
+            user_id=row.user_id,
+            secret=row.secret,
+            created_ns=row.created_ns,
+            confirmed_ns=row.confirmed_ns,
+            last_step=row.last_step,
+        )
+
+    def set_role_mfa_required(self, name: str, required: bool) -> None:
+        self._conn.execute(roles.update().where(roles.c.name == name).values(mfa_required=required))
+
+    def put_totp(self, totp: TotpRecord) -> None:
+        self.remove_mfa(totp.user_id)
+        self._conn.execute(
+            totp_credentials.insert().values(
+                user_id=totp.user_id,
+                secret=totp.secret,
+                created_ns=totp.created_ns,
+                confirmed_ns=totp.confirmed_ns,
+                last_step=totp.last_step,
+            )
+        )
+
+    def confirm_totp(self, user_id: str, *, confirmed_ns: int, step: int) -> None:
+        self._conn.execute(
+            totp_credentials.update()
+            .where(totp_credentials.c.user_id == user_id)
+            .values(confirmed_ns=confirmed_ns, last_step=step)
+        )
+
+    def set_totp_step(self, user_id: str, step: int) -> None:
+        self._conn.execute(
+            totp_credentials.update()
+            .where(totp_credentials.c.user_id == user_id)
+            .values(last_step=step)
+        )
+
+    def replace_recovery_codes(self, user_id: str, code_hashes: Iterable[str]) -> None:
+        self._conn.execute(recovery_codes.delete().where(recovery_codes.c.user_id == user_id))
+        rows = [{"user_id": user_id, "code_hash": h} for h in sorted(set(code_hashes))]
+        if rows:
+            self._conn.execute(recovery_codes.insert(), rows)
+
+    def spend_recovery_code(self, user_id: str, code_hash: str, *, used_ns: int) -> bool:
+        changed = self._conn.execute(
+            recovery_codes.update()
+            .where(
+                recovery_codes.c.user_id == user_id,
+                recovery_codes.c.code_hash == code_hash,
+                recovery_codes.c.used_ns.is_(None),
+            )
+            .values(used_ns=used_ns)
+        ).rowcount
+        return bool(changed)
+
+    def remove_mfa(self, user_id: str) -> bool:
+        self._conn.execute(recovery_codes.delete().where(recovery_codes.c.user_id == user_id))
+        removed = self._conn.execute(
+            totp_credentials.delete().where(totp_credentials.c.user_id == user_id)
+        ).rowcount
+        return bool(removed)
+
+    def spend_ticket(self, ticket_id: str, *, expires_ns: int) -> bool:
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(
+                    spent_tickets.insert().values(ticket_id=ticket_id, expires_ns=expires_ns)
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
     def set_password(
         self, user_id: str, password_hash: str, *, change_required: bool, keep: int, now_ns: int
@@ -718,6 +847,7 @@ class SqlUserStore:
             conn.execute(
                 password_reset_tokens.delete().where(password_reset_tokens.c.expires_ns <= now_ns)
             )
+            conn.execute(spent_tickets.delete().where(spent_tickets.c.expires_ns <= now_ns))
         return Forgotten(gone_revocations, gone_sessions, gone_attempts)
 
     def migrate(self) -> None:

@@ -33,6 +33,8 @@ class UserRecord:
     roles: tuple[str, ...]
     password_change_required: bool = False
     """Set by an admin's reset: until the user changes it, Login grants only the change."""
+    mfa_enrolled: bool = False
+    """The user has a confirmed TOTP, so Login asks for a code."""
 
     @property
     def etag(self) -> str:
@@ -59,6 +61,8 @@ class RoleDefinition:
     name: str
     description: str
     permissions: tuple[str, ...]
+    mfa_required: bool = False
+    """Every holder logs in with a second factor, and enrols first if they have none."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,18 @@ class ResetTokenRecord:
     created_ns: int
     expires_ns: int
     used_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class TotpRecord:
+    """A user's TOTP secret, pending until confirmed with a first code."""
+
+    user_id: str
+    secret: str = field(repr=False)
+    created_ns: int
+    confirmed_ns: int | None = None
+    last_step: int | None = None
+    """The time step of the last code accepted; no code of it or an earlier one is taken."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +187,10 @@ class UserReads(Protocol):
 
     def reset_token(self, token_hash: str, *, lock: bool = False) -> ResetTokenRecord | None: ...
 
+    def totp(self, user_id: str) -> TotpRecord | None:
+        """The user's TOTP, confirmed or pending; read under the user's lock to decide on it."""
+        ...
+
 
 class UserWrites(UserReads, Protocol):
     """A write transaction: everything done through it commits together, or nothing does."""
@@ -208,6 +228,34 @@ class UserWrites(UserReads, Protocol):
         ...
 
     def set_roles(self, user_id: str, names: Iterable[str]) -> None: ...
+
+    def set_role_mfa_required(self, name: str, required: bool) -> None: ...
+
+    def put_totp(self, totp: TotpRecord) -> None:
+        """Make ``totp`` the user's, replacing any earlier one."""
+        ...
+
+    def confirm_totp(self, user_id: str, *, confirmed_ns: int, step: int) -> None: ...
+
+    def set_totp_step(self, user_id: str, step: int) -> None:
+        """Record the step of the code just accepted."""
+        ...
+
+    def replace_recovery_codes(self, user_id: str, code_hashes: Iterable[str]) -> None:
+        """The user's recovery codes are these, unused, and no others."""
+        ...
+
+    def spend_recovery_code(self, user_id: str, code_hash: str, *, used_ns: int) -> bool:
+        """Mark an unused code of the user used; False when it is not one."""
+        ...
+
+    def remove_mfa(self, user_id: str) -> bool:
+        """Delete the user's TOTP and recovery codes; False when there was no TOTP."""
+        ...
+
+    def spend_ticket(self, ticket_id: str, *, expires_ns: int) -> bool:
+        """Record a single-use ticket spent (kept until it expires); False when it was."""
+        ...
 
     def enabled_admins(self) -> int:
         """The number of enabled admins.
@@ -293,7 +341,8 @@ class UserStore(Protocol):
     ) -> Forgotten:
         """Delete revocations past their expiry and sessions idle past ``session_lifetime_ns``.
 
-        Login attempts forgotten and unlocked are deleted too, and expired reset tokens.
+        Login attempts forgotten and unlocked are deleted too, and expired reset tokens and
+        spent tickets.
         """
         ...
 

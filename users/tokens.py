@@ -18,6 +18,11 @@ PASSWORD_CHANGE_TOKEN_TYPE = "pc+jwt"  # noqa: S105 - a JWT typ, not a secret
 """The one token Login gives a user who must change their password: no verifier of the mesh
 takes it for an access token (``typ``), and ChangePassword takes nothing else from them."""
 
+MFA_TICKET_TYPE = "mfa+jwt"
+"""What Login gives a user whose password was right but who owes a second factor: good for
+VerifySecondFactor, or for the enrolment a role requires, and for one session at most (its
+``jti`` is recorded spent); no verifier of the mesh takes it for an access token."""
+
 
 @dataclass(frozen=True)
 class IssuedToken:
@@ -97,6 +102,17 @@ class TokenIssuer:
             session_id=session_id,
             lifetime=self.access_seconds,
             not_after_ns=not_after_ns,
+            extra={"username": username},
+        )
+
+    def mfa_ticket(self, *, user_id: str, username: str, lifetime: int) -> IssuedToken:
+        """A ticket of its own session id, so no revocation of a real session touches it."""
+        return self._sign(
+            MFA_TICKET_TYPE,
+            subject=user_id,
+            session_id=str(uuid.uuid4()),
+            lifetime=lifetime,
+            not_after_ns=None,
             extra={"username": username},
         )
 

@@ -26,10 +26,12 @@ UNSAFE_TO_FUZZ = [
     "users_v1_AuthService_RotateSigningKey",
     "users_v1_AuthService_ChangePassword",
     "audit_v1_AuditService_SubscribeEvents",
+    "users_v1_UserService_SetRoleMfaRequired",
 ]
 """Ending the fuzzer's own session, rotating the signing key under every other test, guessing
-the admin's current password (which counts toward locking the admin out from this host), and
-a stream that stays open by design."""
+the admin's current password (which counts toward locking the admin out from this host), a
+stream that stays open by design, and requiring a second factor of a role other tests log in
+with."""
 
 
 @pytest.fixture(scope="session")

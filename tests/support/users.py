@@ -50,6 +50,7 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
         password_min_score=3,
         password_history=5,
         reset_token_seconds=900,
+        mfa_ticket_seconds=300,
         public_url="http://127.0.0.1:8080",
         admin_password=ADMIN_PASSWORD,
         revocation_poll_seconds=0.1,

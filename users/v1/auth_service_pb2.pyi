@@ -19,8 +19,12 @@ class RequiredAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     REQUIRED_ACTION_UNSPECIFIED: _ClassVar[RequiredAction]
     REQUIRED_ACTION_CHANGE_PASSWORD: _ClassVar[RequiredAction]
+    REQUIRED_ACTION_VERIFY_SECOND_FACTOR: _ClassVar[RequiredAction]
+    REQUIRED_ACTION_CONFIGURE_TOTP: _ClassVar[RequiredAction]
 REQUIRED_ACTION_UNSPECIFIED: RequiredAction
 REQUIRED_ACTION_CHANGE_PASSWORD: RequiredAction
+REQUIRED_ACTION_VERIFY_SECOND_FACTOR: RequiredAction
+REQUIRED_ACTION_CONFIGURE_TOTP: RequiredAction
 
 class LoginRequest(_message.Message):
     __slots__ = ("username", "password")
@@ -47,6 +51,42 @@ class LoginResponse(_message.Message):
     user: _resources_pb2.User
     required_action: RequiredAction
     def __init__(self, access_token: _Optional[str] = ..., refresh_token: _Optional[str] = ..., token_type: _Optional[str] = ..., expires_in: _Optional[int] = ..., refresh_expires_in: _Optional[int] = ..., user: _Optional[_Union[_resources_pb2.User, _Mapping]] = ..., required_action: _Optional[_Union[RequiredAction, str]] = ...) -> None: ...
+
+class VerifySecondFactorRequest(_message.Message):
+    __slots__ = ("totp_code", "recovery_code")
+    TOTP_CODE_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_CODE_FIELD_NUMBER: _ClassVar[int]
+    totp_code: str
+    recovery_code: str
+    def __init__(self, totp_code: _Optional[str] = ..., recovery_code: _Optional[str] = ...) -> None: ...
+
+class EnrollTotpRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class EnrollTotpResponse(_message.Message):
+    __slots__ = ("secret", "provisioning_uri", "qr_code_svg")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    PROVISIONING_URI_FIELD_NUMBER: _ClassVar[int]
+    QR_CODE_SVG_FIELD_NUMBER: _ClassVar[int]
+    secret: str
+    provisioning_uri: str
+    qr_code_svg: str
+    def __init__(self, secret: _Optional[str] = ..., provisioning_uri: _Optional[str] = ..., qr_code_svg: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpRequest(_message.Message):
+    __slots__ = ("totp_code",)
+    TOTP_CODE_FIELD_NUMBER: _ClassVar[int]
+    totp_code: str
+    def __init__(self, totp_code: _Optional[str] = ...) -> None: ...
+
+class ConfirmTotpResponse(_message.Message):
+    __slots__ = ("recovery_codes", "session")
+    RECOVERY_CODES_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    recovery_codes: _containers.RepeatedScalarFieldContainer[str]
+    session: LoginResponse
+    def __init__(self, recovery_codes: _Optional[_Iterable[str]] = ..., session: _Optional[_Union[LoginResponse, _Mapping]] = ...) -> None: ...
 
 class ChangePasswordRequest(_message.Message):
     __slots__ = ("current_password", "new_password")

@@ -91,6 +91,21 @@ class AuthServiceStub:
                 request_serializer=users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.SerializeToString,
                 response_deserializer=users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.FromString,
                 _registered_method=True)
+        self.VerifySecondFactor = channel.unary_unary(
+                '/users.v1.AuthService/VerifySecondFactor',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.VerifySecondFactorRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.EnrollTotp = channel.unary_unary(
+                '/users.v1.AuthService/EnrollTotp',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.EnrollTotpRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.EnrollTotpResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotp = channel.unary_unary(
+                '/users.v1.AuthService/ConfirmTotp',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.ConfirmTotpRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.ConfirmTotpResponse.FromString,
+                _registered_method=True)
         self.WatchRevocations = channel.unary_stream(
                 '/users.v1.AuthService/WatchRevocations',
                 request_serializer=users_dot_v1_dot_auth__service__pb2.WatchRevocationsRequest.SerializeToString,
@@ -192,6 +207,34 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifySecondFactor(self, request, context):
+        """The second step of a Login that answered `REQUIRED_ACTION_VERIFY_SECOND_FACTOR`: the
+        bearer token is that Login's `access_token` (an MFA ticket), the body a TOTP code or one
+        of the recovery codes. Answers the session, as Login does for a user without MFA. A wrong
+        code counts as a failed login; a code is good once, and so is the ticket.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnrollTotp(self, request, context):
+        """Starts (or restarts) the caller's TOTP enrolment: a new secret, its `otpauth://` URI and
+        a QR code of it. The bearer token is an access token, or the MFA ticket of a Login that
+        answered `REQUIRED_ACTION_CONFIGURE_TOTP`. Nothing changes at login until ConfirmTotp.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotp(self, request, context):
+        """Activates the enrolment with a first code from the authenticator, and answers the ten
+        recovery codes, shown this once. With an MFA ticket as the bearer token, it also answers
+        the session the Login was waiting for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchRevocations(self, request, context):
         """Streams every revocation after a sequence number: first the stored ones, then live ones.
         """
@@ -263,6 +306,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.IssueToken,
                     request_deserializer=users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.FromString,
                     response_serializer=users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.SerializeToString,
+            ),
+            'VerifySecondFactor': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifySecondFactor,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.VerifySecondFactorRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.LoginResponse.SerializeToString,
+            ),
+            'EnrollTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnrollTotp,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.EnrollTotpRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.EnrollTotpResponse.SerializeToString,
+            ),
+            'ConfirmTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotp,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.ConfirmTotpRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.ConfirmTotpResponse.SerializeToString,
             ),
             'WatchRevocations': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRevocations,
@@ -573,6 +631,87 @@ class AuthService:
             '/users.v1.AuthService/IssueToken',
             users_dot_v1_dot_auth__service__pb2.IssueTokenRequest.SerializeToString,
             users_dot_v1_dot_auth__service__pb2.IssueTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifySecondFactor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/VerifySecondFactor',
+            users_dot_v1_dot_auth__service__pb2.VerifySecondFactorRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnrollTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/EnrollTotp',
+            users_dot_v1_dot_auth__service__pb2.EnrollTotpRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.EnrollTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/ConfirmTotp',
+            users_dot_v1_dot_auth__service__pb2.ConfirmTotpRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.ConfirmTotpResponse.FromString,
             options,
             channel_credentials,
             insecure,

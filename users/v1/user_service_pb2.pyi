@@ -128,3 +128,17 @@ class ListRolesResponse(_message.Message):
     ROLES_FIELD_NUMBER: _ClassVar[int]
     roles: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Role]
     def __init__(self, roles: _Optional[_Iterable[_Union[_resources_pb2.Role, _Mapping]]] = ...) -> None: ...
+
+class ResetUserMfaRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class SetRoleMfaRequiredRequest(_message.Message):
+    __slots__ = ("name", "mfa_required")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MFA_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mfa_required: bool
+    def __init__(self, name: _Optional[str] = ..., mfa_required: _Optional[bool] = ...) -> None: ...

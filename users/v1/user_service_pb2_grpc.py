@@ -96,6 +96,16 @@ class UserServiceStub:
                 request_serializer=users_dot_v1_dot_user__service__pb2.ListRolesRequest.SerializeToString,
                 response_deserializer=users_dot_v1_dot_user__service__pb2.ListRolesResponse.FromString,
                 _registered_method=True)
+        self.ResetUserMfa = channel.unary_unary(
+                '/users.v1.UserService/ResetUserMfa',
+                request_serializer=users_dot_v1_dot_user__service__pb2.ResetUserMfaRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_resources__pb2.User.FromString,
+                _registered_method=True)
+        self.SetRoleMfaRequired = channel.unary_unary(
+                '/users.v1.UserService/SetRoleMfaRequired',
+                request_serializer=users_dot_v1_dot_user__service__pb2.SetRoleMfaRequiredRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_resources__pb2.Role.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -190,6 +200,21 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResetUserMfa(self, request, context):
+        """Removes the user's TOTP and recovery codes (a lost device); they log in with their
+        password alone again, or enrol anew where a role requires it. Needs `users:write`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRoleMfaRequired(self, request, context):
+        """Sets whether every holder of the role must log in with a second factor; needs `*`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -252,6 +277,16 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.ListRoles,
                     request_deserializer=users_dot_v1_dot_user__service__pb2.ListRolesRequest.FromString,
                     response_serializer=users_dot_v1_dot_user__service__pb2.ListRolesResponse.SerializeToString,
+            ),
+            'ResetUserMfa': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetUserMfa,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.ResetUserMfaRequest.FromString,
+                    response_serializer=users_dot_v1_dot_resources__pb2.User.SerializeToString,
+            ),
+            'SetRoleMfaRequired': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRoleMfaRequired,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.SetRoleMfaRequiredRequest.FromString,
+                    response_serializer=users_dot_v1_dot_resources__pb2.Role.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -579,6 +614,60 @@ class UserService:
             '/users.v1.UserService/ListRoles',
             users_dot_v1_dot_user__service__pb2.ListRolesRequest.SerializeToString,
             users_dot_v1_dot_user__service__pb2.ListRolesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetUserMfa(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/ResetUserMfa',
+            users_dot_v1_dot_user__service__pb2.ResetUserMfaRequest.SerializeToString,
+            users_dot_v1_dot_resources__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRoleMfaRequired(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/SetRoleMfaRequired',
+            users_dot_v1_dot_user__service__pb2.SetRoleMfaRequiredRequest.SerializeToString,
+            users_dot_v1_dot_resources__pb2.Role.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from tests.support.errors import reason
+from tests.support.mfa import totp_code
 from tests.support.postgres import scratch_database
 from tests.support.users import (
     bearer,
@@ -136,3 +137,33 @@ def test_a_refresh_racing_a_logout_leaves_no_live_token_on_postgres(tmp_path, po
                 users.auth.RefreshToken,
                 auth_pb.RefreshTokenRequest(refresh_token=fresh.refresh_token),
             ) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_REVOKED")
+
+
+def test_one_totp_code_raced_from_many_logins_opens_one_session(tmp_path, postgres_url):
+    with running_users(users_settings(tmp_path, database_url=postgres_url)) as users:
+        token = users.login().access_token
+        secret = users.auth.EnrollTotp(
+            auth_pb.EnrollTotpRequest(), metadata=bearer(token), timeout=10
+        ).secret
+        users.auth.ConfirmTotp(
+            auth_pb.ConfirmTotpRequest(totp_code=totp_code(secret)),
+            metadata=bearer(token),
+            timeout=10,
+        )
+        tickets = [users.login().access_token for _ in range(4)]
+        code = totp_code(secret, steps_ahead=1)
+
+        def verify(ticket):
+            try:
+                users.auth.VerifySecondFactor(
+                    auth_pb.VerifySecondFactorRequest(totp_code=code),
+                    metadata=bearer(ticket),
+                    timeout=10,
+                )
+            except grpc.RpcError as error:
+                return reason(error)
+            return "OK"
+
+        with ThreadPoolExecutor(max_workers=len(tickets)) as pool:
+            outcomes = sorted(pool.map(verify, tickets))
+        assert outcomes == ["MFA_CODE_REUSED"] * 3 + ["OK"]

@@ -15,6 +15,7 @@ import pytest
 from google.api import httpbody_pb2
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from tests.support.mfa import totp_code
 from tests.support.outbox import Row, last_seq, outbox_rows
 from tests.support.users import ADMIN_PASSWORD, RunningUsers, bearer, running_users, users_settings
 from tests.support.waiting import eventually
@@ -66,6 +67,7 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
     created: list[Any] = []
     sessions: list[auth_pb.LoginResponse] = []
     tokens: list[str] = []
+    secrets: list[str] = []
 
     def create() -> None:
         created.append(_user(users, admin, "declared", ["viewer"]))
@@ -205,6 +207,55 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
             "RotateSigningKey",
             lambda: users.auth.RotateSigningKey(
                 auth_pb.RotateSigningKeyRequest(), metadata=admin, timeout=10
+            ),
+        ),
+        (AUTH_SERVICE, "Login", lambda: sessions.append(users.login("declared", LAST_PASSWORD))),
+        (
+            AUTH_SERVICE,
+            "EnrollTotp",
+            lambda: secrets.append(
+                users.auth.EnrollTotp(
+                    auth_pb.EnrollTotpRequest(),
+                    metadata=bearer(sessions[-1].access_token),
+                    timeout=10,
+                ).secret
+            ),
+        ),
+        (
+            AUTH_SERVICE,
+            "ConfirmTotp",
+            lambda: users.auth.ConfirmTotp(
+                auth_pb.ConfirmTotpRequest(totp_code=totp_code(secrets[0])),
+                metadata=bearer(sessions[-1].access_token),
+                timeout=10,
+            ),
+        ),
+        (AUTH_SERVICE, "Login", lambda: sessions.append(users.login("declared", LAST_PASSWORD))),
+        (
+            AUTH_SERVICE,
+            "VerifySecondFactor",
+            lambda: users.auth.VerifySecondFactor(
+                auth_pb.VerifySecondFactorRequest(totp_code=totp_code(secrets[0], steps_ahead=1)),
+                metadata=bearer(sessions[-1].access_token),
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "ResetUserMfa",
+            lambda: users.users.ResetUserMfa(
+                users_pb.ResetUserMfaRequest(user_id=created[0].user_id),
+                metadata=admin,
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "SetRoleMfaRequired",
+            lambda: users.users.SetRoleMfaRequired(
+                users_pb.SetRoleMfaRequiredRequest(name="auditor", mfa_required=False),
+                metadata=admin,
+                timeout=10,
             ),
         ),
     ]
