@@ -29,6 +29,7 @@ EXEMPT_REST_PATHS = (
     "/auth/validate",
     "/auth/password:reset",
     "/oauth/token",
+    "/oauth/introspect",
     "/.well-known/openid-configuration",
     JWKS_PATH,
     VERIFIER_KEY_PATH,
@@ -98,7 +99,7 @@ function envoy_on_response(response_handle)
 end
 """
 OAUTH_FILTER = "mesh.oauth_errors"
-OAUTH_METHODS = ("/users.v1.AuthService/IssueToken",)
+OAUTH_METHODS = ("/users.v1.AuthService/IssueToken", "/users.v1.AuthService/IntrospectToken")
 """RPCs answering OAuth 2.0 clients, which read errors as RFC 6749 section 5.2 has them."""
 OAUTH_ERRORS = r"""-- RFC 6749 section 5.2: a token endpoint's error is
 -- {"error": ..., "error_description": ...}. The service's ErrorInfo reason is the error

@@ -35,7 +35,11 @@ def revocation_to_message(revocation: Revocation) -> resources.Revocation:
 
 def role_to_message(role: RoleDefinition) -> resources.Role:
     return resources.Role(
-        name=role.name, description=role.description, permissions=list(role.permissions)
+        name=role.name,
+        description=role.description,
+        permissions=list(role.permissions),
+        builtin=role.builtin,
+        etag=role.etag,
     )
 
 

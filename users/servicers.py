@@ -76,6 +76,11 @@ POLICIES: dict[str, Policy] = {
     f"/{USER_SERVICE}/IssuePasswordResetToken": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/UnlockUser": requires(Permission.USERS_WRITE),
     f"/{USER_SERVICE}/ListRoles": AUTHENTICATED,
+    f"/{USER_SERVICE}/ListPermissions": AUTHENTICATED,
+    # And every permission of the role, checked in the directory, as for granting one.
+    f"/{USER_SERVICE}/CreateRole": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/UpdateRole": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/DeleteRole": requires(Permission.USERS_WRITE),
 }
 
 EVENTS: dict[str, tuple[str, ...]] = {
@@ -109,6 +114,9 @@ EVENTS: dict[str, tuple[str, ...]] = {
     f"/{USER_SERVICE}/SetUserPassword": ("users.user.password_reset",),
     f"/{USER_SERVICE}/IssuePasswordResetToken": ("users.user.password_reset_token_issued",),
     f"/{USER_SERVICE}/UnlockUser": ("users.auth.unlocked",),
+    f"/{USER_SERVICE}/CreateRole": ("users.role.created",),
+    f"/{USER_SERVICE}/UpdateRole": ("users.role.updated",),
+    f"/{USER_SERVICE}/DeleteRole": ("users.role.deleted",),
 }
 """The event types each RPC emits into the outbox (see docs/audit.md, "Event types").
 
@@ -342,6 +350,7 @@ class UserServicer(users_grpc.UserServiceServicer):
             display_name=request.user.display_name,
             email=request.user.email,
             roles=list(request.roles),
+            user_roles=list(request.user.roles),
         )
         return convert.user_to_message(created)
 
@@ -427,4 +436,48 @@ class UserServicer(users_grpc.UserServiceServicer):
     ) -> users_pb.ListRolesResponse:
         return users_pb.ListRolesResponse(
             roles=[convert.role_to_message(r) for r in await self._run(self._directory.list_roles)]
+        )
+
+    async def CreateRole(
+        self, request: users_pb.CreateRoleRequest, context: Context
+    ) -> resources.Role:
+        role = await self._run(
+            self._directory.create_role,
+            current_principal(),
+            name=request.role.name,
+            description=request.role.description,
+            permissions=list(request.role.permissions),
+        )
+        return convert.role_to_message(role)
+
+    async def UpdateRole(
+        self, request: users_pb.UpdateRoleRequest, context: Context
+    ) -> resources.Role:
+        role = await self._run(
+            self._directory.update_role,
+            current_principal(),
+            name=request.role.name,
+            paths=list(request.update_mask.paths),
+            description=request.role.description,
+            permissions=list(request.role.permissions),
+            etag=request.role.etag,
+        )
+        return convert.role_to_message(role)
+
+    async def DeleteRole(
+        self, request: users_pb.DeleteRoleRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._run(
+            self._directory.delete_role, current_principal(), name=request.name, etag=request.etag
+        )
+        return empty_pb2.Empty()
+
+    async def ListPermissions(
+        self, request: users_pb.ListPermissionsRequest, context: Context
+    ) -> users_pb.ListPermissionsResponse:
+        return users_pb.ListPermissionsResponse(
+            permissions=[
+                users_pb.PermissionInfo(name=name, description=description)
+                for name, description in self._directory.list_permissions()
+            ]
         )

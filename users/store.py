@@ -59,6 +59,13 @@ class RoleDefinition:
     name: str
     description: str
     permissions: tuple[str, ...]
+    builtin: bool = False
+    """One of :data:`users.roles.BUILTIN_ROLES`, which nobody changes or deletes."""
+    version: int = 1
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,10 @@ class UsernameTaken(Exception):
     """The username belongs to another user; the transaction can no longer commit."""
 
 
+class RoleTaken(Exception):
+    """The role name is defined already, perhaps by a concurrent transaction."""
+
+
 class UserReads(Protocol):
     """Reads inside one transaction, all from the same snapshot."""
 
@@ -152,6 +163,14 @@ class UserReads(Protocol):
 
     def roles(self) -> dict[str, RoleDefinition]:
         """Every defined role by name."""
+        ...
+
+    def role(self, name: str, *, lock: bool = False) -> RoleDefinition | None:
+        """One role; ``lock`` holds it against concurrent writers (write transactions only)."""
+        ...
+
+    def role_holders(self, name: str) -> list[str]:
+        """The ids of the users granted the role, disabled ones included."""
         ...
 
     def session(self, session_id: str, *, lock: bool = False) -> SessionRecord | None: ...
@@ -208,6 +227,18 @@ class UserWrites(UserReads, Protocol):
         ...
 
     def set_roles(self, user_id: str, names: Iterable[str]) -> None: ...
+
+    def insert_role(self, role: RoleDefinition) -> None:
+        """RoleTaken when the name is defined, even by a role created concurrently."""
+        ...
+
+    def update_role(
+        self, role: RoleDefinition, *, description: str, permissions: tuple[str, ...]
+    ) -> None:
+        """Replace the description and permissions and bump the version."""
+        ...
+
+    def delete_role(self, name: str) -> None: ...
 
     def enabled_admins(self) -> int:
         """The number of enabled admins.

@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18users/v1/resources.proto\x12\x08users.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x02\n\x04User\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08username\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x13\n\x05roles\x18\x05 \x03(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x64isabled\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\t \x01(\t\x12&\n\x18password_change_required\x18\n \x01(\x08\x42\x04\xe2\x41\x01\x03:\"\xea\x41\x1f\n\x0fusers.mesh/User\x12\x0cusers/{user}\">\n\x04Role\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"\xb2\x02\n\x07Session\x12\x18\n\nsession_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0crefresh_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x63lient_address\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nuser_agent\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63urrent\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03:8\xea\x41\x35\n\x12users.mesh/Session\x12\x1fusers/{user}/sessions/{session}\"\xb6\x01\n\nRevocation\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08token_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0brevoke_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"c\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\t\n\x01y\x18\x04 \x01(\t\x12\x0b\n\x03kid\x18\x05 \x01(\t\x12\x0b\n\x03\x61lg\x18\x06 \x01(\t\x12\x0b\n\x03use\x18\x07 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18users/v1/resources.proto\x12\x08users.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x02\n\x04User\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08username\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x13\n\x05roles\x18\x05 \x03(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x64isabled\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\t \x01(\t\x12&\n\x18password_change_required\x18\n \x01(\x08\x42\x04\xe2\x41\x01\x03:\"\xea\x41\x1f\n\x0fusers.mesh/User\x12\x0cusers/{user}\"\x8d\x01\n\x04Role\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x05\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\x12\x15\n\x07\x62uiltin\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x0c\n\x04\x65tag\x18\x05 \x01(\t:\"\xea\x41\x1f\n\x0fusers.mesh/Role\x12\x0croles/{role}\"\xb2\x02\n\x07Session\x12\x18\n\nsession_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07user_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x36\n\x0crefresh_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x63lient_address\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nuser_agent\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x63urrent\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03:8\xea\x41\x35\n\x12users.mesh/Session\x12\x1fusers/{user}/sessions/{session}\"\xb6\x01\n\nRevocation\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08token_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0brevoke_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"c\n\nJsonWebKey\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\t\n\x01y\x18\x04 \x01(\t\x12\x0b\n\x03kid\x18\x05 \x01(\t\x12\x0b\n\x03\x61lg\x18\x06 \x01(\t\x12\x0b\n\x03use\x18\x07 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,6 +50,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USER'].fields_by_name['password_change_required']._serialized_options = b'\342A\001\003'
   _globals['_USER']._loaded_options = None
   _globals['_USER']._serialized_options = b'\352A\037\n\017users.mesh/User\022\014users/{user}'
+  _globals['_ROLE'].fields_by_name['name']._loaded_options = None
+  _globals['_ROLE'].fields_by_name['name']._serialized_options = b'\342A\001\005'
+  _globals['_ROLE'].fields_by_name['builtin']._loaded_options = None
+  _globals['_ROLE'].fields_by_name['builtin']._serialized_options = b'\342A\001\003'
+  _globals['_ROLE']._loaded_options = None
+  _globals['_ROLE']._serialized_options = b'\352A\037\n\017users.mesh/Role\022\014roles/{role}'
   _globals['_SESSION'].fields_by_name['session_id']._loaded_options = None
   _globals['_SESSION'].fields_by_name['session_id']._serialized_options = b'\342A\001\003'
   _globals['_SESSION'].fields_by_name['user_id']._loaded_options = None
@@ -68,12 +74,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SESSION']._serialized_options = b'\352A5\n\022users.mesh/Session\022\037users/{user}/sessions/{session}'
   _globals['_USER']._serialized_start=132
   _globals['_USER']._serialized_end=467
-  _globals['_ROLE']._serialized_start=469
-  _globals['_ROLE']._serialized_end=531
-  _globals['_SESSION']._serialized_start=534
-  _globals['_SESSION']._serialized_end=840
-  _globals['_REVOCATION']._serialized_start=843
-  _globals['_REVOCATION']._serialized_end=1025
-  _globals['_JSONWEBKEY']._serialized_start=1027
-  _globals['_JSONWEBKEY']._serialized_end=1126
+  _globals['_ROLE']._serialized_start=470
+  _globals['_ROLE']._serialized_end=611
+  _globals['_SESSION']._serialized_start=614
+  _globals['_SESSION']._serialized_end=920
+  _globals['_REVOCATION']._serialized_start=923
+  _globals['_REVOCATION']._serialized_end=1105
+  _globals['_JSONWEBKEY']._serialized_start=1107
+  _globals['_JSONWEBKEY']._serialized_end=1206
 # @@protoc_insertion_point(module_scope)
