@@ -19,7 +19,7 @@ from common.permissions import Permission
 from users.credentials import Credentials, reset_token_hash
 from users.keys import KeyRing, SigningKey
 from users.lockout import Lockout, Refused
-from users.passwords import MAX_LENGTH
+from users.passwords import MAX_LENGTH, Verdict
 from users.revocations import end_sessions
 from users.store import SessionRecord, UserRecord, UserStore, UserWrites
 from users.tokens import PASSWORD_CHANGE_TOKEN_TYPE, IssuedToken, TokenIssuer, identity_of
@@ -47,6 +47,10 @@ class TokenPair:
 
 def _invalid_credentials() -> errors.Unauthenticated:
     return errors.Unauthenticated("invalid username or password", reason="INVALID_CREDENTIALS")
+
+
+def _account_disabled() -> errors.Unauthenticated:
+    return errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
 
 
 def _reset_token_invalid() -> errors.Unauthenticated:
@@ -110,33 +114,11 @@ class AuthService:
         return self._credentials.session_lifetime_ns
 
     def login(self, username: str, password: str, *, user_agent: str = "") -> TokenPair:
-        username = username.strip().lower()
-        violations = []
-        if not username or len(username) > MAX_USERNAME:
-            violations.append(
-                errors.FieldViolation("username", f"must be 1 to {MAX_USERNAME} characters")
-            )
-        violations.extend(_password_violations(password=password))
-        if violations:
-            raise errors.invalid(violations)
-        self._reserve_attempt(username)
-        with self._store.read() as reads:
-            user = reads.user(username=username)
-        verdict = self._passwords.verify(user.password_hash if user else None, password)
-        if not verdict.ok or user is None:
-            self._record_failure(username, user)
-            raise _invalid_credentials()
+        username, user, verdict = self._checked_password(username, password)
         with self._store.write() as tx:
             now = self._clock()
-            tx.clear_login_attempts(username, origin.client_address())
-            current = tx.user(user_id=user.user_id, lock=True)
-            if current is None or current.disabled:
-                _login_failed(tx, user=user, username=username, reason="account_disabled")
-                disabled = True
-            else:
-                disabled = False
-                if verdict.new_hash is not None:
-                    tx.set_password_hash(current.user_id, verdict.new_hash)
+            current = self._admitted(tx, username, user, verdict)
+            if current is not None:
                 if current.password_change_required:
                     pair = self._open_change_session(tx, current, now, user_agent)
                 else:
@@ -153,9 +135,69 @@ class AuthService:
                         },
                     )
                 )
-        if disabled:
-            raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+        if current is None:
+            raise _account_disabled()
         return pair
+
+    def authenticate_client(self, username: str, password: str) -> tuple[str, ...]:
+        """The permissions of an account proving itself with its password, opening no session.
+
+        For a client calling an endpoint that takes its credentials on every call (token
+        introspection): the password is checked under the login lockout, and a failure is
+        recorded as a failed login, but a success leaves no session and no event behind.
+        """
+        username, user, verdict = self._checked_password(username, password)
+        with self._store.write() as tx:
+            current = self._admitted(tx, username, user, verdict)
+            permissions = () if current is None else identity_of(current, tx.roles()).permissions
+        if current is None:
+            raise _account_disabled()
+        if current.password_change_required:
+            raise errors.Unauthenticated(
+                "the password must be changed first", reason="PASSWORD_CHANGE_REQUIRED"
+            )
+        return permissions
+
+    def _checked_password(self, username: str, password: str) -> tuple[str, UserRecord, Verdict]:
+        """The normalised username, its user and the verdict on a correct password.
+
+        The attempt is reserved under the lockout first; a wrong password or an unknown user is
+        recorded and refused with ``INVALID_CREDENTIALS``.
+        """
+        username = username.strip().lower()
+        violations = []
+        if not username or len(username) > MAX_USERNAME:
+            violations.append(
+                errors.FieldViolation("username", f"must be 1 to {MAX_USERNAME} characters")
+            )
+        violations.extend(_password_violations(password=password))
+        if violations:
+            raise errors.invalid(violations)
+        self._reserve_attempt(username)
+        with self._store.read() as reads:
+            user = reads.user(username=username)
+        verdict = self._passwords.verify(user.password_hash if user else None, password)
+        if not verdict.ok or user is None:
+            self._record_failure(username, user)
+            raise _invalid_credentials()
+        return username, user, verdict
+
+    def _admitted(
+        self, tx: UserWrites, username: str, user: UserRecord, verdict: Verdict
+    ) -> UserRecord | None:
+        """After a correct password, in ``tx``: the user as now, or None when disabled.
+
+        The pair's failures are cleared, a disabled account's attempt recorded, and an outdated
+        hash replaced.
+        """
+        tx.clear_login_attempts(username, origin.client_address())
+        current = tx.user(user_id=user.user_id, lock=True)
+        if current is None or current.disabled:
+            _login_failed(tx, user=user, username=username, reason="account_disabled")
+            return None
+        if verdict.new_hash is not None:
+            tx.set_password_hash(current.user_id, verdict.new_hash)
+        return current
 
     def _reserve_attempt(self, username: str) -> None:
         """Count this attempt from the caller's address as a failure first, atomically.
@@ -274,7 +316,7 @@ class AuthService:
         with self._store.read() as reads:
             user = reads.user(user_id=str(claims["sub"]))
         if user is None or user.disabled:
-            raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+            raise _account_disabled()
         self._reserve_attempt(user.username)
         if not self._passwords.verify(user.password_hash, current_password).ok:
             self._record_failure(user.username, user)
@@ -288,7 +330,7 @@ class AuthService:
             now = self._clock()
             current = tx.user(user_id=user.user_id, lock=True)
             if current is None or current.disabled:
-                raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+                raise _account_disabled()
             if current.password_hash != user.password_hash:
                 raise errors.Aborted(
                     "the password changed meanwhile; sign in again", reason="PASSWORD_CHANGED"
@@ -335,7 +377,7 @@ class AuthService:
         if self._clock() >= found.expires_ns:
             raise _reset_token_invalid()
         if user.disabled:
-            raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+            raise _account_disabled()
         password_hash = self._credentials.new_hash(user, new_password, field="new_password")
         with self._store.write() as tx:
             now = self._clock()
@@ -344,7 +386,7 @@ class AuthService:
             if spent is None or spent.used_ns is not None or now >= spent.expires_ns:
                 raise _reset_token_invalid()  # redeemed or superseded meanwhile
             if current is None or current.disabled:
-                raise errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+                raise _account_disabled()
             ended = self._credentials.put(
                 tx,
                 current,
@@ -519,9 +561,7 @@ class AuthService:
                 reused = True
             else:
                 if user is None or user.disabled:
-                    raise errors.Unauthenticated(
-                        "this account is disabled", reason="ACCOUNT_DISABLED"
-                    )
+                    raise _account_disabled()
                 pair, refresh_id = self._issue(tx, user, session_id, ends_ns=ends_ns)
                 tx.rotate_refresh(session_id, spent=token_id, fresh=refresh_id, refreshed_ns=now)
                 tx.emit(

@@ -26,7 +26,7 @@ from common.permissions import Permission
 from common.times import to_timestamp
 from users import convert, oauth
 from users.directory import Directory
-from users.oauth import TokenEndpoint
+from users.oauth import IntrospectionEndpoint, TokenEndpoint
 from users.revocations import RevocationLog
 from users.service import AuthService, TokenPair
 from users.v1 import auth_service_pb2 as auth_pb
@@ -54,6 +54,9 @@ POLICIES: dict[str, Policy] = {
     # Discovery and the token endpoint come before any credential, as Login does.
     f"/{AUTH_SERVICE}/GetOpenidConfiguration": PUBLIC,
     f"/{AUTH_SERVICE}/IssueToken": PUBLIC,
+    # The caller authenticates as a client holding tokens:introspect, checked in users.oauth:
+    # by HTTP Basic (which no interceptor reads) or a bearer token.
+    f"/{AUTH_SERVICE}/IntrospectToken": PUBLIC,
     # The user themself, or users:read / users:write; checked in the domain.
     f"/{AUTH_SERVICE}/ListSessions": AUTHENTICATED,
     f"/{AUTH_SERVICE}/DeleteSession": AUTHENTICATED,
@@ -106,6 +109,8 @@ EVENTS: dict[str, tuple[str, ...]] = {
         "users.auth.refreshed",
         "users.auth.refresh_reuse_detected",
     ),
+    # A read: only a client's failed authentication is recorded, as a failed login.
+    f"/{AUTH_SERVICE}/IntrospectToken": ("users.auth.login_failed", "users.auth.locked_out"),
     f"/{USER_SERVICE}/CreateUser": ("users.user.created",),
     f"/{USER_SERVICE}/UpdateUser": ("users.user.updated",),
     f"/{USER_SERVICE}/DisableUser": ("users.user.disabled", "users.user.change_refused"),
@@ -173,12 +178,15 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
     ) -> None:
         self._auth = auth
         self._tokens = TokenEndpoint(auth)
+        self._introspection = IntrospectionEndpoint(auth, verifier)
         self._configuration = auth_pb.OpenidConfiguration(
             issuer=issuer,
             token_endpoint=f"{public_url}/oauth/token",
             jwks_uri=f"{public_url}/.well-known/jwks.json",
             grant_types_supported=list(oauth.GRANT_TYPES),
             token_endpoint_auth_methods_supported=list(oauth.AUTH_METHODS),
+            introspection_endpoint=f"{public_url}/oauth/introspect",
+            introspection_endpoint_auth_methods_supported=list(oauth.INTROSPECTION_AUTH_METHODS),
         )
         self._verifier = verifier
         self._revocations = revocations
@@ -265,6 +273,18 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             expires_in=grant.expires_in,
             refresh_token=grant.refresh_token or "",
         )
+
+    async def IntrospectToken(
+        self, request: auth_pb.IntrospectTokenRequest, context: Context
+    ) -> auth_pb.IntrospectTokenResponse:
+        form = oauth.parse_form(request.form.content_type, request.form.data)
+        found = await self._run(
+            self._introspection.introspect,
+            form,
+            basic=oauth.basic_credentials(_header(context, "authorization")),
+            bearer=bearer_token(context.invocation_metadata()),
+        )
+        return convert.introspection_to_message(found, token_type=TOKEN_TYPE)
 
     async def ListSessions(
         self, request: auth_pb.ListSessionsRequest, context: Context
