@@ -112,6 +112,10 @@ function envoy_on_response(response_handle)
   if headers:get(":status") == "200" then
     return
   end
+  -- Before body(): once the body is buffered, the headers have gone on unchanged.
+  if headers:get(":status") == "401" then
+    headers:replace("www-authenticate", 'Basic realm="mesh"')
+  end
   local body = response_handle:body()
   local text = body and body:getBytes(0, body:length()) or ""
   local reason = string.match(text, '"reason":"([A-Z_]+)"') or "SERVER_ERROR"
@@ -120,9 +124,6 @@ function envoy_on_response(response_handle)
     message .. '"}'
   if body then
     body:setBytes(rewritten)
-  end
-  if headers:get(":status") == "401" then
-    headers:replace("www-authenticate", 'Basic realm="mesh"')
   end
 end
 """
