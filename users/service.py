@@ -528,6 +528,9 @@ class AuthService:
         reused = False
         with self._store.write() as tx:
             now = self._clock()
+            # The user before the session, the order of every change that ends a user's
+            # sessions (DisableUser, SetUserRoles, UpdateRole), so none of them deadlocks this.
+            user = tx.user(user_id=user_id, lock=True)
             session = tx.session(session_id, lock=True)
             if session is None or session.user_id != user_id:
                 raise errors.Unauthenticated("refresh token is not known", reason="TOKEN_INVALID")
@@ -541,7 +544,6 @@ class AuthService:
                     "the session reached its maximum lifetime; log in again",
                     reason="SESSION_EXPIRED",
                 )
-            user = tx.user(user_id=user_id, lock=True)
             if session.refresh_token_id != token_id:
                 end_sessions(
                     tx,

@@ -678,27 +678,27 @@ class _Transaction:
         mark(self._conn, REVOCATIONS_TOPIC)
 
     def login_attempts(self, username: str, client_address: str, *, now_ns: int) -> LoginAttempts:
-        held = self.held_login_attempts(username, client_address)
-        if held is not None:
-            return held
-        try:
-            with self._conn.begin_nested():
-                self._conn.execute(
-                    login_attempts.insert().values(
-                        username=username,
-                        client_address=client_address,
-                        failures=0,
-                        last_failure_ns=now_ns,
-                        locked_until_ns=None,
-                        locks=0,
-                        hard_locked=False,
+        while True:
+            held = self.held_login_attempts(username, client_address)
+            if held is not None:
+                return held
+            try:
+                with self._conn.begin_nested():
+                    self._conn.execute(
+                        login_attempts.insert().values(
+                            username=username,
+                            client_address=client_address,
+                            failures=0,
+                            last_failure_ns=now_ns,
+                            locked_until_ns=None,
+                            locks=0,
+                            hard_locked=False,
+                        )
                     )
-                )
-        except sa.exc.IntegrityError:
-            pass  # a concurrent first attempt created it; read theirs
-        found = self.held_login_attempts(username, client_address)
-        assert found is not None, "a login-attempt row vanished inside its transaction"
-        return found
+            except sa.exc.IntegrityError:
+                # A concurrent first attempt created it. On PostgreSQL its login may also have
+                # succeeded and cleared it since, so look again rather than expect theirs.
+                pass
 
     def held_login_attempts(self, username: str, client_address: str) -> LoginAttempts | None:
         row = self._conn.execute(
