@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from common import errors, pages, times
@@ -166,6 +166,9 @@ class Directory:
             if removed:
                 now = self._clock()
                 for user_id in tx.role_holders(name):
+                    # Held, so a login or refresh of theirs that read the role as it was has
+                    # committed its session (which this ends), or waits and reads it as it is.
+                    tx.user(user_id=user_id, lock=True)
                     ended += end_sessions(
                         tx,
                         tx.live_session_ids(user_id),
@@ -270,6 +273,7 @@ class Directory:
         )
         try:
             with self._store.write() as tx:
+                _hold_roles(tx, roles)
                 _check_grantable(tx, caller, roles, field="roles")
                 if tx.user(username=username) is not None:
                     raise exists
@@ -400,6 +404,7 @@ class Directory:
     ) -> UserRecord:
         wanted = tuple(sorted(set(roles)))
         with self._store.write() as tx:
+            _hold_roles(tx, wanted)
             user = _existing(tx, user_id, lock=True)
             _check_etag(user, etag)
             added = [r for r in wanted if r not in user.roles]
@@ -560,6 +565,17 @@ def _changeable_role(reads: UserReads, name: str, etag: str) -> RoleDefinition:
             metadata={"etag": role.etag},
         )
     return role
+
+
+def _hold_roles(tx: UserWrites, names: Iterable[str]) -> None:
+    """Hold the roles about to be granted until the transaction ends.
+
+    A concurrent DeleteRole then either finds the grant or takes the role before it is read;
+    UpdateRole's changes and the grants of its role take turns. Roles are always held before
+    users (as UpdateRole holds the role, then its holders), so neither waits for the other.
+    """
+    for name in sorted(set(names)):
+        tx.role(name, lock=True)
 
 
 def _check_grantable(
