@@ -16,7 +16,17 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
 DESCRIPTOR_PATH = Path(__file__).resolve().parent / "descriptor.pb"
-READ_VERBS = ("Get", "List", "Query", "Diff", "Validate", "Watch", "Subscribe", "Verify")
+READ_VERBS = (
+    "Get",
+    "List",
+    "Query",
+    "Diff",
+    "Validate",
+    "Introspect",
+    "Watch",
+    "Subscribe",
+    "Verify",
+)
 """The first words of RPCs that change nothing; every other RPC is mutating."""
 BACKENDS = ("users", "oms", "audit")
 """Each backend serves the proto packages ``<backend>.v1``; the name is also its cluster's."""

@@ -29,6 +29,7 @@ EXEMPT_REST_PATHS = (
     "/auth/validate",
     "/auth/password:reset",
     "/oauth/token",
+    "/oauth/introspect",
     "/.well-known/openid-configuration",
     JWKS_PATH,
     VERIFIER_KEY_PATH,
@@ -98,7 +99,7 @@ function envoy_on_response(response_handle)
 end
 """
 OAUTH_FILTER = "mesh.oauth_errors"
-OAUTH_METHODS = ("/users.v1.AuthService/IssueToken",)
+OAUTH_METHODS = ("/users.v1.AuthService/IssueToken", "/users.v1.AuthService/IntrospectToken")
 """RPCs answering OAuth 2.0 clients, which read errors as RFC 6749 section 5.2 has them."""
 OAUTH_ERRORS = r"""-- RFC 6749 section 5.2: a token endpoint's error is
 -- {"error": ..., "error_description": ...}. The service's ErrorInfo reason is the error
@@ -111,6 +112,10 @@ function envoy_on_response(response_handle)
   if headers:get(":status") == "200" then
     return
   end
+  -- Before body(): once the body is buffered, the headers have gone on unchanged.
+  if headers:get(":status") == "401" then
+    headers:replace("www-authenticate", 'Basic realm="mesh"')
+  end
   local body = response_handle:body()
   local text = body and body:getBytes(0, body:length()) or ""
   local reason = string.match(text, '"reason":"([A-Z_]+)"') or "SERVER_ERROR"
@@ -119,9 +124,6 @@ function envoy_on_response(response_handle)
     message .. '"}'
   if body then
     body:setBytes(rewritten)
-  end
-  if headers:get(":status") == "401" then
-    headers:replace("www-authenticate", 'Basic realm="mesh"')
   end
 end
 """

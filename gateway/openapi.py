@@ -114,6 +114,21 @@ _TOKEN_FORM: Schema = {
     },
     "required": ["grant_type"],
 }
+_INTROSPECTION_FORM: Schema = {
+    "type": "object",
+    "description": "RFC 7662's introspection request parameters (the client may authenticate "
+    "with HTTP Basic instead of client_id and client_secret).",
+    "properties": {
+        name: {"type": "string"}
+        for name in ("token", "token_type_hint", "client_id", "client_secret")
+    },
+    "required": ["token"],
+}
+_FORMS: dict[str, Schema] = {
+    "/users.v1.AuthService/IssueToken": _TOKEN_FORM,
+    "/users.v1.AuthService/IntrospectToken": _INTROSPECTION_FORM,
+}
+"""The form each of :data:`OAUTH_METHODS` takes."""
 _VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
 _QUERY_DEPTH = 3
 """Nested request messages are flattened into ``a.b.c`` query parameters this deep."""
@@ -311,7 +326,7 @@ def _operation(
     if method.grpc_path in OAUTH_METHODS:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/x-www-form-urlencoded": {"schema": _TOKEN_FORM}},
+            "content": {"application/x-www-form-urlencoded": {"schema": _FORMS[method.grpc_path]}},
         }
     elif binding.body == "*":
         top_level_bound = frozenset(b for b in bound if "." not in b)

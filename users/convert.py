@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from common.times import to_timestamp
+from users.oauth import Introspection
 from users.store import Revocation, RoleDefinition, SessionRecord, UserRecord
+from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import resources_pb2 as resources
 
 
@@ -40,6 +42,8 @@ def role_to_message(role: RoleDefinition) -> resources.Role:
         description=role.description,
         permissions=list(role.permissions),
         mfa_required=role.mfa_required,
+        builtin=role.builtin,
+        etag=role.etag,
     )
 
 
@@ -53,4 +57,25 @@ def session_to_message(session: SessionRecord, *, current: str) -> resources.Ses
         client_address=session.client_address,
         user_agent=session.user_agent,
         current=session.session_id == current,
+    )
+
+
+def introspection_to_message(
+    found: Introspection | None, *, token_type: str
+) -> auth_pb.IntrospectTokenResponse:
+    """RFC 7662's answer: ``active`` alone for None, else every field set."""
+    if found is None:
+        return auth_pb.IntrospectTokenResponse(active=False)
+    return auth_pb.IntrospectTokenResponse(
+        active=True,
+        scope=found.scope,
+        username=found.username,
+        token_type=token_type,
+        exp=found.exp,
+        iat=found.iat,
+        nbf=found.nbf,
+        sub=found.sub,
+        aud=found.aud,
+        iss=found.iss,
+        jti=found.jti,
     )

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from common import errors, pages, times
 from common.auth import Principal, has_permission
 from common.outbox import OutboxEvent
-from common.permissions import Permission
+from common.permissions import DESCRIPTIONS, Permission
+from users import roles as role_rules
 from users.credentials import Credentials, new_reset_token, refused
 from users.revocations import end_sessions
 from users.store import (
     NewUser,
     ResetTokenRecord,
     RoleDefinition,
+    RoleTaken,
     UsernameTaken,
     UserReads,
     UserRecord,
@@ -81,6 +83,137 @@ class Directory:
         with self._store.read() as reads:
             return list(reads.roles().values())
 
+    @staticmethod
+    def list_permissions() -> list[tuple[str, str]]:
+        """Every permission a role may grant, with what it allows."""
+        return [(p.value, DESCRIPTIONS[p]) for p in Permission]
+
+    def create_role(
+        self, caller: Principal, *, name: str, description: str, permissions: Sequence[str]
+    ) -> RoleDefinition:
+        """Define a custom role; only with every permission it grants, so nobody escalates."""
+        violations = role_rules.role_violations(name, description, permissions)
+        if violations:
+            raise errors.invalid(violations)
+        role = RoleDefinition(name, description, tuple(sorted(set(permissions))))
+        exists = errors.AlreadyExists(
+            f"role {name!r} already exists", reason="ROLE_EXISTS", metadata={"role": name}
+        )
+        try:
+            with self._store.write() as tx:
+                _require_holds(caller, role.permissions, role=name)
+                if tx.role(name) is not None:
+                    raise exists
+                tx.insert_role(role)
+                tx.emit(
+                    OutboxEvent(
+                        "users.role.created",
+                        subject=f"roles/{name}",
+                        actor=caller.username,
+                        data={"role": name, "permissions": list(role.permissions)},
+                    )
+                )
+                return _existing_role(tx, name)
+        except RoleTaken as exc:
+            raise exists from exc  # a concurrent CreateRole took the name
+
+    def update_role(
+        self,
+        caller: Principal,
+        *,
+        name: str,
+        paths: Sequence[str],
+        description: str,
+        permissions: Sequence[str],
+        etag: str,
+    ) -> RoleDefinition:
+        """Change a custom role; removing a permission ends every session of its holders.
+
+        Tokens carry permissions, so ending the sessions withdraws the removed ones now, as
+        SetUserRoles does when it removes a role; added ones reach tokens at the next refresh.
+        The caller must hold every permission of the role before and after.
+        """
+        unknown = [p for p in paths if p not in role_rules.UPDATABLE_FIELDS]
+        violations = []
+        if not paths:
+            violations.append(errors.FieldViolation("update_mask", "names no field"))
+        if unknown:
+            violations.append(
+                errors.FieldViolation(
+                    "update_mask",
+                    f"cannot update {', '.join(unknown)}; "
+                    f"updatable: {', '.join(role_rules.UPDATABLE_FIELDS)}",
+                )
+            )
+        if "description" in paths:
+            violations.extend(role_rules.description_violations(description))
+        if "permissions" in paths:
+            violations.extend(role_rules.permission_violations(permissions))
+        if violations:
+            raise errors.invalid(violations)
+        with self._store.write() as tx:
+            role = _changeable_role(tx, name, etag)
+            wanted = tuple(sorted(set(permissions))) if "permissions" in paths else role.permissions
+            _require_holds(caller, (*role.permissions, *wanted), role=name)
+            added = [p for p in wanted if p not in role.permissions]
+            removed = [p for p in role.permissions if p not in wanted]
+            tx.update_role(
+                role,
+                description=description if "description" in paths else role.description,
+                permissions=wanted,
+            )
+            ended: list[str] = []
+            if removed:
+                now = self._clock()
+                for user_id in tx.role_holders(name):
+                    # Held, so a login or refresh of theirs that read the role as it was has
+                    # committed its session (which this ends), or waits and reads it as it is.
+                    tx.user(user_id=user_id, lock=True)
+                    ended += end_sessions(
+                        tx,
+                        tx.live_session_ids(user_id),
+                        reason="role_reduced",
+                        now_ns=now,
+                        lifetime_ns=self._session_lifetime_ns,
+                    )
+            tx.emit(
+                OutboxEvent(
+                    "users.role.updated",
+                    subject=f"roles/{name}",
+                    actor=caller.username,
+                    data={
+                        "role": name,
+                        "fields": sorted(set(paths)),
+                        "added": added,
+                        "removed": removed,
+                        "ended_sessions": len(ended),
+                    },
+                )
+            )
+            return _existing_role(tx, name)
+
+    def delete_role(self, caller: Principal, *, name: str, etag: str) -> None:
+        """Delete a custom role nobody holds: taking it from its holders is SetUserRoles' job."""
+        with self._store.write() as tx:
+            role = _changeable_role(tx, name, etag)
+            _require_holds(caller, role.permissions, role=name)
+            holders = tx.role_holders(name)
+            if holders:
+                raise errors.FailedPrecondition(
+                    f"role {name!r} is granted to {len(holders)} user(s); take it from them first",
+                    reason="ROLE_IN_USE",
+                    metadata={"role": name, "holders": str(len(holders))},
+                )
+            tx.delete_role(name)
+            tx.emit(
+                OutboxEvent(
+                    "users.role.deleted",
+                    subject=f"roles/{name}",
+                    actor=caller.username,
+                    data={"role": name, "permissions": list(role.permissions)},
+                )
+            )
+
     def list_users(self, *, page_size: int, page_token: str) -> pages.Page[UserRecord]:
         size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         after = pages.decode(page_token, query=_USERS).get("after", "") if page_token else ""
@@ -101,8 +234,21 @@ class Directory:
         display_name: str,
         email: str,
         roles: Sequence[str],
+        user_roles: Sequence[str] = (),
     ) -> UserRecord:
+        """``user_roles`` are roles set on the user itself, where they are output only.
+
+        They are refused rather than ignored: a client that sent them meant to grant them.
+        """
         violations = []
+        if user_roles:
+            violations.append(
+                errors.FieldViolation(
+                    "user.roles",
+                    "is output only; name the roles to grant in the request's roles field",
+                    "OUTPUT_ONLY_FIELD",
+                )
+            )
         if not USERNAME.fullmatch(username):
             violations.append(
                 errors.FieldViolation(
@@ -127,6 +273,7 @@ class Directory:
         )
         try:
             with self._store.write() as tx:
+                _hold_roles(tx, roles)
                 _check_grantable(tx, caller, roles, field="roles")
                 if tx.user(username=username) is not None:
                     raise exists
@@ -257,6 +404,7 @@ class Directory:
     ) -> UserRecord:
         wanted = tuple(sorted(set(roles)))
         with self._store.write() as tx:
+            _hold_roles(tx, wanted)
             user = _existing(tx, user_id, lock=True)
             _check_etag(user, etag)
             added = [r for r in wanted if r not in user.roles]
@@ -442,6 +590,44 @@ def _check_etag(user: UserRecord, etag: str) -> None:
         )
 
 
+def _existing_role(reads: UserReads, name: str, *, lock: bool = False) -> RoleDefinition:
+    role = reads.role(name, lock=lock)
+    if role is None:
+        raise errors.NotFound(
+            f"role {name!r} does not exist", reason="ROLE_NOT_FOUND", metadata={"role": name}
+        )
+    return role
+
+
+def _changeable_role(reads: UserReads, name: str, etag: str) -> RoleDefinition:
+    """The custom role to change, held until the transaction ends; never a built-in one."""
+    role = _existing_role(reads, name, lock=True)
+    if role.builtin:
+        raise errors.FailedPrecondition(
+            f"role {name!r} is built in; it cannot be changed or deleted",
+            reason="ROLE_BUILTIN",
+            metadata={"role": name},
+        )
+    if etag and etag != role.etag:
+        raise errors.Aborted(
+            "the role changed since it was read; read it again",
+            reason="ETAG_MISMATCH",
+            metadata={"etag": role.etag},
+        )
+    return role
+
+
+def _hold_roles(tx: UserWrites, names: Iterable[str]) -> None:
+    """Hold the roles about to be granted until the transaction ends.
+
+    A concurrent DeleteRole then either finds the grant or takes the role before it is read;
+    UpdateRole's changes and the grants of its role take turns. Roles are always held before
+    users (as UpdateRole holds the role, then its holders), so neither waits for the other.
+    """
+    for name in sorted(set(names)):
+        tx.role(name, lock=True)
+
+
 def _check_grantable(
     reads: UserReads, caller: Principal, roles: Sequence[str], *, field: str
 ) -> None:
@@ -451,15 +637,21 @@ def _check_grantable(
     if unknown:
         raise errors.invalid([errors.FieldViolation(field, f"unknown role {r!r}") for r in unknown])
     for role in roles:
-        missing = [
-            p for p in defined[role].permissions if not has_permission(caller.permissions, p)
-        ]
-        if missing:
-            raise errors.PermissionDenied(
-                f"granting role {role!r} needs {', '.join(missing)}",
-                reason="ROLE_NOT_GRANTABLE",
-                metadata={"role": role},
-            )
+        _require_holds(caller, defined[role].permissions, role=role)
+
+
+def _require_holds(caller: Principal, permissions: Sequence[str], *, role: str) -> None:
+    """Granting, defining or changing a role needs every permission it carries (or carried).
+
+    Otherwise an admin holding only ``users:write`` could hand anyone ``*`` by way of a role.
+    """
+    missing = sorted({p for p in permissions if not has_permission(caller.permissions, p)})
+    if missing:
+        raise errors.PermissionDenied(
+            f"role {role!r} carries {', '.join(missing)}, which you do not hold",
+            reason="ROLE_NOT_GRANTABLE",
+            metadata={"role": role, "missing": ",".join(missing)},
+        )
 
 
 ADMIN_REFUSALS = frozenset({"CANNOT_DISABLE_SELF", "LAST_ADMIN"})

@@ -1,10 +1,13 @@
-"""The OAuth 2.0 token endpoint (RFC 6749) on top of the User Service's own sessions.
+"""OAuth 2.0's token endpoint (RFC 6749) and token introspection (RFC 7662), on our sessions.
 
 There is no client registry: `password` and `refresh_token` grants are for public clients
 (a `client_id`, if sent, names nobody), and `client_credentials` takes an account's username
 and password as the client's id and secret, as service accounts are the mesh's clients.
 A grant never stands in for a step Login requires (a second factor, a password change): the
 form has no place for a TOTP code, so such accounts are refused and use the JSON login flow.
+
+Introspection authenticates its caller the same way, or by a bearer token, and answers only
+to holders of ``tokens:introspect``.
 Refusals carry the RFC's error codes as reasons (upper case); the gateway writes them as the
 RFC's JSON errors. Domain errors of the grants become ``INVALID_GRANT`` with the mesh's own
 reason kept in the metadata (``mesh_reason``), so a client learns why (a lock, say).
@@ -14,11 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from common import errors
+from common.auth import TokenVerifier, has_permission
+from common.permissions import Permission
 from users.service import AuthService, RequiredAction, TokenPair
 
 FORM = "application/x-www-form-urlencoded"
@@ -26,6 +32,7 @@ MAX_FIELDS = 16
 """More fields than any grant takes; a bigger form is refused before it is parsed whole."""
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+INTROSPECTION_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 @dataclass(frozen=True)
@@ -122,21 +129,117 @@ class TokenEndpoint:
     def _client_credentials(
         self, form: Mapping[str, str], basic: tuple[str, str] | None, user_agent: str
     ) -> Grant:
-        if basic is None:
-            basic = (form.get("client_id", ""), form.get("client_secret", ""))
-        if not all(basic):
-            raise errors.Unauthenticated(
-                "client_credentials needs client_id and client_secret", reason="INVALID_CLIENT"
-            )
-        client_id, secret = basic
-        try:
+        client_id, secret = _client_secret(form, basic, purpose="client_credentials")
+        with _as_client():
             pair = _granted(lambda: self._auth.login(client_id, secret, user_agent=user_agent))
-        except errors.MeshError as exc:
-            raise errors.Unauthenticated(
-                exc.message, reason="INVALID_CLIENT", metadata=exc.metadata
-            ) from exc
         # RFC 6749 section 4.4.3: no refresh token; the client authenticates again instead.
         return _grant(pair, refresh=False)
+
+
+@dataclass(frozen=True)
+class Introspection:
+    """What RFC 7662 section 2.2 says of an active access token; times in whole seconds."""
+
+    scope: str
+    username: str
+    exp: int
+    iat: int
+    nbf: int
+    sub: str
+    aud: str
+    iss: str
+    jti: str
+
+
+class IntrospectionEndpoint:
+    """Tells a resource server whether a token is active (RFC 7662), and what it carries.
+
+    Only access tokens are ever active: refresh tokens and Login's change-only tokens are no
+    credential a resource server should take, so they answer inactive like any other token
+    that is not an unexpired, unrevoked access token of this mesh.
+    """
+
+    def __init__(self, auth: AuthService, verifier: TokenVerifier) -> None:
+        self._auth = auth
+        self._verifier = verifier
+
+    def introspect(
+        self, form: Mapping[str, str], *, basic: tuple[str, str] | None, bearer: str
+    ) -> Introspection | None:
+        """The active token's description, or None; the caller must be authorised first.
+
+        ``token_type_hint`` is only a hint (section 2.1), and there is one kind to look for.
+        """
+        self._authorise(form, basic=basic, bearer=bearer)
+        (token,) = _required(form, "token")
+        try:
+            principal = self._verifier.verify_access(token)
+        except errors.Unauthenticated:
+            return None
+        claims = principal.claims
+        return Introspection(
+            scope=" ".join(sorted(principal.permissions)),
+            username=principal.username,
+            exp=int(claims["exp"]),
+            iat=int(claims["iat"]),
+            nbf=int(claims["nbf"]),
+            sub=principal.user_id,
+            aud=str(claims["aud"]),
+            iss=str(claims["iss"]),
+            jti=principal.token_id,
+        )
+
+    def _authorise(
+        self, form: Mapping[str, str], *, basic: tuple[str, str] | None, bearer: str
+    ) -> None:
+        """RFC 7662 section 2.1: the caller is a client holding ``tokens:introspect``.
+
+        Else anyone could probe which tokens are live. A bearer token (a service's own) costs a
+        signature check; client credentials cost a password hash, under the login lockout.
+        """
+        if bearer:
+            try:
+                permissions: Iterable[str] = self._verifier.verify_access(bearer).permissions
+            except errors.Unauthenticated as exc:
+                raise errors.Unauthenticated(
+                    exc.message, reason="INVALID_CLIENT", metadata={"mesh_reason": exc.reason}
+                ) from exc
+        else:
+            client_id, secret = _client_secret(form, basic, purpose="introspection")
+            with _as_client():
+                permissions = self._auth.authenticate_client(client_id, secret)
+        if not has_permission(permissions, Permission.TOKENS_INTROSPECT):
+            raise errors.PermissionDenied(
+                f"introspection needs {Permission.TOKENS_INTROSPECT}",
+                reason="UNAUTHORIZED_CLIENT",
+                metadata={"permission": Permission.TOKENS_INTROSPECT.value},
+            )
+
+
+def _client_secret(
+    form: Mapping[str, str], basic: tuple[str, str] | None, *, purpose: str
+) -> tuple[str, str]:
+    """The client's id and secret: ``client_secret_basic``, else ``client_secret_post``."""
+    if basic is None:
+        basic = (form.get("client_id", ""), form.get("client_secret", ""))
+    if not all(basic):
+        raise errors.Unauthenticated(
+            f"{purpose} needs client_id and client_secret", reason="INVALID_CLIENT"
+        )
+    return basic
+
+
+@contextmanager
+def _as_client() -> Iterator[None]:
+    """Refusals of the client's credentials as ``INVALID_CLIENT`` (RFC 6749 section 5.2)."""
+    try:
+        yield
+    except errors.MeshError as exc:
+        raise errors.Unauthenticated(
+            exc.message,
+            reason="INVALID_CLIENT",
+            metadata={"mesh_reason": exc.reason, **exc.metadata},
+        ) from exc
 
 
 def _required(form: Mapping[str, str], *names: str) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from users import totp
 from users.credentials import Credentials, reset_token_hash
 from users.keys import KeyRing, SigningKey
 from users.lockout import Lockout, Refused
-from users.passwords import MAX_LENGTH
+from users.passwords import MAX_LENGTH, Verdict
 from users.revocations import end_sessions
 from users.store import SessionRecord, TotpRecord, UserRecord, UserStore, UserWrites
 from users.tokens import (
@@ -65,6 +65,10 @@ def _invalid_credentials() -> errors.Unauthenticated:
     return errors.Unauthenticated("invalid username or password", reason="INVALID_CREDENTIALS")
 
 
+def _account_disabled() -> errors.Unauthenticated:
+    return errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
+
+
 def _reset_token_invalid() -> errors.Unauthenticated:
     return errors.Unauthenticated(
         "the reset token is unknown, used or expired; ask an admin for a new one",
@@ -92,10 +96,6 @@ def _already_enrolled() -> errors.FailedPrecondition:
         "this account has TOTP already; an admin can reset it (ResetUserMfa)",
         reason="MFA_ALREADY_ENROLLED",
     )
-
-
-def _account_disabled() -> errors.Unauthenticated:
-    return errors.Unauthenticated("this account is disabled", reason="ACCOUNT_DISABLED")
 
 
 _SECOND_FACTOR_FAILURES = {
@@ -196,39 +196,17 @@ class AuthService:
         return self._credentials.session_lifetime_ns
 
     def login(self, username: str, password: str, *, user_agent: str = "") -> TokenPair:
-        username = username.strip().lower()
-        violations = []
-        if not username or len(username) > MAX_USERNAME:
-            violations.append(
-                errors.FieldViolation("username", f"must be 1 to {MAX_USERNAME} characters")
-            )
-        violations.extend(_password_violations(password=password))
-        if violations:
-            raise errors.invalid(violations)
-        self._reserve_attempt(username)
-        with self._store.read() as reads:
-            user = reads.user(username=username)
-        verdict = self._passwords.verify(user.password_hash if user else None, password)
-        if not verdict.ok or user is None:
-            self._record_failure(username, user)
-            raise _invalid_credentials()
+        username, user, verdict = self._checked_password(username, password)
         with self._store.write() as tx:
             now = self._clock()
-            tx.clear_login_attempts(username, origin.client_address())
-            current = tx.user(user_id=user.user_id, lock=True)
-            if current is None or current.disabled:
-                _login_failed(tx, user=user, username=username, reason="account_disabled")
-                disabled = True
-            else:
-                disabled = False
-                if verdict.new_hash is not None:
-                    tx.set_password_hash(current.user_id, verdict.new_hash)
+            current = self._admitted(tx, username, user, verdict)
+            if current is not None:
                 step = self._second_step(tx, current)
                 if step is RequiredAction.NONE:
                     pair = self._establish(tx, current, now, user_agent, second_factor=None)
                 else:
                     pair = self._ticket(tx, current, step)
-        if disabled:
+        if current is None:
             raise _account_disabled()
         return pair
 
@@ -443,6 +421,72 @@ class AuthService:
             if exc.reason != "TOKEN_TYPE_MISMATCH":
                 raise _ticket_invalid(exc.reason) from exc
         return self._verifier.verify_claims(token, token_type=ACCESS_TOKEN_TYPE), False
+
+    def authenticate_client(self, username: str, password: str) -> tuple[str, ...]:
+        """The permissions of an account proving itself with its password, opening no session.
+
+        For a client calling an endpoint that takes its credentials on every call (token
+        introspection): the password is checked under the login lockout, and a failure is
+        recorded as a failed login, but a success leaves no session and no event behind.
+        """
+        username, user, verdict = self._checked_password(username, password)
+        with self._store.write() as tx:
+            current = self._admitted(tx, username, user, verdict)
+            step = RequiredAction.NONE if current is None else self._second_step(tx, current)
+            permissions = () if current is None else identity_of(current, tx.roles()).permissions
+        if current is None:
+            raise _account_disabled()
+        if step is not RequiredAction.NONE:
+            raise errors.Unauthenticated(
+                "a password alone does not authenticate this account: it needs a second factor",
+                reason="MFA_REQUIRED",
+            )
+        if current.password_change_required:
+            raise errors.Unauthenticated(
+                "the password must be changed first", reason="PASSWORD_CHANGE_REQUIRED"
+            )
+        return permissions
+
+    def _checked_password(self, username: str, password: str) -> tuple[str, UserRecord, Verdict]:
+        """The normalised username, its user and the verdict on a correct password.
+
+        The attempt is reserved under the lockout first; a wrong password or an unknown user is
+        recorded and refused with ``INVALID_CREDENTIALS``.
+        """
+        username = username.strip().lower()
+        violations = []
+        if not username or len(username) > MAX_USERNAME:
+            violations.append(
+                errors.FieldViolation("username", f"must be 1 to {MAX_USERNAME} characters")
+            )
+        violations.extend(_password_violations(password=password))
+        if violations:
+            raise errors.invalid(violations)
+        self._reserve_attempt(username)
+        with self._store.read() as reads:
+            user = reads.user(username=username)
+        verdict = self._passwords.verify(user.password_hash if user else None, password)
+        if not verdict.ok or user is None:
+            self._record_failure(username, user)
+            raise _invalid_credentials()
+        return username, user, verdict
+
+    def _admitted(
+        self, tx: UserWrites, username: str, user: UserRecord, verdict: Verdict
+    ) -> UserRecord | None:
+        """After a correct password, in ``tx``: the user as now, or None when disabled.
+
+        The pair's failures are cleared, a disabled account's attempt recorded, and an outdated
+        hash replaced.
+        """
+        tx.clear_login_attempts(username, origin.client_address())
+        current = tx.user(user_id=user.user_id, lock=True)
+        if current is None or current.disabled:
+            _login_failed(tx, user=user, username=username, reason="account_disabled")
+            return None
+        if verdict.new_hash is not None:
+            tx.set_password_hash(current.user_id, verdict.new_hash)
+        return current
 
     def _reserve_attempt(self, username: str) -> None:
         """Count this attempt from the caller's address as a failure first, atomically.
@@ -781,6 +825,9 @@ class AuthService:
         reused = False
         with self._store.write() as tx:
             now = self._clock()
+            # The user before the session, the order of every change that ends a user's
+            # sessions (DisableUser, SetUserRoles, UpdateRole), so none of them deadlocks this.
+            user = tx.user(user_id=user_id, lock=True)
             session = tx.session(session_id, lock=True)
             if session is None or session.user_id != user_id:
                 raise errors.Unauthenticated("refresh token is not known", reason="TOKEN_INVALID")
@@ -794,7 +841,6 @@ class AuthService:
                     "the session reached its maximum lifetime; log in again",
                     reason="SESSION_EXPIRED",
                 )
-            user = tx.user(user_id=user_id, lock=True)
             if session.refresh_token_id != token_id:
                 end_sessions(
                     tx,

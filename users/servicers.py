@@ -26,7 +26,7 @@ from common.permissions import Permission
 from common.times import to_timestamp
 from users import convert, oauth
 from users.directory import Directory
-from users.oauth import TokenEndpoint
+from users.oauth import IntrospectionEndpoint, TokenEndpoint
 from users.revocations import RevocationLog
 from users.service import AuthService, RequiredAction, TokenPair
 from users.v1 import auth_service_pb2 as auth_pb
@@ -59,6 +59,9 @@ POLICIES: dict[str, Policy] = {
     # Discovery and the token endpoint come before any credential, as Login does.
     f"/{AUTH_SERVICE}/GetOpenidConfiguration": PUBLIC,
     f"/{AUTH_SERVICE}/IssueToken": PUBLIC,
+    # The caller authenticates as a client holding tokens:introspect, checked in users.oauth:
+    # by HTTP Basic (which no interceptor reads) or a bearer token.
+    f"/{AUTH_SERVICE}/IntrospectToken": PUBLIC,
     # The user themself, or users:read / users:write; checked in the domain.
     f"/{AUTH_SERVICE}/ListSessions": AUTHENTICATED,
     f"/{AUTH_SERVICE}/DeleteSession": AUTHENTICATED,
@@ -85,6 +88,11 @@ POLICIES: dict[str, Policy] = {
     # Whether a role needs a second factor guards every holder, admins included: `*` only, so
     # no user manager can lift it from the admins.
     f"/{USER_SERVICE}/SetRoleMfaRequired": requires(Permission.ALL),
+    f"/{USER_SERVICE}/ListPermissions": AUTHENTICATED,
+    # And every permission of the role, checked in the directory, as for granting one.
+    f"/{USER_SERVICE}/CreateRole": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/UpdateRole": requires(Permission.USERS_WRITE),
+    f"/{USER_SERVICE}/DeleteRole": requires(Permission.USERS_WRITE),
 }
 
 EVENTS: dict[str, tuple[str, ...]] = {
@@ -119,6 +127,8 @@ EVENTS: dict[str, tuple[str, ...]] = {
         "users.auth.refreshed",
         "users.auth.refresh_reuse_detected",
     ),
+    # A read: only a client's failed authentication is recorded, as a failed login.
+    f"/{AUTH_SERVICE}/IntrospectToken": ("users.auth.login_failed", "users.auth.locked_out"),
     f"/{USER_SERVICE}/CreateUser": ("users.user.created",),
     f"/{USER_SERVICE}/UpdateUser": ("users.user.updated",),
     f"/{USER_SERVICE}/DisableUser": ("users.user.disabled", "users.user.change_refused"),
@@ -129,6 +139,9 @@ EVENTS: dict[str, tuple[str, ...]] = {
     f"/{USER_SERVICE}/UnlockUser": ("users.auth.unlocked",),
     f"/{USER_SERVICE}/ResetUserMfa": ("users.user.mfa_reset",),
     f"/{USER_SERVICE}/SetRoleMfaRequired": ("users.role.mfa_required_changed",),
+    f"/{USER_SERVICE}/CreateRole": ("users.role.created",),
+    f"/{USER_SERVICE}/UpdateRole": ("users.role.updated",),
+    f"/{USER_SERVICE}/DeleteRole": ("users.role.deleted",),
 }
 """The event types each RPC emits into the outbox (see docs/audit.md, "Event types").
 
@@ -191,12 +204,15 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
     ) -> None:
         self._auth = auth
         self._tokens = TokenEndpoint(auth)
+        self._introspection = IntrospectionEndpoint(auth, verifier)
         self._configuration = auth_pb.OpenidConfiguration(
             issuer=issuer,
             token_endpoint=f"{public_url}/oauth/token",
             jwks_uri=f"{public_url}/.well-known/jwks.json",
             grant_types_supported=list(oauth.GRANT_TYPES),
             token_endpoint_auth_methods_supported=list(oauth.AUTH_METHODS),
+            introspection_endpoint=f"{public_url}/oauth/introspect",
+            introspection_endpoint_auth_methods_supported=list(oauth.INTROSPECTION_AUTH_METHODS),
         )
         self._verifier = verifier
         self._revocations = revocations
@@ -321,6 +337,18 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
             refresh_token=grant.refresh_token or "",
         )
 
+    async def IntrospectToken(
+        self, request: auth_pb.IntrospectTokenRequest, context: Context
+    ) -> auth_pb.IntrospectTokenResponse:
+        form = oauth.parse_form(request.form.content_type, request.form.data)
+        found = await self._run(
+            self._introspection.introspect,
+            form,
+            basic=oauth.basic_credentials(_header(context, "authorization")),
+            bearer=bearer_token(context.invocation_metadata()),
+        )
+        return convert.introspection_to_message(found, token_type=TOKEN_TYPE)
+
     async def ListSessions(
         self, request: auth_pb.ListSessionsRequest, context: Context
     ) -> auth_pb.ListSessionsResponse:
@@ -405,6 +433,7 @@ class UserServicer(users_grpc.UserServiceServicer):
             display_name=request.user.display_name,
             email=request.user.email,
             roles=list(request.roles),
+            user_roles=list(request.user.roles),
         )
         return convert.user_to_message(created)
 
@@ -508,3 +537,47 @@ class UserServicer(users_grpc.UserServiceServicer):
             required=request.mfa_required,
         )
         return convert.role_to_message(role)
+
+    async def CreateRole(
+        self, request: users_pb.CreateRoleRequest, context: Context
+    ) -> resources.Role:
+        role = await self._run(
+            self._directory.create_role,
+            current_principal(),
+            name=request.role.name,
+            description=request.role.description,
+            permissions=list(request.role.permissions),
+        )
+        return convert.role_to_message(role)
+
+    async def UpdateRole(
+        self, request: users_pb.UpdateRoleRequest, context: Context
+    ) -> resources.Role:
+        role = await self._run(
+            self._directory.update_role,
+            current_principal(),
+            name=request.role.name,
+            paths=list(request.update_mask.paths),
+            description=request.role.description,
+            permissions=list(request.role.permissions),
+            etag=request.role.etag,
+        )
+        return convert.role_to_message(role)
+
+    async def DeleteRole(
+        self, request: users_pb.DeleteRoleRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._run(
+            self._directory.delete_role, current_principal(), name=request.name, etag=request.etag
+        )
+        return empty_pb2.Empty()
+
+    async def ListPermissions(
+        self, request: users_pb.ListPermissionsRequest, context: Context
+    ) -> users_pb.ListPermissionsResponse:
+        return users_pb.ListPermissionsResponse(
+            permissions=[
+                users_pb.PermissionInfo(name=name, description=description)
+                for name, description in self._directory.list_permissions()
+            ]
+        )

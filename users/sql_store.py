@@ -31,6 +31,7 @@ from users.store import (
     ResetTokenRecord,
     Revocation,
     RoleDefinition,
+    RoleTaken,
     SessionRecord,
     TotpRecord,
     UsernameTaken,
@@ -92,6 +93,8 @@ roles = sa.Table(
     sa.Column("description", sa.String(200), nullable=False),
     sa.Column("permissions", sa.Text, nullable=False),
     sa.Column("mfa_required", sa.Boolean, nullable=False, default=False),
+    sa.Column("builtin", sa.Boolean, nullable=False, default=False),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
 )
 
 user_roles = sa.Table(
@@ -234,18 +237,23 @@ def _never_reuse_revocation_sequences(conn: Connection) -> None:
         conn.execute(then.insert(), rows)
 
 
-def _services_watch_revocations(conn: Connection) -> None:
-    """Give the built-in ``service`` role the permission the revocation stream now needs."""
+def _grant_to_service(conn: Connection, permission: Permission) -> None:
+    """Give the built-in ``service`` role a permission a new method of the mesh needs."""
     row = conn.execute(sa.select(roles.c.permissions).where(roles.c.name == "service")).first()
     if row is None:
         return
     granted = list(json.loads(row.permissions))
-    if Permission.REVOCATIONS_WATCH not in granted:
+    if permission not in granted:
         conn.execute(
             roles.update()
             .where(roles.c.name == "service")
-            .values(permissions=json.dumps([*granted, Permission.REVOCATIONS_WATCH.value]))
+            .values(permissions=json.dumps([*granted, permission.value]))
         )
+
+
+def _services_watch_revocations(conn: Connection) -> None:
+    """Give the built-in ``service`` role the permission the revocation stream now needs."""
+    _grant_to_service(conn, Permission.REVOCATIONS_WATCH)
 
 
 def _times_in_nanoseconds(conn: Connection) -> None:
@@ -309,6 +317,20 @@ def _second_factors(conn: Connection) -> None:
     metadata.create_all(conn, tables=[totp_credentials, recovery_codes, spent_tickets])
 
 
+def _custom_roles(conn: Connection) -> None:
+    """Roles admins define beside the built-in ones: which are built in, and an etag's version.
+
+    The ``service`` role gains ``tokens:introspect``, which token introspection needs.
+    """
+    present = {c["name"] for c in sa.inspect(conn).get_columns("roles")}
+    if "builtin" not in present:
+        conn.exec_driver_sql("ALTER TABLE roles ADD COLUMN builtin BOOLEAN NOT NULL DEFAULT FALSE")
+    if "version" not in present:
+        conn.exec_driver_sql("ALTER TABLE roles ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+    conn.execute(roles.update().where(roles.c.name.in_(list(BUILTIN_ROLES))).values(builtin=True))
+    _grant_to_service(conn, Permission.TOKENS_INTROSPECT)
+
+
 MIGRATIONS = (
     _create_schema,
     _seed_roles,
@@ -320,6 +342,7 @@ MIGRATIONS = (
     _session_origins,
     outbox_traceparent,
     _second_factors,
+    _custom_roles,
 )
 
 
@@ -344,6 +367,17 @@ def _user(row: sa.Row[Any], granted: tuple[str, ...]) -> UserRecord:
         roles=granted,
         password_change_required=row.password_change_required,
         mfa_enrolled=row.mfa_enrolled,
+    )
+
+
+def _role(row: sa.Row[Any]) -> RoleDefinition:
+    return RoleDefinition(
+        name=row.name,
+        description=row.description,
+        permissions=tuple(json.loads(row.permissions)),
+        mfa_required=row.mfa_required,
+        builtin=row.builtin,
+        version=row.version,
     )
 
 
@@ -430,11 +464,23 @@ class _Transaction:
 
     def roles(self) -> dict[str, RoleDefinition]:
         return {
-            row.name: RoleDefinition(
-                row.name, row.description, tuple(json.loads(row.permissions)), row.mfa_required
-            )
+            row.name: _role(row)
             for row in self._conn.execute(sa.select(roles).order_by(roles.c.name))
         }
+
+    def role(self, name: str, *, lock: bool = False) -> RoleDefinition | None:
+        query = sa.select(roles).where(roles.c.name == name)
+        row = self._conn.execute(query.with_for_update() if lock else query).first()
+        return None if row is None else _role(row)
+
+    def role_holders(self, name: str) -> list[str]:
+        return list(
+            self._conn.execute(
+                sa.select(user_roles.c.user_id)
+                .where(user_roles.c.role == name)
+                .order_by(user_roles.c.user_id)
+            ).scalars()
+        )
 
     def session(self, session_id: str, *, lock: bool = False) -> SessionRecord | None:
         query = sa.select(sessions).where(sessions.c.id == session_id)
@@ -496,7 +542,11 @@ class _Transaction:
         )
 
     def set_role_mfa_required(self, name: str, required: bool) -> None:
-        self._conn.execute(roles.update().where(roles.c.name == name).values(mfa_required=required))
+        self._conn.execute(
+            roles.update()
+            .where(roles.c.name == name)
+            .values(mfa_required=required, version=roles.c.version + 1)
+        )
 
     def put_totp(self, totp: TotpRecord) -> None:
         self.remove_mfa(totp.user_id)
@@ -653,6 +703,37 @@ class _Transaction:
         if rows:
             self._conn.execute(user_roles.insert(), rows)
 
+    def insert_role(self, role: RoleDefinition) -> None:
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(
+                    roles.insert().values(
+                        name=role.name,
+                        description=role.description,
+                        permissions=json.dumps(list(role.permissions)),
+                        builtin=False,
+                        version=1,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise RoleTaken(role.name) from exc
+
+    def update_role(
+        self, role: RoleDefinition, *, description: str, permissions: tuple[str, ...]
+    ) -> None:
+        self._conn.execute(
+            roles.update()
+            .where(roles.c.name == role.name)
+            .values(
+                description=description,
+                permissions=json.dumps(list(permissions)),
+                version=role.version + 1,
+            )
+        )
+
+    def delete_role(self, name: str) -> None:
+        self._conn.execute(roles.delete().where(roles.c.name == name))
+
     def enabled_admins(self) -> int:
         # PostgreSQL: the table lock makes such changes take turns, so the second counts after
         # the first has committed. SQLite write transactions take turns already.
@@ -729,27 +810,27 @@ class _Transaction:
         mark(self._conn, REVOCATIONS_TOPIC)
 
     def login_attempts(self, username: str, client_address: str, *, now_ns: int) -> LoginAttempts:
-        held = self.held_login_attempts(username, client_address)
-        if held is not None:
-            return held
-        try:
-            with self._conn.begin_nested():
-                self._conn.execute(
-                    login_attempts.insert().values(
-                        username=username,
-                        client_address=client_address,
-                        failures=0,
-                        last_failure_ns=now_ns,
-                        locked_until_ns=None,
-                        locks=0,
-                        hard_locked=False,
+        while True:
+            held = self.held_login_attempts(username, client_address)
+            if held is not None:
+                return held
+            try:
+                with self._conn.begin_nested():
+                    self._conn.execute(
+                        login_attempts.insert().values(
+                            username=username,
+                            client_address=client_address,
+                            failures=0,
+                            last_failure_ns=now_ns,
+                            locked_until_ns=None,
+                            locks=0,
+                            hard_locked=False,
+                        )
                     )
-                )
-        except sa.exc.IntegrityError:
-            pass  # a concurrent first attempt created it; read theirs
-        found = self.held_login_attempts(username, client_address)
-        assert found is not None, "a login-attempt row vanished inside its transaction"
-        return found
+            except sa.exc.IntegrityError:
+                # A concurrent first attempt created it. On PostgreSQL its login may also have
+                # succeeded and cleared it since, so look again rather than expect theirs.
+                pass
 
     def held_login_attempts(self, username: str, client_address: str) -> LoginAttempts | None:
         row = self._conn.execute(

@@ -63,6 +63,13 @@ class RoleDefinition:
     permissions: tuple[str, ...]
     mfa_required: bool = False
     """Every holder logs in with a second factor, and enrols first if they have none."""
+    builtin: bool = False
+    """One of :data:`users.roles.BUILTIN_ROLES`, which nobody changes or deletes."""
+    version: int = 1
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,10 @@ class UsernameTaken(Exception):
     """The username belongs to another user; the transaction can no longer commit."""
 
 
+class RoleTaken(Exception):
+    """The role name is defined already, perhaps by a concurrent transaction."""
+
+
 class UserReads(Protocol):
     """Reads inside one transaction, all from the same snapshot."""
 
@@ -168,6 +179,14 @@ class UserReads(Protocol):
 
     def roles(self) -> dict[str, RoleDefinition]:
         """Every defined role by name."""
+        ...
+
+    def role(self, name: str, *, lock: bool = False) -> RoleDefinition | None:
+        """One role; ``lock`` holds it against concurrent writers (write transactions only)."""
+        ...
+
+    def role_holders(self, name: str) -> list[str]:
+        """The ids of the users granted the role, disabled ones included."""
         ...
 
     def session(self, session_id: str, *, lock: bool = False) -> SessionRecord | None: ...
@@ -256,6 +275,18 @@ class UserWrites(UserReads, Protocol):
     def spend_ticket(self, ticket_id: str, *, expires_ns: int) -> bool:
         """Record a single-use ticket spent (kept until it expires); False when it was."""
         ...
+
+    def insert_role(self, role: RoleDefinition) -> None:
+        """RoleTaken when the name is defined, even by a role created concurrently."""
+        ...
+
+    def update_role(
+        self, role: RoleDefinition, *, description: str, permissions: tuple[str, ...]
+    ) -> None:
+        """Replace the description and permissions and bump the version."""
+        ...
+
+    def delete_role(self, name: str) -> None: ...
 
     def enabled_admins(self) -> int:
         """The number of enabled admins.

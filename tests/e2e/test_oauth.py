@@ -15,7 +15,7 @@ from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,50 @@ def test_refusals_are_rfc_6749_errors(client: httpx.Client, discovery: dict[str,
     assert set(unsupported.json()) == {"error", "error_description"}
     as_json = client.post("/oauth/token", json={"grant_type": "password"})
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
+
+
+def _service_client(mesh: RunningMesh) -> OAuth2Client:
+    """Authlib's client as svc-oms, a resource server holding ``tokens:introspect``."""
+    secrets = json.loads((mesh.endpoints.data_dir / "service-accounts.json").read_text())
+    return OAuth2Client(
+        client_id="svc-oms",
+        client_secret=secrets["svc-oms"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+
+
+def test_introspection_describes_an_active_token_with_authlib(
+    mesh: RunningMesh, client: httpx.Client, discovery: dict[str, object]
+) -> None:
+    endpoint = str(discovery["introspection_endpoint"])
+    assert endpoint == f"{mesh.url}/oauth/introspect"
+    session = login(client, "admin", ADMIN_PASSWORD)
+    access = str(session["access_token"])
+    with _service_client(mesh) as oauth:
+        found = oauth.introspect_token(endpoint, token=access, token_type_hint="access_token")
+        assert found.status_code == 200, found.text
+        assert found.headers["cache-control"] == "no-store"
+        body = found.json()
+        claims = _verified(discovery, access)
+        assert body["active"] is True
+        assert (body["username"], body["token_type"], body["scope"]) == ("admin", "Bearer", "*")
+        for name in ("sub", "aud", "iss", "jti", "exp", "iat", "nbf"):
+            assert body[name] == claims[name], name
+        assert all(isinstance(body[n], int) for n in ("exp", "iat", "nbf"))
+        assert client.post("/auth/logout", headers=bearer(access), json={}).status_code == 200
+        logged_out = oauth.introspect_token(endpoint, token=access)
+        assert logged_out.json() == {"active": False}
+        garbage = oauth.introspect_token(endpoint, token="not-a-token")
+        assert garbage.json() == {"active": False}
+
+
+def test_introspection_needs_an_authenticated_client(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    token = admin["Authorization"].removeprefix("Bearer ")
+    anonymous = client.post("/oauth/introspect", data={"token": token})
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "invalid_client"
+    assert anonymous.headers["www-authenticate"].startswith("Basic")
+    wrong = client.post("/oauth/introspect", data={"token": token}, auth=("svc-oms", "not it"))
+    assert (wrong.status_code, wrong.json()["error"]) == (401, "invalid_client")

@@ -193,20 +193,24 @@ class GetOpenidConfigurationRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class OpenidConfiguration(_message.Message):
-    __slots__ = ("issuer", "token_endpoint", "jwks_uri", "grant_types_supported", "token_endpoint_auth_methods_supported", "response_types_supported")
+    __slots__ = ("issuer", "token_endpoint", "jwks_uri", "introspection_endpoint", "introspection_endpoint_auth_methods_supported", "grant_types_supported", "token_endpoint_auth_methods_supported", "response_types_supported")
     ISSUER_FIELD_NUMBER: _ClassVar[int]
     TOKEN_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     JWKS_URI_FIELD_NUMBER: _ClassVar[int]
+    INTROSPECTION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    INTROSPECTION_ENDPOINT_AUTH_METHODS_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     GRANT_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_TYPES_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     issuer: str
     token_endpoint: str
     jwks_uri: str
+    introspection_endpoint: str
+    introspection_endpoint_auth_methods_supported: _containers.RepeatedScalarFieldContainer[str]
     grant_types_supported: _containers.RepeatedScalarFieldContainer[str]
     token_endpoint_auth_methods_supported: _containers.RepeatedScalarFieldContainer[str]
     response_types_supported: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, issuer: _Optional[str] = ..., token_endpoint: _Optional[str] = ..., jwks_uri: _Optional[str] = ..., grant_types_supported: _Optional[_Iterable[str]] = ..., token_endpoint_auth_methods_supported: _Optional[_Iterable[str]] = ..., response_types_supported: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, issuer: _Optional[str] = ..., token_endpoint: _Optional[str] = ..., jwks_uri: _Optional[str] = ..., introspection_endpoint: _Optional[str] = ..., introspection_endpoint_auth_methods_supported: _Optional[_Iterable[str]] = ..., grant_types_supported: _Optional[_Iterable[str]] = ..., token_endpoint_auth_methods_supported: _Optional[_Iterable[str]] = ..., response_types_supported: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class IssueTokenRequest(_message.Message):
     __slots__ = ("form",)
@@ -225,6 +229,38 @@ class IssueTokenResponse(_message.Message):
     expires_in: int
     refresh_token: str
     def __init__(self, access_token: _Optional[str] = ..., token_type: _Optional[str] = ..., expires_in: _Optional[int] = ..., refresh_token: _Optional[str] = ...) -> None: ...
+
+class IntrospectTokenRequest(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: _httpbody_pb2.HttpBody
+    def __init__(self, form: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class IntrospectTokenResponse(_message.Message):
+    __slots__ = ("active", "scope", "username", "token_type", "exp", "iat", "nbf", "sub", "aud", "iss", "jti")
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    EXP_FIELD_NUMBER: _ClassVar[int]
+    IAT_FIELD_NUMBER: _ClassVar[int]
+    NBF_FIELD_NUMBER: _ClassVar[int]
+    SUB_FIELD_NUMBER: _ClassVar[int]
+    AUD_FIELD_NUMBER: _ClassVar[int]
+    ISS_FIELD_NUMBER: _ClassVar[int]
+    JTI_FIELD_NUMBER: _ClassVar[int]
+    active: bool
+    scope: str
+    username: str
+    token_type: str
+    exp: int
+    iat: int
+    nbf: int
+    sub: str
+    aud: str
+    iss: str
+    jti: str
+    def __init__(self, active: _Optional[bool] = ..., scope: _Optional[str] = ..., username: _Optional[str] = ..., token_type: _Optional[str] = ..., exp: _Optional[int] = ..., iat: _Optional[int] = ..., nbf: _Optional[int] = ..., sub: _Optional[str] = ..., aud: _Optional[str] = ..., iss: _Optional[str] = ..., jti: _Optional[str] = ...) -> None: ...
 
 class GetJwksRequest(_message.Message):
     __slots__ = ()

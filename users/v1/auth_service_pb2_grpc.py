@@ -106,6 +106,11 @@ class AuthServiceStub:
                 request_serializer=users_dot_v1_dot_auth__service__pb2.ConfirmTotpRequest.SerializeToString,
                 response_deserializer=users_dot_v1_dot_auth__service__pb2.ConfirmTotpResponse.FromString,
                 _registered_method=True)
+        self.IntrospectToken = channel.unary_unary(
+                '/users.v1.AuthService/IntrospectToken',
+                request_serializer=users_dot_v1_dot_auth__service__pb2.IntrospectTokenRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_auth__service__pb2.IntrospectTokenResponse.FromString,
+                _registered_method=True)
         self.WatchRevocations = channel.unary_stream(
                 '/users.v1.AuthService/WatchRevocations',
                 request_serializer=users_dot_v1_dot_auth__service__pb2.WatchRevocationsRequest.SerializeToString,
@@ -235,6 +240,17 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IntrospectToken(self, request, context):
+        """OAuth 2.0 token introspection (RFC 7662) for resource servers that do not verify tokens
+        themselves: a form-encoded body with `token` and optionally `token_type_hint`. The caller
+        authenticates as a client holding `tokens:introspect` (a service account), with HTTP Basic
+        or `client_id`/`client_secret` in the form; otherwise `INVALID_CLIENT`. A token that is
+        not an active access token of this mesh answers `active: false` and nothing else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchRevocations(self, request, context):
         """Streams every revocation after a sequence number: first the stored ones, then live ones.
         """
@@ -321,6 +337,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ConfirmTotp,
                     request_deserializer=users_dot_v1_dot_auth__service__pb2.ConfirmTotpRequest.FromString,
                     response_serializer=users_dot_v1_dot_auth__service__pb2.ConfirmTotpResponse.SerializeToString,
+            ),
+            'IntrospectToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IntrospectToken,
+                    request_deserializer=users_dot_v1_dot_auth__service__pb2.IntrospectTokenRequest.FromString,
+                    response_serializer=users_dot_v1_dot_auth__service__pb2.IntrospectTokenResponse.SerializeToString,
             ),
             'WatchRevocations': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRevocations,
@@ -712,6 +733,33 @@ class AuthService:
             '/users.v1.AuthService/ConfirmTotp',
             users_dot_v1_dot_auth__service__pb2.ConfirmTotpRequest.SerializeToString,
             users_dot_v1_dot_auth__service__pb2.ConfirmTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IntrospectToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.AuthService/IntrospectToken',
+            users_dot_v1_dot_auth__service__pb2.IntrospectTokenRequest.SerializeToString,
+            users_dot_v1_dot_auth__service__pb2.IntrospectTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

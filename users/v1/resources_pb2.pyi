@@ -38,16 +38,20 @@ class User(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., username: _Optional[str] = ..., display_name: _Optional[str] = ..., email: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., password_change_required: _Optional[bool] = ..., mfa_enrolled: _Optional[bool] = ...) -> None: ...
 
 class Role(_message.Message):
-    __slots__ = ("name", "description", "permissions", "mfa_required")
+    __slots__ = ("name", "description", "permissions", "mfa_required", "builtin", "etag")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PERMISSIONS_FIELD_NUMBER: _ClassVar[int]
     MFA_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    BUILTIN_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     permissions: _containers.RepeatedScalarFieldContainer[str]
     mfa_required: bool
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., permissions: _Optional[_Iterable[str]] = ..., mfa_required: _Optional[bool] = ...) -> None: ...
+    builtin: bool
+    etag: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., permissions: _Optional[_Iterable[str]] = ..., mfa_required: _Optional[bool] = ..., builtin: _Optional[bool] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class Session(_message.Message):
     __slots__ = ("session_id", "user_id", "create_time", "refresh_time", "client_address", "user_agent", "current")

@@ -24,12 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from users.v1 import resources_pb2 as users_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1busers/v1/user_service.proto\x12\x08users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18users/v1/resources.proto\"\'\n\x0eGetUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"2\n\x19GetUserPermissionsRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"Q\n\x1aGetUserPermissionsResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"^\n\x11\x43reateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.UserB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05roles\x18\x03 \x03(\t\"9\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"K\n\x11ListUsersResponse\x12\x1d\n\x05users\x18\x01 \x03(\x0b\x32\x0e.users.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x11UpdateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.UserB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"+\n\x12\x44isableUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"*\n\x11\x45nableUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"I\n\x13SetUserRolesRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"G\n\x16SetUserPasswordRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"7\n\x1eIssuePasswordResetTokenRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"g\n\x1fIssuePasswordResetTokenResponse\x12\x13\n\x0breset_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x11UnlockUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x12\n\x10ListRolesRequest\"2\n\x11ListRolesResponse\x12\x1d\n\x05roles\x18\x01 \x03(\x0b\x32\x0e.users.v1.Role\",\n\x13ResetUserMfaRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x19SetRoleMfaRequiredRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cmfa_required\x18\x02 \x01(\x08\x32\xd4\x0b\n\x0bUserService\x12M\n\x07GetUser\x12\x18.users.v1.GetUserRequest\x1a\x0e.users.v1.User\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/users/{user_id}\x12\x85\x01\n\x12GetUserPermissions\x12#.users.v1.GetUserPermissionsRequest\x1a$.users.v1.GetUserPermissionsResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/users/{user_id}/permissions\x12O\n\nCreateUser\x12\x1b.users.v1.CreateUserRequest\x1a\x0e.users.v1.User\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/users:\x01*\x12W\n\tListUsers\x12\x1a.users.v1.ListUsersRequest\x1a\x1b.users.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12\x61\n\nUpdateUser\x12\x1b.users.v1.UpdateUserRequest\x1a\x0e.users.v1.User\"&\x82\xd3\xe4\x93\x02 2\x18/v1/users/{user.user_id}:\x04user\x12\x63\n\x0b\x44isableUser\x12\x1c.users.v1.DisableUserRequest\x1a\x0e.users.v1.User\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/users/{user_id}:disable:\x01*\x12`\n\nEnableUser\x12\x1b.users.v1.EnableUserRequest\x1a\x0e.users.v1.User\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/users/{user_id}:enable:\x01*\x12\x66\n\x0cSetUserRoles\x12\x1d.users.v1.SetUserRolesRequest\x1a\x0e.users.v1.User\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/users/{user_id}:setRoles:\x01*\x12o\n\x0fSetUserPassword\x12 .users.v1.SetUserPasswordRequest\x1a\x0e.users.v1.User\"*\x82\xd3\xe4\x93\x02$\"\x1f/v1/users/{user_id}:setPassword:\x01*\x12\xa6\x01\n\x17IssuePasswordResetToken\x12(.users.v1.IssuePasswordResetTokenRequest\x1a).users.v1.IssuePasswordResetTokenResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/v1/users/{user_id}:issuePasswordResetToken:\x01*\x12`\n\nUnlockUser\x12\x1b.users.v1.UnlockUserRequest\x1a\x0e.users.v1.User\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/users/{user_id}:unlock:\x01*\x12W\n\tListRoles\x12\x1a.users.v1.ListRolesRequest\x1a\x1b.users.v1.ListRolesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/roles\x12\x66\n\x0cResetUserMfa\x12\x1d.users.v1.ResetUserMfaRequest\x1a\x0e.users.v1.User\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/users/{user_id}:resetMfa:\x01*\x12u\n\x12SetRoleMfaRequired\x12#.users.v1.SetRoleMfaRequiredRequest\x1a\x0e.users.v1.Role\"*\x82\xd3\xe4\x93\x02$\"\x1f/v1/roles/{name}:setMfaRequired:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1busers/v1/user_service.proto\x12\x08users.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18users/v1/resources.proto\"\'\n\x0eGetUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"2\n\x19GetUserPermissionsRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"Q\n\x1aGetUserPermissionsResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"^\n\x11\x43reateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.UserB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05roles\x18\x03 \x03(\t\"9\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"K\n\x11ListUsersResponse\x12\x1d\n\x05users\x18\x01 \x03(\x0b\x32\x0e.users.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"n\n\x11UpdateUserRequest\x12\"\n\x04user\x18\x01 \x01(\x0b\x32\x0e.users.v1.UserB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"+\n\x12\x44isableUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"*\n\x11\x45nableUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"I\n\x13SetUserRolesRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"G\n\x16SetUserPasswordRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"7\n\x1eIssuePasswordResetTokenRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"g\n\x1fIssuePasswordResetTokenResponse\x12\x13\n\x0breset_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x11UnlockUserRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x12\n\x10ListRolesRequest\"2\n\x11ListRolesResponse\x12\x1d\n\x05roles\x18\x01 \x03(\x0b\x32\x0e.users.v1.Role\",\n\x13ResetUserMfaRequest\x12\x15\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x19SetRoleMfaRequiredRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cmfa_required\x18\x02 \x01(\x08\"7\n\x11\x43reateRoleRequest\x12\"\n\x04role\x18\x01 \x01(\x0b\x32\x0e.users.v1.RoleB\x04\xe2\x41\x01\x02\"n\n\x11UpdateRoleRequest\x12\"\n\x04role\x18\x01 \x01(\x0b\x32\x0e.users.v1.RoleB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"5\n\x11\x44\x65leteRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x18\n\x16ListPermissionsRequest\"3\n\x0ePermissionInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"H\n\x17ListPermissionsResponse\x12-\n\x0bpermissions\x18\x01 \x03(\x0b\x32\x18.users.v1.PermissionInfo2\xd6\x0e\n\x0bUserService\x12M\n\x07GetUser\x12\x18.users.v1.GetUserRequest\x1a\x0e.users.v1.User\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/users/{user_id}\x12\x85\x01\n\x12GetUserPermissions\x12#.users.v1.GetUserPermissionsRequest\x1a$.users.v1.GetUserPermissionsResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/users/{user_id}/permissions\x12O\n\nCreateUser\x12\x1b.users.v1.CreateUserRequest\x1a\x0e.users.v1.User\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/v1/users:\x01*\x12W\n\tListUsers\x12\x1a.users.v1.ListUsersRequest\x1a\x1b.users.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12\x61\n\nUpdateUser\x12\x1b.users.v1.UpdateUserRequest\x1a\x0e.users.v1.User\"&\x82\xd3\xe4\x93\x02 2\x18/v1/users/{user.user_id}:\x04user\x12\x63\n\x0b\x44isableUser\x12\x1c.users.v1.DisableUserRequest\x1a\x0e.users.v1.User\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/users/{user_id}:disable:\x01*\x12`\n\nEnableUser\x12\x1b.users.v1.EnableUserRequest\x1a\x0e.users.v1.User\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/users/{user_id}:enable:\x01*\x12\x66\n\x0cSetUserRoles\x12\x1d.users.v1.SetUserRolesRequest\x1a\x0e.users.v1.User\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/users/{user_id}:setRoles:\x01*\x12o\n\x0fSetUserPassword\x12 .users.v1.SetUserPasswordRequest\x1a\x0e.users.v1.User\"*\x82\xd3\xe4\x93\x02$\"\x1f/v1/users/{user_id}:setPassword:\x01*\x12\xa6\x01\n\x17IssuePasswordResetToken\x12(.users.v1.IssuePasswordResetTokenRequest\x1a).users.v1.IssuePasswordResetTokenResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/v1/users/{user_id}:issuePasswordResetToken:\x01*\x12`\n\nUnlockUser\x12\x1b.users.v1.UnlockUserRequest\x1a\x0e.users.v1.User\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/users/{user_id}:unlock:\x01*\x12W\n\tListRoles\x12\x1a.users.v1.ListRolesRequest\x1a\x1b.users.v1.ListRolesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/roles\x12\x66\n\x0cResetUserMfa\x12\x1d.users.v1.ResetUserMfaRequest\x1a\x0e.users.v1.User\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/users/{user_id}:resetMfa:\x01*\x12u\n\x12SetRoleMfaRequired\x12#.users.v1.SetRoleMfaRequiredRequest\x1a\x0e.users.v1.Role\"*\x82\xd3\xe4\x93\x02$\"\x1f/v1/roles/{name}:setMfaRequired:\x01*\x12R\n\nCreateRole\x12\x1b.users.v1.CreateRoleRequest\x1a\x0e.users.v1.Role\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/roles:\x04role\x12^\n\nUpdateRole\x12\x1b.users.v1.UpdateRoleRequest\x1a\x0e.users.v1.Role\"#\x82\xd3\xe4\x93\x02\x1d\x32\x15/v1/roles/{role.name}:\x04role\x12[\n\nDeleteRole\x12\x1b.users.v1.DeleteRoleRequest\x1a\x16.google.protobuf.Empty\"\x18\x82\xd3\xe4\x93\x02\x12*\x10/v1/roles/{name}\x12o\n\x0fListPermissions\x12 .users.v1.ListPermissionsRequest\x1a!.users.v1.ListPermissionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/permissionsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -66,6 +67,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESETUSERMFAREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
   _globals['_SETROLEMFAREQUIREDREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_SETROLEMFAREQUIREDREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEROLEREQUEST'].fields_by_name['role']._loaded_options = None
+  _globals['_CREATEROLEREQUEST'].fields_by_name['role']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEROLEREQUEST'].fields_by_name['role']._loaded_options = None
+  _globals['_UPDATEROLEREQUEST'].fields_by_name['role']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEROLEREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEROLEREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEROLEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETEROLEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_USERSERVICE'].methods_by_name['GetUser']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['GetUser']._serialized_options = b'\202\323\344\223\002\022\022\020/users/{user_id}'
   _globals['_USERSERVICE'].methods_by_name['GetUserPermissions']._loaded_options = None
@@ -94,42 +103,62 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERSERVICE'].methods_by_name['ResetUserMfa']._serialized_options = b'\202\323\344\223\002!\"\034/v1/users/{user_id}:resetMfa:\001*'
   _globals['_USERSERVICE'].methods_by_name['SetRoleMfaRequired']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['SetRoleMfaRequired']._serialized_options = b'\202\323\344\223\002$\"\037/v1/roles/{name}:setMfaRequired:\001*'
-  _globals['_GETUSERREQUEST']._serialized_start=197
-  _globals['_GETUSERREQUEST']._serialized_end=236
-  _globals['_GETUSERPERMISSIONSREQUEST']._serialized_start=238
-  _globals['_GETUSERPERMISSIONSREQUEST']._serialized_end=288
-  _globals['_GETUSERPERMISSIONSRESPONSE']._serialized_start=290
-  _globals['_GETUSERPERMISSIONSRESPONSE']._serialized_end=371
-  _globals['_CREATEUSERREQUEST']._serialized_start=373
-  _globals['_CREATEUSERREQUEST']._serialized_end=467
-  _globals['_LISTUSERSREQUEST']._serialized_start=469
-  _globals['_LISTUSERSREQUEST']._serialized_end=526
-  _globals['_LISTUSERSRESPONSE']._serialized_start=528
-  _globals['_LISTUSERSRESPONSE']._serialized_end=603
-  _globals['_UPDATEUSERREQUEST']._serialized_start=605
-  _globals['_UPDATEUSERREQUEST']._serialized_end=715
-  _globals['_DISABLEUSERREQUEST']._serialized_start=717
-  _globals['_DISABLEUSERREQUEST']._serialized_end=760
-  _globals['_ENABLEUSERREQUEST']._serialized_start=762
-  _globals['_ENABLEUSERREQUEST']._serialized_end=804
-  _globals['_SETUSERROLESREQUEST']._serialized_start=806
-  _globals['_SETUSERROLESREQUEST']._serialized_end=879
-  _globals['_SETUSERPASSWORDREQUEST']._serialized_start=881
-  _globals['_SETUSERPASSWORDREQUEST']._serialized_end=952
-  _globals['_ISSUEPASSWORDRESETTOKENREQUEST']._serialized_start=954
-  _globals['_ISSUEPASSWORDRESETTOKENREQUEST']._serialized_end=1009
-  _globals['_ISSUEPASSWORDRESETTOKENRESPONSE']._serialized_start=1011
-  _globals['_ISSUEPASSWORDRESETTOKENRESPONSE']._serialized_end=1114
-  _globals['_UNLOCKUSERREQUEST']._serialized_start=1116
-  _globals['_UNLOCKUSERREQUEST']._serialized_end=1158
-  _globals['_LISTROLESREQUEST']._serialized_start=1160
-  _globals['_LISTROLESREQUEST']._serialized_end=1178
-  _globals['_LISTROLESRESPONSE']._serialized_start=1180
-  _globals['_LISTROLESRESPONSE']._serialized_end=1230
-  _globals['_RESETUSERMFAREQUEST']._serialized_start=1232
-  _globals['_RESETUSERMFAREQUEST']._serialized_end=1276
-  _globals['_SETROLEMFAREQUIREDREQUEST']._serialized_start=1278
-  _globals['_SETROLEMFAREQUIREDREQUEST']._serialized_end=1347
-  _globals['_USERSERVICE']._serialized_start=1350
-  _globals['_USERSERVICE']._serialized_end=2842
+  _globals['_USERSERVICE'].methods_by_name['CreateRole']._loaded_options = None
+  _globals['_USERSERVICE'].methods_by_name['CreateRole']._serialized_options = b'\202\323\344\223\002\021\"\t/v1/roles:\004role'
+  _globals['_USERSERVICE'].methods_by_name['UpdateRole']._loaded_options = None
+  _globals['_USERSERVICE'].methods_by_name['UpdateRole']._serialized_options = b'\202\323\344\223\002\0352\025/v1/roles/{role.name}:\004role'
+  _globals['_USERSERVICE'].methods_by_name['DeleteRole']._loaded_options = None
+  _globals['_USERSERVICE'].methods_by_name['DeleteRole']._serialized_options = b'\202\323\344\223\002\022*\020/v1/roles/{name}'
+  _globals['_USERSERVICE'].methods_by_name['ListPermissions']._loaded_options = None
+  _globals['_USERSERVICE'].methods_by_name['ListPermissions']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/permissions'
+  _globals['_GETUSERREQUEST']._serialized_start=226
+  _globals['_GETUSERREQUEST']._serialized_end=265
+  _globals['_GETUSERPERMISSIONSREQUEST']._serialized_start=267
+  _globals['_GETUSERPERMISSIONSREQUEST']._serialized_end=317
+  _globals['_GETUSERPERMISSIONSRESPONSE']._serialized_start=319
+  _globals['_GETUSERPERMISSIONSRESPONSE']._serialized_end=400
+  _globals['_CREATEUSERREQUEST']._serialized_start=402
+  _globals['_CREATEUSERREQUEST']._serialized_end=496
+  _globals['_LISTUSERSREQUEST']._serialized_start=498
+  _globals['_LISTUSERSREQUEST']._serialized_end=555
+  _globals['_LISTUSERSRESPONSE']._serialized_start=557
+  _globals['_LISTUSERSRESPONSE']._serialized_end=632
+  _globals['_UPDATEUSERREQUEST']._serialized_start=634
+  _globals['_UPDATEUSERREQUEST']._serialized_end=744
+  _globals['_DISABLEUSERREQUEST']._serialized_start=746
+  _globals['_DISABLEUSERREQUEST']._serialized_end=789
+  _globals['_ENABLEUSERREQUEST']._serialized_start=791
+  _globals['_ENABLEUSERREQUEST']._serialized_end=833
+  _globals['_SETUSERROLESREQUEST']._serialized_start=835
+  _globals['_SETUSERROLESREQUEST']._serialized_end=908
+  _globals['_SETUSERPASSWORDREQUEST']._serialized_start=910
+  _globals['_SETUSERPASSWORDREQUEST']._serialized_end=981
+  _globals['_ISSUEPASSWORDRESETTOKENREQUEST']._serialized_start=983
+  _globals['_ISSUEPASSWORDRESETTOKENREQUEST']._serialized_end=1038
+  _globals['_ISSUEPASSWORDRESETTOKENRESPONSE']._serialized_start=1040
+  _globals['_ISSUEPASSWORDRESETTOKENRESPONSE']._serialized_end=1143
+  _globals['_UNLOCKUSERREQUEST']._serialized_start=1145
+  _globals['_UNLOCKUSERREQUEST']._serialized_end=1187
+  _globals['_LISTROLESREQUEST']._serialized_start=1189
+  _globals['_LISTROLESREQUEST']._serialized_end=1207
+  _globals['_LISTROLESRESPONSE']._serialized_start=1209
+  _globals['_LISTROLESRESPONSE']._serialized_end=1259
+  _globals['_RESETUSERMFAREQUEST']._serialized_start=1261
+  _globals['_RESETUSERMFAREQUEST']._serialized_end=1305
+  _globals['_SETROLEMFAREQUIREDREQUEST']._serialized_start=1307
+  _globals['_SETROLEMFAREQUIREDREQUEST']._serialized_end=1376
+  _globals['_CREATEROLEREQUEST']._serialized_start=1378
+  _globals['_CREATEROLEREQUEST']._serialized_end=1433
+  _globals['_UPDATEROLEREQUEST']._serialized_start=1435
+  _globals['_UPDATEROLEREQUEST']._serialized_end=1545
+  _globals['_DELETEROLEREQUEST']._serialized_start=1547
+  _globals['_DELETEROLEREQUEST']._serialized_end=1600
+  _globals['_LISTPERMISSIONSREQUEST']._serialized_start=1602
+  _globals['_LISTPERMISSIONSREQUEST']._serialized_end=1626
+  _globals['_PERMISSIONINFO']._serialized_start=1628
+  _globals['_PERMISSIONINFO']._serialized_end=1679
+  _globals['_LISTPERMISSIONSRESPONSE']._serialized_start=1681
+  _globals['_LISTPERMISSIONSRESPONSE']._serialized_end=1753
+  _globals['_USERSERVICE']._serialized_start=1756
+  _globals['_USERSERVICE']._serialized_end=3634
 # @@protoc_insertion_point(module_scope)

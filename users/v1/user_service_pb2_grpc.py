@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from users.v1 import resources_pb2 as users_dot_v1_dot_resources__pb2
 from users.v1 import user_service_pb2 as users_dot_v1_dot_user__service__pb2
 
@@ -105,6 +106,26 @@ class UserServiceStub:
                 '/users.v1.UserService/SetRoleMfaRequired',
                 request_serializer=users_dot_v1_dot_user__service__pb2.SetRoleMfaRequiredRequest.SerializeToString,
                 response_deserializer=users_dot_v1_dot_resources__pb2.Role.FromString,
+                _registered_method=True)
+        self.CreateRole = channel.unary_unary(
+                '/users.v1.UserService/CreateRole',
+                request_serializer=users_dot_v1_dot_user__service__pb2.CreateRoleRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_resources__pb2.Role.FromString,
+                _registered_method=True)
+        self.UpdateRole = channel.unary_unary(
+                '/users.v1.UserService/UpdateRole',
+                request_serializer=users_dot_v1_dot_user__service__pb2.UpdateRoleRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_resources__pb2.Role.FromString,
+                _registered_method=True)
+        self.DeleteRole = channel.unary_unary(
+                '/users.v1.UserService/DeleteRole',
+                request_serializer=users_dot_v1_dot_user__service__pb2.DeleteRoleRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ListPermissions = channel.unary_unary(
+                '/users.v1.UserService/ListPermissions',
+                request_serializer=users_dot_v1_dot_user__service__pb2.ListPermissionsRequest.SerializeToString,
+                response_deserializer=users_dot_v1_dot_user__service__pb2.ListPermissionsResponse.FromString,
                 _registered_method=True)
 
 
@@ -215,6 +236,36 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateRole(self, request, context):
+        """Defines a custom role; needs `users:write` and every permission the role grants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRole(self, request, context):
+        """Changes a custom role's description or permissions; needs `users:write` and every
+        permission of the role before and after. Removing a permission ends every session of
+        the role's holders; an added one reaches their tokens at the next refresh.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRole(self, request, context):
+        """Deletes a custom role no user holds; needs `users:write` and every permission of the role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPermissions(self, request, context):
+        """Every permission of the mesh, the building blocks of roles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -287,6 +338,26 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.SetRoleMfaRequired,
                     request_deserializer=users_dot_v1_dot_user__service__pb2.SetRoleMfaRequiredRequest.FromString,
                     response_serializer=users_dot_v1_dot_resources__pb2.Role.SerializeToString,
+            ),
+            'CreateRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRole,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.CreateRoleRequest.FromString,
+                    response_serializer=users_dot_v1_dot_resources__pb2.Role.SerializeToString,
+            ),
+            'UpdateRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRole,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.UpdateRoleRequest.FromString,
+                    response_serializer=users_dot_v1_dot_resources__pb2.Role.SerializeToString,
+            ),
+            'DeleteRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRole,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.DeleteRoleRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'ListPermissions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPermissions,
+                    request_deserializer=users_dot_v1_dot_user__service__pb2.ListPermissionsRequest.FromString,
+                    response_serializer=users_dot_v1_dot_user__service__pb2.ListPermissionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -668,6 +739,114 @@ class UserService:
             '/users.v1.UserService/SetRoleMfaRequired',
             users_dot_v1_dot_user__service__pb2.SetRoleMfaRequiredRequest.SerializeToString,
             users_dot_v1_dot_resources__pb2.Role.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/CreateRole',
+            users_dot_v1_dot_user__service__pb2.CreateRoleRequest.SerializeToString,
+            users_dot_v1_dot_resources__pb2.Role.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/UpdateRole',
+            users_dot_v1_dot_user__service__pb2.UpdateRoleRequest.SerializeToString,
+            users_dot_v1_dot_resources__pb2.Role.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/DeleteRole',
+            users_dot_v1_dot_user__service__pb2.DeleteRoleRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPermissions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/users.v1.UserService/ListPermissions',
+            users_dot_v1_dot_user__service__pb2.ListPermissionsRequest.SerializeToString,
+            users_dot_v1_dot_user__service__pb2.ListPermissionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from tests.support.errors import reason
 from tests.support.mfa import totp_code
@@ -167,3 +168,109 @@ def test_one_totp_code_raced_from_many_logins_opens_one_session(tmp_path, postgr
         with ThreadPoolExecutor(max_workers=len(tickets)) as pool:
             outcomes = sorted(pool.map(verify, tickets))
         assert outcomes == ["MFA_CODE_REUSED"] * 3 + ["OK"]
+
+
+def test_a_permission_removed_during_logins_leaves_no_token_holding_it(tmp_path, postgres_url):
+    with running_users(users_settings(tmp_path, database_url=postgres_url)) as users:
+        admin = bearer(users.login().access_token)
+        users.users.CreateRole(
+            users_pb.CreateRoleRequest(
+                role=resources.Role(name="shrinking", permissions=["audit:read", "schema:read"])
+            ),
+            metadata=admin,
+            timeout=10,
+        )
+        users.users.CreateUser(
+            users_pb.CreateUserRequest(
+                user=resources.User(username="holder"),
+                password="a long enough password",
+                roles=["shrinking"],
+            ),
+            metadata=admin,
+            timeout=10,
+        )
+
+        def shrink(_: int) -> None:
+            users.users.UpdateRole(
+                users_pb.UpdateRoleRequest(
+                    role=resources.Role(name="shrinking", permissions=["schema:read"]),
+                    update_mask=FieldMask(paths=["permissions"]),
+                ),
+                metadata=admin,
+                timeout=10,
+            )
+
+        sessions = [users.login("holder", "a long enough password") for _ in range(4)]
+        with ThreadPoolExecutor(max_workers=9) as pool:
+            # Fewer logins at once than the lockout's limit of reserved attempts.
+            issued = [
+                pool.submit(users.login, "holder", "a long enough password") for _ in range(4)
+            ] + [
+                pool.submit(
+                    users.auth.RefreshToken,
+                    auth_pb.RefreshTokenRequest(refresh_token=s.refresh_token),
+                    timeout=10,
+                )
+                for s in sessions
+            ]
+            pool.submit(shrink, 0).result()
+            tokens = []
+            for pair in issued:
+                try:
+                    tokens.append(pair.result().access_token)
+                except grpc.RpcError as error:
+                    assert reason(error) == "TOKEN_REVOKED"  # a refresh after the change
+        for token in tokens:
+            try:
+                found = users.auth.ValidateToken(
+                    auth_pb.ValidateTokenRequest(token=token), timeout=10
+                )
+            except grpc.RpcError as error:
+                assert reason(error) == "TOKEN_REVOKED"
+                continue
+            assert list(found.permissions) == ["schema:read"]
+
+
+def test_a_grant_racing_the_role_s_deletion_is_one_or_the_other(tmp_path, postgres_url):
+    with running_users(users_settings(tmp_path, database_url=postgres_url)) as users:
+        admin = bearer(users.login().access_token)
+        user = users.users.CreateUser(
+            users_pb.CreateUserRequest(
+                user=resources.User(username="grantee"), password="a long enough password"
+            ),
+            metadata=admin,
+            timeout=10,
+        )
+        for attempt in range(5):
+            name = f"fleeting-{attempt}"
+            users.users.CreateRole(
+                users_pb.CreateRoleRequest(
+                    role=resources.Role(name=name, permissions=["schema:read"])
+                ),
+                metadata=admin,
+                timeout=10,
+            )
+
+            def outcome(call, request):
+                try:
+                    call(request, metadata=admin, timeout=10)
+                    return "OK"
+                except grpc.RpcError as error:
+                    return reason(error)
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                grant = pool.submit(
+                    outcome,
+                    users.users.SetUserRoles,
+                    users_pb.SetUserRolesRequest(user_id=user.user_id, roles=[name]),
+                )
+                delete = pool.submit(
+                    outcome, users.users.DeleteRole, users_pb.DeleteRoleRequest(name=name)
+                )
+                outcomes = (grant.result(), delete.result())
+            assert outcomes in (("OK", "ROLE_IN_USE"), ("INVALID_ARGUMENT", "OK"))
+            users.users.SetUserRoles(
+                users_pb.SetUserRolesRequest(user_id=user.user_id, roles=[]),
+                metadata=admin,
+                timeout=10,
+            )

@@ -203,6 +203,36 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(users: RunningU
             ),
         ),
         (
+            USER_SERVICE,
+            "CreateRole",
+            lambda: users.users.CreateRole(
+                users_pb.CreateRoleRequest(
+                    role=resources.Role(name="recorded", permissions=["schema:read"])
+                ),
+                metadata=admin,
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "UpdateRole",
+            lambda: users.users.UpdateRole(
+                users_pb.UpdateRoleRequest(
+                    role=resources.Role(name="recorded", description="changed"),
+                    update_mask=FieldMask(paths=["description"]),
+                ),
+                metadata=admin,
+                timeout=10,
+            ),
+        ),
+        (
+            USER_SERVICE,
+            "DeleteRole",
+            lambda: users.users.DeleteRole(
+                users_pb.DeleteRoleRequest(name="recorded"), metadata=admin, timeout=10
+            ),
+        ),
+        (
             AUTH_SERVICE,
             "RotateSigningKey",
             lambda: users.auth.RotateSigningKey(

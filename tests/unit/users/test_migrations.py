@@ -255,3 +255,18 @@ def test_a_new_database_and_an_upgraded_one_have_the_same_columns(older, databas
             }
 
     assert columns(older) == columns(fresh)
+
+
+def test_an_upgrade_marks_the_built_in_roles_and_lets_services_introspect(older):
+    before = [p for p in BUILTIN_ROLES["service"].permissions if p != "tokens:introspect"]
+    with older.db.write() as conn:
+        conn.execute(
+            sa.text("UPDATE roles SET permissions = :p WHERE name = 'service'"),
+            {"p": json.dumps(before)},
+        )
+    older.migrate()
+    with older.read() as reads:
+        defined = reads.roles()
+    assert {name for name, role in defined.items() if role.builtin} == set(BUILTIN_ROLES)
+    assert all(role.version == 1 for role in defined.values())
+    assert "tokens:introspect" in defined["service"].permissions
