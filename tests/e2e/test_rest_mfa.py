@@ -225,3 +225,16 @@ def test_the_oauth_password_grant_refuses_an_account_with_mfa(
     body = refused.json()
     assert body["error"] == "invalid_grant"
     assert "/auth/login/mfa" in body["error_description"]
+
+
+def test_introspection_refuses_a_password_alone_for_an_account_with_mfa(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """An admin may introspect, but not with the password of an account that has TOTP."""
+    _, name = _person(client, admin, role="admin")
+    _enrol(client, str(login(client, name, PASSWORD)["access_token"]))
+    token = admin["Authorization"].removeprefix("Bearer ")
+    refused = client.post("/oauth/introspect", data={"token": token}, auth=(name, PASSWORD))
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"] == "invalid_client"
+    assert "second factor" in refused.json().get("error_description", "")
