@@ -193,6 +193,7 @@ def commit_to_message(
         create_time=to_timestamp(commit.time_ns),
         forced=commit.forced,
         force_reason=commit.force_reason,
+        force_approved_by=commit.force_approved_by,
         changes=[
             history_pb2.CommitChange(
                 resource=key, change_type=_enum_name(history_pb2.ChangeType, change)
@@ -211,6 +212,9 @@ def branch_to_message(branch: BranchRecord, head: CommitRecord | None = None) ->
         compatibility_mode=compatibility_mode_to_proto(branch.compatibility_mode),
         creator=branch.creator,
         create_time=to_timestamp(branch.created_ns),
+        requires_proposal=branch.requires_proposal,
+        required_approvals=branch.required_approvals,
+        allow_self_approval=branch.allow_self_approval,
     )
     if head is not None:
         message.head_commit.CopyFrom(commit_to_message(head))

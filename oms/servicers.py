@@ -380,7 +380,11 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
                 ),
                 "protected": request.branch.protected,
                 "base_branch": request.branch.base_branch,
+                "requires_proposal": request.branch.requires_proposal,
+                "required_approvals": request.branch.required_approvals,
+                "allow_self_approval": request.branch.allow_self_approval,
             },
+            reason=request.reason,
         )
         return convert.branch_to_message(branch, head)
 
@@ -522,7 +526,7 @@ def _events() -> dict[str, tuple[str, ...]]:
             table[f"/{SCHEMA_SERVICE}/{method.name}"] = (*emitted, refused)
     branch_events = {
         "CreateBranch": ("oms.branch.created",),
-        "UpdateBranch": ("oms.branch.updated",),
+        "UpdateBranch": ("oms.branch.updated", "oms.branch.settings_changed"),
         "DeleteBranch": ("oms.branch.deleted",),
         "MergeBranch": ("oms.branch.merged", "oms.branch.merge_refused"),
         "ValidateBranch": ("oms.validation.passed", "oms.validation.failed"),
