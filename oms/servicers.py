@@ -24,19 +24,23 @@ from common.permissions import Permission
 from oms import convert
 from oms.convert import COLLECTION_OF_FIELD, Kind, L, M
 from oms.model import resource_key
+from oms.proposals import ProposalService, ProposalView
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
 from oms.v1 import (
     branch_service_pb2,
     branch_service_pb2_grpc,
     history_pb2,
+    proposal_service_pb2_grpc,
     resources_pb2,
     schema_service_pb2,
     schema_service_pb2_grpc,
 )
+from oms.v1 import proposal_service_pb2 as ps
 
 DOMAIN = "oms.mesh"
 SCHEMA_SERVICE = "oms.v1.SchemaService"
 BRANCH_SERVICE = "oms.v1.BranchService"
+PROPOSAL_SERVICE = "oms.v1.ProposalService"
 
 Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it."""
@@ -66,6 +70,12 @@ class ResourceMessages:
             message = convert.resource_to_message(stored.collection, stored.resource, stored.etag)
             self._cache.put(key, message)
         return message
+
+
+def _strategy(strategy: int) -> MergeStrategy:
+    if strategy == branch_service_pb2.MERGE_STRATEGY_SQUASH:
+        return MergeStrategy.SQUASH
+    return MergeStrategy.MERGE_COMMIT
 
 
 def _edit(change: schema_service_pb2.Change) -> Edit:
@@ -440,25 +450,16 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.MergeBranchRequest, context: Context
     ) -> branch_service_pb2.MergeBranchResponse:
         _required(request, "branch")
-        strategy = (
-            MergeStrategy.SQUASH
-            if request.strategy == branch_service_pb2.MERGE_STRATEGY_SQUASH
-            else MergeStrategy.MERGE_COMMIT
-        )
         result = await self._run(
             self._service.merge,
             current_principal(),
             request.branch,
             target=request.target,
-            strategy=strategy,
+            strategy=_strategy(request.strategy),
             message=request.message,
             force=Force(request.force, request.force_reason),
         )
-        return branch_service_pb2.MergeBranchResponse(
-            outcome=f"MERGE_OUTCOME_{result.outcome.value}",
-            commit=convert.commit_to_message(result.commit),
-            findings=[convert.finding_to_message(f) for f in result.findings],
-        )
+        return convert.merge_result_to_message(result)
 
     async def ValidateBranch(
         self, request: branch_service_pb2.ValidateBranchRequest, context: Context
@@ -478,6 +479,139 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             head_commit=result.head.id,
             findings=[convert.finding_to_message(f) for f in result.findings],
         )
+
+
+class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
+    """Proposals, their review and their merge."""
+
+    def __init__(self, proposals: ProposalService, blocking: Blocking) -> None:
+        self._proposals = proposals
+        self._run = blocking.run
+
+    async def _view(self, call: Callable[..., ProposalView], *args: Any) -> ps.Proposal:
+        """``call`` and the conversion of the proposal it returns, in the blocking pool."""
+        return await self._run(lambda: convert.proposal_to_message(call(*args)))
+
+    async def CreateProposal(
+        self, request: ps.CreateProposalRequest, context: Context
+    ) -> ps.Proposal:
+        proposal = request.proposal
+        return await self._view(
+            lambda: self._proposals.create(
+                current_principal(),
+                title=proposal.title,
+                description=proposal.description,
+                source=proposal.source,
+                target=proposal.target,
+                reviewers=list(proposal.reviewers),
+            )
+        )
+
+    async def GetProposal(self, request: ps.GetProposalRequest, context: Context) -> ps.Proposal:
+        _required(request, "id")
+        return await self._view(self._proposals.get, request.id)
+
+    async def ListProposals(
+        self, request: ps.ListProposalsRequest, context: Context
+    ) -> ps.ListProposalsResponse:
+        state = ps.ProposalState.Name(request.state).removeprefix("PROPOSAL_STATE_")
+
+        def page() -> ps.ListProposalsResponse:
+            found = self._proposals.list(
+                state="" if state == "UNSPECIFIED" else state,
+                target=request.target,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return ps.ListProposalsResponse(
+                proposals=[convert.proposal_to_message(v) for v in found.items],
+                next_page_token=found.next_page_token,
+            )
+
+        return await self._run(page)
+
+    async def UpdateProposal(
+        self, request: ps.UpdateProposalRequest, context: Context
+    ) -> ps.Proposal:
+        if not request.proposal.id:
+            raise errors.invalid([FieldViolation("proposal.id", "required", "REQUIRED")])
+        proposal = request.proposal
+        return await self._view(
+            lambda: self._proposals.update(
+                current_principal(),
+                proposal.id,
+                list(request.update_mask.paths),
+                {
+                    "title": proposal.title,
+                    "description": proposal.description,
+                    "reviewers": list(proposal.reviewers),
+                },
+                etag=proposal.etag,
+            )
+        )
+
+    async def CloseProposal(
+        self, request: ps.CloseProposalRequest, context: Context
+    ) -> ps.Proposal:
+        _required(request, "id")
+        return await self._view(self._proposals.close, current_principal(), request.id)
+
+    async def ReviewProposal(
+        self, request: ps.ReviewProposalRequest, context: Context
+    ) -> ps.Proposal:
+        _required(request, "id")
+        verdict = ps.ReviewVerdict.Name(request.verdict).removeprefix("REVIEW_VERDICT_")
+        return await self._view(
+            self._proposals.review, current_principal(), request.id, verdict, request.comment
+        )
+
+    async def AddComment(self, request: ps.AddCommentRequest, context: Context) -> ps.Comment:
+        _required(request, "id")
+        entry = await self._run(
+            self._proposals.comment, current_principal(), request.id, request.body
+        )
+        return convert.comment_to_message(entry)
+
+    async def ListComments(
+        self, request: ps.ListCommentsRequest, context: Context
+    ) -> ps.ListCommentsResponse:
+        _required(request, "id")
+        page = await self._run(
+            self._proposals.comments,
+            request.id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return ps.ListCommentsResponse(
+            comments=[convert.comment_to_message(e) for e in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def RevalidateProposal(
+        self, request: ps.RevalidateProposalRequest, context: Context
+    ) -> ps.Proposal:
+        _required(request, "id")
+        return await self._view(self._proposals.revalidate, current_principal(), request.id)
+
+    async def MergeProposal(
+        self, request: ps.MergeProposalRequest, context: Context
+    ) -> ps.MergeProposalResponse:
+        _required(request, "id")
+
+        def merge() -> ps.MergeProposalResponse:
+            view, result = self._proposals.merge(
+                current_principal(),
+                request.id,
+                strategy=_strategy(request.strategy),
+                message=request.message,
+                force=Force(request.force, request.force_reason),
+            )
+            return ps.MergeProposalResponse(
+                proposal=convert.proposal_to_message(view),
+                merge=convert.merge_result_to_message(result),
+            )
+
+        return await self._run(merge)
 
 
 def _policies() -> dict[str, Policy]:
@@ -500,6 +634,19 @@ def _policies() -> dict[str, Policy]:
         "ValidateBranch": read,
     }
     table.update({f"/{BRANCH_SERVICE}/{name}": p for name, p in branch_methods.items()})
+    proposal_methods = {
+        "CreateProposal": write,
+        "GetProposal": read,
+        "ListProposals": read,
+        "UpdateProposal": write,
+        "CloseProposal": write,
+        "ReviewProposal": write,
+        "AddComment": write,
+        "ListComments": read,
+        "RevalidateProposal": write,
+        "MergeProposal": requires(Permission.BRANCH_MERGE),
+    }
+    table.update({f"/{PROPOSAL_SERVICE}/{name}": p for name, p in proposal_methods.items()})
     return table
 
 
@@ -532,6 +679,20 @@ def _events() -> dict[str, tuple[str, ...]]:
         "ValidateBranch": ("oms.validation.passed", "oms.validation.failed"),
     }
     table.update({f"/{BRANCH_SERVICE}/{name}": e for name, e in branch_events.items()})
+    proposal_events = {
+        "CreateProposal": ("oms.proposal.opened",),
+        "UpdateProposal": ("oms.proposal.updated",),
+        "CloseProposal": ("oms.proposal.closed",),
+        "ReviewProposal": ("oms.proposal.approved", "oms.proposal.changes_requested"),
+        "AddComment": ("oms.proposal.commented",),
+        "RevalidateProposal": ("oms.proposal.revalidated",),
+        "MergeProposal": (
+            "oms.branch.merged",
+            "oms.proposal.merged",
+            "oms.branch.merge_refused",
+        ),
+    }
+    table.update({f"/{PROPOSAL_SERVICE}/{name}": e for name, e in proposal_events.items()})
     return table
 
 

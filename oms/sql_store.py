@@ -895,14 +895,17 @@ class SqlStore:
             return [self._proposal(r) for r in conn.execute(query)]
 
     def update_proposal(
-        self, proposal_id: str, expected_etag: str, updated: ProposalRecord, event: OutboxEvent
+        self,
+        proposal_id: str,
+        expected_etag: str | None,
+        updated: ProposalRecord,
+        event: OutboxEvent,
     ) -> ProposalRecord:
+        statement = proposals.update().where(proposals.c.id == proposal_id)
+        if expected_etag is not None:
+            statement = statement.where(proposals.c.etag == expected_etag)
         with self.db.write() as conn:
-            changed = conn.execute(
-                proposals.update()
-                .where(proposals.c.id == proposal_id, proposals.c.etag == expected_etag)
-                .values(**self._proposal_row(updated))
-            ).rowcount
+            changed = conn.execute(statement.values(**self._proposal_row(updated))).rowcount
             if changed != 1:
                 current = self.proposal(proposal_id)
                 raise errors.Aborted(

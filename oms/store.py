@@ -230,9 +230,16 @@ class ProposalStore(Protocol):
         ...
 
     def update_proposal(
-        self, proposal_id: str, expected_etag: str, updated: ProposalRecord, event: OutboxEvent
+        self,
+        proposal_id: str,
+        expected_etag: str | None,
+        updated: ProposalRecord,
+        event: OutboxEvent,
     ) -> ProposalRecord:
-        """Replace the proposal if its etag is still ``expected_etag``; ABORTED otherwise."""
+        """Replace the proposal if its etag is still ``expected_etag`` (any when ``None``).
+
+        ABORTED (``ETAG_MISMATCH``) when it changed meanwhile.
+        """
         ...
 
     def add_entry(self, proposal_id: str, entry: ThreadEntry, event: OutboxEvent) -> ThreadEntry:

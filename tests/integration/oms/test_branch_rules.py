@@ -24,15 +24,6 @@ def _update(oms, branch: h.Branch, *paths: str, reason: str = "", metadata=None)
     )
 
 
-def require_proposals(oms, branch: str = "main"):
-    return _update(
-        oms,
-        h.Branch(name=branch, requires_proposal=True),
-        "requires_proposal",
-        reason="changes to main are reviewed",
-    )
-
-
 def test_main_asks_one_approval_by_another_and_takes_direct_writes_until_told(oms):
     main = oms.branches.GetBranch(bs.GetBranchRequest(name="main"), metadata=oms.admin)
     assert (main.protected, main.requires_proposal) == (True, False)
@@ -89,7 +80,7 @@ def test_only_an_admin_changes_a_protected_branch_rule(oms):
 def test_a_branch_requiring_proposals_refuses_writes_and_merges(oms, oms_settings):
     oms.branch("feature")
     oms.create("feature", object_type("Employee"))
-    require_proposals(oms)
+    oms.require_proposals()
     before = last_seq(oms_settings.database_url)
     with pytest.raises(grpc.RpcError) as write:
         oms.create("main", object_type("Company"))
