@@ -293,9 +293,18 @@ class ProposalService:
         return self._add(principal, current, COMMENT, body, "commented")
 
     def review(
-        self, principal: Principal, proposal_id: str, verdict: str, comment: str
+        self,
+        principal: Principal,
+        proposal_id: str,
+        verdict: str,
+        comment: str,
+        *,
+        source_head: str = "",
     ) -> ProposalView:
-        """Approve the current source head, or request changes (which needs a comment)."""
+        """Approve the current source head, or request changes (which needs a comment).
+
+        With ``source_head``, only if the source is still there.
+        """
         violations = _text_violations({"comment": comment}, prefix="")
         if verdict not in (APPROVE, REQUEST_CHANGES):
             violations.append(FieldViolation("verdict", "APPROVE or REQUEST_CHANGES", "REQUIRED"))
@@ -313,13 +322,26 @@ class ProposalService:
                     metadata={"proposal": proposal_id, "target": current.target},
                 )
         kind = "approved" if verdict == APPROVE else "changes_requested"
-        self._add(principal, current, verdict, comment, kind)
+        self._add(principal, current, verdict, comment, kind, expected_head=source_head)
         return self._view(current)
 
     def _add(
-        self, principal: Principal, proposal: ProposalRecord, kind: str, body: str, event: str
+        self,
+        principal: Principal,
+        proposal: ProposalRecord,
+        kind: str,
+        body: str,
+        event: str,
+        *,
+        expected_head: str = "",
     ) -> ThreadEntry:
         source_head = self.ontology.store.branch(proposal.source).head
+        if expected_head and expected_head != source_head:
+            raise errors.Aborted(
+                f"source branch {proposal.source!r} is at {source_head}, not {expected_head}",
+                reason="SOURCE_HEAD_MOVED",
+                metadata={"proposal": proposal.id, "source_head": source_head},
+            )
         entry = ThreadEntry(
             kind=kind,
             author=principal.username,

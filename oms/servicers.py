@@ -562,7 +562,13 @@ class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
         _required(request, "id")
         verdict = ps.ReviewVerdict.Name(request.verdict).removeprefix("REVIEW_VERDICT_")
         return await self._view(
-            self._proposals.review, current_principal(), request.id, verdict, request.comment
+            lambda: self._proposals.review(
+                current_principal(),
+                request.id,
+                verdict,
+                request.comment,
+                source_head=request.source_head,
+            )
         )
 
     async def AddComment(self, request: ps.AddCommentRequest, context: Context) -> ps.Comment:

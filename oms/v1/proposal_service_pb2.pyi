@@ -175,14 +175,16 @@ class CloseProposalRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ReviewProposalRequest(_message.Message):
-    __slots__ = ("id", "verdict", "comment")
+    __slots__ = ("id", "verdict", "comment", "source_head")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_HEAD_FIELD_NUMBER: _ClassVar[int]
     id: str
     verdict: ReviewVerdict
     comment: str
-    def __init__(self, id: _Optional[str] = ..., verdict: _Optional[_Union[ReviewVerdict, str]] = ..., comment: _Optional[str] = ...) -> None: ...
+    source_head: str
+    def __init__(self, id: _Optional[str] = ..., verdict: _Optional[_Union[ReviewVerdict, str]] = ..., comment: _Optional[str] = ..., source_head: _Optional[str] = ...) -> None: ...
 
 class AddCommentRequest(_message.Message):
     __slots__ = ("id", "body")

@@ -98,7 +98,17 @@ def test_a_new_source_commit_withdraws_approvals(oms, people):
     oms.create("feature", object_type("Employee"))
     opened = _open(oms, people["author"])
     assert _review(oms, opened.id, people["reviewer"]).state == ps.PROPOSAL_STATE_APPROVED
+    seen = oms.head("feature")
     oms.create("feature", object_type("Company"))
+    stale = _refused(
+        lambda: oms.proposals.ReviewProposal(
+            ps.ReviewProposalRequest(
+                id=opened.id, verdict=ps.REVIEW_VERDICT_APPROVE, source_head=seen
+            ),
+            metadata=people["reviewer"],
+        )
+    )
+    assert (stale.code(), reason(stale)) == (grpc.StatusCode.ABORTED, "SOURCE_HEAD_MOVED")
     withdrawn = _get(oms, opened.id)
     assert (withdrawn.state, list(withdrawn.approved_by)) == (ps.PROPOSAL_STATE_OPEN, [])
     assert reason(_refused(lambda: _merge(oms, opened.id, people["author"]))) == (
