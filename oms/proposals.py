@@ -153,7 +153,9 @@ class ProposalService:
         self.store.proposal(proposal_id)
         size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         query = {"comments": proposal_id}
-        after = int(pages.decode(page_token, query=query).get("after", 0)) if page_token else 0
+        after = pages.decode(page_token, query=query).get("after", 0) if page_token else 0
+        if not isinstance(after, int):
+            raise pages.refuse("does not fit this list")
         found = self.store.entries(proposal_id, after=after, limit=size + 1)
         return pages.cut(
             found, size, lambda last: pages.encode({"after": last.number}, query=query)
@@ -290,7 +292,7 @@ class ProposalService:
         if violations:
             raise errors.invalid(violations)
         current = self.store.proposal(proposal_id)
-        return self._add(principal, current, COMMENT, body, "commented")
+        return self._add(principal, current, COMMENT, body, "commented", source_gone_ok=True)
 
     def review(
         self,
@@ -334,8 +336,19 @@ class ProposalService:
         event: str,
         *,
         expected_head: str = "",
+        source_gone_ok: bool = False,
     ) -> ThreadEntry:
-        source_head = self.ontology.store.branch(proposal.source).head
+        """Append to the thread, with the source head it was written on.
+
+        A comment may follow a merged proposal whose source branch is gone (its head is then
+        empty); a review needs the source.
+        """
+        try:
+            source_head = self.ontology.store.branch(proposal.source).head
+        except errors.NotFound:
+            if not source_gone_ok:
+                raise
+            source_head = ""
         if expected_head and expected_head != source_head:
             raise errors.Aborted(
                 f"source branch {proposal.source!r} is at {source_head}, not {expected_head}",

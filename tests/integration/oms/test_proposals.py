@@ -6,6 +6,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
+from common import pages
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import history_pb2 as h
 from oms.v1 import proposal_service_pb2 as ps
@@ -208,6 +209,13 @@ def test_the_thread_lists_comments_and_reviews_in_order(oms, people):
         (3, ps.COMMENT_KIND_APPROVE, "fine"),
     ]
     assert not rest.next_page_token
+    forged = pages.encode({"after": "x"}, query={"comments": opened.id})
+    bad = _refused(
+        lambda: oms.proposals.ListComments(
+            ps.ListCommentsRequest(id=opened.id, page_token=forged), metadata=oms.admin
+        )
+    )
+    assert (bad.code(), reason(bad)) == (grpc.StatusCode.INVALID_ARGUMENT, "PAGE_TOKEN_INVALID")
 
 
 def test_list_update_and_close(oms, people):
@@ -305,5 +313,11 @@ def test_a_proposal_whose_source_is_gone_can_still_be_read_and_closed(oms, peopl
     oms.branches.DeleteBranch(bs.DeleteBranchRequest(name="feature"), metadata=oms.admin)
     shown = _get(oms, opened.id)
     assert (shown.state, shown.HasField("validation")) == (ps.PROPOSAL_STATE_OPEN, False)
+    gone = _refused(lambda: _review(oms, opened.id, people["reviewer"]))
+    assert (gone.code(), reason(gone)) == (grpc.StatusCode.NOT_FOUND, "BRANCH_NOT_FOUND")
     closed = oms.proposals.CloseProposal(ps.CloseProposalRequest(id=opened.id), metadata=oms.admin)
     assert closed.state == ps.PROPOSAL_STATE_CLOSED
+    comment = oms.proposals.AddComment(
+        ps.AddCommentRequest(id=opened.id, body="superseded"), metadata=people["author"]
+    )
+    assert (comment.number, comment.source_head) == (1, "")
