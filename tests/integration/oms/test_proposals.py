@@ -7,6 +7,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from common import pages
+from oms.servicers import EVENTS, PROPOSAL_SERVICE
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import history_pb2 as h
 from oms.v1 import proposal_service_pb2 as ps
@@ -321,3 +322,37 @@ def test_a_proposal_whose_source_is_gone_can_still_be_read_and_closed(oms, peopl
         ps.AddCommentRequest(id=opened.id, body="superseded"), metadata=people["author"]
     )
     assert (comment.number, comment.source_head) == (1, "")
+
+
+def test_each_proposal_rpc_emits_what_its_mapping_declares(oms, people, oms_settings):
+    oms.branch("feature")
+    opened = _open(oms, people["author"])
+    calls = {
+        "UpdateProposal": lambda: oms.proposals.UpdateProposal(
+            ps.UpdateProposalRequest(
+                proposal=ps.Proposal(id=opened.id, description="why", reviewers=["bob"]),
+                update_mask=field_mask_pb2.FieldMask(paths=["description", "reviewers"]),
+            ),
+            metadata=people["author"],
+        ),
+        "RevalidateProposal": lambda: oms.proposals.RevalidateProposal(
+            ps.RevalidateProposalRequest(id=opened.id), metadata=people["author"]
+        ),
+        "CloseProposal": lambda: oms.proposals.CloseProposal(
+            ps.CloseProposalRequest(id=opened.id), metadata=people["author"]
+        ),
+    }
+    for name, call in calls.items():
+        before = last_seq(oms_settings.database_url)
+        call()
+        rows = outbox_rows(oms_settings.database_url, after=before)
+        assert len(rows) == 1, name
+        assert rows[0].type in EVENTS[f"/{PROPOSAL_SERVICE}/{name}"], name
+        assert rows[0].actor == "alice"
+    (updated,) = [
+        r for r in outbox_rows(oms_settings.database_url) if r.type == "oms.proposal.updated"
+    ]
+    assert (updated.data["before"], updated.data["after"]) == (
+        {"description": "", "reviewers": []},
+        {"description": "why", "reviewers": ["bob"]},
+    )
