@@ -26,6 +26,7 @@ from oms.rules import APPROVE, COMMENT, REQUEST_CHANGES, BranchRules, Review, ap
 from oms.service import (
     Comparison,
     Force,
+    MergeOutcome,
     MergeResult,
     MergeStrategy,
     OntologyService,
@@ -410,7 +411,10 @@ class ProposalService:
             current,
             commit=result.commit.id,
             outcome=result.outcome.value,
-            forced=result.commit.forced,
+            # Only a commit this merge wrote says whether it forced; an up-to-date merge or a
+            # fast-forward (which a forced merge never is) leaves an older commit at the head.
+            forced=result.outcome in (MergeOutcome.MERGE_COMMIT, MergeOutcome.SQUASH)
+            and result.commit.forced,
         )
         self.store.update_proposal(proposal_id, None, merged, event)
         return self._view(merged), result

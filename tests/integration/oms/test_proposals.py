@@ -173,7 +173,11 @@ def test_forcing_breaking_changes_takes_a_second_admin(oms, people, oms_settings
         opened.id,
     )
     _review(oms, opened.id, people["admin2"])
+    before = last_seq(oms_settings.database_url)
     merged = _merge(oms, opened.id, oms.admin, **force)
+    events = {r.type: r.data for r in outbox_rows(oms_settings.database_url, after=before)}
+    assert events["oms.branch.merged"]["force_approved_by"] == ["carol"]
+    assert events["oms.proposal.merged"]["forced"] is True
     commit = merged.merge.commit
     assert (commit.author, commit.forced, commit.force_reason) == (
         "admin",
@@ -306,6 +310,7 @@ def test_every_step_is_recorded(oms, people, oms_settings):
     ]
     assert {r.subject for r in rows} == {f"proposals/{opened.id}", "branches/main"}
     assert rows[-2].data["proposal"] == opened.id
+    assert rows[-1].data["forced"] is False
 
 
 def test_a_proposal_whose_source_is_gone_can_still_be_read_and_closed(oms, people):
