@@ -124,7 +124,7 @@ class ProposalService:
     def get(self, proposal_id: str) -> ProposalView:
         return self._view(self.store.proposal(proposal_id), check=True)
 
-    def list(
+    def list_proposals(
         self, *, state: str, target: str, page_size: int, page_token: str
     ) -> pages.Page[ProposalView]:
         """Newest first; OPEN and APPROVED are told apart on read, so a page may look further."""

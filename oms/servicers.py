@@ -517,7 +517,7 @@ class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
         state = ps.ProposalState.Name(request.state).removeprefix("PROPOSAL_STATE_")
 
         def page() -> ps.ListProposalsResponse:
-            found = self._proposals.list(
+            found = self._proposals.list_proposals(
                 state="" if state == "UNSPECIFIED" else state,
                 target=request.target,
                 page_size=request.page_size,
