@@ -42,6 +42,8 @@ MAX_TEXT = 20_000
 MAX_REVIEWERS = 20
 MAX_DIFF = 1000
 """Changes a proposal shows; DiffRefs pages through the rest."""
+LIST_SCAN_LIMIT = 2_000
+"""Proposals one page of OPEN or APPROVED ones reads at most."""
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
@@ -127,23 +129,28 @@ class ProposalService:
     def list_proposals(
         self, *, state: str, target: str, page_size: int, page_token: str
     ) -> pages.Page[ProposalView]:
-        """Newest first; OPEN and APPROVED are told apart on read, so a page may look further."""
+        """Newest first.
+
+        OPEN and APPROVED are told apart on read, so a page of one of them may look further
+        than its size; past :data:`LIST_SCAN_LIMIT` proposals it comes back short, with a
+        token to go on, as a filtered history does.
+        """
         size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
         query = {"list": "proposals", "state": state, "target": target}
         before = str(pages.decode(page_token, query=query).get("before", "")) if page_token else ""
         stored = [OPEN] if state in (OPEN, APPROVED) else [state] if state else []
         found: list[ProposalView] = []
+        scanned = 0
         while len(found) <= size:
             batch = self.store.proposals(
                 states=stored, target=target, before=before, limit=size + 1
             )
-            for record in batch:
-                view = self._view(record)
-                if not state or view.state == state:
-                    found.append(view)
+            found.extend(v for v in map(self._view, batch) if not state or v.state == state)
             if len(batch) <= size:
                 break
-            before = batch[-1].id
+            before, scanned = batch[-1].id, scanned + len(batch)
+            if scanned >= LIST_SCAN_LIMIT and len(found) <= size:
+                return pages.Page(found, pages.encode({"before": before}, query=query))
         return pages.cut(
             found, size, lambda last: pages.encode({"before": last.record.id}, query=query)
         )

@@ -7,6 +7,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from common import pages
+from oms import proposals
 from oms.servicers import EVENTS, PROPOSAL_SERVICE
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import history_pb2 as h
@@ -361,3 +362,25 @@ def test_each_proposal_rpc_emits_what_its_mapping_declares(oms, people, oms_sett
         {"description": "", "reviewers": []},
         {"description": "why", "reviewers": ["bob"]},
     )
+
+
+def test_a_state_filter_reads_a_bounded_number_of_proposals_a_page(oms, people, monkeypatch):
+    monkeypatch.setattr(proposals, "LIST_SCAN_LIMIT", 2)
+    for name in ("a", "b", "c", "d"):
+        oms.branch(name)
+    wanted = _open(oms, people["author"], source="a")
+    for name in ("b", "c", "d"):
+        _review(oms, _open(oms, people["author"], source=name).id, people["reviewer"])
+    sizes, token, found = [], "", []
+    while True:
+        page = oms.proposals.ListProposals(
+            ps.ListProposalsRequest(state=ps.PROPOSAL_STATE_OPEN, page_size=1, page_token=token),
+            metadata=oms.admin,
+        )
+        sizes.append(len(page.proposals))
+        found += [p.id for p in page.proposals]
+        token = page.next_page_token
+        if not token:
+            break
+    assert found == [wanted.id]
+    assert sizes[0] == 0, "the first page read two approved proposals and stopped short"
