@@ -72,6 +72,13 @@ class ResourceMessages:
         return message
 
 
+def _enum_value(enum: Any, number: int, field: str) -> str:
+    """The domain name of an enum value (``""`` when unspecified); unknown numbers are refused."""
+    if number not in enum.values():
+        raise errors.invalid([FieldViolation(field, f"unknown value {number}", "INVALID_VALUE")])
+    return convert.enum_to_domain(enum.DESCRIPTOR, enum.Name(number))
+
+
 def _strategy(strategy: int) -> MergeStrategy:
     if strategy == branch_service_pb2.MERGE_STRATEGY_SQUASH:
         return MergeStrategy.SQUASH
@@ -514,11 +521,11 @@ class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
     async def ListProposals(
         self, request: ps.ListProposalsRequest, context: Context
     ) -> ps.ListProposalsResponse:
-        state = ps.ProposalState.Name(request.state).removeprefix("PROPOSAL_STATE_")
+        state = _enum_value(ps.ProposalState, request.state, "state")
 
         def page() -> ps.ListProposalsResponse:
             found = self._proposals.list_proposals(
-                state="" if state == "UNSPECIFIED" else state,
+                state=state,
                 target=request.target,
                 page_size=request.page_size,
                 page_token=request.page_token,
@@ -560,7 +567,7 @@ class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
         self, request: ps.ReviewProposalRequest, context: Context
     ) -> ps.Proposal:
         _required(request, "id")
-        verdict = ps.ReviewVerdict.Name(request.verdict).removeprefix("REVIEW_VERDICT_")
+        verdict = _enum_value(ps.ReviewVerdict, request.verdict, "verdict")
         return await self._view(
             lambda: self._proposals.review(
                 current_principal(),

@@ -285,6 +285,12 @@ def test_bad_proposals_are_refused_field_by_field(oms, people):
         lambda: _review(oms, opened.id, people["reviewer"], ps.REVIEW_VERDICT_REQUEST_CHANGES, "")
     )
     assert violated_fields(no_comment) == ["comment"]
+    unknown_state = _refused(
+        lambda: oms.proposals.ListProposals(ps.ListProposalsRequest(state=99), metadata=oms.admin)
+    )
+    assert violated_fields(unknown_state) == ["state"]
+    unknown_verdict = _refused(lambda: _review(oms, opened.id, people["reviewer"], 7))
+    assert violated_fields(unknown_verdict) == ["verdict"]
     viewer = oms.metadata(("schema:read",), username="dave")
     assert _refused(lambda: _review(oms, opened.id, viewer)).code() == (
         grpc.StatusCode.PERMISSION_DENIED
