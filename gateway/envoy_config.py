@@ -372,6 +372,9 @@ def _transcoder(services: list[Service], descriptor: str) -> Config:
             "reject_binding_body_field_collisions": True,
         },
         convert_grpc_status=True,
+        # A query string's "+" is a space, as browsers and HTTP clients encode one
+        # (`?reason=one+off`); a literal plus arrives as %2B.
+        query_param_unescape_plus=True,
     )
 
 

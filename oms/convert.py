@@ -23,8 +23,17 @@ from oms.compat import CompatibilityMode, Finding, Rule, Severity, severity_of
 from oms.diff import FieldChange, ResourceChange
 from oms.merge import Conflict
 from oms.model import Resource
-from oms.store import BranchRecord, CommitRecord
-from oms.v1 import history_pb2, resources_pb2, schema_service_pb2
+from oms.proposals import ProposalView
+from oms.rules import BranchRules
+from oms.service import MergeResult
+from oms.store import BranchRecord, CommitRecord, ThreadEntry
+from oms.v1 import (
+    branch_service_pb2,
+    history_pb2,
+    proposal_service_pb2,
+    resources_pb2,
+    schema_service_pb2,
+)
 
 M = TypeVar("M", bound=Message)
 L = TypeVar("L", bound=Message)
@@ -197,6 +206,7 @@ def commit_to_message(
         create_time=to_timestamp(commit.time_ns),
         forced=commit.forced,
         force_reason=commit.force_reason,
+        force_approved_by=commit.force_approved_by,
         changes=[
             history_pb2.CommitChange(
                 resource=key, change_type=_enum_name(history_pb2.ChangeType, change)
@@ -215,6 +225,9 @@ def branch_to_message(branch: BranchRecord, head: CommitRecord | None = None) ->
         compatibility_mode=compatibility_mode_to_proto(branch.compatibility_mode),
         creator=branch.creator,
         create_time=to_timestamp(branch.created_ns),
+        requires_proposal=branch.requires_proposal,
+        required_approvals=branch.required_approvals,
+        allow_self_approval=branch.allow_self_approval,
     )
     if head is not None:
         message.head_commit.CopyFrom(commit_to_message(head))
@@ -271,6 +284,68 @@ def rule_to_message(rule: Rule) -> history_pb2.CompatibilityRule:
         reason=rule.why,
         fix=rule.fix,
         schema_registry_difference="REMOVAL_PROTECTION" if rule.removal else "",
+    )
+
+
+def merge_result_to_message(result: MergeResult) -> branch_service_pb2.MergeBranchResponse:
+    return branch_service_pb2.MergeBranchResponse(
+        outcome=f"MERGE_OUTCOME_{result.outcome.value}",
+        commit=commit_to_message(result.commit),
+        findings=[finding_to_message(f) for f in result.findings],
+    )
+
+
+def rules_to_message(rules: BranchRules) -> proposal_service_pb2.ProposalRules:
+    return proposal_service_pb2.ProposalRules(
+        protected=rules.protected,
+        compatibility_mode=compatibility_mode_to_proto(rules.compatibility_mode),
+        required_approvals=rules.required_approvals,
+        allow_self_approval=rules.allow_self_approval,
+    )
+
+
+def proposal_to_message(view: ProposalView) -> proposal_service_pb2.Proposal:
+    record = view.record
+    message = proposal_service_pb2.Proposal(
+        id=record.id,
+        title=record.title,
+        description=record.description,
+        source=record.source,
+        target=record.target,
+        author=record.author,
+        reviewers=record.reviewers,
+        state=f"PROPOSAL_STATE_{view.state}",
+        approved_by=view.approved_by,
+        rules=rules_to_message(view.rules),
+        validated_rules=rules_to_message(view.validated),
+        merge_commit=record.merge_commit,
+        create_time=to_timestamp(record.created_ns),
+        update_time=to_timestamp(record.updated_ns),
+        etag=record.etag,
+    )
+    if view.checked is not None:
+        checked = view.checked
+        message.changes.extend(resource_change_to_message(c) for c in checked.changes)
+        message.validation.CopyFrom(
+            proposal_service_pb2.ProposalValidation(
+                passed=checked.passed,
+                base_commit=checked.base.id,
+                source_head=checked.source_head,
+                target_head=checked.target_head,
+                findings=[finding_to_message(f) for f in checked.comparison.findings],
+            )
+        )
+    return message
+
+
+def comment_to_message(entry: ThreadEntry) -> proposal_service_pb2.Comment:
+    return proposal_service_pb2.Comment(
+        number=entry.number,
+        kind=f"COMMENT_KIND_{entry.kind}",
+        author=entry.author,
+        body=entry.body,
+        source_head=entry.source_head,
+        create_time=to_timestamp(entry.time_ns),
     )
 
 

@@ -13,19 +13,22 @@ from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import TokenSource, connect_users
 from oms import convert
+from oms.proposals import ProposalService
 from oms.service import OntologyService
 from oms.servicers import (
     BRANCH_SERVICE,
     DOMAIN,
     POLICIES,
+    PROPOSAL_SERVICE,
     SCHEMA_SERVICE,
     BranchServicer,
+    ProposalServicer,
     ResourceMessages,
     SchemaServicer,
 )
 from oms.settings import Settings
 from oms.sql_store import SqlStore, outbox
-from oms.v1 import branch_service_pb2_grpc, schema_service_pb2_grpc
+from oms.v1 import branch_service_pb2_grpc, proposal_service_pb2_grpc, schema_service_pb2_grpc
 
 
 def build_server(
@@ -47,6 +50,7 @@ def build_server(
     blocking = Blocking(settings.runtime.blocking_threads)
     schema = SchemaServicer(service, blocking, ResourceMessages(settings.cache_entries))
     branches = BranchServicer(service, blocking)
+    proposals = ProposalServicer(ProposalService(service, store), blocking)
     server = create_server(
         settings.listen,
         domain=DOMAIN,
@@ -58,6 +62,11 @@ def build_server(
                 BRANCH_SERVICE,
                 branch_service_pb2_grpc.add_BranchServiceServicer_to_server,
                 branches,
+            ),
+            ServiceRegistration(
+                PROPOSAL_SERVICE,
+                proposal_service_pb2_grpc.add_ProposalServiceServicer_to_server,
+                proposals,
             ),
         ],
         policies=POLICIES,

@@ -33,7 +33,9 @@ from oms.compat import (
 from oms.diff import ResourceChange, diff_snapshots
 from oms.merge import merge_snapshots
 from oms.model import FIELDS, SINGULAR, Overlay, Resource, normalize, resource_key, split_key
+from oms.rules import BranchRules, Review, approvers, check_approvals, second_admins
 from oms.store import (
+    BRANCH_SETTINGS,
     MAIN,
     BranchRecord,
     CommitRecord,
@@ -47,7 +49,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 COMMIT_ID = re.compile(r"[0-9a-f]{64}")
-BRANCH_SETTINGS = ("base_branch", "compatibility_mode", "protected")
+MAX_REQUIRED_APPROVALS = 10
 
 
 class MergeStrategy(StrEnum):
@@ -100,6 +102,20 @@ class Force:
 
 
 @dataclass(frozen=True)
+class ViaProposal:
+    """A merge a proposal asks for.
+
+    It is held to the rules the proposal was validated under as well as the target's current
+    ones, and to the approvals in its thread.
+    """
+
+    proposal: str
+    author: str
+    validated: BranchRules
+    reviews: tuple[Review, ...]
+
+
+@dataclass(frozen=True)
 class DiffPage:
     """One page of the changes between two resolved commits; later pages compare the same two."""
 
@@ -126,6 +142,16 @@ class Validation:
     mode: str
     base: CommitRecord
     head: CommitRecord
+    findings: list[Finding]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two snapshots, the keys of the resources that differ (sorted) and their findings."""
+
+    old: Snapshot
+    new: Snapshot
+    keys: list[str]
     findings: list[Finding]
 
 
@@ -386,16 +412,20 @@ class OntologyService:
     ) -> CommitRecord:
         """Commit checked changes onto ``snapshot`` (the branch head they were checked on).
 
-        Breaking changes refused on a protected branch are recorded (``oms.commit.refused``)
-        in a transaction of their own; a forced commit's events name the force and its reason.
+        Writes refused on a protected branch (it requires proposals, or they break it) are
+        recorded (``oms.commit.refused``) in a transaction of their own; a forced commit's
+        events name the force and its reason.
         """
         forced = False
         if branch.protected:
-            findings = check_compatibility(
-                snapshot, Overlay(snapshot, changes), branch.compatibility_mode, changes
-            )
             try:
-                forced = _allow_breaking(principal, branch, findings, force)
+                _refuse_direct(branch, "writes")
+                findings = check_compatibility(
+                    snapshot, Overlay(snapshot, changes), branch.compatibility_mode, changes
+                )
+                forced = _allow_breaking(
+                    principal, branch.name, branch.compatibility_mode, findings, force
+                )
             except errors.FailedPrecondition as refusal:
                 self.store.record_events([_commit_refused(principal, branch, changes, refusal)])
                 raise
@@ -497,8 +527,20 @@ class OntologyService:
         return pages.cut(found, size, lambda last: pages.encode({"after": last.name}, query=query))
 
     def update_branch(
-        self, principal: Principal, name: str, mask: Sequence[str], values: Mapping[str, Any]
+        self,
+        principal: Principal,
+        name: str,
+        mask: Sequence[str],
+        values: Mapping[str, Any],
+        *,
+        reason: str = "",
     ) -> tuple[BranchRecord, CommitRecord]:
+        """Change the settings in ``mask``.
+
+        A protected branch's settings are its rules: changing one needs an administrator and
+        a reason, and is recorded as ``oms.branch.settings_changed`` with the reason; other
+        branches' changes are ``oms.branch.updated``.
+        """
         violations: list[FieldViolation] = []
         if not mask:
             violations.append(FieldViolation("update_mask", "name the fields to update"))
@@ -507,13 +549,23 @@ class OntologyService:
             for p in mask
             if p not in BRANCH_SETTINGS
         )
-        mode = None
-        if "compatibility_mode" in mask:
+        requested = [p for p in BRANCH_SETTINGS if p in mask]
+        settings: dict[str, str | bool | int] = {p: values[p] for p in requested}
+        if "compatibility_mode" in settings:
             mode = _mode(
-                values.get("compatibility_mode", ""), "branch.compatibility_mode", violations
+                str(settings["compatibility_mode"]), "branch.compatibility_mode", violations
             )
             if not mode:
                 violations.append(FieldViolation("branch.compatibility_mode", "required"))
+        approvals = settings.get("required_approvals", 0)
+        if not 0 <= int(approvals) <= MAX_REQUIRED_APPROVALS:
+            violations.append(
+                FieldViolation(
+                    "branch.required_approvals",
+                    f"between 0 and {MAX_REQUIRED_APPROVALS}",
+                    "OUT_OF_RANGE",
+                )
+            )
         if violations:
             raise errors.invalid(violations)
         current = self.store.branch(name)
@@ -527,31 +579,31 @@ class OntologyService:
                 reason="ADMIN_REQUIRED",
                 metadata={"branch": name},
             )
-        protected = None
-        if "protected" in mask:
-            protected = bool(values.get("protected"))
-        base = None
-        if "base_branch" in mask:
-            base = str(values.get("base_branch", ""))
-            self.store.branch(base)
-        requested = [p for p in BRANCH_SETTINGS if p in mask]
+        if current.protected and not reason.strip():
+            raise errors.invalid(
+                [FieldViolation("reason", f"say why the rules of {name!r} change", "REQUIRED")]
+            )
+        if "base_branch" in settings:
+            self.store.branch(str(settings["base_branch"]))
+        governed = current.protected
 
         def event(before: BranchRecord, after: BranchRecord) -> OutboxEvent:
+            data: dict[str, Any] = {
+                "branch": name,
+                "fields": requested,
+                "before": {p: getattr(before, p) for p in requested},
+                "after": {p: getattr(after, p) for p in requested},
+            }
+            if governed:
+                data["reason"] = reason
             return OutboxEvent(
-                type="oms.branch.updated",
+                type="oms.branch.settings_changed" if governed else "oms.branch.updated",
                 subject=f"branches/{name}",
                 actor=principal.username,
-                data={
-                    "branch": name,
-                    "fields": requested,
-                    "before": {p: getattr(before, p) for p in requested},
-                    "after": {p: getattr(after, p) for p in requested},
-                },
+                data=data,
             )
 
-        updated = self.store.update_branch(
-            name, event, base_branch=base, protected=protected, compatibility_mode=mode
-        )
+        updated = self.store.update_branch(name, event, settings)
         return updated, self.store.commit(updated.head)
 
     def delete_branch(self, principal: Principal, name: str) -> None:
@@ -626,21 +678,23 @@ class OntologyService:
         strategy: MergeStrategy,
         message: str,
         force: Force,
+        via: ViaProposal | None = None,
     ) -> MergeResult:
-        """Merge ``source`` into ``target`` (default: its base branch).
+        """Merge ``source`` into ``target`` (default: its base branch), ``via`` a proposal.
 
-        Nothing is merged on conflicts, invalid results, or refused breaking changes; the
-        refusal is recorded (``oms.branch.merge_refused``) in a transaction of its own.
+        Nothing is merged on conflicts, invalid results, refused breaking changes, a target
+        that takes proposals only (without ``via``) or missing approvals; the refusal is
+        recorded (``oms.branch.merge_refused``) in a transaction of its own.
         """
         src = self.store.branch(source)
         target = target or src.base_branch
         try:
             return self._merge(
-                principal, src, target, strategy=strategy, message=message, force=force
+                principal, src, target, strategy=strategy, message=message, force=force, via=via
             )
         except errors.FailedPrecondition as refusal:
             if refusal.reason in MERGE_REFUSALS:
-                event = _merge_refused(principal, source, target, refusal)
+                event = _merge_refused(principal, source, target, refusal, via)
                 self.store.record_events([event])
             raise
 
@@ -653,12 +707,21 @@ class OntologyService:
         strategy: MergeStrategy,
         message: str,
         force: Force,
+        via: ViaProposal | None,
     ) -> MergeResult:
         source = src.name
         if target == source:
             raise errors.invalid([FieldViolation("target", "cannot merge a branch into itself")])
         dst = self.store.branch(target)
         theirs_id, ours_id = src.head, dst.head
+        rules = BranchRules.of(dst)
+        approved: list[Review] = []
+        if via is None:
+            _refuse_direct(dst, "merges")
+        else:
+            rules = rules.stricter(via.validated)
+            approved = approvers(via.reviews, source_head=theirs_id, author=via.author, rules=rules)
+            check_approvals(rules, approved, target=target)
         base_id = self.store.merge_base(theirs_id, ours_id)
         if base_id is None:
             raise errors.FailedPrecondition(
@@ -698,10 +761,12 @@ class OntologyService:
                     ],
                 )
             changes = result.changes
-        findings = check_compatibility(
-            ours, Overlay(ours, changes), dst.compatibility_mode, changes
+        mode = rules.compatibility_mode
+        findings = check_compatibility(ours, Overlay(ours, changes), mode, changes)
+        forced = (
+            _allow_breaking(principal, target, mode, findings, force) if rules.protected else False
         )
-        forced = _allow_breaking(principal, dst, findings, force) if dst.protected else False
+        approved_by = second_admins(principal.username, approved) if forced and via else ()
         if strategy is MergeStrategy.SQUASH:
             outcome, parents = MergeOutcome.SQUASH, (ours_id,)
         elif fast_forward and not forced:
@@ -724,6 +789,7 @@ class OntologyService:
                         "changes": len(changes),
                         "forced": forced,
                         "force_reason": force.reason if forced else "",
+                        **_proposal_fields(via, approved_by),
                     },
                 )
             ]
@@ -741,6 +807,7 @@ class OntologyService:
                     message=message or f"Merge {source} into {target}",
                     forced=forced,
                     force_reason=force.reason if forced else "",
+                    force_approved_by=approved_by,
                 ),
                 events,
             )
@@ -749,6 +816,19 @@ class OntologyService:
     def compatibility_rules(self) -> list[Rule]:
         """The published catalogue: every rule a finding can name, by rule id."""
         return sorted(RULES.values(), key=lambda rule: rule.rule_id)
+
+    def departure(self, head: CommitRecord, base_branch: BranchRecord) -> CommitRecord:
+        """Where ``head`` left ``base_branch``: their merge base, else the branch's head."""
+        base_id = self.store.merge_base(head.id, base_branch.head) or base_branch.head
+        return self.store.commit(base_id)
+
+    def compare(self, base: CommitRecord, head: CommitRecord, mode: str) -> Comparison:
+        """The changes from ``base`` to ``head`` and their findings under ``mode``."""
+        keys = self.store.changed_keys(base.id, head.id)
+        old, new = self.store.snapshot(base.id), self.store.snapshot(head.id)
+        old.prefetch(keys)
+        new.prefetch(keys)
+        return Comparison(old, new, sorted(keys), check_compatibility(old, new, mode, keys))
 
     def validate(self, principal: Principal, branch: str, *, against: str, mode: str) -> Validation:
         """Compare ``branch`` with ``against``, or with where it left its base branch."""
@@ -761,15 +841,9 @@ class OntologyService:
         if against:
             base = self.store.resolve(against)
         else:
-            base_head = self.store.branch(record.base_branch).head
-            base_id = self.store.merge_base(head.id, base_head) or base_head
-            base = self.store.commit(base_id)
+            base = self.departure(head, self.store.branch(record.base_branch))
         checked_mode = checked_mode or record.compatibility_mode
-        keys = self.store.changed_keys(base.id, head.id)
-        old, new = self.store.snapshot(base.id), self.store.snapshot(head.id)
-        old.prefetch(keys)
-        new.prefetch(keys)
-        findings = check_compatibility(old, new, checked_mode, keys)
+        findings = self.compare(base, head, checked_mode).findings
         passed = not has_breaking(findings)
         self.store.record_events(
             [
@@ -791,12 +865,27 @@ class OntologyService:
         return Validation(passed, checked_mode, base, head, findings)
 
 
-MERGE_REFUSALS = frozenset({"MERGE_CONFLICT", "MERGE_INVALID", "BREAKING_CHANGES", "NO_MERGE_BASE"})
-"""The reasons a merge is refused for what it would merge, each recorded as an event."""
+MERGE_REFUSALS = frozenset(
+    {
+        "MERGE_CONFLICT",
+        "MERGE_INVALID",
+        "BREAKING_CHANGES",
+        "NO_MERGE_BASE",
+        "BRANCH_REQUIRES_PROPOSAL",
+        "APPROVALS_REQUIRED",
+        "SECOND_APPROVAL_REQUIRED",
+    }
+)
+"""The reasons a merge is refused for what it would merge or the review it lacks, each
+recorded as an event."""
 
 
 def _merge_refused(
-    principal: Principal, source: str, target: str, refusal: errors.FailedPrecondition
+    principal: Principal,
+    source: str,
+    target: str,
+    refusal: errors.FailedPrecondition,
+    via: ViaProposal | None,
 ) -> OutboxEvent:
     return OutboxEvent(
         type="oms.branch.merge_refused",
@@ -807,8 +896,26 @@ def _merge_refused(
             "target": target,
             "reason": refusal.reason,
             "problems": len(refusal.details) + len(refusal.violations),
+            **_proposal_fields(via, ()),
         },
     )
+
+
+def _proposal_fields(via: ViaProposal | None, approved_by: tuple[str, ...]) -> dict[str, Any]:
+    """What a merge event adds when a proposal carries the merge."""
+    if via is None:
+        return {}
+    return {"proposal": via.proposal, "force_approved_by": list(approved_by)}
+
+
+def _refuse_direct(branch: BranchRecord, what: str) -> None:
+    """Refuse a write or a branch merge into a protected branch that takes proposals only."""
+    if branch.protected and branch.requires_proposal:
+        raise errors.FailedPrecondition(
+            f"protected branch {branch.name!r} takes changes through proposals only, not {what}",
+            reason="BRANCH_REQUIRES_PROPOSAL",
+            metadata={"branch": branch.name},
+        )
 
 
 def _commit_refused(
@@ -859,7 +966,7 @@ def _mode(value: str, field_name: str, violations: list[FieldViolation]) -> str:
 
 
 def _allow_breaking(
-    principal: Principal, branch: BranchRecord, findings: list[Finding], force: Force
+    principal: Principal, branch: str, mode: str, findings: list[Finding], force: Force
 ) -> bool:
     """Whether breaking changes into a protected branch go ahead (forced); raises otherwise."""
     breaking = [f for f in findings if f.severity is Severity.BREAKING]
@@ -867,10 +974,10 @@ def _allow_breaking(
         return False
     if not force.force:
         raise errors.FailedPrecondition(
-            f"{len(breaking)} breaking change(s) into protected branch {branch.name!r} "
-            f"under {branch.compatibility_mode} compatibility",
+            f"{len(breaking)} breaking change(s) into protected branch {branch!r} "
+            f"under {mode} compatibility",
             reason="BREAKING_CHANGES",
-            metadata={"branch": branch.name, "mode": branch.compatibility_mode},
+            metadata={"branch": branch, "mode": mode},
             details=breaking,
         )
     if not principal.has(Permission.ALL):

@@ -24,19 +24,23 @@ from common.permissions import Permission
 from oms import convert
 from oms.convert import COLLECTION_OF_FIELD, Kind, L, M
 from oms.model import resource_key
+from oms.proposals import ProposalService, ProposalView
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
 from oms.v1 import (
     branch_service_pb2,
     branch_service_pb2_grpc,
     history_pb2,
+    proposal_service_pb2_grpc,
     resources_pb2,
     schema_service_pb2,
     schema_service_pb2_grpc,
 )
+from oms.v1 import proposal_service_pb2 as ps
 
 DOMAIN = "oms.mesh"
 SCHEMA_SERVICE = "oms.v1.SchemaService"
 BRANCH_SERVICE = "oms.v1.BranchService"
+PROPOSAL_SERVICE = "oms.v1.ProposalService"
 
 Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it."""
@@ -66,6 +70,19 @@ class ResourceMessages:
             message = convert.resource_to_message(stored.collection, stored.resource, stored.etag)
             self._cache.put(key, message)
         return message
+
+
+def _enum_value(enum: Any, number: int, field: str) -> str:
+    """The domain name of an enum value (``""`` when unspecified); unknown numbers are refused."""
+    if number not in enum.values():
+        raise errors.invalid([FieldViolation(field, f"unknown value {number}", "INVALID_VALUE")])
+    return convert.enum_to_domain(enum.DESCRIPTOR, enum.Name(number))
+
+
+def _strategy(strategy: int) -> MergeStrategy:
+    if strategy == branch_service_pb2.MERGE_STRATEGY_SQUASH:
+        return MergeStrategy.SQUASH
+    return MergeStrategy.MERGE_COMMIT
 
 
 def _edit(change: schema_service_pb2.Change) -> Edit:
@@ -380,7 +397,11 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
                 ),
                 "protected": request.branch.protected,
                 "base_branch": request.branch.base_branch,
+                "requires_proposal": request.branch.requires_proposal,
+                "required_approvals": request.branch.required_approvals,
+                "allow_self_approval": request.branch.allow_self_approval,
             },
+            reason=request.reason,
         )
         return convert.branch_to_message(branch, head)
 
@@ -436,25 +457,16 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.MergeBranchRequest, context: Context
     ) -> branch_service_pb2.MergeBranchResponse:
         _required(request, "branch")
-        strategy = (
-            MergeStrategy.SQUASH
-            if request.strategy == branch_service_pb2.MERGE_STRATEGY_SQUASH
-            else MergeStrategy.MERGE_COMMIT
-        )
         result = await self._run(
             self._service.merge,
             current_principal(),
             request.branch,
             target=request.target,
-            strategy=strategy,
+            strategy=_strategy(request.strategy),
             message=request.message,
             force=Force(request.force, request.force_reason),
         )
-        return branch_service_pb2.MergeBranchResponse(
-            outcome=f"MERGE_OUTCOME_{result.outcome.value}",
-            commit=convert.commit_to_message(result.commit),
-            findings=[convert.finding_to_message(f) for f in result.findings],
-        )
+        return convert.merge_result_to_message(result)
 
     async def ValidateBranch(
         self, request: branch_service_pb2.ValidateBranchRequest, context: Context
@@ -484,6 +496,145 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         )
 
 
+class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
+    """Proposals, their review and their merge."""
+
+    def __init__(self, proposals: ProposalService, blocking: Blocking) -> None:
+        self._proposals = proposals
+        self._run = blocking.run
+
+    async def _view(self, call: Callable[..., ProposalView], *args: Any) -> ps.Proposal:
+        """``call`` and the conversion of the proposal it returns, in the blocking pool."""
+        return await self._run(lambda: convert.proposal_to_message(call(*args)))
+
+    async def CreateProposal(
+        self, request: ps.CreateProposalRequest, context: Context
+    ) -> ps.Proposal:
+        proposal = request.proposal
+        return await self._view(
+            lambda: self._proposals.create(
+                current_principal(),
+                title=proposal.title,
+                description=proposal.description,
+                source=proposal.source,
+                target=proposal.target,
+                reviewers=list(proposal.reviewers),
+            )
+        )
+
+    async def GetProposal(self, request: ps.GetProposalRequest, context: Context) -> ps.Proposal:
+        _required(request, "id")
+        return await self._view(self._proposals.get, request.id)
+
+    async def ListProposals(
+        self, request: ps.ListProposalsRequest, context: Context
+    ) -> ps.ListProposalsResponse:
+        state = _enum_value(ps.ProposalState, request.state, "state")
+
+        def page() -> ps.ListProposalsResponse:
+            found = self._proposals.list_proposals(
+                state=state,
+                target=request.target,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return ps.ListProposalsResponse(
+                proposals=[convert.proposal_to_message(v) for v in found.items],
+                next_page_token=found.next_page_token,
+            )
+
+        return await self._run(page)
+
+    async def UpdateProposal(
+        self, request: ps.UpdateProposalRequest, context: Context
+    ) -> ps.Proposal:
+        if not request.proposal.id:
+            raise errors.invalid([FieldViolation("proposal.id", "required", "REQUIRED")])
+        proposal = request.proposal
+        return await self._view(
+            lambda: self._proposals.update(
+                current_principal(),
+                proposal.id,
+                list(request.update_mask.paths),
+                {
+                    "title": proposal.title,
+                    "description": proposal.description,
+                    "reviewers": list(proposal.reviewers),
+                },
+                etag=proposal.etag,
+            )
+        )
+
+    async def CloseProposal(
+        self, request: ps.CloseProposalRequest, context: Context
+    ) -> ps.Proposal:
+        _required(request, "id")
+        return await self._view(self._proposals.close, current_principal(), request.id)
+
+    async def ReviewProposal(
+        self, request: ps.ReviewProposalRequest, context: Context
+    ) -> ps.Proposal:
+        _required(request, "id")
+        verdict = _enum_value(ps.ReviewVerdict, request.verdict, "verdict")
+        return await self._view(
+            lambda: self._proposals.review(
+                current_principal(),
+                request.id,
+                verdict,
+                request.comment,
+                source_head=request.source_head,
+            )
+        )
+
+    async def AddComment(self, request: ps.AddCommentRequest, context: Context) -> ps.Comment:
+        _required(request, "id")
+        entry = await self._run(
+            self._proposals.comment, current_principal(), request.id, request.body
+        )
+        return convert.comment_to_message(entry)
+
+    async def ListComments(
+        self, request: ps.ListCommentsRequest, context: Context
+    ) -> ps.ListCommentsResponse:
+        _required(request, "id")
+        page = await self._run(
+            self._proposals.comments,
+            request.id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return ps.ListCommentsResponse(
+            comments=[convert.comment_to_message(e) for e in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def RevalidateProposal(
+        self, request: ps.RevalidateProposalRequest, context: Context
+    ) -> ps.Proposal:
+        _required(request, "id")
+        return await self._view(self._proposals.revalidate, current_principal(), request.id)
+
+    async def MergeProposal(
+        self, request: ps.MergeProposalRequest, context: Context
+    ) -> ps.MergeProposalResponse:
+        _required(request, "id")
+
+        def merge() -> ps.MergeProposalResponse:
+            view, result = self._proposals.merge(
+                current_principal(),
+                request.id,
+                strategy=_strategy(request.strategy),
+                message=request.message,
+                force=Force(request.force, request.force_reason),
+            )
+            return ps.MergeProposalResponse(
+                proposal=convert.proposal_to_message(view),
+                merge=convert.merge_result_to_message(result),
+            )
+
+        return await self._run(merge)
+
+
 def _policies() -> dict[str, Policy]:
     """Who may call each method: reads need schema:read, writes schema:write, and so on."""
     read, write = requires(Permission.SCHEMA_READ), requires(Permission.SCHEMA_WRITE)
@@ -505,6 +656,19 @@ def _policies() -> dict[str, Policy]:
         "ListCompatibilityRules": read,
     }
     table.update({f"/{BRANCH_SERVICE}/{name}": p for name, p in branch_methods.items()})
+    proposal_methods = {
+        "CreateProposal": write,
+        "GetProposal": read,
+        "ListProposals": read,
+        "UpdateProposal": write,
+        "CloseProposal": write,
+        "ReviewProposal": write,
+        "AddComment": write,
+        "ListComments": read,
+        "RevalidateProposal": write,
+        "MergeProposal": requires(Permission.BRANCH_MERGE),
+    }
+    table.update({f"/{PROPOSAL_SERVICE}/{name}": p for name, p in proposal_methods.items()})
     return table
 
 
@@ -531,12 +695,26 @@ def _events() -> dict[str, tuple[str, ...]]:
             table[f"/{SCHEMA_SERVICE}/{method.name}"] = (*emitted, refused)
     branch_events = {
         "CreateBranch": ("oms.branch.created",),
-        "UpdateBranch": ("oms.branch.updated",),
+        "UpdateBranch": ("oms.branch.updated", "oms.branch.settings_changed"),
         "DeleteBranch": ("oms.branch.deleted",),
         "MergeBranch": ("oms.branch.merged", "oms.branch.merge_refused"),
         "ValidateBranch": ("oms.validation.passed", "oms.validation.failed"),
     }
     table.update({f"/{BRANCH_SERVICE}/{name}": e for name, e in branch_events.items()})
+    proposal_events = {
+        "CreateProposal": ("oms.proposal.opened",),
+        "UpdateProposal": ("oms.proposal.updated",),
+        "CloseProposal": ("oms.proposal.closed",),
+        "ReviewProposal": ("oms.proposal.approved", "oms.proposal.changes_requested"),
+        "AddComment": ("oms.proposal.commented",),
+        "RevalidateProposal": ("oms.proposal.revalidated",),
+        "MergeProposal": (
+            "oms.branch.merged",
+            "oms.proposal.merged",
+            "oms.branch.merge_refused",
+        ),
+    }
+    table.update({f"/{PROPOSAL_SERVICE}/{name}": e for name, e in proposal_events.items()})
     return table
 
 

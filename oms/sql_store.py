@@ -8,6 +8,7 @@ writer whose expected head is stale writes nothing and gets ABORTED.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
@@ -36,7 +37,9 @@ from oms.store import (
     CommitRecord,
     EventsFor,
     NewCommit,
+    ProposalRecord,
     Snapshot,
+    ThreadEntry,
 )
 from oms.tree import Tree, bucket_of, changed_entries, content_hash, group_by_bucket
 
@@ -63,6 +66,7 @@ commits = sa.Table(
     sa.Column("forced", sa.Boolean, nullable=False, default=False),
     sa.Column("force_reason", sa.Text, nullable=False, default=""),
     sa.Column("refs", sa.String(64), nullable=True),
+    sa.Column("force_approved_by", sa.Text, nullable=False, server_default="[]"),
 )
 """``refs``: root of the snapshot's reverse-reference index, NULL for commits stored before it
 existed (the next commit on top builds it whole, once)."""
@@ -96,7 +100,44 @@ branches = sa.Table(
     sa.Column("compatibility_mode", sa.String(16), nullable=False),
     sa.Column("creator", sa.String(256), nullable=False),
     sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("requires_proposal", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("required_approvals", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("allow_self_approval", sa.Boolean, nullable=False, server_default=sa.true()),
 )
+
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("author", sa.String(256), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("target", sa.String(100), nullable=False),
+    sa.Column("reviewers", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("validated_rules", sa.Text, nullable=False),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("updated_ns", sa.BigInteger, nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("merge_commit", sa.String(64), nullable=False),
+    sa.Index("ix_proposals_target", "target", "id"),
+)
+"""``reviewers`` and ``validated_rules`` are JSON; the id grows with the time it was opened."""
+
+proposal_entries = sa.Table(
+    "proposal_entries",
+    metadata,
+    sa.Column("proposal_id", sa.String(32), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("author", sa.String(256), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("source_head", sa.String(64), nullable=False),
+    sa.Column("admin", sa.Boolean, nullable=False),
+    sa.Column("time_ns", sa.BigInteger, nullable=False),
+)
+"""Each proposal's thread: comments and reviews, numbered from 1; written once."""
 
 outbox = outbox_table(metadata)
 
@@ -178,12 +219,40 @@ def _times_in_nanoseconds(conn: Connection) -> None:
     outbox_times_in_nanoseconds(conn)
 
 
+def _governance(conn: Connection) -> None:
+    """Branch rules, the two-person rule's approvers of a commit, and the proposal tables.
+
+    ``main`` asks for one approval by someone other than the author; it does not require
+    proposals until an administrator turns that on (docs/oms.md says why).
+    """
+    columns = {
+        "branches": (
+            ("requires_proposal", "BOOLEAN NOT NULL DEFAULT FALSE"),
+            ("required_approvals", "INTEGER NOT NULL DEFAULT 0"),
+            ("allow_self_approval", "BOOLEAN NOT NULL DEFAULT TRUE"),
+        ),
+        "commits": (("force_approved_by", "TEXT NOT NULL DEFAULT '[]'"),),
+    }
+    for table, added in columns.items():
+        present = {c["name"] for c in sa.inspect(conn).get_columns(table)}
+        for name, definition in added:
+            if name not in present:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+    metadata.create_all(conn, tables=[proposals, proposal_entries])
+    conn.execute(
+        branches.update()
+        .where(branches.c.name == MAIN)
+        .values(required_approvals=1, allow_self_approval=False)
+    )
+
+
 MIGRATIONS = (
     _create_schema,
     _create_main,
     _add_reference_index,
     _times_in_nanoseconds,
     outbox_traceparent,
+    _governance,
 )
 
 
@@ -336,6 +405,7 @@ class SqlStore:
             generation=row.generation,
             forced=bool(row.forced),
             force_reason=row.force_reason,
+            force_approved_by=tuple(json.loads(row.force_approved_by)),
             refs=row.refs,
         )
 
@@ -470,6 +540,9 @@ class SqlStore:
             compatibility_mode=row.compatibility_mode,
             creator=row.creator,
             created_ns=row.created_ns,
+            requires_proposal=bool(row.requires_proposal),
+            required_approvals=row.required_approvals,
+            allow_self_approval=bool(row.allow_self_approval),
         )
 
     def branch(self, name: str) -> BranchRecord:
@@ -505,6 +578,9 @@ class SqlStore:
                         compatibility_mode=branch.compatibility_mode,
                         creator=branch.creator,
                         created_ns=branch.created_ns,
+                        requires_proposal=branch.requires_proposal,
+                        required_approvals=branch.required_approvals,
+                        allow_self_approval=branch.allow_self_approval,
                     )
                 )
                 append(conn, outbox, event)
@@ -517,25 +593,12 @@ class SqlStore:
         return branch
 
     def update_branch(
-        self,
-        name: str,
-        event: BranchEvent,
-        *,
-        base_branch: str | None = None,
-        protected: bool | None = None,
-        compatibility_mode: str | None = None,
+        self, name: str, event: BranchEvent, settings: Mapping[str, str | bool | int]
     ) -> BranchRecord:
-        values: dict[str, Any] = {}
-        if base_branch is not None:
-            values["base_branch"] = base_branch
-        if protected is not None:
-            values["protected"] = protected
-        if compatibility_mode is not None:
-            values["compatibility_mode"] = compatibility_mode
         with self.db.write() as conn:
             before = self._locked_branch(conn, name)
-            if values:
-                conn.execute(branches.update().where(branches.c.name == name).values(**values))
+            if settings:
+                conn.execute(branches.update().where(branches.c.name == name).values(**settings))
             after = self._locked_branch(conn, name)
             append(conn, outbox, event(before, after))
         return after
@@ -584,6 +647,7 @@ class SqlStore:
                     "forced": record.forced,
                     "force_reason": record.force_reason,
                     "refs": record.refs,
+                    "force_approved_by": json.dumps(list(record.force_approved_by)),
                 },
             )
             conn.execute(
@@ -654,6 +718,8 @@ class SqlStore:
             "forced": new.forced,
             "force_reason": new.force_reason,
         }
+        if new.force_approved_by:
+            fields["force_approved_by"] = list(new.force_approved_by)
         record = CommitRecord(
             id=content_hash(canonical_json(fields)),
             root=root_hash,
@@ -664,6 +730,7 @@ class SqlStore:
             generation=1 + max(self.commit(p).generation for p in new.parents),
             forced=new.forced,
             force_reason=new.force_reason,
+            force_approved_by=new.force_approved_by,
             refs=refs_hash,
         )
         return record, written, changes
@@ -758,6 +825,161 @@ class SqlStore:
         with self.db.write() as conn:
             for event in events:
                 append(conn, outbox, event)
+
+    # -- proposals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _proposal(row: Any) -> ProposalRecord:
+        return ProposalRecord(
+            id=row.id,
+            title=row.title,
+            description=row.description,
+            author=row.author,
+            source=row.source,
+            target=row.target,
+            reviewers=tuple(json.loads(row.reviewers)),
+            state=row.state,
+            validated_rules=json.loads(row.validated_rules),
+            created_ns=row.created_ns,
+            updated_ns=row.updated_ns,
+            etag=row.etag,
+            merge_commit=row.merge_commit,
+        )
+
+    @staticmethod
+    def _proposal_row(proposal: ProposalRecord) -> dict[str, Any]:
+        return {
+            "id": proposal.id,
+            "title": proposal.title,
+            "description": proposal.description,
+            "author": proposal.author,
+            "source": proposal.source,
+            "target": proposal.target,
+            "reviewers": json.dumps(list(proposal.reviewers)),
+            "state": proposal.state,
+            "validated_rules": canonical_json(dict(proposal.validated_rules)),
+            "created_ns": proposal.created_ns,
+            "updated_ns": proposal.updated_ns,
+            "etag": proposal.etag,
+            "merge_commit": proposal.merge_commit,
+        }
+
+    def create_proposal(self, proposal: ProposalRecord, event: OutboxEvent) -> ProposalRecord:
+        with self.db.write() as conn:
+            conn.execute(proposals.insert().values(**self._proposal_row(proposal)))
+            append(conn, outbox, event)
+        return proposal
+
+    def proposal(self, proposal_id: str) -> ProposalRecord:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
+        if row is None:
+            raise errors.NotFound(
+                f"proposal {proposal_id!r} not found",
+                reason="PROPOSAL_NOT_FOUND",
+                metadata={"proposal": proposal_id},
+            )
+        return self._proposal(row)
+
+    def proposals(
+        self, *, states: Sequence[str], target: str, before: str, limit: int
+    ) -> list[ProposalRecord]:
+        query = sa.select(proposals).order_by(proposals.c.id.desc()).limit(limit)
+        if states:
+            query = query.where(proposals.c.state.in_(states))
+        if target:
+            query = query.where(proposals.c.target == target)
+        if before:
+            query = query.where(proposals.c.id < before)
+        with self.db.read() as conn:
+            return [self._proposal(r) for r in conn.execute(query)]
+
+    def update_proposal(
+        self,
+        proposal_id: str,
+        expected_etag: str | None,
+        updated: ProposalRecord,
+        event: OutboxEvent,
+    ) -> ProposalRecord:
+        statement = proposals.update().where(proposals.c.id == proposal_id)
+        if expected_etag is not None:
+            statement = statement.where(proposals.c.etag == expected_etag)
+        with self.db.write() as conn:
+            changed = conn.execute(statement.values(**self._proposal_row(updated))).rowcount
+            if changed != 1:
+                current = self.proposal(proposal_id)
+                raise errors.Aborted(
+                    f"proposal {proposal_id!r} changed meanwhile (etag {expected_etag!r} is stale)",
+                    reason="ETAG_MISMATCH",
+                    metadata={"proposal": proposal_id, "etag": current.etag},
+                )
+            append(conn, outbox, event)
+        return updated
+
+    def add_entry(self, proposal_id: str, entry: ThreadEntry, event: OutboxEvent) -> ThreadEntry:
+        """Numbered after the last entry; the primary key settles a race, the loser retries."""
+        try:
+            with self.db.write() as conn:
+                last = conn.execute(
+                    sa.select(sa.func.max(proposal_entries.c.number)).where(
+                        proposal_entries.c.proposal_id == proposal_id
+                    )
+                ).scalar()
+                numbered = dataclasses.replace(entry, number=(last or 0) + 1)
+                conn.execute(
+                    proposal_entries.insert().values(
+                        proposal_id=proposal_id,
+                        number=numbered.number,
+                        kind=numbered.kind,
+                        author=numbered.author,
+                        body=numbered.body,
+                        source_head=numbered.source_head,
+                        admin=numbered.admin,
+                        time_ns=numbered.time_ns,
+                    )
+                )
+                append(conn, outbox, event)
+        except sa.exc.IntegrityError as exc:
+            raise errors.Aborted(
+                f"another entry was added to proposal {proposal_id!r} meanwhile; retry",
+                reason="CONCURRENT_ENTRY",
+                metadata={"proposal": proposal_id},
+            ) from exc
+        return numbered
+
+    @staticmethod
+    def _entry(row: Any) -> ThreadEntry:
+        return ThreadEntry(
+            kind=row.kind,
+            author=row.author,
+            body=row.body,
+            source_head=row.source_head,
+            admin=bool(row.admin),
+            time_ns=row.time_ns,
+            number=row.number,
+        )
+
+    def entries(self, proposal_id: str, *, after: int, limit: int) -> list[ThreadEntry]:
+        query = (
+            sa.select(proposal_entries)
+            .where(proposal_entries.c.proposal_id == proposal_id, proposal_entries.c.number > after)
+            .order_by(proposal_entries.c.number)
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return [self._entry(r) for r in conn.execute(query)]
+
+    def reviews(self, proposal_id: str) -> list[ThreadEntry]:
+        query = (
+            sa.select(proposal_entries)
+            .where(
+                proposal_entries.c.proposal_id == proposal_id,
+                proposal_entries.c.kind.in_(("APPROVE", "REQUEST_CHANGES")),
+            )
+            .order_by(proposal_entries.c.number)
+        )
+        with self.db.read() as conn:
+            return [self._entry(r) for r in conn.execute(query)]
 
 
 def _targets(key: str, resource: Resource | None) -> set[str]:

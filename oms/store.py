@@ -16,6 +16,15 @@ from oms.model import Resource
 
 MAIN = "main"
 """The branch every store starts with; protected."""
+BRANCH_SETTINGS = (
+    "base_branch",
+    "compatibility_mode",
+    "protected",
+    "requires_proposal",
+    "required_approvals",
+    "allow_self_approval",
+)
+"""The fields of a :class:`BranchRecord` UpdateBranch may change."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,8 @@ class CommitRecord:
     """1 + the highest generation of the parents; orders ancestry walks."""
     forced: bool = False
     force_reason: str = ""
+    force_approved_by: tuple[str, ...] = ()
+    """The administrators besides the author who approved a forced proposal's merge."""
     refs: str | None = None
     """The root of the reverse-reference index (target key -> referrer keys) of the snapshot;
     ``None`` for a commit stored before the index existed."""
@@ -48,6 +59,10 @@ class BranchRecord:
     compatibility_mode: str
     creator: str
     created_ns: int
+    requires_proposal: bool = False
+    """Direct writes and branch merges are refused: changes arrive through proposals only."""
+    required_approvals: int = 0
+    allow_self_approval: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class NewCommit:
     message: str
     forced: bool = False
     force_reason: str = ""
+    force_approved_by: tuple[str, ...] = ()
 
 
 EventsFor = Callable[[CommitRecord], Sequence[OutboxEvent]]
@@ -131,15 +147,12 @@ class OntologyStore(Protocol):
     def create_branch(self, branch: BranchRecord, event: OutboxEvent) -> BranchRecord: ...
 
     def update_branch(
-        self,
-        name: str,
-        event: BranchEvent,
-        *,
-        base_branch: str | None = None,
-        protected: bool | None = None,
-        compatibility_mode: str | None = None,
+        self, name: str, event: BranchEvent, settings: Mapping[str, str | bool | int]
     ) -> BranchRecord:
-        """Change the settings given, with ``event`` of the change, in one transaction."""
+        """Change the settings given, with ``event`` of the change, in one transaction.
+
+        ``settings`` maps a :data:`BRANCH_SETTINGS` name to its new value.
+        """
         ...
 
     def delete_branch(self, name: str, event: OutboxEvent) -> None: ...
@@ -164,3 +177,77 @@ class OntologyStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    """A proposal as stored; whether it is approved is worked out on read, never stored."""
+
+    id: str
+    title: str
+    description: str
+    author: str
+    source: str
+    target: str
+    reviewers: tuple[str, ...]
+    state: str
+    """OPEN, MERGED or CLOSED."""
+    validated_rules: Mapping[str, bool | int | str]
+    """The target's rules when it opened or was last revalidated (``oms.rules.BranchRules``)."""
+    created_ns: int
+    updated_ns: int
+    etag: str
+    merge_commit: str = ""
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One entry of a proposal's thread: a comment or a review (APPROVE, REQUEST_CHANGES)."""
+
+    kind: str
+    author: str
+    body: str
+    source_head: str
+    """The source head when written: what an approval approves."""
+    admin: bool
+    """Whether the author held ``*`` when writing it: the two-person rule counts admins."""
+    time_ns: int
+    number: int = 0
+    """Its position in the thread from 1, assigned by the store."""
+
+
+class ProposalStore(Protocol):
+    """Proposals and their threads; every method is atomic."""
+
+    def create_proposal(self, proposal: ProposalRecord, event: OutboxEvent) -> ProposalRecord: ...
+
+    def proposal(self, proposal_id: str) -> ProposalRecord: ...
+
+    def proposals(
+        self, *, states: Sequence[str], target: str, before: str, limit: int
+    ) -> list[ProposalRecord]:
+        """Newest first (by id, which grows with time), those in ``states`` (all when empty)."""
+        ...
+
+    def update_proposal(
+        self,
+        proposal_id: str,
+        expected_etag: str | None,
+        updated: ProposalRecord,
+        event: OutboxEvent,
+    ) -> ProposalRecord:
+        """Replace the proposal if its etag is still ``expected_etag`` (any when ``None``).
+
+        ABORTED (``ETAG_MISMATCH``) when it changed meanwhile.
+        """
+        ...
+
+    def add_entry(self, proposal_id: str, entry: ThreadEntry, event: OutboxEvent) -> ThreadEntry:
+        """Append ``entry`` to the thread, numbered after the last one."""
+        ...
+
+    def entries(self, proposal_id: str, *, after: int, limit: int) -> list[ThreadEntry]: ...
+
+    def reviews(self, proposal_id: str) -> list[ThreadEntry]:
+        """The thread's APPROVE and REQUEST_CHANGES entries, in order."""
+        ...

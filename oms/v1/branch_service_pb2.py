@@ -29,7 +29,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from oms.v1 import history_pb2 as oms_dot_v1_dot_history__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1boms/v1/branch_service.proto\x12\x06oms.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x14oms/v1/history.proto\"\x85\x01\n\x13\x43reateBranchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0b\x62\x61se_branch\x18\x03 \x01(\t\x12\x35\n\x12\x63ompatibility_mode\x18\x04 \x01(\x0e\x32\x19.oms.v1.CompatibilityMode\"&\n\x10GetBranchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"<\n\x13ListBranchesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\x14ListBranchesResponse\x12 \n\x08\x62ranches\x18\x01 \x03(\x0b\x32\x0e.oms.v1.Branch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"r\n\x13UpdateBranchRequest\x12$\n\x06\x62ranch\x18\x01 \x01(\x0b\x32\x0e.oms.v1.BranchB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\")\n\x13\x44\x65leteBranchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"c\n\x12ListCommitsRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08resource\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"O\n\x13ListCommitsResponse\x12\x1f\n\x07\x63ommits\x18\x01 \x03(\x0b\x32\x0e.oms.v1.Commit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x10GetCommitRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x0f\x44iffRefsRequest\x12\x12\n\x04\x62\x61se\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04head\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"~\n\x10\x44iffRefsResponse\x12\x13\n\x0b\x62\x61se_commit\x18\x01 \x01(\t\x12\x13\n\x0bhead_commit\x18\x02 \x01(\t\x12\'\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x16.oms.v1.ResourceChange\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\"\x99\x01\n\x12MergeBranchRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\'\n\x08strategy\x18\x03 \x01(\x0e\x32\x15.oms.v1.MergeStrategy\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\r\n\x05\x66orce\x18\x05 \x01(\x08\x12\x14\n\x0c\x66orce_reason\x18\x06 \x01(\t\"\x89\x01\n\x13MergeBranchResponse\x12%\n\x07outcome\x18\x01 \x01(\x0e\x32\x14.oms.v1.MergeOutcome\x12\x1e\n\x06\x63ommit\x18\x02 \x01(\x0b\x32\x0e.oms.v1.Commit\x12+\n\x08\x66indings\x18\x03 \x03(\x0b\x32\x19.oms.v1.ValidationFinding\"g\n\x15ValidateBranchRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x61gainst\x18\x02 \x01(\t\x12\'\n\x04mode\x18\x03 \x01(\x0e\x32\x19.oms.v1.CompatibilityMode\"\x1f\n\x1dListCompatibilityRulesRequest\"J\n\x1eListCompatibilityRulesResponse\x12(\n\x05rules\x18\x01 \x03(\x0b\x32\x19.oms.v1.CompatibilityRule\"\xa8\x01\n\x16ValidateBranchResponse\x12\x0e\n\x06passed\x18\x01 \x01(\x08\x12\'\n\x04mode\x18\x02 \x01(\x0e\x32\x19.oms.v1.CompatibilityMode\x12\x13\n\x0b\x62\x61se_commit\x18\x03 \x01(\t\x12\x13\n\x0bhead_commit\x18\x04 \x01(\t\x12+\n\x08\x66indings\x18\x05 \x03(\x0b\x32\x19.oms.v1.ValidationFinding*k\n\rMergeStrategy\x12\x1e\n\x1aMERGE_STRATEGY_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMERGE_STRATEGY_MERGE_COMMIT\x10\x01\x12\x19\n\x15MERGE_STRATEGY_SQUASH\x10\x02*\xa5\x01\n\x0cMergeOutcome\x12\x1d\n\x19MERGE_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18MERGE_OUTCOME_UP_TO_DATE\x10\x01\x12\x1e\n\x1aMERGE_OUTCOME_FAST_FORWARD\x10\x02\x12\x1e\n\x1aMERGE_OUTCOME_MERGE_COMMIT\x10\x03\x12\x18\n\x14MERGE_OUTCOME_SQUASH\x10\x04\x32\x8f\t\n\rBranchService\x12X\n\x0c\x43reateBranch\x12\x1b.oms.v1.CreateBranchRequest\x1a\x0e.oms.v1.Branch\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/branches:\x01*\x12V\n\tGetBranch\x12\x18.oms.v1.GetBranchRequest\x1a\x0e.oms.v1.Branch\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v1/branches/{name}\x12\x63\n\x0cListBranches\x12\x1b.oms.v1.ListBranchesRequest\x1a\x1c.oms.v1.ListBranchesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/branches\x12k\n\x0cUpdateBranch\x12\x1b.oms.v1.UpdateBranchRequest\x1a\x0e.oms.v1.Branch\".\x82\xd3\xe4\x93\x02(2\x1e/api/v1/branches/{branch.name}:\x06\x62ranch\x12\x64\n\x0c\x44\x65leteBranch\x12\x1b.oms.v1.DeleteBranchRequest\x1a\x16.google.protobuf.Empty\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/api/v1/branches/{name}\x12q\n\x0bListCommits\x12\x1a.oms.v1.ListCommitsRequest\x1a\x1b.oms.v1.ListCommitsResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/branches/{branch}/commits\x12S\n\tGetCommit\x12\x18.oms.v1.GetCommitRequest\x1a\x0e.oms.v1.Commit\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v1/commits/{id}\x12S\n\x08\x44iffRefs\x12\x17.oms.v1.DiffRefsRequest\x1a\x18.oms.v1.DiffRefsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/v1/diff\x12r\n\x0bMergeBranch\x12\x1a.oms.v1.MergeBranchRequest\x1a\x1b.oms.v1.MergeBranchResponse\"*\x82\xd3\xe4\x93\x02$\"\x1f/api/v1/branches/{branch}/merge:\x01*\x12t\n\x0eValidateBranch\x12\x1d.oms.v1.ValidateBranchRequest\x1a\x1e.oms.v1.ValidateBranchResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/api/v1/validation/check:\x01*\x12\x8c\x01\n\x16ListCompatibilityRules\x12%.oms.v1.ListCompatibilityRulesRequest\x1a&.oms.v1.ListCompatibilityRulesResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/compatibility/rulesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1boms/v1/branch_service.proto\x12\x06oms.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x14oms/v1/history.proto\"\x85\x01\n\x13\x43reateBranchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0b\x62\x61se_branch\x18\x03 \x01(\t\x12\x35\n\x12\x63ompatibility_mode\x18\x04 \x01(\x0e\x32\x19.oms.v1.CompatibilityMode\"&\n\x10GetBranchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"<\n\x13ListBranchesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Q\n\x14ListBranchesResponse\x12 \n\x08\x62ranches\x18\x01 \x03(\x0b\x32\x0e.oms.v1.Branch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x82\x01\n\x13UpdateBranchRequest\x12$\n\x06\x62ranch\x18\x01 \x01(\x0b\x32\x0e.oms.v1.BranchB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x03 \x01(\t\")\n\x13\x44\x65leteBranchRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"c\n\x12ListCommitsRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08resource\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"O\n\x13ListCommitsResponse\x12\x1f\n\x07\x63ommits\x18\x01 \x03(\x0b\x32\x0e.oms.v1.Commit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"$\n\x10GetCommitRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x0f\x44iffRefsRequest\x12\x12\n\x04\x62\x61se\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04head\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"~\n\x10\x44iffRefsResponse\x12\x13\n\x0b\x62\x61se_commit\x18\x01 \x01(\t\x12\x13\n\x0bhead_commit\x18\x02 \x01(\t\x12\'\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x16.oms.v1.ResourceChange\x12\x17\n\x0fnext_page_token\x18\x04 \x01(\t\"\x99\x01\n\x12MergeBranchRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\'\n\x08strategy\x18\x03 \x01(\x0e\x32\x15.oms.v1.MergeStrategy\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\r\n\x05\x66orce\x18\x05 \x01(\x08\x12\x14\n\x0c\x66orce_reason\x18\x06 \x01(\t\"\x89\x01\n\x13MergeBranchResponse\x12%\n\x07outcome\x18\x01 \x01(\x0e\x32\x14.oms.v1.MergeOutcome\x12\x1e\n\x06\x63ommit\x18\x02 \x01(\x0b\x32\x0e.oms.v1.Commit\x12+\n\x08\x66indings\x18\x03 \x03(\x0b\x32\x19.oms.v1.ValidationFinding\"g\n\x15ValidateBranchRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x61gainst\x18\x02 \x01(\t\x12\'\n\x04mode\x18\x03 \x01(\x0e\x32\x19.oms.v1.CompatibilityMode\"\x1f\n\x1dListCompatibilityRulesRequest\"J\n\x1eListCompatibilityRulesResponse\x12(\n\x05rules\x18\x01 \x03(\x0b\x32\x19.oms.v1.CompatibilityRule\"\xa8\x01\n\x16ValidateBranchResponse\x12\x0e\n\x06passed\x18\x01 \x01(\x08\x12\'\n\x04mode\x18\x02 \x01(\x0e\x32\x19.oms.v1.CompatibilityMode\x12\x13\n\x0b\x62\x61se_commit\x18\x03 \x01(\t\x12\x13\n\x0bhead_commit\x18\x04 \x01(\t\x12+\n\x08\x66indings\x18\x05 \x03(\x0b\x32\x19.oms.v1.ValidationFinding*k\n\rMergeStrategy\x12\x1e\n\x1aMERGE_STRATEGY_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMERGE_STRATEGY_MERGE_COMMIT\x10\x01\x12\x19\n\x15MERGE_STRATEGY_SQUASH\x10\x02*\xa5\x01\n\x0cMergeOutcome\x12\x1d\n\x19MERGE_OUTCOME_UNSPECIFIED\x10\x00\x12\x1c\n\x18MERGE_OUTCOME_UP_TO_DATE\x10\x01\x12\x1e\n\x1aMERGE_OUTCOME_FAST_FORWARD\x10\x02\x12\x1e\n\x1aMERGE_OUTCOME_MERGE_COMMIT\x10\x03\x12\x18\n\x14MERGE_OUTCOME_SQUASH\x10\x04\x32\x8f\t\n\rBranchService\x12X\n\x0c\x43reateBranch\x12\x1b.oms.v1.CreateBranchRequest\x1a\x0e.oms.v1.Branch\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/branches:\x01*\x12V\n\tGetBranch\x12\x18.oms.v1.GetBranchRequest\x1a\x0e.oms.v1.Branch\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/api/v1/branches/{name}\x12\x63\n\x0cListBranches\x12\x1b.oms.v1.ListBranchesRequest\x1a\x1c.oms.v1.ListBranchesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/branches\x12k\n\x0cUpdateBranch\x12\x1b.oms.v1.UpdateBranchRequest\x1a\x0e.oms.v1.Branch\".\x82\xd3\xe4\x93\x02(2\x1e/api/v1/branches/{branch.name}:\x06\x62ranch\x12\x64\n\x0c\x44\x65leteBranch\x12\x1b.oms.v1.DeleteBranchRequest\x1a\x16.google.protobuf.Empty\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/api/v1/branches/{name}\x12q\n\x0bListCommits\x12\x1a.oms.v1.ListCommitsRequest\x1a\x1b.oms.v1.ListCommitsResponse\")\x82\xd3\xe4\x93\x02#\x12!/api/v1/branches/{branch}/commits\x12S\n\tGetCommit\x12\x18.oms.v1.GetCommitRequest\x1a\x0e.oms.v1.Commit\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/api/v1/commits/{id}\x12S\n\x08\x44iffRefs\x12\x17.oms.v1.DiffRefsRequest\x1a\x18.oms.v1.DiffRefsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/api/v1/diff\x12r\n\x0bMergeBranch\x12\x1a.oms.v1.MergeBranchRequest\x1a\x1b.oms.v1.MergeBranchResponse\"*\x82\xd3\xe4\x93\x02$\"\x1f/api/v1/branches/{branch}/merge:\x01*\x12t\n\x0eValidateBranch\x12\x1d.oms.v1.ValidateBranchRequest\x1a\x1e.oms.v1.ValidateBranchResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/api/v1/validation/check:\x01*\x12\x8c\x01\n\x16ListCompatibilityRules\x12%.oms.v1.ListCompatibilityRulesRequest\x1a&.oms.v1.ListCompatibilityRulesResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/compatibility/rulesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -80,10 +80,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BRANCHSERVICE'].methods_by_name['ValidateBranch']._serialized_options = b'\202\323\344\223\002\035\"\030/api/v1/validation/check:\001*'
   _globals['_BRANCHSERVICE'].methods_by_name['ListCompatibilityRules']._loaded_options = None
   _globals['_BRANCHSERVICE'].methods_by_name['ListCompatibilityRules']._serialized_options = b'\202\323\344\223\002\035\022\033/api/v1/compatibility/rules'
-  _globals['_MERGESTRATEGY']._serialized_start=1794
-  _globals['_MERGESTRATEGY']._serialized_end=1901
-  _globals['_MERGEOUTCOME']._serialized_start=1904
-  _globals['_MERGEOUTCOME']._serialized_end=2069
+  _globals['_MERGESTRATEGY']._serialized_start=1811
+  _globals['_MERGESTRATEGY']._serialized_end=1918
+  _globals['_MERGEOUTCOME']._serialized_start=1921
+  _globals['_MERGEOUTCOME']._serialized_end=2086
   _globals['_CREATEBRANCHREQUEST']._serialized_start=188
   _globals['_CREATEBRANCHREQUEST']._serialized_end=321
   _globals['_GETBRANCHREQUEST']._serialized_start=323
@@ -92,32 +92,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTBRANCHESREQUEST']._serialized_end=423
   _globals['_LISTBRANCHESRESPONSE']._serialized_start=425
   _globals['_LISTBRANCHESRESPONSE']._serialized_end=506
-  _globals['_UPDATEBRANCHREQUEST']._serialized_start=508
-  _globals['_UPDATEBRANCHREQUEST']._serialized_end=622
-  _globals['_DELETEBRANCHREQUEST']._serialized_start=624
-  _globals['_DELETEBRANCHREQUEST']._serialized_end=665
-  _globals['_LISTCOMMITSREQUEST']._serialized_start=667
-  _globals['_LISTCOMMITSREQUEST']._serialized_end=766
-  _globals['_LISTCOMMITSRESPONSE']._serialized_start=768
-  _globals['_LISTCOMMITSRESPONSE']._serialized_end=847
-  _globals['_GETCOMMITREQUEST']._serialized_start=849
-  _globals['_GETCOMMITREQUEST']._serialized_end=885
-  _globals['_DIFFREFSREQUEST']._serialized_start=887
-  _globals['_DIFFREFSREQUEST']._serialized_end=983
-  _globals['_DIFFREFSRESPONSE']._serialized_start=985
-  _globals['_DIFFREFSRESPONSE']._serialized_end=1111
-  _globals['_MERGEBRANCHREQUEST']._serialized_start=1114
-  _globals['_MERGEBRANCHREQUEST']._serialized_end=1267
-  _globals['_MERGEBRANCHRESPONSE']._serialized_start=1270
-  _globals['_MERGEBRANCHRESPONSE']._serialized_end=1407
-  _globals['_VALIDATEBRANCHREQUEST']._serialized_start=1409
-  _globals['_VALIDATEBRANCHREQUEST']._serialized_end=1512
-  _globals['_LISTCOMPATIBILITYRULESREQUEST']._serialized_start=1514
-  _globals['_LISTCOMPATIBILITYRULESREQUEST']._serialized_end=1545
-  _globals['_LISTCOMPATIBILITYRULESRESPONSE']._serialized_start=1547
-  _globals['_LISTCOMPATIBILITYRULESRESPONSE']._serialized_end=1621
-  _globals['_VALIDATEBRANCHRESPONSE']._serialized_start=1624
-  _globals['_VALIDATEBRANCHRESPONSE']._serialized_end=1792
-  _globals['_BRANCHSERVICE']._serialized_start=2072
-  _globals['_BRANCHSERVICE']._serialized_end=3239
+  _globals['_UPDATEBRANCHREQUEST']._serialized_start=509
+  _globals['_UPDATEBRANCHREQUEST']._serialized_end=639
+  _globals['_DELETEBRANCHREQUEST']._serialized_start=641
+  _globals['_DELETEBRANCHREQUEST']._serialized_end=682
+  _globals['_LISTCOMMITSREQUEST']._serialized_start=684
+  _globals['_LISTCOMMITSREQUEST']._serialized_end=783
+  _globals['_LISTCOMMITSRESPONSE']._serialized_start=785
+  _globals['_LISTCOMMITSRESPONSE']._serialized_end=864
+  _globals['_GETCOMMITREQUEST']._serialized_start=866
+  _globals['_GETCOMMITREQUEST']._serialized_end=902
+  _globals['_DIFFREFSREQUEST']._serialized_start=904
+  _globals['_DIFFREFSREQUEST']._serialized_end=1000
+  _globals['_DIFFREFSRESPONSE']._serialized_start=1002
+  _globals['_DIFFREFSRESPONSE']._serialized_end=1128
+  _globals['_MERGEBRANCHREQUEST']._serialized_start=1131
+  _globals['_MERGEBRANCHREQUEST']._serialized_end=1284
+  _globals['_MERGEBRANCHRESPONSE']._serialized_start=1287
+  _globals['_MERGEBRANCHRESPONSE']._serialized_end=1424
+  _globals['_VALIDATEBRANCHREQUEST']._serialized_start=1426
+  _globals['_VALIDATEBRANCHREQUEST']._serialized_end=1529
+  _globals['_LISTCOMPATIBILITYRULESREQUEST']._serialized_start=1531
+  _globals['_LISTCOMPATIBILITYRULESREQUEST']._serialized_end=1562
+  _globals['_LISTCOMPATIBILITYRULESRESPONSE']._serialized_start=1564
+  _globals['_LISTCOMPATIBILITYRULESRESPONSE']._serialized_end=1638
+  _globals['_VALIDATEBRANCHRESPONSE']._serialized_start=1641
+  _globals['_VALIDATEBRANCHRESPONSE']._serialized_end=1809
+  _globals['_BRANCHSERVICE']._serialized_start=2089
+  _globals['_BRANCHSERVICE']._serialized_end=3256
 # @@protoc_insertion_point(module_scope)

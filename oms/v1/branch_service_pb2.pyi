@@ -69,12 +69,14 @@ class ListBranchesResponse(_message.Message):
     def __init__(self, branches: _Optional[_Iterable[_Union[_history_pb2.Branch, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateBranchRequest(_message.Message):
-    __slots__ = ("branch", "update_mask")
+    __slots__ = ("branch", "update_mask", "reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     branch: _history_pb2.Branch
     update_mask: _field_mask_pb2.FieldMask
-    def __init__(self, branch: _Optional[_Union[_history_pb2.Branch, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+    reason: str
+    def __init__(self, branch: _Optional[_Union[_history_pb2.Branch, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class DeleteBranchRequest(_message.Message):
     __slots__ = ("name",)

@@ -125,7 +125,9 @@ class BranchServiceServicer:
 
     def UpdateBranch(self, request, context):
         """Updates a branch's settings named in `update_mask`: `compatibility_mode`, `protected`,
-        `base_branch`. Changing `protected` needs an administrator.
+        `base_branch`, `requires_proposal`, `required_approvals`, `allow_self_approval`. Changing
+        `protected`, or any setting of a protected branch, needs an administrator; a protected
+        branch's also needs a `reason`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

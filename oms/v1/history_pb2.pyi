@@ -59,7 +59,7 @@ SEVERITY_WARNING: Severity
 SEVERITY_INFO: Severity
 
 class Branch(_message.Message):
-    __slots__ = ("name", "head", "base_branch", "protected", "compatibility_mode", "creator", "create_time", "head_commit")
+    __slots__ = ("name", "head", "base_branch", "protected", "compatibility_mode", "creator", "create_time", "head_commit", "requires_proposal", "required_approvals", "allow_self_approval")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
     BASE_BRANCH_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,9 @@ class Branch(_message.Message):
     CREATOR_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     HEAD_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    REQUIRES_PROPOSAL_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_SELF_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     name: str
     head: str
     base_branch: str
@@ -76,7 +79,10 @@ class Branch(_message.Message):
     creator: str
     create_time: _timestamp_pb2.Timestamp
     head_commit: Commit
-    def __init__(self, name: _Optional[str] = ..., head: _Optional[str] = ..., base_branch: _Optional[str] = ..., protected: _Optional[bool] = ..., compatibility_mode: _Optional[_Union[CompatibilityMode, str]] = ..., creator: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., head_commit: _Optional[_Union[Commit, _Mapping]] = ...) -> None: ...
+    requires_proposal: bool
+    required_approvals: int
+    allow_self_approval: bool
+    def __init__(self, name: _Optional[str] = ..., head: _Optional[str] = ..., base_branch: _Optional[str] = ..., protected: _Optional[bool] = ..., compatibility_mode: _Optional[_Union[CompatibilityMode, str]] = ..., creator: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., head_commit: _Optional[_Union[Commit, _Mapping]] = ..., requires_proposal: _Optional[bool] = ..., required_approvals: _Optional[int] = ..., allow_self_approval: _Optional[bool] = ...) -> None: ...
 
 class CommitChange(_message.Message):
     __slots__ = ("resource", "change_type")
@@ -87,7 +93,7 @@ class CommitChange(_message.Message):
     def __init__(self, resource: _Optional[str] = ..., change_type: _Optional[_Union[ChangeType, str]] = ...) -> None: ...
 
 class Commit(_message.Message):
-    __slots__ = ("id", "parents", "author", "message", "create_time", "forced", "force_reason", "changes")
+    __slots__ = ("id", "parents", "author", "message", "create_time", "forced", "force_reason", "changes", "force_approved_by")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARENTS_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +102,7 @@ class Commit(_message.Message):
     FORCED_FIELD_NUMBER: _ClassVar[int]
     FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
+    FORCE_APPROVED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     parents: _containers.RepeatedScalarFieldContainer[str]
     author: str
@@ -104,7 +111,8 @@ class Commit(_message.Message):
     forced: bool
     force_reason: str
     changes: _containers.RepeatedCompositeFieldContainer[CommitChange]
-    def __init__(self, id: _Optional[str] = ..., parents: _Optional[_Iterable[str]] = ..., author: _Optional[str] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., forced: _Optional[bool] = ..., force_reason: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[CommitChange, _Mapping]]] = ...) -> None: ...
+    force_approved_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., parents: _Optional[_Iterable[str]] = ..., author: _Optional[str] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., forced: _Optional[bool] = ..., force_reason: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[CommitChange, _Mapping]]] = ..., force_approved_by: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FieldChange(_message.Message):
     __slots__ = ("path", "old_value", "new_value")

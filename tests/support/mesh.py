@@ -102,3 +102,9 @@ def new_branch(client: httpx.Client, headers: dict[str, str]) -> str:
     response = client.post("/api/v1/branches", headers=headers, json={"name": name})
     assert response.status_code == 200, response.text
     return name
+
+
+def error_reason(response: httpx.Response) -> str:
+    """The ErrorInfo reason of a refused call's JSON error body."""
+    details = response.json()["details"]
+    return str(next(d["reason"] for d in details if d["@type"].endswith("ErrorInfo")))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from common.auth import Principal
 from oms.v1 import branch_service_pb2 as bs
-from oms.v1 import branch_service_pb2_grpc, schema_service_pb2_grpc
+from oms.v1 import branch_service_pb2_grpc, proposal_service_pb2_grpc, schema_service_pb2_grpc
+from oms.v1 import history_pb2 as h
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
 from tests.support.servers import RunningServer
@@ -37,6 +39,7 @@ class Client:
     def __post_init__(self) -> None:
         self.schema = schema_service_pb2_grpc.SchemaServiceStub(self.channel)
         self.branches = branch_service_pb2_grpc.BranchServiceStub(self.channel)
+        self.proposals = proposal_service_pb2_grpc.ProposalServiceStub(self.channel)
         self.admin = self.metadata(("*",), username="admin")
 
     def metadata(self, permissions=("*",), username="alice"):
@@ -76,6 +79,18 @@ class Client:
             timeout=10,
         )
         return sorted(o.api_name for o in response.object_types)
+
+    def require_proposals(self, branch="main"):
+        """Turn on ``requires_proposal`` (off on ``main`` by default), as an admin with a reason."""
+        return self.branches.UpdateBranch(
+            bs.UpdateBranchRequest(
+                branch=h.Branch(name=branch, requires_proposal=True),
+                update_mask=field_mask_pb2.FieldMask(paths=["requires_proposal"]),
+                reason="changes are reviewed",
+            ),
+            metadata=self.admin,
+            timeout=10,
+        )
 
     def merge(self, branch, target="", **kwargs):
         return self.branches.MergeBranch(

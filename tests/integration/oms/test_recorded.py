@@ -137,6 +137,7 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(
                 bs.UpdateBranchRequest(
                     branch=h.Branch(name="feature", protected=False),
                     update_mask=field_mask_pb2.FieldMask(paths=["protected"]),
+                    reason="released",
                 ),
                 metadata=admin,
             ),
