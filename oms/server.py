@@ -13,19 +13,22 @@ from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import TokenSource, connect_users
 from oms import convert
+from oms.history import HistoryService
 from oms.service import OntologyService
 from oms.servicers import (
     BRANCH_SERVICE,
     DOMAIN,
     POLICIES,
     SCHEMA_SERVICE,
+    TAG_SERVICE,
     BranchServicer,
     ResourceMessages,
     SchemaServicer,
+    TagServicer,
 )
 from oms.settings import Settings
 from oms.sql_store import SqlStore, outbox
-from oms.v1 import branch_service_pb2_grpc, schema_service_pb2_grpc
+from oms.v1 import branch_service_pb2_grpc, schema_service_pb2_grpc, tag_service_pb2_grpc
 
 
 def build_server(
@@ -46,7 +49,9 @@ def build_server(
     service = OntologyService(store)
     blocking = Blocking(settings.runtime.blocking_threads)
     schema = SchemaServicer(service, blocking, ResourceMessages(settings.cache_entries))
-    branches = BranchServicer(service, blocking)
+    history = HistoryService(store, service.refs)
+    branches = BranchServicer(service, history, blocking)
+    tags = TagServicer(service, history, blocking)
     server = create_server(
         settings.listen,
         domain=DOMAIN,
@@ -58,6 +63,9 @@ def build_server(
                 BRANCH_SERVICE,
                 branch_service_pb2_grpc.add_BranchServiceServicer_to_server,
                 branches,
+            ),
+            ServiceRegistration(
+                TAG_SERVICE, tag_service_pb2_grpc.add_TagServiceServicer_to_server, tags
             ),
         ],
         policies=POLICIES,

@@ -23,11 +23,13 @@ from common.permissions import Permission
 from oms.checks import check_changes, check_delete, check_resource
 from oms.compat import CompatibilityMode, Finding, Severity, check_compatibility, has_breaking
 from oms.diff import ResourceChange, diff_snapshots
-from oms.merge import merge_snapshots
+from oms.merge import MergedSnapshots, Resolution, check_resolutions, merge_snapshots
 from oms.model import FIELDS, SINGULAR, Overlay, Resource, normalize, resource_key, split_key
+from oms.refs import Refs
 from oms.store import (
     MAIN,
     BranchRecord,
+    CommitChanges,
     CommitRecord,
     NewCommit,
     OntologyStore,
@@ -40,6 +42,8 @@ MAX_PAGE_SIZE = 1000
 BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 COMMIT_ID = re.compile(r"[0-9a-f]{64}")
 BRANCH_SETTINGS = ("base_branch", "compatibility_mode", "protected")
+INLINE_CHANGES = 100
+"""The changes a commit lists inline; a bigger one is read whole through DiffRefs."""
 
 
 class MergeStrategy(StrEnum):
@@ -64,11 +68,15 @@ class MergeOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class Stored:
-    """A resource as read from a snapshot, with the etag that guards updates to it."""
+    """A resource as read from a snapshot or written, with the etag that guards updates.
+
+    ``commit`` is the commit it was read at or written in.
+    """
 
     collection: str
     resource: Resource
     etag: str
+    commit: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,13 +138,14 @@ class OntologyService:
 
     def __init__(self, store: OntologyStore) -> None:
         self.store = store
+        self.refs = Refs(store)
 
     # -- reading resources ----------------------------------------------------------------
 
     def _at(self, branch: str, revision: str) -> Snapshot:
         """The snapshot at ``revision`` when given, else at the head of ``branch``."""
         if revision:
-            return self.store.snapshot(self.store.resolve(revision).id)
+            return self.store.snapshot(self.refs.resolve(revision, field="revision").id)
         return self.store.snapshot(self.store.branch(branch).head)
 
     @staticmethod
@@ -149,7 +158,7 @@ class OntologyService:
                 reason="RESOURCE_NOT_FOUND",
                 metadata={"resource": key, "commit": snapshot.commit.id},
             )
-        return Stored(collection, snapshot[key], etag)
+        return Stored(collection, snapshot[key], etag, snapshot.commit.id)
 
     def get(self, branch: str, collection: str, api_name: str, revision: str = "") -> Stored:
         return self._stored(self._at(branch, revision), resource_key(collection, api_name))
@@ -257,7 +266,7 @@ class OntologyService:
         *,
         etag: str,
         message: str,
-    ) -> None:
+    ) -> CommitRecord:
         key = resource_key(collection, api_name)
         head = self.store.branch(branch)
         snapshot = self.store.snapshot(head.head)
@@ -268,7 +277,9 @@ class OntologyService:
             raise errors.FailedPrecondition(
                 f"{key} is still referenced", reason="RESOURCE_IN_USE", violations=violations
             )
-        self._commit(principal, head, snapshot, {key: None}, message or f"Delete {key}", Force())
+        return self._commit(
+            principal, head, snapshot, {key: None}, message or f"Delete {key}", Force()
+        )
 
     def commit_changes(
         self,
@@ -364,8 +375,8 @@ class OntologyService:
         violations = check_resource(collection, resource, snapshot)
         if violations:
             raise errors.invalid(violations)
-        self._commit(principal, head, snapshot, {key: resource}, message, Force())
-        return Stored(collection, resource, resource_etag(resource))
+        commit = self._commit(principal, head, snapshot, {key: resource}, message, Force())
+        return Stored(collection, resource, resource_etag(resource), commit.id)
 
     def _commit(
         self,
@@ -453,7 +464,7 @@ class OntologyService:
         if violations:
             raise errors.invalid(violations)
         source = source or MAIN
-        start = self.store.resolve(source)
+        start = self.refs.resolve(source, field="source")
         if not base_branch:
             base_branch = source if start.id != source else MAIN
         self.store.branch(base_branch)
@@ -578,14 +589,21 @@ class OntologyService:
             for commit_id in frontier:
                 self.store.commit(commit_id)
         else:
-            frontier = [self.store.resolve(ref).id]
+            frontier = [self.refs.resolve(ref, field="branch").id]
         found, rest = self.store.log(frontier, resource=resource or None, limit=size)
         token = pages.encode({"frontier": rest}, query=query) if rest else ""
         return pages.Page(found, token)
 
-    def get_commit(self, commit_id: str) -> tuple[CommitRecord, list[tuple[str, str]]]:
-        commit = self.store.commit(commit_id)
-        return commit, self.store.changes_in(commit.id)
+    def get_commit(self, ref: str) -> CommitRecord:
+        return self.refs.resolve(ref, field="id")
+
+    def changes_of(self, commits: Sequence[CommitRecord]) -> list[CommitChanges]:
+        """Each commit with its inline changes: what every response carrying a commit shows."""
+        out = []
+        for commit in commits:
+            changes, count = self.store.changes_in(commit.id, limit=INLINE_CHANGES)
+            out.append(CommitChanges(commit, changes, count))
+        return out
 
     def diff(self, base: str, head: str, *, page_size: int, page_token: str) -> DiffPage:
         size = _page_size(page_size, default=100)
@@ -596,7 +614,8 @@ class OntologyService:
             new = self.store.commit(str(state.get("head")))
             after = str(state.get("after", ""))
         else:
-            old, new, after = self.store.resolve(base), self.store.resolve(head), ""
+            old = self.refs.resolve(base, field="base")
+            new, after = self.refs.resolve(head, field="head"), ""
         keys = sorted(k for k in self.store.changed_keys(old.id, new.id) if k > after)
         page = keys[:size]
         old_snapshot, new_snapshot = self.store.snapshot(old.id), self.store.snapshot(new.id)
@@ -618,17 +637,28 @@ class OntologyService:
         strategy: MergeStrategy,
         message: str,
         force: Force,
+        resolutions: Sequence[Resolution] = (),
     ) -> MergeResult:
         """Merge ``source`` into ``target`` (default: its base branch).
 
-        Nothing is merged on conflicts, invalid results, or refused breaking changes; the
-        refusal is recorded (``oms.branch.merge_refused``) in a transaction of its own.
+        ``resolutions`` settle conflicts. Nothing is merged on conflicts, invalid results, or
+        refused breaking changes; the refusal is recorded (``oms.branch.merge_refused``) in a
+        transaction of its own.
         """
+        violations = check_resolutions(resolutions)
+        if violations:
+            raise errors.invalid(violations)
         src = self.store.branch(source)
         target = target or src.base_branch
         try:
             return self._merge(
-                principal, src, target, strategy=strategy, message=message, force=force
+                principal,
+                src,
+                target,
+                strategy=strategy,
+                message=message,
+                force=force,
+                resolutions=resolutions,
             )
         except errors.FailedPrecondition as refusal:
             if refusal.reason in MERGE_REFUSALS:
@@ -645,6 +675,7 @@ class OntologyService:
         strategy: MergeStrategy,
         message: str,
         force: Force,
+        resolutions: Sequence[Resolution],
     ) -> MergeResult:
         source = src.name
         if target == source:
@@ -656,7 +687,10 @@ class OntologyService:
             raise errors.FailedPrecondition(
                 f"{source} and {target} share no history", reason="NO_MERGE_BASE"
             )
+        what = f"merging {source} into {target}"
+        metadata = {"source": source, "target": target, "merge_base": base_id}
         if base_id == theirs_id:
+            nothing_to_resolve(resolutions, what, metadata)
             return MergeResult(MergeOutcome.UP_TO_DATE, self.store.commit(ours_id))
         ours = self.store.snapshot(ours_id)
         theirs = self.store.snapshot(theirs_id)
@@ -664,6 +698,7 @@ class OntologyService:
         fast_forward = base_id == ours_id
         parents: tuple[str, ...]
         if fast_forward:
+            nothing_to_resolve(resolutions, what, metadata)
             theirs.prefetch(theirs_keys)
             changes: dict[str, Resource | None] = {k: theirs.get(k) for k in theirs_keys}
         else:
@@ -671,24 +706,9 @@ class OntologyService:
             base = self.store.snapshot(base_id)
             for snapshot in (base, ours, theirs):
                 snapshot.prefetch(keys)
-            result = merge_snapshots(base, ours, theirs, keys)
-            if result.conflicts:
-                raise errors.FailedPrecondition(
-                    f"merging {source} into {target} conflicts in {len(result.conflicts)} places",
-                    reason="MERGE_CONFLICT",
-                    metadata={"source": source, "target": target, "merge_base": base_id},
-                    details=result.conflicts,
-                )
-            if result.violations:
-                raise errors.FailedPrecondition(
-                    f"merging {source} into {target} gives an invalid ontology",
-                    reason="MERGE_INVALID",
-                    violations=[
-                        FieldViolation(key, f"{v.field}: {v.description}", v.reason)
-                        for key, found in sorted(result.violations.items())
-                        for v in found
-                    ],
-                )
+            result = merge_snapshots(base, ours, theirs, keys, resolutions)
+            if not result.clean:
+                result.refuse(what, metadata)
             changes = result.changes
         findings = check_compatibility(
             ours, Overlay(ours, changes), dst.compatibility_mode, changes
@@ -747,7 +767,7 @@ class OntologyService:
         record = self.store.branch(branch)
         head = self.store.commit(record.head)
         if against:
-            base = self.store.resolve(against)
+            base = self.refs.resolve(against, field="against")
         else:
             base_head = self.store.branch(record.base_branch).head
             base_id = self.store.merge_base(head.id, base_head) or base_head
@@ -777,6 +797,13 @@ class OntologyService:
             ]
         )
         return Validation(passed, checked_mode, base, head, findings)
+
+
+def nothing_to_resolve(
+    resolutions: Sequence[Resolution], what: str, metadata: Mapping[str, str]
+) -> None:
+    """Refuse resolutions given to a merge that meets no conflict (up to date, fast-forward)."""
+    MergedSnapshots({}, unmatched=tuple(range(len(resolutions)))).refuse(what, metadata)
 
 
 MERGE_REFUSALS = frozenset({"MERGE_CONFLICT", "MERGE_INVALID", "BREAKING_CHANGES", "NO_MERGE_BASE"})

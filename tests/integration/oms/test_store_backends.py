@@ -50,10 +50,11 @@ def test_snapshots_commits_and_history(url):
         assert dict(store.snapshot(two.id).items()) == {"objectTypes/B": {"api_name": "B"}}
         assert dict(store.snapshot(one.id).items()) == {"objectTypes/A": {"api_name": "A"}}
         assert store.changed_keys(one.id, two.id) == {"objectTypes/A", "objectTypes/B"}
-        assert store.changes_in(two.id) == [
-            ("objectTypes/A", "DELETED"),
-            ("objectTypes/B", "ADDED"),
-        ]
+        assert store.changes_in(two.id, limit=10) == (
+            [("objectTypes/A", "DELETED"), ("objectTypes/B", "ADDED")],
+            2,
+        )
+        assert store.changes_in(two.id, limit=1) == ([("objectTypes/A", "DELETED")], 2)
         assert store.merge_base(two.id, one.id) == one.id
         found, rest = store.log([two.id], resource="objectTypes/A", limit=10)
         assert [c.message for c in found] == ["swap", "add A"] and rest == []
@@ -64,7 +65,7 @@ def test_snapshots_commits_and_history(url):
         store.close()
     reopened = SqlStore(Database(url))
     try:
-        assert reopened.resolve(MAIN).id == two.id
+        assert reopened.branch(MAIN).head == two.id
         assert reopened.snapshot(two.id)["objectTypes/B"] == {"api_name": "B"}
     finally:
         reopened.close()
@@ -149,10 +150,10 @@ def test_a_commit_writes_blobs_for_its_change_only(url):
         before = _blob_count(store)
         one = _write(store, MAIN, head, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
         assert _blob_count(store) - before == 3
-        assert store.changes_in(one.id) == [("objectTypes/T7", "MODIFIED")]
+        assert store.changes_in(one.id, limit=10) == ([("objectTypes/T7", "MODIFIED")], 1)
         same = _write(store, MAIN, one.id, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
         assert _blob_count(store) - before == 3
-        assert store.changes_in(same.id) == []
+        assert store.changes_in(same.id, limit=10) == ([], 0)
         assert same.root == one.root
     finally:
         store.close()
