@@ -466,7 +466,10 @@ class OntologyService:
         source = source or MAIN
         start = self.refs.resolve(source, field="source")
         if not base_branch:
-            base_branch = source if start.id != source else MAIN
+            try:
+                base_branch = self.store.branch(source).name
+            except errors.NotFound:
+                base_branch = MAIN  # a tag, a commit id, `main~1`: no branch to follow
         self.store.branch(base_branch)
         record = BranchRecord(
             name=name,

@@ -8,7 +8,7 @@ import grpc
 
 from common.auth import Principal
 from oms.v1 import branch_service_pb2 as bs
-from oms.v1 import branch_service_pb2_grpc, schema_service_pb2_grpc
+from oms.v1 import branch_service_pb2_grpc, schema_service_pb2_grpc, tag_service_pb2_grpc
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
 from tests.support.servers import RunningServer
@@ -37,6 +37,7 @@ class Client:
     def __post_init__(self) -> None:
         self.schema = schema_service_pb2_grpc.SchemaServiceStub(self.channel)
         self.branches = branch_service_pb2_grpc.BranchServiceStub(self.channel)
+        self.tags = tag_service_pb2_grpc.TagServiceStub(self.channel)
         self.admin = self.metadata(("*",), username="admin")
 
     def metadata(self, permissions=("*",), username="alice"):
