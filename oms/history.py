@@ -32,14 +32,13 @@ from oms.merge import Resolution, check_resolutions, merge_snapshots
 from oms.model import Overlay, Resource
 from oms.refs import Refs
 from oms.service import (
-    BRANCH_NAME,
-    COMMIT_ID,
     MERGE_REFUSALS,
     Force,
     _allow_breaking,
     _head_moved,
     _page_size,
     nothing_to_resolve,
+    ref_name_violations,
 )
 from oms.store import CommitRecord, NewCommit, OntologyStore, TagRecord
 
@@ -73,16 +72,7 @@ class HistoryService:
     def create_tag(
         self, principal: Principal, name: str, *, target: str, message: str
     ) -> tuple[TagRecord, CommitRecord]:
-        violations = []
-        if not BRANCH_NAME.fullmatch(name) or COMMIT_ID.fullmatch(name):
-            violations.append(
-                FieldViolation(
-                    "name",
-                    "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit, "
-                    "and not a commit id",
-                    "INVALID_FORMAT",
-                )
-            )
+        violations = ref_name_violations(name)
         if not target:
             violations.append(FieldViolation("target", "required", "REQUIRED"))
         if violations:

@@ -450,16 +450,7 @@ class OntologyService:
         base_branch: str,
         compatibility_mode: str,
     ) -> tuple[BranchRecord, CommitRecord]:
-        violations = []
-        if not BRANCH_NAME.fullmatch(name) or COMMIT_ID.fullmatch(name):
-            violations.append(
-                FieldViolation(
-                    "name",
-                    "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit, "
-                    "and not a commit id",
-                    "INVALID_FORMAT",
-                )
-            )
+        violations = ref_name_violations(name)
         mode = _mode(compatibility_mode, "compatibility_mode", violations)
         if violations:
             raise errors.invalid(violations)
@@ -800,6 +791,20 @@ class OntologyService:
             ]
         )
         return Validation(passed, checked_mode, base, head, findings)
+
+
+def ref_name_violations(name: str) -> list[FieldViolation]:
+    """What is wrong with a new branch's or tag's name (nothing when it is fine)."""
+    if BRANCH_NAME.fullmatch(name) and not COMMIT_ID.fullmatch(name):
+        return []
+    return [
+        FieldViolation(
+            "name",
+            "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+            "and not a commit id",
+            "INVALID_FORMAT",
+        )
+    ]
 
 
 def nothing_to_resolve(

@@ -382,11 +382,16 @@ class SqlStore:
         return record
 
     def commit_ids(self, prefix: str, *, limit: int) -> list[str]:
-        """A range scan of the primary key: ids sort after ``prefix`` and before its next."""
+        """A range scan of the primary key between ``prefix`` padded with 0s and with fs.
+
+        Ids are 64 lowercase hex digits, so the range holds exactly those starting with
+        ``prefix`` whatever the column's collation (which could reorder punctuation).
+        """
+        pad = 64 - len(prefix)
         with self.db.read() as conn:
             rows = conn.execute(
                 sa.select(commits.c.id)
-                .where(commits.c.id >= prefix, commits.c.id < prefix + "~")
+                .where(commits.c.id >= prefix + "0" * pad, commits.c.id <= prefix + "f" * pad)
                 .order_by(commits.c.id)
                 .limit(limit)
             ).all()

@@ -16,7 +16,7 @@ from common.outbox import OutboxEvent
 from oms import sql_store
 from oms.model import references
 from oms.sql_store import SqlStore, blobs
-from oms.store import MAIN, BranchRecord, NewCommit
+from oms.store import MAIN, BranchRecord, NewCommit, TagRecord
 from tests.support.ontology import company
 from tests.support.postgres import scratch_database
 
@@ -300,5 +300,30 @@ def test_a_database_from_before_nanoseconds_keeps_its_times(url):
         with store.db.read() as conn:
             (moment,) = conn.execute(sa.select(sql_store.outbox.c.time_ns)).scalars()
         assert moment == 1_767_225_603_250_000_000
+    finally:
+        store.close()
+
+
+def test_commits_are_found_by_prefix_and_tags_are_kept_once(url):
+    store = SqlStore(Database(url))
+    try:
+        root = store.branch(MAIN).head
+        one = _write(store, MAIN, root, {"objectTypes/A": {"api_name": "A"}})
+        assert store.commit_ids(one.id[:7], limit=5) == [one.id]
+        assert store.commit_ids(one.id, limit=5) == [one.id]
+        assert store.commit_ids("", limit=5) == sorted([root, one.id])
+
+        def event() -> OutboxEvent:
+            return OutboxEvent(type="oms.tag.created", subject="tags/v1", actor="tester", data={})
+
+        tag = TagRecord("v1", one.id, "release", "tester", 1)
+        assert store.create_tag(tag, event()) == tag
+        with pytest.raises(errors.AlreadyExists):
+            store.create_tag(TagRecord("v1", root, "", "tester", 2), event())
+        assert store.tag("v1") == tag and store.tags(after="", limit=10) == [tag]
+        assert store.delete_tag("v1", event()) == tag
+        assert store.find_tag("v1") is None
+        with pytest.raises(errors.NotFound):
+            store.delete_tag("v1", event())
     finally:
         store.close()
