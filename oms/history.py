@@ -141,7 +141,7 @@ class HistoryService:
         Refused for what it would write like a merge (recorded as ``oms.branch.rebase_refused``).
         A protected branch is never rebased: rebasing rewrites the history protection keeps.
         """
-        _check(resolutions)
+        check_resolutions(resolutions)
         src = self.store.branch(branch)
         onto = onto or src.base_branch
         if src.protected:
@@ -260,7 +260,7 @@ class HistoryService:
         Refused for what it would write like a merge (recorded as ``oms.commit.revert_refused``);
         on a protected branch, breaking changes need an administrator's force as any write.
         """
-        _check(resolutions)
+        check_resolutions(resolutions)
         head = self.store.branch(branch)
         target = self.refs.resolve(commit, field="commit")
         if not target.parents:
@@ -333,12 +333,6 @@ class HistoryService:
             ),
             events,
         )
-
-
-def _check(resolutions: Sequence[Resolution]) -> None:
-    violations = check_resolutions(resolutions)
-    if violations:
-        raise errors.invalid(violations)
 
 
 def _refused(

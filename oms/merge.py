@@ -84,8 +84,11 @@ Resolutions = Mapping[tuple[str, str], Resolution]
 """Resolutions by (key, path), the way the merge looks them up."""
 
 
-def check_resolutions(resolutions: Sequence[Resolution]) -> list[FieldViolation]:
-    """What is wrong with resolutions whatever they meet: duplicates, impossible values."""
+def check_resolutions(resolutions: Sequence[Resolution]) -> None:
+    """Refuse resolutions that are wrong whatever merge they meet.
+
+    Duplicates and impossible values are each a field violation of one INVALID_ARGUMENT.
+    """
     out: list[FieldViolation] = []
     seen: set[tuple[str, str]] = set()
     for i, r in enumerate(resolutions):
@@ -106,7 +109,8 @@ def check_resolutions(resolutions: Sequence[Resolution]) -> list[FieldViolation]
                         "INVALID_VALUE",
                     )
                 )
-    return out
+    if out:
+        raise errors.invalid(out)
 
 
 @dataclass(frozen=True)

@@ -639,9 +639,7 @@ class OntologyService:
         refused breaking changes; the refusal is recorded (``oms.branch.merge_refused``) in a
         transaction of its own.
         """
-        violations = check_resolutions(resolutions)
-        if violations:
-            raise errors.invalid(violations)
+        check_resolutions(resolutions)
         src = self.store.branch(source)
         target = target or src.base_branch
         try:

@@ -97,16 +97,17 @@ def test_a_supplied_whole_resource_is_normalized_and_checked() -> None:
 
 
 def test_resolutions_are_checked_before_they_meet_a_merge() -> None:
-    found = check_resolutions(
-        [
-            Resolution(KEY, "description", Choice.OURS),
-            Resolution(KEY, "description", Choice.THEIRS),
-            Resolution(KEY, "", Choice.VALUE, {"api_name": "Other"}),
-            Resolution("objectTypes/Office", "", Choice.VALUE, "not an object"),
-            Resolution("objectTypes/Car", "", Choice.VALUE, None),
-        ]
-    )
-    assert [(v.field, v.reason) for v in found] == [
+    with pytest.raises(errors.InvalidArgument) as refusal:
+        check_resolutions(
+            [
+                Resolution(KEY, "description", Choice.OURS),
+                Resolution(KEY, "description", Choice.THEIRS),
+                Resolution(KEY, "", Choice.VALUE, {"api_name": "Other"}),
+                Resolution("objectTypes/Office", "", Choice.VALUE, "not an object"),
+                Resolution("objectTypes/Car", "", Choice.VALUE, None),
+            ]
+        )
+    assert [(v.field, v.reason) for v in refusal.value.violations] == [
         ("resolutions[1]", "DUPLICATE"),
         ("resolutions[2].value", "INVALID_VALUE"),
         ("resolutions[3].value", "INVALID_VALUE"),
