@@ -311,3 +311,34 @@ def test_commits_list_their_changes_up_to_a_bound(oms: Client) -> None:
     assert log.commits[0].changes[0].resource == "objectTypes/Small"
     branch = oms.branches.GetBranch(bs.GetBranchRequest(name="main"), metadata=oms.admin)
     assert branch.head_commit.change_count == 1
+
+
+def test_a_breaking_revert_on_a_protected_branch_needs_an_admins_force(
+    oms: Client, oms_settings: Any
+) -> None:
+    oms.create("main", object_type("Employee"))
+    added = oms.head("main")
+    before = last_seq(oms_settings.database_url)
+    writer = oms.metadata(("schema:write", "schema:read"))
+    revert = bs.RevertCommitRequest(branch="main", commit=added)
+    error = refused(lambda: oms.branches.RevertCommit(revert, metadata=writer))
+    assert reason(error) == "BREAKING_CHANGES"
+    assert [f.rule_id for f in details(error)["ValidationFinding"]] == ["OBJECT_TYPE_DELETED"]
+    rows = outbox_rows(oms_settings.database_url, after=before)
+    assert [(r.type, r.data["reason"]) for r in rows] == [
+        ("oms.commit.revert_refused", "BREAKING_CHANGES")
+    ]
+    forced = oms.branches.RevertCommit(
+        bs.RevertCommitRequest(
+            branch="main", commit=added, force=True, force_reason="added by mistake"
+        ),
+        metadata=oms.admin,
+    )
+    assert (forced.forced, forced.force_reason) == (True, "added by mistake")
+    assert oms.names("main") == []
+    reverted = outbox_rows(oms_settings.database_url, after=before)[-1]
+    assert (reverted.type, reverted.data["reverted"], reverted.data["forced"]) == (
+        "oms.commit.reverted",
+        added,
+        True,
+    )
