@@ -70,7 +70,7 @@ class MergeOutcome(StrEnum):
 class Stored:
     """A resource as read from a snapshot or written, with the etag that guards updates.
 
-    ``commit`` is the commit it was read at or written in.
+    ``commit`` is the commit a write made (empty for a read).
     """
 
     collection: str
@@ -158,7 +158,7 @@ class OntologyService:
                 reason="RESOURCE_NOT_FOUND",
                 metadata={"resource": key, "commit": snapshot.commit.id},
             )
-        return Stored(collection, snapshot[key], etag, snapshot.commit.id)
+        return Stored(collection, snapshot[key], etag)
 
     def get(self, branch: str, collection: str, api_name: str, revision: str = "") -> Stored:
         return self._stored(self._at(branch, revision), resource_key(collection, api_name))
