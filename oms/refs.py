@@ -20,7 +20,9 @@ SHORT_ID = 7
 FULL_ID = 64
 AMBIGUOUS_SHOWN = 10
 """Candidates an ambiguous short id names in its refusal."""
-_ANCESTRY = re.compile(r"(~\d*)+$")
+MAX_REF = 256
+"""The longest ref read: a name (at most 100 characters) or an id, and its ``~N`` steps.
+Anything longer names nothing, and is not parsed."""
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -31,12 +33,14 @@ def _not_found(ref: str) -> errors.NotFound:
 
 
 def split_ancestry(ref: str) -> tuple[str, int]:
-    """``main~2`` -> (``main``, 2); a ref without ``~`` -> (ref, 0)."""
-    match = _ANCESTRY.search(ref)
-    if match is None or match.start() == 0:
+    """``main~2`` -> (``main``, 2); a ref without well-formed ``~`` steps -> (ref, 0).
+
+    No name holds a ``~``, so the first one starts the steps.
+    """
+    name, *steps = ref.split("~")
+    if not name or not steps or not all((s.isascii() and s.isdigit()) or not s for s in steps):
         return ref, 0
-    steps = sum(int(step or 1) for step in ref[match.start() :].split("~")[1:])
-    return ref[: match.start()], steps
+    return name, sum(int(s or 1) for s in steps)
 
 
 class Refs:
@@ -51,6 +55,8 @@ class Refs:
         NotFound (REF_NOT_FOUND) when it names none; for an ambiguous short id,
         InvalidArgument (REF_AMBIGUOUS) with ``field`` as the violation's field.
         """
+        if len(ref) > MAX_REF:
+            raise _not_found(ref[:MAX_REF] + "...")
         name, steps = split_ancestry(ref)
         commit = self._named(name, field)
         for step in range(steps):

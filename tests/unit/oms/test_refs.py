@@ -91,7 +91,10 @@ def test_an_ambiguous_short_id_names_its_candidates(refs: Refs) -> None:
     assert [(v.field, v.reason) for v in refusal.value.violations] == [("base", "REF_AMBIGUOUS")]
 
 
-@pytest.mark.parametrize("ref", ["nope", "abcdef", "abcdef3", "f" * 64, "main~9", "~1", "v1~x"])
+@pytest.mark.parametrize(
+    "ref",
+    ["nope", "abcdef", "abcdef3", "f" * 64, "main~9", "~1", "v1~x", "main~²", "main~" + "9" * 5000],
+)
 def test_what_names_no_commit_is_not_found(refs: Refs, ref: str) -> None:
     with pytest.raises(errors.NotFound) as refusal:
         refs.resolve(ref)
@@ -102,3 +105,4 @@ def test_ancestry_suffixes_add_up() -> None:
     assert split_ancestry("main~2~3") == ("main", 5)
     assert split_ancestry("main") == ("main", 0)
     assert split_ancestry("main~") == ("main", 1)
+    assert split_ancestry("main~1x") == ("main~1x", 0)
