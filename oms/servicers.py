@@ -26,7 +26,7 @@ from oms.convert import COLLECTION_OF_FIELD, Kind, L, M
 from oms.history import HistoryService
 from oms.model import resource_key
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
-from oms.store import CommitRecord
+from oms.store import BranchRecord, CommitRecord, TagRecord
 from oms.v1 import (
     branch_service_pb2,
     branch_service_pb2_grpc,
@@ -380,7 +380,7 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self._history = history
         self._run = blocking.run
 
-    def _branch(self, found: tuple[Any, CommitRecord]) -> history_pb2.Branch:
+    def _branch(self, found: tuple[BranchRecord, CommitRecord]) -> history_pb2.Branch:
         branch, head = found
         (changes,) = self._service.changes_of([head])
         return convert.branch_to_message(branch, changes)
@@ -601,7 +601,7 @@ class TagServicer(tag_service_pb2_grpc.TagServiceServicer):
         self._history = history
         self._run = blocking.run
 
-    def _tag(self, found: tuple[Any, CommitRecord]) -> tag_service_pb2.Tag:
+    def _tag(self, found: tuple[TagRecord, CommitRecord]) -> tag_service_pb2.Tag:
         tag, commit = found
         (changes,) = self._service.changes_of([commit])
         return convert.tag_to_message(tag, changes)
