@@ -1,13 +1,14 @@
 """OMS at scale: 10,000 object types of 20 properties, a branch changing 1,000 of them.
 
-Prints the time to validate, diff and merge that branch, and to commit one change with 1,000
-and with 100,000 commits of history. Everything runs in-process through the service layer
-(``OntologyService`` on ``SqlStore``, SQLite in a temporary folder): the figures are the
-service's own cost, without gRPC. The history is built with durability relaxed
-(``PRAGMA synchronous=OFF``) to build it quickly; every timed step runs on a fresh engine with
-the service's normal settings (WAL, ``synchronous=FULL``). History commits alternate one
-type's description, so their snapshots deduplicate and the history costs rows, not megabytes;
-each is still a real commit with its parent, change log and content hash.
+Prints the time to validate, diff, rebase, revert and merge that branch's change, and to
+commit one change with 1,000 and with 100,000 commits of history. Everything runs in-process
+through the service layer (``OntologyService`` and ``HistoryService`` on ``SqlStore``, SQLite
+in a temporary folder): the figures are the service's own cost, without gRPC. The history is
+built with durability relaxed (``PRAGMA synchronous=OFF``) to build it quickly; every timed
+step runs on a fresh engine with the service's normal settings (WAL, ``synchronous=FULL``).
+History commits alternate one type's description, so their snapshots deduplicate and the
+history costs rows, not megabytes; each is still a real commit with its parent, change log
+and content hash.
 
 ``OMS_BENCH_HISTORY`` (default 100000) sets the longer history.
 """
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 
 from common.auth import Principal
 from common.db import Database
+from oms.history import HistoryService
 from oms.service import Edit, Force, MergeStrategy, OntologyService
 from oms.sql_store import SqlStore
 from oms.store import NewCommit, OntologyStore
@@ -146,6 +148,9 @@ def main() -> None:
                 force=Force(),
             ),
         )
+        loader.create_branch(
+            ADMIN, "replay", source="feature", base_branch="main", compatibility_mode=""
+        )
         for name in ("short", "long"):
             loader.create_branch(
                 ADMIN, name, source="main", base_branch="main", compatibility_mode=""
@@ -179,6 +184,24 @@ def main() -> None:
             "diff main..branch (1,000 types, field level)",
             lambda: service.diff("main", "feature", page_size=1000, page_token=""),
         )
+        rewrites = HistoryService(service.store, service.refs)
+        rebased, _ = timed(
+            "rebase a copy of the branch onto main (one commit)",
+            lambda: rewrites.rebase(
+                ADMIN, "replay", onto="main", message="", resolutions=(), expected_head=""
+            ),
+        )
+        timed(
+            f"revert that rebase's {CHANGED} changes",
+            lambda: rewrites.revert(
+                ADMIN,
+                "replay",
+                commit=rebased.commit.id,
+                message="",
+                resolutions=(),
+                force=Force(),
+            ),
+        )
         merged, _ = timed(
             "three-way merge of the branch into main (validated)",
             lambda: service.merge(
@@ -198,6 +221,7 @@ def main() -> None:
         print(
             f"  validation: {len(validation.findings)} findings, passed={validation.passed}; "
             f"diff: {len(diff.changes)} resources; merge: {merged.outcome.value}; "
+            f"rebase: {rebased.outcome.value}; "
             f"validation under 0.3 s: cold {cold_s < 0.3}, warm {warm_s < 0.3}"
         )
         service.store.close()

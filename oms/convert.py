@@ -9,7 +9,8 @@ are lower case in the domain). An ``UNSPECIFIED`` enum value is an absent field,
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -17,22 +18,25 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from common import errors
+from common.errors import FieldViolation
 from common.times import to_timestamp
 from oms import model
 from oms.compat import CompatibilityMode, Finding, Rule, Severity, severity_of
 from oms.diff import FieldChange, ResourceChange
-from oms.merge import Conflict
+from oms.merge import Choice, Conflict, Resolution
 from oms.model import Resource
 from oms.proposals import ProposalView
 from oms.rules import BranchRules
 from oms.service import MergeResult
-from oms.store import BranchRecord, CommitRecord, ThreadEntry
+from oms.store import BranchRecord, CommitChanges, TagRecord, ThreadEntry
 from oms.v1 import (
     branch_service_pb2,
     history_pb2,
     proposal_service_pb2,
     resources_pb2,
     schema_service_pb2,
+    tag_service_pb2,
 )
 
 M = TypeVar("M", bound=Message)
@@ -173,6 +177,43 @@ def resource_to_message(
     return target
 
 
+_SEGMENT = re.compile(r"(\w+)(\[[^\]]*\])?")
+
+
+def _at_path(key: str, path: str, value: Any, *, to_domain: bool) -> Any:
+    """A value at ``path`` of resource ``key`` in the domain's form or the API's JSON form.
+
+    Paths are as diffs and conflicts name them; enum values are the only difference. A path
+    the descriptors do not know (or a list order, ``#order``) is left as it is.
+    """
+    kind = KINDS.get(key.partition("/")[0])
+    if kind is None or path.endswith("#order"):
+        return value
+    descriptor: Any = kind.message.DESCRIPTOR
+    field: FieldDescriptor | None = None
+    item = False
+    for segment in path.split(".") if path else ():
+        match = _SEGMENT.fullmatch(segment)
+        if descriptor is None or match is None:
+            return value
+        field = descriptor.fields_by_name.get(match.group(1))
+        if field is None:
+            return value
+        item = bool(match.group(2))
+        descriptor = field.message_type
+    value = copy.deepcopy(value)
+    if descriptor is not None and not (field is not None and _is_map(field)):
+        for sub in value if isinstance(value, list) and not item else [value]:
+            if isinstance(sub, dict):
+                _convert(descriptor, sub, to_domain=to_domain)
+    elif field is not None and field.enum_type is not None:
+        convert = enum_to_domain if to_domain else enum_to_proto
+        names = value if isinstance(value, list) else [value]
+        converted = [convert(field.enum_type, n) or n if isinstance(n, str) else n for n in names]
+        value = converted if isinstance(value, list) else converted[0]
+    return value
+
+
 def to_value(value: Any) -> struct_pb2.Value:
     """Any JSON-like value as a ``google.protobuf.Value`` (``None`` -> null)."""
     message = struct_pb2.Value()
@@ -195,9 +236,8 @@ def _enum_name(enum: Any, value: str) -> str | None:
     return enum_to_proto(enum.DESCRIPTOR, value)
 
 
-def commit_to_message(
-    commit: CommitRecord, changes: list[tuple[str, str]] | None = None
-) -> history_pb2.Commit:
+def commit_to_message(found: CommitChanges) -> history_pb2.Commit:
+    commit = found.commit
     return history_pb2.Commit(
         id=commit.id,
         parents=commit.parents,
@@ -211,12 +251,16 @@ def commit_to_message(
             history_pb2.CommitChange(
                 resource=key, change_type=_enum_name(history_pb2.ChangeType, change)
             )
-            for key, change in changes or ()
+            for key, change in found.changes
         ],
+        change_count=found.count,
+        changes_truncated=found.count > len(found.changes),
     )
 
 
-def branch_to_message(branch: BranchRecord, head: CommitRecord | None = None) -> history_pb2.Branch:
+def branch_to_message(
+    branch: BranchRecord, head: CommitChanges | None = None
+) -> history_pb2.Branch:
     message = history_pb2.Branch(
         name=branch.name,
         head=branch.head,
@@ -234,9 +278,28 @@ def branch_to_message(branch: BranchRecord, head: CommitRecord | None = None) ->
     return message
 
 
-def field_change_to_message(change: FieldChange) -> history_pb2.FieldChange:
+def tag_to_message(tag: TagRecord, commit: CommitChanges | None = None) -> tag_service_pb2.Tag:
+    message = tag_service_pb2.Tag(
+        name=tag.name,
+        commit=tag.commit,
+        message=tag.message,
+        creator=tag.creator,
+        create_time=to_timestamp(tag.created_ns),
+    )
+    if commit is not None:
+        message.target_commit.CopyFrom(commit_to_message(commit))
+    return message
+
+
+def _api_value(key: str, path: str, value: Any) -> struct_pb2.Value:
+    return to_value(_at_path(key, path, value, to_domain=False))
+
+
+def field_change_to_message(key: str, change: FieldChange) -> history_pb2.FieldChange:
     return history_pb2.FieldChange(
-        path=change.path, old_value=to_value(change.old), new_value=to_value(change.new)
+        path=change.path,
+        old_value=_api_value(key, change.path, change.old),
+        new_value=_api_value(key, change.path, change.new),
     )
 
 
@@ -244,19 +307,52 @@ def resource_change_to_message(change: ResourceChange) -> history_pb2.ResourceCh
     return history_pb2.ResourceChange(
         resource=change.key,
         change_type=_enum_name(history_pb2.ChangeType, change.change_type),
-        fields=[field_change_to_message(f) for f in change.fields],
+        fields=[field_change_to_message(change.key, f) for f in change.fields],
     )
 
 
 def conflict_to_message(conflict: Conflict) -> history_pb2.MergeConflict:
+    """A conflict with its values in the API's JSON form, the form a resolution supplies."""
+    key, path = conflict.key, conflict.path
     return history_pb2.MergeConflict(
-        resource=conflict.key,
-        path=conflict.path,
+        resource=key,
+        path=path,
         kind=_enum_name(history_pb2.ConflictKind, conflict.kind),
-        base=to_value(conflict.base),
-        ours=to_value(conflict.ours),
-        theirs=to_value(conflict.theirs),
+        base=_api_value(key, path, conflict.base),
+        ours=_api_value(key, path, conflict.ours),
+        theirs=_api_value(key, path, conflict.theirs),
     )
+
+
+_CHOICES = {
+    history_pb2.RESOLUTION_CHOICE_OURS: Choice.OURS,
+    history_pb2.RESOLUTION_CHOICE_THEIRS: Choice.THEIRS,
+    history_pb2.RESOLUTION_CHOICE_VALUE: Choice.VALUE,
+}
+
+
+def resolutions_to_domain(
+    resolutions: Sequence[history_pb2.MergeResolution],
+) -> list[Resolution]:
+    """Resolutions with their values in the domain's form; a missing choice is a violation."""
+    missing = [
+        FieldViolation(f"resolutions[{i}].choice", "required: OURS, THEIRS or VALUE", "REQUIRED")
+        for i, r in enumerate(resolutions)
+        if r.choice not in _CHOICES
+    ]
+    if missing:
+        raise errors.invalid(missing)
+    return [
+        Resolution(
+            r.resource,
+            r.path,
+            _CHOICES[r.choice],
+            _at_path(r.resource, r.path, json_format.MessageToDict(r.value), to_domain=True)
+            if r.HasField("value")
+            else None,
+        )
+        for r in resolutions
+    ]
 
 
 def finding_to_message(finding: Finding) -> history_pb2.ValidationFinding:
@@ -287,10 +383,13 @@ def rule_to_message(rule: Rule) -> history_pb2.CompatibilityRule:
     )
 
 
-def merge_result_to_message(result: MergeResult) -> branch_service_pb2.MergeBranchResponse:
+def merge_result_to_message(
+    result: MergeResult, changes: CommitChanges
+) -> branch_service_pb2.MergeBranchResponse:
+    """``changes`` are those of ``result.commit``, as every commit message lists them."""
     return branch_service_pb2.MergeBranchResponse(
         outcome=f"MERGE_OUTCOME_{result.outcome.value}",
-        commit=commit_to_message(result.commit),
+        commit=commit_to_message(changes),
         findings=[finding_to_message(f) for f in result.findings],
     )
 

@@ -22,6 +22,7 @@ from common.outbox import OutboxEvent
 from common.permissions import Permission
 from oms.compat import has_breaking
 from oms.diff import ResourceChange, diff_snapshots
+from oms.merge import Resolution
 from oms.rules import APPROVE, COMMENT, REQUEST_CHANGES, BranchRules, Review, approvers
 from oms.service import (
     Comparison,
@@ -31,6 +32,7 @@ from oms.service import (
     MergeStrategy,
     OntologyService,
     ViaProposal,
+    clamp_page_size,
 )
 from oms.store import CommitRecord, ProposalRecord, ProposalStore, ThreadEntry
 from oms.tree import content_hash
@@ -44,8 +46,6 @@ MAX_DIFF = 1000
 """Changes a proposal shows; DiffRefs pages through the rest."""
 LIST_SCAN_LIMIT = 2_000
 """Proposals one page of OPEN or APPROVED ones reads at most."""
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ class ProposalService:
         than its size; past :data:`LIST_SCAN_LIMIT` proposals it comes back short, with a
         token to go on, as a filtered history does.
         """
-        size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        size = clamp_page_size(page_size)
         query = {"list": "proposals", "state": state, "target": target}
         before = str(pages.decode(page_token, query=query).get("before", "")) if page_token else ""
         stored = [OPEN] if state in (OPEN, APPROVED) else [state] if state else []
@@ -159,7 +159,7 @@ class ProposalService:
         self, proposal_id: str, *, page_size: int, page_token: str
     ) -> pages.Page[ThreadEntry]:
         self.store.proposal(proposal_id)
-        size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
+        size = clamp_page_size(page_size)
         query = {"comments": proposal_id}
         after = pages.decode(page_token, query=query).get("after", 0) if page_token else 0
         if not isinstance(after, int):
@@ -387,8 +387,11 @@ class ProposalService:
         strategy: MergeStrategy,
         message: str,
         force: Force,
+        resolutions: Sequence[Resolution] = (),
     ) -> tuple[ProposalView, MergeResult]:
-        """Merge through the branch merge; the proposal is marked merged once it has.
+        """Merge through the branch merge, conflicts settled by ``resolutions``.
+
+        The proposal is marked merged once the branch merge has.
 
         The two are separate transactions: a proposal whose changes merged but which is not yet
         marked (a crash between them) merges again as UP_TO_DATE and is marked then.
@@ -408,6 +411,7 @@ class ProposalService:
             message=message or current.title,
             force=force,
             via=via,
+            resolutions=resolutions,
         )
         merged = _with_etag(
             replace(current, state=MERGED, merge_commit=result.commit.id, updated_ns=times.now())

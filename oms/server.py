@@ -13,6 +13,7 @@ from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import TokenSource, connect_users
 from oms import convert
+from oms.history import HistoryService
 from oms.proposals import ProposalService
 from oms.service import OntologyService
 from oms.servicers import (
@@ -21,14 +22,21 @@ from oms.servicers import (
     POLICIES,
     PROPOSAL_SERVICE,
     SCHEMA_SERVICE,
+    TAG_SERVICE,
     BranchServicer,
     ProposalServicer,
     ResourceMessages,
     SchemaServicer,
+    TagServicer,
 )
 from oms.settings import Settings
 from oms.sql_store import SqlStore, outbox
-from oms.v1 import branch_service_pb2_grpc, proposal_service_pb2_grpc, schema_service_pb2_grpc
+from oms.v1 import (
+    branch_service_pb2_grpc,
+    proposal_service_pb2_grpc,
+    schema_service_pb2_grpc,
+    tag_service_pb2_grpc,
+)
 
 
 def build_server(
@@ -49,7 +57,9 @@ def build_server(
     service = OntologyService(store)
     blocking = Blocking(settings.runtime.blocking_threads)
     schema = SchemaServicer(service, blocking, ResourceMessages(settings.cache_entries))
-    branches = BranchServicer(service, blocking)
+    history = HistoryService(store, service.refs)
+    branches = BranchServicer(service, history, blocking)
+    tags = TagServicer(service, history, blocking)
     proposals = ProposalServicer(ProposalService(service, store), blocking)
     server = create_server(
         settings.listen,
@@ -67,6 +77,9 @@ def build_server(
                 PROPOSAL_SERVICE,
                 proposal_service_pb2_grpc.add_ProposalServiceServicer_to_server,
                 proposals,
+            ),
+            ServiceRegistration(
+                TAG_SERVICE, tag_service_pb2_grpc.add_TagServiceServicer_to_server, tags
             ),
         ],
         policies=POLICIES,

@@ -31,13 +31,15 @@ from oms.compat import (
     has_breaking,
 )
 from oms.diff import ResourceChange, diff_snapshots
-from oms.merge import merge_snapshots
+from oms.merge import MergedSnapshots, Resolution, check_resolutions, merge_snapshots
 from oms.model import FIELDS, SINGULAR, Overlay, Resource, normalize, resource_key, split_key
+from oms.refs import Refs
 from oms.rules import BranchRules, Review, approvers, check_approvals, second_admins
 from oms.store import (
     BRANCH_SETTINGS,
     MAIN,
     BranchRecord,
+    CommitChanges,
     CommitRecord,
     NewCommit,
     OntologyStore,
@@ -50,6 +52,8 @@ MAX_PAGE_SIZE = 1000
 BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 COMMIT_ID = re.compile(r"[0-9a-f]{64}")
 MAX_REQUIRED_APPROVALS = 10
+INLINE_CHANGES = 100
+"""The changes a commit lists inline; a bigger one is read whole through DiffRefs."""
 
 
 class MergeStrategy(StrEnum):
@@ -74,11 +78,15 @@ class MergeOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class Stored:
-    """A resource as read from a snapshot, with the etag that guards updates to it."""
+    """A resource as read from a snapshot or written, with the etag that guards updates.
+
+    ``commit`` is the commit a write made (empty for a read).
+    """
 
     collection: str
     resource: Resource
     etag: str
+    commit: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,7 @@ class Comparison:
     findings: list[Finding]
 
 
-def _page_size(size: int, default: int = DEFAULT_PAGE_SIZE) -> int:
+def clamp_page_size(size: int, default: int = DEFAULT_PAGE_SIZE) -> int:
     return pages.page_size(size, default=default, maximum=MAX_PAGE_SIZE)
 
 
@@ -164,13 +172,14 @@ class OntologyService:
 
     def __init__(self, store: OntologyStore) -> None:
         self.store = store
+        self.refs = Refs(store)
 
     # -- reading resources ----------------------------------------------------------------
 
     def _at(self, branch: str, revision: str) -> Snapshot:
         """The snapshot at ``revision`` when given, else at the head of ``branch``."""
         if revision:
-            return self.store.snapshot(self.store.resolve(revision).id)
+            return self.store.snapshot(self.refs.resolve(revision, field="revision").id)
         return self.store.snapshot(self.store.branch(branch).head)
 
     @staticmethod
@@ -192,7 +201,7 @@ class OntologyService:
         self, branch: str, collection: str, *, revision: str, page_size: int, page_token: str
     ) -> pages.Page[Stored]:
         """A page in api_name order; later pages read the commit the first one read."""
-        size = _page_size(page_size)
+        size = clamp_page_size(page_size)
         after = ""
         if page_token:
             state = pages.decode(page_token, query={"list": collection})
@@ -291,7 +300,7 @@ class OntologyService:
         *,
         etag: str,
         message: str,
-    ) -> None:
+    ) -> CommitRecord:
         key = resource_key(collection, api_name)
         head = self.store.branch(branch)
         snapshot = self.store.snapshot(head.head)
@@ -302,7 +311,9 @@ class OntologyService:
             raise errors.FailedPrecondition(
                 f"{key} is still referenced", reason="RESOURCE_IN_USE", violations=violations
             )
-        self._commit(principal, head, snapshot, {key: None}, message or f"Delete {key}", Force())
+        return self._commit(
+            principal, head, snapshot, {key: None}, message or f"Delete {key}", Force()
+        )
 
     def commit_changes(
         self,
@@ -321,7 +332,7 @@ class OntologyService:
             raise errors.invalid([FieldViolation("message", "a commit message is required")])
         head = self.store.branch(branch)
         if expected_head and expected_head != head.head:
-            raise _head_moved(branch, expected_head, head.head)
+            raise head_moved(branch, expected_head, head.head)
         snapshot = self.store.snapshot(head.head)
         snapshot.prefetch(e.key for e in edits)
         changes: dict[str, Resource | None] = {}
@@ -398,8 +409,8 @@ class OntologyService:
         violations = check_resource(collection, resource, snapshot)
         if violations:
             raise errors.invalid(violations)
-        self._commit(principal, head, snapshot, {key: resource}, message, Force())
-        return Stored(collection, resource, resource_etag(resource))
+        commit = self._commit(principal, head, snapshot, {key: resource}, message, Force())
+        return Stored(collection, resource, resource_etag(resource), commit.id)
 
     def _commit(
         self,
@@ -419,11 +430,11 @@ class OntologyService:
         forced = False
         if branch.protected:
             try:
-                _refuse_direct(branch, "writes")
+                refuse_direct(branch, "writes")
                 findings = check_compatibility(
                     snapshot, Overlay(snapshot, changes), branch.compatibility_mode, changes
                 )
-                forced = _allow_breaking(
+                forced = allow_breaking(
                     principal, branch.name, branch.compatibility_mode, findings, force
                 )
             except errors.FailedPrecondition as refusal:
@@ -477,23 +488,17 @@ class OntologyService:
         base_branch: str,
         compatibility_mode: str,
     ) -> tuple[BranchRecord, CommitRecord]:
-        violations = []
-        if not BRANCH_NAME.fullmatch(name) or COMMIT_ID.fullmatch(name):
-            violations.append(
-                FieldViolation(
-                    "name",
-                    "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit, "
-                    "and not a commit id",
-                    "INVALID_FORMAT",
-                )
-            )
+        violations = ref_name_violations(name)
         mode = _mode(compatibility_mode, "compatibility_mode", violations)
         if violations:
             raise errors.invalid(violations)
         source = source or MAIN
-        start = self.store.resolve(source)
+        start = self.refs.resolve(source, field="source")
         if not base_branch:
-            base_branch = source if start.id != source else MAIN
+            try:
+                base_branch = self.store.branch(source).name
+            except errors.NotFound:
+                base_branch = MAIN  # a tag, a commit id, `main~1`: no branch to follow
         self.store.branch(base_branch)
         record = BranchRecord(
             name=name,
@@ -520,7 +525,7 @@ class OntologyService:
         return branch, self.store.commit(branch.head)
 
     def list_branches(self, *, page_size: int, page_token: str) -> pages.Page[BranchRecord]:
-        size = _page_size(page_size)
+        size = clamp_page_size(page_size)
         query = {"list": "branches"}
         after = str(pages.decode(page_token, query=query).get("after", "")) if page_token else ""
         found = self.store.branches(after=after, limit=size + 1)
@@ -630,7 +635,7 @@ class OntologyService:
                 raise errors.invalid(
                     [FieldViolation("resource", "not a resource key like objectTypes/Employee")]
                 ) from exc
-        size = _page_size(page_size)
+        size = clamp_page_size(page_size)
         query = {"log": ref, "resource": resource}
         if page_token:
             state = pages.decode(page_token, query=query)
@@ -638,17 +643,24 @@ class OntologyService:
             for commit_id in frontier:
                 self.store.commit(commit_id)
         else:
-            frontier = [self.store.resolve(ref).id]
+            frontier = [self.refs.resolve(ref, field="branch").id]
         found, rest = self.store.log(frontier, resource=resource or None, limit=size)
         token = pages.encode({"frontier": rest}, query=query) if rest else ""
         return pages.Page(found, token)
 
-    def get_commit(self, commit_id: str) -> tuple[CommitRecord, list[tuple[str, str]]]:
-        commit = self.store.commit(commit_id)
-        return commit, self.store.changes_in(commit.id)
+    def get_commit(self, ref: str) -> CommitRecord:
+        return self.refs.resolve(ref, field="id")
+
+    def changes_of(self, commits: Sequence[CommitRecord]) -> list[CommitChanges]:
+        """Each commit with its inline changes: what every response carrying a commit shows."""
+        out = []
+        for commit in commits:
+            changes, count = self.store.changes_in(commit.id, limit=INLINE_CHANGES)
+            out.append(CommitChanges(commit, changes, count))
+        return out
 
     def diff(self, base: str, head: str, *, page_size: int, page_token: str) -> DiffPage:
-        size = _page_size(page_size, default=100)
+        size = clamp_page_size(page_size, default=100)
         query = {"diff": [base, head]}
         if page_token:
             state = pages.decode(page_token, query=query)
@@ -656,7 +668,8 @@ class OntologyService:
             new = self.store.commit(str(state.get("head")))
             after = str(state.get("after", ""))
         else:
-            old, new, after = self.store.resolve(base), self.store.resolve(head), ""
+            old = self.refs.resolve(base, field="base")
+            new, after = self.refs.resolve(head, field="head"), ""
         keys = sorted(k for k in self.store.changed_keys(old.id, new.id) if k > after)
         page = keys[:size]
         old_snapshot, new_snapshot = self.store.snapshot(old.id), self.store.snapshot(new.id)
@@ -679,18 +692,28 @@ class OntologyService:
         message: str,
         force: Force,
         via: ViaProposal | None = None,
+        resolutions: Sequence[Resolution] = (),
     ) -> MergeResult:
         """Merge ``source`` into ``target`` (default: its base branch), ``via`` a proposal.
 
-        Nothing is merged on conflicts, invalid results, refused breaking changes, a target
-        that takes proposals only (without ``via``) or missing approvals; the refusal is
-        recorded (``oms.branch.merge_refused``) in a transaction of its own.
+        ``resolutions`` settle conflicts. Nothing is merged on conflicts, invalid results,
+        refused breaking changes, a target that takes proposals only (without ``via``) or
+        missing approvals; the refusal is recorded (``oms.branch.merge_refused``) in a
+        transaction of its own.
         """
+        check_resolutions(resolutions)
         src = self.store.branch(source)
         target = target or src.base_branch
         try:
             return self._merge(
-                principal, src, target, strategy=strategy, message=message, force=force, via=via
+                principal,
+                src,
+                target,
+                strategy=strategy,
+                message=message,
+                force=force,
+                resolutions=resolutions,
+                via=via,
             )
         except errors.FailedPrecondition as refusal:
             if refusal.reason in MERGE_REFUSALS:
@@ -708,6 +731,7 @@ class OntologyService:
         message: str,
         force: Force,
         via: ViaProposal | None,
+        resolutions: Sequence[Resolution],
     ) -> MergeResult:
         source = src.name
         if target == source:
@@ -717,7 +741,7 @@ class OntologyService:
         rules = BranchRules.of(dst)
         approved: list[Review] = []
         if via is None:
-            _refuse_direct(dst, "merges")
+            refuse_direct(dst, "merges")
         else:
             rules = rules.stricter(via.validated)
             approved = approvers(via.reviews, source_head=theirs_id, author=via.author, rules=rules)
@@ -727,7 +751,10 @@ class OntologyService:
             raise errors.FailedPrecondition(
                 f"{source} and {target} share no history", reason="NO_MERGE_BASE"
             )
+        what = f"merging {source} into {target}"
+        metadata = {"source": source, "target": target, "merge_base": base_id}
         if base_id == theirs_id:
+            nothing_to_resolve(resolutions, what, metadata)
             return MergeResult(MergeOutcome.UP_TO_DATE, self.store.commit(ours_id))
         ours = self.store.snapshot(ours_id)
         theirs = self.store.snapshot(theirs_id)
@@ -735,6 +762,7 @@ class OntologyService:
         fast_forward = base_id == ours_id
         parents: tuple[str, ...]
         if fast_forward:
+            nothing_to_resolve(resolutions, what, metadata)
             theirs.prefetch(theirs_keys)
             changes: dict[str, Resource | None] = {k: theirs.get(k) for k in theirs_keys}
         else:
@@ -742,29 +770,14 @@ class OntologyService:
             base = self.store.snapshot(base_id)
             for snapshot in (base, ours, theirs):
                 snapshot.prefetch(keys)
-            result = merge_snapshots(base, ours, theirs, keys)
-            if result.conflicts:
-                raise errors.FailedPrecondition(
-                    f"merging {source} into {target} conflicts in {len(result.conflicts)} places",
-                    reason="MERGE_CONFLICT",
-                    metadata={"source": source, "target": target, "merge_base": base_id},
-                    details=result.conflicts,
-                )
-            if result.violations:
-                raise errors.FailedPrecondition(
-                    f"merging {source} into {target} gives an invalid ontology",
-                    reason="MERGE_INVALID",
-                    violations=[
-                        FieldViolation(key, f"{v.field}: {v.description}", v.reason)
-                        for key, found in sorted(result.violations.items())
-                        for v in found
-                    ],
-                )
+            result = merge_snapshots(base, ours, theirs, keys, resolutions)
+            if not result.clean:
+                result.refuse(what, metadata)
             changes = result.changes
         mode = rules.compatibility_mode
         findings = check_compatibility(ours, Overlay(ours, changes), mode, changes)
         forced = (
-            _allow_breaking(principal, target, mode, findings, force) if rules.protected else False
+            allow_breaking(principal, target, mode, findings, force) if rules.protected else False
         )
         approved_by = second_admins(principal.username, approved) if forced and via else ()
         if strategy is MergeStrategy.SQUASH:
@@ -839,7 +852,7 @@ class OntologyService:
         record = self.store.branch(branch)
         head = self.store.commit(record.head)
         if against:
-            base = self.store.resolve(against)
+            base = self.refs.resolve(against, field="against")
         else:
             base = self.departure(head, self.store.branch(record.base_branch))
         checked_mode = checked_mode or record.compatibility_mode
@@ -863,6 +876,27 @@ class OntologyService:
             ]
         )
         return Validation(passed, checked_mode, base, head, findings)
+
+
+def ref_name_violations(name: str) -> list[FieldViolation]:
+    """What is wrong with a new branch's or tag's name (nothing when it is fine)."""
+    if BRANCH_NAME.fullmatch(name) and not COMMIT_ID.fullmatch(name):
+        return []
+    return [
+        FieldViolation(
+            "name",
+            "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+            "and not a commit id",
+            "INVALID_FORMAT",
+        )
+    ]
+
+
+def nothing_to_resolve(
+    resolutions: Sequence[Resolution], what: str, metadata: Mapping[str, str]
+) -> None:
+    """Refuse resolutions given to a merge that meets no conflict (up to date, fast-forward)."""
+    MergedSnapshots({}, unmatched=tuple(range(len(resolutions)))).refuse(what, metadata)
 
 
 MERGE_REFUSALS = frozenset(
@@ -908,7 +942,7 @@ def _proposal_fields(via: ViaProposal | None, approved_by: tuple[str, ...]) -> d
     return {"proposal": via.proposal, "force_approved_by": list(approved_by)}
 
 
-def _refuse_direct(branch: BranchRecord, what: str) -> None:
+def refuse_direct(branch: BranchRecord, what: str) -> None:
     """Refuse a write or a branch merge into a protected branch that takes proposals only."""
     if branch.protected and branch.requires_proposal:
         raise errors.FailedPrecondition(
@@ -947,7 +981,7 @@ def _check_etag(key: str, given: str, current: str) -> None:
         )
 
 
-def _head_moved(branch: str, expected: str, current: str) -> errors.Aborted:
+def head_moved(branch: str, expected: str, current: str) -> errors.Aborted:
     return errors.Aborted(
         f"branch {branch!r} is at {current}, not {expected}",
         reason="BRANCH_HEAD_MOVED",
@@ -965,7 +999,7 @@ def _mode(value: str, field_name: str, violations: list[FieldViolation]) -> str:
     return value
 
 
-def _allow_breaking(
+def allow_breaking(
     principal: Principal, branch: str, mode: str, findings: list[Finding], force: Force
 ) -> bool:
     """Whether breaking changes into a protected branch go ahead (forced); raises otherwise."""

@@ -23,9 +23,11 @@ from common.lru import LruCache
 from common.permissions import Permission
 from oms import convert
 from oms.convert import COLLECTION_OF_FIELD, Kind, L, M
+from oms.history import HistoryService
 from oms.model import resource_key
 from oms.proposals import ProposalService, ProposalView
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
+from oms.store import BranchRecord, CommitRecord, TagRecord
 from oms.v1 import (
     branch_service_pb2,
     branch_service_pb2_grpc,
@@ -34,6 +36,8 @@ from oms.v1 import (
     resources_pb2,
     schema_service_pb2,
     schema_service_pb2_grpc,
+    tag_service_pb2,
+    tag_service_pb2_grpc,
 )
 from oms.v1 import proposal_service_pb2 as ps
 
@@ -41,9 +45,17 @@ DOMAIN = "oms.mesh"
 SCHEMA_SERVICE = "oms.v1.SchemaService"
 BRANCH_SERVICE = "oms.v1.BranchService"
 PROPOSAL_SERVICE = "oms.v1.ProposalService"
+TAG_SERVICE = "oms.v1.TagService"
+COMMIT_HEADER = "x-mesh-commit"
+"""Response metadata (initial, so Envoy passes it on as an HTTP response header) naming the
+commit a schema write made: a single-resource write answers with the resource alone."""
 
 Context = Any
-"""``grpc.aio.ServicerContext``; the servicers read nothing from it."""
+"""``grpc.aio.ServicerContext``; the servicers use it only to send :data:`COMMIT_HEADER`."""
+
+
+async def _send_commit(context: Context, commit: str) -> None:
+    await context.send_initial_metadata(((COMMIT_HEADER, commit),))
 
 
 def _required(request: Message, *names: str) -> None:
@@ -115,16 +127,23 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
         self, request: schema_service_pb2.CommitChangesRequest, context: Context
     ) -> history_pb2.Commit:
         _required(request, "branch")
-        commit = await self._run(
-            self._service.commit_changes,
-            current_principal(),
-            request.branch,
-            [_edit(c) for c in request.changes],
-            message=request.message,
-            expected_head=request.expected_head,
-            force=Force(request.force, request.force_reason),
+        current = current_principal()
+        (found,) = await self._run(
+            lambda: self._service.changes_of(
+                [
+                    self._service.commit_changes(
+                        current,
+                        request.branch,
+                        [_edit(c) for c in request.changes],
+                        message=request.message,
+                        expected_head=request.expected_head,
+                        force=Force(request.force, request.force_reason),
+                    )
+                ]
+            )
         )
-        return convert.commit_to_message(commit)
+        await _send_commit(context, found.commit.id)
+        return convert.commit_to_message(found)
 
     # -- ObjectTypes ---------------------------------------------------------------
 
@@ -141,17 +160,17 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
     async def CreateObjectType(
         self, request: schema_service_pb2.CreateObjectTypeRequest, context: Context
     ) -> resources_pb2.ObjectType:
-        return await self._create(convert.OBJECT_TYPE, request)
+        return await self._create(convert.OBJECT_TYPE, request, context)
 
     async def UpdateObjectType(
         self, request: schema_service_pb2.UpdateObjectTypeRequest, context: Context
     ) -> resources_pb2.ObjectType:
-        return await self._update(convert.OBJECT_TYPE, request)
+        return await self._update(convert.OBJECT_TYPE, request, context)
 
     async def DeleteObjectType(
         self, request: schema_service_pb2.DeleteObjectTypeRequest, context: Context
     ) -> empty_pb2.Empty:
-        return await self._delete(convert.OBJECT_TYPE, request)
+        return await self._delete(convert.OBJECT_TYPE, request, context)
 
     # -- LinkTypes ---------------------------------------------------------------
 
@@ -168,17 +187,17 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
     async def CreateLinkType(
         self, request: schema_service_pb2.CreateLinkTypeRequest, context: Context
     ) -> resources_pb2.LinkType:
-        return await self._create(convert.LINK_TYPE, request)
+        return await self._create(convert.LINK_TYPE, request, context)
 
     async def UpdateLinkType(
         self, request: schema_service_pb2.UpdateLinkTypeRequest, context: Context
     ) -> resources_pb2.LinkType:
-        return await self._update(convert.LINK_TYPE, request)
+        return await self._update(convert.LINK_TYPE, request, context)
 
     async def DeleteLinkType(
         self, request: schema_service_pb2.DeleteLinkTypeRequest, context: Context
     ) -> empty_pb2.Empty:
-        return await self._delete(convert.LINK_TYPE, request)
+        return await self._delete(convert.LINK_TYPE, request, context)
 
     # -- ActionTypes ---------------------------------------------------------------
 
@@ -195,17 +214,17 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
     async def CreateActionType(
         self, request: schema_service_pb2.CreateActionTypeRequest, context: Context
     ) -> resources_pb2.ActionType:
-        return await self._create(convert.ACTION_TYPE, request)
+        return await self._create(convert.ACTION_TYPE, request, context)
 
     async def UpdateActionType(
         self, request: schema_service_pb2.UpdateActionTypeRequest, context: Context
     ) -> resources_pb2.ActionType:
-        return await self._update(convert.ACTION_TYPE, request)
+        return await self._update(convert.ACTION_TYPE, request, context)
 
     async def DeleteActionType(
         self, request: schema_service_pb2.DeleteActionTypeRequest, context: Context
     ) -> empty_pb2.Empty:
-        return await self._delete(convert.ACTION_TYPE, request)
+        return await self._delete(convert.ACTION_TYPE, request, context)
 
     # -- Interfaces ---------------------------------------------------------------
 
@@ -222,17 +241,17 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
     async def CreateInterface(
         self, request: schema_service_pb2.CreateInterfaceRequest, context: Context
     ) -> resources_pb2.Interface:
-        return await self._create(convert.INTERFACE, request)
+        return await self._create(convert.INTERFACE, request, context)
 
     async def UpdateInterface(
         self, request: schema_service_pb2.UpdateInterfaceRequest, context: Context
     ) -> resources_pb2.Interface:
-        return await self._update(convert.INTERFACE, request)
+        return await self._update(convert.INTERFACE, request, context)
 
     async def DeleteInterface(
         self, request: schema_service_pb2.DeleteInterfaceRequest, context: Context
     ) -> empty_pb2.Empty:
-        return await self._delete(convert.INTERFACE, request)
+        return await self._delete(convert.INTERFACE, request, context)
 
     # -- SharedProperties ---------------------------------------------------------------
 
@@ -249,17 +268,17 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
     async def CreateSharedProperty(
         self, request: schema_service_pb2.CreateSharedPropertyRequest, context: Context
     ) -> resources_pb2.SharedProperty:
-        return await self._create(convert.SHARED_PROPERTY, request)
+        return await self._create(convert.SHARED_PROPERTY, request, context)
 
     async def UpdateSharedProperty(
         self, request: schema_service_pb2.UpdateSharedPropertyRequest, context: Context
     ) -> resources_pb2.SharedProperty:
-        return await self._update(convert.SHARED_PROPERTY, request)
+        return await self._update(convert.SHARED_PROPERTY, request, context)
 
     async def DeleteSharedProperty(
         self, request: schema_service_pb2.DeleteSharedPropertyRequest, context: Context
     ) -> empty_pb2.Empty:
-        return await self._delete(convert.SHARED_PROPERTY, request)
+        return await self._delete(convert.SHARED_PROPERTY, request, context)
 
     # -- what the collections share ---------------------------------------------------
 
@@ -269,6 +288,19 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
         """``read`` and the conversion of what it returns, both in the blocking pool."""
         message = await self._run(lambda: self._messages.of(read(*args, **kwargs)))
         return cast(M, message)  # the message of the collection read, by kind.collection
+
+    async def _written(
+        self, context: Context, write: Callable[..., Stored], *args: Any, **kwargs: Any
+    ) -> Any:
+        """``write``, its resource's message, and the commit it made sent as metadata."""
+
+        def run() -> tuple[Message, str]:
+            stored = write(*args, **kwargs)
+            return self._messages.of(stored), stored.commit
+
+        message, commit = await self._run(run)
+        await _send_commit(context, commit)
+        return message
 
     async def _get(self, kind: Kind[M, Any], request: Any) -> M:
         _required(request, "branch", "api_name")
@@ -298,39 +330,47 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
 
         return await self._run(page)
 
-    async def _create(self, kind: Kind[M, Any], request: Any) -> M:
+    async def _create(self, kind: Kind[M, Any], request: Any, context: Context) -> M:
         _required(request, "branch")
         raw = convert.resource_to_domain(getattr(request, kind.field))
-        return await self._resource(
-            kind,
-            self._service.create,
-            current_principal(),
-            request.branch,
-            kind.collection,
-            raw,
-            request.message,
+        return cast(
+            M,
+            await self._written(
+                context,
+                self._service.create,
+                current_principal(),
+                request.branch,
+                kind.collection,
+                raw,
+                request.message,
+            ),
         )
 
-    async def _update(self, kind: Kind[M, Any], request: Any) -> M:
+    async def _update(self, kind: Kind[M, Any], request: Any, context: Context) -> M:
         _required(request, "branch")
         resource = getattr(request, kind.field)
         mask = [p for p in request.update_mask.paths if p != "*"]
-        return await self._resource(
-            kind,
-            self._service.update,
-            current_principal(),
-            request.branch,
-            kind.collection,
-            convert.resource_to_domain(resource),
-            mask=mask,
-            explicit=convert.resource_to_domain(resource, explicit=True),
-            etag=resource.etag,
-            message=request.message,
+        return cast(
+            M,
+            await self._written(
+                context,
+                self._service.update,
+                current_principal(),
+                request.branch,
+                kind.collection,
+                convert.resource_to_domain(resource),
+                mask=mask,
+                explicit=convert.resource_to_domain(resource, explicit=True),
+                etag=resource.etag,
+                message=request.message,
+            ),
         )
 
-    async def _delete(self, kind: Kind[Any, Any], request: Any) -> empty_pb2.Empty:
+    async def _delete(
+        self, kind: Kind[Any, Any], request: Any, context: Context
+    ) -> empty_pb2.Empty:
         _required(request, "branch", "api_name")
-        await self._run(
+        commit = await self._run(
             self._service.delete,
             current_principal(),
             request.branch,
@@ -339,36 +379,57 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
             etag=request.etag,
             message=request.message,
         )
+        await _send_commit(context, commit.id)
         return empty_pb2.Empty()
 
 
 class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
-    """Branches, history, diff, merge and validation."""
+    """Branches, history, diff, merge, rebase, revert and validation.
 
-    def __init__(self, service: OntologyService, blocking: Blocking) -> None:
+    Every commit a response carries lists its changes (:meth:`OntologyService.changes_of`),
+    read in the same hop to the blocking pool as the call.
+    """
+
+    def __init__(
+        self, service: OntologyService, history: HistoryService, blocking: Blocking
+    ) -> None:
         self._service = service
+        self._history = history
         self._run = blocking.run
+
+    def _branch(self, found: tuple[BranchRecord, CommitRecord]) -> history_pb2.Branch:
+        branch, head = found
+        (changes,) = self._service.changes_of([head])
+        return convert.branch_to_message(branch, changes)
+
+    def _commit(self, commit: CommitRecord) -> history_pb2.Commit:
+        (changes,) = self._service.changes_of([commit])
+        return convert.commit_to_message(changes)
 
     async def CreateBranch(
         self, request: branch_service_pb2.CreateBranchRequest, context: Context
     ) -> history_pb2.Branch:
         _required(request, "name")
-        branch, head = await self._run(
-            self._service.create_branch,
-            current_principal(),
-            request.name,
-            source=request.source,
-            base_branch=request.base_branch,
-            compatibility_mode=convert.compatibility_mode_to_domain(request.compatibility_mode),
+        principal = current_principal()
+        return await self._run(
+            lambda: self._branch(
+                self._service.create_branch(
+                    principal,
+                    request.name,
+                    source=request.source,
+                    base_branch=request.base_branch,
+                    compatibility_mode=convert.compatibility_mode_to_domain(
+                        request.compatibility_mode
+                    ),
+                )
+            )
         )
-        return convert.branch_to_message(branch, head)
 
     async def GetBranch(
         self, request: branch_service_pb2.GetBranchRequest, context: Context
     ) -> history_pb2.Branch:
         _required(request, "name")
-        branch, head = await self._run(self._service.get_branch, request.name)
-        return convert.branch_to_message(branch, head)
+        return await self._run(lambda: self._branch(self._service.get_branch(request.name)))
 
     async def ListBranches(
         self, request: branch_service_pb2.ListBranchesRequest, context: Context
@@ -386,24 +447,28 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
     ) -> history_pb2.Branch:
         if not request.branch.name:
             raise errors.invalid([FieldViolation("branch.name", "required", "REQUIRED")])
-        branch, head = await self._run(
-            self._service.update_branch,
-            current_principal(),
-            request.branch.name,
-            list(request.update_mask.paths),
-            {
-                "compatibility_mode": convert.compatibility_mode_to_domain(
-                    request.branch.compatibility_mode
-                ),
-                "protected": request.branch.protected,
-                "base_branch": request.branch.base_branch,
-                "requires_proposal": request.branch.requires_proposal,
-                "required_approvals": request.branch.required_approvals,
-                "allow_self_approval": request.branch.allow_self_approval,
-            },
-            reason=request.reason,
+        principal = current_principal()
+        values = {
+            "compatibility_mode": convert.compatibility_mode_to_domain(
+                request.branch.compatibility_mode
+            ),
+            "protected": request.branch.protected,
+            "base_branch": request.branch.base_branch,
+            "requires_proposal": request.branch.requires_proposal,
+            "required_approvals": request.branch.required_approvals,
+            "allow_self_approval": request.branch.allow_self_approval,
+        }
+        return await self._run(
+            lambda: self._branch(
+                self._service.update_branch(
+                    principal,
+                    request.branch.name,
+                    list(request.update_mask.paths),
+                    values,
+                    reason=request.reason,
+                )
+            )
         )
-        return convert.branch_to_message(branch, head)
 
     async def DeleteBranch(
         self, request: branch_service_pb2.DeleteBranchRequest, context: Context
@@ -416,24 +481,28 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.ListCommitsRequest, context: Context
     ) -> branch_service_pb2.ListCommitsResponse:
         _required(request, "branch")
-        page = await self._run(
-            self._service.list_commits,
-            request.branch,
-            resource=request.resource,
-            page_size=request.page_size,
-            page_token=request.page_token,
-        )
-        return branch_service_pb2.ListCommitsResponse(
-            commits=[convert.commit_to_message(c) for c in page.items],
-            next_page_token=page.next_page_token,
-        )
+
+        def page() -> branch_service_pb2.ListCommitsResponse:
+            found = self._service.list_commits(
+                request.branch,
+                resource=request.resource,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            return branch_service_pb2.ListCommitsResponse(
+                commits=[
+                    convert.commit_to_message(c) for c in self._service.changes_of(found.items)
+                ],
+                next_page_token=found.next_page_token,
+            )
+
+        return await self._run(page)
 
     async def GetCommit(
         self, request: branch_service_pb2.GetCommitRequest, context: Context
     ) -> history_pb2.Commit:
         _required(request, "id")
-        commit, changes = await self._run(self._service.get_commit, request.id)
-        return convert.commit_to_message(commit, changes)
+        return await self._run(lambda: self._commit(self._service.get_commit(request.id)))
 
     async def DiffRefs(
         self, request: branch_service_pb2.DiffRefsRequest, context: Context
@@ -457,16 +526,66 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         self, request: branch_service_pb2.MergeBranchRequest, context: Context
     ) -> branch_service_pb2.MergeBranchResponse:
         _required(request, "branch")
-        result = await self._run(
-            self._service.merge,
-            current_principal(),
-            request.branch,
-            target=request.target,
-            strategy=_strategy(request.strategy),
-            message=request.message,
-            force=Force(request.force, request.force_reason),
+        principal = current_principal()
+        resolutions = convert.resolutions_to_domain(request.resolutions)
+
+        def merge() -> branch_service_pb2.MergeBranchResponse:
+            result = self._service.merge(
+                principal,
+                request.branch,
+                target=request.target,
+                strategy=_strategy(request.strategy),
+                message=request.message,
+                force=Force(request.force, request.force_reason),
+                resolutions=resolutions,
+            )
+            (changes,) = self._service.changes_of([result.commit])
+            return convert.merge_result_to_message(result, changes)
+
+        return await self._run(merge)
+
+    async def RebaseBranch(
+        self, request: branch_service_pb2.RebaseBranchRequest, context: Context
+    ) -> branch_service_pb2.RebaseBranchResponse:
+        _required(request, "branch")
+        principal = current_principal()
+        resolutions = convert.resolutions_to_domain(request.resolutions)
+
+        def rebase() -> branch_service_pb2.RebaseBranchResponse:
+            result = self._history.rebase(
+                principal,
+                request.branch,
+                onto=request.onto,
+                message=request.message,
+                resolutions=resolutions,
+                expected_head=request.expected_head,
+            )
+            return branch_service_pb2.RebaseBranchResponse(
+                outcome=f"REBASE_OUTCOME_{result.outcome.value}",
+                commit=self._commit(result.commit),
+                onto_commit=result.onto.id,
+            )
+
+        return await self._run(rebase)
+
+    async def RevertCommit(
+        self, request: branch_service_pb2.RevertCommitRequest, context: Context
+    ) -> history_pb2.Commit:
+        _required(request, "branch", "commit")
+        principal = current_principal()
+        resolutions = convert.resolutions_to_domain(request.resolutions)
+        return await self._run(
+            lambda: self._commit(
+                self._history.revert(
+                    principal,
+                    request.branch,
+                    commit=request.commit,
+                    message=request.message,
+                    resolutions=resolutions,
+                    force=Force(request.force, request.force_reason),
+                )
+            )
         )
-        return convert.merge_result_to_message(result)
 
     async def ValidateBranch(
         self, request: branch_service_pb2.ValidateBranchRequest, context: Context
@@ -618,21 +737,78 @@ class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
         self, request: ps.MergeProposalRequest, context: Context
     ) -> ps.MergeProposalResponse:
         _required(request, "id")
+        principal = current_principal()
+        resolutions = convert.resolutions_to_domain(request.resolutions)
 
         def merge() -> ps.MergeProposalResponse:
             view, result = self._proposals.merge(
-                current_principal(),
+                principal,
                 request.id,
                 strategy=_strategy(request.strategy),
                 message=request.message,
                 force=Force(request.force, request.force_reason),
+                resolutions=resolutions,
             )
+            (changes,) = self._proposals.ontology.changes_of([result.commit])
             return ps.MergeProposalResponse(
                 proposal=convert.proposal_to_message(view),
-                merge=convert.merge_result_to_message(result),
+                merge=convert.merge_result_to_message(result, changes),
             )
 
         return await self._run(merge)
+
+
+class TagServicer(tag_service_pb2_grpc.TagServiceServicer):
+    """Tags: named, immutable references to commits."""
+
+    def __init__(
+        self, service: OntologyService, history: HistoryService, blocking: Blocking
+    ) -> None:
+        self._service = service
+        self._history = history
+        self._run = blocking.run
+
+    def _tag(self, found: tuple[TagRecord, CommitRecord]) -> tag_service_pb2.Tag:
+        tag, commit = found
+        (changes,) = self._service.changes_of([commit])
+        return convert.tag_to_message(tag, changes)
+
+    async def CreateTag(
+        self, request: tag_service_pb2.CreateTagRequest, context: Context
+    ) -> tag_service_pb2.Tag:
+        _required(request, "name")
+        principal = current_principal()
+        return await self._run(
+            lambda: self._tag(
+                self._history.create_tag(
+                    principal, request.name, target=request.target, message=request.message
+                )
+            )
+        )
+
+    async def GetTag(
+        self, request: tag_service_pb2.GetTagRequest, context: Context
+    ) -> tag_service_pb2.Tag:
+        _required(request, "name")
+        return await self._run(lambda: self._tag(self._history.get_tag(request.name)))
+
+    async def ListTags(
+        self, request: tag_service_pb2.ListTagsRequest, context: Context
+    ) -> tag_service_pb2.ListTagsResponse:
+        page = await self._run(
+            self._history.list_tags, page_size=request.page_size, page_token=request.page_token
+        )
+        return tag_service_pb2.ListTagsResponse(
+            tags=[convert.tag_to_message(t) for t in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def DeleteTag(
+        self, request: tag_service_pb2.DeleteTagRequest, context: Context
+    ) -> empty_pb2.Empty:
+        _required(request, "name")
+        await self._run(self._history.delete_tag, current_principal(), request.name)
+        return empty_pb2.Empty()
 
 
 def _policies() -> dict[str, Policy]:
@@ -652,6 +828,8 @@ def _policies() -> dict[str, Policy]:
         "GetCommit": read,
         "DiffRefs": read,
         "MergeBranch": requires(Permission.BRANCH_MERGE),
+        "RebaseBranch": requires(Permission.BRANCH_MERGE),
+        "RevertCommit": write,
         "ValidateBranch": read,
         "ListCompatibilityRules": read,
     }
@@ -669,6 +847,14 @@ def _policies() -> dict[str, Policy]:
         "MergeProposal": requires(Permission.BRANCH_MERGE),
     }
     table.update({f"/{PROPOSAL_SERVICE}/{name}": p for name, p in proposal_methods.items()})
+    # Tags are references like branches: made by who may branch, removed by who may delete one.
+    tag_methods = {
+        "CreateTag": requires(Permission.BRANCH_CREATE),
+        "GetTag": read,
+        "ListTags": read,
+        "DeleteTag": requires(Permission.BRANCH_DELETE),
+    }
+    table.update({f"/{TAG_SERVICE}/{name}": p for name, p in tag_methods.items()})
     return table
 
 
@@ -698,6 +884,8 @@ def _events() -> dict[str, tuple[str, ...]]:
         "UpdateBranch": ("oms.branch.updated", "oms.branch.settings_changed"),
         "DeleteBranch": ("oms.branch.deleted",),
         "MergeBranch": ("oms.branch.merged", "oms.branch.merge_refused"),
+        "RebaseBranch": ("oms.branch.rebased", "oms.branch.rebase_refused"),
+        "RevertCommit": ("oms.commit.reverted", "oms.commit.revert_refused"),
         "ValidateBranch": ("oms.validation.passed", "oms.validation.failed"),
     }
     table.update({f"/{BRANCH_SERVICE}/{name}": e for name, e in branch_events.items()})
@@ -715,6 +903,8 @@ def _events() -> dict[str, tuple[str, ...]]:
         ),
     }
     table.update({f"/{PROPOSAL_SERVICE}/{name}": e for name, e in proposal_events.items()})
+    tag_events = {"CreateTag": ("oms.tag.created",), "DeleteTag": ("oms.tag.deleted",)}
+    table.update({f"/{TAG_SERVICE}/{name}": e for name, e in tag_events.items()})
     return table
 
 

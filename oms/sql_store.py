@@ -39,6 +39,7 @@ from oms.store import (
     NewCommit,
     ProposalRecord,
     Snapshot,
+    TagRecord,
     ThreadEntry,
 )
 from oms.tree import Tree, bucket_of, changed_entries, content_hash, group_by_bucket
@@ -139,6 +140,17 @@ proposal_entries = sa.Table(
 )
 """Each proposal's thread: comments and reviews, numbered from 1; written once."""
 
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("commit_id", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("creator", sa.String(256), nullable=False),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+)
+"""Named, immutable pointers to commits: rows are inserted and deleted, never updated."""
+
 outbox = outbox_table(metadata)
 
 EMPTY_TREE: Tree = {}
@@ -170,6 +182,11 @@ LOG_SCAN_LIMIT = 10_000
 
 def _create_schema(conn: Connection) -> None:
     metadata.create_all(conn)
+
+
+def _create_tags(conn: Connection) -> None:
+    """``tags`` for databases created before it (a new one has it from its first migration)."""
+    tags.create(conn, checkfirst=True)
 
 
 def _create_main(conn: Connection) -> None:
@@ -253,6 +270,7 @@ MIGRATIONS = (
     _times_in_nanoseconds,
     outbox_traceparent,
     _governance,
+    _create_tags,
 )
 
 
@@ -433,16 +451,21 @@ class SqlStore:
             )
         return record
 
-    def resolve(self, ref: str) -> CommitRecord:
+    def commit_ids(self, prefix: str, *, limit: int) -> list[str]:
+        """A range scan of the primary key between ``prefix`` padded with 0s and with fs.
+
+        Ids are 64 lowercase hex digits, so the range holds exactly those starting with
+        ``prefix`` whatever the column's collation (which could reorder punctuation).
+        """
+        pad = 64 - len(prefix)
         with self.db.read() as conn:
-            head = conn.execute(_BRANCH_HEAD, {"name": ref}).scalar()
-        if head is not None:
-            return self.commit(head)
-        if len(ref) == 64:
-            return self.commit(ref)
-        raise errors.NotFound(
-            f"no branch or commit {ref!r}", reason="REF_NOT_FOUND", metadata={"ref": ref}
-        )
+            rows = conn.execute(
+                sa.select(commits.c.id)
+                .where(commits.c.id >= prefix + "0" * pad, commits.c.id <= prefix + "f" * pad)
+                .order_by(commits.c.id)
+                .limit(limit)
+            ).all()
+        return [r.id for r in rows]
 
     def snapshot(self, commit_id: str) -> SqlSnapshot:
         return SqlSnapshot(self, self.commit(commit_id))
@@ -458,14 +481,22 @@ class SqlStore:
             keys |= changed_entries(old.bucket(bucket_id), new.bucket(bucket_id))
         return keys
 
-    def changes_in(self, commit_id: str) -> list[tuple[str, str]]:
+    def changes_in(self, commit_id: str, *, limit: int) -> tuple[list[tuple[str, str]], int]:
         with self.db.read() as conn:
             rows = conn.execute(
                 sa.select(commit_changes.c.key, commit_changes.c.change)
                 .where(commit_changes.c.commit_id == commit_id)
                 .order_by(commit_changes.c.key)
+                .limit(limit + 1)
             ).all()
-        return [(r.key, r.change) for r in rows]
+            total = len(rows)
+            if total > limit:
+                total = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(commit_changes)
+                    .where(commit_changes.c.commit_id == commit_id)
+                ).scalar_one()
+        return [(r.key, r.change) for r in rows[:limit]], total
 
     def merge_base(self, a: str, b: str) -> str | None:
         """Walk both ancestries highest generation first; the first commit both reach wins.
@@ -623,6 +654,68 @@ class SqlStore:
                     f"branch {name!r} is protected", reason="BRANCH_PROTECTED"
                 )
             append(conn, outbox, event)
+
+    # -- tags ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _tag(row: Any) -> TagRecord:
+        return TagRecord(
+            name=row.name,
+            commit=row.commit_id,
+            message=row.message,
+            creator=row.creator,
+            created_ns=row.created_ns,
+        )
+
+    def find_tag(self, name: str) -> TagRecord | None:
+        with self.db.read() as conn:
+            row = conn.execute(sa.select(tags).where(tags.c.name == name)).first()
+        return None if row is None else self._tag(row)
+
+    def tag(self, name: str) -> TagRecord:
+        found = self.find_tag(name)
+        if found is None:
+            raise _tag_not_found(name)
+        return found
+
+    def tags(self, *, after: str, limit: int) -> list[TagRecord]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                sa.select(tags).where(tags.c.name > after).order_by(tags.c.name).limit(limit)
+            ).all()
+        return [self._tag(r) for r in rows]
+
+    def create_tag(self, tag: TagRecord, event: OutboxEvent) -> TagRecord:
+        """Insert the tag; the primary key settles a race between two creators."""
+        self.commit(tag.commit)
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    tags.insert().values(
+                        name=tag.name,
+                        commit_id=tag.commit,
+                        message=tag.message,
+                        creator=tag.creator,
+                        created_ns=tag.created_ns,
+                    )
+                )
+                append(conn, outbox, event)
+        except sa.exc.IntegrityError as exc:
+            raise errors.AlreadyExists(
+                f"tag {tag.name!r} already exists",
+                reason="TAG_EXISTS",
+                metadata={"tag": tag.name},
+            ) from exc
+        return tag
+
+    def delete_tag(self, name: str, event: OutboxEvent) -> TagRecord:
+        with self.db.write() as conn:
+            row = conn.execute(sa.select(tags).where(tags.c.name == name)).first()
+            if row is None:
+                raise _tag_not_found(name)
+            conn.execute(tags.delete().where(tags.c.name == name))
+            append(conn, outbox, event)
+        return self._tag(row)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -980,6 +1073,12 @@ class SqlStore:
         )
         with self.db.read() as conn:
             return [self._entry(r) for r in conn.execute(query)]
+
+
+def _tag_not_found(name: str) -> errors.NotFound:
+    return errors.NotFound(
+        f"tag {name!r} not found", reason="TAG_NOT_FOUND", metadata={"tag": name}
+    )
 
 
 def _targets(key: str, resource: Resource | None) -> set[str]:

@@ -49,6 +49,15 @@ class CommitRecord:
 
 
 @dataclass(frozen=True)
+class CommitChanges:
+    """A commit with the first of its changes (key, ADDED|MODIFIED|DELETED) and their count."""
+
+    commit: CommitRecord
+    changes: list[tuple[str, str]]
+    count: int
+
+
+@dataclass(frozen=True)
 class BranchRecord:
     """A named, movable pointer to a commit, with its validation settings."""
 
@@ -63,6 +72,17 @@ class BranchRecord:
     """Direct writes and branch merges are refused: changes arrive through proposals only."""
     required_approvals: int = 0
     allow_self_approval: bool = True
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    """A named, immutable pointer to a commit: created once, never moved, maybe deleted."""
+
+    name: str
+    commit: str
+    message: str
+    creator: str
+    created_ns: int
 
 
 @dataclass(frozen=True)
@@ -110,11 +130,11 @@ class Snapshot(Mapping[str, Resource], ABC):
 class OntologyStore(Protocol):
     """Branches, commits and snapshots; every method is atomic."""
 
-    def resolve(self, ref: str) -> CommitRecord:
-        """A branch name (its head) or a commit id; NotFound otherwise."""
-        ...
-
     def commit(self, commit_id: str) -> CommitRecord: ...
+
+    def commit_ids(self, prefix: str, *, limit: int) -> list[str]:
+        """Up to ``limit`` ids of stored commits starting with ``prefix``, in order."""
+        ...
 
     def snapshot(self, commit_id: str) -> Snapshot: ...
 
@@ -122,8 +142,11 @@ class OntologyStore(Protocol):
         """The resource keys whose content differs; costs the number of differing buckets."""
         ...
 
-    def changes_in(self, commit_id: str) -> list[tuple[str, str]]:
-        """(key, ADDED|MODIFIED|DELETED) of a commit relative to its first parent."""
+    def changes_in(self, commit_id: str, *, limit: int) -> tuple[list[tuple[str, str]], int]:
+        """A commit's first ``limit`` changes and how many it has in all.
+
+        Each is (key, ADDED|MODIFIED|DELETED) relative to the first parent, in key order.
+        """
         ...
 
     def merge_base(self, a: str, b: str) -> str | None:
@@ -170,6 +193,22 @@ class OntologyStore(Protocol):
         self, branch: str, expected_head: str, new_head: str, events: EventsFor
     ) -> CommitRecord:
         """Fast-forward ``branch`` to an existing commit, with the same compare-and-swap."""
+        ...
+
+    def tag(self, name: str) -> TagRecord:
+        """A tag by name; NotFound (TAG_NOT_FOUND) otherwise."""
+        ...
+
+    def find_tag(self, name: str) -> TagRecord | None: ...
+
+    def tags(self, *, after: str, limit: int) -> list[TagRecord]: ...
+
+    def create_tag(self, tag: TagRecord, event: OutboxEvent) -> TagRecord:
+        """Insert the tag with its event; AlreadyExists (TAG_EXISTS) when the name is taken."""
+        ...
+
+    def delete_tag(self, name: str, event: OutboxEvent) -> TagRecord:
+        """Remove the tag with its event; returns what it pointed to."""
         ...
 
     def record_events(self, events: Sequence[OutboxEvent]) -> None:

@@ -25,6 +25,13 @@ class MergeOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MERGE_OUTCOME_FAST_FORWARD: _ClassVar[MergeOutcome]
     MERGE_OUTCOME_MERGE_COMMIT: _ClassVar[MergeOutcome]
     MERGE_OUTCOME_SQUASH: _ClassVar[MergeOutcome]
+
+class RebaseOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REBASE_OUTCOME_UNSPECIFIED: _ClassVar[RebaseOutcome]
+    REBASE_OUTCOME_UP_TO_DATE: _ClassVar[RebaseOutcome]
+    REBASE_OUTCOME_FAST_FORWARD: _ClassVar[RebaseOutcome]
+    REBASE_OUTCOME_REBASED: _ClassVar[RebaseOutcome]
 MERGE_STRATEGY_UNSPECIFIED: MergeStrategy
 MERGE_STRATEGY_MERGE_COMMIT: MergeStrategy
 MERGE_STRATEGY_SQUASH: MergeStrategy
@@ -33,6 +40,10 @@ MERGE_OUTCOME_UP_TO_DATE: MergeOutcome
 MERGE_OUTCOME_FAST_FORWARD: MergeOutcome
 MERGE_OUTCOME_MERGE_COMMIT: MergeOutcome
 MERGE_OUTCOME_SQUASH: MergeOutcome
+REBASE_OUTCOME_UNSPECIFIED: RebaseOutcome
+REBASE_OUTCOME_UP_TO_DATE: RebaseOutcome
+REBASE_OUTCOME_FAST_FORWARD: RebaseOutcome
+REBASE_OUTCOME_REBASED: RebaseOutcome
 
 class CreateBranchRequest(_message.Message):
     __slots__ = ("name", "source", "base_branch", "compatibility_mode")
@@ -135,20 +146,22 @@ class DiffRefsResponse(_message.Message):
     def __init__(self, base_commit: _Optional[str] = ..., head_commit: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[_history_pb2.ResourceChange, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class MergeBranchRequest(_message.Message):
-    __slots__ = ("branch", "target", "strategy", "message", "force", "force_reason")
+    __slots__ = ("branch", "target", "strategy", "message", "force", "force_reason", "resolutions")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTIONS_FIELD_NUMBER: _ClassVar[int]
     branch: str
     target: str
     strategy: MergeStrategy
     message: str
     force: bool
     force_reason: str
-    def __init__(self, branch: _Optional[str] = ..., target: _Optional[str] = ..., strategy: _Optional[_Union[MergeStrategy, str]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
+    resolutions: _containers.RepeatedCompositeFieldContainer[_history_pb2.MergeResolution]
+    def __init__(self, branch: _Optional[str] = ..., target: _Optional[str] = ..., strategy: _Optional[_Union[MergeStrategy, str]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ..., resolutions: _Optional[_Iterable[_Union[_history_pb2.MergeResolution, _Mapping]]] = ...) -> None: ...
 
 class MergeBranchResponse(_message.Message):
     __slots__ = ("outcome", "commit", "findings")
@@ -159,6 +172,46 @@ class MergeBranchResponse(_message.Message):
     commit: _history_pb2.Commit
     findings: _containers.RepeatedCompositeFieldContainer[_history_pb2.ValidationFinding]
     def __init__(self, outcome: _Optional[_Union[MergeOutcome, str]] = ..., commit: _Optional[_Union[_history_pb2.Commit, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[_history_pb2.ValidationFinding, _Mapping]]] = ...) -> None: ...
+
+class RebaseBranchRequest(_message.Message):
+    __slots__ = ("branch", "onto", "message", "resolutions", "expected_head")
+    BRANCH_FIELD_NUMBER: _ClassVar[int]
+    ONTO_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTIONS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_HEAD_FIELD_NUMBER: _ClassVar[int]
+    branch: str
+    onto: str
+    message: str
+    resolutions: _containers.RepeatedCompositeFieldContainer[_history_pb2.MergeResolution]
+    expected_head: str
+    def __init__(self, branch: _Optional[str] = ..., onto: _Optional[str] = ..., message: _Optional[str] = ..., resolutions: _Optional[_Iterable[_Union[_history_pb2.MergeResolution, _Mapping]]] = ..., expected_head: _Optional[str] = ...) -> None: ...
+
+class RebaseBranchResponse(_message.Message):
+    __slots__ = ("outcome", "commit", "onto_commit")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    ONTO_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    outcome: RebaseOutcome
+    commit: _history_pb2.Commit
+    onto_commit: str
+    def __init__(self, outcome: _Optional[_Union[RebaseOutcome, str]] = ..., commit: _Optional[_Union[_history_pb2.Commit, _Mapping]] = ..., onto_commit: _Optional[str] = ...) -> None: ...
+
+class RevertCommitRequest(_message.Message):
+    __slots__ = ("branch", "commit", "message", "resolutions", "force", "force_reason")
+    BRANCH_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTIONS_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
+    branch: str
+    commit: str
+    message: str
+    resolutions: _containers.RepeatedCompositeFieldContainer[_history_pb2.MergeResolution]
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., commit: _Optional[str] = ..., message: _Optional[str] = ..., resolutions: _Optional[_Iterable[_Union[_history_pb2.MergeResolution, _Mapping]]] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class ValidateBranchRequest(_message.Message):
     __slots__ = ("branch", "against", "mode")

@@ -30,7 +30,9 @@ if _version_not_supported:
 class BranchServiceStub:
     """Branches, history, diff, merge and validation of the ontology.
 
-    A ref is a branch name or a commit id. `main` exists from the start and is protected.
+    A ref is a branch name, a tag name, a commit id or a unique prefix of one (at least 7 hex
+    digits), optionally followed by `~N`: its N-th first-parent ancestor. `main` exists from the
+    start and is protected.
     """
 
     def __init__(self, channel):
@@ -84,6 +86,16 @@ class BranchServiceStub:
                 request_serializer=oms_dot_v1_dot_branch__service__pb2.MergeBranchRequest.SerializeToString,
                 response_deserializer=oms_dot_v1_dot_branch__service__pb2.MergeBranchResponse.FromString,
                 _registered_method=True)
+        self.RebaseBranch = channel.unary_unary(
+                '/oms.v1.BranchService/RebaseBranch',
+                request_serializer=oms_dot_v1_dot_branch__service__pb2.RebaseBranchRequest.SerializeToString,
+                response_deserializer=oms_dot_v1_dot_branch__service__pb2.RebaseBranchResponse.FromString,
+                _registered_method=True)
+        self.RevertCommit = channel.unary_unary(
+                '/oms.v1.BranchService/RevertCommit',
+                request_serializer=oms_dot_v1_dot_branch__service__pb2.RevertCommitRequest.SerializeToString,
+                response_deserializer=oms_dot_v1_dot_history__pb2.Commit.FromString,
+                _registered_method=True)
         self.ValidateBranch = channel.unary_unary(
                 '/oms.v1.BranchService/ValidateBranch',
                 request_serializer=oms_dot_v1_dot_branch__service__pb2.ValidateBranchRequest.SerializeToString,
@@ -99,7 +111,9 @@ class BranchServiceStub:
 class BranchServiceServicer:
     """Branches, history, diff, merge and validation of the ontology.
 
-    A ref is a branch name or a commit id. `main` exists from the start and is protected.
+    A ref is a branch name, a tag name, a commit id or a unique prefix of one (at least 7 hex
+    digits), optionally followed by `~N`: its N-th first-parent ancestor. `main` exists from the
+    start and is protected.
     """
 
     def CreateBranch(self, request, context):
@@ -164,8 +178,25 @@ class BranchServiceServicer:
 
     def MergeBranch(self, request, context):
         """Merges a branch into another: fast-forward when possible, else a three-way merge from the
-        merge base. Conflicts fail with FAILED_PRECONDITION and a MergeConflict detail each, and
-        nothing is written.
+        merge base. Conflicts that `resolutions` do not settle fail with FAILED_PRECONDITION and a
+        MergeConflict detail each, and nothing is written.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RebaseBranch(self, request, context):
+        """Replays a branch's own changes since its merge base with `onto` (default: its base
+        branch) on top of that branch's head, as one commit; the branch then points to it.
+        Conflicts fail like a merge's, and `resolutions` settle them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevertCommit(self, request, context):
+        """Writes a commit on a branch undoing one of its commits (relative to its first parent).
+        Later changes to the same fields conflict like a merge's, and `resolutions` settle them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -234,6 +265,16 @@ def add_BranchServiceServicer_to_server(servicer, server):
                     request_deserializer=oms_dot_v1_dot_branch__service__pb2.MergeBranchRequest.FromString,
                     response_serializer=oms_dot_v1_dot_branch__service__pb2.MergeBranchResponse.SerializeToString,
             ),
+            'RebaseBranch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebaseBranch,
+                    request_deserializer=oms_dot_v1_dot_branch__service__pb2.RebaseBranchRequest.FromString,
+                    response_serializer=oms_dot_v1_dot_branch__service__pb2.RebaseBranchResponse.SerializeToString,
+            ),
+            'RevertCommit': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevertCommit,
+                    request_deserializer=oms_dot_v1_dot_branch__service__pb2.RevertCommitRequest.FromString,
+                    response_serializer=oms_dot_v1_dot_history__pb2.Commit.SerializeToString,
+            ),
             'ValidateBranch': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateBranch,
                     request_deserializer=oms_dot_v1_dot_branch__service__pb2.ValidateBranchRequest.FromString,
@@ -255,7 +296,9 @@ def add_BranchServiceServicer_to_server(servicer, server):
 class BranchService:
     """Branches, history, diff, merge and validation of the ontology.
 
-    A ref is a branch name or a commit id. `main` exists from the start and is protected.
+    A ref is a branch name, a tag name, a commit id or a unique prefix of one (at least 7 hex
+    digits), optionally followed by `~N`: its N-th first-parent ancestor. `main` exists from the
+    start and is protected.
     """
 
     @staticmethod
@@ -491,6 +534,60 @@ class BranchService:
             '/oms.v1.BranchService/MergeBranch',
             oms_dot_v1_dot_branch__service__pb2.MergeBranchRequest.SerializeToString,
             oms_dot_v1_dot_branch__service__pb2.MergeBranchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebaseBranch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oms.v1.BranchService/RebaseBranch',
+            oms_dot_v1_dot_branch__service__pb2.RebaseBranchRequest.SerializeToString,
+            oms_dot_v1_dot_branch__service__pb2.RebaseBranchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevertCommit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/oms.v1.BranchService/RevertCommit',
+            oms_dot_v1_dot_branch__service__pb2.RevertCommitRequest.SerializeToString,
+            oms_dot_v1_dot_history__pb2.Commit.FromString,
             options,
             channel_credentials,
             insecure,

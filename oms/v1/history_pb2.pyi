@@ -34,6 +34,13 @@ class ConflictKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONFLICT_KIND_MODIFIED_DELETED: _ClassVar[ConflictKind]
     CONFLICT_KIND_BOTH_ADDED: _ClassVar[ConflictKind]
 
+class ResolutionChoice(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESOLUTION_CHOICE_UNSPECIFIED: _ClassVar[ResolutionChoice]
+    RESOLUTION_CHOICE_OURS: _ClassVar[ResolutionChoice]
+    RESOLUTION_CHOICE_THEIRS: _ClassVar[ResolutionChoice]
+    RESOLUTION_CHOICE_VALUE: _ClassVar[ResolutionChoice]
+
 class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SEVERITY_UNSPECIFIED: _ClassVar[Severity]
@@ -53,6 +60,10 @@ CONFLICT_KIND_UNSPECIFIED: ConflictKind
 CONFLICT_KIND_BOTH_MODIFIED: ConflictKind
 CONFLICT_KIND_MODIFIED_DELETED: ConflictKind
 CONFLICT_KIND_BOTH_ADDED: ConflictKind
+RESOLUTION_CHOICE_UNSPECIFIED: ResolutionChoice
+RESOLUTION_CHOICE_OURS: ResolutionChoice
+RESOLUTION_CHOICE_THEIRS: ResolutionChoice
+RESOLUTION_CHOICE_VALUE: ResolutionChoice
 SEVERITY_UNSPECIFIED: Severity
 SEVERITY_BREAKING: Severity
 SEVERITY_WARNING: Severity
@@ -93,7 +104,7 @@ class CommitChange(_message.Message):
     def __init__(self, resource: _Optional[str] = ..., change_type: _Optional[_Union[ChangeType, str]] = ...) -> None: ...
 
 class Commit(_message.Message):
-    __slots__ = ("id", "parents", "author", "message", "create_time", "forced", "force_reason", "changes", "force_approved_by")
+    __slots__ = ("id", "parents", "author", "message", "create_time", "forced", "force_reason", "changes", "force_approved_by", "change_count", "changes_truncated")
     ID_FIELD_NUMBER: _ClassVar[int]
     PARENTS_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +114,8 @@ class Commit(_message.Message):
     FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
     FORCE_APPROVED_BY_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     id: str
     parents: _containers.RepeatedScalarFieldContainer[str]
     author: str
@@ -112,7 +125,9 @@ class Commit(_message.Message):
     force_reason: str
     changes: _containers.RepeatedCompositeFieldContainer[CommitChange]
     force_approved_by: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., parents: _Optional[_Iterable[str]] = ..., author: _Optional[str] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., forced: _Optional[bool] = ..., force_reason: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[CommitChange, _Mapping]]] = ..., force_approved_by: _Optional[_Iterable[str]] = ...) -> None: ...
+    change_count: int
+    changes_truncated: bool
+    def __init__(self, id: _Optional[str] = ..., parents: _Optional[_Iterable[str]] = ..., author: _Optional[str] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., forced: _Optional[bool] = ..., force_reason: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[CommitChange, _Mapping]]] = ..., force_approved_by: _Optional[_Iterable[str]] = ..., change_count: _Optional[int] = ..., changes_truncated: _Optional[bool] = ...) -> None: ...
 
 class FieldChange(_message.Message):
     __slots__ = ("path", "old_value", "new_value")
@@ -149,6 +164,18 @@ class MergeConflict(_message.Message):
     ours: _struct_pb2.Value
     theirs: _struct_pb2.Value
     def __init__(self, resource: _Optional[str] = ..., path: _Optional[str] = ..., kind: _Optional[_Union[ConflictKind, str]] = ..., base: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., ours: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., theirs: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class MergeResolution(_message.Message):
+    __slots__ = ("resource", "path", "choice", "value")
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CHOICE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    resource: str
+    path: str
+    choice: ResolutionChoice
+    value: _struct_pb2.Value
+    def __init__(self, resource: _Optional[str] = ..., path: _Optional[str] = ..., choice: _Optional[_Union[ResolutionChoice, str]] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ValidationFinding(_message.Message):
     __slots__ = ("rule_id", "severity", "path", "message", "reason", "fix")

@@ -219,18 +219,20 @@ class RevalidateProposalRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class MergeProposalRequest(_message.Message):
-    __slots__ = ("id", "strategy", "message", "force", "force_reason")
+    __slots__ = ("id", "strategy", "message", "force", "force_reason", "resolutions")
     ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
     FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTIONS_FIELD_NUMBER: _ClassVar[int]
     id: str
     strategy: _branch_service_pb2.MergeStrategy
     message: str
     force: bool
     force_reason: str
-    def __init__(self, id: _Optional[str] = ..., strategy: _Optional[_Union[_branch_service_pb2.MergeStrategy, str]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
+    resolutions: _containers.RepeatedCompositeFieldContainer[_history_pb2.MergeResolution]
+    def __init__(self, id: _Optional[str] = ..., strategy: _Optional[_Union[_branch_service_pb2.MergeStrategy, str]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ..., resolutions: _Optional[_Iterable[_Union[_history_pb2.MergeResolution, _Mapping]]] = ...) -> None: ...
 
 class MergeProposalResponse(_message.Message):
     __slots__ = ("proposal", "merge")

@@ -64,3 +64,16 @@ def violated_fields(error: Refusal) -> list[str]:
     """The fields of the BadRequest, in the order reported (none without one)."""
     found = details(error).get("BadRequest", [])
     return [v.field for bad in found for v in bad.field_violations]  # type: ignore[attr-defined]
+
+
+def rest_details(body: dict[str, object], name: str) -> list[dict[str, object]]:
+    """The details of a REST error body whose type ends in ``name`` (``"MergeConflict"``)."""
+    found = body.get("details", [])
+    assert isinstance(found, list)
+    return [d for d in found if str(d.get("@type", "")).endswith(f".{name}")]
+
+
+def rest_reason(body: dict[str, object]) -> str:
+    """The ErrorInfo reason of a REST error body."""
+    (info,) = rest_details(body, "ErrorInfo")
+    return str(info["reason"])

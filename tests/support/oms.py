@@ -9,7 +9,12 @@ from google.protobuf import field_mask_pb2
 
 from common.auth import Principal
 from oms.v1 import branch_service_pb2 as bs
-from oms.v1 import branch_service_pb2_grpc, proposal_service_pb2_grpc, schema_service_pb2_grpc
+from oms.v1 import (
+    branch_service_pb2_grpc,
+    proposal_service_pb2_grpc,
+    schema_service_pb2_grpc,
+    tag_service_pb2_grpc,
+)
 from oms.v1 import history_pb2 as h
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
@@ -40,6 +45,7 @@ class Client:
         self.schema = schema_service_pb2_grpc.SchemaServiceStub(self.channel)
         self.branches = branch_service_pb2_grpc.BranchServiceStub(self.channel)
         self.proposals = proposal_service_pb2_grpc.ProposalServiceStub(self.channel)
+        self.tags = tag_service_pb2_grpc.TagServiceStub(self.channel)
         self.admin = self.metadata(("*",), username="admin")
 
     def metadata(self, permissions=("*",), username="alice"):

@@ -14,11 +14,12 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from oms.servicers import BRANCH_SERVICE, EVENTS, SCHEMA_SERVICE
+from oms.servicers import BRANCH_SERVICE, EVENTS, SCHEMA_SERVICE, TAG_SERVICE
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import history_pb2 as h
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
+from oms.v1 import tag_service_pb2 as ts
 from tests.support.errors import reason
 from tests.support.oms import Client, object_type, prop
 from tests.support.outbox import Row, last_seq, outbox_rows
@@ -127,6 +128,33 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(
             lambda: oms.branches.ValidateBranch(
                 bs.ValidateBranchRequest(branch="feature"), metadata=admin
             ),
+        ),
+        (
+            TAG_SERVICE,
+            "CreateTag",
+            lambda: oms.tags.CreateTag(
+                ts.CreateTagRequest(name="v1", target="feature"), metadata=admin
+            ),
+        ),
+        (
+            BRANCH_SERVICE,
+            "RevertCommit",
+            lambda: oms.branches.RevertCommit(
+                bs.RevertCommitRequest(branch="feature", commit="v1"), metadata=admin
+            ),
+        ),
+        (SCHEMA_SERVICE, "CreateObjectType", lambda: oms.create("main", object_type("Office"))),
+        (
+            BRANCH_SERVICE,
+            "RebaseBranch",
+            lambda: oms.branches.RebaseBranch(
+                bs.RebaseBranchRequest(branch="feature"), metadata=admin
+            ),
+        ),
+        (
+            TAG_SERVICE,
+            "DeleteTag",
+            lambda: oms.tags.DeleteTag(ts.DeleteTagRequest(name="v1"), metadata=admin),
         ),
         (BRANCH_SERVICE, "UpdateBranch", lambda: _protect(oms, "feature", admin)),
         (BRANCH_SERVICE, "MergeBranch", lambda: oms.merge("feature")),

@@ -16,7 +16,7 @@ from common.outbox import OutboxEvent
 from oms import sql_store
 from oms.model import references
 from oms.sql_store import SqlStore, blobs
-from oms.store import MAIN, BranchRecord, NewCommit
+from oms.store import MAIN, BranchRecord, NewCommit, TagRecord
 from tests.support.ontology import company
 from tests.support.postgres import scratch_database
 
@@ -50,10 +50,11 @@ def test_snapshots_commits_and_history(url):
         assert dict(store.snapshot(two.id).items()) == {"objectTypes/B": {"api_name": "B"}}
         assert dict(store.snapshot(one.id).items()) == {"objectTypes/A": {"api_name": "A"}}
         assert store.changed_keys(one.id, two.id) == {"objectTypes/A", "objectTypes/B"}
-        assert store.changes_in(two.id) == [
-            ("objectTypes/A", "DELETED"),
-            ("objectTypes/B", "ADDED"),
-        ]
+        assert store.changes_in(two.id, limit=10) == (
+            [("objectTypes/A", "DELETED"), ("objectTypes/B", "ADDED")],
+            2,
+        )
+        assert store.changes_in(two.id, limit=1) == ([("objectTypes/A", "DELETED")], 2)
         assert store.merge_base(two.id, one.id) == one.id
         found, rest = store.log([two.id], resource="objectTypes/A", limit=10)
         assert [c.message for c in found] == ["swap", "add A"] and rest == []
@@ -64,7 +65,7 @@ def test_snapshots_commits_and_history(url):
         store.close()
     reopened = SqlStore(Database(url))
     try:
-        assert reopened.resolve(MAIN).id == two.id
+        assert reopened.branch(MAIN).head == two.id
         assert reopened.snapshot(two.id)["objectTypes/B"] == {"api_name": "B"}
     finally:
         reopened.close()
@@ -149,10 +150,10 @@ def test_a_commit_writes_blobs_for_its_change_only(url):
         before = _blob_count(store)
         one = _write(store, MAIN, head, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
         assert _blob_count(store) - before == 3
-        assert store.changes_in(one.id) == [("objectTypes/T7", "MODIFIED")]
+        assert store.changes_in(one.id, limit=10) == ([("objectTypes/T7", "MODIFIED")], 1)
         same = _write(store, MAIN, one.id, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
         assert _blob_count(store) - before == 3
-        assert store.changes_in(same.id) == []
+        assert store.changes_in(same.id, limit=10) == ([], 0)
         assert same.root == one.root
     finally:
         store.close()
@@ -299,5 +300,30 @@ def test_a_database_from_before_nanoseconds_keeps_its_times(url):
         with store.db.read() as conn:
             (moment,) = conn.execute(sa.select(sql_store.outbox.c.time_ns)).scalars()
         assert moment == 1_767_225_603_250_000_000
+    finally:
+        store.close()
+
+
+def test_commits_are_found_by_prefix_and_tags_are_kept_once(url):
+    store = SqlStore(Database(url))
+    try:
+        root = store.branch(MAIN).head
+        one = _write(store, MAIN, root, {"objectTypes/A": {"api_name": "A"}})
+        assert store.commit_ids(one.id[:7], limit=5) == [one.id]
+        assert store.commit_ids(one.id, limit=5) == [one.id]
+        assert store.commit_ids("", limit=5) == sorted([root, one.id])
+
+        def event() -> OutboxEvent:
+            return OutboxEvent(type="oms.tag.created", subject="tags/v1", actor="tester", data={})
+
+        tag = TagRecord("v1", one.id, "release", "tester", 1)
+        assert store.create_tag(tag, event()) == tag
+        with pytest.raises(errors.AlreadyExists):
+            store.create_tag(TagRecord("v1", root, "", "tester", 2), event())
+        assert store.tag("v1") == tag and store.tags(after="", limit=10) == [tag]
+        assert store.delete_tag("v1", event()) == tag
+        assert store.find_tag("v1") is None
+        with pytest.raises(errors.NotFound):
+            store.delete_tag("v1", event())
     finally:
         store.close()
