@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from audit.attributes import check_attributes
 from common.canonical import canonical_json
-from common.errors import AlreadyExists, FieldViolation, invalid
+from common.errors import AlreadyExists, FieldViolation, invalid, quoted
 
 MAX_ID = 256
 MAX_SOURCE = 256
@@ -256,7 +256,10 @@ def redelivers(original: Event, event: Event) -> bool:
 def conflict(event: Event) -> AlreadyExists:
     """A (source, id) reused for a different event: refused, the original stays."""
     return AlreadyExists(
-        f"event {event.id!r} from {event.source!r} was already recorded with different content",
+        (
+            f"event {quoted(event.id)} from {quoted(event.source)} "
+            "was already recorded with different content"
+        ),
         reason="EVENT_ID_CONFLICT",
         metadata={"source": event.source, "id": event.id},
     )

@@ -20,7 +20,7 @@ from jwt.algorithms import ECAlgorithm
 from prometheus_client.core import Metric
 
 from common import times
-from common.errors import PermissionDenied, Unauthenticated
+from common.errors import PermissionDenied, Unauthenticated, quoted
 from common.lru import LruCache
 from common.metrics import counter
 from common.permissions import Permission
@@ -51,7 +51,7 @@ class Principal:
     def require(self, permission: str) -> None:
         if not self.has(permission):
             raise PermissionDenied(
-                f"permission {permission!r} is required",
+                f"permission {quoted(permission)} is required",
                 reason="MISSING_PERMISSION",
                 metadata={"permission": permission},
             )
@@ -232,19 +232,19 @@ class TokenVerifier:
         if header.get("alg") != ALGORITHM:
             raise _reject(
                 "TOKEN_ALGORITHM_NOT_ALLOWED",
-                f"token algorithm {header.get('alg')!r} is not allowed",
+                f"token algorithm {quoted(header.get('alg'))} is not allowed",
             )
         if header.get("typ") != token_type:
             raise _reject(
                 "TOKEN_TYPE_MISMATCH",
-                f"token type {header.get('typ')!r} is not {token_type!r}",
+                f"token type {quoted(header.get('typ'))} is not {quoted(token_type)}",
             )
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise _reject("TOKEN_KEY_UNKNOWN", "token has no key id")
         key = self.keys.public_key(kid)
         if key is None:
-            raise _reject("TOKEN_KEY_UNKNOWN", f"token key id {kid!r} is not known")
+            raise _reject("TOKEN_KEY_UNKNOWN", f"token key id {quoted(kid)} is not known")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -7,6 +7,7 @@ through the one mapping in :mod:`common.status`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -112,9 +113,27 @@ class Internal(MeshError):
     default_reason = "INTERNAL"
 
 
+MESSAGE_VIOLATIONS = 10
+"""How many violations a message spells out; every one is in the BadRequest details."""
+
+
 def invalid(violations: Sequence[FieldViolation], message: str | None = None) -> InvalidArgument:
-    """An InvalidArgument carrying every violation; the message summarises the first ones."""
-    summary = message or "; ".join(f"{v.field}: {v.description}" for v in violations[:3])
-    if message is None and len(violations) > 3:
-        summary += f" (and {len(violations) - 3} more)"
-    return InvalidArgument(summary or "invalid request", violations=violations)
+    """An InvalidArgument carrying every violation; the message lists them, or says how many.
+
+    Past :data:`MESSAGE_VIOLATIONS` the message names the count and where the list is, rather
+    than cutting it off: a reader must not take a partial list for the whole.
+    """
+    if message is None:
+        listed = "; ".join(f"{v.field}: {v.description}" for v in violations)
+        if len(violations) > MESSAGE_VIOLATIONS:
+            listed = f"{len(violations)} problems, each a field violation in the details"
+        message = listed
+    return InvalidArgument(message or "invalid request", violations=violations)
+
+
+def quoted(value: object) -> str:
+    """A value as a message shows it: in the API's JSON form (``"x"``, ``["a"]``, ``true``).
+
+    Python's ``repr`` (``'x'``, ``True``) is not what any client sent or will send.
+    """
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Set
 from typing import Any, TypeGuard
 
-from common.errors import FieldViolation
+from common.errors import FieldViolation, quoted
 from oms.model import (
     ACTION_TYPES,
     FIELDS,
@@ -266,20 +266,25 @@ class _Checker:
         props = self._properties(out, resource.get("properties"))
         pk = _string(out, "primary_key", resource.get("primary_key"), required=True)
         if pk is not None and pk not in props:
-            out.add("primary_key", f"no property named {pk!r}", "UNRESOLVED_REFERENCE")
+            out.add("primary_key", f"no property named {quoted(pk)}", "UNRESOLVED_REFERENCE")
         elif pk is not None:
             dt = props[pk].get("data_type")
             if not _is_data_type(dt) or dt["array"] or dt["base"] not in PRIMARY_KEY_TYPES:
                 out.add(
                     "primary_key",
-                    f"property {pk!r} must be a single {', '.join(sorted(PRIMARY_KEY_TYPES))}",
+                    (
+                        f"property {quoted(pk)} must be a single "
+                        f"{', '.join(sorted(PRIMARY_KEY_TYPES))}"
+                    ),
                     "INVALID_PRIMARY_KEY",
                 )
             if props[pk].get("required") is not True:
-                out.add("primary_key", f"property {pk!r} must be required", "INVALID_PRIMARY_KEY")
+                out.add(
+                    "primary_key", f"property {quoted(pk)} must be required", "INVALID_PRIMARY_KEY"
+                )
         title = _string(out, "title_property", resource.get("title_property"), required=True)
         if title is not None and title not in props:
-            out.add("title_property", f"no property named {title!r}", "UNRESOLVED_REFERENCE")
+            out.add("title_property", f"no property named {quoted(title)}", "UNRESOLVED_REFERENCE")
         interfaces = resource.get("interfaces")
         for i, iface in self._name_list(out, "interfaces", interfaces, INTERFACES):
             for prop_name, (req, owner) in sorted(self._interface_properties(iface).items()):
@@ -288,21 +293,21 @@ class _Checker:
                 if have is None:
                     out.add(
                         where,
-                        f"interface {iface} needs property {prop_name!r} (from {owner})",
+                        f"interface {iface} needs property {quoted(prop_name)} (from {owner})",
                         "INTERFACE_NOT_SATISFIED",
                     )
                     continue
                 if have.get("data_type") != req.get("data_type"):
                     out.add(
                         where,
-                        f"property {prop_name!r} must have the data type of {owner}"
+                        f"property {quoted(prop_name)} must have the data type of {owner}"
                         f" ({type_name(req.get('data_type'))})",
                         "INTERFACE_NOT_SATISFIED",
                     )
                 if req.get("required") is True and have.get("required") is not True:
                     out.add(
                         where,
-                        f"property {prop_name!r} must be required, as in {owner}",
+                        f"property {quoted(prop_name)} must be required, as in {owner}",
                         "INTERFACE_NOT_SATISFIED",
                     )
 
@@ -334,7 +339,7 @@ class _Checker:
                 if mine is not None and mine.get("data_type") != inherited.get("data_type"):
                     out.add(
                         f"extends[{i}]",
-                        f"property {prop_name!r} has another data type in {owner}",
+                        f"property {quoted(prop_name)} has another data type in {owner}",
                         "TYPE_MISMATCH",
                     )
 
@@ -461,12 +466,14 @@ class _Checker:
                 param = params.get(ref)
                 if param is None:
                     out.add(
-                        path + ".object_parameter", f"no parameter {ref!r}", "UNRESOLVED_REFERENCE"
+                        path + ".object_parameter",
+                        f"no parameter {quoted(ref)}",
+                        "UNRESOLVED_REFERENCE",
                     )
                 elif param.get("object_type") != object_type:
                     out.add(
                         path + ".object_parameter",
-                        f"parameter {ref!r} must reference objects of type {object_type}",
+                        f"parameter {quoted(ref)} must reference objects of type {object_type}",
                         "TYPE_MISMATCH",
                     )
         if kind == RuleKind.DELETE_OBJECT:
@@ -484,17 +491,19 @@ class _Checker:
             param = params.get(param_name) if isinstance(param_name, str) else None
             if prop is None:
                 out.add(
-                    where, f"{object_type} has no property {prop_name!r}", "UNRESOLVED_REFERENCE"
+                    where,
+                    f"{object_type} has no property {quoted(prop_name)}",
+                    "UNRESOLVED_REFERENCE",
                 )
             elif kind == RuleKind.MODIFY_OBJECT and prop_name == target.get("primary_key"):
                 out.add(where, "the primary key cannot be modified", "INVALID_VALUE")
             if param is None:
-                out.add(where, f"no parameter {param_name!r}", "UNRESOLVED_REFERENCE")
+                out.add(where, f"no parameter {quoted(param_name)}", "UNRESOLVED_REFERENCE")
             elif prop is not None and param.get("data_type") != prop.get("data_type"):
                 out.add(
                     where,
-                    f"parameter {param_name!r} must have the data type of property"
-                    f" {prop_name!r} ({type_name(prop.get('data_type'))})",
+                    f"parameter {quoted(param_name)} must have the data type of property"
+                    f" {quoted(prop_name)} ({type_name(prop.get('data_type'))})",
                     "TYPE_MISMATCH",
                 )
         if kind == RuleKind.CREATE_OBJECT:
@@ -531,11 +540,11 @@ class _Checker:
             param = params.get(param_name) if isinstance(param_name, str) else None
             where = f"{path}.values[{end}]"
             if param is None:
-                out.add(where, f"no parameter {param_name!r}", "UNRESOLVED_REFERENCE")
+                out.add(where, f"no parameter {quoted(param_name)}", "UNRESOLVED_REFERENCE")
             elif link is not None and param.get("object_type") != link.get(f"{end}_object_type"):
                 out.add(
                     where,
-                    f"parameter {param_name!r} must reference objects of type"
+                    f"parameter {quoted(param_name)} must reference objects of type"
                     f" {link.get(f'{end}_object_type')}",
                     "TYPE_MISMATCH",
                 )
@@ -548,7 +557,9 @@ class _Checker:
         if not name:
             return None
         if not _is_name(collection, name):
-            out.add(path, f"{name!r} is not a valid {SINGULAR[collection]} name", "INVALID_NAME")
+            out.add(
+                path, f"{quoted(name)} is not a valid {SINGULAR[collection]} name", "INVALID_NAME"
+            )
             return None
         resource = self.snapshot.get(resource_key(collection, name))
         if resource is None:
@@ -643,9 +654,13 @@ def _check_unique(
     if other is None:
         seen[name.lower()] = name
     elif other == name:
-        out.add(path, f"duplicate {kind} {name!r}", "DUPLICATE_NAME")
+        out.add(path, f"duplicate {kind} {quoted(name)}", "DUPLICATE_NAME")
     else:
-        out.add(path, f"{kind} {name!r} differs from {other!r} only in case", "DUPLICATE_NAME")
+        out.add(
+            path,
+            f"{kind} {quoted(name)} differs from {quoted(other)} only in case",
+            "DUPLICATE_NAME",
+        )
 
 
 def _string(out: _Violations, path: str, value: Any, *, required: bool) -> str | None:
@@ -666,7 +681,7 @@ def _name(out: _Violations, path: str, value: Any, pascal: bool) -> str | None:
         return None
     form, pattern = ("PascalCase", PASCAL_CASE) if pascal else ("camelCase", CAMEL_CASE)
     if pattern.fullmatch(name) is None:
-        out.add(path, f"{name!r} must be {form} letters and digits", "INVALID_NAME")
+        out.add(path, f"{quoted(name)} must be {form} letters and digits", "INVALID_NAME")
         return None
     if len(name) > MAX_NAME:
         out.add(path, f"must be at most {MAX_NAME} characters", "TOO_LONG")
@@ -725,6 +740,6 @@ def _check_enum(out: _Violations, path: str, value: Any, data_type: Any) -> None
         elif len(item) > MAX_ENUM_VALUE:
             out.add(f"{path}[{i}]", f"must be at most {MAX_ENUM_VALUE} characters", "TOO_LONG")
         elif item in seen:
-            out.add(f"{path}[{i}]", f"{item!r} is listed twice", "DUPLICATE_NAME")
+            out.add(f"{path}[{i}]", f"{quoted(item)} is listed twice", "DUPLICATE_NAME")
         else:
             seen.add(item)

@@ -25,12 +25,12 @@ rule's own severity.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from common.errors import quoted
 from oms.diff import ORDER_SUFFIX, item_path
 from oms.model import (
     ACTION_TYPES,
@@ -48,13 +48,8 @@ from oms.model import (
 )
 
 
-def _json(value: Any) -> str:
-    """A value as people read the API: its JSON form."""
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _change(old: Any, new: Any) -> str:
-    return f"{_json(old)} -> {_json(new)}"
+    return f"{quoted(old)} -> {quoted(new)}"
 
 
 class Severity(StrEnum):
@@ -759,9 +754,9 @@ def _value_rules(report: _Report, path: str, old: dict[str, Any], new: dict[str,
     removed = [v for v in before if v not in after]
     added = [v for v in after if v not in before]
     if removed:
-        report.add("ENUM_VALUES_REMOVED", f"{path}.enum_values", f"removed {_json(removed)}")
+        report.add("ENUM_VALUES_REMOVED", f"{path}.enum_values", f"removed {quoted(removed)}")
     if added:
-        report.add("ENUM_VALUES_ADDED", f"{path}.enum_values", f"added {_json(added)}")
+        report.add("ENUM_VALUES_ADDED", f"{path}.enum_values", f"added {quoted(added)}")
 
 
 _FLAGS = {

@@ -25,7 +25,7 @@ from enum import StrEnum
 
 from common import errors, pages, times
 from common.auth import Principal
-from common.errors import FieldViolation
+from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
 from oms.compat import check_compatibility
 from oms.merge import Resolution, check_resolutions, merge_snapshots
@@ -86,7 +86,7 @@ class HistoryService:
         else:
             # A branch is resolved before a tag of the same name, which it would hide.
             raise errors.AlreadyExists(
-                f"{name!r} is a branch; a tag of that name could never be read",
+                f"{quoted(name)} is a branch; a tag of that name could never be read",
                 reason="BRANCH_EXISTS",
                 metadata={"branch": name},
             )
@@ -147,7 +147,7 @@ class HistoryService:
         onto = onto or src.base_branch
         if src.protected:
             raise errors.FailedPrecondition(
-                f"branch {branch!r} is protected; rebasing would rewrite its history",
+                f"branch {quoted(branch)} is protected; rebasing would rewrite its history",
                 reason="BRANCH_PROTECTED",
                 metadata={"branch": branch},
             )
@@ -270,7 +270,7 @@ class HistoryService:
             )
         if self.store.merge_base(target.id, head.head) != target.id:
             raise errors.FailedPrecondition(
-                f"commit {target.id[:12]} is not on branch {branch!r}",
+                f"commit {target.id[:12]} is not on branch {quoted(branch)}",
                 reason="COMMIT_NOT_ON_BRANCH",
                 metadata={"branch": branch, "commit": target.id},
             )
@@ -287,7 +287,7 @@ class HistoryService:
                 result.refuse(what, metadata)
             if not result.changes:
                 raise errors.FailedPrecondition(
-                    f"{target.id[:12]} is already undone on {branch!r}",
+                    f"{target.id[:12]} is already undone on {quoted(branch)}",
                     reason="NOTHING_TO_REVERT",
                     metadata=metadata,
                 )

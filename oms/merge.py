@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from common import errors
-from common.errors import FieldViolation
+from common.errors import FieldViolation, quoted
 from oms.checks import check_changes
 from oms.diff import ORDER_SUFFIX, item_path
 from oms.model import (
@@ -94,7 +94,9 @@ def check_resolutions(resolutions: Sequence[Resolution]) -> None:
     for i, r in enumerate(resolutions):
         where = f"resolutions[{i}]"
         if (r.key, r.path) in seen:
-            out.append(FieldViolation(where, f"{r.key} {r.path!r} is resolved twice", "DUPLICATE"))
+            out.append(
+                FieldViolation(where, f"{r.key} {quoted(r.path)} is resolved twice", "DUPLICATE")
+            )
         seen.add((r.key, r.path))
         if r.choice is Choice.VALUE and not r.path and r.value is not None:
             try:
@@ -105,7 +107,7 @@ def check_resolutions(resolutions: Sequence[Resolution]) -> None:
                 out.append(
                     FieldViolation(
                         f"{where}.value",
-                        f"a whole resource: an object with api_name {api_name!r}, or null",
+                        f"a whole resource: an object with api_name {quoted(api_name)}, or null",
                         "INVALID_VALUE",
                     )
                 )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
-from common.errors import FieldViolation, InvalidArgument
+from common.errors import FieldViolation, InvalidArgument, quoted
 from common.permissions import Permission
 
 Resource = dict[str, Any]
@@ -119,9 +119,11 @@ def split_key(key: str) -> tuple[str, str]:
     collection, sep, api_name = key.partition("/")
     if not sep or collection not in COLLECTIONS or not api_name or "/" in api_name:
         raise InvalidArgument(
-            f"not a resource key: {key!r}",
+            f"not a resource key: {quoted(key)}",
             reason="INVALID_RESOURCE_KEY",
-            violations=[FieldViolation("name", f"not a resource key: {key!r}", "INVALID_VALUE")],
+            violations=[
+                FieldViolation("name", f"not a resource key: {quoted(key)}", "INVALID_VALUE")
+            ],
         )
     return collection, api_name
 
@@ -299,7 +301,7 @@ def normalize(collection: str, resource: Mapping[str, Any]) -> Resource:
     fields = _RESOURCE.get(collection)
     if fields is None:
         raise InvalidArgument(
-            f"unknown ontology collection {collection!r}",
+            f"unknown ontology collection {quoted(collection)}",
             reason="UNKNOWN_COLLECTION",
             violations=[FieldViolation("collection", f"must be one of {', '.join(COLLECTIONS)}")],
         )

@@ -17,7 +17,7 @@ from typing import Any
 from common import errors, pages, times
 from common.auth import Principal
 from common.canonical import canonical_json
-from common.errors import FieldViolation
+from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
 from common.permissions import Permission
 from oms.compat import has_breaking
@@ -233,7 +233,7 @@ class ProposalService:
     ) -> ProposalView:
         """Change title, description or reviewers: the author's or an administrator's call."""
         violations = [
-            FieldViolation("update_mask", f"cannot update {p!r}", "INVALID_VALUE")
+            FieldViolation("update_mask", f"cannot update {quoted(p)}", "INVALID_VALUE")
             for p in mask
             if p not in PROPOSAL_SETTINGS
         ]
@@ -327,7 +327,7 @@ class ProposalService:
             rules = self._view(current).rules
             if not rules.allow_self_approval:
                 raise errors.PermissionDenied(
-                    f"the author cannot approve their own proposal into {current.target!r}",
+                    f"the author cannot approve their own proposal into {quoted(current.target)}",
                     reason="SELF_APPROVAL_NOT_ALLOWED",
                     metadata={"proposal": proposal_id, "target": current.target},
                 )
@@ -359,7 +359,7 @@ class ProposalService:
             source_head = ""
         if expected_head and expected_head != source_head:
             raise errors.Aborted(
-                f"source branch {proposal.source!r} is at {source_head}, not {expected_head}",
+                f"source branch {quoted(proposal.source)} is at {source_head}, not {expected_head}",
                 reason="SOURCE_HEAD_MOVED",
                 metadata={"proposal": proposal.id, "source_head": source_head},
             )
@@ -434,7 +434,7 @@ class ProposalService:
         current = self.store.proposal(proposal_id)
         if current.state != OPEN:
             raise errors.FailedPrecondition(
-                f"proposal {proposal_id!r} is {current.state.lower()}",
+                f"proposal {quoted(proposal_id)} is {current.state.lower()}",
                 reason="PROPOSAL_NOT_OPEN",
                 metadata={"proposal": proposal_id, "state": current.state},
             )
@@ -499,7 +499,7 @@ def _reviewer_violations(reviewers: Sequence[str], field: str) -> list[FieldViol
         if not name or len(name) > 256:
             violations.append(FieldViolation(f"{field}[{i}]", "a username", "INVALID_VALUE"))
         elif name in seen:
-            violations.append(FieldViolation(f"{field}[{i}]", f"{name!r} twice", "DUPLICATE"))
+            violations.append(FieldViolation(f"{field}[{i}]", f"{quoted(name)} twice", "DUPLICATE"))
         seen.add(name)
     return violations
 
@@ -507,7 +507,7 @@ def _reviewer_violations(reviewers: Sequence[str], field: str) -> list[FieldViol
 def _author_or_admin(principal: Principal, proposal: ProposalRecord, action: str) -> None:
     if principal.username != proposal.author and not principal.has(Permission.ALL):
         raise errors.PermissionDenied(
-            f"only the author or an administrator can {action} proposal {proposal.id!r}",
+            f"only the author or an administrator can {action} proposal {quoted(proposal.id)}",
             reason="NOT_PROPOSAL_AUTHOR",
             metadata={"proposal": proposal.id},
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from common import errors
-from common.errors import FieldViolation
+from common.errors import FieldViolation, quoted
 from oms.store import CommitRecord, OntologyStore
 
 SHORT_ID = 7
@@ -28,7 +28,7 @@ _HEX = re.compile(r"[0-9a-f]+")
 
 def _not_found(ref: str) -> errors.NotFound:
     return errors.NotFound(
-        f"no branch, tag or commit {ref!r}", reason="REF_NOT_FOUND", metadata={"ref": ref}
+        f"no branch, tag or commit {quoted(ref)}", reason="REF_NOT_FOUND", metadata={"ref": ref}
     )
 
 
@@ -62,7 +62,7 @@ class Refs:
         for step in range(steps):
             if not commit.parents:
                 raise errors.NotFound(
-                    f"{ref!r}: {name} has only {step} first-parent ancestor(s)",
+                    f"{quoted(ref)}: {name} has only {step} first-parent ancestor(s)",
                     reason="REF_NOT_FOUND",
                     metadata={"ref": ref},
                 )
@@ -91,7 +91,7 @@ class Refs:
             shown = ", ".join(c[: len(name) + 4] for c in candidates[:AMBIGUOUS_SHOWN])
             more = ", ..." if len(candidates) > AMBIGUOUS_SHOWN else ""
             raise errors.InvalidArgument(
-                f"short commit id {name!r} is ambiguous: {shown}{more}",
+                f"short commit id {quoted(name)} is ambiguous: {shown}{more}",
                 reason="REF_AMBIGUOUS",
                 metadata={"ref": name, "candidates": ",".join(candidates[:AMBIGUOUS_SHOWN])},
                 violations=[

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import errors
+from common.errors import quoted
 from oms.compat import CompatibilityMode
 from oms.store import BranchRecord
 
@@ -121,7 +122,7 @@ def check_approvals(rules: BranchRules, approved: list[Review], *, target: str) 
     """Refuse a merge short of the approvals ``rules`` require (``APPROVALS_REQUIRED``)."""
     if len(approved) < rules.required_approvals:
         raise errors.FailedPrecondition(
-            f"merging into {target!r} needs {rules.required_approvals} approval(s) of the "
+            f"merging into {quoted(target)} needs {rules.required_approvals} approval(s) of the "
             f"current source head, it has {len(approved)}",
             reason="APPROVALS_REQUIRED",
             metadata={
@@ -142,7 +143,7 @@ def second_admins(forcer: str, approved: list[Review]) -> tuple[str, ...]:
     if not others:
         raise errors.FailedPrecondition(
             "forcing breaking changes needs the approval of an administrator other than "
-            f"{forcer!r} of the current source head",
+            f"{quoted(forcer)} of the current source head",
             reason="SECOND_APPROVAL_REQUIRED",
             metadata={"forcer": forcer},
         )

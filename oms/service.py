@@ -17,7 +17,7 @@ from typing import Any
 
 from common import errors, pages, times
 from common.auth import Principal
-from common.errors import FieldViolation
+from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
 from common.permissions import Permission
 from oms.checks import check_changes, check_delete, check_resource
@@ -188,7 +188,7 @@ class OntologyService:
         etag = snapshot.etag(key)
         if etag is None:
             raise errors.NotFound(
-                f"{SINGULAR[collection].replace('_', ' ')} {api_name!r} not found",
+                f"{SINGULAR[collection].replace('_', ' ')} {quoted(api_name)} not found",
                 reason="RESOURCE_NOT_FOUND",
                 metadata={"resource": key, "commit": snapshot.commit.id},
             )
@@ -240,7 +240,7 @@ class OntologyService:
         key = resource_key(collection, api_name if isinstance(api_name, str) else "")
         if api_name and key in snapshot:
             raise errors.AlreadyExists(
-                f"{key} already exists on branch {branch!r}",
+                f"{key} already exists on branch {quoted(branch)}",
                 reason="RESOURCE_EXISTS",
                 metadata={"resource": key, "branch": branch},
             )
@@ -274,7 +274,7 @@ class OntologyService:
             if unknown:
                 raise errors.invalid(
                     [
-                        FieldViolation("update_mask", f"cannot update {p!r}", "INVALID_VALUE")
+                        FieldViolation("update_mask", f"cannot update {quoted(p)}", "INVALID_VALUE")
                         for p in unknown
                     ]
                 )
@@ -358,7 +358,7 @@ class OntologyService:
                 else:
                     violations.append(
                         FieldViolation(
-                            f"changes[{i}]", f"not a resource: {edit.key!r}", "INVALID_VALUE"
+                            f"changes[{i}]", f"not a resource: {quoted(edit.key)}", "INVALID_VALUE"
                         )
                     )
                 continue
@@ -550,7 +550,7 @@ class OntologyService:
         if not mask:
             violations.append(FieldViolation("update_mask", "name the fields to update"))
         violations.extend(
-            FieldViolation("update_mask", f"cannot update {p!r}", "INVALID_VALUE")
+            FieldViolation("update_mask", f"cannot update {quoted(p)}", "INVALID_VALUE")
             for p in mask
             if p not in BRANCH_SETTINGS
         )
@@ -580,13 +580,17 @@ class OntologyService:
             raise errors.PermissionDenied(
                 "only an administrator can change branch protection"
                 if "protected" in mask
-                else f"only an administrator can change protected branch {name!r}",
+                else f"only an administrator can change protected branch {quoted(name)}",
                 reason="ADMIN_REQUIRED",
                 metadata={"branch": name},
             )
         if current.protected and not reason.strip():
             raise errors.invalid(
-                [FieldViolation("reason", f"say why the rules of {name!r} change", "REQUIRED")]
+                [
+                    FieldViolation(
+                        "reason", f"say why the rules of {quoted(name)} change", "REQUIRED"
+                    )
+                ]
             )
         if "base_branch" in settings:
             self.store.branch(str(settings["base_branch"]))
@@ -946,7 +950,10 @@ def refuse_direct(branch: BranchRecord, what: str) -> None:
     """Refuse a write or a branch merge into a protected branch that takes proposals only."""
     if branch.protected and branch.requires_proposal:
         raise errors.FailedPrecondition(
-            f"protected branch {branch.name!r} takes changes through proposals only, not {what}",
+            (
+                f"protected branch {quoted(branch.name)} takes "
+                f"changes through proposals only, not {what}"
+            ),
             reason="BRANCH_REQUIRES_PROPOSAL",
             metadata={"branch": branch.name},
         )
@@ -975,7 +982,7 @@ def _commit_refused(
 def _check_etag(key: str, given: str, current: str) -> None:
     if given and given != current:
         raise errors.Aborted(
-            f"{key} changed since it was read (etag {given!r} is stale)",
+            f"{key} changed since it was read (etag {quoted(given)} is stale)",
             reason="ETAG_MISMATCH",
             metadata={"resource": key, "etag": current},
         )
@@ -983,7 +990,7 @@ def _check_etag(key: str, given: str, current: str) -> None:
 
 def head_moved(branch: str, expected: str, current: str) -> errors.Aborted:
     return errors.Aborted(
-        f"branch {branch!r} is at {current}, not {expected}",
+        f"branch {quoted(branch)} is at {current}, not {expected}",
         reason="BRANCH_HEAD_MOVED",
         metadata={"branch": branch, "expected_head": expected, "head": current},
     )
@@ -993,7 +1000,9 @@ def _mode(value: str, field_name: str, violations: list[FieldViolation]) -> str:
     """A compatibility mode name, or ``""`` when unset; an unknown one is a violation."""
     if value and value not in CompatibilityMode.__members__:
         violations.append(
-            FieldViolation(field_name, f"unknown compatibility mode {value!r}", "INVALID_VALUE")
+            FieldViolation(
+                field_name, f"unknown compatibility mode {quoted(value)}", "INVALID_VALUE"
+            )
         )
         return ""
     return value
@@ -1008,7 +1017,7 @@ def allow_breaking(
         return False
     if not force.force:
         raise errors.FailedPrecondition(
-            f"{len(breaking)} breaking change(s) into protected branch {branch!r} "
+            f"{len(breaking)} breaking change(s) into protected branch {quoted(branch)} "
             f"under {mode} compatibility",
             reason="BREAKING_CHANGES",
             metadata={"branch": branch, "mode": mode},

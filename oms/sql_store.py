@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from common import errors, times
 from common.canonical import canonical_json
 from common.db import Database, replace_column
+from common.errors import quoted
 from common.lru import LruCache
 from common.outbox import (
     OutboxEvent,
@@ -445,7 +446,7 @@ class SqlStore:
         record = self._commits.get(commit_id)
         if not isinstance(record, CommitRecord):
             raise errors.NotFound(
-                f"commit {commit_id!r} not found",
+                f"commit {quoted(commit_id)} not found",
                 reason="COMMIT_NOT_FOUND",
                 metadata={"ref": commit_id},
             )
@@ -581,7 +582,9 @@ class SqlStore:
             row = conn.execute(_BRANCH, {"name": name}).first()
         if row is None:
             raise errors.NotFound(
-                f"branch {name!r} not found", reason="BRANCH_NOT_FOUND", metadata={"branch": name}
+                f"branch {quoted(name)} not found",
+                reason="BRANCH_NOT_FOUND",
+                metadata={"branch": name},
             )
         return self._branch(row)
 
@@ -617,7 +620,7 @@ class SqlStore:
                 append(conn, outbox, event)
         except sa.exc.IntegrityError as exc:
             raise errors.AlreadyExists(
-                f"branch {branch.name!r} already exists",
+                f"branch {quoted(branch.name)} already exists",
                 reason="BRANCH_EXISTS",
                 metadata={"branch": branch.name},
             ) from exc
@@ -639,7 +642,9 @@ class SqlStore:
         row = conn.execute(_BRANCH_LOCKED, {"name": name}).first()
         if row is None:
             raise errors.NotFound(
-                f"branch {name!r} not found", reason="BRANCH_NOT_FOUND", metadata={"branch": name}
+                f"branch {quoted(name)} not found",
+                reason="BRANCH_NOT_FOUND",
+                metadata={"branch": name},
             )
         return self._branch(row)
 
@@ -651,7 +656,7 @@ class SqlStore:
             if deleted == 0:
                 self.branch(name)
                 raise errors.FailedPrecondition(
-                    f"branch {name!r} is protected", reason="BRANCH_PROTECTED"
+                    f"branch {quoted(name)} is protected", reason="BRANCH_PROTECTED"
                 )
             append(conn, outbox, event)
 
@@ -702,7 +707,7 @@ class SqlStore:
                 append(conn, outbox, event)
         except sa.exc.IntegrityError as exc:
             raise errors.AlreadyExists(
-                f"tag {tag.name!r} already exists",
+                f"tag {quoted(tag.name)} already exists",
                 reason="TAG_EXISTS",
                 metadata={"tag": tag.name},
             ) from exc
@@ -904,12 +909,12 @@ class SqlStore:
         current = conn.execute(sa.select(branches.c.head).where(branches.c.name == branch)).scalar()
         if current is None:
             raise errors.NotFound(
-                f"branch {branch!r} not found",
+                f"branch {quoted(branch)} not found",
                 reason="BRANCH_NOT_FOUND",
                 metadata={"branch": branch},
             )
         raise errors.Aborted(
-            f"branch {branch!r} moved to {current} while this change was prepared; retry",
+            f"branch {quoted(branch)} moved to {current} while this change was prepared; retry",
             reason="BRANCH_HEAD_MOVED",
             metadata={"branch": branch, "expected_head": expected, "head": current},
         )
@@ -968,7 +973,7 @@ class SqlStore:
             row = conn.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
         if row is None:
             raise errors.NotFound(
-                f"proposal {proposal_id!r} not found",
+                f"proposal {quoted(proposal_id)} not found",
                 reason="PROPOSAL_NOT_FOUND",
                 metadata={"proposal": proposal_id},
             )
@@ -1002,7 +1007,10 @@ class SqlStore:
             if changed != 1:
                 current = self.proposal(proposal_id)
                 raise errors.Aborted(
-                    f"proposal {proposal_id!r} changed meanwhile (etag {expected_etag!r} is stale)",
+                    (
+                        f"proposal {quoted(proposal_id)} changed meanwhile "
+                        f"(etag {quoted(expected_etag)} is stale)"
+                    ),
                     reason="ETAG_MISMATCH",
                     metadata={"proposal": proposal_id, "etag": current.etag},
                 )
@@ -1034,7 +1042,7 @@ class SqlStore:
                 append(conn, outbox, event)
         except sa.exc.IntegrityError as exc:
             raise errors.Aborted(
-                f"another entry was added to proposal {proposal_id!r} meanwhile; retry",
+                f"another entry was added to proposal {quoted(proposal_id)} meanwhile; retry",
                 reason="CONCURRENT_ENTRY",
                 metadata={"proposal": proposal_id},
             ) from exc
@@ -1077,7 +1085,7 @@ class SqlStore:
 
 def _tag_not_found(name: str) -> errors.NotFound:
     return errors.NotFound(
-        f"tag {name!r} not found", reason="TAG_NOT_FOUND", metadata={"tag": name}
+        f"tag {quoted(name)} not found", reason="TAG_NOT_FOUND", metadata={"tag": name}
     )
 
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from common import errors, pages, times
 from common.auth import Principal, has_permission
+from common.errors import quoted
 from common.outbox import OutboxEvent
 from common.permissions import DESCRIPTIONS, Permission
 from users import roles as role_rules
@@ -97,7 +98,7 @@ class Directory:
             raise errors.invalid(violations)
         role = RoleDefinition(name, description, tuple(sorted(set(permissions))))
         exists = errors.AlreadyExists(
-            f"role {name!r} already exists", reason="ROLE_EXISTS", metadata={"role": name}
+            f"role {quoted(name)} already exists", reason="ROLE_EXISTS", metadata={"role": name}
         )
         try:
             with self._store.write() as tx:
@@ -200,7 +201,10 @@ class Directory:
             holders = tx.role_holders(name)
             if holders:
                 raise errors.FailedPrecondition(
-                    f"role {name!r} is granted to {len(holders)} user(s); take it from them first",
+                    (
+                        f"role {quoted(name)} is granted to "
+                        f"{len(holders)} user(s); take it from them first"
+                    ),
                     reason="ROLE_IN_USE",
                     metadata={"role": name, "holders": str(len(holders))},
                 )
@@ -267,7 +271,7 @@ class Directory:
             raise errors.invalid(violations)
         password_hash = self._passwords.hash(password)
         exists = errors.AlreadyExists(
-            f"user {username!r} already exists",
+            f"user {quoted(username)} already exists",
             reason="USER_EXISTS",
             metadata={"username": username},
         )
@@ -524,7 +528,7 @@ class Directory:
             user = _existing(tx, user_id, lock=True)
             if not tx.remove_mfa(user_id):
                 raise errors.FailedPrecondition(
-                    f"user {user_id!r} has no TOTP to reset", reason="MFA_NOT_ENROLLED"
+                    f"user {quoted(user_id)} has no TOTP to reset", reason="MFA_NOT_ENROLLED"
                 )
             tx.emit(
                 OutboxEvent(
@@ -549,7 +553,7 @@ class Directory:
         with self._store.write() as tx:
             if name not in tx.roles():
                 raise errors.NotFound(
-                    f"role {name!r} does not exist",
+                    f"role {quoted(name)} does not exist",
                     reason="ROLE_NOT_FOUND",
                     metadata={"role": name},
                 )
@@ -574,7 +578,7 @@ def _existing(reads: UserReads, user_id: str, *, lock: bool = False) -> UserReco
     user = reads.user(user_id=user_id, lock=lock)
     if user is None:
         raise errors.NotFound(
-            f"user {user_id!r} does not exist",
+            f"user {quoted(user_id)} does not exist",
             reason="USER_NOT_FOUND",
             metadata={"user_id": user_id},
         )
@@ -594,7 +598,7 @@ def _existing_role(reads: UserReads, name: str, *, lock: bool = False) -> RoleDe
     role = reads.role(name, lock=lock)
     if role is None:
         raise errors.NotFound(
-            f"role {name!r} does not exist", reason="ROLE_NOT_FOUND", metadata={"role": name}
+            f"role {quoted(name)} does not exist", reason="ROLE_NOT_FOUND", metadata={"role": name}
         )
     return role
 
@@ -604,7 +608,7 @@ def _changeable_role(reads: UserReads, name: str, etag: str) -> RoleDefinition:
     role = _existing_role(reads, name, lock=True)
     if role.builtin:
         raise errors.FailedPrecondition(
-            f"role {name!r} is built in; it cannot be changed or deleted",
+            f"role {quoted(name)} is built in; it cannot be changed or deleted",
             reason="ROLE_BUILTIN",
             metadata={"role": name},
         )
@@ -635,7 +639,9 @@ def _check_grantable(
     defined = reads.roles()
     unknown = [r for r in roles if r not in defined]
     if unknown:
-        raise errors.invalid([errors.FieldViolation(field, f"unknown role {r!r}") for r in unknown])
+        raise errors.invalid(
+            [errors.FieldViolation(field, f"unknown role {quoted(r)}") for r in unknown]
+        )
     for role in roles:
         _require_holds(caller, defined[role].permissions, role=role)
 
@@ -648,7 +654,7 @@ def _require_holds(caller: Principal, permissions: Sequence[str], *, role: str) 
     missing = sorted({p for p in permissions if not has_permission(caller.permissions, p)})
     if missing:
         raise errors.PermissionDenied(
-            f"role {role!r} carries {', '.join(missing)}, which you do not hold",
+            f"role {quoted(role)} carries {', '.join(missing)}, which you do not hold",
             reason="ROLE_NOT_GRANTABLE",
             metadata={"role": role, "missing": ",".join(missing)},
         )

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, unquote
 
 from common import errors
 from common.auth import TokenVerifier, has_permission
+from common.errors import quoted
 from common.permissions import Permission
 from users.service import AuthService, RequiredAction, TokenPair
 
@@ -108,7 +109,10 @@ class TokenEndpoint:
         handler = self._grants.get(grant_type)
         if handler is None:
             raise errors.InvalidArgument(
-                f"grant_type {grant_type!r} is not supported; use one of {', '.join(GRANT_TYPES)}",
+                (
+                    f"grant_type {quoted(grant_type)} is not "
+                    f"supported; use one of {', '.join(GRANT_TYPES)}"
+                ),
                 reason="UNSUPPORTED_GRANT_TYPE",
             )
         return handler(form, basic, user_agent)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from common import errors
+from common.errors import quoted
 from common.permissions import Permission
 from users.store import RoleDefinition
 
@@ -95,7 +96,7 @@ def permission_violations(
     return [
         errors.FieldViolation(
             f"{field}.permissions[{i}]",
-            f"unknown permission {p!r}; the mesh defines {', '.join(PERMISSIONS)}",
+            f"unknown permission {quoted(p)}; the mesh defines {', '.join(PERMISSIONS)}",
             "UNKNOWN_PERMISSION",
         )
         for i, p in enumerate(permissions)

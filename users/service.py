@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from common import errors, origin, pages, times
 from common.auth import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, Principal, TokenVerifier
+from common.errors import quoted
 from common.outbox import OutboxEvent
 from common.permissions import Permission
 from users import totp
@@ -796,7 +797,7 @@ class AuthService:
             session = tx.session(session_id, lock=True)
             if session is None or session.user_id != user_id or session.revoked_ns is not None:
                 raise errors.NotFound(
-                    f"user {user_id!r} has no live session {session_id!r}",
+                    f"user {quoted(user_id)} has no live session {quoted(session_id)}",
                     reason="SESSION_NOT_FOUND",
                     metadata={"session_id": session_id},
                 )

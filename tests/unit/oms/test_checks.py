@@ -187,7 +187,7 @@ def test_an_implementer_needs_the_interface_properties_inherited_ones_included()
         ("object_type", "BREAKS_DEPENDENT"),  # the hire action sets the removed name
     }
     text = " ".join(v.description for v in violations)
-    assert "'name' (from Named)" in text and "'email' (from Contact)" in text
+    assert '"name" (from Named)' in text and '"email" (from Contact)' in text
 
 
 def test_an_implementer_property_must_match_type_and_required() -> None:
@@ -537,7 +537,7 @@ def test_names_within_a_resource_may_not_differ_only_in_case() -> None:
         ("object_type.properties[2].api_name", "DUPLICATE_NAME"),
         ("object_type.properties[3].api_name", "DUPLICATE_NAME"),
     }
-    assert "'userID' differs from 'userId' only in case" in violations[0].description
+    assert '"userID" differs from "userId" only in case' in violations[0].description
     action = action_type(
         "go", [param("when"), param("When"), param("wHen")], [{"kind": "DELETE_OBJECT"}]
     )
