@@ -184,7 +184,7 @@ def main() -> None:
             "diff main..branch (1,000 types, field level)",
             lambda: service.diff("main", "feature", page_size=1000, page_token=""),
         )
-        rewrites = HistoryService(service.store, service.refs)
+        rewrites = HistoryService(service)
         rebased, _ = timed(
             "rebase a copy of the branch onto main (one commit)",
             lambda: rewrites.rebase(

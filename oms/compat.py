@@ -26,7 +26,7 @@ rule's own severity.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -61,12 +61,28 @@ class Severity(StrEnum):
 
 
 class CompatibilityMode(StrEnum):
-    """Which direction of compatibility a branch promises (see the module docstring)."""
+    """Which direction of compatibility a branch promises (see the module docstring).
+
+    A ``_TRANSITIVE`` mode holds its direction against every released version (every tag on
+    the branch's history), not only the version a change replaces, as in Schema Registry.
+    """
 
     BACKWARD = "BACKWARD"
+    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
     FORWARD = "FORWARD"
+    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
     FULL = "FULL"
+    FULL_TRANSITIVE = "FULL_TRANSITIVE"
     NONE = "NONE"
+
+    @property
+    def direction(self) -> CompatibilityMode:
+        """The mode without ``_TRANSITIVE``: what one comparison checks."""
+        return CompatibilityMode(self.value.removesuffix("_TRANSITIVE"))
+
+    @property
+    def transitive(self) -> bool:
+        return self is not self.direction
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,11 @@ class Finding:
     severity: Severity
     path: str
     message: str
+    against: str = ""
+    """The tag of the released version it was found against (transitive modes); empty for
+    the version the change replaces."""
+    exempted: bool = False
+    """The branch exempts the rule: reported at the rule's own severity, never breaking."""
 
     @property
     def rule(self) -> Rule:
@@ -685,8 +706,17 @@ def severity_of(rule: Rule, mode: CompatibilityMode) -> Severity:
         CompatibilityMode.FORWARD: rule.forward,
         CompatibilityMode.FULL: rule.backward or rule.forward,
         CompatibilityMode.NONE: False,
-    }[mode]
+    }[mode.direction]
     return Severity.BREAKING if breaking else rule.severity
+
+
+def exempt(findings: Iterable[Finding], exemptions: Iterable[str]) -> list[Finding]:
+    """The findings with the exempted rules' ones marked and never breaking (buf's ``except``)."""
+    skip = frozenset(exemptions)
+    return [
+        replace(f, severity=f.rule.severity, exempted=True) if f.rule_id in skip else f
+        for f in findings
+    ]
 
 
 class _Report:

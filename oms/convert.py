@@ -272,6 +272,7 @@ def branch_to_message(
         requires_proposal=branch.requires_proposal,
         required_approvals=branch.required_approvals,
         allow_self_approval=branch.allow_self_approval,
+        compatibility_exemptions=branch.compatibility_exemptions,
     )
     if head is not None:
         message.head_commit.CopyFrom(commit_to_message(head))
@@ -363,6 +364,8 @@ def finding_to_message(finding: Finding) -> history_pb2.ValidationFinding:
         message=finding.message,
         reason=finding.rule.why,
         fix=finding.rule.fix,
+        against=finding.against,
+        exempted=finding.exempted,
     )
 
 

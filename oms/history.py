@@ -27,13 +27,14 @@ from common import errors, pages, times
 from common.auth import Principal
 from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
-from oms.compat import check_compatibility
 from oms.merge import Resolution, check_resolutions, merge_snapshots
 from oms.model import Overlay, Resource
 from oms.refs import Refs
+from oms.rules import BranchRules
 from oms.service import (
     MERGE_REFUSALS,
     Force,
+    OntologyService,
     allow_breaking,
     clamp_page_size,
     head_moved,
@@ -64,9 +65,10 @@ class RebaseResult:
 class HistoryService:
     """Tags, rebase and revert on the same store and ref resolver as :class:`OntologyService`."""
 
-    def __init__(self, store: OntologyStore, refs: Refs) -> None:
-        self.store = store
-        self.refs = refs
+    def __init__(self, ontology: OntologyService) -> None:
+        self.ontology = ontology
+        self.store: OntologyStore = ontology.store
+        self.refs: Refs = ontology.refs
 
     # -- tags ---------------------------------------------------------------------------
 
@@ -293,8 +295,12 @@ class HistoryService:
                 )
             forced = False
             if head.protected:
-                findings = check_compatibility(
-                    ours, Overlay(ours, result.changes), head.compatibility_mode, result.changes
+                findings = self.ontology.findings(
+                    ours,
+                    Overlay(ours, result.changes),
+                    result.changes,
+                    rules=BranchRules.of(head),
+                    lineage=head.head,
                 )
                 forced = allow_breaking(
                     principal, head.name, head.compatibility_mode, findings, force

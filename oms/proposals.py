@@ -105,7 +105,7 @@ class ProposalService:
         if check:
             head = branches.commit(source.head)
             base = self.ontology.departure(head, target)
-            comparison = self.ontology.compare(base, head, rules.compatibility_mode)
+            comparison = self.ontology.compare(base, head, rules)
             checked = Checked(
                 base=base,
                 source_head=source.head,

@@ -37,17 +37,23 @@ class BranchRules:
     compatibility_mode: str = CompatibilityMode.BACKWARD.value
     required_approvals: int = 0
     allow_self_approval: bool = True
+    compatibility_exemptions: frozenset[str] = frozenset()
+    """Rule ids whose findings never break this branch."""
 
     @classmethod
     def of(cls, branch: BranchRecord) -> BranchRules:
         """The rules ``branch`` holds now: its settings when protected, none otherwise."""
+        exemptions = frozenset(branch.compatibility_exemptions)
         if not branch.protected:
-            return cls(compatibility_mode=branch.compatibility_mode)
+            return cls(
+                compatibility_mode=branch.compatibility_mode, compatibility_exemptions=exemptions
+            )
         return cls(
             protected=True,
             compatibility_mode=branch.compatibility_mode,
             required_approvals=branch.required_approvals,
             allow_self_approval=branch.allow_self_approval,
+            compatibility_exemptions=exemptions,
         )
 
     def stricter(self, other: BranchRules) -> BranchRules:
@@ -57,6 +63,7 @@ class BranchRules:
             compatibility_mode=stricter_mode(self.compatibility_mode, other.compatibility_mode),
             required_approvals=max(self.required_approvals, other.required_approvals),
             allow_self_approval=self.allow_self_approval and other.allow_self_approval,
+            compatibility_exemptions=self.compatibility_exemptions & other.compatibility_exemptions,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -65,6 +72,7 @@ class BranchRules:
             "compatibility_mode": self.compatibility_mode,
             "required_approvals": self.required_approvals,
             "allow_self_approval": self.allow_self_approval,
+            "compatibility_exemptions": sorted(self.compatibility_exemptions),
         }
 
     @classmethod
@@ -74,17 +82,29 @@ class BranchRules:
             compatibility_mode=str(value["compatibility_mode"]),
             required_approvals=int(value["required_approvals"]),
             allow_self_approval=bool(value["allow_self_approval"]),
+            # Absent from rules recorded before exemptions existed: none then.
+            compatibility_exemptions=frozenset(value.get("compatibility_exemptions", ())),
         )
 
 
 def stricter_mode(a: str, b: str) -> str:
-    """The mode that refuses everything either refuses: BACKWARD and FORWARD together are FULL."""
+    """The mode that refuses everything either refuses.
+
+    BACKWARD and FORWARD together are FULL, and either one transitive makes the result so.
+    """
     if a == b:
         return a
     first, second = CompatibilityMode(a), CompatibilityMode(b)
-    if _STRICTNESS[first] == _STRICTNESS[second]:
-        return CompatibilityMode.FULL.value
-    return max(first, second, key=_STRICTNESS.__getitem__).value
+    one, other = first.direction, second.direction
+    if one == other:
+        direction = one
+    elif _STRICTNESS[one] == _STRICTNESS[other]:
+        direction = CompatibilityMode.FULL
+    else:
+        direction = max(one, other, key=_STRICTNESS.__getitem__)
+    if (first.transitive or second.transitive) and direction is not CompatibilityMode.NONE:
+        return f"{direction.value}_TRANSITIVE"
+    return direction.value
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def build_server(
     service = OntologyService(store)
     blocking = Blocking(settings.runtime.blocking_threads)
     schema = SchemaServicer(service, blocking, ResourceMessages(settings.cache_entries))
-    history = HistoryService(store, service.refs)
+    history = HistoryService(service)
     branches = BranchServicer(service, history, blocking)
     tags = TagServicer(service, history, blocking)
     proposals = ProposalServicer(ProposalService(service, store), blocking)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -28,22 +28,34 @@ from oms.compat import (
     Rule,
     Severity,
     check_compatibility,
+    exempt,
     has_breaking,
 )
 from oms.diff import ResourceChange, diff_snapshots
 from oms.merge import MergedSnapshots, Resolution, check_resolutions, merge_snapshots
-from oms.model import FIELDS, SINGULAR, Overlay, Resource, normalize, resource_key, split_key
+from oms.model import (
+    FIELDS,
+    SINGULAR,
+    Ontology,
+    Overlay,
+    Resource,
+    normalize,
+    resource_key,
+    split_key,
+)
 from oms.refs import Refs
 from oms.rules import BranchRules, Review, approvers, check_approvals, second_admins
 from oms.store import (
     BRANCH_SETTINGS,
     MAIN,
     BranchRecord,
+    BranchSetting,
     CommitChanges,
     CommitRecord,
     NewCommit,
     OntologyStore,
     Snapshot,
+    TagRecord,
 )
 from oms.tree import resource_etag
 
@@ -52,6 +64,9 @@ MAX_PAGE_SIZE = 1000
 BRANCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 COMMIT_ID = re.compile(r"[0-9a-f]{64}")
 MAX_REQUIRED_APPROVALS = 10
+MAX_RELEASES = 100
+"""The newest released versions (tags on a branch's history) a transitive mode checks."""
+MAX_TAGS_SCANNED = 10_000
 INLINE_CHANGES = 100
 """The changes a commit lists inline; a bigger one is read whole through DiffRefs."""
 
@@ -431,8 +446,12 @@ class OntologyService:
         if branch.protected:
             try:
                 refuse_direct(branch, "writes")
-                findings = check_compatibility(
-                    snapshot, Overlay(snapshot, changes), branch.compatibility_mode, changes
+                findings = self.findings(
+                    snapshot,
+                    Overlay(snapshot, changes),
+                    changes,
+                    rules=BranchRules.of(branch),
+                    lineage=branch.head,
                 )
                 forced = allow_breaking(
                     principal, branch.name, branch.compatibility_mode, findings, force
@@ -555,15 +574,27 @@ class OntologyService:
             if p not in BRANCH_SETTINGS
         )
         requested = [p for p in BRANCH_SETTINGS if p in mask]
-        settings: dict[str, str | bool | int] = {p: values[p] for p in requested}
+        settings: dict[str, BranchSetting] = {p: values[p] for p in requested}
+        if "compatibility_exemptions" in settings:
+            exemptions = tuple(values["compatibility_exemptions"])
+            violations.extend(
+                FieldViolation(
+                    f"branch.compatibility_exemptions[{i}]",
+                    f"{quoted(rule)} is no rule id (ListCompatibilityRules lists them)",
+                    "INVALID_VALUE",
+                )
+                for i, rule in enumerate(exemptions)
+                if rule not in RULES
+            )
+            settings["compatibility_exemptions"] = tuple(sorted(set(exemptions)))
         if "compatibility_mode" in settings:
             mode = _mode(
                 str(settings["compatibility_mode"]), "branch.compatibility_mode", violations
             )
             if not mode:
                 violations.append(FieldViolation("branch.compatibility_mode", "required"))
-        approvals = settings.get("required_approvals", 0)
-        if not 0 <= int(approvals) <= MAX_REQUIRED_APPROVALS:
+        approvals = int(values["required_approvals"]) if "required_approvals" in settings else 0
+        if not 0 <= approvals <= MAX_REQUIRED_APPROVALS:
             violations.append(
                 FieldViolation(
                     "branch.required_approvals",
@@ -779,7 +810,9 @@ class OntologyService:
                 result.refuse(what, metadata)
             changes = result.changes
         mode = rules.compatibility_mode
-        findings = check_compatibility(ours, Overlay(ours, changes), mode, changes)
+        findings = self.findings(
+            ours, Overlay(ours, changes), changes, rules=rules, lineage=ours_id
+        )
         forced = (
             allow_breaking(principal, target, mode, findings, force) if rules.protected else False
         )
@@ -839,13 +872,50 @@ class OntologyService:
         base_id = self.store.merge_base(head.id, base_branch.head) or base_branch.head
         return self.store.commit(base_id)
 
-    def compare(self, base: CommitRecord, head: CommitRecord, mode: str) -> Comparison:
-        """The changes from ``base`` to ``head`` and their findings under ``mode``."""
+    def compare(self, base: CommitRecord, head: CommitRecord, rules: BranchRules) -> Comparison:
+        """The changes from ``base`` to ``head`` and their findings under ``rules``."""
         keys = self.store.changed_keys(base.id, head.id)
         old, new = self.store.snapshot(base.id), self.store.snapshot(head.id)
         old.prefetch(keys)
         new.prefetch(keys)
-        return Comparison(old, new, sorted(keys), check_compatibility(old, new, mode, keys))
+        findings = self.findings(old, new, keys, rules=rules, lineage=base.id)
+        return Comparison(old, new, sorted(keys), findings)
+
+    def findings(
+        self,
+        old: Snapshot,
+        new: Ontology,
+        keys: Iterable[str],
+        *,
+        rules: BranchRules,
+        lineage: str,
+    ) -> list[Finding]:
+        """The compatibility findings of ``old`` -> ``new`` under a branch's rules.
+
+        A transitive mode also compares ``new`` with every released version: each tag whose
+        commit is on ``lineage``'s history (at most :data:`MAX_RELEASES`, the newest), over the
+        same keys, with ``old``'s deprecations (a deprecation released since lets a removal
+        pass). Findings of exempted rules never break.
+        """
+        keys = list(keys)
+        mode = CompatibilityMode(rules.compatibility_mode)
+        found = check_compatibility(old, new, mode, keys)
+        if mode.transitive:
+            seen = {(f.rule_id, f.path) for f in found}
+            for tag in self._releases(lineage):
+                released = self.store.snapshot(tag.commit)
+                for finding in check_compatibility(released, new, mode, keys, deprecations=old):
+                    if (finding.rule_id, finding.path) not in seen:
+                        seen.add((finding.rule_id, finding.path))
+                        found.append(replace(finding, against=tag.name))
+        return exempt(found, rules.compatibility_exemptions)
+
+    def _releases(self, lineage: str) -> list[TagRecord]:
+        """The tags on ``lineage``'s history, newest first, at most :data:`MAX_RELEASES`."""
+        tags = self.store.tags(after="", limit=MAX_TAGS_SCANNED)
+        on_history = [t for t in tags if self.store.merge_base(t.commit, lineage) == t.commit]
+        on_history.sort(key=lambda t: t.created_ns, reverse=True)
+        return on_history[:MAX_RELEASES]
 
     def validate(self, principal: Principal, branch: str, *, against: str, mode: str) -> Validation:
         """Compare ``branch`` with ``against``, or with where it left its base branch."""
@@ -860,7 +930,8 @@ class OntologyService:
         else:
             base = self.departure(head, self.store.branch(record.base_branch))
         checked_mode = checked_mode or record.compatibility_mode
-        findings = self.compare(base, head, checked_mode).findings
+        rules = replace(BranchRules.of(record), compatibility_mode=checked_mode)
+        findings = self.compare(base, head, rules).findings
         passed = not has_breaking(findings)
         self.store.record_events(
             [

@@ -457,6 +457,7 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             "requires_proposal": request.branch.requires_proposal,
             "required_approvals": request.branch.required_approvals,
             "allow_self_approval": request.branch.allow_self_approval,
+            "compatibility_exemptions": tuple(request.branch.compatibility_exemptions),
         }
         return await self._run(
             lambda: self._branch(

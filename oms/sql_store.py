@@ -35,6 +35,7 @@ from oms.store import (
     MAIN,
     BranchEvent,
     BranchRecord,
+    BranchSetting,
     CommitRecord,
     EventsFor,
     NewCommit,
@@ -99,13 +100,15 @@ branches = sa.Table(
     sa.Column("head", sa.String(64), nullable=False),
     sa.Column("base_branch", sa.String(100), nullable=False),
     sa.Column("protected", sa.Boolean, nullable=False),
-    sa.Column("compatibility_mode", sa.String(16), nullable=False),
+    sa.Column("compatibility_mode", sa.String(32), nullable=False),
     sa.Column("creator", sa.String(256), nullable=False),
     sa.Column("created_ns", sa.BigInteger, nullable=False),
     sa.Column("requires_proposal", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("required_approvals", sa.Integer, nullable=False, server_default="0"),
     sa.Column("allow_self_approval", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("compatibility_exemptions", sa.Text, nullable=False, server_default="[]"),
 )
+"""``compatibility_exemptions`` is a JSON list of rule ids."""
 
 proposals = sa.Table(
     "proposals",
@@ -190,6 +193,19 @@ def _create_tags(conn: Connection) -> None:
     tags.create(conn, checkfirst=True)
 
 
+def _exemptions_and_transitive_modes(conn: Connection) -> None:
+    """Per-branch rule exemptions, and room for ``BACKWARD_TRANSITIVE`` (19 characters)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("branches")}
+    if "compatibility_exemptions" not in present:
+        conn.exec_driver_sql(
+            "ALTER TABLE branches ADD COLUMN compatibility_exemptions TEXT NOT NULL DEFAULT '[]'"
+        )
+    if conn.dialect.name != "sqlite":  # SQLite does not enforce a VARCHAR's length
+        conn.exec_driver_sql(
+            "ALTER TABLE branches ALTER COLUMN compatibility_mode TYPE VARCHAR(32)"
+        )
+
+
 def _create_main(conn: Connection) -> None:
     """The first commit (an empty ontology) and the protected ``main`` branch pointing to it."""
     root_text = canonical_json(EMPTY_TREE)
@@ -272,6 +288,7 @@ MIGRATIONS = (
     outbox_traceparent,
     _governance,
     _create_tags,
+    _exemptions_and_transitive_modes,
 )
 
 
@@ -575,6 +592,7 @@ class SqlStore:
             requires_proposal=bool(row.requires_proposal),
             required_approvals=row.required_approvals,
             allow_self_approval=bool(row.allow_self_approval),
+            compatibility_exemptions=tuple(json.loads(row.compatibility_exemptions)),
         )
 
     def branch(self, name: str) -> BranchRecord:
@@ -615,6 +633,7 @@ class SqlStore:
                         requires_proposal=branch.requires_proposal,
                         required_approvals=branch.required_approvals,
                         allow_self_approval=branch.allow_self_approval,
+                        compatibility_exemptions=json.dumps(list(branch.compatibility_exemptions)),
                     )
                 )
                 append(conn, outbox, event)
@@ -627,12 +646,15 @@ class SqlStore:
         return branch
 
     def update_branch(
-        self, name: str, event: BranchEvent, settings: Mapping[str, str | bool | int]
+        self, name: str, event: BranchEvent, settings: Mapping[str, BranchSetting]
     ) -> BranchRecord:
+        columns = {
+            k: json.dumps(list(v)) if isinstance(v, tuple) else v for k, v in settings.items()
+        }
         with self.db.write() as conn:
             before = self._locked_branch(conn, name)
-            if settings:
-                conn.execute(branches.update().where(branches.c.name == name).values(**settings))
+            if columns:
+                conn.execute(branches.update().where(branches.c.name == name).values(**columns))
             after = self._locked_branch(conn, name)
             append(conn, outbox, event(before, after))
         return after

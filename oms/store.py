@@ -23,8 +23,11 @@ BRANCH_SETTINGS = (
     "requires_proposal",
     "required_approvals",
     "allow_self_approval",
+    "compatibility_exemptions",
 )
 """The fields of a :class:`BranchRecord` UpdateBranch may change."""
+BranchSetting = str | bool | int | tuple[str, ...]
+"""The value of one of :data:`BRANCH_SETTINGS`."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class BranchRecord:
     """Direct writes and branch merges are refused: changes arrive through proposals only."""
     required_approvals: int = 0
     allow_self_approval: bool = True
+    compatibility_exemptions: tuple[str, ...] = ()
+    """Rule ids (oms.compat.RULES) whose findings never break this branch (buf's ``except``)."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ class OntologyStore(Protocol):
     def create_branch(self, branch: BranchRecord, event: OutboxEvent) -> BranchRecord: ...
 
     def update_branch(
-        self, name: str, event: BranchEvent, settings: Mapping[str, str | bool | int]
+        self, name: str, event: BranchEvent, settings: Mapping[str, BranchSetting]
     ) -> BranchRecord:
         """Change the settings given, with ``event`` of the change, in one transaction.
 

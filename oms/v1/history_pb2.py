@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14oms/v1/history.proto\x12\x06oms.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x02\n\x06\x42ranch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\x04head\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x0b\x62\x61se_branch\x18\x03 \x01(\t\x12\x11\n\tprotected\x18\x04 \x01(\x08\x12\x35\n\x12\x63ompatibility_mode\x18\x05 \x01(\x0e\x32\x19.oms.v1.CompatibilityMode\x12\x15\n\x07\x63reator\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12)\n\x0bhead_commit\x18\x08 \x01(\x0b\x32\x0e.oms.v1.CommitB\x04\xe2\x41\x01\x03\x12\x19\n\x11requires_proposal\x18\t \x01(\x08\x12\x1a\n\x12required_approvals\x18\n \x01(\x05\x12\x1b\n\x13\x61llow_self_approval\x18\x0b \x01(\x08\"I\n\x0c\x43ommitChange\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\'\n\x0b\x63hange_type\x18\x02 \x01(\x0e\x32\x12.oms.v1.ChangeType\"\x90\x02\n\x06\x43ommit\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07parents\x18\x02 \x03(\t\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x66orced\x18\x06 \x01(\x08\x12\x14\n\x0c\x66orce_reason\x18\x07 \x01(\t\x12%\n\x07\x63hanges\x18\x08 \x03(\x0b\x32\x14.oms.v1.CommitChange\x12\x19\n\x11\x66orce_approved_by\x18\t \x03(\t\x12\x14\n\x0c\x63hange_count\x18\n \x01(\x05\x12\x19\n\x11\x63hanges_truncated\x18\x0b \x01(\x08\"q\n\x0b\x46ieldChange\x12\x0c\n\x04path\x18\x01 \x01(\t\x12)\n\told_value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\tnew_value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"p\n\x0eResourceChange\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\'\n\x0b\x63hange_type\x18\x02 \x01(\x0e\x32\x12.oms.v1.ChangeType\x12#\n\x06\x66ields\x18\x03 \x03(\x0b\x32\x13.oms.v1.FieldChange\"\xc7\x01\n\rMergeConflict\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\"\n\x04kind\x18\x03 \x01(\x0e\x32\x14.oms.v1.ConflictKind\x12$\n\x04\x62\x61se\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12$\n\x04ours\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\x12&\n\x06theirs\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\"\x8e\x01\n\x0fMergeResolution\x12\x16\n\x08resource\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04path\x18\x02 \x01(\t\x12.\n\x06\x63hoice\x18\x03 \x01(\x0e\x32\x18.oms.v1.ResolutionChoiceB\x04\xe2\x41\x01\x02\x12%\n\x05value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\"\x84\x01\n\x11ValidationFinding\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\"\n\x08severity\x18\x02 \x01(\x0e\x32\x10.oms.v1.Severity\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0b\n\x03\x66ix\x18\x06 \x01(\t\"\xca\x01\n\x11\x43ompatibilityRule\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12.\n\x0b\x62reaking_in\x18\x03 \x03(\x0e\x32\x19.oms.v1.CompatibilityMode\x12\"\n\x08severity\x18\x04 \x01(\x0e\x32\x10.oms.v1.Severity\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0b\n\x03\x66ix\x18\x06 \x01(\t\x12\"\n\x1aschema_registry_difference\x18\x07 \x01(\t*\xb2\x01\n\x11\x43ompatibilityMode\x12\"\n\x1e\x43OMPATIBILITY_MODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43OMPATIBILITY_MODE_BACKWARD\x10\x01\x12\x1e\n\x1a\x43OMPATIBILITY_MODE_FORWARD\x10\x02\x12\x1b\n\x17\x43OMPATIBILITY_MODE_FULL\x10\x03\x12\x1b\n\x17\x43OMPATIBILITY_MODE_NONE\x10\x04*s\n\nChangeType\x12\x1b\n\x17\x43HANGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANGE_TYPE_ADDED\x10\x01\x12\x18\n\x14\x43HANGE_TYPE_MODIFIED\x10\x02\x12\x17\n\x13\x43HANGE_TYPE_DELETED\x10\x03*\x90\x01\n\x0c\x43onflictKind\x12\x1d\n\x19\x43ONFLICT_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43ONFLICT_KIND_BOTH_MODIFIED\x10\x01\x12\"\n\x1e\x43ONFLICT_KIND_MODIFIED_DELETED\x10\x02\x12\x1c\n\x18\x43ONFLICT_KIND_BOTH_ADDED\x10\x03*\x8c\x01\n\x10ResolutionChoice\x12!\n\x1dRESOLUTION_CHOICE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESOLUTION_CHOICE_OURS\x10\x01\x12\x1c\n\x18RESOLUTION_CHOICE_THEIRS\x10\x02\x12\x1b\n\x17RESOLUTION_CHOICE_VALUE\x10\x03*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x15\n\x11SEVERITY_BREAKING\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x11\n\rSEVERITY_INFO\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14oms/v1/history.proto\x12\x06oms.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x02\n\x06\x42ranch\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\x04head\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x0b\x62\x61se_branch\x18\x03 \x01(\t\x12\x11\n\tprotected\x18\x04 \x01(\x08\x12\x35\n\x12\x63ompatibility_mode\x18\x05 \x01(\x0e\x32\x19.oms.v1.CompatibilityMode\x12\x15\n\x07\x63reator\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12)\n\x0bhead_commit\x18\x08 \x01(\x0b\x32\x0e.oms.v1.CommitB\x04\xe2\x41\x01\x03\x12\x19\n\x11requires_proposal\x18\t \x01(\x08\x12\x1a\n\x12required_approvals\x18\n \x01(\x05\x12\x1b\n\x13\x61llow_self_approval\x18\x0b \x01(\x08\x12 \n\x18\x63ompatibility_exemptions\x18\x0c \x03(\t\"I\n\x0c\x43ommitChange\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\'\n\x0b\x63hange_type\x18\x02 \x01(\x0e\x32\x12.oms.v1.ChangeType\"\x90\x02\n\x06\x43ommit\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07parents\x18\x02 \x03(\t\x12\x0e\n\x06\x61uthor\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x66orced\x18\x06 \x01(\x08\x12\x14\n\x0c\x66orce_reason\x18\x07 \x01(\t\x12%\n\x07\x63hanges\x18\x08 \x03(\x0b\x32\x14.oms.v1.CommitChange\x12\x19\n\x11\x66orce_approved_by\x18\t \x03(\t\x12\x14\n\x0c\x63hange_count\x18\n \x01(\x05\x12\x19\n\x11\x63hanges_truncated\x18\x0b \x01(\x08\"q\n\x0b\x46ieldChange\x12\x0c\n\x04path\x18\x01 \x01(\t\x12)\n\told_value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\tnew_value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\"p\n\x0eResourceChange\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\'\n\x0b\x63hange_type\x18\x02 \x01(\x0e\x32\x12.oms.v1.ChangeType\x12#\n\x06\x66ields\x18\x03 \x03(\x0b\x32\x13.oms.v1.FieldChange\"\xc7\x01\n\rMergeConflict\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\"\n\x04kind\x18\x03 \x01(\x0e\x32\x14.oms.v1.ConflictKind\x12$\n\x04\x62\x61se\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\x12$\n\x04ours\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\x12&\n\x06theirs\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\"\x8e\x01\n\x0fMergeResolution\x12\x16\n\x08resource\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04path\x18\x02 \x01(\t\x12.\n\x06\x63hoice\x18\x03 \x01(\x0e\x32\x18.oms.v1.ResolutionChoiceB\x04\xe2\x41\x01\x02\x12%\n\x05value\x18\x04 \x01(\x0b\x32\x16.google.protobuf.Value\"\xa7\x01\n\x11ValidationFinding\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\"\n\x08severity\x18\x02 \x01(\x0e\x32\x10.oms.v1.Severity\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0b\n\x03\x66ix\x18\x06 \x01(\t\x12\x0f\n\x07\x61gainst\x18\x07 \x01(\t\x12\x10\n\x08\x65xempted\x18\x08 \x01(\x08\"\xca\x01\n\x11\x43ompatibilityRule\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x0f\n\x07summary\x18\x02 \x01(\t\x12.\n\x0b\x62reaking_in\x18\x03 \x03(\x0e\x32\x19.oms.v1.CompatibilityMode\x12\"\n\x08severity\x18\x04 \x01(\x0e\x32\x10.oms.v1.Severity\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0b\n\x03\x66ix\x18\x06 \x01(\t\x12\"\n\x1aschema_registry_difference\x18\x07 \x01(\t*\xb1\x02\n\x11\x43ompatibilityMode\x12\"\n\x1e\x43OMPATIBILITY_MODE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43OMPATIBILITY_MODE_BACKWARD\x10\x01\x12\x1e\n\x1a\x43OMPATIBILITY_MODE_FORWARD\x10\x02\x12\x1b\n\x17\x43OMPATIBILITY_MODE_FULL\x10\x03\x12\x1b\n\x17\x43OMPATIBILITY_MODE_NONE\x10\x04\x12*\n&COMPATIBILITY_MODE_BACKWARD_TRANSITIVE\x10\x05\x12)\n%COMPATIBILITY_MODE_FORWARD_TRANSITIVE\x10\x06\x12&\n\"COMPATIBILITY_MODE_FULL_TRANSITIVE\x10\x07*s\n\nChangeType\x12\x1b\n\x17\x43HANGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43HANGE_TYPE_ADDED\x10\x01\x12\x18\n\x14\x43HANGE_TYPE_MODIFIED\x10\x02\x12\x17\n\x13\x43HANGE_TYPE_DELETED\x10\x03*\x90\x01\n\x0c\x43onflictKind\x12\x1d\n\x19\x43ONFLICT_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43ONFLICT_KIND_BOTH_MODIFIED\x10\x01\x12\"\n\x1e\x43ONFLICT_KIND_MODIFIED_DELETED\x10\x02\x12\x1c\n\x18\x43ONFLICT_KIND_BOTH_ADDED\x10\x03*\x8c\x01\n\x10ResolutionChoice\x12!\n\x1dRESOLUTION_CHOICE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESOLUTION_CHOICE_OURS\x10\x01\x12\x1c\n\x18RESOLUTION_CHOICE_THEIRS\x10\x02\x12\x1b\n\x17RESOLUTION_CHOICE_VALUE\x10\x03*d\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x15\n\x11SEVERITY_BREAKING\x10\x01\x12\x14\n\x10SEVERITY_WARNING\x10\x02\x12\x11\n\rSEVERITY_INFO\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,32 +46,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MERGERESOLUTION'].fields_by_name['resource']._serialized_options = b'\342A\001\002'
   _globals['_MERGERESOLUTION'].fields_by_name['choice']._loaded_options = None
   _globals['_MERGERESOLUTION'].fields_by_name['choice']._serialized_options = b'\342A\001\002'
-  _globals['_COMPATIBILITYMODE']._serialized_start=1740
-  _globals['_COMPATIBILITYMODE']._serialized_end=1918
-  _globals['_CHANGETYPE']._serialized_start=1920
-  _globals['_CHANGETYPE']._serialized_end=2035
-  _globals['_CONFLICTKIND']._serialized_start=2038
-  _globals['_CONFLICTKIND']._serialized_end=2182
-  _globals['_RESOLUTIONCHOICE']._serialized_start=2185
-  _globals['_RESOLUTIONCHOICE']._serialized_end=2325
-  _globals['_SEVERITY']._serialized_start=2327
-  _globals['_SEVERITY']._serialized_end=2427
+  _globals['_COMPATIBILITYMODE']._serialized_start=1809
+  _globals['_COMPATIBILITYMODE']._serialized_end=2114
+  _globals['_CHANGETYPE']._serialized_start=2116
+  _globals['_CHANGETYPE']._serialized_end=2231
+  _globals['_CONFLICTKIND']._serialized_start=2234
+  _globals['_CONFLICTKIND']._serialized_end=2378
+  _globals['_RESOLUTIONCHOICE']._serialized_start=2381
+  _globals['_RESOLUTIONCHOICE']._serialized_end=2521
+  _globals['_SEVERITY']._serialized_start=2523
+  _globals['_SEVERITY']._serialized_end=2623
   _globals['_BRANCH']._serialized_start=129
-  _globals['_BRANCH']._serialized_end=471
-  _globals['_COMMITCHANGE']._serialized_start=473
-  _globals['_COMMITCHANGE']._serialized_end=546
-  _globals['_COMMIT']._serialized_start=549
-  _globals['_COMMIT']._serialized_end=821
-  _globals['_FIELDCHANGE']._serialized_start=823
-  _globals['_FIELDCHANGE']._serialized_end=936
-  _globals['_RESOURCECHANGE']._serialized_start=938
-  _globals['_RESOURCECHANGE']._serialized_end=1050
-  _globals['_MERGECONFLICT']._serialized_start=1053
-  _globals['_MERGECONFLICT']._serialized_end=1252
-  _globals['_MERGERESOLUTION']._serialized_start=1255
-  _globals['_MERGERESOLUTION']._serialized_end=1397
-  _globals['_VALIDATIONFINDING']._serialized_start=1400
-  _globals['_VALIDATIONFINDING']._serialized_end=1532
-  _globals['_COMPATIBILITYRULE']._serialized_start=1535
-  _globals['_COMPATIBILITYRULE']._serialized_end=1737
+  _globals['_BRANCH']._serialized_end=505
+  _globals['_COMMITCHANGE']._serialized_start=507
+  _globals['_COMMITCHANGE']._serialized_end=580
+  _globals['_COMMIT']._serialized_start=583
+  _globals['_COMMIT']._serialized_end=855
+  _globals['_FIELDCHANGE']._serialized_start=857
+  _globals['_FIELDCHANGE']._serialized_end=970
+  _globals['_RESOURCECHANGE']._serialized_start=972
+  _globals['_RESOURCECHANGE']._serialized_end=1084
+  _globals['_MERGECONFLICT']._serialized_start=1087
+  _globals['_MERGECONFLICT']._serialized_end=1286
+  _globals['_MERGERESOLUTION']._serialized_start=1289
+  _globals['_MERGERESOLUTION']._serialized_end=1431
+  _globals['_VALIDATIONFINDING']._serialized_start=1434
+  _globals['_VALIDATIONFINDING']._serialized_end=1601
+  _globals['_COMPATIBILITYRULE']._serialized_start=1604
+  _globals['_COMPATIBILITYRULE']._serialized_end=1806
 # @@protoc_insertion_point(module_scope)

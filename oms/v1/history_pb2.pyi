@@ -19,6 +19,9 @@ class CompatibilityMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMPATIBILITY_MODE_FORWARD: _ClassVar[CompatibilityMode]
     COMPATIBILITY_MODE_FULL: _ClassVar[CompatibilityMode]
     COMPATIBILITY_MODE_NONE: _ClassVar[CompatibilityMode]
+    COMPATIBILITY_MODE_BACKWARD_TRANSITIVE: _ClassVar[CompatibilityMode]
+    COMPATIBILITY_MODE_FORWARD_TRANSITIVE: _ClassVar[CompatibilityMode]
+    COMPATIBILITY_MODE_FULL_TRANSITIVE: _ClassVar[CompatibilityMode]
 
 class ChangeType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -52,6 +55,9 @@ COMPATIBILITY_MODE_BACKWARD: CompatibilityMode
 COMPATIBILITY_MODE_FORWARD: CompatibilityMode
 COMPATIBILITY_MODE_FULL: CompatibilityMode
 COMPATIBILITY_MODE_NONE: CompatibilityMode
+COMPATIBILITY_MODE_BACKWARD_TRANSITIVE: CompatibilityMode
+COMPATIBILITY_MODE_FORWARD_TRANSITIVE: CompatibilityMode
+COMPATIBILITY_MODE_FULL_TRANSITIVE: CompatibilityMode
 CHANGE_TYPE_UNSPECIFIED: ChangeType
 CHANGE_TYPE_ADDED: ChangeType
 CHANGE_TYPE_MODIFIED: ChangeType
@@ -70,7 +76,7 @@ SEVERITY_WARNING: Severity
 SEVERITY_INFO: Severity
 
 class Branch(_message.Message):
-    __slots__ = ("name", "head", "base_branch", "protected", "compatibility_mode", "creator", "create_time", "head_commit", "requires_proposal", "required_approvals", "allow_self_approval")
+    __slots__ = ("name", "head", "base_branch", "protected", "compatibility_mode", "creator", "create_time", "head_commit", "requires_proposal", "required_approvals", "allow_self_approval", "compatibility_exemptions")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
     BASE_BRANCH_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +88,7 @@ class Branch(_message.Message):
     REQUIRES_PROPOSAL_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_APPROVALS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_SELF_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    COMPATIBILITY_EXEMPTIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
     head: str
     base_branch: str
@@ -93,7 +100,8 @@ class Branch(_message.Message):
     requires_proposal: bool
     required_approvals: int
     allow_self_approval: bool
-    def __init__(self, name: _Optional[str] = ..., head: _Optional[str] = ..., base_branch: _Optional[str] = ..., protected: _Optional[bool] = ..., compatibility_mode: _Optional[_Union[CompatibilityMode, str]] = ..., creator: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., head_commit: _Optional[_Union[Commit, _Mapping]] = ..., requires_proposal: _Optional[bool] = ..., required_approvals: _Optional[int] = ..., allow_self_approval: _Optional[bool] = ...) -> None: ...
+    compatibility_exemptions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., head: _Optional[str] = ..., base_branch: _Optional[str] = ..., protected: _Optional[bool] = ..., compatibility_mode: _Optional[_Union[CompatibilityMode, str]] = ..., creator: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., head_commit: _Optional[_Union[Commit, _Mapping]] = ..., requires_proposal: _Optional[bool] = ..., required_approvals: _Optional[int] = ..., allow_self_approval: _Optional[bool] = ..., compatibility_exemptions: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CommitChange(_message.Message):
     __slots__ = ("resource", "change_type")
@@ -178,20 +186,24 @@ class MergeResolution(_message.Message):
     def __init__(self, resource: _Optional[str] = ..., path: _Optional[str] = ..., choice: _Optional[_Union[ResolutionChoice, str]] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ValidationFinding(_message.Message):
-    __slots__ = ("rule_id", "severity", "path", "message", "reason", "fix")
+    __slots__ = ("rule_id", "severity", "path", "message", "reason", "fix", "against", "exempted")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     FIX_FIELD_NUMBER: _ClassVar[int]
+    AGAINST_FIELD_NUMBER: _ClassVar[int]
+    EXEMPTED_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     severity: Severity
     path: str
     message: str
     reason: str
     fix: str
-    def __init__(self, rule_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., path: _Optional[str] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., fix: _Optional[str] = ...) -> None: ...
+    against: str
+    exempted: bool
+    def __init__(self, rule_id: _Optional[str] = ..., severity: _Optional[_Union[Severity, str]] = ..., path: _Optional[str] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., fix: _Optional[str] = ..., against: _Optional[str] = ..., exempted: _Optional[bool] = ...) -> None: ...
 
 class CompatibilityRule(_message.Message):
     __slots__ = ("rule_id", "summary", "breaking_in", "severity", "reason", "fix", "schema_registry_difference")

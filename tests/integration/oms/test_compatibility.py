@@ -14,6 +14,8 @@ from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import history_pb2 as h
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
+from oms.v1 import tag_service_pb2 as ts
+from tests.support.errors import reason, violated_fields
 from tests.support.oms import object_type, prop
 
 
@@ -47,12 +49,19 @@ def test_the_catalogue_is_served_to_any_reader_and_names_the_differences(oms):
     assert [rule.rule_id for rule in rules] == sorted(by_id)
     assert all(rule.summary and rule.reason and rule.fix for rule in rules)
     deleted = by_id["PROPERTY_DELETED"]
-    assert list(deleted.breaking_in) == [h.COMPATIBILITY_MODE_BACKWARD, h.COMPATIBILITY_MODE_FULL]
+    assert list(deleted.breaking_in) == [
+        h.COMPATIBILITY_MODE_BACKWARD,
+        h.COMPATIBILITY_MODE_BACKWARD_TRANSITIVE,
+        h.COMPATIBILITY_MODE_FULL,
+        h.COMPATIBILITY_MODE_FULL_TRANSITIVE,
+    ]
     assert deleted.schema_registry_difference == "REMOVAL_PROTECTION"
     assert list(by_id["PROPERTY_ADDED"].breaking_in) == []
     assert list(by_id["PROPERTY_TYPE_WIDENED"].breaking_in) == [
         h.COMPATIBILITY_MODE_FORWARD,
+        h.COMPATIBILITY_MODE_FORWARD_TRANSITIVE,
         h.COMPATIBILITY_MODE_FULL,
+        h.COMPATIBILITY_MODE_FULL_TRANSITIVE,
     ]
     assert by_id["PROPERTY_TYPE_WIDENED"].schema_registry_difference == ""
 
@@ -123,3 +132,72 @@ def test_an_update_applies_the_defaults_a_create_applies(oms):
     set_properties(oms, "main", "Employee", prop("id", required=True), prop("name"), prop("fax"))
     fax = oms.get("main", "Employee").properties[2]
     assert (fax.api_name, fax.display_name) == ("fax", "fax")
+
+
+def update_main(oms, reason="the release policy", **fields):
+    return oms.branches.UpdateBranch(
+        bs.UpdateBranchRequest(
+            branch=h.Branch(name="main", **fields),
+            update_mask=field_mask_pb2.FieldMask(paths=list(fields)),
+            reason=reason,
+        ),
+        metadata=oms.admin,
+        timeout=10,
+    )
+
+
+def test_a_transitive_mode_checks_every_released_version(oms):
+    """Schema Registry's example: each step is BACKWARD, the two together are not."""
+    base = [prop("id", required=True), prop("name")]
+    level = prop("level", base=r.BASE_TYPE_INTEGER, deprecated=True)
+    oms.create("main", object_type("Employee", level))
+    oms.tags.CreateTag(ts.CreateTagRequest(name="v1", target="main"), metadata=oms.admin)
+
+    oms.branch("remove")
+    set_properties(oms, "remove", "Employee", *base)
+    oms.merge("remove")
+    oms.branch("readd")
+    set_properties(oms, "readd", "Employee", *base, prop("level"))
+
+    assert validate(oms, "readd").passed
+    transitive = validate(oms, "readd", h.COMPATIBILITY_MODE_BACKWARD_TRANSITIVE)
+    assert not transitive.passed
+    (breaking,) = [f for f in transitive.findings if f.severity == h.SEVERITY_BREAKING]
+    assert (breaking.rule_id, breaking.against) == ("PROPERTY_TYPE_CHANGED", "v1")
+    assert breaking.path == "objectTypes/Employee.properties[level].data_type"
+
+    update_main(oms, compatibility_mode=h.COMPATIBILITY_MODE_BACKWARD_TRANSITIVE)
+    with pytest.raises(grpc.RpcError) as refused:
+        oms.merge("readd")
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason(refused.value) == "BREAKING_CHANGES"
+    with pytest.raises(grpc.RpcError) as direct:
+        set_properties(oms, "main", "Employee", *base, prop("level"))
+    assert reason(direct.value) == "BREAKING_CHANGES"
+
+
+def test_a_branch_exempts_named_rules_and_only_those(oms):
+    base = [prop("id", required=True), prop("name")]
+    oms.create("main", object_type("Employee", prop("fax"), prop("telex")))
+    with pytest.raises(grpc.RpcError) as unknown:
+        update_main(oms, compatibility_exemptions=["PROPERTY_DELETED", "NO_SUCH_RULE"])
+    assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(unknown.value) == ["branch.compatibility_exemptions[1]"]
+
+    exempting = update_main(oms, compatibility_exemptions=["PROPERTY_DELETED"])
+    assert list(exempting.compatibility_exemptions) == ["PROPERTY_DELETED"]
+    set_properties(oms, "main", "Employee", *base, prop("telex"))
+    assert [p.api_name for p in oms.get("main", "Employee").properties] == ["id", "name", "telex"]
+
+    oms.branch("narrow")
+    set_properties(oms, "narrow", "Employee", *base, prop("telex", required=True))
+    with pytest.raises(grpc.RpcError) as narrowed:
+        oms.merge("narrow")
+    assert reason(narrowed.value) == "BREAKING_CHANGES", "PROPERTY_MADE_REQUIRED is not exempted"
+
+    oms.branch("drop")
+    set_properties(oms, "drop", "Employee", *base)
+    assert not validate(oms, "drop").passed, "a branch validates under its own exemptions"
+    (dropped,) = oms.merge("drop").findings
+    assert (dropped.rule_id, dropped.exempted) == ("PROPERTY_DELETED", True)
+    assert dropped.severity == h.SEVERITY_WARNING

@@ -100,3 +100,24 @@ def test_forcing_takes_another_admins_approval() -> None:
     assert refused.value.reason == "SECOND_APPROVAL_REQUIRED"
     both = [*forcer_only, Review("carol", APPROVE, "h", admin=True)]
     assert second_admins("admin", both) == ("carol",)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "stricter"),
+    [
+        ("BACKWARD", "BACKWARD_TRANSITIVE", "BACKWARD_TRANSITIVE"),
+        ("FORWARD_TRANSITIVE", "BACKWARD", "FULL_TRANSITIVE"),
+        ("NONE", "FULL_TRANSITIVE", "FULL_TRANSITIVE"),
+        ("FULL", "FORWARD", "FULL"),
+    ],
+)
+def test_the_stricter_mode_keeps_either_transitive(a: str, b: str, stricter: str) -> None:
+    assert stricter_mode(a, b) == stricter_mode(b, a) == stricter
+
+
+def test_only_the_exemptions_both_rules_grant_hold() -> None:
+    recorded = BranchRules(compatibility_exemptions=frozenset({"PROPERTY_DELETED", "A"}))
+    current = BranchRules(compatibility_exemptions=frozenset({"PROPERTY_DELETED", "B"}))
+    assert recorded.stricter(current).compatibility_exemptions == {"PROPERTY_DELETED"}
+    old = {k: v for k, v in recorded.to_json().items() if k != "compatibility_exemptions"}
+    assert BranchRules.from_json(old).compatibility_exemptions == frozenset()
