@@ -78,6 +78,23 @@ def test_the_validator_refuses_what_the_api_would() -> None:
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
 
+def test_no_secret_is_contained_and_each_one_referenced_is_documented() -> None:
+    assert "Secret" not in {doc["kind"] for doc in _resources()}
+    referenced = set()
+    for deployment in _by_kind("Deployment").values():
+        spec = deployment["spec"]["template"]["spec"]
+        referenced |= {v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+        for container in spec["containers"]:
+            referenced |= {
+                e["valueFrom"]["secretKeyRef"]["name"]
+                for e in container["env"]
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
+    assert {kubernetes.database_secret(s) for s in SERVICES} <= referenced
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    assert [name for name in sorted(referenced) if f"`{name}`" not in guide] == []
+
+
 def test_every_pod_runs_as_the_image_user_and_not_as_root() -> None:
     for deployment in _by_kind("Deployment").values():
         spec = deployment["spec"]["template"]["spec"]
