@@ -391,7 +391,8 @@ def _gateway_documents(envoy_yaml: str) -> list[Config]:
         ports=[("reflection", s.reflection_port)],
         cpu=("50m", "500m"),
         memory=("64Mi", "128Mi"),
-        env=[_env("MESH_LOG_LEVEL", "WARNING")],
+        # The kubelet probes the pod's address, not loopback; Envoy reaches it on loopback.
+        env=[_env("MESH_LOG_LEVEL", "WARNING"), _env("MESH_UPSTREAM_HOST", "0.0.0.0")],  # noqa: S104
         mounts=[{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - a private emptyDir
         probes=_grpc_probes(s.reflection_port),
     )

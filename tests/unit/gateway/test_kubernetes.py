@@ -18,6 +18,7 @@ import yaml
 
 from common.users_client import SERVICE_ACCOUNTS_FILE
 from gateway import envoy, kubernetes
+from gateway.settings import MeshSettings
 from tests.support.tls import make_certificates
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -122,6 +123,17 @@ def test_each_service_is_probed_over_grpc_health_on_the_port_it_listens_on(servi
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"] == {"port": port}, probe
     assert container["command"] == [f"mesh-{service}"]
+
+
+def test_what_the_kubelet_probes_listens_on_the_pods_address_not_loopback() -> None:
+    gateway = _by_kind("Deployment")["gateway"]["spec"]["template"]["spec"]["containers"]
+    reflection = next(c for c in gateway if c["name"] == "reflection")
+    assert reflection["readinessProbe"]["grpc"]["port"] == MeshSettings().reflection_port
+    assert _env(reflection)["MESH_UPSTREAM_HOST"]["value"] == "0.0.0.0"
+    for service in SERVICES:
+        (container,) = _by_kind("Deployment")[service]["spec"]["template"]["spec"]["containers"]
+        for name in (f"MESH_{service.upper()}_LISTEN", f"MESH_{service.upper()}_METRICS_LISTEN"):
+            assert _env(container)[name]["value"].startswith("0.0.0.0:"), name
 
 
 @pytest.mark.parametrize("service", SERVICES)
