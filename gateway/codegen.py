@@ -2,7 +2,8 @@
 
 ``mesh-generate`` (or ``make generate``) writes ``{users,oms,audit}/v1/*_pb2.py``, ``.pyi`` and
 ``*_pb2_grpc.py`` next to nothing handwritten, ``gateway/descriptor.pb`` for Envoy's
-transcoder, the OpenAPI document and ``envoy.yaml`` from it, and the OMS's compatibility rule
+transcoder, the OpenAPI document and ``envoy.yaml`` from it, the Kubernetes manifests with
+their own Envoy configuration (``deploy/kubernetes/``), and the OMS's compatibility rule
 catalogue (``docs/compatibility-rules.md``). ``mesh-generate --check`` regenerates into a
 scratch folder and fails on any difference, which is how a test catches stale generated code.
 """
@@ -16,6 +17,10 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from google.protobuf import descriptor_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
@@ -24,6 +29,11 @@ DESCRIPTOR = Path("gateway") / "descriptor.pb"
 OPENAPI = Path("gateway") / "openapi.json"
 ENVOY_CONFIG = Path("envoy.yaml")
 COMPATIBILITY_RULES = Path("docs") / "compatibility-rules.md"
+KUBERNETES = Path("deploy") / "kubernetes"
+KUBERNETES_HEADER = """\
+# The mesh on Kubernetes (see docs/deploy.md). Generated from gateway/kubernetes.py by
+# `make generate`; do not edit: change it with a kustomize overlay.
+"""
 ENVOY_HEADER = """\
 # The gateway's Envoy configuration with the default ports (see docs/gateway.md).
 # Generated from gateway/envoy_config.py and the protos by `make generate`; do not edit.
@@ -100,6 +110,21 @@ def _write_gateway_files(out: Path) -> None:
     (out / OPENAPI).write_text(openapi.render(descriptor_set, services))
     config = envoy_config.render(descriptor_set, MeshSettings())
     (out / ENVOY_CONFIG).write_text(ENVOY_HEADER + _yaml(config))
+    _write_kubernetes(out, descriptor_set)
+
+
+def _write_kubernetes(out: Path, descriptor_set: descriptor_pb2.FileDescriptorSet) -> None:
+    """The manifests, with Envoy's configuration for the Services' DNS names in a ConfigMap."""
+    from gateway import kubernetes
+
+    folder = out / KUBERNETES
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.yaml"):
+        old.unlink()
+    envoy_yaml = _yaml(kubernetes.envoy_config(descriptor_set))
+    for name, documents in kubernetes.manifests(envoy_yaml).items():
+        text = "---\n".join(_yaml(document) for document in documents)
+        (folder / name).write_text(KUBERNETES_HEADER + text)
 
 
 def _write_docs(out: Path) -> None:
@@ -131,6 +156,7 @@ def _yaml(config: object) -> str:
 
 def _generated_files(root: Path) -> set[str]:
     files = {str(DESCRIPTOR), str(OPENAPI), str(ENVOY_CONFIG), str(COMPATIBILITY_RULES)}
+    files.update(str(path.relative_to(root)) for path in (root / KUBERNETES).glob("*.yaml"))
     for package in GENERATED_PACKAGES:
         for path in (root / package / "v1").glob("*"):
             if path.is_file():

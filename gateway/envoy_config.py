@@ -9,7 +9,7 @@ from the descriptor set, so they cannot drift from the protos.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from ipaddress import ip_address
 from typing import Any
 
@@ -218,6 +218,52 @@ def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bo
     return cluster
 
 
+def _tls_socket(context_type: str, **context: Any) -> Config:
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": _typed(
+            f"envoy.extensions.transport_sockets.tls.v3.{context_type}", **context
+        ),
+    }
+
+
+def _downstream_tls(settings: MeshSettings) -> Config:
+    """The listener's TLS from the settings' files; ALPN offers h2 for gRPC, http/1.1 for REST."""
+    if not settings.tls:
+        return {}
+    certificate = {
+        "certificate_chain": {"filename": settings.tls_cert_file},
+        "private_key": {"filename": settings.tls_key_file},
+    }
+    return {
+        "transport_socket": _tls_socket(
+            "DownstreamTlsContext",
+            common_tls_context={
+                "tls_certificates": [certificate],
+                "alpn_protocols": ["h2", "http/1.1"],
+            },
+        )
+    }
+
+
+def _gateway_self(settings: MeshSettings) -> Config:
+    """The cluster of the gateway's own listener, through which it fetches the JWKS.
+
+    With TLS on, the connection is TLS too, to loopback and without checking the certificate:
+    the certificate names the public host, not 127.0.0.1, and the peer is this very Envoy.
+    """
+    cluster = _cluster(
+        "gateway_self",
+        settings.gateway_local_host,
+        settings.gateway_port,
+        http2=False,
+        health_checked=False,
+    )
+    if settings.tls:
+        cluster["transport_socket"] = _tls_socket("UpstreamTlsContext")
+    return cluster
+
+
 def _stream_route(name: str, path_match: Config, cluster: str) -> Config:
     """A route for a stream: no deadline, no idle cut-off, and no buffering of its body.
 
@@ -341,8 +387,8 @@ def _jwt_authn(services: list[Service], settings: MeshSettings) -> Config:
                     # Service's gRPC API; refetched in the background when the cache expires,
                     # and every quarter second while the User Service is not answering yet.
                     "http_uri": {
-                        "uri": f"http://{settings.gateway_local_host}:{settings.gateway_port}"
-                        f"{JWKS_PATH}",
+                        "uri": f"{settings.gateway_scheme}://{settings.gateway_local_host}:"
+                        f"{settings.gateway_port}{JWKS_PATH}",
                         "cluster": "gateway_self",
                         "timeout": "2s",
                     },
@@ -629,12 +675,17 @@ def render(
     descriptor: str = "gateway/descriptor.pb",
     openapi: str = "gateway/openapi.json",
     check_bodies: bool = True,
+    hosts: Mapping[str, str] | None = None,
 ) -> Config:
     """The whole bootstrap configuration.
 
     File paths are relative to Envoy's working folder unless given absolute. Without
     ``check_bodies`` (a benchmark's baseline only), bodies reach the transcoder unchecked.
+    ``hosts`` names the host of a service (``users``, ``oms``, ``audit``) where it is not
+    ``settings.upstream_host``; a name that is not an address becomes a STRICT_DNS cluster of
+    every address it resolves to (a Kubernetes headless Service: one endpoint per pod).
     """
+    hosts = hosts or {}
     services = descriptors.services(descriptor_set)
     routes = _routes(services, settings, openapi)
     checks = (
@@ -726,7 +777,7 @@ def render(
     )
     host = settings.upstream_host
     clusters = [
-        _cluster(backend, host, port, http2=True, health_checked=True)
+        _cluster(backend, hosts.get(backend, host), port, http2=True, health_checked=True)
         for backend, port in (
             ("users", settings.users_port),
             ("oms", settings.oms_port),
@@ -736,15 +787,7 @@ def render(
     clusters.append(
         _cluster("reflection", host, settings.reflection_port, http2=True, health_checked=True)
     )
-    clusters.append(
-        _cluster(
-            "gateway_self",
-            settings.gateway_local_host,
-            settings.gateway_port,
-            http2=False,
-            health_checked=False,
-        )
-    )
+    clusters.append(_gateway_self(settings))
     clusters.append(
         _cluster("admin", "127.0.0.1", settings.admin_port, http2=False, health_checked=False)
     )
@@ -780,12 +823,13 @@ def render(
                     "address": _address(settings.gateway_host, settings.gateway_port),
                     "filter_chains": [
                         {
+                            **_downstream_tls(settings),
                             "filters": [
                                 {
                                     "name": "envoy.filters.network.http_connection_manager",
                                     "typed_config": connection_manager,
                                 }
-                            ]
+                            ],
                         }
                     ],
                 },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -70,7 +71,8 @@ class Mesh:
         self._base_env = dict(os.environ if env is None else env)
         host = settings.upstream_host
         self.endpoints = Endpoints(
-            gateway_url=f"http://{settings.gateway_local_host}:{settings.gateway_port}",
+            gateway_url=f"{settings.gateway_scheme}://{settings.gateway_local_host}:"
+            f"{settings.gateway_port}",
             admin_url=f"http://127.0.0.1:{settings.admin_port}",
             grpc_targets={
                 "users": f"{host}:{settings.users_port}",
@@ -188,7 +190,7 @@ class Mesh:
         self.down()
 
     def _healthy(self) -> bool:
-        return _get(f"{self.endpoints.gateway_url}/health") == 200
+        return _get(f"{self.endpoints.gateway_url}/health", _LOOPBACK_TLS) == 200
 
     def _jwks_loaded(self) -> bool:
         """True once Envoy has fetched the JWKS; until then it would refuse every token."""
@@ -213,9 +215,24 @@ def serving(target: str) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def _get(url: str) -> int | None:
+def _loopback_tls() -> ssl.SSLContext:
+    """TLS for polling our own gateway on loopback, without checking its certificate.
+
+    The certificate names the public host, not 127.0.0.1, and the peer is the Envoy this process
+    started.
+    """
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+_LOOPBACK_TLS = _loopback_tls()
+
+
+def _get(url: str, context: ssl.SSLContext | None = None) -> int | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 - loopback only
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code

@@ -102,6 +102,11 @@ class MeshSettings:
     """How long the gateway keeps the User Service's JWKS before fetching it again in the
     background; it bounds how long after a key rotation the new key's tokens are refused at the
     edge (``MESH_GATEWAY_JWKS_CACHE_SECONDS``). Each fetch is one local call."""
+    tls_cert_file: str = ""
+    """PEM certificate chain the gateway's listener serves TLS with
+    (``MESH_GATEWAY_TLS_CERT_FILE``); empty, with the key, for plain HTTP and h2c."""
+    tls_key_file: str = ""
+    """PEM private key of that certificate (``MESH_GATEWAY_TLS_KEY_FILE``)."""
 
     @classmethod
     def from_env(cls) -> MeshSettings:
@@ -131,7 +136,14 @@ class MeshSettings:
             jwks_cache_seconds=env_int(
                 "MESH_GATEWAY_JWKS_CACHE_SECONDS", defaults.jwks_cache_seconds, minimum=1
             ),
+            tls_cert_file=env_str("MESH_GATEWAY_TLS_CERT_FILE", ""),
+            tls_key_file=env_str("MESH_GATEWAY_TLS_KEY_FILE", ""),
         )
+        if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+            raise ConfigError(
+                "MESH_GATEWAY_TLS_CERT_FILE and MESH_GATEWAY_TLS_KEY_FILE go together: set both "
+                "for TLS, neither for plain HTTP"
+            )
         ports = settings.ports()
         if len(set(ports.values())) != len(ports):
             raise ConfigError(f"every process needs its own port, got {ports}")
@@ -178,7 +190,18 @@ class MeshSettings:
             "MESH_GATEWAY_TIMEOUT_SECONDS": str(self.unary_timeout_seconds),
             "MESH_GATEWAY_MAX_BODY_BYTES": str(self.max_request_bytes),
             "MESH_GATEWAY_JWKS_CACHE_SECONDS": str(self.jwks_cache_seconds),
+            "MESH_GATEWAY_TLS_CERT_FILE": self.tls_cert_file,
+            "MESH_GATEWAY_TLS_KEY_FILE": self.tls_key_file,
         }
+
+    @property
+    def tls(self) -> bool:
+        """Whether the gateway's listener serves TLS (both files set)."""
+        return bool(self.tls_cert_file)
+
+    @property
+    def gateway_scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     @property
     def gateway_local_host(self) -> str:

@@ -13,6 +13,7 @@ import yaml
 
 from gateway import descriptors, envoy, envoy_config
 from gateway.settings import MeshSettings, TraceExport
+from tests.support.tls import make_certificates
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -243,3 +244,52 @@ def test_the_metrics_listener_is_on_loopback_and_routes_stats_alone(
         ("/stats/prometheus", "admin")
     ]
     assert all(r["direct_response"]["status"] == 404 for r in routes if "route" not in r)
+
+
+def test_a_rendering_with_tls_serves_the_files_and_fetches_the_jwks_over_tls(
+    tmp_path: Path,
+) -> None:
+    certs = make_certificates(tmp_path)
+    settings = MeshSettings(tls_cert_file=str(certs.cert), tls_key_file=str(certs.key))
+    path = envoy.write_config(settings, tmp_path)
+    result = _validate(path, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rendered = json.loads(path.read_text())
+    chain = rendered["static_resources"]["listeners"][0]["filter_chains"][0]
+    context = chain["transport_socket"]["typed_config"]["common_tls_context"]
+    assert context["tls_certificates"] == [
+        {
+            "certificate_chain": {"filename": str(certs.cert)},
+            "private_key": {"filename": str(certs.key)},
+        }
+    ]
+    assert context["alpn_protocols"] == ["h2", "http/1.1"]
+    jwks = _filter(rendered, "envoy.filters.http.jwt_authn")["providers"]["mesh"]["remote_jwks"]
+    assert jwks["http_uri"]["uri"].startswith("https://127.0.0.1:8080/")
+    clusters = {c["name"]: c for c in rendered["static_resources"]["clusters"]}
+    assert "transport_socket" in clusters["gateway_self"]
+    assert "transport_socket" not in clusters["users"]
+
+
+def test_without_tls_the_listener_is_plain(config: dict[str, Any]) -> None:
+    chain = config["static_resources"]["listeners"][0]["filter_chains"][0]
+    assert "transport_socket" not in chain
+    jwks = _filter(config, "envoy.filters.http.jwt_authn")["providers"]["mesh"]["remote_jwks"]
+    assert jwks["http_uri"]["uri"].startswith("http://")
+
+
+def test_services_named_by_host_are_dns_clusters_and_the_rest_stay_static() -> None:
+    rendered = envoy_config.render(
+        descriptors.load(), MeshSettings(), hosts={"users": "users", "oms": "oms.mesh.svc"}
+    )
+    clusters = {c["name"]: c for c in rendered["static_resources"]["clusters"]}
+
+    def endpoint(name: str) -> dict[str, Any]:
+        lb = clusters[name]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+        return dict(lb["endpoint"]["address"]["socket_address"])
+
+    assert clusters["users"]["type"] == clusters["oms"]["type"] == "STRICT_DNS"
+    assert endpoint("users") == {"address": "users", "port_value": 8000}
+    assert endpoint("oms") == {"address": "oms.mesh.svc", "port_value": 8001}
+    assert clusters["audit"]["type"] == clusters["reflection"]["type"] == "STATIC"
+    assert endpoint("audit")["address"] == "127.0.0.1"

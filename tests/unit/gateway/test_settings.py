@@ -58,3 +58,21 @@ def test_a_mesh_on_free_ports_is_on_loopback_with_a_port_each() -> None:
     assert settings.gateway_host == settings.upstream_host == "127.0.0.1"
     assert len(set(settings.ports().values())) == len(settings.ports())
     assert all(port_is_free(port) for port in settings.ports().values())
+
+
+@pytest.mark.parametrize("name", ["MESH_GATEWAY_TLS_CERT_FILE", "MESH_GATEWAY_TLS_KEY_FILE"])
+def test_a_tls_file_without_the_other_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "/etc/envoy/tls/file.pem")
+    with pytest.raises(ConfigError, match="go together"):
+        MeshSettings.from_env()
+
+
+def test_tls_is_on_with_both_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESH_GATEWAY_TLS_CERT_FILE", "/tls/tls.crt")
+    monkeypatch.setenv("MESH_GATEWAY_TLS_KEY_FILE", "/tls/tls.key")
+    settings = MeshSettings.from_env()
+    assert settings.tls
+    assert settings.gateway_scheme == "https"
+    assert not MeshSettings().tls
