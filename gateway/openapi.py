@@ -253,31 +253,56 @@ class _Types:
             yield parameter
 
 
+_PARAMETER_OF = {"schemas": "branch", "query": "query"}
+"""Collections whose id parameter is not their singular: ``schemas/{branch}``."""
+
+
+def _parameter(collection: str) -> str:
+    """The path parameter naming one member of ``collection``: ``object-types`` -> ``object_type``.
+
+    One rule for every path, whichever request field the proto binds (``name``,
+    ``branch``, ``object_type.api_name``, ``user.user_id``), so the same kind of thing has the
+    same parameter name everywhere.
+    """
+    if collection in _PARAMETER_OF:
+        return _PARAMETER_OF[collection]
+    if collection.endswith("ies"):
+        singular = collection.removesuffix("ies") + "y"
+    elif collection.endswith(("ches", "shes", "sses", "xes")):
+        singular = collection.removesuffix("es")
+    else:
+        singular = collection.removesuffix("s")
+    return singular.replace("-", "_")
+
+
 def _path(template: str) -> tuple[str, list[tuple[str, str]]]:
     """The OpenAPI path for an HTTP rule template, and (parameter, request field) pairs.
 
-    ``{name=events/*}`` becomes ``events/{name}``: a client fills in the id segment only,
-    because a slash inside a path parameter would be percent-encoded and never match. A nested
-    field ``{user.user_id}`` becomes ``{user_user_id}``, since tools treat dots as attributes.
+    Each parameter is named for the collection segment before it (:func:`_parameter`).
+    ``{name=events/*}`` becomes ``events/{event}``: a client fills in the id segment only,
+    because a slash inside a path parameter would be percent-encoded and never match.
     """
     parameters: list[tuple[str, str]] = []
+    names: dict[str, int] = {}
+
+    def parameter(collection: str, field_path: str) -> str:
+        name = _parameter(collection) if collection else field_path.replace(".", "_")
+        names[name] = names.get(name, 0) + 1
+        if names[name] > 1:
+            name = f"{name}_{names[name]}"
+        parameters.append((name, field_path))
+        return "{" + name + "}"
 
     def replace(match: re.Match[str]) -> str:
         field_path, pattern = match.group(1), match.group(2)
-        base = field_path.replace(".", "_")
+        before = template[: match.start()].rstrip("/").rsplit("/", 1)[-1]
         if not pattern or pattern == "*":
-            parameters.append((base, field_path))
-            return "{" + base + "}"
-        segments = pattern.split("/")
-        wildcards = segments.count("*")
+            return parameter(before, field_path)
         out = []
-        for segment in segments:
-            if segment == "*":
-                name = base if wildcards == 1 else f"{base}_{len(parameters) + 1}"
-                parameters.append((name, field_path))
-                out.append("{" + name + "}")
-            else:
-                out.append(segment)
+        for segment in pattern.split("/"):
+            out.append(
+                parameter(out[-1] if out else before, field_path) if segment == "*" else segment
+            )
         return "/".join(out)
 
     return _VARIABLE.sub(replace, template), parameters
@@ -323,6 +348,13 @@ def _operation(
     permission, sentence = _access(policy, exempt=binding.template in EXEMPT_REST_PATHS)
     operation["description"] = f"{method.comment}\n\n{sentence}" if method.comment else sentence
     operation["x-permission"] = permission
+    if binding is not method.bindings[0]:
+        # An additional binding is an older path kept for the clients that use it.
+        primary, _ = _path(method.bindings[0].template)
+        operation["deprecated"] = True
+        operation["description"] += (
+            f"\n\nDeprecated: use `{method.bindings[0].verb.upper()} {primary}`."
+        )
     if method.grpc_path in OAUTH_METHODS:
         operation["requestBody"] = {
             "required": True,

@@ -48,7 +48,7 @@ def _b64(data: bytes) -> str:
 
 def _rejected_at_the_edge(client: httpx.Client, token: str | None) -> dict[str, Any]:
     headers = bearer(token) if token is not None else {}
-    response = client.get("/v1/roles", headers=headers)
+    response = client.get("/api/v1/roles", headers=headers)
     assert response.status_code == 401, response.text
     body = response.json()
     assert body["code"] == 16
@@ -65,7 +65,7 @@ def _sign(mesh: RunningMesh, claims: dict[str, Any]) -> str:
 def test_a_genuine_token_passes(
     mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]
 ) -> None:
-    assert client.get("/v1/roles", headers=admin).status_code == 200
+    assert client.get("/api/v1/roles", headers=admin).status_code == 200
 
 
 def test_missing_token(client: httpx.Client) -> None:
@@ -76,7 +76,7 @@ def test_token_in_the_query_string_is_not_taken(
     client: httpx.Client, admin: dict[str, str]
 ) -> None:
     token = admin["Authorization"].removeprefix("Bearer ")
-    response = client.get("/v1/roles", params={"access_token": token})
+    response = client.get("/api/v1/roles", params={"access_token": token})
     assert response.status_code == 401, response.text
     assert response.json()["message"] == "Jwt is missing"
 
@@ -147,7 +147,7 @@ def test_a_rotated_signing_key_is_accepted_at_once_across_the_mesh(
     keep working.
     """
     before = {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
-    rotated = client.post("/v1/signingKeys:rotate", headers=admin, json={})
+    rotated = client.post("/api/v1/signingKeys:rotate", headers=admin, json={})
     assert rotated.status_code == 200, rotated.text
     new_kid = rotated.json()["kid"]
     assert new_kid in before
@@ -155,7 +155,7 @@ def test_a_rotated_signing_key_is_accepted_at_once_across_the_mesh(
     header = json.loads(base64.urlsafe_b64decode(str(fresh["access_token"]).split(".")[0] + "=="))
     assert header["kid"] == new_kid
     new_token = bearer(str(fresh["access_token"]))
-    assert client.get("/v1/roles", headers=new_token).status_code == 200
+    assert client.get("/api/v1/roles", headers=new_token).status_code == 200
     assert client.get("/api/v2/query/events", headers=new_token).status_code == 200
     assert client.get("/api/v1/branches", headers=new_token).status_code == 200
-    assert client.get("/v1/roles", headers=admin).status_code == 200
+    assert client.get("/api/v1/roles", headers=admin).status_code == 200

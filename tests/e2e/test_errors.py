@@ -55,7 +55,7 @@ def test_invalid_argument_is_400_with_every_field_violation(
     client: httpx.Client, admin: dict[str, str]
 ) -> None:
     response = client.post(
-        "/v1/users", headers=admin, json={"user": {"username": "X"}, "password": "short"}
+        "/api/v1/users", headers=admin, json={"user": {"username": "X"}, "password": "short"}
     )
     body = _error(response, 400, 3)
     assert _reason(body) == "INVALID_ARGUMENT"
@@ -89,8 +89,8 @@ def test_not_found_is_404(client: httpx.Client, admin: dict[str, str]) -> None:
 
 def test_already_exists_is_409(client: httpx.Client, admin: dict[str, str]) -> None:
     user = {"user": {"username": f"twin-{uuid.uuid4().hex[:8]}"}, "password": "twin-password-1"}
-    assert client.post("/v1/users", headers=admin, json=user).status_code == 200
-    response = client.post("/v1/users", headers=admin, json=user)
+    assert client.post("/api/v1/users", headers=admin, json=user).status_code == 200
+    response = client.post("/api/v1/users", headers=admin, json=user)
     assert _reason(_error(response, 409, 6)) == "USER_EXISTS"
 
 
@@ -98,18 +98,18 @@ def test_failed_precondition_is_400(
     client: httpx.Client, admin: dict[str, str], admin_login: dict[str, object]
 ) -> None:
     user_id = admin_login["user"]["user_id"]  # type: ignore[index]
-    response = client.post(f"/v1/users/{user_id}:disable", headers=admin, json={})
+    response = client.post(f"/api/v1/users/{user_id}:disable", headers=admin, json={})
     assert _reason(_error(response, 400, 9)) == "CANNOT_DISABLE_SELF"
 
 
 def test_aborted_is_409(client: httpx.Client, admin: dict[str, str]) -> None:
     created = client.post(
-        "/v1/users",
+        "/api/v1/users",
         headers=admin,
         json={"user": {"username": f"etag-{uuid.uuid4().hex[:8]}"}, "password": "etag-password-1"},
     ).json()
     response = client.post(
-        f"/v1/users/{created['user_id']}:setRoles",
+        f"/api/v1/users/{created['user_id']}:setRoles",
         headers=admin,
         json={"roles": ["viewer"], "etag": 'W/"999"'},
     )
@@ -135,7 +135,7 @@ def test_an_unknown_body_field_is_refused(client: httpx.Client) -> None:
 
 
 def test_missing_token_is_401_json(client: httpx.Client) -> None:
-    body = _error(client.get("/v1/roles"), 401, 16)
+    body = _error(client.get("/api/v1/roles"), 401, 16)
     assert body["message"] == "Jwt is missing"
 
 
@@ -147,7 +147,7 @@ def test_bad_json_is_400_json(client: httpx.Client) -> None:
 
 
 def test_unknown_query_parameter_is_400_json(client: httpx.Client, admin: dict[str, str]) -> None:
-    response = client.get("/v1/roles", params={"colour": "red"}, headers=admin)
+    response = client.get("/api/v1/roles", params={"colour": "red"}, headers=admin)
     body = _error(response, 400, 3)
     assert "colour" in str(body["message"])
 

@@ -87,7 +87,7 @@ def test_a_full_disk_is_503_in_every_service_and_nothing_is_half_written(tmp_pat
             run = uuid.uuid4().hex[:8]
             writes: dict[str, Callable[[int], httpx.Response]] = {
                 "users": lambda i: client.post(
-                    "/v1/users",
+                    "/api/v1/users",
                     headers=admin,
                     json={"user": {"username": f"u{run}-{i}"}, "password": "long-password-12"},
                 ),
@@ -114,7 +114,7 @@ def test_a_full_disk_is_503_in_every_service_and_nothing_is_half_written(tmp_pat
             # Nothing of a refused write was kept; the same write now succeeds, once.
             users_attempt, _ = refused["users"]
             user = f"u{run}-{users_attempt}"
-            listed = client.get("/v1/users", headers=admin, params={"page_size": 1000}).json()
+            listed = client.get("/api/v1/users", headers=admin, params={"page_size": 1000}).json()
             assert user not in {u["username"] for u in listed["users"]}
             oms_attempt, _ = refused["oms"]
             assert (

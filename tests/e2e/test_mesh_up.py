@@ -122,7 +122,7 @@ def test_up_reports_stops_cleanly_and_keeps_data_across_runs(tmp_path: Path) -> 
                 "/auth/login", json={"username": "admin", "password": password}
             ).json()["access_token"]
             created = client.post(
-                "/v1/users",
+                "/api/v1/users",
                 headers=bearer(token),
                 json={"user": {"username": "kept-user"}, "password": "kept-user-password"},
             )

@@ -67,7 +67,7 @@ def test_a_refused_call_through_the_gateway_is_audited_with_its_caller(
 ) -> None:
     _, viewer = new_user(client, admin, roles=["viewer"], prefix="refused")
     username = client.get("/auth/validate", headers=viewer).json()["username"]
-    refused = client.post("/v1/signingKeys:rotate", headers={**viewer, **SPOOFED}, json={})
+    refused = client.post("/api/v1/signingKeys:rotate", headers={**viewer, **SPOOFED}, json={})
     assert refused.status_code == 403, refused.text
     (event,) = eventually(lambda: _events(client, admin, type="users.call.denied", actor=username))
     assert (event["source"], event["subject"]) == (

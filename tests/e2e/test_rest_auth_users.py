@@ -112,3 +112,12 @@ def test_jwks_is_public_and_lists_es256_keys(client: httpx.Client) -> None:
 
 def test_health_is_public_and_ok(client: httpx.Client) -> None:
     assert client.get("/health").status_code == 200
+
+
+def test_the_earlier_admin_path_still_answers_as_the_one_it_became(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    current = client.get("/api/v1/users", headers=admin, params={"page_size": 1000})
+    earlier = client.get("/v1/users", headers=admin, params={"page_size": 1000})
+    assert current.status_code == earlier.status_code == 200, earlier.text
+    assert earlier.json() == current.json()

@@ -29,7 +29,7 @@ def test_a_guesser_locks_only_their_own_address(
 ) -> None:
     name = f"lock-{uuid.uuid4().hex[:8]}"
     created = client.post(
-        "/v1/users", headers=admin, json={"user": {"username": name}, "password": PASSWORD}
+        "/api/v1/users", headers=admin, json={"user": {"username": name}, "password": PASSWORD}
     )
     assert created.status_code == 200, created.text
     guess = {"username": name, "password": "wrong guess!"}
@@ -44,7 +44,9 @@ def test_a_guesser_locks_only_their_own_address(
         spoofed = guesser.post("/auth/login", json=right, headers={"x-forwarded-for": "127.0.0.1"})
         assert _reason(spoofed) == "ACCOUNT_LOCKED"
     assert login(client, name, PASSWORD)["user"]["username"] == name  # type: ignore[index]
-    unlocked = client.post(f"/v1/users/{created.json()['user_id']}:unlock", headers=admin, json={})
+    unlocked = client.post(
+        f"/api/v1/users/{created.json()['user_id']}:unlock", headers=admin, json={}
+    )
     assert unlocked.status_code == 200, unlocked.text
     with _from(mesh, "127.0.0.2") as guesser:
         assert guesser.post("/auth/login", json=right).status_code == 200

@@ -25,7 +25,7 @@ def _person(client: httpx.Client, admin: dict[str, str], role: str = "viewer") -
     """A fresh user with PASSWORD: its id and username."""
     name = f"mfa-{uuid.uuid4().hex[:8]}"
     created = client.post(
-        "/v1/users",
+        "/api/v1/users",
         headers=admin,
         json={"user": {"username": name}, "password": PASSWORD, "roles": [role]},
     )
@@ -145,15 +145,15 @@ def test_an_admin_mfa_reset_is_audited_with_actor_and_client_address(
     client: httpx.Client, admin: dict[str, str], enrolled: tuple[str, str, str, list[str]]
 ) -> None:
     user_id, name, _, _ = enrolled
-    reset = client.post(f"/v1/users/{user_id}:resetMfa", headers={**admin, **SPOOFED}, json={})
+    reset = client.post(f"/api/v1/users/{user_id}:resetMfa", headers={**admin, **SPOOFED}, json={})
     assert reset.status_code == 200, reset.text
     assert reset.json()["mfa_enrolled"] is False
     plain = login(client, name, PASSWORD)
     assert plain["required_action"] == "REQUIRED_ACTION_UNSPECIFIED" and plain["refresh_token"]
-    again = client.post(f"/v1/users/{user_id}:resetMfa", headers=admin, json={})
+    again = client.post(f"/api/v1/users/{user_id}:resetMfa", headers=admin, json={})
     assert again.status_code == 400 and _reason(again) == "MFA_NOT_ENROLLED"
     sessions = client.get(
-        f"/v1/users/{user_id}/sessions", headers=bearer(str(plain["access_token"]))
+        f"/api/v1/users/{user_id}/sessions", headers=bearer(str(plain["access_token"]))
     )
     assert sessions.status_code == 200, sessions.text
     (this_host,) = {s["client_address"] for s in sessions.json()["sessions"]}
@@ -179,7 +179,7 @@ def test_an_admin_mfa_reset_is_audited_with_actor_and_client_address(
 @pytest.fixture
 def auditors_need_mfa(client: httpx.Client, admin: dict[str, str]) -> Iterator[None]:
     """The auditor role requires MFA for the test, and no longer after it."""
-    path = "/v1/roles/auditor:setMfaRequired"
+    path = "/api/v1/roles/auditor:setMfaRequired"
     required = client.post(path, headers=admin, json={"mfa_required": True})
     assert required.status_code == 200, required.text
     assert required.json()["mfa_required"] is True

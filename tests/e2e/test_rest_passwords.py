@@ -17,7 +17,7 @@ def _person(client: httpx.Client, admin: dict[str, str]) -> tuple[str, str]:
     """A fresh viewer with FIRST as password: its id and username."""
     name = f"pw-{uuid.uuid4().hex[:8]}"
     created = client.post(
-        "/v1/users",
+        "/api/v1/users",
         headers=admin,
         json={"user": {"username": name}, "password": FIRST, "roles": ["viewer"]},
     )
@@ -68,7 +68,7 @@ def test_after_an_admin_reset_the_login_can_only_change_the_password(
 ) -> None:
     user_id, name = _person(client, admin)
     reset = client.post(
-        f"/v1/users/{user_id}:setPassword", headers=admin, json={"password": SECOND}
+        f"/api/v1/users/{user_id}:setPassword", headers=admin, json={"password": SECOND}
     )
     assert reset.status_code == 200, reset.text
     assert reset.json()["password_change_required"] is True
@@ -94,7 +94,7 @@ def test_a_reset_token_needs_no_bearer_and_works_once(
     client: httpx.Client, admin: dict[str, str]
 ) -> None:
     user_id, name = _person(client, admin)
-    issued = client.post(f"/v1/users/{user_id}:issuePasswordResetToken", headers=admin, json={})
+    issued = client.post(f"/api/v1/users/{user_id}:issuePasswordResetToken", headers=admin, json={})
     assert issued.status_code == 200, issued.text
     token = issued.json()["reset_token"]
     assert issued.json()["expire_time"].endswith("Z")

@@ -12,7 +12,7 @@ from tests.support.mesh import EMPLOYEE, bearer, login, new_user
 def _role(client: httpx.Client, admin: dict[str, str], *permissions: str) -> dict[str, object]:
     name = f"role-{uuid.uuid4().hex[:8]}"
     created = client.post(
-        "/v1/roles",
+        "/api/v1/roles",
         headers=admin,
         json={"name": name, "description": "made by a test", "permissions": list(permissions)},
     )
@@ -27,7 +27,7 @@ def _reason(response: httpx.Response) -> str:
 def test_the_permissions_a_role_may_grant_are_published(
     client: httpx.Client, admin: dict[str, str]
 ) -> None:
-    listed = client.get("/v1/permissions", headers=admin)
+    listed = client.get("/api/v1/permissions", headers=admin)
     assert listed.status_code == 200, listed.text
     by_name = {p["name"]: p["description"] for p in listed.json()["permissions"]}
     assert {"*", "schema:read", "audit:read", "users:write", "tokens:introspect"} <= set(by_name)
@@ -62,14 +62,14 @@ def test_an_update_reaches_a_token_at_its_refresh(
     role = _role(client, admin, "schema:read")
     name = f"grower-{uuid.uuid4().hex[:8]}"
     created = client.post(
-        "/v1/users",
+        "/api/v1/users",
         headers=admin,
         json={"user": {"username": name}, "password": f"{name}-password", "roles": [role["name"]]},
     )
     assert created.status_code == 200, created.text
     session = login(client, name, f"{name}-password")
     updated = client.patch(
-        f"/v1/roles/{role['name']}",
+        f"/api/v1/roles/{role['name']}",
         headers=admin,
         params={"update_mask": "permissions"},
         json={"permissions": ["schema:read", "audit:read"], "etag": role["etag"]},
@@ -83,7 +83,7 @@ def test_an_update_reaches_a_token_at_its_refresh(
     new = bearer(refreshed.json()["access_token"])
     assert client.get("/api/v2/query/events", headers=new).status_code == 200
     stale = client.patch(
-        f"/v1/roles/{role['name']}",
+        f"/api/v1/roles/{role['name']}",
         headers=admin,
         params={"update_mask": "description"},
         json={"description": "late", "etag": role["etag"]},
@@ -94,17 +94,17 @@ def test_an_update_reaches_a_token_at_its_refresh(
 def test_built_in_roles_and_unknown_permissions_are_refused(
     client: httpx.Client, admin: dict[str, str]
 ) -> None:
-    deleted = client.delete("/v1/roles/viewer", headers=admin)
+    deleted = client.delete("/api/v1/roles/viewer", headers=admin)
     assert (deleted.status_code, _reason(deleted)) == (400, "ROLE_BUILTIN")
     changed = client.patch(
-        "/v1/roles/admin",
+        "/api/v1/roles/admin",
         headers=admin,
         params={"update_mask": "description"},
         json={"description": "mine now"},
     )
     assert (changed.status_code, _reason(changed)) == (400, "ROLE_BUILTIN")
     unknown = client.post(
-        "/v1/roles", headers=admin, json={"name": "wizards", "permissions": ["magic:cast"]}
+        "/api/v1/roles", headers=admin, json={"name": "wizards", "permissions": ["magic:cast"]}
     )
     assert unknown.status_code == 400
     bad_request = next(d for d in unknown.json()["details"] if "field_violations" in d)
@@ -116,12 +116,12 @@ def test_built_in_roles_and_unknown_permissions_are_refused(
 def test_a_role_still_granted_is_not_deleted(client: httpx.Client, admin: dict[str, str]) -> None:
     role = _role(client, admin, "schema:read")
     user_id, _ = new_user(client, admin, roles=[str(role["name"])], prefix="holder")
-    refused = client.delete(f"/v1/roles/{role['name']}", headers=admin)
+    refused = client.delete(f"/api/v1/roles/{role['name']}", headers=admin)
     assert (refused.status_code, _reason(refused)) == (400, "ROLE_IN_USE")
-    cleared = client.post(f"/v1/users/{user_id}:setRoles", headers=admin, json={"roles": []})
+    cleared = client.post(f"/api/v1/users/{user_id}:setRoles", headers=admin, json={"roles": []})
     assert cleared.status_code == 200, cleared.text
-    assert client.delete(f"/v1/roles/{role['name']}", headers=admin).status_code == 200
-    gone = client.delete(f"/v1/roles/{role['name']}", headers=admin)
+    assert client.delete(f"/api/v1/roles/{role['name']}", headers=admin).status_code == 200
+    gone = client.delete(f"/api/v1/roles/{role['name']}", headers=admin)
     assert (gone.status_code, _reason(gone)) == (404, "ROLE_NOT_FOUND")
 
 
@@ -129,7 +129,7 @@ def test_create_user_refuses_roles_inside_the_user(
     client: httpx.Client, admin: dict[str, str]
 ) -> None:
     refused = client.post(
-        "/v1/users",
+        "/api/v1/users",
         headers=admin,
         json={
             "user": {"username": f"ambiguous-{uuid.uuid4().hex[:8]}", "roles": ["editor"]},

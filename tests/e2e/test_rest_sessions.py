@@ -18,7 +18,7 @@ def test_an_ended_session_is_refused_by_the_oms_within_a_second(
 ) -> None:
     name = f"sess-{uuid.uuid4().hex[:8]}"
     created = client.post(
-        "/v1/users",
+        "/api/v1/users",
         headers=admin,
         json={"user": {"username": name}, "password": PASSWORD, "roles": ["viewer"]},
     )
@@ -36,7 +36,7 @@ def test_an_ended_session_is_refused_by_the_oms_within_a_second(
     laptop, phone = bearer(tokens["laptop-browser/1.0"]), bearer(tokens["phone-app/2.0"])
     assert client.get(SCHEMA, headers=phone).status_code == 200
 
-    listed = client.get(f"/v1/users/{user_id}/sessions", headers=laptop)
+    listed = client.get(f"/api/v1/users/{user_id}/sessions", headers=laptop)
     assert listed.status_code == 200, listed.text
     sessions = listed.json()["sessions"]
     assert [s["user_agent"] for s in sessions] == ["laptop-browser/1.0", "phone-app/2.0"]
@@ -47,7 +47,7 @@ def test_an_ended_session_is_refused_by_the_oms_within_a_second(
     assert all(s["create_time"].endswith("Z") and s["refresh_time"] for s in sessions)
 
     ended = client.delete(
-        f"/v1/users/{user_id}/sessions/{sessions[1]['session_id']}", headers=laptop
+        f"/api/v1/users/{user_id}/sessions/{sessions[1]['session_id']}", headers=laptop
     )
     assert ended.status_code == 200, ended.text
     eventually(

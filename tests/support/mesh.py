@@ -86,7 +86,7 @@ def new_user(
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     password = f"{name}-password"
     created = client.post(
-        "/v1/users",
+        "/api/v1/users",
         headers=admin,
         json={"user": {"username": name}, "password": password, "roles": roles},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,16 +18,48 @@ def document() -> dict[str, Any]:
 
 
 def test_path_templates() -> None:
-    assert openapi._path("/users/{user_id}") == ("/users/{user_id}", [("user_id", "user_id")])
-    assert openapi._path("/api/v2/{name=events/*}") == ("/api/v2/events/{name}", [("name", "name")])
+    assert openapi._path("/users/{user_id}") == ("/users/{user}", [("user", "user_id")])
+    assert openapi._path("/api/v2/{name=events/*}") == (
+        "/api/v2/events/{event}",
+        [("event", "name")],
+    )
     assert openapi._path("/v1/users/{user.user_id}") == (
-        "/v1/users/{user_user_id}",
-        [("user_user_id", "user.user_id")],
+        "/v1/users/{user}",
+        [("user", "user.user_id")],
     )
-    assert openapi._path("/v1/{name=a/*/b/*}:run") == (
-        "/v1/a/{name_1}/b/{name_2}:run",
-        [("name_1", "name"), ("name_2", "name")],
+    assert openapi._path("/v1/{name=a/*/a/*}:run") == (
+        "/v1/a/{a}/a/{a_2}:run",
+        [("a", "name"), ("a_2", "name")],
     )
+
+
+def test_a_path_parameter_is_named_for_its_collection_whatever_field_binds_it() -> None:
+    """One name per kind of thing: ``{branch}``, never ``{name}`` or ``{branch_name}``."""
+    templates = {
+        "/api/v1/branches/{name}": "/api/v1/branches/{branch}",
+        "/api/v1/branches/{branch.name}": "/api/v1/branches/{branch}",
+        "/api/v1/branches/{branch}/merge": "/api/v1/branches/{branch}/merge",
+        "/api/v1/schemas/{branch}/object-types/{api_name}": (
+            "/api/v1/schemas/{branch}/object-types/{object_type}"
+        ),
+        "/api/v1/schemas/{branch}/object-types/{object_type.api_name}": (
+            "/api/v1/schemas/{branch}/object-types/{object_type}"
+        ),
+        "/api/v1/schemas/{branch}/shared-properties/{api_name}": (
+            "/api/v1/schemas/{branch}/shared-properties/{shared_property}"
+        ),
+    }
+    for template, path in templates.items():
+        assert openapi._path(template)[0] == path, template
+
+
+def test_one_path_is_one_operation_per_verb_with_one_set_of_names(
+    document: dict[str, Any],
+) -> None:
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            named = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert named == set(re.findall(r"\{(\w+)\}", path)), (path, named)
 
 
 def test_every_http_binding_is_documented(document: dict[str, Any]) -> None:
@@ -44,7 +77,7 @@ def test_json_forms_of_the_transcoder(document: dict[str, Any]) -> None:
     assert event["data"]["type"] == "object"  # Struct
     login = document["paths"]["/auth/login"]["post"]
     assert login["security"] == []
-    assert "security" not in document["paths"]["/v1/roles"]["get"]
+    assert "security" not in document["paths"]["/api/v1/roles"]["get"]
     assert document["security"] == [{"bearer": []}]
 
 
@@ -87,3 +120,20 @@ def test_every_operation_names_the_permission_it_needs(document: dict[str, Any])
     merge = document["paths"]["/api/v1/branches/{branch}/merge"]["post"]
     assert merge["x-permission"] == "branch:merge"
     assert document["paths"]["/auth/password:change"]["post"]["x-permission"] == "authenticated"
+
+
+def test_an_older_path_still_bound_is_marked_deprecated_with_its_successor(
+    document: dict[str, Any],
+) -> None:
+    old = document["paths"]["/v1/users"]["post"]
+    assert old["deprecated"] is True
+    assert old["description"].endswith("Deprecated: use `POST /api/v1/users`.")
+    assert "deprecated" not in document["paths"]["/api/v1/users"]["post"]
+    prefixes = {path.split("/")[1] for path in document["paths"]}
+    assert prefixes == {"api", "auth", "users", "v1", ".well-known", "oauth", "health"}
+    assert all(
+        op.get("deprecated")
+        for path, ops in document["paths"].items()
+        if path.startswith("/v1/")
+        for op in ops.values()
+    )
