@@ -298,7 +298,7 @@ def _path(template: str) -> tuple[str, list[tuple[str, str]]]:
         before = template[: match.start()].rstrip("/").rsplit("/", 1)[-1]
         if not pattern or pattern == "*":
             return parameter(before, field_path)
-        out = []
+        out: list[str] = []
         for segment in pattern.split("/"):
             out.append(
                 parameter(out[-1] if out else before, field_path) if segment == "*" else segment
