@@ -247,6 +247,7 @@ class OntologyService:
         collection: str,
         raw: Mapping[str, Any],
         message: str,
+        force: Force = Force(),
     ) -> Stored:
         resource = normalize(collection, raw)
         head = self.store.branch(branch)
@@ -260,7 +261,7 @@ class OntologyService:
                 metadata={"resource": key, "branch": branch},
             )
         return self._write_one(
-            principal, head, snapshot, collection, key, resource, message or f"Create {key}"
+            principal, head, snapshot, collection, key, resource, message or f"Create {key}", force
         )
 
     def update(
@@ -274,6 +275,7 @@ class OntologyService:
         explicit: Mapping[str, Any],
         etag: str,
         message: str,
+        force: Force = Force(),
     ) -> Stored:
         """Replace the fields in ``mask`` (every field when empty) with those of ``explicit``."""
         api_name = raw.get("api_name")
@@ -303,7 +305,7 @@ class OntologyService:
         else:
             resource = normalize(collection, raw)
         return self._write_one(
-            principal, head, snapshot, collection, key, resource, message or f"Update {key}"
+            principal, head, snapshot, collection, key, resource, message or f"Update {key}", force
         )
 
     def delete(
@@ -315,6 +317,7 @@ class OntologyService:
         *,
         etag: str,
         message: str,
+        force: Force = Force(),
     ) -> CommitRecord:
         key = resource_key(collection, api_name)
         head = self.store.branch(branch)
@@ -327,7 +330,7 @@ class OntologyService:
                 f"{key} is still referenced", reason="RESOURCE_IN_USE", violations=violations
             )
         return self._commit(
-            principal, head, snapshot, {key: None}, message or f"Delete {key}", Force()
+            principal, head, snapshot, {key: None}, message or f"Delete {key}", force
         )
 
     def commit_changes(
@@ -419,12 +422,13 @@ class OntologyService:
         key: str,
         resource: Resource,
         message: str,
+        force: Force,
     ) -> Stored:
         """Check one resource whole against the head it was read from, then commit it."""
         violations = check_resource(collection, resource, snapshot)
         if violations:
             raise errors.invalid(violations)
-        commit = self._commit(principal, head, snapshot, {key: resource}, message, Force())
+        commit = self._commit(principal, head, snapshot, {key: resource}, message, force)
         return Stored(collection, resource, resource_etag(resource), commit.id)
 
     def _commit(

@@ -343,6 +343,7 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
                 kind.collection,
                 raw,
                 request.message,
+                Force(request.force, request.force_reason),
             ),
         )
 
@@ -363,6 +364,7 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
                 explicit=convert.resource_to_domain(resource, explicit=True),
                 etag=resource.etag,
                 message=request.message,
+                force=Force(request.force, request.force_reason),
             ),
         )
 
@@ -378,6 +380,7 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
             request.api_name,
             etag=request.etag,
             message=request.message,
+            force=Force(request.force, request.force_reason),
         )
         await _send_commit(context, commit.id)
         return empty_pb2.Empty()

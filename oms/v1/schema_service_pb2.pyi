@@ -43,38 +43,50 @@ class ListObjectTypesResponse(_message.Message):
     def __init__(self, object_types: _Optional[_Iterable[_Union[_resources_pb2.ObjectType, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateObjectTypeRequest(_message.Message):
-    __slots__ = ("branch", "object_type", "message")
+    __slots__ = ("branch", "object_type", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     OBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     object_type: _resources_pb2.ObjectType
     message: str
-    def __init__(self, branch: _Optional[str] = ..., object_type: _Optional[_Union[_resources_pb2.ObjectType, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., object_type: _Optional[_Union[_resources_pb2.ObjectType, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class UpdateObjectTypeRequest(_message.Message):
-    __slots__ = ("branch", "object_type", "update_mask", "message")
+    __slots__ = ("branch", "object_type", "update_mask", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     OBJECT_TYPE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     object_type: _resources_pb2.ObjectType
     update_mask: _field_mask_pb2.FieldMask
     message: str
-    def __init__(self, branch: _Optional[str] = ..., object_type: _Optional[_Union[_resources_pb2.ObjectType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., object_type: _Optional[_Union[_resources_pb2.ObjectType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class DeleteObjectTypeRequest(_message.Message):
-    __slots__ = ("branch", "api_name", "etag", "message")
+    __slots__ = ("branch", "api_name", "etag", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     API_NAME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     api_name: str
     etag: str
     message: str
-    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class GetLinkTypeRequest(_message.Message):
     __slots__ = ("branch", "api_name", "revision")
@@ -107,38 +119,50 @@ class ListLinkTypesResponse(_message.Message):
     def __init__(self, link_types: _Optional[_Iterable[_Union[_resources_pb2.LinkType, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateLinkTypeRequest(_message.Message):
-    __slots__ = ("branch", "link_type", "message")
+    __slots__ = ("branch", "link_type", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     LINK_TYPE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     link_type: _resources_pb2.LinkType
     message: str
-    def __init__(self, branch: _Optional[str] = ..., link_type: _Optional[_Union[_resources_pb2.LinkType, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., link_type: _Optional[_Union[_resources_pb2.LinkType, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class UpdateLinkTypeRequest(_message.Message):
-    __slots__ = ("branch", "link_type", "update_mask", "message")
+    __slots__ = ("branch", "link_type", "update_mask", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     LINK_TYPE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     link_type: _resources_pb2.LinkType
     update_mask: _field_mask_pb2.FieldMask
     message: str
-    def __init__(self, branch: _Optional[str] = ..., link_type: _Optional[_Union[_resources_pb2.LinkType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., link_type: _Optional[_Union[_resources_pb2.LinkType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class DeleteLinkTypeRequest(_message.Message):
-    __slots__ = ("branch", "api_name", "etag", "message")
+    __slots__ = ("branch", "api_name", "etag", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     API_NAME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     api_name: str
     etag: str
     message: str
-    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class GetActionTypeRequest(_message.Message):
     __slots__ = ("branch", "api_name", "revision")
@@ -171,38 +195,50 @@ class ListActionTypesResponse(_message.Message):
     def __init__(self, action_types: _Optional[_Iterable[_Union[_resources_pb2.ActionType, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateActionTypeRequest(_message.Message):
-    __slots__ = ("branch", "action_type", "message")
+    __slots__ = ("branch", "action_type", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     ACTION_TYPE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     action_type: _resources_pb2.ActionType
     message: str
-    def __init__(self, branch: _Optional[str] = ..., action_type: _Optional[_Union[_resources_pb2.ActionType, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., action_type: _Optional[_Union[_resources_pb2.ActionType, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class UpdateActionTypeRequest(_message.Message):
-    __slots__ = ("branch", "action_type", "update_mask", "message")
+    __slots__ = ("branch", "action_type", "update_mask", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     ACTION_TYPE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     action_type: _resources_pb2.ActionType
     update_mask: _field_mask_pb2.FieldMask
     message: str
-    def __init__(self, branch: _Optional[str] = ..., action_type: _Optional[_Union[_resources_pb2.ActionType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., action_type: _Optional[_Union[_resources_pb2.ActionType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class DeleteActionTypeRequest(_message.Message):
-    __slots__ = ("branch", "api_name", "etag", "message")
+    __slots__ = ("branch", "api_name", "etag", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     API_NAME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     api_name: str
     etag: str
     message: str
-    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class GetInterfaceRequest(_message.Message):
     __slots__ = ("branch", "api_name", "revision")
@@ -235,38 +271,50 @@ class ListInterfacesResponse(_message.Message):
     def __init__(self, interfaces: _Optional[_Iterable[_Union[_resources_pb2.Interface, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateInterfaceRequest(_message.Message):
-    __slots__ = ("branch", "interface", "message")
+    __slots__ = ("branch", "interface", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     INTERFACE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     interface: _resources_pb2.Interface
     message: str
-    def __init__(self, branch: _Optional[str] = ..., interface: _Optional[_Union[_resources_pb2.Interface, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., interface: _Optional[_Union[_resources_pb2.Interface, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class UpdateInterfaceRequest(_message.Message):
-    __slots__ = ("branch", "interface", "update_mask", "message")
+    __slots__ = ("branch", "interface", "update_mask", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     INTERFACE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     interface: _resources_pb2.Interface
     update_mask: _field_mask_pb2.FieldMask
     message: str
-    def __init__(self, branch: _Optional[str] = ..., interface: _Optional[_Union[_resources_pb2.Interface, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., interface: _Optional[_Union[_resources_pb2.Interface, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class DeleteInterfaceRequest(_message.Message):
-    __slots__ = ("branch", "api_name", "etag", "message")
+    __slots__ = ("branch", "api_name", "etag", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     API_NAME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     api_name: str
     etag: str
     message: str
-    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class GetSharedPropertyRequest(_message.Message):
     __slots__ = ("branch", "api_name", "revision")
@@ -299,38 +347,50 @@ class ListSharedPropertiesResponse(_message.Message):
     def __init__(self, shared_properties: _Optional[_Iterable[_Union[_resources_pb2.SharedProperty, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateSharedPropertyRequest(_message.Message):
-    __slots__ = ("branch", "shared_property", "message")
+    __slots__ = ("branch", "shared_property", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     SHARED_PROPERTY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     shared_property: _resources_pb2.SharedProperty
     message: str
-    def __init__(self, branch: _Optional[str] = ..., shared_property: _Optional[_Union[_resources_pb2.SharedProperty, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., shared_property: _Optional[_Union[_resources_pb2.SharedProperty, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class UpdateSharedPropertyRequest(_message.Message):
-    __slots__ = ("branch", "shared_property", "update_mask", "message")
+    __slots__ = ("branch", "shared_property", "update_mask", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     SHARED_PROPERTY_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     shared_property: _resources_pb2.SharedProperty
     update_mask: _field_mask_pb2.FieldMask
     message: str
-    def __init__(self, branch: _Optional[str] = ..., shared_property: _Optional[_Union[_resources_pb2.SharedProperty, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., shared_property: _Optional[_Union[_resources_pb2.SharedProperty, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class DeleteSharedPropertyRequest(_message.Message):
-    __slots__ = ("branch", "api_name", "etag", "message")
+    __slots__ = ("branch", "api_name", "etag", "message", "force", "force_reason")
     BRANCH_FIELD_NUMBER: _ClassVar[int]
     API_NAME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_REASON_FIELD_NUMBER: _ClassVar[int]
     branch: str
     api_name: str
     etag: str
     message: str
-    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    force: bool
+    force_reason: str
+    def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class Change(_message.Message):
     __slots__ = ("upsert", "delete", "etag")

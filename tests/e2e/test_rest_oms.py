@@ -71,3 +71,31 @@ def test_a_reader_cannot_write_the_schema(
     denied = client.post(f"/api/v1/schemas/{branch}/object-types", headers=reader, json=EMPLOYEE)
     assert denied.status_code == 403
     assert denied.json()["code"] == 7
+
+
+def test_patch_and_delete_take_force_and_a_reason_as_commit_does(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """A breaking PATCH or DELETE on protected main is refused, then forced with a reason."""
+    name = f"Forced{uuid.uuid4().hex[:6]}"
+    body = {**EMPLOYEE, "api_name": name, "display_name": name}
+    created = client.post("/api/v1/schemas/main/object-types", headers=admin, json=body)
+    assert created.status_code == 200, created.text
+    path = f"/api/v1/schemas/main/object-types/{name}"
+    narrowed = {**body, "properties": [{**p, "required": True} for p in body["properties"]]}
+    refused = client.patch(f"{path}?update_mask=properties", headers=admin, json=narrowed)
+    assert refused.status_code == 400, refused.text
+    forced = client.patch(
+        f"{path}?update_mask=properties&force=true&force_reason=backfilled%20first",
+        headers=admin,
+        json=narrowed,
+    )
+    assert forced.status_code == 200, forced.text
+    commit = client.get(f"/api/v1/commits/{forced.headers['x-mesh-commit']}", headers=admin)
+    assert (commit.json()["forced"], commit.json()["force_reason"]) == (True, "backfilled first")
+
+    assert client.delete(path, headers=admin).status_code == 400
+    deleted = client.delete(f"{path}?force=true&force_reason=retired", headers=admin)
+    assert deleted.status_code == 200, deleted.text
+    gone = client.get(f"/api/v1/commits/{deleted.headers['x-mesh-commit']}", headers=admin)
+    assert gone.json()["force_reason"] == "retired"
