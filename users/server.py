@@ -10,6 +10,8 @@ from common.blocking import Blocking
 from common.db import Database
 from common.denials import DenialLog, outbox_report
 from common.logs import configure_logging
+from common.notify import Notifier
+from common.outbox import OUTBOX_TOPIC
 from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from users import sql_store
@@ -185,6 +187,9 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
     server.on_drain.append(parts.revocations.stop)
     server.on_stop.append(parts.store.close)
     server.metrics.sample(parts.store.db.samples)
+    Notifier(
+        parts.store.db, [OUTBOX_TOPIC, sql_store.REVOCATIONS_TOPIC], blocking=parts.blocking
+    ).attach(server)
     if audit_target:
         OutboxRelay(
             parts.store.db,
