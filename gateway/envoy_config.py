@@ -163,10 +163,11 @@ method, and bounds what it holds itself); the downstream connection limit bounds
 RETRY_ALWAYS = "connect-failure,refused-stream"
 """Retried on every unary route: the request never reached a service (no connection, or the
 HTTP/2 stream refused before any of it was read), so another replica may take it."""
-RETRY_IDEMPOTENT = f"{RETRY_ALWAYS},reset,unavailable"
+RETRY_IDEMPOTENT = f"{RETRY_ALWAYS},reset,unavailable,cancelled"
 """Retried on idempotent methods only (:attr:`gateway.descriptors.Method.idempotent`): also a
-connection lost mid-call (a replica killed) and gRPC UNAVAILABLE (a replica draining, its
-database gone), after which a write may or may not have happened. Envoy's ``retry_on`` names
+connection lost mid-call (a replica killed), gRPC UNAVAILABLE (its database gone) and
+CANCELLED (a call that raced a replica's stop), after which a write may or may not have
+happened. Envoy's ``retry_on`` names
 gRPC statuses (``unavailable``) beside the HTTP conditions; its ``retriable_status_codes``
 are HTTP statuses, which a gRPC upstream never answers with."""
 

@@ -32,6 +32,10 @@ from gateway.settings import MeshSettings
 from gateway.supervisor import ProcessSpec, StartError, Supervisor
 from users.bootstrap import ADMIN_PASSWORD_FILE
 
+DRAIN_NOTICE_SECONDS = 3
+"""With replicas, how long a replica told to stop keeps serving while its health reports
+NOT_SERVING: Envoy's health check (every second, two failures) takes it out of the balancing
+first (``MESH_DRAIN_NOTICE_SECONDS``)."""
 SERVICES = ("users", "audit", "oms")
 """Start order: the User Service first, and serving before the others start, since they fetch
 its keys and follow its revocations from their first moment; Audit before OMS, which sends it
@@ -118,6 +122,8 @@ class Mesh:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if s.replicas > 1:
+            env.setdefault("MESH_DRAIN_NOTICE_SECONDS", str(DRAIN_NOTICE_SECONDS))
         for service in SERVICE_NAMES:
             env[f"MESH_{service.upper()}_LISTEN"] = f"{host}:{ports.grpc[service]}"
             env[f"MESH_{service.upper()}_METRICS_LISTEN"] = f"127.0.0.1:{ports.metrics[service]}"

@@ -10,6 +10,7 @@ the other, within 100 ms.
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import os
 import signal
@@ -35,6 +36,7 @@ from users.v1 import auth_service_pb2, auth_service_pb2_grpc
 pytestmark = pytest.mark.postgres
 
 SERVICES = ("users", "oms", "audit")
+CLIENTS = 3
 TRAFFIC_SECONDS = 20.0
 KILL_AT, RESTART_AT = 5.0, 11.0
 
@@ -128,7 +130,7 @@ class Outcomes:
 
 
 def _traffic(
-    url: str, admin: dict[str, str], outcomes: Outcomes, stop: threading.Event, worker: int
+    url: str, admin: dict[str, str], outcomes: Outcomes, stop: threading.Event, worker: str
 ) -> None:
     """Reads of three services, branch creations (not idempotent), event publications."""
     counter = itertools.count()
@@ -149,7 +151,7 @@ def _traffic(
                     outcomes.record(kind, call(client, n))
                 except httpx.HTTPError as exc:
                     outcomes.record(kind, exc)
-            name = f"w{worker}-{n}"
+            name = f"{worker}-{n}"
             try:
                 created = client.post("/api/v1/branches", headers=admin, json={"name": name})
             except httpx.HTTPError as exc:
@@ -194,45 +196,58 @@ def _all_events(client: httpx.Client, admin: dict[str, str], **filters: str) -> 
     return _all(client, admin, "/api/v2/query/events", **filters)
 
 
-def test_killing_a_replica_of_each_service_under_traffic_loses_nothing(
-    replicated: RunningMesh,
-) -> None:
+def _under_traffic(replicated: RunningMesh, disrupt: Callable[[Mesh], None]) -> Outcomes:
+    """Three clients' mixed traffic through the gateway for the time ``disrupt`` takes."""
     admin = _admin(replicated)
-    mesh = replicated.mesh
     with httpx.Client(base_url=replicated.url, timeout=10) as client:
-        created = client.post("/api/v1/schemas/main/object-types", headers=admin, json=EMPLOYEE)
-        assert created.status_code == 200, created.text
+        client.post("/api/v1/schemas/main/object-types", headers=admin, json=EMPLOYEE)
     outcomes = Outcomes()
     stop = threading.Event()
+    run = uuid.uuid4().hex[:6]
     workers = [
-        threading.Thread(target=_traffic, args=(replicated.url, admin, outcomes, stop, w))
-        for w in range(3)
+        threading.Thread(target=_traffic, args=(replicated.url, admin, outcomes, stop, f"{run}{w}"))
+        for w in range(CLIENTS)
     ]
     for worker in workers:
         worker.start()
-    victims = [replica_name(service, 1) for service in SERVICES]
     try:
+        disrupt(replicated.mesh)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    print(f"calls answered: {dict(outcomes.ok)}; failed: {dict(outcomes.failed)}")
+    return outcomes
+
+
+def _wait_serving(replicated: RunningMesh, names: list[str]) -> None:
+    targets = replicated.endpoints.replica_targets
+    eventually(lambda: all(serving(targets[n]) for n in names), timeout=60, what="a restart")
+
+
+def test_killing_a_replica_of_each_service_under_traffic_loses_nothing(
+    replicated: RunningMesh,
+) -> None:
+    victims = [replica_name(service, 1) for service in SERVICES]
+
+    def kill_and_restart(mesh: Mesh) -> None:
         time.sleep(KILL_AT)
         for victim in victims:
             os.kill(mesh.supervisor.pid(victim), signal.SIGKILL)
         time.sleep(RESTART_AT - KILL_AT)
         for victim in victims:
             mesh.supervisor.restart(victim)
-        targets = replicated.endpoints.replica_targets
-        eventually(
-            lambda: all(serving(targets[v]) for v in victims), timeout=60, what="the restart"
-        )
+        _wait_serving(replicated, victims)
         time.sleep(max(0.0, TRAFFIC_SECONDS - RESTART_AT - 2))
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join()
+
+    outcomes = _under_traffic(replicated, kill_and_restart)
+    admin = _admin(replicated)
     failed_writes = outcomes.failed["create_branch"]
-    print(f"calls answered: {dict(outcomes.ok)}; failed: {dict(outcomes.failed)}")
     print(f"non-idempotent writes failed at the kill: {failed_writes}")
     # Only writes that are not idempotent may fail, the ones in flight at the kill.
     assert set(outcomes.failed) <= {"create_branch"}, outcomes.failures
-    assert failed_writes <= 3 * len(workers), outcomes.failures
+    # At most one call in flight per client and killed service.
+    assert failed_writes <= CLIENTS * len(victims), outcomes.failures
     assert outcomes.ok["create_branch"] > 20 and outcomes.ok["read_type"] > 20
 
     with httpx.Client(base_url=replicated.url, timeout=30) as client:
@@ -260,3 +275,31 @@ def test_killing_a_replica_of_each_service_under_traffic_loses_nothing(
         verified = client.get("/api/v2/events:verify", headers=admin)
         assert verified.status_code == 200, verified.text
         assert verified.json()["intact"] is True
+
+
+def _balanced(replicated: RunningMesh, name: str) -> bool:
+    """Whether Envoy balances over replica ``name`` again: its health check passed."""
+    target = replicated.endpoints.replica_targets[name]
+    clusters = httpx.get(f"{replicated.endpoints.admin_url}/clusters", timeout=5).text
+    return f"::{target}::health_flags::healthy" in clusters
+
+
+def test_a_rolling_restart_under_traffic_fails_no_call(replicated: RunningMesh) -> None:
+    """SIGTERM drains each replica in turn while Envoy sends its calls to the other.
+
+    As a rolling restart should, the next replica goes only once the gateway balances over
+    the last one again (Envoy's health check saw it serving, a second at most).
+    """
+    replicas = [replica_name(service, i) for service in SERVICES for i in range(2)]
+
+    def roll(mesh: Mesh) -> None:
+        time.sleep(1)
+        for name in replicas:
+            mesh.supervisor.restart(name)  # SIGTERM, wait for the exit, start again
+            eventually(
+                functools.partial(_balanced, replicated, name), timeout=60, what=f"{name} back"
+            )
+
+    outcomes = _under_traffic(replicated, roll)
+    assert not outcomes.failed, [f for f in outcomes.failures if "BRANCH_EXISTS" not in f]
+    assert outcomes.ok["create_branch"] > 20
