@@ -67,7 +67,9 @@ def _admin(replicated: RunningMesh) -> dict[str, str]:
 def test_a_revocation_on_one_users_replica_is_enforced_by_an_oms_replica_following_the_other(
     replicated: RunningMesh,
 ) -> None:
-    """Measured on the two-core machine: 4 to 9 ms from Logout's answer to the refusal.
+    """Measured on the shared two-core machine: 1.6 to 46 ms from Logout's answer to refusal.
+
+    Over three runs of five sessions each, the medians were 2.6 to 9.7 ms.
 
     The bound is the issue's 100 ms, on the median of five sessions so that one scheduling
     hiccup of a loaded machine does not decide it; the slowest must still beat the one-second
