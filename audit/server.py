@@ -13,7 +13,7 @@ from audit.ingest import Ingestor
 from audit.service import AuditService, Limits
 from audit.servicers import DOMAIN, POLICIES, SERVICE, AuditServicer
 from audit.settings import Settings
-from audit.sql_store import SqlEventStore
+from audit.sql_store import EVENTS_TOPIC, SqlEventStore
 from audit.subscriptions import Fanout
 from audit.transparency import TransparencyLog
 from audit.v1 import audit_pb2_grpc
@@ -24,6 +24,7 @@ from common.config import RuntimeSettings, data_dir
 from common.db import Database
 from common.denials import Denial, DenialLog, denial_event
 from common.logs import configure_logging
+from common.notify import Notifier
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.tickets import TicketBook
 from common.users_client import connect_users
@@ -101,6 +102,8 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
     )
     ingestor.start()
     server.metrics.sample(store.db.samples)
+    store.db.on_commit(EVENTS_TOPIC, fanout.announced)
+    Notifier(store.db, [EVENTS_TOPIC], blocking=blocking).attach(server)
     server.metrics.sample(log.samples)
     server.background.extend([fanout.run, log.run])
     server.on_drain.append(fanout.close)

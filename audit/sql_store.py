@@ -22,8 +22,12 @@ from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict, re
 from audit.store import Head
 from audit.tiles import TiledTree, TileKey
 from common import times
-from common.db import Database, Migration
+from common.db import Database, Migration, announce
 from common.errors import MeshError
+
+EVENTS_TOPIC = "events"
+"""Announced by every append, so other replicas' subscriptions take the events at once; this
+replica offers its own commits to its subscribers itself."""
 
 metadata = sa.MetaData()
 
@@ -438,6 +442,7 @@ class SqlEventStore:
         )
         grown, dirty = tree.extend(leaves)
         write_tiles(conn, tree, dirty)
+        announce(conn, EVENTS_TOPIC)
         return stored, grown
 
     @staticmethod

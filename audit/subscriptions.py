@@ -3,7 +3,8 @@
 One :class:`Fanout` per server holds the live tail of the log and offers each new event to
 every subscriber's bounded buffer, so a thousand subscribers cost one reader, not a thousand
 pollers. This server's own commits reach it from the ingestor at once; commits by other
-replicas sharing the database are read when the ingestor sees a gap in the sequence, or by a
+replicas sharing the database are read when the ingestor sees a gap in the sequence, when
+PostgreSQL announces them (:meth:`Fanout.announced`, through :mod:`common.notify`), or by a
 poll while anyone subscribes. Sequences are assigned in commit order under the write lock, so
 reading ``sequence > cursor`` in order never skips an event.
 
@@ -57,6 +58,7 @@ class Fanout:
         """Every event up to here has been offered to every subscriber registered then."""
         self._subscribers: set[_Subscriber] = set()
         self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._closed = False
 
     def committed(self, stored: Sequence[StoredEvent]) -> None:
@@ -70,6 +72,10 @@ class Fanout:
             self._offer(stored)
         elif stored[-1].sequence > self._cursor:
             self._wake.set()  # another replica committed in between: read it from the table
+
+    def announced(self) -> None:
+        """Another replica committed events (called in any thread): read them if anyone waits."""
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     def _offer(self, events: Sequence[StoredEvent]) -> None:
         for stored in events:

@@ -98,6 +98,11 @@ class RuntimeSettings:
     """Verified access tokens kept in memory (``MESH_TOKEN_CACHE_ENTRIES``, 10000)."""
     grace_seconds: float
     """Drain period after SIGTERM before RPCs are cancelled (``MESH_GRACE_SECONDS``, 5)."""
+    drain_notice_seconds: float = 0.0
+    """After SIGTERM, how long a server reports NOT_SERVING while still serving, before it
+    stops taking calls (``MESH_DRAIN_NOTICE_SECONDS``, 0): a load balancer's health check sees
+    it leave and sends new calls elsewhere first. ``mesh up`` with replicas sets 3, what Envoy's
+    check (every second, two failures) takes."""
     log_level: str
     """Log level (``MESH_LOG_LEVEL``, default INFO)."""
     issuer: str
@@ -130,6 +135,7 @@ class RuntimeSettings:
             stream_buffer=env_int("MESH_STREAM_BUFFER", 1024, minimum=1),
             token_cache_entries=env_int("MESH_TOKEN_CACHE_ENTRIES", 10_000, minimum=0),
             grace_seconds=env_float("MESH_GRACE_SECONDS", 5.0),
+            drain_notice_seconds=env_float("MESH_DRAIN_NOTICE_SECONDS", 0.0),
             log_level=env_str("MESH_LOG_LEVEL", "INFO").upper(),
             issuer=env_str("MESH_TOKEN_ISSUER", "ontology-mesh"),
             audience=env_str("MESH_TOKEN_AUDIENCE", "ontology-mesh"),

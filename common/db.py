@@ -8,12 +8,20 @@ A database that cannot take a write (a full disk, a read-only file, a server tha
 is UNAVAILABLE with a reason, never INTERNAL: the transaction rolled back, nothing of it is
 stored, and the caller may retry once space is back. A write transaction can also mark topics
 (:func:`mark`) whose listeners run once it has committed, so a relay wakes for its outbox
-rows and never for its own reads.
+rows and never for its own reads. On PostgreSQL a marked commit is also announced to the other
+processes sharing the database (``NOTIFY``), whose :class:`common.notify.Notifier` runs the
+same listeners there, so replicas learn of each other's commits without polling.
+
+Replicas on PostgreSQL share one database, each service in a schema of its own
+(:func:`database_url`); migrations and first-start work run under a lock all of them share
+(:meth:`Database.exclusive`).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +42,11 @@ log = logging.getLogger("mesh.db")
 
 _WRITE = "mesh_write"
 _TOPICS = "mesh_topics"
+SHARED_URL = "MESH_DATABASE_URL"
+"""One PostgreSQL database for every service, each in a schema named after it."""
+_SENDERS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+"""Each :class:`Database`'s id, sent with its announcements so that it ignores its own (its
+listeners ran already) and hears those of any other, in this process or another."""
 
 _SQLITE_ERRORS = {
     "SQLITE_FULL": ("STORAGE_FULL", "the database's disk is full"),
@@ -90,13 +103,64 @@ def _storage_errors() -> Iterator[None]:
 
 
 def mark(conn: Connection, topic: str) -> None:
-    """Within a write transaction: run ``topic``'s listeners once it has committed."""
+    """Within a write transaction: run ``topic``'s listeners once it has committed.
+
+    Here, and (on PostgreSQL) in every other process listening to this database.
+    """
     conn.info.setdefault(_TOPICS, set()).add(topic)
+    announce(conn, topic)
+
+
+def announce(conn: Connection, topic: str) -> None:
+    """Within a write transaction: tell other processes (not this one) once it has committed.
+
+    For work this process already does on its own commits (the Audit Service offers its own
+    events to its subscribers), so that only other replicas' commits wake it. PostgreSQL
+    delivers a ``NOTIFY`` at commit, once per channel and payload, and never on rollback;
+    SQLite serves one process and needs none.
+    """
+    if conn.dialect.name == "postgresql":
+        sender = _SENDERS.get(conn.engine, "")
+        conn.execute(sa.select(sa.func.pg_notify(channel(conn.engine.url, topic), sender))).all()
+
+
+def namespace(url: sa.engine.URL) -> str:
+    """What tells this service's data apart in its database: its schema, else the database."""
+    options = url.query.get("options", "")
+    for option in options if isinstance(options, tuple) else (options,):
+        name, _, value = option.removeprefix("-c").partition("=")
+        if name.strip() == "search_path":
+            return value.split(",")[0].strip()
+    return url.database or ""
+
+
+def channel(url: sa.engine.URL, topic: str) -> str:
+    """The ``LISTEN`` channel of ``topic`` in this service's schema (channels span a database)."""
+    return f"mesh.{namespace(url)}.{topic}"
 
 
 def database_url(env_var: str, data_dir: Path, filename: str) -> str:
-    """``env_var`` if set (``postgresql+psycopg://...``), else a SQLite file in the data dir."""
-    return env_str(env_var, f"sqlite:///{data_dir / filename}")
+    """The service's database: the first of these that is set.
+
+    - ``env_var``, a URL of its own (``postgresql+psycopg://...``);
+    - ``MESH_DATABASE_URL``, one PostgreSQL database shared by every service: this one gets
+      the schema named after ``filename`` (``users``, ``oms``, ``audit``), through its
+      ``search_path``;
+    - a SQLite file in the data folder.
+    """
+    own = env_str(env_var, "")
+    if own:
+        return own
+    shared = env_str(SHARED_URL, "")
+    if not shared:
+        return f"sqlite:///{data_dir / filename}"
+    url = sa.engine.make_url(shared)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")  # the driver the mesh ships
+    schema = Path(filename).stem
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
 
 
 class Database:
@@ -106,11 +170,23 @@ class Database:
         self.url = sa.engine.make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = self._create_engine(pool_size)
+        self.id = uuid.uuid4().hex
+        """What this database's announcements are signed with (see :mod:`common.notify`)."""
+        _SENDERS[self.engine] = self.id
         self._listeners: dict[str, list[Callable[[], None]]] = {}
 
     def on_commit(self, topic: str, listener: Callable[[], None]) -> None:
-        """Call ``listener`` (in the committing thread) after each commit that marked ``topic``."""
+        """Call ``listener`` (in the committing thread) after each commit that marked ``topic``.
+
+        And, where a :class:`common.notify.Notifier` follows ``topic``, in a thread of the
+        server's pool after another process's commit that marked or announced it.
+        """
         self._listeners.setdefault(topic, []).append(listener)
+
+    def notify_listeners(self, topic: str) -> None:
+        """Run ``topic``'s listeners in this thread."""
+        for listener in list(self._listeners.get(topic, ())):
+            listener()
 
     def remove_listener(self, topic: str, listener: Callable[[], None]) -> None:
         listeners = self._listeners.get(topic, [])
@@ -159,8 +235,7 @@ class Database:
             finally:
                 topics: set[str] = conn.info.pop(_TOPICS, set())
         for topic in topics:
-            for listener in list(self._listeners.get(topic, ())):
-                listener()
+            self.notify_listeners(topic)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -168,8 +243,67 @@ class Database:
         with _storage_errors(), self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @property
+    def namespace(self) -> str:
+        return namespace(self.url)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold lock ``name`` of this service's data against every process sharing the database.
+
+        A PostgreSQL session advisory lock, held by a connection of its own and freed by the
+        server if this process dies; SQLite serves one process, whose callers need none. Replicas
+        starting together take it to migrate and to create what the first start creates, so
+        exactly one does each, and the others find it done.
+        """
+        if self.is_sqlite:
+            yield
+            return
+        key = f"{self.namespace}:{name}"
+        with _storage_errors(), self.engine.connect() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_lock(sa.func.hashtext(key)))).all()
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.select(sa.func.pg_advisory_unlock(sa.func.hashtext(key)))).all()
+                conn.commit()
+
+    def try_lease(self, name: str) -> Lease | None:
+        """Lock ``name`` against every process sharing the database, unless one holds it.
+
+        The lock lives as long as the lease's connection: a holder that dies (even by
+        SIGKILL) loses it at once, and another process may take it. For the one-per-database
+        workers, such as an outbox's relay. On SQLite (one process) the lease is always given.
+        """
+        if self.is_sqlite:
+            return Lease(None)
+        conn = self.engine.connect()
+        try:
+            with _storage_errors():
+                key = sa.func.hashtext(f"{self.namespace}:{name}")
+                taken = conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar()
+                conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if taken:
+            return Lease(conn)
+        conn.close()
+        return None
+
     def migrate(self, migrations: Sequence[Migration]) -> int:
-        """Apply the migrations not yet applied, in order, each in its own transaction."""
+        """Apply the migrations not yet applied, in order, each in its own transaction.
+
+        Under :meth:`exclusive`, in the service's schema (created here when it is missing).
+        """
+        with self.exclusive("migrate"):
+            if not self.is_sqlite and self.namespace != self.url.database:
+                with self.write() as conn:
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.namespace}"')
+            return self._migrate(migrations)
+
+    def _migrate(self, migrations: Sequence[Migration]) -> int:
         versions = sa.Table(
             "schema_version",
             sa.MetaData(),
@@ -212,6 +346,27 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class Lease:
+    """A lock :meth:`Database.try_lease` gave, held by its own connection until released."""
+
+    def __init__(self, conn: Connection | None) -> None:
+        self._conn = conn
+
+    def confirm(self) -> None:
+        """Raise UNAVAILABLE unless the lock is still held (its connection still answers)."""
+        if self._conn is not None:
+            with _storage_errors():
+                self._conn.exec_driver_sql("SELECT 1").all()
+                self._conn.commit()
+
+    def release(self) -> None:
+        """Give the lock up (closing its connection ends the session that holds it)."""
+        if self._conn is not None:
+            self._conn.invalidate()
+            self._conn.close()
+            self._conn = None
 
 
 def replace_column(

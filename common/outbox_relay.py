@@ -13,6 +13,13 @@ sending to Audit's acknowledgement, is a span of that trace (``outbox.deliver``)
 The relay wakes when a transaction that appended to the outbox commits (never for its own reads
 or deletes, nor for other writes), and otherwise looks every ``poll_seconds`` for rows another
 process left behind.
+
+Replicas sharing a PostgreSQL database share its outbox, and one relay among them delivers it:
+the one holding the outbox's lease (:meth:`common.db.Database.try_lease`), so no two relays
+send the same row. The others wait, waking on the same commits (announced across replicas by
+:mod:`common.notify`) to try for the lease; a leader that dies loses it with its connection,
+and the next commit anywhere hands it on. The leader confirms its lease before each read of the
+outbox, so one that lost its connection stops before sending anything more.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from common import times, tracing
 from common.blocking import Blocking
 from common.channels import create_channel
 from common.config import env_str
-from common.db import Database
+from common.db import Database, Lease
 from common.errors import MeshError
 from common.metrics import counter, gauge
 from common.outbox import OUTBOX_TOPIC
@@ -110,6 +117,7 @@ class OutboxRelay:
         self._producer = source.strip("/")
         self._delivered = 0
         self._failures = 0
+        self._lease: Lease | None = None
 
     def attach(self, server: MeshServer) -> None:
         """Relay while ``server`` runs; unacknowledged rows stay for the next start."""
@@ -165,6 +173,8 @@ class OutboxRelay:
             while True:
                 delivered = 0
                 try:
+                    if not await self._lead():
+                        continue
                     delivered = await self._session()
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
@@ -172,8 +182,9 @@ class OutboxRelay:
                     log.warning(
                         "audit stream failed", extra={"code": exc.code().name, "backoff": backoff}
                     )
-                except MeshError as exc:  # no token, or the outbox cannot be read
+                except MeshError as exc:  # no token, or the outbox (or lease) cannot be read
                     log.warning("cannot stream to audit", extra={"error": exc.message})
+                    self._release()
                 except Exception:
                     log.exception("outbox relay error", extra={"backoff": backoff})
                 self._failures += 1  # a session ends only when its stream failed or ended
@@ -183,6 +194,23 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._max_backoff)
         finally:
             self._db.remove_listener(OUTBOX_TOPIC, self._on_commit)
+            self._release()
+
+    async def _lead(self) -> bool:
+        """Whether this relay holds the outbox's lease; if another does, wait for a wake-up."""
+        if self._lease is None:
+            self._wake.clear()
+            self._lease = await self._blocking.run(self._db.try_lease, f"relay:{self._table}")
+        if self._lease is not None:
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+        return False
+
+    def _release(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
 
     async def _session(self) -> int:
         """One StreamEvents call, until it fails or the relay stops; returns rows delivered."""
@@ -267,6 +295,8 @@ class OutboxRelay:
         No cursor: on PostgreSQL a row can commit after one with a higher ``seq``, and a cursor
         would step over it.
         """
+        if self._lease is not None:
+            self._lease.confirm()
         query = sa.select(self._table).order_by(self._table.c.seq).limit(limit)
         with self._db.read() as conn:
             return list(conn.execute(query))

@@ -74,12 +74,14 @@ class MeshServer:
         blocking: Blocking,
         metrics: Metrics,
         metrics_address: str = "",
+        drain_notice_seconds: float = 0.0,
     ) -> None:
         self.server = server
         self.port = port
         self.health = health
         self.service_names = service_names
         self.grace_seconds = grace_seconds
+        self.drain_notice_seconds = drain_notice_seconds
         self.blocking = blocking
         self._interceptor = interceptor
         self.metrics = metrics
@@ -142,6 +144,10 @@ class MeshServer:
             return
         self._stopping = True
         await self.health.enter_graceful_shutdown()
+        if grace is None and self.drain_notice_seconds > 0:
+            # Still serving, but reporting NOT_SERVING: the balancer moves calls elsewhere
+            # before the server refuses them (a call racing a stopping server is CANCELLED).
+            await asyncio.sleep(self.drain_notice_seconds)
         draining = asyncio.create_task(
             self.server.stop(self.grace_seconds if grace is None else grace)
         )
@@ -249,6 +255,7 @@ def create_server(
         interceptor=interceptor,
         service_names=names,
         grace_seconds=settings.grace_seconds,
+        drain_notice_seconds=settings.drain_notice_seconds,
         blocking=blocking,
         metrics=metrics,
         metrics_address=settings.metrics_listen,

@@ -24,10 +24,19 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Ctrl-C, a service manager's stop, and the terminal going away all stop the mesh in order."""
 
 
-def up() -> int:
-    """Start the mesh, report where it is, and run until a stop signal (or a crash)."""
+def up(replicas: int | None = None, database_url: str | None = None) -> int:
+    """Start the mesh, report where it is, and run until a stop signal (or a crash).
+
+    ``replicas`` and ``database_url`` (the command's options) override ``MESH_REPLICAS`` and
+    ``MESH_DATABASE_URL``.
+    """
     try:
         settings = MeshSettings.from_env()
+        if replicas is not None or database_url is not None:
+            settings = settings.with_replicas(
+                settings.replicas if replicas is None else replicas,
+                settings.database_url if database_url is None else database_url,
+            )
         folder = data_dir()
         ready_timeout = env_float("MESH_UP_TIMEOUT_SECONDS", 60.0)
     except ConfigError as exc:
@@ -156,16 +165,27 @@ def _audit_parser(commands: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mesh", description="The ontology metadata mesh.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
+    start = commands.add_parser(
         "up",
         help="run the three services and the Envoy gateway until Ctrl-C",
         description="Environment variables are documented in docs/gateway.md.",
+    )
+    start.add_argument(
+        "--replicas",
+        type=int,
+        help="processes of each service, sharing --database-url (MESH_REPLICAS, 1)",
+    )
+    start.add_argument(
+        "--database-url",
+        help="one PostgreSQL database for every service, a schema each (MESH_DATABASE_URL)",
     )
     _audit_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "audit":
         return audit(args)
-    return up()
+    if args.replicas is not None and args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    return up(args.replicas, args.database_url)
 
 
 if __name__ == "__main__":

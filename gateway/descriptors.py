@@ -53,6 +53,8 @@ class Method:
     server_streaming: bool
     bindings: tuple[HttpBinding, ...]
     comment: str
+    declared_idempotent: bool = False
+    """The proto says ``option idempotency_level = IDEMPOTENT`` (or ``NO_SIDE_EFFECTS``)."""
 
     @property
     def grpc_path(self) -> str:
@@ -71,6 +73,16 @@ class Method:
         """
         first = re.match(r"[A-Z][a-z]*", self.name)
         return first is None or first.group() not in READ_VERBS
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether a second delivery of one call does what the first did, and no more.
+
+        Reads are; so is a write whose proto declares it, such as the Audit Service's ingest,
+        deduplicated on each event's (source, id). The gateway retries these on another
+        replica when one fails under them.
+        """
+        return not self.mutating or self.declared_idempotent
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,11 @@ def services(descriptor_set: descriptor_pb2.FileDescriptorSet) -> list[Service]:
                     server_streaming=method.server_streaming,
                     bindings=tuple(_bindings(method.options.Extensions[annotations_pb2.http])),
                     comment=docs.get((6, s_index, 2, m_index), ""),
+                    declared_idempotent=method.options.idempotency_level
+                    in (
+                        descriptor_pb2.MethodOptions.IDEMPOTENT,
+                        descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
+                    ),
                 )
                 for m_index, method in enumerate(service.method)
             )

@@ -9,7 +9,7 @@ from the descriptor set, so they cannot drift from the protos.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from ipaddress import ip_address
 from typing import Any
 
@@ -162,7 +162,40 @@ would refuse streams the services accept (each allows ``MESH_MAX_STREAMS`` per s
 method, and bounds what it holds itself); the downstream connection limit bounds the whole."""
 
 
-def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bool) -> Config:
+RETRY_ALWAYS = "connect-failure,refused-stream"
+"""Retried on every unary route: the request never reached a service (no connection, or the
+HTTP/2 stream refused before any of it was read), so another replica may take it."""
+RETRY_IDEMPOTENT = f"{RETRY_ALWAYS},reset,unavailable,cancelled"
+"""Retried on idempotent methods only (:attr:`gateway.descriptors.Method.idempotent`): also a
+connection lost mid-call (a replica killed), gRPC UNAVAILABLE (its database gone) and
+CANCELLED (a call that raced a replica's stop), after which a write may or may not have
+happened. Envoy's ``retry_on`` names
+gRPC statuses (``unavailable``) beside the HTTP conditions; its ``retriable_status_codes``
+are HTTP statuses, which a gRPC upstream never answers with."""
+
+
+def _retry_policy(retry_on: str) -> Config:
+    """Up to two more attempts, each on a host not tried yet, after 25 to 250 ms."""
+    return {
+        "retry_on": retry_on,
+        "num_retries": 2,
+        "retry_back_off": {"base_interval": "0.025s", "max_interval": "0.25s"},
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": _typed(
+                    "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                ),
+            }
+        ],
+        "host_selection_retry_max_attempts": 3,
+    }
+
+
+def _cluster(
+    name: str, host: str, ports: Sequence[int], *, http2: bool, health_checked: bool
+) -> Config:
+    """A cluster of ``host`` on each of ``ports`` (one per replica)."""
     try:
         ip_address(host)
         discovery = "STATIC"
@@ -189,7 +222,13 @@ def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bo
         },
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": _address(host, port)}} for port in ports
+                    ]
+                }
+            ],
         },
         "circuit_breakers": {
             "thresholds": [
@@ -215,6 +254,18 @@ def _cluster(name: str, host: str, port: int, *, http2: bool, health_checked: bo
                 "grpc_health_check": {},
             }
         ]
+        # A replica that fails calls (no connection, resets, UNAVAILABLE) between two health
+        # checks is taken out of the balancing for 5 s, longer each time; at most half of
+        # them, so a cluster never ejects its last replica.
+        cluster["outlier_detection"] = {
+            "consecutive_gateway_failure": 3,
+            "consecutive_local_origin_failure": 3,
+            "split_external_local_origin_errors": True,
+            "consecutive_5xx": 0,
+            "interval": "1s",
+            "base_ejection_time": "5s",
+            "max_ejection_percent": 50,
+        }
     return cluster
 
 
@@ -255,7 +306,7 @@ def _gateway_self(settings: MeshSettings) -> Config:
     cluster = _cluster(
         "gateway_self",
         settings.gateway_local_host,
-        settings.gateway_port,
+        [settings.gateway_port],
         http2=False,
         health_checked=False,
     )
@@ -326,11 +377,27 @@ def _routes(services: Iterable[Service], settings: MeshSettings, openapi: str) -
                 )
             elif method.grpc_path in OAUTH_METHODS:
                 routes.append(_oauth_route(method.grpc_path, service.backend, unary_timeout))
+            elif method.idempotent:
+                routes.append(
+                    {
+                        "name": method.grpc_path,
+                        "match": {"path": method.grpc_path, "headers": _grpc_only()},
+                        "route": {
+                            "cluster": service.backend,
+                            "timeout": unary_timeout,
+                            "retry_policy": _retry_policy(RETRY_IDEMPOTENT),
+                        },
+                    }
+                )
         routes.append(
             {
                 "name": service.name,
                 "match": {"prefix": f"/{service.name}/", "headers": _grpc_only()},
-                "route": {"cluster": service.backend, "timeout": unary_timeout},
+                "route": {
+                    "cluster": service.backend,
+                    "timeout": unary_timeout,
+                    "retry_policy": _retry_policy(RETRY_ALWAYS),
+                },
             }
         )
     routes.append(
@@ -424,12 +491,15 @@ def _transcoder(services: list[Service], descriptor: str) -> Config:
     )
 
 
-def _health_check() -> Config:
+def _health_check(replicas: int) -> Config:
+    """``/health`` is 200 while at least one replica of every service is healthy."""
     return _typed(
         "envoy.extensions.filters.http.health_check.v3.HealthCheck",
         pass_through_mode=False,
         headers=[{"name": ":path", "string_match": {"exact": HEALTH_PATH}}],
-        cluster_min_healthy_percentages={backend: {"value": 100} for backend in BACKENDS},
+        cluster_min_healthy_percentages={
+            backend: {"value": 100 // replicas} for backend in BACKENDS
+        },
     )
 
 
@@ -706,7 +776,10 @@ def render(
         ]
     )
     http_filters = [
-        {"name": "envoy.filters.http.health_check", "typed_config": _health_check()},
+        {
+            "name": "envoy.filters.http.health_check",
+            "typed_config": _health_check(settings.replicas),
+        },
         {"name": "envoy.filters.http.jwt_authn", "typed_config": _jwt_authn(services, settings)},
         {
             # Caps request bodies (413 beyond it); streaming routes switch it off.
@@ -777,19 +850,21 @@ def render(
     )
     host = settings.upstream_host
     clusters = [
-        _cluster(backend, hosts.get(backend, host), port, http2=True, health_checked=True)
-        for backend, port in (
-            ("users", settings.users_port),
-            ("oms", settings.oms_port),
-            ("audit", settings.audit_port),
+        _cluster(
+            backend,
+            hosts.get(backend, host),
+            settings.service_ports(backend),
+            http2=True,
+            health_checked=True,
         )
+        for backend in BACKENDS
     ]
     clusters.append(
-        _cluster("reflection", host, settings.reflection_port, http2=True, health_checked=True)
+        _cluster("reflection", host, [settings.reflection_port], http2=True, health_checked=True)
     )
     clusters.append(_gateway_self(settings))
     clusters.append(
-        _cluster("admin", "127.0.0.1", settings.admin_port, http2=False, health_checked=False)
+        _cluster("admin", "127.0.0.1", [settings.admin_port], http2=False, health_checked=False)
     )
     if settings.traces is not None:
         otlp_host, otlp_port = settings.traces.host_port
@@ -797,7 +872,7 @@ def render(
             _cluster(
                 "otlp",
                 otlp_host,
-                otlp_port,
+                [otlp_port],
                 http2=settings.traces.protocol == "grpc",
                 health_checked=False,
             )

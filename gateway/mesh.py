@@ -1,7 +1,10 @@
 """The whole mesh on one machine: three services, the reflection server and Envoy, as one unit.
 
 ``mesh up`` runs it until Ctrl-C; the end-to-end tests and the gateway benchmark run the very
-same code on free ports in a scratch data folder.
+same code on free ports in a scratch data folder. With replicas, each service runs that many
+processes on their own ports, sharing one PostgreSQL database; Envoy balances over them, and
+replica ``i`` of the OMS and the Audit Service prefers replica ``i`` of the services it calls
+(the others are its fallbacks, in order).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import ssl
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -24,10 +28,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.metrics import METRICS_PATH
 from gateway import envoy
 from gateway.envoy_config import STATS_PATH
+from gateway.settings import SERVICES as SERVICE_NAMES
 from gateway.settings import MeshSettings
 from gateway.supervisor import ProcessSpec, StartError, Supervisor
 from users.bootstrap import ADMIN_PASSWORD_FILE
 
+DRAIN_NOTICE_SECONDS = 3
+"""With replicas, how long a replica told to stop keeps serving while its health reports
+NOT_SERVING: Envoy's health check (every second, two failures) takes it out of the balancing
+first (``MESH_DRAIN_NOTICE_SECONDS``)."""
 SERVICES = ("users", "audit", "oms")
 """Start order: the User Service first, and serving before the others start, since they fetch
 its keys and follow its revocations from their first moment; Audit before OMS, which sends it
@@ -45,6 +54,8 @@ class Endpoints:
     data_dir: Path
     metrics_urls: Mapping[str, str]
     """Each process's Prometheus endpoint (on loopback), by process name."""
+    replica_targets: Mapping[str, str]
+    """``host:port`` of every replica of each service, by process name (``oms``, ``oms-2``)."""
 
     @property
     def admin_password_file(self) -> Path:
@@ -86,44 +97,53 @@ class Mesh:
                 name: f"http://127.0.0.1:{port}{STATS_PATH if name == 'gateway' else METRICS_PATH}"
                 for name, port in settings.metrics_ports().items()
             },
+            replica_targets={
+                replica_name(service, i): f"{host}:{port}"
+                for service in SERVICE_NAMES
+                for i, port in enumerate(settings.service_ports(service))
+            },
         )
 
-    def _env(self) -> dict[str, str]:
-        """What every child sees: the caller's environment plus the mesh's addresses."""
+    def _env(self, replica: int = 0) -> dict[str, str]:
+        """What a child sees: the caller's environment plus the mesh's addresses.
+
+        Replica ``replica`` of each service listens on its own ports and calls the User Service
+        and the Audit Service at the replica of the same number first.
+        """
         s = self.settings
-        targets = self.endpoints.grpc_targets
+        ports = s.replica(replica)
+        host = s.upstream_host
         env = dict(self._base_env)
         env.update(s.to_env())
         env.update(
             {
                 "MESH_DATA_DIR": str(self.data_dir),
-                "MESH_USERS_LISTEN": targets["users"],
-                "MESH_OMS_LISTEN": targets["oms"],
-                "MESH_AUDIT_LISTEN": targets["audit"],
-                "MESH_USERS_METRICS_LISTEN": f"127.0.0.1:{s.users_metrics_port}",
-                "MESH_OMS_METRICS_LISTEN": f"127.0.0.1:{s.oms_metrics_port}",
-                "MESH_AUDIT_METRICS_LISTEN": f"127.0.0.1:{s.audit_metrics_port}",
-                "MESH_USERS_ADDR": targets["users"],
-                "MESH_AUDIT_ADDR": targets["audit"],
+                "MESH_USERS_ADDR": _target(host, s.service_ports("users"), first=replica),
+                "MESH_AUDIT_ADDR": _target(host, s.service_ports("audit"), first=replica),
                 "MESH_PUBLIC_URL": self.endpoints.gateway_url,
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if s.replicas > 1:
+            env.setdefault("MESH_DRAIN_NOTICE_SECONDS", str(DRAIN_NOTICE_SECONDS))
+        for service in SERVICE_NAMES:
+            env[f"MESH_{service.upper()}_LISTEN"] = f"{host}:{ports.grpc[service]}"
+            env[f"MESH_{service.upper()}_METRICS_LISTEN"] = f"127.0.0.1:{ports.metrics[service]}"
         return env
 
     def specs(self, envoy_config: Path) -> list[ProcessSpec]:
         s = self.settings
         env = self._env()
-        ports = {"users": s.users_port, "oms": s.oms_port, "audit": s.audit_port}
         python = sys.executable
         specs = [
             ProcessSpec(
-                name=name,
+                name=replica_name(name, i),
                 argv=[python, "-m", f"{name}.server"],
-                env=env,
-                ports=[ports[name], s.metrics_ports()[name]],
+                env=self._env(i),
+                ports=[s.replica(i).grpc[name], s.replica(i).metrics[name]],
             )
             for name in SERVICES
+            for i in range(s.replicas)
         ]
         specs.append(
             ProcessSpec(
@@ -154,14 +174,19 @@ class Mesh:
         except OSError as exc:
             raise StartError(f"cannot write the gateway's configuration: {exc}") from exc
         specs = self.specs(config)
+        users = self.settings.replicas
         try:
             self.supervisor.check_ports(specs)
-            self.supervisor.start(specs[:1])
-            users = self.endpoints.grpc_targets["users"]
+            self.supervisor.start(specs[:users])
             self.supervisor.wait_until(
-                lambda: serving(users), timeout=self.ready_timeout, what="the User Service"
+                lambda: self._serving("users"), timeout=self.ready_timeout, what="the User Service"
             )
-            self.supervisor.start(specs[1:])
+            self.supervisor.start(specs[users:])
+            self.supervisor.wait_until(
+                lambda: all(map(serving, self.endpoints.replica_targets.values())),
+                timeout=self.ready_timeout,
+                what="every replica to serve",
+            )
             self.supervisor.wait_until(
                 self._healthy, timeout=self.ready_timeout, what="GET /health to return 200"
             )
@@ -189,6 +214,12 @@ class Mesh:
     ) -> None:
         self.down()
 
+    def _serving(self, service: str) -> bool:
+        targets = self.endpoints.replica_targets
+        return all(
+            serving(targets[replica_name(service, i)]) for i in range(self.settings.replicas)
+        )
+
     def _healthy(self) -> bool:
         return _get(f"{self.endpoints.gateway_url}/health", _LOOPBACK_TLS) == 200
 
@@ -201,6 +232,27 @@ class Mesh:
         except (OSError, ValueError):
             return False
         return any(int(stat.get("value", 0)) > 0 for stat in stats if "value" in stat)
+
+
+def replica_name(service: str, index: int) -> str:
+    """The process name of replica ``index`` (from 0): ``oms``, then ``oms-2``, ``oms-3``..."""
+    return service if index == 0 else f"{service}-{index + 1}"
+
+
+def _target(host: str, ports: Sequence[int], *, first: int) -> str:
+    """A gRPC target of every replica, replica ``first`` first.
+
+    gRPC's ``pick_first`` uses the first that answers and moves to the next when it goes away.
+    One replica (or a host that is not an IPv4 address) is a plain ``host:port``.
+    """
+    try:
+        several = len(ports) > 1 and isinstance(ip_address(host), IPv4Address)
+    except ValueError:
+        several = False
+    if not several:
+        return f"{host}:{ports[first if len(ports) > 1 else 0]}"
+    order = [*ports[first:], *ports[:first]]
+    return "ipv4:" + ",".join(f"{host}:{port}" for port in order)
 
 
 def serving(target: str) -> bool:

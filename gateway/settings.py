@@ -1,14 +1,15 @@
-"""Settings of the one-machine mesh: ports, gateway limits, and the token issuer and audience."""
+"""Settings of the mesh on one machine: replicas, ports, database, gateway limits, tokens."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from common import tracing
 from common.config import ConfigError, env_int, env_str
+from common.db import SHARED_URL
 from gateway.supervisor import free_ports
 
 
@@ -57,6 +58,20 @@ class TraceExport:
         return export
 
 
+SERVICES = ("users", "oms", "audit")
+REPLICA_PORT_STEP = 10
+"""Replica ``i`` (from 0) of a service listens on its first replica's ports plus ``10 * i``:
+with the defaults the User Service's are 8000, 8010, ...; its metrics 8100, 8110, ..."""
+
+
+@dataclass(frozen=True)
+class ReplicaPorts:
+    """Where one replica beyond the first of each service listens: gRPC and metrics ports."""
+
+    grpc: dict[str, int]
+    metrics: dict[str, int]
+
+
 @dataclass(frozen=True, kw_only=True)
 class MeshSettings:
     """Where each process listens and how the gateway treats requests (all from the env)."""
@@ -98,6 +113,14 @@ class MeshSettings:
     """Deadline of every unary call through the gateway (``MESH_GATEWAY_TIMEOUT_SECONDS``)."""
     max_request_bytes: int = 1024 * 1024
     """Largest REST request body accepted; larger ones get 413 (``MESH_GATEWAY_MAX_BODY_BYTES``)."""
+    database_url: str = ""
+    """One PostgreSQL database for every service, each in a schema of its own
+    (``MESH_DATABASE_URL``, or ``mesh up --database-url``); empty: a SQLite file per service in
+    the data folder."""
+    more_replicas: tuple[ReplicaPorts, ...] = field(default=())
+    """The replicas of each service beyond the first (``MESH_REPLICAS`` or ``mesh up
+    --replicas``, 1, less one), on ports :data:`REPLICA_PORT_STEP` apart. More than one needs
+    ``database_url``: replicas share their database."""
     jwks_cache_seconds: int = 5
     """How long the gateway keeps the User Service's JWKS before fetching it again in the
     background; it bounds how long after a key rotation the new key's tokens are refused at the
@@ -144,19 +167,79 @@ class MeshSettings:
                 "MESH_GATEWAY_TLS_CERT_FILE and MESH_GATEWAY_TLS_KEY_FILE go together: set both "
                 "for TLS, neither for plain HTTP"
             )
+        settings = settings.with_replicas(
+            env_int("MESH_REPLICAS", 1, minimum=1), env_str(SHARED_URL, "")
+        )
         ports = settings.ports()
         if len(set(ports.values())) != len(ports):
             raise ConfigError(f"every process needs its own port, got {ports}")
         return settings
 
+    def with_replicas(self, replicas: int, database_url: str) -> MeshSettings:
+        """These settings with ``replicas`` of each service sharing ``database_url``.
+
+        Replicas beyond the first listen :data:`REPLICA_PORT_STEP` ports apart.
+        """
+        if replicas > 1 and not database_url.startswith("postgresql"):
+            raise ConfigError(
+                f"{replicas} replicas share one database: give a PostgreSQL URL in "
+                "MESH_DATABASE_URL (or --database-url); SQLite serves one process"
+            )
+        first = self.replica(0)
+        more = tuple(
+            ReplicaPorts(
+                grpc={name: port + REPLICA_PORT_STEP * i for name, port in first.grpc.items()},
+                metrics={
+                    name: port + REPLICA_PORT_STEP * i for name, port in first.metrics.items()
+                },
+            )
+            for i in range(1, replicas)
+        )
+        for ports in more:
+            for port in (*ports.grpc.values(), *ports.metrics.values()):
+                if port > 65535:
+                    raise ConfigError(f"{replicas} replicas need ports up to {port}")
+        return replace(self, more_replicas=more, database_url=database_url)
+
+    @property
+    def replicas(self) -> int:
+        return 1 + len(self.more_replicas)
+
+    def replica(self, index: int) -> ReplicaPorts:
+        """The ports of replica ``index`` (from 0) of each service."""
+        if index:
+            return self.more_replicas[index - 1]
+        return ReplicaPorts(
+            grpc={"users": self.users_port, "oms": self.oms_port, "audit": self.audit_port},
+            metrics={
+                "users": self.users_metrics_port,
+                "oms": self.oms_metrics_port,
+                "audit": self.audit_metrics_port,
+            },
+        )
+
+    def service_ports(self, service: str) -> list[int]:
+        """The gRPC port of each replica of ``service``, the first replica's first."""
+        return [self.replica(i).grpc[service] for i in range(self.replicas)]
+
     @classmethod
-    def on_free_ports(cls) -> MeshSettings:
+    def on_free_ports(cls, *, replicas: int = 1, database_url: str = "") -> MeshSettings:
         """Every process on loopback, on a port the kernel says is free.
 
         Such a mesh runs beside any other, as the end-to-end tests and the benchmarks need.
         """
-        gateway, admin, users, oms, audit, reflection, *metrics = free_ports(10)
+        spare = free_ports(10 + 6 * (replicas - 1))
+        gateway, admin, users, oms, audit, reflection, *metrics = spare[:10]
+        more = tuple(
+            ReplicaPorts(
+                grpc=dict(zip(SERVICES, spare[10 + 6 * i : 13 + 6 * i], strict=True)),
+                metrics=dict(zip(SERVICES, spare[13 + 6 * i : 16 + 6 * i], strict=True)),
+            )
+            for i in range(replicas - 1)
+        )
         return cls(
+            more_replicas=more,
+            database_url=database_url,
             users_metrics_port=metrics[0],
             oms_metrics_port=metrics[1],
             audit_metrics_port=metrics[2],
@@ -192,6 +275,7 @@ class MeshSettings:
             "MESH_GATEWAY_JWKS_CACHE_SECONDS": str(self.jwks_cache_seconds),
             "MESH_GATEWAY_TLS_CERT_FILE": self.tls_cert_file,
             "MESH_GATEWAY_TLS_KEY_FILE": self.tls_key_file,
+            SHARED_URL: self.database_url,
         }
 
     @property
@@ -221,6 +305,12 @@ class MeshSettings:
             "oms-metrics": self.oms_metrics_port,
             "audit-metrics": self.audit_metrics_port,
             "gateway-metrics": self.gateway_metrics_port,
+            **{
+                f"{name}-{i + 2}{kind}": port
+                for i, ports in enumerate(self.more_replicas)
+                for kind, by_service in (("", ports.grpc), ("-metrics", ports.metrics))
+                for name, port in by_service.items()
+            },
         }
 
     def metrics_ports(self) -> dict[str, int]:

@@ -9,6 +9,8 @@ from common.config import data_dir
 from common.db import Database
 from common.denials import DenialLog, outbox_report
 from common.logs import configure_logging
+from common.notify import Notifier
+from common.outbox import OUTBOX_TOPIC
 from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import TokenSource, connect_users
@@ -94,6 +96,7 @@ def build_server(
     )
     server.on_stop.append(store.close)
     server.metrics.sample(store.db.samples)
+    Notifier(store.db, [OUTBOX_TOPIC], blocking=blocking).attach(server)
     if audit_target and audit_token:
         OutboxRelay(
             store.db,

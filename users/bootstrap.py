@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from common import times
 from common.users_client import SERVICE_ACCOUNTS_FILE
 from users.directory import add_user
 from users.passwords import Passwords
+from users.secret_files import secret_file
 from users.store import UserStore
 
 log = logging.getLogger("mesh.users.bootstrap")
@@ -25,39 +25,6 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a secret
 SERVICE_ACCOUNTS = ("svc-oms", "svc-audit")
 """Accounts with the ``service`` role for the OMS and the Audit Service."""
-
-
-def _secret_file(path: Path, make: str) -> str:
-    """The content of ``path``, creating it with ``make`` (mode 0600) if it does not exist.
-
-    The secret is written in full to a private staging file first, then linked into place,
-    which fails if ``path`` exists: a crash mid-write never leaves an empty or torn secret
-    that a later start would take as the password.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(make + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(staging, path)
-        _fsync_dir(path.parent)
-    except FileExistsError:
-        return path.read_text().strip()
-    finally:
-        staging.unlink(missing_ok=True)
-    return make
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new directory entry durable before the account it protects is committed."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def ensure_accounts(
@@ -69,7 +36,7 @@ def ensure_accounts(
         missing_services = [name for name in SERVICE_ACCOUNTS if reads.user(username=name) is None]
     created: dict[str, tuple[str, tuple[str, ...]]] = {}
     if not have_admin:
-        password = admin_password or _secret_file(
+        password = admin_password or secret_file(
             data_dir / ADMIN_PASSWORD_FILE, secrets.token_urlsafe(24)
         )
         created[ADMIN_USERNAME] = (passwords.hash(password), ("admin",))
@@ -85,7 +52,7 @@ def ensure_accounts(
     if missing_services:
         generated = {name: secrets.token_urlsafe(24) for name in SERVICE_ACCOUNTS}
         known = json.loads(
-            _secret_file(data_dir / SERVICE_ACCOUNTS_FILE, json.dumps(generated, indent=2))
+            secret_file(data_dir / SERVICE_ACCOUNTS_FILE, json.dumps(generated, indent=2))
         )
         for name in missing_services:
             created[name] = (passwords.hash(known[name]), ("service",))

@@ -1,39 +1,44 @@
-"""The signing key ring: ES256 keys on disk (mode 0600), rotation, and the public JWKS.
+"""The signing key ring: ES256 keys in the database (sealed), rotation, and the public JWKS.
 
 The newest key signs; a retired key stays published (and verifying) until every token it
 signed has expired, so a rotation never invalidates a live token. The key that will sign after
 the next rotation is published ahead of time, so verifiers that cache the JWKS (each service,
 Envoy) already hold it when the first token it signed arrives. Key ids are RFC 7638
 thumbprints, so the same key always has the same ``kid``.
+
+The ring is rows of the User Service's database, each private key sealed under the
+key-encryption key (:mod:`users.keystore`), so every replica sharing the database signs with
+the same keys. A rotation is a write transaction (the one of its event) that locks the ring;
+every replica reloads it once that commits, told by its own commit or by PostgreSQL
+(:mod:`common.notify`), and every minute besides. Signing and verifying read memory only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import logging
-import os
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from common import times
+from common import errors, times
 from common.auth import ALGORITHM
+from common.blocking import Blocking
+from users.keystore import FolderKey, Sealer, read_key_folder, remove_key_folder
+from users.store import StoredKey, UserStore, UserWrites
 
 log = logging.getLogger("mesh.users.keys")
 
-MANIFEST = "keyring.json"
-RELOAD_SECONDS = 1.0
-"""How often a ring checks the shared folder for a rotation made by another replica."""
+RELOAD_SECONDS = 60.0
+"""How often a ring is read again in case a rotation's announcement was missed."""
 
 
 @dataclass(frozen=True)
@@ -66,50 +71,52 @@ def thumbprint(key: ec.EllipticCurvePrivateKey) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read, without a window where it is world-readable."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+@dataclass(frozen=True)
+class Rotation:
+    """What a rotation did, for its event."""
+
+    key: SigningKey
+    previous_kid: str
+    published_kids: list[str]
 
 
 class KeyRing:
-    """Keys of one User Service, loaded from (or created in) ``directory``."""
+    """The keys of the User Service, loaded from (or created in) its database."""
 
     def __init__(
         self,
-        directory: Path,
+        store: UserStore,
+        sealer: Sealer,
         *,
         retention_seconds: int,
+        legacy_folder: Path | None = None,
         clock: Callable[[], int] = times.now,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``clock`` dates rotations; ``monotonic`` paces the checks for other replicas'."""
-        self._dir = directory
+        """The first start of a database makes the ring, importing ``legacy_folder``'s keys.
+
+        ``clock`` dates rotations and ends retentions.
+        """
+        self._store = store
+        self._sealer = sealer
         self._retention_ns = times.seconds(retention_seconds)
         self._clock = clock
-        self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self._dir, 0o700)
-        self._manifest = b""
-        self._checked_at = self._monotonic()
-        self._keys, next_key = self._load()
-        if not self._keys:
-            self._keys = [self._new_key()]
-        self._next = next_key or self._new_key()
-        if next_key is None:
-            self._save()
+        self._opened: dict[str, SigningKey] = {}
+        imported = False
+        with store.write() as tx:
+            stored = tx.signing_keys(lock=True)
+            if not stored:
+                stored, imported = self._first_ring(legacy_folder), legacy_folder is not None
+                tx.replace_signing_keys(stored)
+        self._keys, self._next = self._open(stored)
+        if imported and legacy_folder is not None:
+            remove_key_folder(legacy_folder)
+        store.on_signing_keys(self.reload)
 
     def signing_key(self) -> SigningKey:
-        self._follow_disk()
         return self._keys[0]
 
-    def public_key(self, kid: str) -> Any | None:
+    def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
         """The verification key for ``kid`` while it is published (a ``KeyProvider``)."""
         for key in self._published_keys():
             if key.kid == kid:
@@ -125,109 +132,105 @@ class KeyRing:
         return [key.jwk() for key in self._published_keys()]
 
     def _published_keys(self) -> list[SigningKey]:
-        self._follow_disk()
-        return [*(k for k in self._keys if self._published(k)), self._next]
+        keys, upcoming = self._keys, self._next
+        return [*(k for k in keys if self._published(k)), upcoming]
 
-    def rotate(self) -> SigningKey:
-        """Sign with the pre-published next key from now on, and publish a new next key.
+    def rotate(self, tx: UserWrites) -> Rotation:
+        """In ``tx``: sign with the pre-published next key, and publish a new next key.
 
-        Keys whose tokens have all expired are dropped.
+        Keys whose tokens have all expired are dropped. The ring is locked until ``tx``
+        commits, so a rotation on another replica builds on this one; memory follows the
+        commit.
         """
-        with self._lock:
-            self._reload()
-            now = self._clock()
-            retired = [replace(k, retired_ns=k.retired_ns or now) for k in self._keys]
-            fresh = replace(self._next, created_ns=now)
-            self._next = self._new_key()
-            self._keys = [fresh, *(k for k in retired if self._published(k))]
-            self._save()
-            for stale in retired:
-                if not self._published(stale):
-                    (self._dir / f"{stale.kid}.pem").unlink(missing_ok=True)
-            return fresh
+        keys, upcoming = self._open(tx.signing_keys(lock=True))
+        now = self._clock()
+        retired = [_retired(k, k.retired_ns or now) for k in keys]
+        fresh = SigningKey(kid=upcoming.kid, private_key=upcoming.private_key, created_ns=now)
+        ring = [fresh, *(k for k in retired if self._published(k))]
+        newest = self._new_key()
+        tx.replace_signing_keys([*(self._stored(k, upcoming=False) for k in ring), newest])
+        published = [k.kid for k in ring if self._published(k)] + [newest.kid]
+        return Rotation(key=fresh, previous_kid=keys[0].kid, published_kids=published)
 
-    def _follow_disk(self) -> None:
-        """Pick up a rotation made by another replica sharing the folder (checked each second).
+    def reload(self) -> None:
+        """Read the ring again (after a commit that changed it, here or on another replica)."""
+        with self._store.read() as reads:
+            stored = reads.signing_keys()
+        if stored:
+            self._keys, self._next = self._open(stored)
 
-        Without it a replica would keep signing with a retired key and, after a second
-        rotation elsewhere, refuse tokens signed by a key it never published.
-        """
-        if self._monotonic() - self._checked_at < RELOAD_SECONDS:
-            return
-        with self._lock:
+    async def follow(self, blocking: Blocking) -> None:
+        """Reload every :data:`RELOAD_SECONDS`, in case an announcement was lost."""
+        while True:
+            await asyncio.sleep(RELOAD_SECONDS)
             try:
-                self._reload()
-            except (OSError, ValueError):
-                # Caught mid-rotation (a key file already removed): keep the ring, retry later.
-                log.warning("cannot reload the signing keys; keeping the current ones")
-
-    def _reload(self) -> None:
-        self._checked_at = self._monotonic()
-        keys, next_key = self._load()
-        if keys and next_key is not None:
-            self._keys, self._next = keys, next_key
+                await blocking.run(self.reload)
+            except errors.MeshError as exc:
+                log.warning("cannot read the signing keys", extra={"error": exc.message})
 
     def _published(self, key: SigningKey) -> bool:
         return key.retired_ns is None or self._clock() < key.retired_ns + self._retention_ns
 
-    def _new_key(self) -> SigningKey:
+    def _first_ring(self, legacy_folder: Path | None) -> list[StoredKey]:
+        found = read_key_folder(legacy_folder) if legacy_folder is not None else None
+        if found is None:
+            return [self._stored(self._generate(), upcoming=False), self._new_key()]
+        keys, upcoming = found
+        log.info("signing keys imported from files", extra={"folder": str(legacy_folder)})
+        return [
+            *(self._stored(_from_folder(k), upcoming=False) for k in keys),
+            self._stored(_from_folder(upcoming), upcoming=True)
+            if upcoming is not None
+            else self._new_key(),
+        ]
+
+    def _generate(self) -> SigningKey:
         private_key = ec.generate_private_key(ec.SECP256R1())
-        key = SigningKey(
+        return SigningKey(
             kid=thumbprint(private_key), private_key=private_key, created_ns=self._clock()
         )
-        pem = private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _write_private(self._dir / f"{key.kid}.pem", pem)
-        return key
 
-    def _save(self) -> None:
-        manifest = {
-            "keys": [
-                {"kid": k.kid, "created_ns": k.created_ns, "retired_ns": k.retired_ns}
-                for k in self._keys
-            ],
-            "next": {"kid": self._next.kid, "created_ns": self._next.created_ns},
-        }
-        content = json.dumps(manifest, indent=2).encode()
-        staging = self._dir / f"{MANIFEST}.tmp"
-        _write_private(staging, content)
-        os.replace(staging, self._dir / MANIFEST)
-        self._manifest = content
+    def _new_key(self) -> StoredKey:
+        return self._stored(self._generate(), upcoming=True)
 
-    def _load(self) -> tuple[list[SigningKey], SigningKey | None]:
-        """The signing and retired keys, and the next key (absent in older manifests)."""
-        path = self._dir / MANIFEST
-        if not path.exists():
-            return [], None
-        content = path.read_bytes()
-        if content == self._manifest:
-            return self._keys, self._next
-        manifest = json.loads(content)
-        keys = [self._load_key(entry) for entry in manifest["keys"]]
-        next_entry = manifest.get("next")
-        next_key = self._load_key(next_entry) if next_entry else None
-        self._manifest = content
-        return keys, next_key
-
-    def _load_key(self, entry: dict[str, Any]) -> SigningKey:
-        pem = (self._dir / f"{entry['kid']}.pem").read_bytes()
-        private_key = serialization.load_pem_private_key(pem, password=None)
-        if not isinstance(private_key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"key {entry['kid']} is not an EC key")
-        return SigningKey(
-            kid=entry["kid"],
-            private_key=private_key,
-            created_ns=_moment(entry, "created") or 0,
-            retired_ns=_moment(entry, "retired"),
+    def _stored(self, key: SigningKey, *, upcoming: bool) -> StoredKey:
+        return StoredKey(
+            kid=key.kid,
+            sealed=self._sealer.seal(key.kid, key.private_key),
+            created_ns=key.created_ns,
+            retired_ns=key.retired_ns,
+            upcoming=upcoming,
         )
 
+    def _open(self, stored: list[StoredKey]) -> tuple[list[SigningKey], SigningKey]:
+        """The signing and retired keys and the next one, each opened once per process.
 
-def _moment(entry: dict[str, Any], name: str) -> int | None:
-    """``<name>_ns``, or ``<name>_at`` in float seconds as manifests wrote it before."""
-    if (nanos := entry.get(f"{name}_ns")) is not None:
-        return int(nanos)
-    seconds = entry.get(f"{name}_at")
-    return None if seconds is None else times.seconds(float(seconds))
+        An unchanged key stays the same object, so verified-token caches keep their entries.
+        """
+        with self._lock:
+            opened: dict[str, SigningKey] = {}
+            for row in stored:
+                known = self._opened.get(row.kid)
+                if known is None or (known.created_ns, known.retired_ns) != (
+                    row.created_ns,
+                    row.retired_ns,
+                ):
+                    private_key = (
+                        known.private_key if known else self._sealer.open(row.kid, row.sealed)
+                    )
+                    known = SigningKey(row.kid, private_key, row.created_ns, row.retired_ns)
+                opened[row.kid] = known
+            self._opened = opened
+        keys = [opened[row.kid] for row in stored if not row.upcoming]
+        upcoming = [opened[row.kid] for row in stored if row.upcoming]
+        if not keys or len(upcoming) != 1:
+            raise ValueError("the stored key ring has no signing key or no single next key")
+        return keys, upcoming[0]
+
+
+def _retired(key: SigningKey, retired_ns: int) -> SigningKey:
+    return SigningKey(key.kid, key.private_key, key.created_ns, retired_ns)
+
+
+def _from_folder(key: FolderKey) -> SigningKey:
+    return SigningKey(key.kid, key.private_key, key.created_ns, key.retired_ns)

@@ -10,6 +10,8 @@ from common.blocking import Blocking
 from common.db import Database
 from common.denials import DenialLog, outbox_report
 from common.logs import configure_logging
+from common.notify import Notifier
+from common.outbox import OUTBOX_TOPIC
 from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from users import sql_store
@@ -18,6 +20,7 @@ from users.credentials import Credentials
 from users.directory import Directory
 from users.housekeeping import Housekeeper
 from users.keys import KeyRing
+from users.keystore import Sealer
 from users.lockout import Lockout
 from users.passwords import PasswordRules, Passwords
 from users.revocations import RevocationLog
@@ -48,6 +51,7 @@ class Components:
     verifier: TokenVerifier
     housekeeper: Housekeeper
     issuer: TokenIssuer
+    keys: KeyRing
 
     def close(self) -> None:
         self.blocking.close()
@@ -60,12 +64,15 @@ def build_components(settings: Settings) -> Components:
     store.migrate()
     blocking = Blocking(settings.runtime.blocking_threads)
     passwords = Passwords(settings.password_hash_profile)
-    ensure_accounts(
-        store, passwords, data_dir=settings.data_dir, admin_password=settings.admin_password
-    )
+    with store.db.exclusive("first-start"):  # one replica creates them, the others find them
+        ensure_accounts(
+            store, passwords, data_dir=settings.data_dir, admin_password=settings.admin_password
+        )
     keys = KeyRing(
-        settings.keys_dir,
+        store,
+        Sealer(settings.key_encryption_key),
         retention_seconds=max(settings.access_token_seconds, settings.refresh_token_seconds),
+        legacy_folder=settings.keys_dir,
     )
     issuer = TokenIssuer(
         keys,
@@ -133,6 +140,7 @@ def build_components(settings: Settings) -> Components:
         verifier=verifier,
         housekeeper=housekeeper,
         issuer=issuer,
+        keys=keys,
     )
 
 
@@ -181,10 +189,17 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
             window_seconds=settings.runtime.denial_window_seconds,
         ),
     )
-    server.background.extend([parts.revocations.run, parts.housekeeper.run])
+    server.background.extend(
+        [parts.revocations.run, parts.housekeeper.run, lambda: parts.keys.follow(parts.blocking)]
+    )
     server.on_drain.append(parts.revocations.stop)
     server.on_stop.append(parts.store.close)
     server.metrics.sample(parts.store.db.samples)
+    Notifier(
+        parts.store.db,
+        [OUTBOX_TOPIC, sql_store.REVOCATIONS_TOPIC, sql_store.SIGNING_KEYS_TOPIC],
+        blocking=parts.blocking,
+    ).attach(server)
     if audit_target:
         OutboxRelay(
             parts.store.db,

@@ -880,27 +880,22 @@ class AuthService:
         return pair
 
     def rotate_key(self, caller: Principal) -> SigningKey:
-        """Rotate inside the transaction of its event, which commits only if the rotation did.
-
-        The keys are files, not rows: a commit failing after the rotation would leave it
-        unreported, which the error in the log then says.
-        """
+        """Rotate inside the transaction of its event: both commit, or neither."""
         with self._store.write() as tx:
-            previous = self._keys.signing_key().kid
-            key = self._keys.rotate()
+            rotation = self._keys.rotate(tx)
             tx.emit(
                 OutboxEvent(
                     "users.auth.signing_key_rotated",
-                    subject=f"signingKeys/{key.kid}",
+                    subject=f"signingKeys/{rotation.key.kid}",
                     actor=caller.username,
                     data={
-                        "kid": key.kid,
-                        "previous_kid": previous,
-                        "published_kids": [jwk["kid"] for jwk in self._keys.jwks()],
+                        "kid": rotation.key.kid,
+                        "previous_kid": rotation.previous_kid,
+                        "published_kids": rotation.published_kids,
                     },
                 )
             )
-        return key
+        return rotation.key
 
     def jwks(self) -> list[dict[str, str]]:
         return self._keys.jwks()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from common.config import ConfigError, RuntimeSettings, data_dir, env_int, env_str
 from common.db import database_url
+from users.keystore import key_encryption_key
 
 PASSWORD_HASH_PROFILES = ("owasp", "rfc9106", "test")
 MAX_SCORE = 4
@@ -26,7 +27,12 @@ class Settings:
     database_url: str
     """SQLAlchemy URL (``MESH_USERS_DATABASE_URL``, SQLite ``users.db`` in the data folder)."""
     keys_dir: Path
-    """Signing keys, mode 0600 (``MESH_USERS_KEYS_DIR``, ``<data folder>/keys``)."""
+    """Where a ring kept as files before (``MESH_USERS_KEYS_DIR``, ``<data folder>/keys``):
+    imported into the database at its first start, then deleted."""
+    key_encryption_key: bytes
+    """Seals the private signing keys in the database (``MESH_KEY_ENCRYPTION_KEY`` or
+    ``MESH_KEY_ENCRYPTION_KEY_FILE``, else ``key-encryption-key`` in the data folder); see
+    :mod:`users.keystore`."""
     access_token_seconds: int
     """Access token lifetime (``MESH_ACCESS_TOKEN_SECONDS``, 900)."""
     refresh_token_seconds: int
@@ -87,6 +93,7 @@ class Settings:
             data_dir=root,
             database_url=database_url("MESH_USERS_DATABASE_URL", root, "users.db"),
             keys_dir=Path(env_str("MESH_USERS_KEYS_DIR", str(root / "keys"))),
+            key_encryption_key=key_encryption_key(root),
             access_token_seconds=env_int("MESH_ACCESS_TOKEN_SECONDS", 900, minimum=30),
             refresh_token_seconds=env_int("MESH_REFRESH_TOKEN_SECONDS", 7 * 86400, minimum=60),
             session_max_seconds=env_int("MESH_SESSION_MAX_SECONDS", 30 * 86400, minimum=60),

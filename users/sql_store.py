@@ -6,7 +6,7 @@ Moments are BIGINT nanoseconds since the epoch, which both databases store and c
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,7 @@ from users.store import (
     RoleDefinition,
     RoleTaken,
     SessionRecord,
+    StoredKey,
     TotpRecord,
     UsernameTaken,
     UserRecord,
@@ -182,10 +183,23 @@ spent_tickets = sa.Table(
     sa.Column("expires_ns", sa.BigInteger, nullable=False, index=True),
 )
 
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    sa.Column("sealed", sa.Text, nullable=False),
+    sa.Column("created_ns", sa.BigInteger, nullable=False),
+    sa.Column("retired_ns", sa.BigInteger, nullable=True),
+    sa.Column("upcoming", sa.Boolean, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
 outbox = outbox_table(metadata)
 
 REVOCATIONS_TOPIC = "revocations"
 """Marked by every revocation written, so watchers run once its transaction commits."""
+SIGNING_KEYS_TOPIC = "signing_keys"
+"""Marked by every change of the key ring, so every replica reloads it once it commits."""
 
 
 def _create_schema(conn: Connection) -> None:
@@ -331,6 +345,15 @@ def _custom_roles(conn: Connection) -> None:
     _grant_to_service(conn, Permission.TOKENS_INTROSPECT)
 
 
+def _signing_keys(conn: Connection) -> None:
+    """The key ring moves from files into the database, its private keys sealed.
+
+    The key files of an earlier ring are imported by the first start that finds the table
+    empty (:class:`users.keys.KeyRing`), which alone holds the key-encryption key.
+    """
+    metadata.create_all(conn, tables=[signing_keys])
+
+
 MIGRATIONS = (
     _create_schema,
     _seed_roles,
@@ -343,6 +366,7 @@ MIGRATIONS = (
     outbox_traceparent,
     _second_factors,
     _custom_roles,
+    _signing_keys,
 )
 
 
@@ -871,6 +895,41 @@ class _Transaction:
     def emit(self, event: OutboxEvent) -> None:
         append(self._conn, outbox, event)
 
+    def signing_keys(self, *, lock: bool = False) -> list[StoredKey]:
+        if lock and self._conn.dialect.name == "postgresql":
+            # Rows may not exist yet (the first start): lock the table, not rows. SQLite's
+            # write transactions are serial already.
+            self._conn.exec_driver_sql("LOCK TABLE signing_keys IN EXCLUSIVE MODE")
+        query = sa.select(signing_keys).order_by(signing_keys.c.position)
+        return [
+            StoredKey(
+                kid=row.kid,
+                sealed=row.sealed,
+                created_ns=row.created_ns,
+                retired_ns=row.retired_ns,
+                upcoming=row.upcoming,
+            )
+            for row in self._conn.execute(query)
+        ]
+
+    def replace_signing_keys(self, keys: Sequence[StoredKey]) -> None:
+        self._conn.execute(signing_keys.delete())
+        self._conn.execute(
+            signing_keys.insert(),
+            [
+                {
+                    "kid": key.kid,
+                    "sealed": key.sealed,
+                    "created_ns": key.created_ns,
+                    "retired_ns": key.retired_ns,
+                    "upcoming": key.upcoming,
+                    "position": position,
+                }
+                for position, key in enumerate(keys)
+            ],
+        )
+        mark(self._conn, SIGNING_KEYS_TOPIC)
+
 
 class SqlUserStore:
     """:class:`users.store.UserStore` on one :class:`common.db.Database`."""
@@ -904,6 +963,9 @@ class SqlUserStore:
 
     def on_revocation(self, listener: Callable[[], None]) -> None:
         self.db.on_commit(REVOCATIONS_TOPIC, listener)
+
+    def on_signing_keys(self, listener: Callable[[], None]) -> None:
+        self.db.on_commit(SIGNING_KEYS_TOPIC, listener)
 
     def forget_expired(
         self, *, now_ns: int, session_lifetime_ns: int, failure_reset_ns: int

@@ -9,7 +9,7 @@ implements it on SQLite or PostgreSQL. Moments are integer nanoseconds (:mod:`co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -144,6 +144,18 @@ class Revocation:
 
 
 @dataclass(frozen=True)
+class StoredKey:
+    """A signing key as the database keeps it: its private key sealed (:mod:`users.keystore`)."""
+
+    kid: str
+    sealed: str
+    created_ns: int
+    retired_ns: int | None
+    upcoming: bool
+    """The key that will sign after the next rotation, published already."""
+
+
+@dataclass(frozen=True)
 class Forgotten:
     """How many rows one housekeeping pass deleted."""
 
@@ -205,6 +217,13 @@ class UserReads(Protocol):
         ...
 
     def reset_token(self, token_hash: str, *, lock: bool = False) -> ResetTokenRecord | None: ...
+
+    def signing_keys(self, *, lock: bool = False) -> list[StoredKey]:
+        """The key ring in its order: the signing key first, the next key last.
+
+        ``lock`` holds it against other rotations until commit.
+        """
+        ...
 
     def totp(self, user_id: str) -> TotpRecord | None:
         """The user's TOTP, confirmed or pending; read under the user's lock to decide on it."""
@@ -347,6 +366,10 @@ class UserWrites(UserReads, Protocol):
         """Write an event to the outbox, to commit with the change it reports."""
         ...
 
+    def replace_signing_keys(self, keys: Sequence[StoredKey]) -> None:
+        """Make ``keys`` the whole ring (read with ``lock``); every replica reloads on commit."""
+        ...
+
 
 class UserStore(Protocol):
     """Users, roles, sessions, login attempts, the revocation log and the outbox."""
@@ -365,6 +388,10 @@ class UserStore(Protocol):
 
     def on_revocation(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (in the committing thread) after each commit that revoked."""
+        ...
+
+    def on_signing_keys(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit, on any replica, that changed the key ring."""
         ...
 
     def forget_expired(

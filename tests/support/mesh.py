@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from common.db import Database
 from gateway.mesh import Endpoints, Mesh
+from users.keystore import Sealer, key_encryption_key
+from users.sql_store import SqlUserStore
 
 ADMIN_PASSWORD = "e2e-admin-password"
 
@@ -60,13 +62,17 @@ class RunningMesh:
         return self.endpoints.grpc_targets["gateway"]
 
     def signing_key(self) -> tuple[str, ec.EllipticCurvePrivateKey]:
-        """The User Service's current signing key, read from its data folder, to forge with."""
+        """The User Service's current signing key, opened from its database, to forge with."""
         jwks = httpx.get(f"{self.url}/.well-known/jwks.json", timeout=5).json()
         kid = jwks["keys"][0]["kid"]
-        pem = (self.endpoints.data_dir / "keys" / f"{kid}.pem").read_bytes()
-        key = serialization.load_pem_private_key(pem, password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        return kid, key
+        data = self.endpoints.data_dir
+        store = SqlUserStore(Database(f"sqlite:///{data / 'users.db'}"))
+        try:
+            with store.read() as reads:
+                sealed = next(k.sealed for k in reads.signing_keys() if k.kid == kid)
+        finally:
+            store.close()
+        return kid, Sealer(key_encryption_key(data)).open(kid, sealed)
 
 
 def login(client: httpx.Client, username: str, password: str) -> dict[str, object]:

@@ -24,6 +24,7 @@ from users.v1 import auth_service_pb2_grpc as auth_grpc
 from users.v1 import user_service_pb2_grpc as users_grpc
 
 ADMIN_PASSWORD = "admin-password-for-tests"
+KEY_ENCRYPTION_KEY = bytes(range(32))
 
 
 def users_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -38,6 +39,7 @@ def users_settings(data_dir: Path, **overrides: object) -> Settings:
         data_dir=data_dir,
         database_url=f"sqlite:///{data_dir / 'users.db'}",
         keys_dir=data_dir / "keys",
+        key_encryption_key=KEY_ENCRYPTION_KEY,
         access_token_seconds=300,
         refresh_token_seconds=3600,
         session_max_seconds=86400,

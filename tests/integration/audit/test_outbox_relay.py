@@ -14,6 +14,7 @@ from common.db import Database
 from common.outbox import OutboxEvent, append, outbox_table
 from common.outbox_relay import OutboxRelay
 from tests.support.audit import start_audit
+from tests.support.postgres import scratch_database
 from tests.support.servers import Background
 from tests.support.tokens import MintedTokens
 from tests.support.waiting import eventually
@@ -22,10 +23,10 @@ from tests.support.waiting import eventually
 class Service:
     """A producing service's own database with its outbox."""
 
-    def __init__(self, path):
+    def __init__(self, url):
         metadata = sa.MetaData()
         self.table = outbox_table(metadata)
-        self.db = Database(f"sqlite:///{path}")
+        self.db = Database(url)
         self.db.migrate([metadata.create_all])
 
     def emit(self, count, *, type="oms.branch.created", start=0):
@@ -59,7 +60,7 @@ def audit_events(client):
 
 @pytest.fixture
 def service(tmp_path):
-    return Service(tmp_path / "oms.db")
+    return Service(f"sqlite:///{tmp_path / 'oms.db'}")
 
 
 async def _relay(relay):
@@ -73,12 +74,12 @@ async def _relay(relay):
 def relays(service, signer):
     started = []
 
-    def start(port, **options):
+    def start(port, *, of=service, **options):
         token_source = options.pop("token_source", MintedTokens(signer))
         running = Background(
             lambda: OutboxRelay(
-                service.db,
-                service.table,
+                of.db,
+                of.table,
                 target=f"127.0.0.1:{port}",
                 source="/oms",
                 token_source=token_source,
@@ -202,3 +203,32 @@ def test_an_idle_relay_reads_its_outbox_only_when_an_event_commits(
     service.emit(1)
     eventually(lambda: service.pending() == 0)
     assert "SELECT" in statements and "DELETE" in statements
+
+
+@pytest.mark.postgres
+def test_replicas_sharing_an_outbox_deliver_each_row_once_and_hand_the_lease_on(
+    relays, audit_server, client
+):
+    """Two replicas' relays: one leads, the other takes over when it stops.
+
+    Neither sends a row the other sent: Audit would deduplicate it, but each relay counts the
+    acknowledgements it got, and only the leader has any.
+    """
+    with scratch_database("relays") as url:
+        replicas = [Service(url), Service(url)]
+        running = [relays(audit_server.port, of=replica) for replica in replicas]
+        sent = [e.id for i in range(6) for e in replicas[i % 2].emit(20, start=20 * i)]
+        eventually(lambda: replicas[0].pending() == 0)
+        delivered = [r.subject.samples() for r in running]
+        counts = [
+            next(m for m in samples if m.name == "mesh_outbox_relay_delivered").samples[0].value
+            for samples in delivered
+        ]
+        assert sorted(counts) == [0, len(sent)]
+        leader = counts.index(len(sent))
+        running[leader].stop()
+        more = [e.id for e in replicas[leader].emit(20, start=120)]
+        eventually(lambda: replicas[0].pending() == 0)
+        assert [e.id for e in audit_events(client)] == sent + more
+        for replica in replicas:
+            replica.db.dispose()

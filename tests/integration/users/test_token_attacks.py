@@ -1,6 +1,6 @@
 """RFC 8725 attacks on a real User Service: each rejected with UNAUTHENTICATED and its reason.
 
-Forged tokens are signed with the server's own private key (read from its data folder) where
+Forged tokens are signed with the server's own private key (opened from its database) where
 the attack needs a valid signature, so only the attacked property makes them fail.
 """
 
@@ -17,7 +17,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from common.db import Database
 from tests.support.users import bearer, rejected
+from users.keystore import Sealer
+from users.sql_store import SqlUserStore
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import user_service_pb2 as users_pb
 
@@ -28,10 +31,11 @@ def _b64(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def server_key(users):
-    manifest = json.loads((users.settings.keys_dir / "keyring.json").read_text())
-    kid = manifest["keys"][0]["kid"]
-    pem = (users.settings.keys_dir / f"{kid}.pem").read_bytes()
-    return kid, serialization.load_pem_private_key(pem, password=None)
+    store = SqlUserStore(Database(users.settings.database_url))
+    with store.read() as reads:
+        signing = reads.signing_keys()[0]
+    store.close()
+    return signing.kid, Sealer(users.settings.key_encryption_key).open(signing.kid, signing.sealed)
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,8 @@ def test_every_service_is_routed_to_its_backend_with_streams_untimed(
     for service in services:
         prefix = by_name[service.name]
         assert prefix["match"]["prefix"] == f"/{service.name}/"
-        assert prefix["route"] == {"cluster": service.backend, "timeout": "30s"}
+        assert prefix["route"]["cluster"] == service.backend
+        assert prefix["route"]["timeout"] == "30s"
         for method in service.methods:
             if method.streaming:
                 stream = by_name[method.grpc_path]
@@ -90,6 +91,50 @@ def test_every_service_is_routed_to_its_backend_with_streams_untimed(
                 assert routes.index(stream) < routes.index(prefix)
     subscribe = by_name["/audit.v1.AuditService/SubscribeEvents"]
     assert subscribe["route"]["cluster"] == "audit"
+
+
+def test_replicas_are_endpoints_of_their_service_s_cluster_and_it_still_validates(
+    tmp_path: Path,
+) -> None:
+    settings = MeshSettings.on_free_ports(replicas=2, database_url="postgresql://db/mesh")
+    path = envoy.write_config(settings, tmp_path)
+    result = _validate(path, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rendered = json.loads(path.read_text())
+    clusters = {c["name"]: c for c in rendered["static_resources"]["clusters"]}
+    for backend in descriptors.BACKENDS:
+        endpoints = clusters[backend]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+        ports = [e["endpoint"]["address"]["socket_address"]["port_value"] for e in endpoints]
+        assert ports == settings.service_ports(backend) and len(set(ports)) == 2
+        assert clusters[backend]["health_checks"][0]["grpc_health_check"] == {}
+        assert clusters[backend]["outlier_detection"]["max_ejection_percent"] == 50
+    health = _filter(rendered, "envoy.filters.http.health_check")
+    assert health["cluster_min_healthy_percentages"]["oms"] == {"value": 50}
+
+
+def test_idempotent_calls_are_retried_on_another_replica_and_other_writes_only_when_unsent(
+    config: dict[str, Any], services: list[descriptors.Service]
+) -> None:
+    routes = _hcm(config)["route_config"]["virtual_hosts"][0]["routes"]
+
+    def policy(path: str) -> set[str]:
+        route = next(
+            r
+            for r in routes
+            if r["match"].get("path") == path or path.startswith(r["match"].get("prefix", "\0"))
+        )
+        return set(route["route"].get("retry_policy", {}).get("retry_on", "").split(","))
+
+    unsent = {"connect-failure", "refused-stream"}
+    retried = unsent | {"reset", "unavailable", "cancelled"}
+    assert policy("/oms.v1.SchemaService/GetObjectType") == retried
+    assert policy("/users.v1.AuthService/ValidateToken") == retried
+    assert policy("/audit.v1.AuditService/PublishEvent") == retried
+    assert policy("/oms.v1.BranchService/CreateBranch") == unsent
+    assert policy("/users.v1.AuthService/Login") == unsent
+    methods = {m.grpc_path: m for s in services for m in s.methods}
+    assert methods["/audit.v1.AuditService/PublishEvents"].idempotent
+    assert not methods["/oms.v1.BranchService/MergeBranch"].idempotent
 
 
 def test_transcoder_settings_of_the_brief(config: dict[str, Any]) -> None:

@@ -76,3 +76,25 @@ def test_tls_is_on_with_both_files(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.tls
     assert settings.gateway_scheme == "https"
     assert not MeshSettings().tls
+
+
+def test_replicas_take_ports_ten_apart_and_need_a_shared_postgresql_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MESH_REPLICAS", "2")
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        MeshSettings.from_env()
+    monkeypatch.setenv("MESH_DATABASE_URL", "postgresql://postgres@127.0.0.1/mesh")
+    settings = MeshSettings.from_env()
+    assert settings.replicas == 2
+    assert settings.service_ports("users") == [8000, 8010]
+    assert settings.ports()["audit-2"] == 8012
+    assert settings.ports()["oms-2-metrics"] == 8111
+    assert settings.to_env()["MESH_DATABASE_URL"] == "postgresql://postgres@127.0.0.1/mesh"
+
+
+def test_replicas_on_free_ports_each_have_their_own() -> None:
+    settings = MeshSettings.on_free_ports(replicas=3, database_url="postgresql://db/mesh")
+    ports = settings.ports()
+    assert len(ports) == 10 + 2 * 6
+    assert len(set(ports.values())) == len(ports)

@@ -9,9 +9,9 @@ import pytest
 
 from common.db import Database
 from common.users_client import SERVICE_ACCOUNTS_FILE
-from users import bootstrap
 from users.bootstrap import ADMIN_PASSWORD_FILE, ensure_accounts
 from users.passwords import Passwords
+from users.secret_files import secret_file
 from users.sql_store import SqlUserStore
 
 
@@ -45,7 +45,7 @@ def test_generated_secrets_are_private_reused_and_never_logged(store, tmp_path, 
     with store.read() as reads:
         admin = reads.user(username="admin")
     assert admin is not None and passwords.verify(admin.password_hash, secret).ok
-    assert bootstrap._secret_file(data / ADMIN_PASSWORD_FILE, "another") == secret
+    assert secret_file(data / ADMIN_PASSWORD_FILE, "another") == secret
 
 
 def test_a_crash_while_writing_leaves_no_empty_secret(tmp_path, monkeypatch):
@@ -57,9 +57,9 @@ def test_a_crash_while_writing_leaves_no_empty_secret(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(OSError, match="disk went away"):
-        bootstrap._secret_file(path, "first-secret")
+        secret_file(path, "first-secret")
     monkeypatch.setattr(os, "fsync", real_fsync)
     # The next start writes a whole secret instead of reading back an empty file.
-    assert bootstrap._secret_file(path, "second-secret") == "second-secret"
+    assert secret_file(path, "second-secret") == "second-secret"
     assert path.read_text() == "second-secret\n"
     assert os.listdir(tmp_path) == [ADMIN_PASSWORD_FILE]

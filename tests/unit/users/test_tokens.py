@@ -8,14 +8,20 @@ import pytest
 
 from common import times
 from common.auth import NoRevocations, TokenVerifier
+from common.db import Database
 from common.errors import Unauthenticated
 from users.keys import KeyRing
+from users.keystore import Sealer
+from users.sql_store import SqlUserStore
 from users.tokens import Identity, TokenIssuer
 
 
 @pytest.fixture
 def ring(tmp_path):
-    return KeyRing(tmp_path, retention_seconds=3600)
+    store = SqlUserStore(Database(f"sqlite:///{tmp_path / 'users.db'}"))
+    store.migrate()
+    yield KeyRing(store, Sealer(bytes(32)), retention_seconds=3600)
+    store.close()
 
 
 @pytest.fixture
