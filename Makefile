@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 BUF := .tools/node_modules/.bin/buf
 STAMP := $(VENV)/.installed
 
-.PHONY: venv tools generate check-generated lint typecheck buf-lint test up bench clean
+API_RELEASE := protos/api-release.binpb
+
+.PHONY: venv tools generate check-generated lint typecheck buf-lint buf-breaking release-api test up bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +38,15 @@ typecheck: $(STAMP)
 buf-lint: tools
 	$(BUF) lint gateway/descriptor.pb#format=binpb --config protos/buf.yaml
 
-test: tools lint typecheck check-generated buf-lint
+# No change may break a client of the last released API (wire and JSON): see docs/gateway.md.
+buf-breaking: tools
+	$(BUF) breaking gateway/descriptor.pb#format=binpb --against $(API_RELEASE)#format=binpb --config protos/buf.yaml
+
+# Cut a release of the API: what buf-breaking holds every later change to.
+release-api: check-generated
+	cp gateway/descriptor.pb $(API_RELEASE)
+
+test: tools lint typecheck check-generated buf-lint buf-breaking
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 up: $(STAMP)
