@@ -335,9 +335,16 @@ def _operation(
 ) -> tuple[str, Schema]:
     path, path_parameters = _path(binding.template)
     bound = {field_path for _, field_path in path_parameters}
+    # x-field: the request field a path parameter fills, which errors name (``name``).
     parameters: list[Schema] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name, _ in path_parameters
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "x-field": field_path,
+        }
+        for name, field_path in path_parameters
     ]
     operation: Schema = {
         "operationId": f"{method.service}.{method.name}".replace(".", "_")

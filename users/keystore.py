@@ -78,7 +78,11 @@ def key_encryption_key(data_dir: Path) -> bytes:
 
 
 class Sealer:
-    """Seals and opens private keys with one KEK."""
+    """Seals and opens secrets with one KEK: private keys, and TOTP secrets the same way.
+
+    The associated data names what a sealed secret belongs to (a key id, ``totp:<user id>``),
+    so its envelope opens nowhere else.
+    """
 
     def __init__(self, kek: bytes) -> None:
         self._kek = AESGCM(kek)
@@ -90,35 +94,43 @@ class Sealer:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+        return self.seal_bytes(kid, der)
+
+    def seal_bytes(self, owner: str, secret: bytes) -> str:
+        """The envelope of ``secret``, bound to ``owner``."""
         data_key = AESGCM.generate_key(bit_length=256)
-        aad = kid.encode()
+        aad = owner.encode()
         envelope = {
             "v": _VERSION,
             "kek": self._kek_id,
             "dek": _encrypt(self._kek, data_key, aad),
-            "key": _encrypt(AESGCM(data_key), der, aad),
+            "key": _encrypt(AESGCM(data_key), secret, aad),
         }
         return json.dumps(envelope, separators=(",", ":"))
 
-    def open(self, kid: str, sealed: str) -> ec.EllipticCurvePrivateKey:
+    def open_bytes(self, owner: str, sealed: str) -> bytes:
+        """What :meth:`seal_bytes` sealed for ``owner``; SealError for anything else."""
         try:
             envelope: dict[str, Any] = json.loads(sealed)
             version, kek_id = envelope["v"], envelope["kek"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise SealError(f"key {kid}: not an envelope") from exc
+            raise SealError(f"{owner}: not an envelope") from exc
         if version != _VERSION:
-            raise SealError(f"key {kid}: envelope version {version} is not known")
+            raise SealError(f"{owner}: envelope version {version} is not known")
         if kek_id != self._kek_id:
             raise SealError(
-                f"key {kid} was sealed with another key-encryption key ({kek_id}, this one is "
-                f"{self._kek_id}): set MESH_KEY_ENCRYPTION_KEY to the one the ring was made with"
+                f"{owner} was sealed with another key-encryption key ({kek_id}, this one is "
+                f"{self._kek_id}): set MESH_KEY_ENCRYPTION_KEY to the one it was sealed with"
             )
-        aad = kid.encode()
+        aad = owner.encode()
         try:
             data_key = _decrypt(self._kek, envelope["dek"], aad)
-            der = _decrypt(AESGCM(data_key), envelope["key"], aad)
+            return _decrypt(AESGCM(data_key), envelope["key"], aad)
         except (InvalidTag, KeyError, ValueError) as exc:
-            raise SealError(f"key {kid}: the envelope does not open (changed, or moved)") from exc
+            raise SealError(f"{owner}: the envelope does not open (changed, or moved)") from exc
+
+    def open(self, kid: str, sealed: str) -> ec.EllipticCurvePrivateKey:
+        der = self.open_bytes(kid, sealed)
         key = serialization.load_der_private_key(der, password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise SealError(f"key {kid} is not an EC key")

@@ -68,9 +68,10 @@ def build_components(settings: Settings) -> Components:
         ensure_accounts(
             store, passwords, data_dir=settings.data_dir, admin_password=settings.admin_password
         )
+    sealer = Sealer(settings.key_encryption_key)
     keys = KeyRing(
         store,
-        Sealer(settings.key_encryption_key),
+        sealer,
         retention_seconds=max(settings.access_token_seconds, settings.refresh_token_seconds),
         legacy_folder=settings.keys_dir,
     )
@@ -121,6 +122,7 @@ def build_components(settings: Settings) -> Components:
         session_max_seconds=settings.session_max_seconds,
         mfa_ticket_seconds=settings.mfa_ticket_seconds,
         totp_issuer=settings.runtime.issuer,
+        sealer=sealer,
     )
     directory = Directory(
         store=store, credentials=credentials, reset_token_seconds=settings.reset_token_seconds

@@ -21,6 +21,7 @@ from common.permissions import Permission
 from users import totp
 from users.credentials import Credentials, reset_token_hash
 from users.keys import KeyRing, SigningKey
+from users.keystore import Sealer, SealError
 from users.lockout import Lockout, Refused
 from users.passwords import MAX_LENGTH, Verdict
 from users.revocations import end_sessions
@@ -139,7 +140,13 @@ def _expiry_ns(claims: dict[str, object]) -> int:
 
 
 def _spend_second_factor(
-    tx: UserWrites, credential: TotpRecord, *, totp_code: str, recovery_code: str, now_ns: int
+    tx: UserWrites,
+    credential: TotpRecord,
+    secret: str,
+    *,
+    totp_code: str,
+    recovery_code: str,
+    now_ns: int,
 ) -> str | None:
     """Take the code, under the user's lock; None when it was good, else the failure's reason.
 
@@ -152,7 +159,7 @@ def _spend_second_factor(
             user_id, totp.recovery_code_hash(recovery_code), used_ns=now_ns
         )
         return None if spent else "invalid_second_factor"
-    step = totp.matching_step(credential.secret, totp_code, now_ns=now_ns)
+    step = totp.matching_step(secret, totp_code, now_ns=now_ns)
     if step is None:
         return "invalid_second_factor"
     if credential.last_step is not None and step <= credential.last_step:
@@ -176,9 +183,14 @@ class AuthService:
         session_max_seconds: int,
         mfa_ticket_seconds: int,
         totp_issuer: str,
+        sealer: Sealer,
         clock: Callable[[], int] = times.now,
     ) -> None:
-        """``totp_issuer`` names the mesh in authenticator apps (the tokens' issuer)."""
+        """``totp_issuer`` names the mesh in authenticator apps (the tokens' issuer).
+
+        ``sealer`` seals TOTP secrets at rest under the key-encryption key, as it does the
+        signing keys: a database dump alone yields no authenticator's secret.
+        """
         self._store = store
         self._credentials = credentials
         self._passwords = credentials.passwords
@@ -189,7 +201,23 @@ class AuthService:
         self._session_max_ns = times.seconds(session_max_seconds)
         self._mfa_ticket_seconds = mfa_ticket_seconds
         self._totp_issuer = totp_issuer
+        self._sealer = sealer
         self._clock = clock
+
+    def _sealed(self, user_id: str, secret: str) -> str:
+        return self._sealer.seal_bytes(f"totp:{user_id}", secret.encode())
+
+    def _secret(self, credential: TotpRecord) -> str:
+        """The TOTP secret of ``credential``; one stored before secrets were sealed as it is."""
+        if not credential.secret.startswith("{"):  # base32 never starts so; an envelope does
+            return credential.secret
+        try:
+            return self._sealer.open_bytes(f"totp:{credential.user_id}", credential.secret).decode()
+        except SealError as exc:
+            raise errors.Internal(
+                "this account's TOTP secret does not open here; an admin can reset it",
+                reason="MFA_SECRET_UNREADABLE",
+            ) from exc
 
     @property
     def session_lifetime_ns(self) -> int:
@@ -303,7 +331,12 @@ class AuthService:
             if credential is None or credential.confirmed_ns is None:
                 raise _not_enrolled()
             failure = _spend_second_factor(
-                tx, credential, totp_code=totp_code, recovery_code=recovery_code, now_ns=now
+                tx,
+                credential,
+                self._secret(credential),
+                totp_code=totp_code,
+                recovery_code=recovery_code,
+                now_ns=now,
             )
             if failure is None:
                 if not tx.spend_ticket(str(claims["jti"]), expires_ns=_expiry_ns(claims)):
@@ -335,7 +368,11 @@ class AuthService:
             if current.mfa_enrolled:
                 raise _already_enrolled()
             tx.put_totp(
-                TotpRecord(user_id=user.user_id, secret=enrolment.secret, created_ns=self._clock())
+                TotpRecord(
+                    user_id=user.user_id,
+                    secret=self._sealed(user.user_id, enrolment.secret),
+                    created_ns=self._clock(),
+                )
             )
             tx.emit(
                 OutboxEvent(
@@ -372,7 +409,7 @@ class AuthService:
                 )
             if pending.confirmed_ns is not None:
                 raise _already_enrolled()
-            step = totp.matching_step(pending.secret, totp_code, now_ns=now)
+            step = totp.matching_step(self._secret(pending), totp_code, now_ns=now)
             if step is None:
                 raise errors.InvalidArgument(
                     "the code is wrong; check the authenticator's clock",

@@ -160,7 +160,7 @@ totp_credentials = sa.Table(
     sa.Column(
         "user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     ),
-    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
     sa.Column("created_ns", sa.BigInteger, nullable=False),
     sa.Column("confirmed_ns", sa.BigInteger, nullable=True),
     sa.Column("last_step", sa.BigInteger, nullable=True),
@@ -345,6 +345,16 @@ def _custom_roles(conn: Connection) -> None:
     _grant_to_service(conn, Permission.TOKENS_INTROSPECT)
 
 
+def _sealed_totp_secrets(conn: Connection) -> None:
+    """TOTP secrets are sealed envelopes now, longer than the 64 characters a plain one took.
+
+    Secrets stored plain before stay readable (users.service opens either) and are sealed when
+    the user enrols again.
+    """
+    if conn.dialect.name != "sqlite":  # SQLite does not enforce a VARCHAR's length
+        conn.exec_driver_sql("ALTER TABLE totp_credentials ALTER COLUMN secret TYPE TEXT")
+
+
 def _signing_keys(conn: Connection) -> None:
     """The key ring moves from files into the database, its private keys sealed.
 
@@ -367,6 +377,7 @@ MIGRATIONS = (
     _second_factors,
     _custom_roles,
     _signing_keys,
+    _sealed_totp_secrets,
 )
 
 

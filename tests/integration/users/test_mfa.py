@@ -6,6 +6,7 @@ that require MFA, and the OAuth password grant.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import grpc
@@ -309,3 +310,31 @@ def test_the_oauth_password_grant_does_not_skip_the_second_factor(users, enrolle
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (info.reason, info.metadata["mesh_reason"]) == ("INVALID_GRANT", "MFA_REQUIRED")
     assert "/auth/login/mfa" in caught.value.details()
+
+
+def test_the_totp_secret_is_sealed_at_rest_and_bound_to_its_user(users, admin, enrolled):
+    """The row holds an envelope under the key-encryption key, not the secret.
+
+    Copied into another user's row it does not open: that login is refused, never let in.
+    """
+    user, name, secret, _ = enrolled
+    other, other_name = _person(users, admin)
+    _enrol(users, users.login(other_name, PASSWORD).access_token)
+    engine = sa.create_engine(users.settings.database_url)
+    with engine.begin() as conn:
+        (stored,) = conn.exec_driver_sql(
+            "SELECT secret FROM totp_credentials WHERE user_id = ?", (user.user_id,)
+        ).scalars()
+        conn.exec_driver_sql(
+            "UPDATE totp_credentials SET secret = ? WHERE user_id = ?", (stored, other.user_id)
+        )
+    engine.dispose()
+    assert secret not in stored
+    assert json.loads(stored)["kek"]
+    ticket = users.login(name, PASSWORD).access_token
+    assert _verify(users, ticket, totp_code=totp_code(secret, steps_ahead=1)).access_token
+    moved = users.login(other_name, PASSWORD).access_token
+    assert rejected(_verify, users, moved, totp_code=totp_code(secret)) == (
+        grpc.StatusCode.INTERNAL,
+        "MFA_SECRET_UNREADABLE",
+    )
