@@ -85,3 +85,18 @@ def cut(found: Sequence[T], size: int, token_after: Callable[[T], str]) -> Page[
         return Page(list(found), "")
     page = list(found[:size])
     return Page(page, token_after(page[-1]))
+
+
+def after(token: str, *, query: Any) -> str:
+    """Where a page of ``query`` in key order goes on: after this key (``""``: the first page)."""
+    if not token:
+        return ""
+    key = decode(token, query=query).get("after", "")
+    if not isinstance(key, str):
+        raise refuse()
+    return key
+
+
+def cut_after(found: Sequence[T], size: int, key: Callable[[T], str], *, query: Any) -> Page[T]:
+    """:func:`cut` for pages in key order: the token goes on after the last item's key."""
+    return cut(found, size, lambda last: encode({"after": key(last)}, query=query))

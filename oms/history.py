@@ -111,9 +111,8 @@ class HistoryService:
     def list_tags(self, *, page_size: int, page_token: str) -> pages.Page[TagRecord]:
         size = clamp_page_size(page_size)
         query = {"list": "tags"}
-        after = str(pages.decode(page_token, query=query).get("after", "")) if page_token else ""
-        found = self.store.tags(after=after, limit=size + 1)
-        return pages.cut(found, size, lambda last: pages.encode({"after": last.name}, query=query))
+        found = self.store.tags(after=pages.after(page_token, query=query), limit=size + 1)
+        return pages.cut_after(found, size, lambda tag: tag.name, query=query)
 
     def delete_tag(self, principal: Principal, name: str) -> None:
         tag = self.store.tag(name)

@@ -550,9 +550,8 @@ class OntologyService:
     def list_branches(self, *, page_size: int, page_token: str) -> pages.Page[BranchRecord]:
         size = clamp_page_size(page_size)
         query = {"list": "branches"}
-        after = str(pages.decode(page_token, query=query).get("after", "")) if page_token else ""
-        found = self.store.branches(after=after, limit=size + 1)
-        return pages.cut(found, size, lambda last: pages.encode({"after": last.name}, query=query))
+        found = self.store.branches(after=pages.after(page_token, query=query), limit=size + 1)
+        return pages.cut_after(found, size, lambda branch: branch.name, query=query)
 
     def update_branch(
         self,

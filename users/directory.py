@@ -220,14 +220,9 @@ class Directory:
 
     def list_users(self, *, page_size: int, page_token: str) -> pages.Page[UserRecord]:
         size = pages.page_size(page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE)
-        after = pages.decode(page_token, query=_USERS).get("after", "") if page_token else ""
-        if not isinstance(after, str):
-            raise pages.refuse()
         with self._store.read() as reads:
-            found = reads.users_after(after, limit=size + 1)
-        return pages.cut(
-            found, size, lambda last: pages.encode({"after": last.username}, query=_USERS)
-        )
+            found = reads.users_after(pages.after(page_token, query=_USERS), limit=size + 1)
+        return pages.cut_after(found, size, lambda user: user.username, query=_USERS)
 
     def create_user(
         self,

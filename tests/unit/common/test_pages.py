@@ -33,3 +33,14 @@ def test_page_sizes():
     with pytest.raises(InvalidArgument) as caught:
         pages.page_size(-1, default=50, maximum=1000)
     assert caught.value.violations[0].field == "page_size"
+
+
+def test_pages_in_key_order_go_on_after_the_last_key() -> None:
+    query = {"list": "things"}
+    page = pages.cut_after(["a", "b", "c"], 2, lambda item: item, query=query)
+    assert page.items == ["a", "b"]
+    assert pages.after(page.next_page_token, query=query) == "b"
+    assert pages.after("", query=query) == ""
+    forged = pages.encode({"after": 7}, query=query)
+    with pytest.raises(InvalidArgument):
+        pages.after(forged, query=query)
