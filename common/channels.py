@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 
 from common import tracing
+from common.tls import MutualTls
 
 RECONNECT_BACKOFF_MS = 1000
 """Longest wait between connection attempts to a peer that is down (gRPC's default grows to
@@ -42,24 +43,30 @@ def service_config(service_names: Sequence[str]) -> str:
     )
 
 
-def create_channel(target: str, *, service_names: Sequence[str]) -> grpc.aio.Channel:
-    """An insecure channel to a peer in the mesh (loopback or a private network).
+def create_channel(
+    target: str, *, service_names: Sequence[str], tls: MutualTls | None = None
+) -> grpc.aio.Channel:
+    """A channel to a peer in the mesh: mutual TLS with ``tls``, else plaintext (a private net).
 
     Create it inside the event loop that uses it.
     """
-    return grpc.aio.insecure_channel(
+    options: list[tuple[str, Any]] = [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", service_config(service_names)),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+    ]
+    if tls is None:
+        return grpc.aio.insecure_channel(target, interceptors=[_Propagate()], options=options)
+    return grpc.aio.secure_channel(
         target,
+        tls.channel_credentials(),
         interceptors=[_Propagate()],
-        options=[
-            ("grpc.enable_retries", 1),
-            ("grpc.service_config", service_config(service_names)),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
-        ],
+        options=[*options, *tls.channel_options],
     )
 
 

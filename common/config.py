@@ -10,6 +10,10 @@ import os
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from common.tls import MutualTls
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
 
@@ -119,17 +123,35 @@ class RuntimeSettings:
     metrics_listen: str = ""
     """Where ``GET /metrics`` is served (``MESH_<SERVICE>_METRICS_LISTEN``, see
     :data:`METRICS_LISTEN`; port 0 picks a free one); empty serves none."""
+    tls: MutualTls | None = None
+    """Mutual TLS on the server's port and on the channels it opens to other services
+    (``MESH_TLS_*``, :mod:`common.tls`); None, the default, is plain gRPC."""
+    health_listen: str = ""
+    """Where grpc.health.v1 alone is also served, in plaintext
+    (``MESH_<SERVICE>_HEALTH_LISTEN``, unset): for Kubernetes' ``grpc`` probes, which speak no
+    TLS, when the service port takes mutual TLS only."""
 
     @classmethod
     def from_env(cls, service: str = "") -> RuntimeSettings:
-        """The settings of ``service`` (a :data:`METRICS_LISTEN` key); without one, no metrics."""
-        metrics = ""
+        """The settings of ``service`` (a :data:`METRICS_LISTEN` key).
+
+        Without one, no metrics and no health port.
+        """
+        from common.tls import MutualTls  # common.tls reads its settings with this module
+
+        metrics = health = ""
         if service:
             name = f"MESH_{service.upper()}_METRICS_LISTEN"
             metrics = env_str(name, METRICS_LISTEN[service])
             split_address(metrics, name)
+            name = f"MESH_{service.upper()}_HEALTH_LISTEN"
+            health = env_str(name, "")
+            if health:
+                split_address(health, name)
         return cls(
             metrics_listen=metrics,
+            health_listen=health,
+            tls=MutualTls.from_env(),
             blocking_threads=env_int("MESH_BLOCKING_THREADS", 16, minimum=1),
             max_streams=env_int("MESH_MAX_STREAMS", 1024, minimum=1),
             stream_buffer=env_int("MESH_STREAM_BUFFER", 1024, minimum=1),

@@ -48,6 +48,7 @@ from common.errors import MeshError
 from common.metrics import counter, gauge
 from common.outbox import OUTBOX_TOPIC
 from common.server import MeshServer
+from common.tls import MutualTls
 from common.users_client import TokenSource, bearer
 
 log = logging.getLogger("mesh.outbox")
@@ -109,8 +110,9 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
-        self._channel = create_channel(target, service_names=[AUDIT_SERVICE])
-        self._stub = audit_pb2_grpc.AuditServiceStub(self._channel)
+        self._target = target
+        self._tls: MutualTls | None = None
+        self._channel: grpc.aio.Channel | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rejected: set[int] = set()
@@ -120,7 +122,11 @@ class OutboxRelay:
         self._lease: Lease | None = None
 
     def attach(self, server: MeshServer) -> None:
-        """Relay while ``server`` runs; unacknowledged rows stay for the next start."""
+        """Relay while ``server`` runs, over its mutual TLS if it has one.
+
+        Unacknowledged rows stay for the next start.
+        """
+        self._tls = server.tls
         server.background.append(self.run)
         server.on_stop.append(self.close)
         server.metrics.sample(self.samples)
@@ -157,7 +163,8 @@ class OutboxRelay:
         ]
 
     async def close(self) -> None:
-        await self._channel.close()
+        if self._channel is not None:
+            await self._channel.close()
 
     def _on_commit(self) -> None:
         """An outbox row committed (in whichever thread wrote it): look now."""
@@ -167,6 +174,8 @@ class OutboxRelay:
     async def run(self) -> None:
         """Deliver until cancelled, reconnecting with bounded backoff after failures."""
         self._loop = asyncio.get_running_loop()
+        self._channel = create_channel(self._target, service_names=[AUDIT_SERVICE], tls=self._tls)
+        stub = audit_pb2_grpc.AuditServiceStub(self._channel)
         self._db.on_commit(OUTBOX_TOPIC, self._on_commit)
         backoff = self._initial_backoff
         try:
@@ -175,7 +184,7 @@ class OutboxRelay:
                 try:
                     if not await self._lead():
                         continue
-                    delivered = await self._session()
+                    delivered = await self._session(stub)
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                         self._token_source.invalidate()
@@ -212,12 +221,12 @@ class OutboxRelay:
             self._lease.release()
             self._lease = None
 
-    async def _session(self) -> int:
+    async def _session(self, stub: audit_pb2_grpc.AuditServiceStub) -> int:
         """One StreamEvents call, until it fails or the relay stops; returns rows delivered."""
         in_flight: collections.deque[_Sent] = collections.deque()
         outstanding: set[int] = set()  # sent on this stream, not deleted yet
         room = asyncio.Semaphore(self._window)
-        call = self._stub.StreamEvents(
+        call = stub.StreamEvents(
             metadata=bearer(await self._token_source.token()), wait_for_ready=True
         )
 

@@ -30,6 +30,7 @@ from common.interceptors import MeshInterceptor, Policy
 from common.metrics import Metrics, MetricsEndpoint
 from common.status import Describe, no_details
 from common.tickets import TicketBook
+from common.tls import MutualTls
 
 log = logging.getLogger("mesh.server")
 
@@ -75,9 +76,17 @@ class MeshServer:
         metrics: Metrics,
         metrics_address: str = "",
         drain_notice_seconds: float = 0.0,
+        tls: MutualTls | None = None,
+        health_server: grpc.aio.Server | None = None,
+        health_port: int = 0,
     ) -> None:
         self.server = server
         self.port = port
+        self.tls = tls
+        """The server's mutual TLS, also what the channels its components open present."""
+        self._health_server = health_server
+        self.health_port = health_port
+        """Where health alone is served in plaintext (0 when it is not)."""
         self.health = health
         self.service_names = service_names
         self.grace_seconds = grace_seconds
@@ -113,6 +122,8 @@ class MeshServer:
 
     async def start(self) -> None:
         await self.server.start()
+        if self._health_server is not None:
+            await self._health_server.start()
         if self._metrics_address:
             await self._metrics_endpoint.start(self._metrics_address)
         for work in self.background:
@@ -153,6 +164,8 @@ class MeshServer:
         )
         await _run_all(self.on_drain)
         await draining
+        if self._health_server is not None:
+            await self._health_server.stop(None)
         await self._metrics_endpoint.close()
         for task in self._tasks:
             task.cancel()
@@ -220,7 +233,8 @@ def create_server(
     reports what it still counts when the server drains.
     ``tickets`` redeems the tickets of methods whose policy accepts one.
     ``GET /metrics`` is served at ``settings.metrics_listen`` while the server runs, if set
-    (:mod:`common.metrics`).
+    (:mod:`common.metrics`). With ``settings.tls`` the port takes mutual TLS only; with
+    ``settings.health_listen`` health alone is also served there in plaintext.
     """
     metrics = Metrics()
     interceptor = MeshInterceptor(
@@ -245,9 +259,19 @@ def create_server(
         server,
         pool=reflection_pool,
     )
-    port = server.add_insecure_port(address)
+    tls = settings.tls
+    port = (
+        server.add_insecure_port(address)
+        if tls is None
+        else server.add_secure_port(address, tls.server_credentials())
+    )
     if port == 0:
         raise OSError(f"cannot bind {address}")
+    health_server, health_port = (
+        _health_only(health_servicer, settings.health_listen)
+        if settings.health_listen
+        else (None, 0)
+    )
     built = MeshServer(
         server=server,
         port=port,
@@ -259,6 +283,9 @@ def create_server(
         blocking=blocking,
         metrics=metrics,
         metrics_address=settings.metrics_listen,
+        tls=tls,
+        health_server=health_server,
+        health_port=health_port,
     )
     if verifier is not None:
         metrics.sample(verifier.samples)
@@ -266,6 +293,20 @@ def create_server(
         built.background.append(denials.run)
         built.on_drain.append(denials.close)
     return built
+
+
+def _health_only(servicer: health.aio.HealthServicer, address: str) -> tuple[grpc.aio.Server, int]:
+    """A plaintext server of ``servicer`` alone, for probes that speak no TLS (the kubelet's).
+
+    It shares the main server's health, so it reports what that one does; it serves no other
+    method, so the plaintext port gives nothing away but SERVING or NOT_SERVING.
+    """
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind {address}")
+    return server, port
 
 
 def serve(build: Callable[[], MeshServer]) -> None:

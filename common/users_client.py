@@ -38,6 +38,7 @@ from common.config import RuntimeSettings, env_str
 from common.metrics import gauge
 from common.server import MeshServer
 from common.status import from_rpc_error
+from common.tls import MutualTls
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
 from users.v1 import user_service_pb2_grpc as users_grpc
@@ -224,8 +225,8 @@ class RevocationWatcher:
 class UsersClient:
     """A channel to the User Service and its stubs; create it inside the loop that uses it."""
 
-    def __init__(self, target: str) -> None:
-        self.channel = create_channel(target, service_names=SERVICE_NAMES)
+    def __init__(self, target: str, tls: MutualTls | None = None) -> None:
+        self.channel = create_channel(target, service_names=SERVICE_NAMES, tls=tls)
         self.auth = auth_grpc.AuthServiceStub(self.channel)
         self.users = users_grpc.UserServiceStub(self.channel)
 
@@ -380,7 +381,7 @@ def connect_users(
 
     It acts as service account ``default_username`` (or ``MESH_SERVICE_USERNAME``).
     """
-    client = UsersClient(target)
+    client = UsersClient(target, runtime.tls)
     tokens = ServiceTokenSource.from_env(
         client, default_username=default_username, data_dir=data_dir
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 
+from common.tls import MutualTls
 from gateway import descriptors, strict_input
 from gateway.descriptors import BACKENDS, Method, Service
 from gateway.settings import MeshSettings
@@ -292,6 +293,34 @@ def _downstream_tls(settings: MeshSettings) -> Config:
             common_tls_context={
                 "tls_certificates": [certificate],
                 "alpn_protocols": ["h2", "http/1.1"],
+            },
+        )
+    }
+
+
+def _upstream_mtls(tls: MutualTls) -> Config:
+    """A service cluster's mutual TLS: Envoy's certificate, and the services' CA and name.
+
+    Health checks go over the cluster's transport socket, so they are checked the same way.
+    """
+    return {
+        "transport_socket": _tls_socket(
+            "UpstreamTlsContext",
+            sni=tls.server_name,
+            common_tls_context={
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": str(tls.cert_file)},
+                        "private_key": {"filename": str(tls.key_file)},
+                    }
+                ],
+                "validation_context": {
+                    "trusted_ca": {"filename": str(tls.ca_file)},
+                    "match_typed_subject_alt_names": [
+                        {"san_type": "DNS", "matcher": {"exact": tls.server_name}}
+                    ],
+                },
+                "alpn_protocols": ["h2"],
             },
         )
     }
@@ -850,13 +879,16 @@ def render(
     )
     host = settings.upstream_host
     clusters = [
-        _cluster(
-            backend,
-            hosts.get(backend, host),
-            settings.service_ports(backend),
-            http2=True,
-            health_checked=True,
-        )
+        {
+            **_cluster(
+                backend,
+                hosts.get(backend, host),
+                settings.service_ports(backend),
+                http2=True,
+                health_checked=True,
+            ),
+            **(_upstream_mtls(settings.mtls) if settings.mtls else {}),
+        }
         for backend in BACKENDS
     ]
     clusters.append(

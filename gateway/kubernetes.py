@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import descriptor_pb2
 
+from common.tls import MutualTls, tls_env
 from gateway import envoy_config as envoy_rendering
 from gateway.settings import MeshSettings
 
@@ -33,6 +35,8 @@ DATA_DIR = "/var/lib/mesh"
 ENVOY_CONFIG_DIR = "/etc/envoy"
 ENVOY_CONFIG_FILE = "envoy.yaml"
 TLS_DIR = "/etc/mesh/gateway-tls"
+INTERNAL_TLS_DIR = "/etc/mesh/internal-tls"
+"""Where every pod but the reflection server mounts the mesh's own certificate (mutual TLS)."""
 USER_ID = 10001
 """The image's non-root user and group (Dockerfile)."""
 SETTINGS_DEFAULTS = MeshSettings()
@@ -45,8 +49,27 @@ SERVICE_ACCOUNTS_SECRET = "mesh-service-accounts"  # noqa: S105 - a name
 KEY_ENCRYPTION_SECRET = "mesh-key-encryption-key"  # noqa: S105 - a name
 AUDIT_LOG_KEY_SECRET = "mesh-audit-log-key"  # noqa: S105 - a name
 GATEWAY_TLS_SECRET = "mesh-gateway-tls"  # noqa: S105 - a name
+INTERNAL_TLS_SECRET = "mesh-internal-tls"  # noqa: S105 - a name
 SERVICE_ACCOUNTS_FILE = "service-accounts.json"
 AUDIT_LOG_KEY_FILE = "audit-log-key.pem"
+
+
+MESH_TLS = MutualTls(
+    cert_file=Path(f"{INTERNAL_TLS_DIR}/tls.crt"),
+    key_file=Path(f"{INTERNAL_TLS_DIR}/tls.key"),
+    ca_file=Path(f"{INTERNAL_TLS_DIR}/ca.crt"),
+)
+"""Mutual TLS between Envoy and the services and between the services, from the keys of a
+``kubernetes.io/tls`` Secret as cert-manager writes it (``tls.crt``, ``tls.key``, ``ca.crt``)."""
+INTERNAL_TLS_VOLUME: Config = {
+    "name": "internal-tls",
+    "secret": {"secretName": INTERNAL_TLS_SECRET, "defaultMode": 0o440},
+}
+INTERNAL_TLS_MOUNT: Config = {
+    "name": "internal-tls",
+    "mountPath": INTERNAL_TLS_DIR,
+    "readOnly": True,
+}
 
 
 def database_secret(service: str) -> str:
@@ -72,6 +95,9 @@ class Workload:
     command: list[str]
     port: int
     metrics_port: int
+    health_port: int
+    """grpc.health.v1 alone, in plaintext, for the kubelet's probes (the service port takes
+    mutual TLS only)."""
     cpu: tuple[str, str]
     """Request and limit."""
     memory: tuple[str, str]
@@ -111,6 +137,7 @@ def _workloads() -> list[Workload]:
             command=["mesh-users"],
             port=s.users_port,
             metrics_port=s.users_metrics_port,
+            health_port=8200,
             # Up to MESH_BLOCKING_THREADS (16) argon2id hashes of 19 MiB at once, beside about
             # 124 MiB at rest; a login costs 21 ms of one core (docs/deploy.md).
             cpu=("1", "2"),
@@ -133,6 +160,7 @@ def _workloads() -> list[Workload]:
             command=["mesh-oms"],
             port=s.oms_port,
             metrics_port=s.oms_metrics_port,
+            health_port=8201,
             # The cache (MESH_OMS_CACHE_ENTRIES, 50,000 entries of up to ~15 KB) is what grows.
             cpu=("500m", "2"),
             memory=("256Mi", "1Gi"),
@@ -144,6 +172,7 @@ def _workloads() -> list[Workload]:
             command=["mesh-audit"],
             port=s.audit_port,
             metrics_port=s.audit_metrics_port,
+            health_port=8202,
             cpu=("500m", "2"),
             memory=("256Mi", "512Mi"),
             env=[
@@ -304,11 +333,13 @@ def _service_documents(workload: Workload) -> list[Config]:
         _env("MESH_DATA_DIR", DATA_DIR),
         _env(f"MESH_{name.upper()}_LISTEN", f"0.0.0.0:{workload.port}"),
         _env(f"MESH_{name.upper()}_METRICS_LISTEN", f"0.0.0.0:{workload.metrics_port}"),
+        _env(f"MESH_{name.upper()}_HEALTH_LISTEN", f"0.0.0.0:{workload.health_port}"),
+        *(_env(key, value) for key, value in tls_env(MESH_TLS).items()),
         _from_secret(f"MESH_{name.upper()}_DATABASE_URL", database_secret(name), "url"),
         *workload.env,
     ]
-    mounts: list[Config] = list(SCRATCH_MOUNTS)
-    volumes: list[Config] = list(SCRATCH_VOLUMES)
+    mounts: list[Config] = [*SCRATCH_MOUNTS, INTERNAL_TLS_MOUNT]
+    volumes: list[Config] = [*SCRATCH_VOLUMES, INTERNAL_TLS_VOLUME]
     for secret in dict.fromkeys(secret for secret, _, _ in workload.secret_files):
         volumes.append({"name": secret, "secret": {"secretName": secret, "defaultMode": 0o440}})
     for secret, key, path in workload.secret_files:
@@ -316,12 +347,16 @@ def _service_documents(workload: Workload) -> list[Config]:
     container = _container(
         name,
         workload.command,
-        ports=[("grpc", workload.port), ("metrics", workload.metrics_port)],
+        ports=[
+            ("grpc", workload.port),
+            ("metrics", workload.metrics_port),
+            ("health", workload.health_port),
+        ],
         cpu=workload.cpu,
         memory=workload.memory,
         env=env,
         mounts=mounts,
-        probes=_grpc_probes(workload.port),
+        probes=_grpc_probes(workload.health_port),
     )
     container["envFrom"] = [{"configMapRef": {"name": SETTINGS_CONFIGMAP}}]
     return [
@@ -339,8 +374,10 @@ def _service_documents(workload: Workload) -> list[Config]:
 
 
 def envoy_settings() -> MeshSettings:
-    """The gateway's settings in a pod: the defaults, with TLS from the mounted Secret."""
-    return MeshSettings(tls_cert_file=f"{TLS_DIR}/tls.crt", tls_key_file=f"{TLS_DIR}/tls.key")
+    """The gateway's settings in a pod: the defaults, with TLS from the mounted Secrets."""
+    return MeshSettings(
+        tls_cert_file=f"{TLS_DIR}/tls.crt", tls_key_file=f"{TLS_DIR}/tls.key", mtls=MESH_TLS
+    )
 
 
 SERVICE_HOSTS = {"users": "users", "oms": "oms", "audit": "audit"}
@@ -371,6 +408,7 @@ def _gateway_documents(envoy_yaml: str) -> list[Config]:
         mounts=[
             {"name": "envoy-config", "mountPath": ENVOY_CONFIG_DIR, "readOnly": True},
             {"name": "tls", "mountPath": TLS_DIR, "readOnly": True},
+            INTERNAL_TLS_MOUNT,
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
         ],
         # The listener opens once every cluster is initialised. Readiness is that, not
@@ -399,6 +437,7 @@ def _gateway_documents(envoy_yaml: str) -> list[Config]:
     volumes = [
         {"name": "envoy-config", "configMap": {"name": ENVOY_CONFIGMAP}},
         {"name": "tls", "secret": {"secretName": GATEWAY_TLS_SECRET, "defaultMode": 0o440}},
+        INTERNAL_TLS_VOLUME,
         SCRATCH_VOLUMES[1],
     ]
     digest = hashlib.sha256(envoy_yaml.encode()).hexdigest()
@@ -420,7 +459,9 @@ def _network_policies() -> list[Config]:
     """The services' gRPC ports admit the mesh's own pods only; the gateway admits anyone.
 
     That is what makes ``MESH_TRUSTED_PROXIES`` (the pod network) safe: no pod outside the
-    mesh can reach a service and claim a client address.
+    mesh can reach a service and claim a client address (mutual TLS refuses such a pod's
+    handshake too). The plaintext health ports admit anyone: the kubelet probes from the node,
+    and they answer nothing but health.
     """
     services = _workloads()
     selector = {
@@ -446,6 +487,10 @@ def _network_policies() -> list[Config]:
                             {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": PART_OF}}}
                         ],
                         "ports": [{"port": w.port, "protocol": "TCP"} for w in services],
+                    },
+                    {
+                        # The kubelet's probes, from the node; health alone, in plaintext.
+                        "ports": [{"port": w.health_port, "protocol": "TCP"} for w in services],
                     },
                     {
                         # Prometheus, wherever it runs; narrow it to its namespace.

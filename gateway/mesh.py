@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.metrics import METRICS_PATH
+from common.tls import MutualTls, blocking_channel
 from gateway import envoy
 from gateway.envoy_config import STATS_PATH
 from gateway.settings import SERVICES as SERVICE_NAMES
@@ -183,7 +184,10 @@ class Mesh:
             )
             self.supervisor.start(specs[users:])
             self.supervisor.wait_until(
-                lambda: all(map(serving, self.endpoints.replica_targets.values())),
+                lambda: all(
+                    serving(target, self.settings.mtls)
+                    for target in self.endpoints.replica_targets.values()
+                ),
                 timeout=self.ready_timeout,
                 what="every replica to serve",
             )
@@ -217,7 +221,8 @@ class Mesh:
     def _serving(self, service: str) -> bool:
         targets = self.endpoints.replica_targets
         return all(
-            serving(targets[replica_name(service, i)]) for i in range(self.settings.replicas)
+            serving(targets[replica_name(service, i)], self.settings.mtls)
+            for i in range(self.settings.replicas)
         )
 
     def _healthy(self) -> bool:
@@ -255,9 +260,12 @@ def _target(host: str, ports: Sequence[int], *, first: int) -> str:
     return "ipv4:" + ",".join(f"{host}:{port}" for port in order)
 
 
-def serving(target: str) -> bool:
-    """Whether the gRPC server at ``target`` reports SERVING to a standard health check."""
-    with grpc.insecure_channel(target) as channel:
+def serving(target: str, tls: MutualTls | None = None) -> bool:
+    """Whether the gRPC server at ``target`` reports SERVING to a standard health check.
+
+    With ``tls``, asked over mutual TLS with the mesh's own certificate, as Envoy asks.
+    """
+    with blocking_channel(target, tls) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1

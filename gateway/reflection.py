@@ -10,6 +10,7 @@ policies or token checks; it is built by the same factory as the services.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from google.protobuf import descriptor_pool
@@ -58,7 +59,8 @@ def create_reflection_server(
 
 
 def main() -> None:
-    runtime = RuntimeSettings.from_env()
+    # Plaintext even with mutual TLS on: Envoy's sidecar in its pod, describing the public API.
+    runtime = dataclasses.replace(RuntimeSettings.from_env(), tls=None)
     settings = MeshSettings.from_env()
     configure_logging("reflection", runtime.log_level)
     address = f"{settings.upstream_host}:{settings.reflection_port}"

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from common import tracing
 from common.config import ConfigError, env_int, env_str
 from common.db import SHARED_URL
+from common.tls import MutualTls, tls_env
 from gateway.supervisor import free_ports
 
 
@@ -130,6 +131,9 @@ class MeshSettings:
     (``MESH_GATEWAY_TLS_CERT_FILE``); empty, with the key, for plain HTTP and h2c."""
     tls_key_file: str = ""
     """PEM private key of that certificate (``MESH_GATEWAY_TLS_KEY_FILE``)."""
+    mtls: MutualTls | None = None
+    """Mutual TLS between Envoy and the services, and between the services (``MESH_TLS_*``,
+    :mod:`common.tls`); None, the default, is plain gRPC behind the gateway."""
 
     @classmethod
     def from_env(cls) -> MeshSettings:
@@ -161,6 +165,7 @@ class MeshSettings:
             ),
             tls_cert_file=env_str("MESH_GATEWAY_TLS_CERT_FILE", ""),
             tls_key_file=env_str("MESH_GATEWAY_TLS_KEY_FILE", ""),
+            mtls=MutualTls.from_env(),
         )
         if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
             raise ConfigError(
@@ -276,6 +281,7 @@ class MeshSettings:
             "MESH_GATEWAY_TLS_CERT_FILE": self.tls_cert_file,
             "MESH_GATEWAY_TLS_KEY_FILE": self.tls_key_file,
             SHARED_URL: self.database_url,
+            **tls_env(self.mtls),
         }
 
     @property

@@ -1,4 +1,8 @@
-"""Certificates made in the test: a CA and a server certificate it signs, as PEM files."""
+"""Certificates made in the test: a CA and a certificate it signs, as PEM files.
+
+The certificate serves and presents itself alike (server and client authentication), as each
+process of the mesh uses one for both under mutual TLS (:mod:`common.tls`).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def make_certificates(folder: Path, *, hosts: tuple[str, ...] = ("localhost",)) -> Certificates:
-    """A CA and a server certificate for ``hosts`` and 127.0.0.1, valid for a day."""
+    """A CA and a certificate for ``hosts`` and 127.0.0.1, valid for a day."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -67,7 +71,13 @@ def make_certificates(folder: Path, *, hosts: tuple[str, ...] = ("localhost",)) 
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            x509.ExtendedKeyUsage(
+                [
+                    x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                    x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH,
+                ]
+            ),
+            critical=False,
         )
         .sign(ca_key, hashes.SHA256())
     )

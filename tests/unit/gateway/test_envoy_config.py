@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from common.tls import DEFAULT_SERVER_NAME, MutualTls
 from gateway import descriptors, envoy, envoy_config
 from gateway.settings import MeshSettings, TraceExport
 from tests.support.tls import make_certificates
@@ -314,6 +315,38 @@ def test_a_rendering_with_tls_serves_the_files_and_fetches_the_jwks_over_tls(
     clusters = {c["name"]: c for c in rendered["static_resources"]["clusters"]}
     assert "transport_socket" in clusters["gateway_self"]
     assert "transport_socket" not in clusters["users"]
+
+
+def test_with_mutual_tls_the_service_clusters_present_envoy_s_certificate_and_check_theirs(
+    tmp_path: Path,
+) -> None:
+    certs = make_certificates(tmp_path, hosts=(DEFAULT_SERVER_NAME,))
+    mtls = MutualTls(cert_file=certs.cert, key_file=certs.key, ca_file=certs.ca)
+    path = envoy.write_config(MeshSettings(mtls=mtls), tmp_path)
+    result = _validate(path, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    clusters = {c["name"]: c for c in json.loads(path.read_text())["static_resources"]["clusters"]}
+    for name in ("users", "oms", "audit"):
+        tls = clusters[name]["transport_socket"]["typed_config"]
+        assert tls["sni"] == DEFAULT_SERVER_NAME
+        context = tls["common_tls_context"]
+        assert context["tls_certificates"] == [
+            {
+                "certificate_chain": {"filename": str(certs.cert)},
+                "private_key": {"filename": str(certs.key)},
+            }
+        ]
+        assert context["validation_context"] == {
+            "trusted_ca": {"filename": str(certs.ca)},
+            "match_typed_subject_alt_names": [
+                {"san_type": "DNS", "matcher": {"exact": DEFAULT_SERVER_NAME}}
+            ],
+        }
+        assert context["alpn_protocols"] == ["h2"]
+        # The health checks have no transport socket of their own: they use the cluster's.
+        assert "transport_socket_match_criteria" not in clusters[name]["health_checks"][0]
+    assert "transport_socket" not in clusters["reflection"]
+    assert "transport_socket" not in clusters["gateway_self"]
 
 
 def test_without_tls_the_listener_is_plain(config: dict[str, Any]) -> None:

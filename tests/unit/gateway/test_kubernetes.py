@@ -114,15 +114,54 @@ def test_every_container_is_locked_down_and_sized() -> None:
             assert set(container["resources"][bound]) == {"cpu", "memory"}, container["name"]
 
 
+def _port(container: dict[str, Any], setting: str) -> int:
+    return int(_env(container)[setting]["value"].rpartition(":")[2])
+
+
 @pytest.mark.parametrize("service", SERVICES)
-def test_each_service_is_probed_over_grpc_health_on_the_port_it_listens_on(service: str) -> None:
+def test_each_service_is_probed_over_plaintext_health_on_its_health_port(service: str) -> None:
+    """The service port takes mutual TLS only, which the kubelet's gRPC probes do not speak."""
     (container,) = _by_kind("Deployment")[service]["spec"]["template"]["spec"]["containers"]
-    listen = _env(container)[f"MESH_{service.upper()}_LISTEN"]["value"]
-    port = int(listen.rpartition(":")[2])
+    port = _port(container, f"MESH_{service.upper()}_LISTEN")
+    health = _port(container, f"MESH_{service.upper()}_HEALTH_LISTEN")
+    assert health != port
     assert {"name": "grpc", "containerPort": port} in container["ports"]
+    assert {"name": "health", "containerPort": health} in container["ports"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["grpc"] == {"port": port}, probe
+        assert container[probe]["grpc"] == {"port": health}, probe
     assert container["command"] == [f"mesh-{service}"]
+    rules = _by_kind("NetworkPolicy")["mesh-services"]["spec"]["ingress"]
+    from_anywhere = [p["port"] for rule in rules if "from" not in rule for p in rule["ports"]]
+    assert health in from_anywhere  # the kubelet probes from the node
+    assert port not in from_anywhere
+
+
+def test_every_service_and_envoy_take_mutual_tls_from_the_mounted_secret() -> None:
+    deployments = _by_kind("Deployment")
+    envoy_config = _envoy_config()
+    clusters = {c["name"]: c for c in envoy_config["static_resources"]["clusters"]}
+    for service in SERVICES:
+        (container,) = deployments[service]["spec"]["template"]["spec"]["containers"]
+        volumes = {
+            v["name"]: v for v in deployments[service]["spec"]["template"]["spec"]["volumes"]
+        }
+        env = _env(container)
+        for setting in ("MESH_TLS_CERT_FILE", "MESH_TLS_KEY_FILE", "MESH_TLS_CA_FILE"):
+            folder, _, _ = env[setting]["value"].rpartition("/")
+            mount = _mounts(container)[folder]
+            assert volumes[mount["name"]]["secret"]["secretName"] == kubernetes.INTERNAL_TLS_SECRET
+        context = clusters[service]["transport_socket"]["typed_config"]["common_tls_context"]
+        assert (
+            context["validation_context"]["trusted_ca"]["filename"]
+            == (env["MESH_TLS_CA_FILE"]["value"])
+        )
+        assert (
+            context["tls_certificates"][0]["certificate_chain"]["filename"]
+            == (env["MESH_TLS_CERT_FILE"]["value"])
+        )
+    gateway = deployments["gateway"]["spec"]["template"]["spec"]
+    envoy_container = next(c for c in gateway["containers"] if c["name"] == "envoy")
+    assert kubernetes.INTERNAL_TLS_DIR in _mounts(envoy_container)
 
 
 def test_what_the_kubelet_probes_listens_on_the_pods_address_not_loopback() -> None:
@@ -227,11 +266,13 @@ def test_envoy_accepts_the_configuration_of_the_configmap(tmp_path: Path) -> Non
     certs = make_certificates(tmp_path)
     (tmp_path / "tls.crt").write_bytes(certs.cert.read_bytes())
     (tmp_path / "tls.key").write_bytes(certs.key.read_bytes())
+    (tmp_path / "ca.crt").write_bytes(certs.ca.read_bytes())
     configmap = _by_kind("ConfigMap")[kubernetes.ENVOY_CONFIGMAP]
     text = (
         configmap["data"][kubernetes.ENVOY_CONFIG_FILE]
         .replace(f"{kubernetes.SITE_PACKAGES}/gateway/", f"{ROOT}/gateway/")
         .replace(kubernetes.TLS_DIR, str(tmp_path))
+        .replace(kubernetes.INTERNAL_TLS_DIR, str(tmp_path))
     )
     path = tmp_path / "envoy.yaml"
     path.write_text(text)

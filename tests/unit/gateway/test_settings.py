@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from common.config import ConfigError
+from common.config import ConfigError, RuntimeSettings
+from common.tls import MutualTls
 from gateway.settings import MeshSettings
 from gateway.supervisor import port_is_free
 
@@ -33,6 +36,28 @@ def test_settings_survive_the_trip_through_the_environment(
     for key, value in settings.to_env().items():
         monkeypatch.setenv(key, value)
     assert MeshSettings.from_env() == settings
+
+
+def test_mutual_tls_survives_the_trip_to_the_children(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("cert", "key", "ca"):
+        (tmp_path / f"{name}.pem").write_text("pem")
+    settings = MeshSettings(
+        mtls=MutualTls(
+            cert_file=tmp_path / "cert.pem",
+            key_file=tmp_path / "key.pem",
+            ca_file=tmp_path / "ca.pem",
+            server_name="services.internal",
+        )
+    )
+    for key, value in settings.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert MeshSettings.from_env() == settings
+    assert RuntimeSettings.from_env("users").tls == settings.mtls
+    for key, value in MeshSettings().to_env().items():
+        monkeypatch.setenv(key, value)
+    assert MeshSettings.from_env().mtls is None
 
 
 def test_two_processes_on_one_port_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
