@@ -36,6 +36,7 @@ from oms.model import (
     prefetch,
     split_key,
 )
+from oms.objects import is_data_key, schema_part
 
 
 class ConflictKind(StrEnum):
@@ -225,7 +226,7 @@ def merge_snapshots(
     unmatched = tuple(i for i, r in enumerate(resolutions) if (r.key, r.path) not in used)
     if unmatched or conflicts or not changes:
         return MergedSnapshots(changes, tuple(conflicts), unmatched=unmatched)
-    violations = check_changes(Overlay(ours, changes), changes, before=ours)
+    violations = check_changes(Overlay(ours, changes), schema_part(changes), before=ours)
     return MergedSnapshots(changes, (), {k: tuple(v) for k, v in violations.items()})
 
 
@@ -243,7 +244,7 @@ class _Merger:
         self, base: Resource | None, ours: Resource | None, theirs: Resource | None
     ) -> Any:
         merged = self.record("", base, ours, theirs)
-        if self.used and isinstance(merged, dict):
+        if self.used and isinstance(merged, dict) and not is_data_key(self.key):
             # A supplied value may leave fields out (absent): they take their defaults.
             merged = normalize(self.key.partition("/")[0], merged)
         return merged

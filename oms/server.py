@@ -13,17 +13,20 @@ from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import TokenSource, connect_users
 from oms import convert
+from oms.data import ObjectService
 from oms.history import HistoryService
 from oms.proposals import ProposalService
 from oms.service import OntologyService
 from oms.servicers import (
     BRANCH_SERVICE,
     DOMAIN,
+    OBJECT_SERVICE,
     POLICIES,
     PROPOSAL_SERVICE,
     SCHEMA_SERVICE,
     TAG_SERVICE,
     BranchServicer,
+    ObjectServicer,
     ProposalServicer,
     ResourceMessages,
     SchemaServicer,
@@ -33,6 +36,7 @@ from oms.settings import Settings
 from oms.sql_store import SqlStore, outbox
 from oms.v1 import (
     branch_service_pb2_grpc,
+    object_service_pb2_grpc,
     proposal_service_pb2_grpc,
     schema_service_pb2_grpc,
     tag_service_pb2_grpc,
@@ -61,6 +65,7 @@ def build_server(
     branches = BranchServicer(service, history, blocking)
     tags = TagServicer(service, history, blocking)
     proposals = ProposalServicer(ProposalService(service, store), blocking)
+    objects = ObjectServicer(ObjectService(service), blocking)
     server = create_server(
         settings.listen,
         domain=DOMAIN,
@@ -80,6 +85,11 @@ def build_server(
             ),
             ServiceRegistration(
                 TAG_SERVICE, tag_service_pb2_grpc.add_TagServiceServicer_to_server, tags
+            ),
+            ServiceRegistration(
+                OBJECT_SERVICE,
+                object_service_pb2_grpc.add_ObjectServiceServicer_to_server,
+                objects,
             ),
         ],
         policies=POLICIES,

@@ -33,6 +33,7 @@ from oms.compat import (
 from oms.diff import ResourceChange, diff_snapshots
 from oms.merge import MergedSnapshots, Resolution, check_resolutions, merge_snapshots
 from oms.model import FIELDS, SINGULAR, Overlay, Resource, normalize, resource_key, split_key
+from oms.objects import DataChange, check_data, data_event, is_data_key
 from oms.refs import Refs
 from oms.rules import BranchRules, Review, approvers, check_approvals, second_admins
 from oms.store import (
@@ -176,7 +177,7 @@ class OntologyService:
 
     # -- reading resources ----------------------------------------------------------------
 
-    def _at(self, branch: str, revision: str) -> Snapshot:
+    def snapshot_at(self, branch: str, revision: str) -> Snapshot:
         """The snapshot at ``revision`` when given, else at the head of ``branch``."""
         if revision:
             return self.store.snapshot(self.refs.resolve(revision, field="revision").id)
@@ -195,7 +196,7 @@ class OntologyService:
         return Stored(collection, snapshot[key], etag)
 
     def get(self, branch: str, collection: str, api_name: str, revision: str = "") -> Stored:
-        return self._stored(self._at(branch, revision), resource_key(collection, api_name))
+        return self._stored(self.snapshot_at(branch, revision), resource_key(collection, api_name))
 
     def list_resources(
         self, branch: str, collection: str, *, revision: str, page_size: int, page_token: str
@@ -208,7 +209,7 @@ class OntologyService:
             snapshot = self.store.snapshot(self.store.commit(str(state.get("commit"))).id)
             after = str(state.get("after", ""))
         else:
-            snapshot = self._at(branch, revision)
+            snapshot = self.snapshot_at(branch, revision)
         prefix = collection + "/"
         keys = list(snapshot)
         start = bisect_right(keys, max(after, prefix))
@@ -311,7 +312,7 @@ class OntologyService:
             raise errors.FailedPrecondition(
                 f"{key} is still referenced", reason="RESOURCE_IN_USE", violations=violations
             )
-        return self._commit(
+        return self.commit_onto(
             principal, head, snapshot, {key: None}, message or f"Delete {key}", Force()
         )
 
@@ -393,7 +394,7 @@ class OntologyService:
                 )
         if violations:
             raise errors.invalid(violations)
-        return self._commit(principal, head, snapshot, changes, message, force)
+        return self.commit_onto(principal, head, snapshot, changes, message, force)
 
     def _write_one(
         self,
@@ -409,10 +410,10 @@ class OntologyService:
         violations = check_resource(collection, resource, snapshot)
         if violations:
             raise errors.invalid(violations)
-        commit = self._commit(principal, head, snapshot, {key: resource}, message, Force())
+        commit = self.commit_onto(principal, head, snapshot, {key: resource}, message, Force())
         return Stored(collection, resource, resource_etag(resource), commit.id)
 
-    def _commit(
+    def commit_onto(
         self,
         principal: Principal,
         branch: BranchRecord,
@@ -441,10 +442,16 @@ class OntologyService:
                 self.store.record_events([_commit_refused(principal, branch, changes, refusal)])
                 raise
         forcing = {"forced": True, "force_reason": force.reason} if forced else {}
+        snapshot.prefetch(k for k in changes if is_data_key(k))
+        data_before = {k: snapshot.get(k) for k in changes if is_data_key(k)}
 
         def events(commit: CommitRecord) -> list[OutboxEvent]:
             out = []
             for key, resource in sorted(changes.items()):
+                if key in data_before:
+                    where = DataChange(principal.username, branch.name, commit.id, forcing)
+                    out.append(data_event(where, key, data_before[key], resource))
+                    continue
                 kind = (
                     "deleted" if resource is None else "updated" if key in snapshot else "created"
                 )
@@ -778,6 +785,7 @@ class OntologyService:
             if not result.clean:
                 result.refuse(what, metadata)
             changes = result.changes
+            refuse_invalid_data(ours, changes, what, metadata)
         mode = rules.compatibility_mode
         findings = check_compatibility(ours, Overlay(ours, changes), mode, changes)
         forced = (
@@ -880,6 +888,24 @@ class OntologyService:
             ]
         )
         return Validation(passed, checked_mode, base, head, findings)
+
+
+def refuse_invalid_data(
+    ours: Snapshot, changes: Mapping[str, Resource | None], what: str, metadata: Mapping[str, str]
+) -> None:
+    """Refuse a merge whose data would break the merged schema, cardinality or uniqueness.
+
+    Each side's data was valid on its own; their union may not be (two links where one is
+    allowed, a value made unique twice, a link to an object the other side deleted).
+    """
+    violations = check_data(Overlay(ours, changes), changes, ours, where={})
+    if violations:
+        raise errors.FailedPrecondition(
+            f"{what} gives invalid data",
+            reason="MERGE_INVALID",
+            metadata=metadata,
+            violations=violations,
+        )
 
 
 def ref_name_violations(name: str) -> list[FieldViolation]:
