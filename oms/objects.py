@@ -85,6 +85,13 @@ def schema_part(changes: Mapping[str, Resource | None]) -> dict[str, Resource | 
     return {k: v for k, v in changes.items() if not is_data_key(k)}
 
 
+def is_well_formed(key: str) -> bool:
+    """Whether a data key has its parts: ``objects/<Type>/<pk>``, ``links/<type>/<from>/<to>``."""
+    parts = key.split("/")
+    size = {OBJECTS: 3, LINKS: 4}.get(parts[0])
+    return len(parts) == size and all(parts)
+
+
 def parse_object_key(key: str) -> tuple[str, str]:
     """``objects/Employee/e%2F1`` -> ``("Employee", "e/1")``."""
     _, object_type, pk = key.split("/", 2)

@@ -32,8 +32,28 @@ from oms.compat import (
 )
 from oms.diff import ResourceChange, diff_snapshots
 from oms.merge import MergedSnapshots, Resolution, check_resolutions, merge_snapshots
-from oms.model import FIELDS, SINGULAR, Overlay, Resource, normalize, resource_key, split_key
-from oms.objects import DataChange, check_data, data_event, is_data_key
+from oms.model import (
+    FIELDS,
+    OBJECT_TYPES,
+    SINGULAR,
+    Ontology,
+    Overlay,
+    Resource,
+    normalize,
+    resource_key,
+    split_key,
+)
+from oms.objects import (
+    DataChange,
+    check_data,
+    check_object,
+    data_event,
+    is_data_key,
+    is_well_formed,
+    object_key,
+    pk_text,
+    schema_part,
+)
 from oms.refs import Refs
 from oms.rules import BranchRules, Review, approvers, check_approvals, second_admins
 from oms.store import (
@@ -94,12 +114,16 @@ class Stored:
 class Edit:
     """One change of a batch commit: ``resource`` to upsert, or ``None`` to delete ``key``.
 
-    An empty ``key`` stands for a change that named neither, reported with the others.
+    An empty ``key`` stands for a change that named neither, reported with the others. Keys
+    of objects and links (``oms.objects``) put data in the same commit.
     """
 
     key: str
     resource: Resource | None
     etag: str = ""
+    object_type: str | None = None
+    """For an object upsert, its type: the key follows from the type's primary key, which
+    the batch itself may define."""
 
 
 @dataclass(frozen=True)
@@ -339,7 +363,19 @@ class OntologyService:
         changes: dict[str, Resource | None] = {}
         position: dict[str, int] = {}
         violations: list[FieldViolation] = []
+        objects: list[tuple[int, Edit]] = []
+        if any(
+            e.object_type is not None or is_data_key(e.key) for e in edits
+        ) and not principal.has(Permission.OBJECT_WRITE):
+            raise errors.PermissionDenied(
+                "changing objects needs object:write",
+                reason="MISSING_PERMISSION",
+                metadata={"permission": Permission.OBJECT_WRITE.value},
+            )
         for i, edit in enumerate(edits):
+            if edit.object_type is not None:
+                objects.append((i, edit))  # keyed once the batch's schema is known
+                continue
             if not edit.key:
                 violations.append(
                     FieldViolation(f"changes[{i}]", "set upsert (with a resource) or delete")
@@ -347,7 +383,10 @@ class OntologyService:
                 continue
             collection = edit.key.partition("/")[0]
             try:
-                split_key(edit.key)
+                if not is_data_key(edit.key):
+                    split_key(edit.key)
+                elif not is_well_formed(edit.key):
+                    raise errors.InvalidArgument("not a data key")
             except errors.InvalidArgument:
                 if edit.resource is not None and collection in FIELDS:
                     # An upsert without a usable api_name: report it with its other problems.
@@ -363,25 +402,24 @@ class OntologyService:
                         )
                     )
                 continue
-            if edit.key in changes:
-                violations.append(
-                    FieldViolation(f"changes[{i}]", f"{edit.key} is changed twice", "DUPLICATE")
-                )
-            current = snapshot.etag(edit.key)
-            if edit.etag:
-                _check_etag(edit.key, edit.etag, current or "")
-            if edit.resource is None and current is None:
-                violations.append(
-                    FieldViolation(
-                        f"changes[{i}].delete", f"{edit.key} does not exist", "NOT_FOUND"
-                    )
-                )
-            changes[edit.key] = (
-                None if edit.resource is None else normalize(collection, edit.resource)
-            )
-            position[edit.key] = i
+            resource = edit.resource
+            if resource is not None and not is_data_key(edit.key):
+                resource = normalize(collection, resource)
+            violations.extend(_place(changes, position, snapshot, i, edit, resource))
+        data_paths = {
+            k: f"changes[{i}].{'delete' if changes[k] is None else 'link'}"
+            for k, i in position.items()
+            if is_data_key(k)
+        }
+        for i, edit in objects:
+            found, key, stored = _keyed_object(Overlay(snapshot, changes), i, edit)
+            violations.extend(found)
+            if key:
+                violations.extend(_place(changes, position, snapshot, i, edit, stored, key))
+                data_paths[key] = f"changes[{i}].object"
         after = Overlay(snapshot, changes)
-        for key, found in check_changes(after, changes, before=snapshot).items():
+        violations.extend(check_data(after, changes, snapshot, where=data_paths))
+        for key, found in check_changes(after, schema_part(changes), before=snapshot).items():
             if key in position:
                 where = f"changes[{position[key]}].upsert"
                 violations.extend(
@@ -888,6 +926,57 @@ class OntologyService:
             ]
         )
         return Validation(passed, checked_mode, base, head, findings)
+
+
+def _place(
+    changes: dict[str, Resource | None],
+    position: dict[str, int],
+    snapshot: Snapshot,
+    i: int,
+    edit: Edit,
+    resource: Resource | None,
+    key: str = "",
+) -> list[FieldViolation]:
+    """Put change ``i`` of a batch under its key.
+
+    A key changed twice or a delete of nothing is a violation, a stale etag an abort.
+    """
+    key = key or edit.key
+    out: list[FieldViolation] = []
+    if key in changes:
+        out.append(FieldViolation(f"changes[{i}]", f"{key} is changed twice", "DUPLICATE"))
+    current = snapshot.etag(key)
+    if edit.etag:
+        _check_etag(key, edit.etag, current or "")
+    if resource is None and current is None:
+        out.append(FieldViolation(f"changes[{i}].delete", f"{key} does not exist", "NOT_FOUND"))
+    changes[key] = resource
+    position[key] = i
+    return out
+
+
+def _keyed_object(
+    schema: Ontology, i: int, edit: Edit
+) -> tuple[list[FieldViolation], str, Resource]:
+    """An object upsert of a batch: its key under its type's primary key and its stored form.
+
+    Without a usable primary key there is no key, and the object's own violations say why.
+    """
+    object_type = edit.object_type or ""
+    definition = schema.get(resource_key(OBJECT_TYPES, object_type))
+    values = edit.resource or {}
+    if definition is None:
+        missing = FieldViolation(
+            f"changes[{i}].object.object_type",
+            f"no object type {quoted(object_type)} on this branch",
+            "UNKNOWN_TYPE",
+        )
+        return [missing], "", dict(values)
+    found, stored = check_object(definition, values, path=f"changes[{i}].object.properties")
+    pk = stored.get(str(definition.get("primary_key", "")))
+    if not isinstance(pk, str | int):
+        return found, "", stored
+    return [], object_key(object_type, pk_text(pk)), stored
 
 
 def refuse_invalid_data(

@@ -26,6 +26,7 @@ from oms.convert import COLLECTION_OF_FIELD, Kind, L, M
 from oms.data import ObjectService
 from oms.history import HistoryService
 from oms.model import resource_key
+from oms.objects import link_key
 from oms.proposals import ProposalService, ProposalView
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
 from oms.store import BranchRecord, CommitRecord, TagRecord
@@ -105,6 +106,14 @@ def _edit(change: schema_service_pb2.Change) -> Edit:
     which = change.WhichOneof("change")
     if which == "delete":
         return Edit(change.delete, None, change.etag)
+    if which == "object":
+        values = convert.values_to_domain(change.object.properties)
+        return Edit("", values, change.etag, object_type=change.object.object_type)
+    if which == "link":
+        link = change.link
+        key = link_key(link.link_type, link.from_primary_key, link.to_primary_key)
+        ends = {"from": link.from_primary_key, "to": link.to_primary_key}
+        return Edit(key, ends, change.etag)
     kind_field = change.upsert.WhichOneof("kind") if which == "upsert" else None
     if kind_field is None:
         return Edit("", None, change.etag)

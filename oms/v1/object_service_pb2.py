@@ -29,19 +29,15 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1boms/v1/object_service.proto\x12\x06oms.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x81\x01\n\x0eOntologyObject\x12\x19\n\x0bobject_type\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0bprimary_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12+\n\nproperties\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\"]\n\x04Link\x12\x17\n\tlink_type\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1e\n\x10\x66rom_primary_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0eto_primary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"p\n\x10GetObjectRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bprimary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08revision\x18\x04 \x01(\t\"\xa0\x01\n\x12ListObjectsRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08revision\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x10\n\x08order_by\x18\x05 \x01(\t\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"W\n\x13ListObjectsResponse\x12\'\n\x07objects\x18\x01 \x03(\x0b\x32\x16.oms.v1.OntologyObject\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x85\x01\n\x13\x43reateObjectRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\x06object\x18\x03 \x01(\x0b\x32\x16.oms.v1.OntologyObjectB\x04\xe2\x41\x01\x02\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xd1\x01\n\x13UpdateObjectRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bprimary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\x06object\x18\x04 \x01(\x0b\x32\x16.oms.v1.OntologyObjectB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0f\n\x07message\x18\x06 \x01(\t\"\x96\x01\n\x13\x44\x65leteObjectRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bprimary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\x12\x14\n\x0c\x64\x65lete_links\x18\x05 \x01(\x08\x12\x0f\n\x07message\x18\x06 \x01(\t\"\xb8\x01\n\x18ListLinkedObjectsRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bprimary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tlink_type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08revision\x18\x05 \x01(\t\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"u\n\x11\x43reateLinkRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tlink_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12 \n\x04link\x18\x03 \x01(\x0b\x32\x0c.oms.v1.LinkB\x04\xe2\x41\x01\x02\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x91\x01\n\x11\x44\x65leteLinkRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tlink_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1e\n\x10\x66rom_primary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0eto_primary_key\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07message\x18\x05 \x01(\t2\xb1\x08\n\rObjectService\x12{\n\tGetObject\x12\x18.oms.v1.GetObjectRequest\x1a\x16.oms.v1.OntologyObject\"<\x82\xd3\xe4\x93\x02\x36\x12\x34/api/v1/objects/{branch}/{object_type}/{primary_key}\x12v\n\x0bListObjects\x12\x1a.oms.v1.ListObjectsRequest\x1a\x1b.oms.v1.ListObjectsResponse\".\x82\xd3\xe4\x93\x02(\x12&/api/v1/objects/{branch}/{object_type}\x12{\n\x0c\x43reateObject\x12\x1b.oms.v1.CreateObjectRequest\x1a\x16.oms.v1.OntologyObject\"6\x82\xd3\xe4\x93\x02\x30\"&/api/v1/objects/{branch}/{object_type}:\x06object\x12\x89\x01\n\x0cUpdateObject\x12\x1b.oms.v1.UpdateObjectRequest\x1a\x16.oms.v1.OntologyObject\"D\x82\xd3\xe4\x93\x02>24/api/v1/objects/{branch}/{object_type}/{primary_key}:\x06object\x12\x81\x01\n\x0c\x44\x65leteObject\x12\x1b.oms.v1.DeleteObjectRequest\x1a\x16.google.protobuf.Empty\"<\x82\xd3\xe4\x93\x02\x36*4/api/v1/objects/{branch}/{object_type}/{primary_key}\x12\xa2\x01\n\x11ListLinkedObjects\x12 .oms.v1.ListLinkedObjectsRequest\x1a\x1b.oms.v1.ListObjectsResponse\"N\x82\xd3\xe4\x93\x02H\x12\x46/api/v1/objects/{branch}/{object_type}/{primary_key}/links/{link_type}\x12g\n\nCreateLink\x12\x19.oms.v1.CreateLinkRequest\x1a\x0c.oms.v1.Link\"0\x82\xd3\xe4\x93\x02*\"\"/api/v1/links/{branch}/{link_type}:\x04link\x12\x8f\x01\n\nDeleteLink\x12\x19.oms.v1.DeleteLinkRequest\x1a\x16.google.protobuf.Empty\"N\x82\xd3\xe4\x93\x02H*F/api/v1/links/{branch}/{link_type}/{from_primary_key}/{to_primary_key}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1boms/v1/object_service.proto\x12\x06oms.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\"{\n\x0eOntologyObject\x12\x13\n\x0bobject_type\x18\x01 \x01(\t\x12\x19\n\x0bprimary_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12+\n\nproperties\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\"W\n\x04Link\x12\x11\n\tlink_type\x18\x01 \x01(\t\x12\x1e\n\x10\x66rom_primary_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0eto_primary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"p\n\x10GetObjectRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bprimary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08revision\x18\x04 \x01(\t\"\xa0\x01\n\x12ListObjectsRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08revision\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x10\n\x08order_by\x18\x05 \x01(\t\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"W\n\x13ListObjectsResponse\x12\'\n\x07objects\x18\x01 \x03(\x0b\x32\x16.oms.v1.OntologyObject\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x85\x01\n\x13\x43reateObjectRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\x06object\x18\x03 \x01(\x0b\x32\x16.oms.v1.OntologyObjectB\x04\xe2\x41\x01\x02\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xd1\x01\n\x13UpdateObjectRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bprimary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12,\n\x06object\x18\x04 \x01(\x0b\x32\x16.oms.v1.OntologyObjectB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0f\n\x07message\x18\x06 \x01(\t\"\x96\x01\n\x13\x44\x65leteObjectRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bprimary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\x12\x14\n\x0c\x64\x65lete_links\x18\x05 \x01(\x08\x12\x0f\n\x07message\x18\x06 \x01(\t\"\xb8\x01\n\x18ListLinkedObjectsRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bobject_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bprimary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tlink_type\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08revision\x18\x05 \x01(\t\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"u\n\x11\x43reateLinkRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tlink_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12 \n\x04link\x18\x03 \x01(\x0b\x32\x0c.oms.v1.LinkB\x04\xe2\x41\x01\x02\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x91\x01\n\x11\x44\x65leteLinkRequest\x12\x14\n\x06\x62ranch\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tlink_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1e\n\x10\x66rom_primary_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x0eto_primary_key\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07message\x18\x05 \x01(\t2\xb1\x08\n\rObjectService\x12{\n\tGetObject\x12\x18.oms.v1.GetObjectRequest\x1a\x16.oms.v1.OntologyObject\"<\x82\xd3\xe4\x93\x02\x36\x12\x34/api/v1/objects/{branch}/{object_type}/{primary_key}\x12v\n\x0bListObjects\x12\x1a.oms.v1.ListObjectsRequest\x1a\x1b.oms.v1.ListObjectsResponse\".\x82\xd3\xe4\x93\x02(\x12&/api/v1/objects/{branch}/{object_type}\x12{\n\x0c\x43reateObject\x12\x1b.oms.v1.CreateObjectRequest\x1a\x16.oms.v1.OntologyObject\"6\x82\xd3\xe4\x93\x02\x30\"&/api/v1/objects/{branch}/{object_type}:\x06object\x12\x89\x01\n\x0cUpdateObject\x12\x1b.oms.v1.UpdateObjectRequest\x1a\x16.oms.v1.OntologyObject\"D\x82\xd3\xe4\x93\x02>24/api/v1/objects/{branch}/{object_type}/{primary_key}:\x06object\x12\x81\x01\n\x0c\x44\x65leteObject\x12\x1b.oms.v1.DeleteObjectRequest\x1a\x16.google.protobuf.Empty\"<\x82\xd3\xe4\x93\x02\x36*4/api/v1/objects/{branch}/{object_type}/{primary_key}\x12\xa2\x01\n\x11ListLinkedObjects\x12 .oms.v1.ListLinkedObjectsRequest\x1a\x1b.oms.v1.ListObjectsResponse\"N\x82\xd3\xe4\x93\x02H\x12\x46/api/v1/objects/{branch}/{object_type}/{primary_key}/links/{link_type}\x12g\n\nCreateLink\x12\x19.oms.v1.CreateLinkRequest\x1a\x0c.oms.v1.Link\"0\x82\xd3\xe4\x93\x02*\"\"/api/v1/links/{branch}/{link_type}:\x04link\x12\x8f\x01\n\nDeleteLink\x12\x19.oms.v1.DeleteLinkRequest\x1a\x16.google.protobuf.Empty\"N\x82\xd3\xe4\x93\x02H*F/api/v1/links/{branch}/{link_type}/{from_primary_key}/{to_primary_key}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'oms.v1.object_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ONTOLOGYOBJECT'].fields_by_name['object_type']._loaded_options = None
-  _globals['_ONTOLOGYOBJECT'].fields_by_name['object_type']._serialized_options = b'\342A\001\003'
   _globals['_ONTOLOGYOBJECT'].fields_by_name['primary_key']._loaded_options = None
   _globals['_ONTOLOGYOBJECT'].fields_by_name['primary_key']._serialized_options = b'\342A\001\003'
-  _globals['_LINK'].fields_by_name['link_type']._loaded_options = None
-  _globals['_LINK'].fields_by_name['link_type']._serialized_options = b'\342A\001\003'
   _globals['_LINK'].fields_by_name['from_primary_key']._loaded_options = None
   _globals['_LINK'].fields_by_name['from_primary_key']._serialized_options = b'\342A\001\002'
   _globals['_LINK'].fields_by_name['to_primary_key']._loaded_options = None
@@ -114,28 +110,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OBJECTSERVICE'].methods_by_name['CreateLink']._serialized_options = b'\202\323\344\223\002*\"\"/api/v1/links/{branch}/{link_type}:\004link'
   _globals['_OBJECTSERVICE'].methods_by_name['DeleteLink']._loaded_options = None
   _globals['_OBJECTSERVICE'].methods_by_name['DeleteLink']._serialized_options = b'\202\323\344\223\002H*F/api/v1/links/{branch}/{link_type}/{from_primary_key}/{to_primary_key}'
-  _globals['_ONTOLOGYOBJECT']._serialized_start=196
-  _globals['_ONTOLOGYOBJECT']._serialized_end=325
-  _globals['_LINK']._serialized_start=327
-  _globals['_LINK']._serialized_end=420
-  _globals['_GETOBJECTREQUEST']._serialized_start=422
-  _globals['_GETOBJECTREQUEST']._serialized_end=534
-  _globals['_LISTOBJECTSREQUEST']._serialized_start=537
-  _globals['_LISTOBJECTSREQUEST']._serialized_end=697
-  _globals['_LISTOBJECTSRESPONSE']._serialized_start=699
-  _globals['_LISTOBJECTSRESPONSE']._serialized_end=786
-  _globals['_CREATEOBJECTREQUEST']._serialized_start=789
-  _globals['_CREATEOBJECTREQUEST']._serialized_end=922
-  _globals['_UPDATEOBJECTREQUEST']._serialized_start=925
-  _globals['_UPDATEOBJECTREQUEST']._serialized_end=1134
-  _globals['_DELETEOBJECTREQUEST']._serialized_start=1137
-  _globals['_DELETEOBJECTREQUEST']._serialized_end=1287
-  _globals['_LISTLINKEDOBJECTSREQUEST']._serialized_start=1290
-  _globals['_LISTLINKEDOBJECTSREQUEST']._serialized_end=1474
-  _globals['_CREATELINKREQUEST']._serialized_start=1476
-  _globals['_CREATELINKREQUEST']._serialized_end=1593
-  _globals['_DELETELINKREQUEST']._serialized_start=1596
-  _globals['_DELETELINKREQUEST']._serialized_end=1741
-  _globals['_OBJECTSERVICE']._serialized_start=1744
-  _globals['_OBJECTSERVICE']._serialized_end=2817
+  _globals['_ONTOLOGYOBJECT']._serialized_start=195
+  _globals['_ONTOLOGYOBJECT']._serialized_end=318
+  _globals['_LINK']._serialized_start=320
+  _globals['_LINK']._serialized_end=407
+  _globals['_GETOBJECTREQUEST']._serialized_start=409
+  _globals['_GETOBJECTREQUEST']._serialized_end=521
+  _globals['_LISTOBJECTSREQUEST']._serialized_start=524
+  _globals['_LISTOBJECTSREQUEST']._serialized_end=684
+  _globals['_LISTOBJECTSRESPONSE']._serialized_start=686
+  _globals['_LISTOBJECTSRESPONSE']._serialized_end=773
+  _globals['_CREATEOBJECTREQUEST']._serialized_start=776
+  _globals['_CREATEOBJECTREQUEST']._serialized_end=909
+  _globals['_UPDATEOBJECTREQUEST']._serialized_start=912
+  _globals['_UPDATEOBJECTREQUEST']._serialized_end=1121
+  _globals['_DELETEOBJECTREQUEST']._serialized_start=1124
+  _globals['_DELETEOBJECTREQUEST']._serialized_end=1274
+  _globals['_LISTLINKEDOBJECTSREQUEST']._serialized_start=1277
+  _globals['_LISTLINKEDOBJECTSREQUEST']._serialized_end=1461
+  _globals['_CREATELINKREQUEST']._serialized_start=1463
+  _globals['_CREATELINKREQUEST']._serialized_end=1580
+  _globals['_DELETELINKREQUEST']._serialized_start=1583
+  _globals['_DELETELINKREQUEST']._serialized_end=1728
+  _globals['_OBJECTSERVICE']._serialized_start=1731
+  _globals['_OBJECTSERVICE']._serialized_end=2804
 # @@protoc_insertion_point(module_scope)

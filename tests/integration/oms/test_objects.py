@@ -5,6 +5,7 @@ Every data rule and cardinality, lists, reads by revision, merges and what a com
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -528,3 +529,76 @@ def test_object_writes_emit_their_events(objects, store) -> None:
         "from": "e1",
         "to": "o1",
     }
+
+
+def _batch(service: OntologyService, *edits: Edit, branch: str = BRANCH):
+    return service.commit_changes(
+        ADMIN, branch, list(edits), message="batch", expected_head="", force=Force()
+    )
+
+
+def test_a_batch_changes_schema_and_data_in_one_commit(service, objects, store) -> None:
+    team = object_type("Team", prop("size", "integer"))
+    member = link_type("memberOf", "Employee", "Team", "MANY_TO_ONE")
+    commit = _batch(
+        service,
+        Edit("objectTypes/Team", team),
+        Edit("", {"id": "t1", "size": 3}, object_type="Team"),
+        Edit("", {"id": "e1", "name": "Ann"}, object_type="Employee"),
+        Edit("links/memberOf/e1/t1", {"from": "e1", "to": "t1"}),
+        Edit("linkTypes/memberOf", member),
+    )
+    assert [k for k, _ in store.changes_in(commit.id, limit=10)[0]] == [
+        "linkTypes/memberOf",
+        "links/memberOf/e1/t1",
+        "objectTypes/Team",
+        "objects/Employee/e1",
+        "objects/Team/t1",
+    ]
+    assert objects.get(BRANCH, "Team", "t1", revision=commit.id).values == {"id": "t1", "size": 3}
+
+
+def test_a_batch_reports_every_data_violation_by_change(service, objects) -> None:
+    _employee(objects, "e1")
+    head = service.store.branch(BRANCH).head
+    reason, violations = _refused(
+        _batch,
+        service,
+        Edit("", {"id": "e2", "level": "x"}, object_type="Employee"),
+        Edit("", {"id": "g1"}, object_type="Ghost"),
+        Edit("links/worksIn/e1/o9", {"from": "e1", "to": "o9"}),
+        Edit("objects/Employee/e7", None),
+        Edit("objects/Employee", None),
+    )
+    assert reason == "INVALID_ARGUMENT"
+    assert sorted(violations) == [
+        ("changes[0].object.properties.level", "INVALID_TYPE"),
+        ("changes[0].object.properties.name", "REQUIRED"),
+        ("changes[1].object.object_type", "UNKNOWN_TYPE"),
+        ("changes[2].link.to_primary_key", "OBJECT_NOT_FOUND"),
+        ("changes[3].delete", "NOT_FOUND"),
+        ("changes[4]", "INVALID_VALUE"),
+    ]
+    assert service.store.branch(BRANCH).head == head
+
+
+def test_a_batch_deleting_a_linked_object_must_delete_its_links(two_of_each, service) -> None:
+    _link(two_of_each, "worksIn", "e1", "o1")
+    assert _refused(_batch, service, Edit("objects/Office/o1", None)) == (
+        "INVALID_ARGUMENT",
+        [("changes[0].delete", "OBJECT_LINKED")],
+    )
+    _batch(service, Edit("objects/Office/o1", None), Edit("links/worksIn/e1/o1", None))
+
+
+def test_a_batch_with_objects_needs_object_write(service) -> None:
+    schema_only = dataclasses.replace(ADMIN, permissions=frozenset({"schema:write"}))
+    with pytest.raises(errors.PermissionDenied):
+        service.commit_changes(
+            schema_only,
+            BRANCH,
+            [Edit("", {"id": "e1", "name": "Ann"}, object_type="Employee")],
+            message="m",
+            expected_head="",
+            force=Force(),
+        )
