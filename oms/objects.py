@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, unquote
 
 from common.errors import FieldViolation, quoted
@@ -109,6 +109,7 @@ def pk_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+@runtime_checkable
 class DataView(Protocol):
     """What checks need to read of the data of a snapshot without reading all of it."""
 

@@ -823,7 +823,6 @@ class OntologyService:
             if not result.clean:
                 result.refuse(what, metadata)
             changes = result.changes
-            refuse_invalid_data(ours, changes, what, metadata)
         mode = rules.compatibility_mode
         findings = check_compatibility(ours, Overlay(ours, changes), mode, changes)
         forced = (
@@ -977,24 +976,6 @@ def _keyed_object(
     if not isinstance(pk, str | int):
         return found, "", stored
     return [], object_key(object_type, pk_text(pk)), stored
-
-
-def refuse_invalid_data(
-    ours: Snapshot, changes: Mapping[str, Resource | None], what: str, metadata: Mapping[str, str]
-) -> None:
-    """Refuse a merge whose data would break the merged schema, cardinality or uniqueness.
-
-    Each side's data was valid on its own; their union may not be (two links where one is
-    allowed, a value made unique twice, a link to an object the other side deleted).
-    """
-    violations = check_data(Overlay(ours, changes), changes, ours, where={})
-    if violations:
-        raise errors.FailedPrecondition(
-            f"{what} gives invalid data",
-            reason="MERGE_INVALID",
-            metadata=metadata,
-            violations=violations,
-        )
 
 
 def ref_name_violations(name: str) -> list[FieldViolation]:
