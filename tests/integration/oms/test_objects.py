@@ -430,6 +430,11 @@ def test_a_branch_shares_its_objects_and_diverges_by_its_changes(objects, servic
         "objects/Employee/e1"
     }
     assert "level" not in objects.get(BRANCH, "Employee", "e1").values
+    (change,) = service.diff(BRANCH, "other", page_size=10, page_token="").changes
+    assert (change.key, [(f.path, f.old, f.new) for f in change.fields]) == (
+        "objects/Employee/e1",
+        [("level", None, 5)],
+    )
 
 
 def _merge(service: OntologyService, source: str, target: str, **kwargs: Any):
