@@ -8,6 +8,7 @@ committed onto.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from common.auth import Principal
 from common.errors import FieldViolation, quoted
 from oms.model import LINK_TYPES, OBJECT_TYPES, Overlay, Resource, by_name, resource_key
 from oms.objects import (
+    Condition,
     check_data,
     check_object,
     link_key,
@@ -24,6 +26,7 @@ from oms.objects import (
     matches,
     object_key,
     parse_filter,
+    parse_object_key,
     parse_order,
     pk_text,
     sort_value,
@@ -52,6 +55,10 @@ class StoredLink:
     from_pk: str
     to_pk: str
     commit: str = ""
+
+
+SCAN_CHUNK = 512
+"""Objects a filtered page reads at once while it fills."""
 
 
 class ObjectService:
@@ -114,8 +121,9 @@ class ObjectService:
     ) -> pages.Page[StoredObject]:
         """A page of one type's objects, filtered, in ``order_by`` order (else by primary key).
 
-        Without a filter or an order, a page reads only its own objects; otherwise every
-        object of the type is read once per page (one bucket read each, cached).
+        In key order a page reads objects from where the last one stopped until it is full
+        (only its own without a filter); with ``order_by`` every object of the type is read
+        once per page (blobs cached).
         """
         size = clamp_page_size(page_size)
         query = {"objects": object_type, "filter": filter_text, "order_by": order_by}
@@ -126,14 +134,17 @@ class ObjectService:
         if violations or order_violations:
             raise errors.invalid([*violations, *order_violations])
         pks = snapshot.object_keys(object_type)
-        if not conditions and not order:
+        props = by_name(definition.get("properties"))
+        if not order:
             after = str(state.get("after", ""))
-            start = next((i for i, pk in enumerate(pks) if pk > after), len(pks)) if after else 0
-            chosen = pks[start : start + size + 1]
+            start = bisect_right(pks, after) if after else 0
+            if not conditions:
+                chosen = pks[start : start + size + 1]
+            else:
+                chosen = self._scan(snapshot, object_type, pks[start:], props, conditions, size + 1)
             return self._page(snapshot, object_type, chosen, size, query, lambda pk: {"after": pk})
         keys = [object_key(object_type, pk) for pk in pks]
         snapshot.prefetch(keys)
-        props = by_name(definition.get("properties"))
         kept = [
             pk
             for pk, key in zip(pks, keys, strict=True)
@@ -154,6 +165,27 @@ class ObjectService:
         return self._page(
             snapshot, object_type, chosen, size, query, lambda pk: {"offset": offset + size}
         )
+
+    @staticmethod
+    def _scan(
+        snapshot: Snapshot,
+        object_type: str,
+        pks: Sequence[str],
+        props: Mapping[str, dict[str, Any]],
+        conditions: Sequence[Condition],
+        wanted: int,
+    ) -> list[str]:
+        """The first ``wanted`` of ``pks`` whose objects match, read a chunk at a time."""
+        found: list[str] = []
+        for start in range(0, len(pks), SCAN_CHUNK):
+            chunk = [object_key(object_type, pk) for pk in pks[start : start + SCAN_CHUNK]]
+            snapshot.prefetch(chunk)
+            for key in chunk:
+                if matches(props, snapshot[key], conditions):
+                    found.append(parse_object_key(key)[1])
+                    if len(found) == wanted:
+                        return found
+        return found
 
     def _page(
         self,

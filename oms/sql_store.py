@@ -27,6 +27,7 @@ from common.lru import LruCache
 from common.outbox import (
     OutboxEvent,
     append,
+    append_all,
     outbox_table,
     outbox_times_in_nanoseconds,
     outbox_traceparent,
@@ -834,8 +835,7 @@ class SqlStore:
                     [{"commit_id": record.id, "key": k, "change": c} for k, c in changes],
                 )
             self._swap_head(conn, branch, expected_head, record.id)
-            for event in events(record):
-                append(conn, outbox, event)
+            append_all(conn, outbox, events(record))
         for blob_hash, (_, value) in written.items():
             self._blobs.put(blob_hash, value)
         self._commits.put(record.id, record)
