@@ -23,7 +23,7 @@ from common.errors import FieldViolation
 from common.times import to_timestamp
 from oms import model
 from oms.compat import CompatibilityMode, Finding, Rule, Severity, severity_of
-from oms.data import StoredLink, StoredObject
+from oms.data import ActionResult, StoredLink, StoredObject
 from oms.diff import FieldChange, ResourceChange
 from oms.merge import Choice, Conflict, Resolution
 from oms.model import Resource
@@ -32,6 +32,7 @@ from oms.rules import BranchRules
 from oms.service import MergeResult
 from oms.store import BranchRecord, CommitChanges, TagRecord, ThreadEntry
 from oms.v1 import (
+    action_service_pb2,
     branch_service_pb2,
     history_pb2,
     object_service_pb2,
@@ -486,4 +487,19 @@ def object_to_message(stored: StoredObject) -> object_service_pb2.OntologyObject
 def link_to_message(stored: StoredLink) -> object_service_pb2.Link:
     return object_service_pb2.Link(
         link_type=stored.link_type, from_primary_key=stored.from_pk, to_primary_key=stored.to_pk
+    )
+
+
+def action_result_to_message(result: ActionResult) -> action_service_pb2.ExecuteActionResponse:
+    return action_service_pb2.ExecuteActionResponse(
+        commit=result.commit,
+        edits=[
+            action_service_pb2.ActionEdit(
+                resource=e.key,
+                change_type=_enum_name(history_pb2.ChangeType, e.change),
+                before=to_value(e.before),
+                after=to_value(e.after),
+            )
+            for e in result.edits
+        ],
     )

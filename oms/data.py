@@ -16,7 +16,23 @@ from typing import Any
 from common import errors, pages
 from common.auth import Principal
 from common.errors import FieldViolation, quoted
-from oms.model import LINK_TYPES, OBJECT_TYPES, Overlay, Resource, by_name, resource_key
+from common.outbox import OutboxEvent
+from oms.actions import (
+    ActionEdit,
+    check_parameters,
+    edits_of,
+    failed_criteria,
+    plan_edits,
+)
+from oms.model import (
+    ACTION_TYPES,
+    LINK_TYPES,
+    OBJECT_TYPES,
+    Overlay,
+    Resource,
+    by_name,
+    resource_key,
+)
 from oms.objects import (
     Condition,
     check_data,
@@ -45,6 +61,14 @@ class StoredObject:
     values: Resource
     etag: str
     commit: str = ""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an action did (or, with ``validate_only``, would do): its edits and its commit."""
+
+    commit: str
+    edits: list[ActionEdit]
 
 
 @dataclass(frozen=True)
@@ -390,6 +414,93 @@ class ObjectService:
         )
         return StoredLink(link_type, from_pk, to_pk, commit.id)
 
+    # -- actions ---------------------------------------------------------------------------
+
+    def execute_action(
+        self,
+        principal: Principal,
+        branch: str,
+        action_type: str,
+        parameters: Mapping[str, Any],
+        *,
+        validate_only: bool,
+    ) -> ActionResult:
+        """Check the permission, parameters and submission criteria, then apply every rule.
+
+        The rules' edits land in one commit named for the action (nothing with
+        ``validate_only``). A refusal of a real run is recorded as ``oms.action.failed`` in a
+        transaction of its own; a run records ``oms.action.executed`` in its commit's.
+        """
+        head, snapshot = self._head(branch)
+        subject = f"branches/{branch}/{resource_key(ACTION_TYPES, action_type)}"
+        data = {"branch": branch, "action_type": action_type, "parameters": dict(parameters)}
+        try:
+            action = self._definition(snapshot, ACTION_TYPES, action_type)
+            edits, changes = self._plan(principal, action, parameters, snapshot)
+            if validate_only:
+                return ActionResult("", edits)
+
+            def executed(commit: CommitRecord) -> list[OutboxEvent]:
+                return [
+                    OutboxEvent(
+                        type="oms.action.executed",
+                        subject=subject,
+                        actor=principal.username,
+                        data={**data, "commit": commit.id, "edits": _summary(edits)},
+                    )
+                ]
+
+            commit = self.ontology.commit_onto(
+                principal, head, snapshot, changes, f"Action {action_type}", Force(), executed
+            )
+        except errors.MeshError as refusal:
+            if not validate_only:
+                failed = {"reason": refusal.reason, "message": refusal.message}
+                self.store.record_events(
+                    [
+                        OutboxEvent(
+                            type="oms.action.failed",
+                            subject=subject,
+                            actor=principal.username,
+                            data={**data, **failed},
+                        )
+                    ]
+                )
+            raise
+        return ActionResult(commit.id, edits)
+
+    @staticmethod
+    def _plan(
+        principal: Principal, action: Resource, given: Mapping[str, Any], snapshot: Snapshot
+    ) -> tuple[list[ActionEdit], dict[str, Resource | None]]:
+        """The edits of an action, or the typed refusal of the first check that fails."""
+        permission = str(action.get("permission"))
+        if not principal.has(permission):
+            raise errors.PermissionDenied(
+                f"running {action['api_name']} needs {permission}",
+                reason="ACTION_PERMISSION_DENIED",
+                metadata={"permission": permission, "action_type": str(action["api_name"])},
+            )
+        params, violations = check_parameters(action, given, snapshot)
+        if violations:
+            raise errors.invalid(violations)
+        failed = failed_criteria(action, params, snapshot, principal)
+        if failed:
+            raise errors.FailedPrecondition(
+                f"{len(failed)} submission criteria of {action['api_name']} failed: "
+                + "; ".join(v.description for v in failed),
+                reason="SUBMISSION_CRITERIA_FAILED",
+                violations=failed,
+            )
+        changes, broken = plan_edits(action, params, snapshot, snapshot)
+        if broken:
+            raise errors.FailedPrecondition(
+                f"the edits of {action['api_name']} would break the data",
+                reason="ACTION_EDITS_INVALID",
+                violations=broken,
+            )
+        return edits_of(changes, snapshot), changes
+
     def delete_link(
         self,
         principal: Principal,
@@ -416,3 +527,15 @@ def _check_etag(key: str, given: str, current: str) -> None:
             reason="ETAG_MISMATCH",
             metadata={"object": key, "etag": current},
         )
+
+
+def _summary(edits: Sequence[ActionEdit]) -> dict[str, Any]:
+    counts = {
+        kind: sum(e.change == kind for e in edits) for kind in ("ADDED", "MODIFIED", "DELETED")
+    }
+    return {
+        "created": counts["ADDED"],
+        "modified": counts["MODIFIED"],
+        "deleted": counts["DELETED"],
+        "keys": [e.key for e in edits[:100]],
+    }

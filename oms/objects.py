@@ -588,29 +588,38 @@ def parse_filter(text: str, object_type: Resource) -> tuple[list[Condition], lis
     return conditions, out
 
 
+def compare(op: str, have: Any, want: Any) -> bool:
+    """``have <op> want`` as filters and criteria mean it.
+
+    An absent value only equals null and is never ordered; values of different kinds never
+    order either.
+    """
+    if op == "=":
+        return bool(have == want)
+    if op == "!=":
+        return bool(have != want)
+    if op == "in":
+        return isinstance(want, list) and have in want
+    if op == "set":
+        return have is not None
+    if have is None or want is None:
+        return False
+    try:
+        return bool(
+            {"<": have < want, "<=": have <= want, ">": have > want, ">=": have >= want}[op]
+        )
+    except TypeError:
+        return False
+
+
 def matches(
     props: Mapping[str, dict[str, Any]], value: Mapping[str, Any], conditions: Sequence[Condition]
 ) -> bool:
-    """Whether an object passes every condition; an absent value only equals ``null``."""
+    """Whether an object passes every condition."""
     for c in conditions:
         have = value.get(c.name)
         have = None if have is None else sort_value(props[c.name], have)
-        if c.op == "=":
-            ok = have == c.value
-        elif c.op == "!=":
-            ok = have != c.value
-        elif c.op == "in":
-            ok = have in c.value
-        elif have is None or c.value is None:
-            ok = False
-        else:
-            ok = {
-                "<": have < c.value,
-                "<=": have <= c.value,
-                ">": have > c.value,
-                ">=": have >= c.value,
-            }[c.op]
-        if not ok:
+        if not compare(c.op, have, c.value):
             return False
     return True
 

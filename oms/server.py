@@ -18,6 +18,7 @@ from oms.history import HistoryService
 from oms.proposals import ProposalService
 from oms.service import OntologyService
 from oms.servicers import (
+    ACTION_SERVICE,
     BRANCH_SERVICE,
     DOMAIN,
     OBJECT_SERVICE,
@@ -25,6 +26,7 @@ from oms.servicers import (
     PROPOSAL_SERVICE,
     SCHEMA_SERVICE,
     TAG_SERVICE,
+    ActionServicer,
     BranchServicer,
     ObjectServicer,
     ProposalServicer,
@@ -35,6 +37,7 @@ from oms.servicers import (
 from oms.settings import Settings
 from oms.sql_store import SqlStore, outbox
 from oms.v1 import (
+    action_service_pb2_grpc,
     branch_service_pb2_grpc,
     object_service_pb2_grpc,
     proposal_service_pb2_grpc,
@@ -65,7 +68,9 @@ def build_server(
     branches = BranchServicer(service, history, blocking)
     tags = TagServicer(service, history, blocking)
     proposals = ProposalServicer(ProposalService(service, store), blocking)
-    objects = ObjectServicer(ObjectService(service), blocking)
+    data = ObjectService(service)
+    objects = ObjectServicer(data, blocking)
+    actions = ActionServicer(data, blocking)
     server = create_server(
         settings.listen,
         domain=DOMAIN,
@@ -85,6 +90,11 @@ def build_server(
             ),
             ServiceRegistration(
                 TAG_SERVICE, tag_service_pb2_grpc.add_TagServiceServicer_to_server, tags
+            ),
+            ServiceRegistration(
+                ACTION_SERVICE,
+                action_service_pb2_grpc.add_ActionServiceServicer_to_server,
+                actions,
             ),
             ServiceRegistration(
                 OBJECT_SERVICE,

@@ -62,6 +62,7 @@ from oms.store import (
     BranchRecord,
     CommitChanges,
     CommitRecord,
+    EventsFor,
     NewCommit,
     OntologyStore,
     Snapshot,
@@ -459,8 +460,11 @@ class OntologyService:
         changes: Mapping[str, Resource | None],
         message: str,
         force: Force,
+        also: EventsFor | None = None,
     ) -> CommitRecord:
         """Commit checked changes onto ``snapshot`` (the branch head they were checked on).
+
+        ``also`` adds events of the caller's (an action's) to the commit's transaction.
 
         Writes refused on a protected branch (it requires proposals, or they break it) are
         recorded (``oms.commit.refused``) in a transaction of their own; a forced commit's
@@ -506,7 +510,7 @@ class OntologyService:
                         },
                     )
                 )
-            return out
+            return [*out, *(also(commit) if also else ())]
 
         return self.store.write_commit(
             branch.name,

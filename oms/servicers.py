@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from common import errors
 from common.blocking import Blocking
 from common.errors import FieldViolation
-from common.interceptors import Policy, current_principal, requires
+from common.interceptors import AUTHENTICATED, Policy, current_principal, requires
 from common.lru import LruCache
 from common.permissions import Permission
 from oms import convert
@@ -31,6 +31,8 @@ from oms.proposals import ProposalService, ProposalView
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
 from oms.store import BranchRecord, CommitRecord, TagRecord
 from oms.v1 import (
+    action_service_pb2,
+    action_service_pb2_grpc,
     branch_service_pb2,
     branch_service_pb2_grpc,
     history_pb2,
@@ -51,6 +53,7 @@ BRANCH_SERVICE = "oms.v1.BranchService"
 PROPOSAL_SERVICE = "oms.v1.ProposalService"
 TAG_SERVICE = "oms.v1.TagService"
 OBJECT_SERVICE = "oms.v1.ObjectService"
+ACTION_SERVICE = "oms.v1.ActionService"
 COMMIT_HEADER = "x-mesh-commit"
 """Response metadata (initial, so Envoy passes it on as an HTTP response header) naming the
 commit a schema write made: a single-resource write answers with the resource alone."""
@@ -976,6 +979,31 @@ class ObjectServicer(object_service_pb2_grpc.ObjectServiceServicer):
         return empty_pb2.Empty()
 
 
+class ActionServicer(action_service_pb2_grpc.ActionServiceServicer):
+    """Runs action types; a run's commit is also in :data:`COMMIT_HEADER`."""
+
+    def __init__(self, service: ObjectService, blocking: Blocking) -> None:
+        self._service = service
+        self._run = blocking.run
+
+    async def ExecuteAction(
+        self, request: action_service_pb2.ExecuteActionRequest, context: Context
+    ) -> action_service_pb2.ExecuteActionResponse:
+        _required(request, "branch", "action_type")
+        result = await self._run(
+            lambda: self._service.execute_action(
+                current_principal(),
+                request.branch,
+                request.action_type,
+                convert.values_to_domain(request.parameters),
+                validate_only=request.validate_only,
+            )
+        )
+        if result.commit:
+            await _send_commit(context, result.commit)
+        return convert.action_result_to_message(result)
+
+
 def _policies() -> dict[str, Policy]:
     """Who may call each method: reads need schema:read, writes schema:write, and so on."""
     read, write = requires(Permission.SCHEMA_READ), requires(Permission.SCHEMA_WRITE)
@@ -1024,6 +1052,8 @@ def _policies() -> dict[str, Policy]:
     for method in object_service_pb2.DESCRIPTOR.services_by_name["ObjectService"].methods:
         is_read = method.name.startswith(("Get", "List"))
         table[f"/{OBJECT_SERVICE}/{method.name}"] = object_read if is_read else object_write
+    # Each action type names the permission that runs it; the call itself only needs a caller.
+    table[f"/{ACTION_SERVICE}/ExecuteAction"] = AUTHENTICATED
     return table
 
 
@@ -1082,6 +1112,12 @@ def _events() -> dict[str, tuple[str, ...]]:
         "DeleteLink": ("oms.link.deleted",),
     }
     table.update({f"/{OBJECT_SERVICE}/{name}": (*e, refused) for name, e in object_events.items()})
+    table[f"/{ACTION_SERVICE}/ExecuteAction"] = (
+        "oms.action.executed",
+        "oms.action.failed",
+        *sorted({e for emitted in object_events.values() for e in emitted}),
+        refused,
+    )
     return table
 
 

@@ -355,10 +355,18 @@ class SqlSnapshot(Snapshot):
         return self._data_buckets[group, bucket_id]
 
     def object_keys(self, object_type: str) -> list[str]:
+        """Sorted once per version of the type (by its group's hash), shared by snapshots."""
         group = f"objects/{object_type}"
-        bucket_ids = list(self.group(group))
-        self.load_data_buckets((group, b) for b in bucket_ids)
-        return sorted(unquote(k) for b in bucket_ids for k in self._data_buckets[group, b])
+        group_hash = self.data_root.get(group)
+        if group_hash is None:
+            return []
+        found = self._store.sorted_keys.get(group_hash)
+        if found is None:
+            bucket_ids = list(self.group(group))
+            self.load_data_buckets((group, b) for b in bucket_ids)
+            found = sorted(unquote(k) for b in bucket_ids for k in self._data_buckets[group, b])
+            self._store.sorted_keys.put(group_hash, found)
+        return found
 
     def linked(self, link_type: str, pk: str, *, reverse: bool) -> list[str]:
         group = f"{REVERSE if reverse else ''}{LINKS}/{link_type}"
@@ -429,6 +437,8 @@ class SqlStore:
         self.db = db
         self._blobs: LruCache[Any] = LruCache(cache_entries)
         self._commits: LruCache[CommitRecord] = LruCache(cache_entries)
+        self.sorted_keys: LruCache[list[str]] = LruCache(64)
+        """The sorted primary keys of an object type's group, by the group's hash."""
         db.migrate(MIGRATIONS)
         self._insert_blobs = (
             blobs.insert().prefix_with("OR IGNORE")
