@@ -1,4 +1,4 @@
-"""Objects and links through the gateway: load, link, list, merge, read as of the merge, audit."""
+"""Objects, links and actions through the gateway: load, link, act, merge, read as of it, audit."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 
+from tests.support.errors import rest_reason
 from tests.support.mesh import new_user
 from tests.support.waiting import eventually
 
@@ -101,6 +102,43 @@ def test_objects_live_on_a_branch_merge_and_are_audited(
     )
     assert [o["primary_key"] for o in residents.json()["objects"]] == ["ann"]
 
+    birthday = {
+        "api_name": f"birthday{suffix}",
+        "parameters": [
+            {"api_name": "person", "object_type": person, "required": True},
+            {"api_name": "age", "data_type": {"base": "BASE_TYPE_INTEGER"}, "required": True},
+        ],
+        "rules": [
+            {
+                "kind": "ACTION_RULE_KIND_MODIFY_OBJECT",
+                "object_type": person,
+                "object_parameter": "person",
+                "values": {"age": "age"},
+            }
+        ],
+        "submission_criteria": [
+            {"parameter": "age", "operator": "<=", "value": 120, "message": "nobody is that old"}
+        ],
+    }
+    created = client.post(f"/api/v1/schemas/{branch}/action-types", headers=editor, json=birthday)
+    assert created.status_code == 200, created.text
+    execute = f"/api/v1/branches/{branch}/actions/birthday{suffix}:execute"
+    ran = client.post(execute, headers=editor, json={"parameters": {"person": "ann", "age": 32}})
+    assert ran.status_code == 200, ran.text
+    (edit,) = ran.json()["edits"]
+    assert (edit["resource"], edit["before"]["age"], edit["after"]["age"]) == (
+        f"objects/{person}/ann",
+        31,
+        32,
+    )
+    assert ran.headers["x-mesh-commit"] == ran.json()["commit"]
+    refused = client.post(
+        execute, headers=editor, json={"parameters": {"person": "bob", "age": 200}}
+    )
+    assert (
+        refused.status_code == 400 and rest_reason(refused.json()) == "SUBMISSION_CRITERIA_FAILED"
+    )
+
     merged = client.post(
         f"/api/v1/branches/{branch}/merge", headers=editor, json={"target": "main"}
     )
@@ -110,7 +148,7 @@ def test_objects_live_on_a_branch_merge_and_are_audited(
         f"/api/v1/objects/main/{person}/ann", headers=viewer, params={"revision": merge_commit}
     )
     assert on_main.status_code == 200, on_main.text
-    assert on_main.json()["properties"] == {"id": "ann", "age": 31}
+    assert on_main.json()["properties"] == {"id": "ann", "age": 32}
 
     (link_event,) = eventually(lambda: _audited(client, admin, "oms.link.created", branch))
     assert link_event["data"]["from"] == "ann" and link_event["data"]["to"] == "oslo"
@@ -118,3 +156,7 @@ def test_objects_live_on_a_branch_merge_and_are_audited(
     assert sorted(e["data"]["primary_key"] for e in created_events) == ["ann", "bob", "oslo"]
     assert {e["actor"] for e in created_events} == {link_event["actor"]}
     assert link_event["actor"].startswith("loader-")
+    failed = eventually(lambda: _audited(client, admin, "oms.action.failed", branch))
+    executed = _audited(client, admin, "oms.action.executed", branch)
+    assert [e["actor"] for e in executed + failed] == [link_event["actor"]] * 2
+    assert failed[0]["data"]["reason"] == "SUBMISSION_CRITERIA_FAILED"
