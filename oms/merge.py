@@ -38,7 +38,13 @@ from oms.model import (
     prefetch,
     split_key,
 )
-from oms.objects import DataView, check_data, is_data_key, schema_part
+from oms.objects import (
+    DataView,
+    check_data,
+    is_data_key,
+    schema_data_violations,
+    schema_part,
+)
 
 
 class ConflictKind(StrEnum):
@@ -231,25 +237,30 @@ def merge_snapshots(
     after = Overlay(ours, changes)
     violations = check_changes(after, schema_part(changes), before=ours)
     if isinstance(ours, DataView):
-        for key, found in _data_violations(after, changes, ours).items():
+        for key, found in _data_violations(after, changes, ours, ours).items():
             violations.setdefault(key, []).extend(found)
     return MergedSnapshots(changes, (), {k: tuple(v) for k, v in violations.items()})
 
 
 def _data_violations(
-    after: Ontology, changes: Mapping[str, Resource | None], ours: DataView
+    after: Ontology, changes: Mapping[str, Resource | None], ours: Ontology, data: DataView
 ) -> dict[str, list[FieldViolation]]:
-    """The merged data's violations by object or link key.
+    """The merged data's violations by object, link or object type key.
 
     Each side's data was valid on its own; their union may not be (two links where one is
-    allowed, a link to an object the other side deleted, a unique value taken twice).
+    allowed, a link to an object the other side deleted, a unique value taken twice, objects
+    of ours that the other side's schema change no longer admits).
     """
     out: dict[str, list[FieldViolation]] = {}
     keys = sorted((k for k in changes if is_data_key(k)), key=len, reverse=True)
-    for v in check_data(after, changes, ours, where={}):
+    for v in check_data(after, changes, data, where={}):
         key = next(k for k in keys if v.field == k or v.field.startswith(k + "."))
         field = v.field[len(key) + 1 :] or "links"
         out.setdefault(key, []).append(FieldViolation(field, v.description, v.reason))
+    for key, found in schema_data_violations(after, changes, ours, data).items():
+        out.setdefault(key, []).extend(
+            FieldViolation("objects", v.description, v.reason) for v in found
+        )
     return out
 
 

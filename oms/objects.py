@@ -683,3 +683,89 @@ def data_event(
     return OutboxEvent(
         type=event_type, subject=f"branches/{where.branch}/{key}", actor=where.actor, data=data
     )
+
+
+# -- schema changes that see the data -------------------------------------------------------
+
+EXAMPLES = 5
+"""Primary keys a report of affected objects names."""
+
+
+def schema_data_violations(
+    after: Ontology,
+    changes: Mapping[str, Resource | None],
+    before: Ontology,
+    data: DataView,
+) -> dict[str, list[FieldViolation]]:
+    """For each changed object type, the stored objects its new definition would make invalid.
+
+    Only object types whose ``properties`` or ``primary_key`` change (or that are deleted
+    while they have objects) are read, each object once; objects the same change writes are
+    checked as writes instead. Each violation counts the affected objects and names a few.
+    """
+    out: dict[str, list[FieldViolation]] = {}
+    for key in sorted(changes):
+        collection, _, name = key.partition("/")
+        if collection != OBJECT_TYPES:
+            continue
+        old, new = before.get(key), after.get(key)
+        if (
+            old is not None
+            and new is not None
+            and all(old.get(f) == new.get(f) for f in ("properties", "primary_key"))
+        ):
+            continue
+        pks = [pk for pk in data.object_keys(name) if object_key(name, pk) not in changes]
+        if not pks:
+            continue
+        if new is None:
+            out[key] = [
+                FieldViolation(
+                    key,
+                    f"{len(pks)} {name} object(s) remain, e.g. {quoted(pks[:EXAMPLES])}",
+                    "TYPE_IN_USE",
+                )
+            ]
+            continue
+        found = _affected(after, name, new, pks)
+        if found:
+            out[key] = found
+    return out
+
+
+def _affected(
+    after: Ontology, name: str, definition: Resource, pks: Sequence[str]
+) -> list[FieldViolation]:
+    """One violation per kind of problem: how many objects have it and a few of them."""
+    keys = [object_key(name, pk) for pk in pks]
+    prefetch(after, keys)
+    by_reason: dict[str, list[str]] = {}
+    first: dict[str, str] = {}
+    for pk, key in zip(pks, keys, strict=True):
+        found, _ = check_object(definition, after[key], path="properties")
+        for v in found:
+            holders = by_reason.setdefault(v.reason, [])
+            if not holders or holders[-1] != pk:
+                holders.append(pk)
+            first.setdefault(v.reason, f"{v.field}: {v.description}")
+    unique = [
+        str(p["api_name"])
+        for p in by_name(definition.get("properties")).values()
+        if p.get("unique") is True and p["api_name"] != definition.get("primary_key")
+    ]
+    if unique:
+        for (prop, value), sharing in sorted(
+            _value_holders(after, name, unique, pks).items(), key=lambda item: str(item[0])
+        ):
+            if len(sharing) > 1:
+                by_reason.setdefault("UNIQUE", []).extend(sorted(sharing))
+                first.setdefault("UNIQUE", f"properties.{prop}: {quoted(value)} is held twice")
+    return [
+        FieldViolation(
+            f"objectTypes/{name}",
+            f"{len(holders)} {name} object(s) would violate it, e.g. "
+            f"{quoted(sorted(holders)[:EXAMPLES])} ({first[reason]})",
+            reason,
+        )
+        for reason, holders in sorted(by_reason.items())
+    ]

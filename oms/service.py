@@ -52,6 +52,7 @@ from oms.objects import (
     is_well_formed,
     object_key,
     pk_text,
+    schema_data_violations,
     schema_part,
 )
 from oms.refs import Refs
@@ -466,10 +467,20 @@ class OntologyService:
 
         ``also`` adds events of the caller's (an action's) to the commit's transaction.
 
-        Writes refused on a protected branch (it requires proposals, or they break it) are
+        A schema change the branch's own objects would violate is refused
+        (``DATA_VIOLATES_SCHEMA``, counting the affected objects with examples). Writes refused
+        on a protected branch (it requires proposals, or they break it) are
         recorded (``oms.commit.refused``) in a transaction of their own; a forced commit's
         events name the force and its reason.
         """
+        broken = schema_data_violations(Overlay(snapshot, changes), changes, snapshot, snapshot)
+        if broken:
+            raise errors.FailedPrecondition(
+                f"the objects on {quoted(branch.name)} would violate the changed schema",
+                reason="DATA_VIOLATES_SCHEMA",
+                metadata={"branch": branch.name},
+                violations=[v for found in broken.values() for v in found],
+            )
         forced = False
         if branch.protected:
             try:

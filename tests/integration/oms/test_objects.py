@@ -607,3 +607,49 @@ def test_a_batch_with_objects_needs_object_write(service) -> None:
             expected_head="",
             force=Force(),
         )
+
+
+def _changed_employee(service: OntologyService, branch: str = BRANCH, **changes: Any):
+    """The Employee type with some properties redefined (by name)."""
+    employee = dict(service.get(branch, "objectTypes", "Employee").resource)
+    employee["properties"] = [
+        {**p, **changes.get(p["api_name"], {})} for p in employee["properties"]
+    ]
+    return Edit("objectTypes/Employee", employee)
+
+
+def test_a_schema_change_the_data_would_violate_is_refused_with_counts(objects, service) -> None:
+    for i in range(7):
+        _employee(
+            objects, f"e{i}", grade="senior" if i < 3 else "junior", salary="1" if i < 2 else None
+        )
+    edit = _changed_employee(
+        service,
+        level={"required": True},
+        grade={"enum_values": ["junior"]},
+        salary={"unique": True},
+    )
+    with pytest.raises(errors.FailedPrecondition) as caught:
+        _batch(service, edit)
+    assert caught.value.reason == "DATA_VIOLATES_SCHEMA"
+    found = {v.reason: v.description for v in caught.value.violations}
+    assert found.keys() == {"ENUM_VALUE", "REQUIRED", "UNIQUE"}
+    assert found["UNIQUE"].startswith('2 Employee object(s) would violate it, e.g. ["e0", "e1"]')
+    assert found["REQUIRED"].startswith('7 Employee object(s) would violate it, e.g. ["e0", "e1"')
+    assert found["ENUM_VALUE"].startswith(
+        '3 Employee object(s) would violate it, e.g. ["e0", "e1", "e2"]'
+    )
+    with pytest.raises(errors.FailedPrecondition) as deleted:
+        service.delete(ADMIN, BRANCH, "objectTypes", "Office", etag="", message="")
+    assert deleted.value.reason == "RESOURCE_IN_USE"  # its link types come first
+    _batch(service, _changed_employee(service, level={"description": "unchecked"}))
+
+
+def test_a_merge_whose_schema_the_other_sides_objects_violate_is_refused(forked, service) -> None:
+    _employee(forked, "e2", branch=BRANCH)
+    _batch(service, _changed_employee(service, "other", level={"required": True}), branch="other")
+    with pytest.raises(errors.FailedPrecondition) as caught:
+        _merge(service, "other", BRANCH)
+    assert caught.value.reason == "MERGE_INVALID"
+    (violation,) = caught.value.violations
+    assert violation.field == "objectTypes/Employee" and '["e2"]' in violation.description
