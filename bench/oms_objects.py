@@ -1,8 +1,9 @@
 """OMS objects at scale: 100,000 objects of one type with 20 properties on a branch.
 
 Prints the bulk load rate (batches of 1,000 through ``CommitChanges``), get by key (p50, p99),
-a filtered list page and a first page in key order, and the cost of committing one object
-change with 1,000 and with 100,000 objects on the branch. Everything runs in-process through
+a filtered list page and a first page in key order, ExecuteAction (p50, p99), a breaking
+schema change refused after counting the objects it affects, and the cost of committing one
+object change with 1,000 and with 100,000 objects on the branch. Everything runs in-process through
 the service layer (``OntologyService`` and ``ObjectService`` on ``SqlStore``, SQLite in a
 temporary folder, the service's normal durability): the service's own cost, without gRPC.
 
@@ -21,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from common import errors
 from common.auth import Principal
 from common.db import Database
 from oms.data import ObjectService
@@ -43,6 +45,28 @@ ADMIN = Principal(
     expires_ns=0,
 )
 T = TypeVar("T")
+
+
+def bump_action() -> dict[str, Any]:
+    """``bump``: sets ``field1`` of an item, if the new value stays under 1,000."""
+    return {
+        "api_name": "bump",
+        "parameters": [
+            {"api_name": "item", "object_type": "Item", "required": True},
+            {"api_name": "value", "data_type": {"base": "integer"}, "required": True},
+        ],
+        "rules": [
+            {
+                "kind": "MODIFY_OBJECT",
+                "object_type": "Item",
+                "object_parameter": "item",
+                "values": {"field1": "value"},
+            }
+        ],
+        "submission_criteria": [
+            {"parameter": "value", "operator": "<", "value": 1000, "message": "too big"}
+        ],
+    }
 
 
 def item_type() -> dict[str, Any]:
@@ -92,6 +116,24 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
 
 
+def refused_change(service: OntologyService) -> str:
+    """Narrow ``field3`` from integer to string: every object violates it, all are counted."""
+    narrowed = item_type()
+    narrowed["properties"][3]["data_type"] = {"base": "string"}
+    try:
+        service.commit_changes(
+            ADMIN,
+            "data",
+            [Edit("objectTypes/Item", narrowed)],
+            message="narrow",
+            expected_head="",
+            force=Force(),
+        )
+    except errors.FailedPrecondition as refused:
+        return refused.violations[0].description
+    raise AssertionError("the breaking change was accepted")
+
+
 def commit_cost(objects: ObjectService, branch: str, count: int) -> float:
     """The mean seconds of one object update with ``count`` objects on the branch."""
     began = time.perf_counter()
@@ -125,7 +167,7 @@ def main() -> None:
         service.commit_changes(
             ADMIN,
             "data",
-            [Edit("objectTypes/Item", item_type())],
+            [Edit("objectTypes/Item", item_type()), Edit("actionTypes/bump", bump_action())],
             message="schema",
             expected_head="",
             force=Force(),
@@ -153,6 +195,16 @@ def main() -> None:
         ):
             for warmth in ("cold", "warm"):
                 timed(f"{label}, {warmth}", partial(first_page, objects, filter_text))
+        runs = []
+        for n in range(200):
+            pk = item(random.randrange(OBJECTS))["id"]
+            began = time.perf_counter()
+            objects.execute_action(
+                ADMIN, "data", "bump", {"item": pk, "value": n}, validate_only=False
+            )
+            runs.append(time.perf_counter() - began)
+        print(f"  {'ExecuteAction (modify one object)':<52} {percentiles(runs)}")
+        timed("breaking change counted over every object", lambda: refused_change(service))
         large_cost = commit_cost(objects, "data", OBJECTS)
         print(f"  {f'commit one object change, {SMALL:,} on the branch':<52} {small_cost:8.3f} s")
         print(f"  {f'commit one object change, {OBJECTS:,} on the branch':<52} {large_cost:8.3f} s")

@@ -727,39 +727,65 @@ def schema_data_violations(
                 )
             ]
             continue
-        found = _affected(after, name, new, pks)
+        found = _affected(after, name, old, new, pks)
         if found:
             out[key] = found
     return out
 
 
 def _affected(
-    after: Ontology, name: str, definition: Resource, pks: Sequence[str]
+    after: Ontology, name: str, old: Resource | None, new: Resource, pks: Sequence[str]
 ) -> list[FieldViolation]:
-    """One violation per kind of problem: how many objects have it and a few of them."""
+    """One violation per kind of problem: how many objects have it and a few of them.
+
+    Only the properties whose definition changed are checked (a stored object was valid under
+    the old one), so a change of one property costs one value check per object.
+    """
+    before = by_name((old or {}).get("properties"))
+    props = by_name(new.get("properties"))
+    changed = {n: p for n, p in props.items() if before.get(n) != p}
+    if (old or {}).get("primary_key") != new.get("primary_key"):
+        pk_name = str(new.get("primary_key"))
+        changed[pk_name] = {**props.get(pk_name, {}), "required": True}
+    removed = before.keys() - props.keys()
     keys = [object_key(name, pk) for pk in pks]
     prefetch(after, keys)
     by_reason: dict[str, list[str]] = {}
     first: dict[str, str] = {}
+
+    def blame(pk: str, violation: FieldViolation) -> None:
+        holders = by_reason.setdefault(violation.reason, [])
+        if not holders or holders[-1] != pk:
+            holders.append(pk)
+        first.setdefault(violation.reason, f"{violation.field}: {violation.description}")
+
     for pk, key in zip(pks, keys, strict=True):
-        found, _ = check_object(definition, after[key], path="properties")
-        for v in found:
-            holders = by_reason.setdefault(v.reason, [])
-            if not holders or holders[-1] != pk:
-                holders.append(pk)
-            first.setdefault(v.reason, f"{v.field}: {v.description}")
+        value = after[key]
+        for prop_name, prop in changed.items():
+            path = f"properties.{prop_name}"
+            if value.get(prop_name) is None:
+                if prop.get("required") is True:
+                    blame(pk, FieldViolation(path, "required", "REQUIRED"))
+            else:
+                for found in check_value(path, prop, value[prop_name])[0]:
+                    blame(pk, found)
+        for prop_name in removed & value.keys():
+            blame(
+                pk,
+                FieldViolation(
+                    f"properties.{prop_name}", "the property was removed", "UNKNOWN_PROPERTY"
+                ),
+            )
     unique = [
-        str(p["api_name"])
-        for p in by_name(definition.get("properties")).values()
-        if p.get("unique") is True and p["api_name"] != definition.get("primary_key")
+        n for n, p in changed.items() if p.get("unique") is True and n != new.get("primary_key")
     ]
     if unique:
-        for (prop, value), sharing in sorted(
+        for (prop_name, held), sharing in sorted(
             _value_holders(after, name, unique, pks).items(), key=lambda item: str(item[0])
         ):
             if len(sharing) > 1:
                 by_reason.setdefault("UNIQUE", []).extend(sorted(sharing))
-                first.setdefault("UNIQUE", f"properties.{prop}: {quoted(value)} is held twice")
+                first.setdefault("UNIQUE", f"properties.{prop_name}: {quoted(held)} is held twice")
     return [
         FieldViolation(
             f"objectTypes/{name}",
