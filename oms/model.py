@@ -15,6 +15,10 @@ field being left empty:
 - ``CREATE_LINK`` / ``DELETE_LINK``: ``link_type``; ``values`` is exactly
   ``{"from": <parameter>, "to": <parameter>}``, parameters referencing objects of the link's
   ``from_object_type`` and ``to_object_type``.
+
+An action type's ``submission_criteria`` (stored only when there are some) are conditions
+ExecuteAction checks first: each tests a parameter, a property of the object a parameter
+references, or the caller (:mod:`oms.actions`).
 """
 
 from __future__ import annotations
