@@ -245,3 +245,16 @@ def test_criteria_are_checked_when_the_action_type_is_written(store) -> None:
         "submission_criteria[2].message",
         "submission_criteria[3].value",
     ]
+
+
+def test_a_branch_that_moved_meanwhile_aborts_the_action(objects, store, monkeypatch) -> None:
+    stale = store.branch(BRANCH)
+    objects.create(ADMIN, BRANCH, "Office", {"id": "o3"}, "")  # the head moves on
+    monkeypatch.setattr(store, "branch", lambda name: stale)  # read before the move
+    with pytest.raises(errors.Aborted) as caught:
+        _run(objects, "promote", employee="e1", level=2)
+    assert caught.value.reason == "BRANCH_HEAD_MOVED"
+    monkeypatch.undo()
+    assert objects.get(BRANCH, "Employee", "e1").values["level"] == 1
+    ((kind, data),) = _events(store, "oms.action")
+    assert (kind, data["reason"]) == ("oms.action.failed", "BRANCH_HEAD_MOVED")
