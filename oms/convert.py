@@ -27,6 +27,7 @@ from oms.data import ActionResult, StoredLink, StoredObject
 from oms.diff import FieldChange, ResourceChange
 from oms.merge import Choice, Conflict, Resolution
 from oms.model import Resource
+from oms.objects import Affected
 from oms.proposals import ProposalView
 from oms.rules import BranchRules
 from oms.service import MergeResult
@@ -502,4 +503,14 @@ def action_result_to_message(result: ActionResult) -> action_service_pb2.Execute
             )
             for e in result.edits
         ],
+    )
+
+
+def affected_to_message(affected: Affected) -> branch_service_pb2.AffectedObjects:
+    return branch_service_pb2.AffectedObjects(
+        resource=affected.resource,
+        reason=affected.reason,
+        count=affected.count,
+        examples=affected.examples,
+        detail=affected.detail,
     )

@@ -259,7 +259,7 @@ def _data_violations(
         out.setdefault(key, []).append(FieldViolation(field, v.description, v.reason))
     for key, found in schema_data_violations(after, changes, ours, data).items():
         out.setdefault(key, []).extend(
-            FieldViolation("objects", v.description, v.reason) for v in found
+            FieldViolation("objects", a.violation().description, a.reason) for a in found
         )
     return out
 

@@ -691,19 +691,43 @@ EXAMPLES = 5
 """Primary keys a report of affected objects names."""
 
 
+@dataclass(frozen=True)
+class Affected:
+    """The stored objects of one type a schema change makes invalid, for one kind of problem."""
+
+    resource: str
+    """The object type's key, ``objectTypes/<Type>``."""
+    reason: str
+    """REQUIRED, INVALID_TYPE, ENUM_VALUE, UNIQUE, UNKNOWN_PROPERTY or TYPE_IN_USE."""
+    count: int
+    examples: tuple[str, ...]
+    """Up to :data:`EXAMPLES` primary keys, sorted."""
+    detail: str
+    """The first problem found, e.g. ``properties.level: required``."""
+
+    def violation(self) -> FieldViolation:
+        name = self.resource.partition("/")[2]
+        return FieldViolation(
+            self.resource,
+            f"{self.count} {name} object(s) would violate it, e.g. {quoted(list(self.examples))}"
+            f" ({self.detail})",
+            self.reason,
+        )
+
+
 def schema_data_violations(
     after: Ontology,
     changes: Mapping[str, Resource | None],
     before: Ontology,
     data: DataView,
-) -> dict[str, list[FieldViolation]]:
+) -> dict[str, list[Affected]]:
     """For each changed object type, the stored objects its new definition would make invalid.
 
     Only object types whose ``properties`` or ``primary_key`` change (or that are deleted
     while they have objects) are read, each object once; objects the same change writes are
     checked as writes instead. Each violation counts the affected objects and names a few.
     """
-    out: dict[str, list[FieldViolation]] = {}
+    out: dict[str, list[Affected]] = {}
     for key in sorted(changes):
         collection, _, name = key.partition("/")
         if collection != OBJECT_TYPES:
@@ -719,13 +743,8 @@ def schema_data_violations(
         if not pks:
             continue
         if new is None:
-            out[key] = [
-                FieldViolation(
-                    key,
-                    f"{len(pks)} {name} object(s) remain, e.g. {quoted(pks[:EXAMPLES])}",
-                    "TYPE_IN_USE",
-                )
-            ]
+            detail = "the object type is deleted"
+            out[key] = [Affected(key, "TYPE_IN_USE", len(pks), tuple(pks[:EXAMPLES]), detail)]
             continue
         found = _affected(after, name, old, new, pks)
         if found:
@@ -735,7 +754,7 @@ def schema_data_violations(
 
 def _affected(
     after: Ontology, name: str, old: Resource | None, new: Resource, pks: Sequence[str]
-) -> list[FieldViolation]:
+) -> list[Affected]:
     """One violation per kind of problem: how many objects have it and a few of them.
 
     Only the properties whose definition changed are checked (a stored object was valid under
@@ -787,11 +806,12 @@ def _affected(
                 by_reason.setdefault("UNIQUE", []).extend(sorted(sharing))
                 first.setdefault("UNIQUE", f"properties.{prop_name}: {quoted(held)} is held twice")
     return [
-        FieldViolation(
-            f"objectTypes/{name}",
-            f"{len(holders)} {name} object(s) would violate it, e.g. "
-            f"{quoted(sorted(holders)[:EXAMPLES])} ({first[reason]})",
+        Affected(
+            resource_key(OBJECT_TYPES, name),
             reason,
+            len(holders),
+            tuple(sorted(holders)[:EXAMPLES]),
+            first[reason],
         )
         for reason, holders in sorted(by_reason.items())
     ]

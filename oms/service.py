@@ -44,6 +44,7 @@ from oms.model import (
     split_key,
 )
 from oms.objects import (
+    Affected,
     DataChange,
     check_data,
     check_object,
@@ -178,6 +179,8 @@ class Validation:
     base: CommitRecord
     head: CommitRecord
     findings: list[Finding]
+    affected: list[Affected] = field(default_factory=list)
+    """The objects of ``base`` the change makes invalid; any fails the validation."""
 
 
 @dataclass(frozen=True)
@@ -479,7 +482,7 @@ class OntologyService:
                 f"the objects on {quoted(branch.name)} would violate the changed schema",
                 reason="DATA_VIOLATES_SCHEMA",
                 metadata={"branch": branch.name},
-                violations=[v for found in broken.values() for v in found],
+                violations=[a.violation() for found in broken.values() for a in found],
             )
         forced = False
         if branch.protected:
@@ -920,8 +923,16 @@ class OntologyService:
         else:
             base = self.departure(head, self.store.branch(record.base_branch))
         checked_mode = checked_mode or record.compatibility_mode
-        findings = self.compare(base, head, checked_mode).findings
-        passed = not has_breaking(findings)
+        comparison = self.compare(base, head, checked_mode)
+        findings = comparison.findings
+        types = {k: comparison.new.get(k) for k in comparison.keys if k.startswith("objectTypes/")}
+        old = comparison.old
+        affected = [
+            a
+            for found in schema_data_violations(Overlay(old, types), types, old, old).values()
+            for a in found
+        ]
+        passed = not has_breaking(findings) and not affected
         self.store.record_events(
             [
                 OutboxEvent(
@@ -935,11 +946,12 @@ class OntologyService:
                         "mode": checked_mode,
                         "breaking": sum(f.severity is Severity.BREAKING for f in findings),
                         "findings": len(findings),
+                        "affected_objects": sum(a.count for a in affected),
                     },
                 )
             ]
         )
-        return Validation(passed, checked_mode, base, head, findings)
+        return Validation(passed, checked_mode, base, head, findings, affected)
 
 
 def _place(

@@ -620,6 +620,7 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             base_commit=result.base.id,
             head_commit=result.head.id,
             findings=[convert.finding_to_message(f) for f in result.findings],
+            affected_objects=[convert.affected_to_message(a) for a in result.affected],
         )
 
     async def ListCompatibilityRules(

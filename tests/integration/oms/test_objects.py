@@ -653,3 +653,15 @@ def test_a_merge_whose_schema_the_other_sides_objects_violate_is_refused(forked,
     assert caught.value.reason == "MERGE_INVALID"
     (violation,) = caught.value.violations
     assert violation.field == "objectTypes/Employee" and '["e2"]' in violation.description
+
+
+def test_validation_counts_the_objects_a_change_would_meet(objects, service) -> None:
+    service.create_branch(ADMIN, "other", source=BRANCH, base_branch=BRANCH, compatibility_mode="")
+    _batch(service, _changed_employee(service, "other", level={"required": True}), branch="other")
+    for pk in ("e1", "e2", "e3"):
+        _employee(objects, pk, level=1 if pk == "e2" else None)
+    result = service.validate(ADMIN, "other", against=BRANCH, mode="")
+    assert not result.passed
+    assert [(a.resource, a.reason, a.count, a.examples) for a in result.affected] == [
+        ("objectTypes/Employee", "REQUIRED", 2, ("e1", "e3"))
+    ]
