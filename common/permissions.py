@@ -18,6 +18,8 @@ class Permission(StrEnum):
     BRANCH_CREATE = "branch:create"
     BRANCH_MERGE = "branch:merge"
     BRANCH_DELETE = "branch:delete"
+    OBJECT_READ = "object:read"
+    OBJECT_WRITE = "object:write"
     ACTION_EXECUTE = "action:execute"
     AUDIT_READ = "audit:read"
     AUDIT_WRITE = "audit:write"
@@ -38,6 +40,8 @@ DESCRIPTIONS: Mapping[Permission, str] = {
     Permission.BRANCH_CREATE: "create branches and change their settings",
     Permission.BRANCH_MERGE: "merge one branch into another",
     Permission.BRANCH_DELETE: "delete branches",
+    Permission.OBJECT_READ: "read objects and links on any branch and at any commit",
+    Permission.OBJECT_WRITE: "create, change and delete objects and links on unprotected branches",
     Permission.ACTION_EXECUTE: "run action types",
     Permission.AUDIT_READ: "query, verify and follow the audit log",
     Permission.AUDIT_WRITE: "publish events to the audit log",

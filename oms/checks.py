@@ -19,6 +19,7 @@ from typing import Any, TypeGuard
 from common.errors import FieldViolation, quoted
 from oms.model import (
     ACTION_TYPES,
+    CRITERION_FIELDS,
     FIELDS,
     INTERFACES,
     LINK_TYPES,
@@ -50,6 +51,8 @@ from oms.model import (
 
 PASCAL_CASE = re.compile(r"[A-Z][A-Za-z0-9]*")
 CAMEL_CASE = re.compile(r"[a-z][A-Za-z0-9]*")
+CRITERION_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "in", "set")
+"""How a submission criterion compares; ``set``: the value is present."""
 PERMISSION = re.compile(r"[a-z][a-z0-9_-]*:[a-z][a-z0-9_*-]*")
 MAX_NAME = 100
 MAX_DISPLAY_NAME = 256
@@ -348,6 +351,7 @@ class _Checker:
         if permission is not None and PERMISSION.fullmatch(permission) is None:
             out.add("permission", "must look like resource:action", "INVALID_VALUE")
         params = self._parameters(out, resource.get("parameters"))
+        self._criteria(out, resource.get("submission_criteria", []), params)
         rules = resource.get("rules")
         if not isinstance(rules, list):
             out.add("rules", "must be a list", "WRONG_TYPE")
@@ -359,6 +363,72 @@ class _Checker:
                 out.add(f"rules[{i}]", "must be an object", "WRONG_TYPE")
                 continue
             self._rule(out, f"rules[{i}]", rule, params)
+
+    def _criteria(self, out: _Violations, value: Any, params: Mapping[str, dict[str, Any]]) -> None:
+        """Each criterion tests one thing: a parameter, its object's property, or the caller."""
+        if not isinstance(value, list):
+            out.add("submission_criteria", "must be a list", "WRONG_TYPE")
+            return
+        for i, criterion in enumerate(value):
+            path = f"submission_criteria[{i}]"
+            if not isinstance(criterion, dict):
+                out.add(path, "must be an object", "WRONG_TYPE")
+                continue
+            for name in sorted(criterion.keys() - CRITERION_FIELDS):
+                out.add(f"{path}.{name}", "unknown field", "UNKNOWN_FIELD")
+            _string(out, f"{path}.message", criterion.get("message"), required=True)
+            tests = [
+                n for n in ("parameter", "caller_permission", "caller_role") if criterion.get(n)
+            ]
+            if len(tests) != 1:
+                out.add(
+                    path,
+                    "set exactly one of parameter, caller_permission and caller_role",
+                    "INVALID_VALUE",
+                )
+                continue
+            permission = criterion.get("caller_permission")
+            if permission and (
+                not isinstance(permission, str) or PERMISSION.fullmatch(permission) is None
+            ):
+                out.add(
+                    f"{path}.caller_permission", "must look like resource:action", "INVALID_VALUE"
+                )
+            if tests != ["parameter"]:
+                continue
+            self._criterion_test(out, path, criterion, params)
+
+    def _criterion_test(
+        self,
+        out: _Violations,
+        path: str,
+        criterion: dict[str, Any],
+        params: Mapping[str, dict[str, Any]],
+    ) -> None:
+        name, prop = criterion.get("parameter"), criterion.get("property")
+        param = params.get(name) if isinstance(name, str) else None
+        if param is None:
+            out.add(f"{path}.parameter", f"no parameter {quoted(name)}", "UNRESOLVED_REFERENCE")
+        elif prop:
+            target = self.snapshot.get(resource_key(OBJECT_TYPES, str(param.get("object_type"))))
+            if not param.get("object_type"):
+                out.add(
+                    f"{path}.property", "only an object parameter has properties", "INVALID_VALUE"
+                )
+            elif target is not None and prop not in by_name(target.get("properties")):
+                out.add(
+                    f"{path}.property",
+                    f"{param['object_type']} has no property {quoted(prop)}",
+                    "UNRESOLVED_REFERENCE",
+                )
+        if criterion.get("operator") not in CRITERION_OPERATORS:
+            out.add(
+                f"{path}.operator",
+                f"must be one of {', '.join(CRITERION_OPERATORS)}",
+                "INVALID_VALUE",
+            )
+        elif criterion["operator"] == "in" and not isinstance(criterion.get("value"), list):
+            out.add(f"{path}.value", "operator in takes a list", "INVALID_VALUE")
 
     # -- parts --------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from oms.model import (
     split_key,
     type_name,
 )
+from oms.objects import is_data_key
 
 
 def _change(old: Any, new: Any) -> str:
@@ -673,6 +674,7 @@ def check_compatibility(
     marks = old if deprecations is None else deprecations
     report = _Report(CompatibilityMode(mode), marks)
     candidates = set(old) | set(new) if keys is None else set(keys)
+    candidates = {k for k in candidates if not is_data_key(k)}  # objects are data, not schema
     prefetch(old, candidates)
     prefetch(new, candidates)
     if marks is not old:

@@ -23,16 +23,20 @@ from common.errors import FieldViolation
 from common.times import to_timestamp
 from oms import model
 from oms.compat import CompatibilityMode, Finding, Rule, Severity, severity_of
+from oms.data import ActionResult, StoredLink, StoredObject
 from oms.diff import FieldChange, ResourceChange
 from oms.merge import Choice, Conflict, Resolution
 from oms.model import Resource
+from oms.objects import Affected
 from oms.proposals import ProposalView
 from oms.rules import BranchRules
 from oms.service import MergeResult
 from oms.store import BranchRecord, CommitChanges, TagRecord, ThreadEntry
 from oms.v1 import (
+    action_service_pb2,
     branch_service_pb2,
     history_pb2,
+    object_service_pb2,
     proposal_service_pb2,
     resources_pb2,
     schema_service_pb2,
@@ -458,3 +462,58 @@ def detail_to_message(detail: object) -> Message:
     if isinstance(detail, Finding):
         return finding_to_message(detail)
     raise TypeError(f"no message describes {type(detail).__name__}")
+
+
+def _json_number(value: Any) -> Any:
+    """A ``Struct`` holds numbers as doubles: a whole one is an integer in the domain."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_json_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_number(v) for k, v in value.items()}
+    return value
+
+
+def values_to_domain(properties: struct_pb2.Struct) -> dict[str, Any]:
+    """An object's property values from the API (whole numbers as integers)."""
+    return {k: _json_number(v) for k, v in json_format.MessageToDict(properties).items()}
+
+
+def object_to_message(stored: StoredObject) -> object_service_pb2.OntologyObject:
+    message = object_service_pb2.OntologyObject(
+        object_type=stored.object_type, primary_key=stored.primary_key, etag=stored.etag
+    )
+    message.properties.update(stored.values)
+    return message
+
+
+def link_to_message(stored: StoredLink) -> object_service_pb2.Link:
+    return object_service_pb2.Link(
+        link_type=stored.link_type, from_primary_key=stored.from_pk, to_primary_key=stored.to_pk
+    )
+
+
+def action_result_to_message(result: ActionResult) -> action_service_pb2.ExecuteActionResponse:
+    return action_service_pb2.ExecuteActionResponse(
+        commit=result.commit,
+        edits=[
+            action_service_pb2.ActionEdit(
+                resource=e.key,
+                change_type=_enum_name(history_pb2.ChangeType, e.change),
+                before=to_value(e.before),
+                after=to_value(e.after),
+            )
+            for e in result.edits
+        ],
+    )
+
+
+def affected_to_message(affected: Affected) -> branch_service_pb2.AffectedObjects:
+    return branch_service_pb2.AffectedObjects(
+        resource=affected.resource,
+        reason=affected.reason,
+        count=affected.count,
+        examples=affected.examples,
+        detail=affected.detail,
+    )

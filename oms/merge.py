@@ -5,7 +5,9 @@ value, identical changes agree, and different changes conflict. Named lists (pro
 parameters) are merged item by item, matched by ``api_name``; ``interfaces``, ``extends`` and
 ``enum_values`` are sets, so additions and removals from both sides combine. Two sides that
 both add a resource (or an item) are merged as if the base were empty. The merged ontology is
-checked like any write, so a merge never yields a dangling reference.
+checked like any write, so a merge never yields a dangling reference; objects and links merge
+the same way (an object's fields are its properties), and their union is checked against the
+merged schema.
 
 A conflict can be settled by a :class:`Resolution` naming it (resource key and path, as the
 conflict reports them): ours, theirs, or a supplied value (``None``: absent). Every caller
@@ -35,6 +37,13 @@ from oms.model import (
     normalize,
     prefetch,
     split_key,
+)
+from oms.objects import (
+    DataView,
+    check_data,
+    is_data_key,
+    schema_data_violations,
+    schema_part,
 )
 
 
@@ -225,8 +234,34 @@ def merge_snapshots(
     unmatched = tuple(i for i, r in enumerate(resolutions) if (r.key, r.path) not in used)
     if unmatched or conflicts or not changes:
         return MergedSnapshots(changes, tuple(conflicts), unmatched=unmatched)
-    violations = check_changes(Overlay(ours, changes), changes, before=ours)
+    after = Overlay(ours, changes)
+    violations = check_changes(after, schema_part(changes), before=ours)
+    if isinstance(ours, DataView):
+        for key, found in _data_violations(after, changes, ours, ours).items():
+            violations.setdefault(key, []).extend(found)
     return MergedSnapshots(changes, (), {k: tuple(v) for k, v in violations.items()})
+
+
+def _data_violations(
+    after: Ontology, changes: Mapping[str, Resource | None], ours: Ontology, data: DataView
+) -> dict[str, list[FieldViolation]]:
+    """The merged data's violations by object, link or object type key.
+
+    Each side's data was valid on its own; their union may not be (two links where one is
+    allowed, a link to an object the other side deleted, a unique value taken twice, objects
+    of ours that the other side's schema change no longer admits).
+    """
+    out: dict[str, list[FieldViolation]] = {}
+    keys = sorted((k for k in changes if is_data_key(k)), key=len, reverse=True)
+    for v in check_data(after, changes, data, where={}):
+        key = next(k for k in keys if v.field == k or v.field.startswith(k + "."))
+        field = v.field[len(key) + 1 :] or "links"
+        out.setdefault(key, []).append(FieldViolation(field, v.description, v.reason))
+    for key, found in schema_data_violations(after, changes, ours, data).items():
+        out.setdefault(key, []).extend(
+            FieldViolation("objects", a.violation().description, a.reason) for a in found
+        )
+    return out
 
 
 class _Merger:
@@ -243,7 +278,7 @@ class _Merger:
         self, base: Resource | None, ours: Resource | None, theirs: Resource | None
     ) -> Any:
         merged = self.record("", base, ours, theirs)
-        if self.used and isinstance(merged, dict):
+        if self.used and isinstance(merged, dict) and not is_data_key(self.key):
             # A supplied value may leave fields out (absent): they take their defaults.
             merged = normalize(self.key.partition("/")[0], merged)
         return merged

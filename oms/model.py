@@ -15,6 +15,10 @@ field being left empty:
 - ``CREATE_LINK`` / ``DELETE_LINK``: ``link_type``; ``values`` is exactly
   ``{"from": <parameter>, "to": <parameter>}``, parameters referencing objects of the link's
   ``from_object_type`` and ``to_object_type``.
+
+An action type's ``submission_criteria`` (stored only when there are some) are conditions
+ExecuteAction checks first: each tests a parameter, a property of the object a parameter
+references, or the caller (:mod:`oms.actions`).
 """
 
 from __future__ import annotations
@@ -189,6 +193,20 @@ _RULE: Fields = {
     "values": lambda raw: {},
 }
 
+_CRITERION: Fields = {
+    "parameter": lambda raw: "",
+    "property": lambda raw: "",
+    "operator": lambda raw: "",
+    "value": lambda raw: None,
+    "caller_permission": lambda raw: "",
+    "caller_role": lambda raw: "",
+    "message": lambda raw: "",
+}
+
+SPARSE_FIELDS = frozenset({"submission_criteria"})
+"""Resource fields stored only when not empty, so that resources stored before the field
+existed keep their content hash."""
+
 _RESOURCE: dict[str, Fields] = {
     OBJECT_TYPES: {
         "api_name": lambda raw: "",
@@ -215,6 +233,7 @@ _RESOURCE: dict[str, Fields] = {
         "permission": lambda raw: DEFAULT_ACTION_PERMISSION,
         "parameters": lambda raw: [],
         "rules": lambda raw: [],
+        "submission_criteria": lambda raw: [],
     },
     INTERFACES: {
         "api_name": lambda raw: "",
@@ -242,11 +261,12 @@ their content hash and show no change."""
 PROPERTY_FIELDS = frozenset(_PROPERTY) | SPARSE_FLAGS
 PARAMETER_FIELDS = frozenset(_PARAMETER)
 RULE_FIELDS = frozenset(_RULE)
+CRITERION_FIELDS = frozenset(_CRITERION)
 """The known fields of the items of a resource (their order is fixed by normalize)."""
 
 
 _MISSING = object()
-_REBUILT = frozenset({"properties", "parameters", "rules", "data_type"})
+_REBUILT = frozenset({"properties", "parameters", "rules", "submission_criteria", "data_type"})
 """Fields that normalization rebuilds item by item, copying as it goes."""
 
 
@@ -314,6 +334,11 @@ def normalize(collection: str, resource: Mapping[str, Any]) -> Resource:
         out["parameters"] = _items(out["parameters"], _PARAMETER)
     if "rules" in out:
         out["rules"] = _items(out["rules"], _RULE)
+    if "submission_criteria" in out:
+        out["submission_criteria"] = _items(out["submission_criteria"], _CRITERION)
+    for name in SPARSE_FIELDS & out.keys():
+        if out[name] == []:
+            del out[name]
     return out
 
 

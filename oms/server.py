@@ -15,17 +15,22 @@ from common.outbox_relay import OutboxRelay, audit_address
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.users_client import TokenSource, connect_users
 from oms import convert
+from oms.data import ObjectService
 from oms.history import HistoryService
 from oms.proposals import ProposalService
 from oms.service import OntologyService
 from oms.servicers import (
+    ACTION_SERVICE,
     BRANCH_SERVICE,
     DOMAIN,
+    OBJECT_SERVICE,
     POLICIES,
     PROPOSAL_SERVICE,
     SCHEMA_SERVICE,
     TAG_SERVICE,
+    ActionServicer,
     BranchServicer,
+    ObjectServicer,
     ProposalServicer,
     ResourceMessages,
     SchemaServicer,
@@ -34,7 +39,9 @@ from oms.servicers import (
 from oms.settings import Settings
 from oms.sql_store import SqlStore, outbox
 from oms.v1 import (
+    action_service_pb2_grpc,
     branch_service_pb2_grpc,
+    object_service_pb2_grpc,
     proposal_service_pb2_grpc,
     schema_service_pb2_grpc,
     tag_service_pb2_grpc,
@@ -63,6 +70,9 @@ def build_server(
     branches = BranchServicer(service, history, blocking)
     tags = TagServicer(service, history, blocking)
     proposals = ProposalServicer(ProposalService(service, store), blocking)
+    data = ObjectService(service)
+    objects = ObjectServicer(data, blocking)
+    actions = ActionServicer(data, blocking)
     server = create_server(
         settings.listen,
         domain=DOMAIN,
@@ -82,6 +92,16 @@ def build_server(
             ),
             ServiceRegistration(
                 TAG_SERVICE, tag_service_pb2_grpc.add_TagServiceServicer_to_server, tags
+            ),
+            ServiceRegistration(
+                ACTION_SERVICE,
+                action_service_pb2_grpc.add_ActionServiceServicer_to_server,
+                actions,
+            ),
+            ServiceRegistration(
+                OBJECT_SERVICE,
+                object_service_pb2_grpc.add_ObjectServiceServicer_to_server,
+                objects,
             ),
         ],
         policies=POLICIES,

@@ -35,6 +35,7 @@ from oms.diff import ResourceChange, diff_snapshots
 from oms.merge import MergedSnapshots, Resolution, check_resolutions, merge_snapshots
 from oms.model import (
     FIELDS,
+    OBJECT_TYPES,
     SINGULAR,
     Ontology,
     Overlay,
@@ -42,6 +43,19 @@ from oms.model import (
     normalize,
     resource_key,
     split_key,
+)
+from oms.objects import (
+    Affected,
+    DataChange,
+    check_data,
+    check_object,
+    data_event,
+    is_data_key,
+    is_well_formed,
+    object_key,
+    pk_text,
+    schema_data_violations,
+    schema_part,
 )
 from oms.refs import Refs
 from oms.rules import BranchRules, Review, approvers, check_approvals, second_admins
@@ -52,6 +66,7 @@ from oms.store import (
     BranchSetting,
     CommitChanges,
     CommitRecord,
+    EventsFor,
     NewCommit,
     OntologyStore,
     Snapshot,
@@ -108,12 +123,16 @@ class Stored:
 class Edit:
     """One change of a batch commit: ``resource`` to upsert, or ``None`` to delete ``key``.
 
-    An empty ``key`` stands for a change that named neither, reported with the others.
+    An empty ``key`` stands for a change that named neither, reported with the others. Keys
+    of objects and links (``oms.objects``) put data in the same commit.
     """
 
     key: str
     resource: Resource | None
     etag: str = ""
+    object_type: str | None = None
+    """For an object upsert, its type: the key follows from the type's primary key, which
+    the batch itself may define."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +185,8 @@ class Validation:
     base: CommitRecord
     head: CommitRecord
     findings: list[Finding]
+    affected: list[Affected] = field(default_factory=list)
+    """The objects of ``base`` the change makes invalid; any fails the validation."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +212,7 @@ class OntologyService:
 
     # -- reading resources ----------------------------------------------------------------
 
-    def _at(self, branch: str, revision: str) -> Snapshot:
+    def snapshot_at(self, branch: str, revision: str) -> Snapshot:
         """The snapshot at ``revision`` when given, else at the head of ``branch``."""
         if revision:
             return self.store.snapshot(self.refs.resolve(revision, field="revision").id)
@@ -210,7 +231,7 @@ class OntologyService:
         return Stored(collection, snapshot[key], etag)
 
     def get(self, branch: str, collection: str, api_name: str, revision: str = "") -> Stored:
-        return self._stored(self._at(branch, revision), resource_key(collection, api_name))
+        return self._stored(self.snapshot_at(branch, revision), resource_key(collection, api_name))
 
     def list_resources(
         self, branch: str, collection: str, *, revision: str, page_size: int, page_token: str
@@ -223,7 +244,7 @@ class OntologyService:
             snapshot = self.store.snapshot(self.store.commit(str(state.get("commit"))).id)
             after = str(state.get("after", ""))
         else:
-            snapshot = self._at(branch, revision)
+            snapshot = self.snapshot_at(branch, revision)
         prefix = collection + "/"
         keys = list(snapshot)
         start = bisect_right(keys, max(after, prefix))
@@ -329,7 +350,7 @@ class OntologyService:
             raise errors.FailedPrecondition(
                 f"{key} is still referenced", reason="RESOURCE_IN_USE", violations=violations
             )
-        return self._commit(
+        return self.commit_onto(
             principal, head, snapshot, {key: None}, message or f"Delete {key}", force
         )
 
@@ -356,7 +377,19 @@ class OntologyService:
         changes: dict[str, Resource | None] = {}
         position: dict[str, int] = {}
         violations: list[FieldViolation] = []
+        objects: list[tuple[int, Edit]] = []
+        if any(
+            e.object_type is not None or is_data_key(e.key) for e in edits
+        ) and not principal.has(Permission.OBJECT_WRITE):
+            raise errors.PermissionDenied(
+                "changing objects needs object:write",
+                reason="MISSING_PERMISSION",
+                metadata={"permission": Permission.OBJECT_WRITE.value},
+            )
         for i, edit in enumerate(edits):
+            if edit.object_type is not None:
+                objects.append((i, edit))  # keyed once the batch's schema is known
+                continue
             if not edit.key:
                 violations.append(
                     FieldViolation(f"changes[{i}]", "set upsert (with a resource) or delete")
@@ -364,7 +397,10 @@ class OntologyService:
                 continue
             collection = edit.key.partition("/")[0]
             try:
-                split_key(edit.key)
+                if not is_data_key(edit.key):
+                    split_key(edit.key)
+                elif not is_well_formed(edit.key):
+                    raise errors.InvalidArgument("not a data key")
             except errors.InvalidArgument:
                 if edit.resource is not None and collection in FIELDS:
                     # An upsert without a usable api_name: report it with its other problems.
@@ -380,25 +416,24 @@ class OntologyService:
                         )
                     )
                 continue
-            if edit.key in changes:
-                violations.append(
-                    FieldViolation(f"changes[{i}]", f"{edit.key} is changed twice", "DUPLICATE")
-                )
-            current = snapshot.etag(edit.key)
-            if edit.etag:
-                _check_etag(edit.key, edit.etag, current or "")
-            if edit.resource is None and current is None:
-                violations.append(
-                    FieldViolation(
-                        f"changes[{i}].delete", f"{edit.key} does not exist", "NOT_FOUND"
-                    )
-                )
-            changes[edit.key] = (
-                None if edit.resource is None else normalize(collection, edit.resource)
-            )
-            position[edit.key] = i
+            resource = edit.resource
+            if resource is not None and not is_data_key(edit.key):
+                resource = normalize(collection, resource)
+            violations.extend(_place(changes, position, snapshot, i, edit, resource))
+        data_paths = {
+            k: f"changes[{i}].{'delete' if changes[k] is None else 'link'}"
+            for k, i in position.items()
+            if is_data_key(k)
+        }
+        for i, edit in objects:
+            found, key, stored = _keyed_object(Overlay(snapshot, changes), i, edit)
+            violations.extend(found)
+            if key:
+                violations.extend(_place(changes, position, snapshot, i, edit, stored, key))
+                data_paths[key] = f"changes[{i}].object"
         after = Overlay(snapshot, changes)
-        for key, found in check_changes(after, changes, before=snapshot).items():
+        violations.extend(check_data(after, changes, snapshot, where=data_paths))
+        for key, found in check_changes(after, schema_part(changes), before=snapshot).items():
             if key in position:
                 where = f"changes[{position[key]}].upsert"
                 violations.extend(
@@ -411,7 +446,7 @@ class OntologyService:
                 )
         if violations:
             raise errors.invalid(violations)
-        return self._commit(principal, head, snapshot, changes, message, force)
+        return self.commit_onto(principal, head, snapshot, changes, message, force)
 
     def _write_one(
         self,
@@ -428,10 +463,10 @@ class OntologyService:
         violations = check_resource(collection, resource, snapshot)
         if violations:
             raise errors.invalid(violations)
-        commit = self._commit(principal, head, snapshot, {key: resource}, message, force)
+        commit = self.commit_onto(principal, head, snapshot, {key: resource}, message, force)
         return Stored(collection, resource, resource_etag(resource), commit.id)
 
-    def _commit(
+    def commit_onto(
         self,
         principal: Principal,
         branch: BranchRecord,
@@ -439,13 +474,26 @@ class OntologyService:
         changes: Mapping[str, Resource | None],
         message: str,
         force: Force,
+        also: EventsFor | None = None,
     ) -> CommitRecord:
         """Commit checked changes onto ``snapshot`` (the branch head they were checked on).
 
-        Writes refused on a protected branch (it requires proposals, or they break it) are
+        ``also`` adds events of the caller's (an action's) to the commit's transaction.
+
+        A schema change the branch's own objects would violate is refused
+        (``DATA_VIOLATES_SCHEMA``, counting the affected objects with examples). Writes refused
+        on a protected branch (it requires proposals, or they break it) are
         recorded (``oms.commit.refused``) in a transaction of their own; a forced commit's
         events name the force and its reason.
         """
+        broken = schema_data_violations(Overlay(snapshot, changes), changes, snapshot, snapshot)
+        if broken:
+            raise errors.FailedPrecondition(
+                f"the objects on {quoted(branch.name)} would violate the changed schema",
+                reason="DATA_VIOLATES_SCHEMA",
+                metadata={"branch": branch.name},
+                violations=[a.violation() for found in broken.values() for a in found],
+            )
         forced = False
         if branch.protected:
             try:
@@ -464,10 +512,16 @@ class OntologyService:
                 self.store.record_events([_commit_refused(principal, branch, changes, refusal)])
                 raise
         forcing = {"forced": True, "force_reason": force.reason} if forced else {}
+        snapshot.prefetch(k for k in changes if is_data_key(k))
+        data_before = {k: snapshot.get(k) for k in changes if is_data_key(k)}
 
         def events(commit: CommitRecord) -> list[OutboxEvent]:
             out = []
             for key, resource in sorted(changes.items()):
+                if key in data_before:
+                    where = DataChange(principal.username, branch.name, commit.id, forcing)
+                    out.append(data_event(where, key, data_before[key], resource))
+                    continue
                 kind = (
                     "deleted" if resource is None else "updated" if key in snapshot else "created"
                 )
@@ -484,7 +538,7 @@ class OntologyService:
                         },
                     )
                 )
-            return out
+            return [*out, *(also(commit) if also else ())]
 
         return self.store.write_commit(
             branch.name,
@@ -934,8 +988,16 @@ class OntologyService:
             base = self.departure(head, self.store.branch(record.base_branch))
         checked_mode = checked_mode or record.compatibility_mode
         rules = replace(BranchRules.of(record), compatibility_mode=checked_mode)
-        findings = self.compare(base, head, rules).findings
-        passed = not has_breaking(findings)
+        comparison = self.compare(base, head, rules)
+        findings = comparison.findings
+        types = {k: comparison.new.get(k) for k in comparison.keys if k.startswith("objectTypes/")}
+        old = comparison.old
+        affected = [
+            a
+            for found in schema_data_violations(Overlay(old, types), types, old, old).values()
+            for a in found
+        ]
+        passed = not has_breaking(findings) and not affected
         self.store.record_events(
             [
                 OutboxEvent(
@@ -949,11 +1011,63 @@ class OntologyService:
                         "mode": checked_mode,
                         "breaking": sum(f.severity is Severity.BREAKING for f in findings),
                         "findings": len(findings),
+                        "affected_objects": sum(a.count for a in affected),
                     },
                 )
             ]
         )
-        return Validation(passed, checked_mode, base, head, findings)
+        return Validation(passed, checked_mode, base, head, findings, affected)
+
+
+def _place(
+    changes: dict[str, Resource | None],
+    position: dict[str, int],
+    snapshot: Snapshot,
+    i: int,
+    edit: Edit,
+    resource: Resource | None,
+    key: str = "",
+) -> list[FieldViolation]:
+    """Put change ``i`` of a batch under its key.
+
+    A key changed twice or a delete of nothing is a violation, a stale etag an abort.
+    """
+    key = key or edit.key
+    out: list[FieldViolation] = []
+    if key in changes:
+        out.append(FieldViolation(f"changes[{i}]", f"{key} is changed twice", "DUPLICATE"))
+    current = snapshot.etag(key)
+    if edit.etag:
+        _check_etag(key, edit.etag, current or "")
+    if resource is None and current is None:
+        out.append(FieldViolation(f"changes[{i}].delete", f"{key} does not exist", "NOT_FOUND"))
+    changes[key] = resource
+    position[key] = i
+    return out
+
+
+def _keyed_object(
+    schema: Ontology, i: int, edit: Edit
+) -> tuple[list[FieldViolation], str, Resource]:
+    """An object upsert of a batch: its key under its type's primary key and its stored form.
+
+    Without a usable primary key there is no key, and the object's own violations say why.
+    """
+    object_type = edit.object_type or ""
+    definition = schema.get(resource_key(OBJECT_TYPES, object_type))
+    values = edit.resource or {}
+    if definition is None:
+        missing = FieldViolation(
+            f"changes[{i}].object.object_type",
+            f"no object type {quoted(object_type)} on this branch",
+            "UNKNOWN_TYPE",
+        )
+        return [missing], "", dict(values)
+    found, stored = check_object(definition, values, path=f"changes[{i}].object.properties")
+    pk = stored.get(str(definition.get("primary_key", "")))
+    if not isinstance(pk, str | int):
+        return found, "", stored
+    return [], object_key(object_type, pk_text(pk)), stored
 
 
 def ref_name_violations(name: str) -> list[FieldViolation]:

@@ -18,20 +18,26 @@ from google.protobuf.message import Message
 from common import errors
 from common.blocking import Blocking
 from common.errors import FieldViolation
-from common.interceptors import Policy, current_principal, requires
+from common.interceptors import AUTHENTICATED, Policy, current_principal, requires
 from common.lru import LruCache
 from common.permissions import Permission
 from oms import convert
 from oms.convert import COLLECTION_OF_FIELD, Kind, L, M
+from oms.data import ObjectService
 from oms.history import HistoryService
 from oms.model import resource_key
+from oms.objects import link_key
 from oms.proposals import ProposalService, ProposalView
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
 from oms.store import BranchRecord, CommitRecord, TagRecord
 from oms.v1 import (
+    action_service_pb2,
+    action_service_pb2_grpc,
     branch_service_pb2,
     branch_service_pb2_grpc,
     history_pb2,
+    object_service_pb2,
+    object_service_pb2_grpc,
     proposal_service_pb2_grpc,
     resources_pb2,
     schema_service_pb2,
@@ -46,6 +52,8 @@ SCHEMA_SERVICE = "oms.v1.SchemaService"
 BRANCH_SERVICE = "oms.v1.BranchService"
 PROPOSAL_SERVICE = "oms.v1.ProposalService"
 TAG_SERVICE = "oms.v1.TagService"
+OBJECT_SERVICE = "oms.v1.ObjectService"
+ACTION_SERVICE = "oms.v1.ActionService"
 COMMIT_HEADER = "x-mesh-commit"
 """Response metadata (initial, so Envoy passes it on as an HTTP response header) naming the
 commit a schema write made: a single-resource write answers with the resource alone."""
@@ -101,6 +109,14 @@ def _edit(change: schema_service_pb2.Change) -> Edit:
     which = change.WhichOneof("change")
     if which == "delete":
         return Edit(change.delete, None, change.etag)
+    if which == "object":
+        values = convert.values_to_domain(change.object.properties)
+        return Edit("", values, change.etag, object_type=change.object.object_type)
+    if which == "link":
+        link = change.link
+        key = link_key(link.link_type, link.from_primary_key, link.to_primary_key)
+        ends = {"from": link.from_primary_key, "to": link.to_primary_key}
+        return Edit(key, ends, change.etag)
     kind_field = change.upsert.WhichOneof("kind") if which == "upsert" else None
     if kind_field is None:
         return Edit("", None, change.etag)
@@ -608,6 +624,7 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             base_commit=result.base.id,
             head_commit=result.head.id,
             findings=[convert.finding_to_message(f) for f in result.findings],
+            affected_objects=[convert.affected_to_message(a) for a in result.affected],
         )
 
     async def ListCompatibilityRules(
@@ -815,6 +832,183 @@ class TagServicer(tag_service_pb2_grpc.TagServiceServicer):
         return empty_pb2.Empty()
 
 
+class ObjectServicer(object_service_pb2_grpc.ObjectServiceServicer):
+    """Objects and links: each write answers with its commit in :data:`COMMIT_HEADER`."""
+
+    def __init__(self, service: ObjectService, blocking: Blocking) -> None:
+        self._service = service
+        self._run = blocking.run
+
+    async def GetObject(
+        self, request: object_service_pb2.GetObjectRequest, context: Context
+    ) -> object_service_pb2.OntologyObject:
+        _required(request, "branch", "object_type", "primary_key")
+        found = await self._run(
+            self._service.get,
+            request.branch,
+            request.object_type,
+            request.primary_key,
+            request.revision,
+        )
+        return convert.object_to_message(found)
+
+    async def ListObjects(
+        self, request: object_service_pb2.ListObjectsRequest, context: Context
+    ) -> object_service_pb2.ListObjectsResponse:
+        _required(request, "branch", "object_type")
+        page = await self._run(
+            lambda: self._service.list_objects(
+                request.branch,
+                request.object_type,
+                revision=request.revision,
+                filter_text=request.filter,
+                order_by=request.order_by,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        )
+        return object_service_pb2.ListObjectsResponse(
+            objects=[convert.object_to_message(o) for o in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def ListLinkedObjects(
+        self, request: object_service_pb2.ListLinkedObjectsRequest, context: Context
+    ) -> object_service_pb2.ListObjectsResponse:
+        _required(request, "branch", "object_type", "primary_key", "link_type")
+        page = await self._run(
+            lambda: self._service.linked_objects(
+                request.branch,
+                request.object_type,
+                request.primary_key,
+                request.link_type,
+                revision=request.revision,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        )
+        return object_service_pb2.ListObjectsResponse(
+            objects=[convert.object_to_message(o) for o in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def CreateObject(
+        self, request: object_service_pb2.CreateObjectRequest, context: Context
+    ) -> object_service_pb2.OntologyObject:
+        _required(request, "branch", "object_type")
+        created = await self._run(
+            self._service.create,
+            current_principal(),
+            request.branch,
+            request.object_type,
+            convert.values_to_domain(request.object.properties),
+            request.message,
+        )
+        await _send_commit(context, created.commit)
+        return convert.object_to_message(created)
+
+    async def UpdateObject(
+        self, request: object_service_pb2.UpdateObjectRequest, context: Context
+    ) -> object_service_pb2.OntologyObject:
+        _required(request, "branch", "object_type", "primary_key")
+        updated = await self._run(
+            lambda: self._service.update(
+                current_principal(),
+                request.branch,
+                request.object_type,
+                request.primary_key,
+                convert.values_to_domain(request.object.properties),
+                mask=list(request.update_mask.paths),
+                etag=request.object.etag,
+                message=request.message,
+            )
+        )
+        await _send_commit(context, updated.commit)
+        return convert.object_to_message(updated)
+
+    async def DeleteObject(
+        self, request: object_service_pb2.DeleteObjectRequest, context: Context
+    ) -> empty_pb2.Empty:
+        _required(request, "branch", "object_type", "primary_key")
+        commit = await self._run(
+            lambda: self._service.delete(
+                current_principal(),
+                request.branch,
+                request.object_type,
+                request.primary_key,
+                etag=request.etag,
+                delete_links=request.delete_links,
+                message=request.message,
+            )
+        )
+        await _send_commit(context, commit.id)
+        return empty_pb2.Empty()
+
+    async def CreateLink(
+        self, request: object_service_pb2.CreateLinkRequest, context: Context
+    ) -> object_service_pb2.Link:
+        _required(request, "branch", "link_type")
+        missing = [
+            f"link.{n}"
+            for n in ("from_primary_key", "to_primary_key")
+            if not getattr(request.link, n)
+        ]
+        if missing:
+            raise errors.invalid([FieldViolation(n, "required", "REQUIRED") for n in missing])
+        created = await self._run(
+            self._service.create_link,
+            current_principal(),
+            request.branch,
+            request.link_type,
+            request.link.from_primary_key,
+            request.link.to_primary_key,
+            request.message,
+        )
+        await _send_commit(context, created.commit)
+        return convert.link_to_message(created)
+
+    async def DeleteLink(
+        self, request: object_service_pb2.DeleteLinkRequest, context: Context
+    ) -> empty_pb2.Empty:
+        _required(request, "branch", "link_type", "from_primary_key", "to_primary_key")
+        commit = await self._run(
+            self._service.delete_link,
+            current_principal(),
+            request.branch,
+            request.link_type,
+            request.from_primary_key,
+            request.to_primary_key,
+            request.message,
+        )
+        await _send_commit(context, commit.id)
+        return empty_pb2.Empty()
+
+
+class ActionServicer(action_service_pb2_grpc.ActionServiceServicer):
+    """Runs action types; a run's commit is also in :data:`COMMIT_HEADER`."""
+
+    def __init__(self, service: ObjectService, blocking: Blocking) -> None:
+        self._service = service
+        self._run = blocking.run
+
+    async def ExecuteAction(
+        self, request: action_service_pb2.ExecuteActionRequest, context: Context
+    ) -> action_service_pb2.ExecuteActionResponse:
+        _required(request, "branch", "action_type")
+        result = await self._run(
+            lambda: self._service.execute_action(
+                current_principal(),
+                request.branch,
+                request.action_type,
+                convert.values_to_domain(request.parameters),
+                validate_only=request.validate_only,
+            )
+        )
+        if result.commit:
+            await _send_commit(context, result.commit)
+        return convert.action_result_to_message(result)
+
+
 def _policies() -> dict[str, Policy]:
     """Who may call each method: reads need schema:read, writes schema:write, and so on."""
     read, write = requires(Permission.SCHEMA_READ), requires(Permission.SCHEMA_WRITE)
@@ -859,6 +1053,12 @@ def _policies() -> dict[str, Policy]:
         "DeleteTag": requires(Permission.BRANCH_DELETE),
     }
     table.update({f"/{TAG_SERVICE}/{name}": p for name, p in tag_methods.items()})
+    object_read, object_write = requires(Permission.OBJECT_READ), requires(Permission.OBJECT_WRITE)
+    for method in object_service_pb2.DESCRIPTOR.services_by_name["ObjectService"].methods:
+        is_read = method.name.startswith(("Get", "List"))
+        table[f"/{OBJECT_SERVICE}/{method.name}"] = object_read if is_read else object_write
+    # Each action type names the permission that runs it; the call itself only needs a caller.
+    table[f"/{ACTION_SERVICE}/ExecuteAction"] = AUTHENTICATED
     return table
 
 
@@ -909,6 +1109,20 @@ def _events() -> dict[str, tuple[str, ...]]:
     table.update({f"/{PROPOSAL_SERVICE}/{name}": e for name, e in proposal_events.items()})
     tag_events = {"CreateTag": ("oms.tag.created",), "DeleteTag": ("oms.tag.deleted",)}
     table.update({f"/{TAG_SERVICE}/{name}": e for name, e in tag_events.items()})
+    object_events = {
+        "CreateObject": ("oms.object.created",),
+        "UpdateObject": ("oms.object.updated",),
+        "DeleteObject": ("oms.object.deleted", "oms.link.deleted"),
+        "CreateLink": ("oms.link.created",),
+        "DeleteLink": ("oms.link.deleted",),
+    }
+    table.update({f"/{OBJECT_SERVICE}/{name}": (*e, refused) for name, e in object_events.items()})
+    table[f"/{ACTION_SERVICE}/ExecuteAction"] = (
+        "oms.action.executed",
+        "oms.action.failed",
+        *sorted({e for emitted in object_events.values() for e in emitted}),
+        refused,
+    )
     return table
 
 

@@ -13,6 +13,7 @@ import heapq
 import json
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -26,11 +27,13 @@ from common.lru import LruCache
 from common.outbox import (
     OutboxEvent,
     append,
+    append_all,
     outbox_table,
     outbox_times_in_nanoseconds,
     outbox_traceparent,
 )
 from oms.model import Overlay, Resource, references
+from oms.objects import LINKS, is_data_key
 from oms.store import (
     MAIN,
     BranchEvent,
@@ -70,9 +73,11 @@ commits = sa.Table(
     sa.Column("force_reason", sa.Text, nullable=False, default=""),
     sa.Column("refs", sa.String(64), nullable=True),
     sa.Column("force_approved_by", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("data", sa.String(64), nullable=True),
 )
 """``refs``: root of the snapshot's reverse-reference index, NULL for commits stored before it
-existed (the next commit on top builds it whole, once)."""
+existed (the next commit on top builds it whole, once). ``data``: root of its objects and
+links, NULL while it has none."""
 
 commit_parents = sa.Table(
     "commit_parents",
@@ -280,6 +285,12 @@ def _governance(conn: Connection) -> None:
     )
 
 
+def _add_data(conn: Connection) -> None:
+    """``commits.data`` (objects and links) for databases created before it."""
+    if "data" not in {c["name"] for c in sa.inspect(conn).get_columns("commits")}:
+        conn.execute(sa.text("ALTER TABLE commits ADD COLUMN data VARCHAR(64)"))
+
+
 MIGRATIONS = (
     _create_schema,
     _create_main,
@@ -289,6 +300,7 @@ MIGRATIONS = (
     _governance,
     _create_tags,
     _exemptions_and_transitive_modes,
+    _add_data,
 )
 
 
@@ -307,6 +319,8 @@ class SqlSnapshot(Snapshot):
         self._resources: dict[str, Resource] = {}
         self._keys: list[str] | None = None
         self._refs_root: Tree | None = None
+        self._data_root: Tree | None = None
+        self._data_buckets: dict[tuple[str, str], Tree] = {}
 
     @property
     def root(self) -> Tree:
@@ -328,12 +342,66 @@ class SqlSnapshot(Snapshot):
         for bucket_id, bucket_hash in missing.items():
             self._buckets[bucket_id] = trees[bucket_hash]
 
+    @property
+    def data_root(self) -> Tree:
+        """Group (``objects/<Type>``, ``links/<linkType>``, ``~links/...``) -> group root."""
+        if self._data_root is None:
+            self._data_root = self._store.tree(self.commit.data) if self.commit.data else {}
+        return self._data_root
+
+    def group(self, name: str) -> Tree:
+        """A group's root: bucket id -> bucket hash."""
+        group_hash = self.data_root.get(name)
+        return self._store.tree(group_hash) if group_hash else {}
+
+    def load_data_buckets(self, wanted: Iterable[tuple[str, str]]) -> None:
+        """Load (group, bucket id) pairs in one read of the blobs."""
+        hashes: dict[tuple[str, str], str] = {}
+        for group, bucket_id in set(wanted) - self._data_buckets.keys():
+            bucket_hash = self.group(group).get(bucket_id)
+            if bucket_hash is None:
+                self._data_buckets[group, bucket_id] = {}
+            else:
+                hashes[group, bucket_id] = bucket_hash
+        trees = self._store.blobs(hashes.values())
+        for place, bucket_hash in hashes.items():
+            self._data_buckets[place] = trees[bucket_hash]
+
+    def _data_bucket(self, group: str, bucket_id: str) -> Tree:
+        self.load_data_buckets([(group, bucket_id)])
+        return self._data_buckets[group, bucket_id]
+
+    def object_keys(self, object_type: str) -> list[str]:
+        """Sorted once per version of the type (by its group's hash), shared by snapshots."""
+        group = f"objects/{object_type}"
+        group_hash = self.data_root.get(group)
+        if group_hash is None:
+            return []
+        found = self._store.sorted_keys.get(group_hash)
+        if found is None:
+            bucket_ids = list(self.group(group))
+            self.load_data_buckets((group, b) for b in bucket_ids)
+            found = sorted(unquote(k) for b in bucket_ids for k in self._data_buckets[group, b])
+            self._store.sorted_keys.put(group_hash, found)
+        return found
+
+    def linked(self, link_type: str, pk: str, *, reverse: bool) -> list[str]:
+        group = f"{REVERSE if reverse else ''}{LINKS}/{link_type}"
+        prefix = quote(pk, safe="") + "/"
+        bucket = self._data_bucket(group, _data_bucket_of(prefix))
+        return sorted(unquote(k[len(prefix) :]) for k in bucket if k.startswith(prefix))
+
     def etag(self, key: str) -> str | None:
+        if is_data_key(key):
+            group, inner = _data_place(key)
+            return self._data_bucket(group, _data_bucket_of(inner)).get(inner)
         return self.bucket(bucket_of(key)).get(key)
 
     def prefetch(self, keys: Iterable[str]) -> None:
         wanted = [k for k in keys if k not in self._resources]
-        self.load_buckets(group_by_bucket(wanted))
+        data = [_data_place(k) for k in wanted if is_data_key(k)]
+        self.load_data_buckets((group, _data_bucket_of(inner)) for group, inner in data)
+        self.load_buckets(group_by_bucket(k for k in wanted if not is_data_key(k)))
         hashes = {k: h for k in wanted if (h := self.etag(k)) is not None}
         resources = self._store.blobs(hashes.values())
         for key, resource_hash in hashes.items():
@@ -386,6 +454,8 @@ class SqlStore:
         self.db = db
         self._blobs: LruCache[Any] = LruCache(cache_entries)
         self._commits: LruCache[CommitRecord] = LruCache(cache_entries)
+        self.sorted_keys: LruCache[list[str]] = LruCache(64)
+        """The sorted primary keys of an object type's group, by the group's hash."""
         db.migrate(MIGRATIONS)
         self._insert_blobs = (
             blobs.insert().prefix_with("OR IGNORE")
@@ -443,6 +513,7 @@ class SqlStore:
             force_reason=row.force_reason,
             force_approved_by=tuple(json.loads(row.force_approved_by)),
             refs=row.refs,
+            data=row.data,
         )
 
     def commit(self, commit_id: str) -> CommitRecord:
@@ -497,6 +568,18 @@ class SqlStore:
         keys: set[str] = set()
         for bucket_id in buckets:
             keys |= changed_entries(old.bucket(bucket_id), new.bucket(bucket_id))
+        for group in changed_entries(old.data_root, new.data_root):
+            if group.startswith(REVERSE):
+                continue
+            old_group, new_group = old.group(group), new.group(group)
+            bucket_ids = changed_entries(old_group, new_group)
+            old.load_data_buckets((group, b) for b in bucket_ids)
+            new.load_data_buckets((group, b) for b in bucket_ids)
+            for bucket_id in bucket_ids:
+                inner = changed_entries(
+                    old._data_bucket(group, bucket_id), new._data_bucket(group, bucket_id)
+                )
+                keys |= {f"{group}/{k}" for k in inner}
         return keys
 
     def changes_in(self, commit_id: str, *, limit: int) -> tuple[list[tuple[str, str]], int]:
@@ -768,6 +851,7 @@ class SqlStore:
                     "force_reason": record.force_reason,
                     "refs": record.refs,
                     "force_approved_by": json.dumps(list(record.force_approved_by)),
+                    "data": record.data,
                 },
             )
             conn.execute(
@@ -783,8 +867,7 @@ class SqlStore:
                     [{"commit_id": record.id, "key": k, "change": c} for k, c in changes],
                 )
             self._swap_head(conn, branch, expected_head, record.id)
-            for event in events(record):
-                append(conn, outbox, event)
+            append_all(conn, outbox, events(record))
         for blob_hash, (_, value) in written.items():
             self._blobs.put(blob_hash, value)
         self._commits.put(record.id, record)
@@ -809,7 +892,9 @@ class SqlStore:
             written[blob_hash] = (text, value)
             return blob_hash
 
-        touched = group_by_bucket(new.changes)
+        schema = {k: v for k, v in new.changes.items() if not is_data_key(k)}
+        data = {k: v for k, v in new.changes.items() if is_data_key(k)}
+        touched = group_by_bucket(schema)
         parent.load_buckets(touched)
         for bucket_id, keys in touched.items():
             bucket = dict(parent.bucket(bucket_id))
@@ -827,7 +912,8 @@ class SqlStore:
             else:
                 root.pop(bucket_id, None)
         root_hash = put(root)
-        refs_hash = self._reference_index(parent, new.changes, put)
+        refs_hash = self._reference_index(parent, schema, put)
+        data_hash = self._data_tree(parent, data, put, changes) if data else parent.commit.data
         now = times.now()
         fields = {
             "root": root_hash,
@@ -840,6 +926,8 @@ class SqlStore:
         }
         if new.force_approved_by:
             fields["force_approved_by"] = list(new.force_approved_by)
+        if data_hash is not None:
+            fields["data"] = data_hash
         record = CommitRecord(
             id=content_hash(canonical_json(fields)),
             root=root_hash,
@@ -852,8 +940,67 @@ class SqlStore:
             force_reason=new.force_reason,
             force_approved_by=new.force_approved_by,
             refs=refs_hash,
+            data=data_hash,
         )
         return record, written, changes
+
+    def _data_tree(
+        self,
+        parent: SqlSnapshot,
+        data: Mapping[str, Resource | None],
+        put: Callable[[Any], str],
+        changes: list[tuple[str, str]],
+    ) -> str:
+        """The root of the objects and links after ``data``, from the parent's.
+
+        Appends the changes it makes to ``changes``.
+
+        Three levels, as the schema tree with one more: the root maps groups (one per object
+        type and per link type) to group roots, which map 256 buckets (by hash of the first
+        primary key) to buckets mapping keys to blobs. Only the touched buckets of the touched
+        groups are rewritten, and listing one type reads that type's group alone. Each link
+        is also kept under its ``to`` end (``~links/...``), so both ends find theirs in one
+        bucket.
+        """
+        edits: dict[str, dict[str, str | None]] = {}
+        for key, value in data.items():
+            group, inner = _data_place(key)
+            blob = None if value is None else put(value)
+            edits.setdefault(group, {})[inner] = blob
+            if group.startswith(LINKS + "/"):
+                from_pk, _, to_pk = inner.partition("/")
+                edits.setdefault(REVERSE + group, {})[f"{to_pk}/{from_pk}"] = blob
+        root = dict(parent.data_root)
+        for group, entries in edits.items():
+            group_root = dict(parent.group(group))
+            by_bucket: dict[str, list[str]] = {}
+            for inner in entries:
+                by_bucket.setdefault(_data_bucket_of(inner), []).append(inner)
+            found = self.blobs(group_root[b] for b in by_bucket if b in group_root)
+            for bucket_id, inners in by_bucket.items():
+                bucket = dict(found[group_root[bucket_id]]) if bucket_id in group_root else {}
+                for inner in inners:
+                    before, after = bucket.pop(inner, None), entries[inner]
+                    if after is not None:
+                        bucket[inner] = after
+                    if before != after and not group.startswith(REVERSE):
+                        kind = (
+                            "ADDED"
+                            if before is None
+                            else "DELETED"
+                            if after is None
+                            else "MODIFIED"
+                        )
+                        changes.append((f"{group}/{inner}", kind))
+                if bucket:
+                    group_root[bucket_id] = put(bucket)
+                else:
+                    group_root.pop(bucket_id, None)
+            if group_root:
+                root[group] = put(group_root)
+            else:
+                root.pop(group, None)
+        return put(root)
 
     def _reference_index(
         self,
@@ -1103,6 +1250,22 @@ class SqlStore:
         )
         with self.db.read() as conn:
             return [self._entry(r) for r in conn.execute(query)]
+
+
+REVERSE = "~"
+"""Prefix of the groups that hold each link again under its ``to`` end."""
+
+
+def _data_place(key: str) -> tuple[str, str]:
+    """``objects/Employee/e1`` -> ``("objects/Employee", "e1")``; links keep ``from/to``."""
+    kind, _, rest = key.partition("/")
+    name, _, inner = rest.partition("/")
+    return f"{kind}/{name}", inner
+
+
+def _data_bucket_of(inner: str) -> str:
+    """The bucket of a key within its group: by its first (encoded) primary key."""
+    return bucket_of(inner.partition("/")[0])
 
 
 def _tag_not_found(name: str) -> errors.NotFound:

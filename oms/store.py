@@ -49,6 +49,9 @@ class CommitRecord:
     refs: str | None = None
     """The root of the reverse-reference index (target key -> referrer keys) of the snapshot;
     ``None`` for a commit stored before the index existed."""
+    data: str | None = None
+    """The root of the snapshot's objects and links (``oms.objects``); ``None`` when it has
+    none."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,17 @@ class Snapshot(Mapping[str, Resource], ABC):
         """Keys of the resources referring to ``key``, without reading the others.
 
         ``None`` when this snapshot keeps no index, and checks must scan instead.
+        """
+
+    @abstractmethod
+    def object_keys(self, object_type: str) -> list[str]:
+        """The primary keys of the objects of one type, sorted; reads that type's data only."""
+
+    @abstractmethod
+    def linked(self, link_type: str, pk: str, *, reverse: bool) -> list[str]:
+        """The primary keys linked to ``pk``, sorted; reads one bucket.
+
+        ``pk`` is a ``from`` end, or a ``to`` end when ``reverse``.
         """
 
 

@@ -251,23 +251,23 @@ def _never_reuse_revocation_sequences(conn: Connection) -> None:
         conn.execute(then.insert(), rows)
 
 
-def _grant_to_service(conn: Connection, permission: Permission) -> None:
-    """Give the built-in ``service`` role a permission a new method of the mesh needs."""
-    row = conn.execute(sa.select(roles.c.permissions).where(roles.c.name == "service")).first()
+def _grant(conn: Connection, role: str, permission: Permission) -> None:
+    """Give a built-in role a permission a new method of the mesh needs."""
+    row = conn.execute(sa.select(roles.c.permissions).where(roles.c.name == role)).first()
     if row is None:
         return
     granted = list(json.loads(row.permissions))
     if permission not in granted:
         conn.execute(
             roles.update()
-            .where(roles.c.name == "service")
+            .where(roles.c.name == role)
             .values(permissions=json.dumps([*granted, permission.value]))
         )
 
 
 def _services_watch_revocations(conn: Connection) -> None:
     """Give the built-in ``service`` role the permission the revocation stream now needs."""
-    _grant_to_service(conn, Permission.REVOCATIONS_WATCH)
+    _grant(conn, "service", Permission.REVOCATIONS_WATCH)
 
 
 def _times_in_nanoseconds(conn: Connection) -> None:
@@ -342,7 +342,14 @@ def _custom_roles(conn: Connection) -> None:
     if "version" not in present:
         conn.exec_driver_sql("ALTER TABLE roles ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
     conn.execute(roles.update().where(roles.c.name.in_(list(BUILTIN_ROLES))).values(builtin=True))
-    _grant_to_service(conn, Permission.TOKENS_INTROSPECT)
+    _grant(conn, "service", Permission.TOKENS_INTROSPECT)
+
+
+def _object_permissions(conn: Connection) -> None:
+    """The OMS's objects: ``editor`` reads and writes them, ``viewer`` reads them."""
+    _grant(conn, "editor", Permission.OBJECT_READ)
+    _grant(conn, "editor", Permission.OBJECT_WRITE)
+    _grant(conn, "viewer", Permission.OBJECT_READ)
 
 
 def _sealed_totp_secrets(conn: Connection) -> None:
@@ -378,6 +385,7 @@ MIGRATIONS = (
     _custom_roles,
     _signing_keys,
     _sealed_totp_secrets,
+    _object_permissions,
 )
 
 

@@ -234,15 +234,31 @@ class ListCompatibilityRulesResponse(_message.Message):
     def __init__(self, rules: _Optional[_Iterable[_Union[_history_pb2.CompatibilityRule, _Mapping]]] = ...) -> None: ...
 
 class ValidateBranchResponse(_message.Message):
-    __slots__ = ("passed", "mode", "base_commit", "head_commit", "findings")
+    __slots__ = ("passed", "mode", "base_commit", "head_commit", "findings", "affected_objects")
     PASSED_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     BASE_COMMIT_FIELD_NUMBER: _ClassVar[int]
     HEAD_COMMIT_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    AFFECTED_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     passed: bool
     mode: _history_pb2.CompatibilityMode
     base_commit: str
     head_commit: str
     findings: _containers.RepeatedCompositeFieldContainer[_history_pb2.ValidationFinding]
-    def __init__(self, passed: _Optional[bool] = ..., mode: _Optional[_Union[_history_pb2.CompatibilityMode, str]] = ..., base_commit: _Optional[str] = ..., head_commit: _Optional[str] = ..., findings: _Optional[_Iterable[_Union[_history_pb2.ValidationFinding, _Mapping]]] = ...) -> None: ...
+    affected_objects: _containers.RepeatedCompositeFieldContainer[AffectedObjects]
+    def __init__(self, passed: _Optional[bool] = ..., mode: _Optional[_Union[_history_pb2.CompatibilityMode, str]] = ..., base_commit: _Optional[str] = ..., head_commit: _Optional[str] = ..., findings: _Optional[_Iterable[_Union[_history_pb2.ValidationFinding, _Mapping]]] = ..., affected_objects: _Optional[_Iterable[_Union[AffectedObjects, _Mapping]]] = ...) -> None: ...
+
+class AffectedObjects(_message.Message):
+    __slots__ = ("resource", "reason", "count", "examples", "detail")
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    resource: str
+    reason: str
+    count: int
+    examples: _containers.RepeatedScalarFieldContainer[str]
+    detail: str
+    def __init__(self, resource: _Optional[str] = ..., reason: _Optional[str] = ..., count: _Optional[int] = ..., examples: _Optional[_Iterable[str]] = ..., detail: _Optional[str] = ...) -> None: ...

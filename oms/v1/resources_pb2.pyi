@@ -1,3 +1,4 @@
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -213,7 +214,7 @@ class ActionRule(_message.Message):
     def __init__(self, kind: _Optional[_Union[ActionRuleKind, str]] = ..., object_type: _Optional[str] = ..., link_type: _Optional[str] = ..., object_parameter: _Optional[str] = ..., values: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ActionType(_message.Message):
-    __slots__ = ("api_name", "display_name", "description", "permission", "parameters", "rules", "etag")
+    __slots__ = ("api_name", "display_name", "description", "permission", "parameters", "rules", "etag", "submission_criteria")
     API_NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -221,6 +222,7 @@ class ActionType(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_CRITERIA_FIELD_NUMBER: _ClassVar[int]
     api_name: str
     display_name: str
     description: str
@@ -228,7 +230,26 @@ class ActionType(_message.Message):
     parameters: _containers.RepeatedCompositeFieldContainer[ActionParameter]
     rules: _containers.RepeatedCompositeFieldContainer[ActionRule]
     etag: str
-    def __init__(self, api_name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., permission: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ActionParameter, _Mapping]]] = ..., rules: _Optional[_Iterable[_Union[ActionRule, _Mapping]]] = ..., etag: _Optional[str] = ...) -> None: ...
+    submission_criteria: _containers.RepeatedCompositeFieldContainer[SubmissionCriterion]
+    def __init__(self, api_name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., permission: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[ActionParameter, _Mapping]]] = ..., rules: _Optional[_Iterable[_Union[ActionRule, _Mapping]]] = ..., etag: _Optional[str] = ..., submission_criteria: _Optional[_Iterable[_Union[SubmissionCriterion, _Mapping]]] = ...) -> None: ...
+
+class SubmissionCriterion(_message.Message):
+    __slots__ = ("parameter", "property", "operator", "value", "caller_permission", "caller_role", "message")
+    PARAMETER_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    CALLER_PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    CALLER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    parameter: str
+    property: str
+    operator: str
+    value: _struct_pb2.Value
+    caller_permission: str
+    caller_role: str
+    message: str
+    def __init__(self, parameter: _Optional[str] = ..., property: _Optional[str] = ..., operator: _Optional[str] = ..., value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., caller_permission: _Optional[str] = ..., caller_role: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Resource(_message.Message):
     __slots__ = ("object_type", "link_type", "action_type", "interface", "shared_property")

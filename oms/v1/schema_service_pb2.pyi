@@ -3,6 +3,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from oms.v1 import history_pb2 as _history_pb2
+from oms.v1 import object_service_pb2 as _object_service_pb2
 from oms.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -393,14 +394,18 @@ class DeleteSharedPropertyRequest(_message.Message):
     def __init__(self, branch: _Optional[str] = ..., api_name: _Optional[str] = ..., etag: _Optional[str] = ..., message: _Optional[str] = ..., force: _Optional[bool] = ..., force_reason: _Optional[str] = ...) -> None: ...
 
 class Change(_message.Message):
-    __slots__ = ("upsert", "delete", "etag")
+    __slots__ = ("upsert", "delete", "object", "link", "etag")
     UPSERT_FIELD_NUMBER: _ClassVar[int]
     DELETE_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    LINK_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     upsert: _resources_pb2.Resource
     delete: str
+    object: _object_service_pb2.OntologyObject
+    link: _object_service_pb2.Link
     etag: str
-    def __init__(self, upsert: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ..., delete: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    def __init__(self, upsert: _Optional[_Union[_resources_pb2.Resource, _Mapping]] = ..., delete: _Optional[str] = ..., object: _Optional[_Union[_object_service_pb2.OntologyObject, _Mapping]] = ..., link: _Optional[_Union[_object_service_pb2.Link, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class CommitChangesRequest(_message.Message):
     __slots__ = ("branch", "changes", "message", "expected_head", "force", "force_reason")

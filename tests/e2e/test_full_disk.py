@@ -48,7 +48,9 @@ def small_disk(path: Path) -> Iterator[Path]:
 def fill(path: Path) -> Path:
     """Write until the disk refuses; the file that fills it."""
     filler = path / "filler"
-    with filler.open("wb") as out:
+    # Unbuffered: a buffered file would flush what the full disk refused again on close,
+    # and raise there, depending on where the disk happened to fill.
+    with filler.open("wb", buffering=0) as out:
         try:
             while True:
                 out.write(b"\0" * 65536)

@@ -94,7 +94,7 @@ def test_a_user_reads_themself_but_not_others(
     own_id, headers = new_user(client, admin, roles=["viewer"], prefix="reader")
     assert client.get(f"/users/{own_id}", headers=headers).status_code == 200
     mine = client.get(f"/users/{own_id}/permissions", headers=headers).json()
-    assert mine["permissions"] == ["schema:read"]
+    assert sorted(mine["permissions"]) == ["object:read", "schema:read"]
     admin_id = admin_login["user"]["user_id"]  # type: ignore[index]
     other = client.get(f"/users/{admin_id}", headers=headers)
     assert other.status_code == 403

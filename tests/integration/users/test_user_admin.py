@@ -78,7 +78,10 @@ def test_self_or_users_read(users, as_admin):
     permissions = users.users.GetUserPermissions(
         users_pb.GetUserPermissionsRequest(user_id=dave.user_id), metadata=dave_session, timeout=10
     )
-    assert (list(permissions.roles), list(permissions.permissions)) == (["viewer"], ["schema:read"])
+    assert (list(permissions.roles), sorted(permissions.permissions)) == (
+        ["viewer"],
+        ["object:read", "schema:read"],
+    )
     assert rejected(
         users.users.GetUser, users_pb.GetUserRequest(user_id=erin.user_id), metadata=dave_session
     ) == (grpc.StatusCode.PERMISSION_DENIED, "MISSING_PERMISSION")

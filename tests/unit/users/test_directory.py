@@ -28,7 +28,7 @@ def _caller(*permissions):
 
 
 def test_a_role_is_granted_only_by_someone_holding_its_permissions(parts):
-    manager = _caller("users:write", "users:read", "schema:read")
+    manager = _caller("users:write", "users:read", "schema:read", "object:read")
     viewer = parts.directory.create_user(
         manager,
         username="newcomer",

@@ -270,3 +270,19 @@ def test_an_upgrade_marks_the_built_in_roles_and_lets_services_introspect(older)
     assert {name for name, role in defined.items() if role.builtin} == set(BUILTIN_ROLES)
     assert all(role.version == 1 for role in defined.values())
     assert "tokens:introspect" in defined["service"].permissions
+
+
+def test_an_upgrade_gives_editors_and_viewers_the_object_permissions(older):
+    for role in ("editor", "viewer"):
+        before = [p for p in BUILTIN_ROLES[role].permissions if not p.startswith("object:")]
+        with older.db.write() as conn:
+            conn.execute(
+                sa.text("UPDATE roles SET permissions = :p WHERE name = :r"),
+                {"p": json.dumps(before), "r": role},
+            )
+    older.migrate()
+    with older.read() as reads:
+        defined = reads.roles()
+    assert {"object:read", "object:write"} <= set(defined["editor"].permissions)
+    assert "object:read" in defined["viewer"].permissions
+    assert "object:write" not in defined["viewer"].permissions

@@ -1,0 +1,132 @@
+"""Property tests of object edits over the real store.
+
+A batch of object edits that fails part way writes nothing, and merging object edits that do
+not overlap gives their union.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common import errors
+from common.db import Database
+from oms.data import ObjectService
+from oms.service import Edit, Force, MergeStrategy, OntologyService
+from oms.sql_store import SqlStore, blobs, commits, outbox
+from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.ontology import object_type, prop
+
+PKS = [f"p{i}" for i in range(8)]
+
+
+def objects_of(pks: list[str]) -> st.SearchStrategy[list[dict[str, object]]]:
+    """Valid objects with distinct primary keys among ``pks``."""
+    return st.lists(
+        st.builds(
+            lambda pk, level: {"id": pk, "level": level}, st.sampled_from(pks), st.integers(-5, 5)
+        ),
+        max_size=4,
+        unique_by=lambda o: o["id"],
+    )
+
+
+bad_level = st.sampled_from(["five", 2**40, 1.5, [1]])
+
+
+@contextmanager
+def fresh_service() -> Iterator[OntologyService]:
+    """A store with a ``dev`` branch holding the ``Item`` type."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqlStore(Database(f"sqlite:///{Path(folder) / 'oms.db'}"))
+        try:
+            service = OntologyService(store)
+            service.create_branch(
+                ADMIN, "dev", source="main", base_branch="", compatibility_mode=""
+            )
+            item = object_type("Item", prop("level", "integer"))
+            service.commit_changes(
+                ADMIN,
+                "dev",
+                [Edit("objectTypes/Item", item)],
+                message="schema",
+                expected_head="",
+                force=Force(),
+            )
+            yield service
+        finally:
+            store.close()
+
+
+def _rows(service: OntologyService) -> tuple[int, ...]:
+    with service.store.db.read() as conn:
+        return tuple(
+            conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in (blobs, commits, outbox)
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(before=objects_of(PKS[:4]), after=objects_of(PKS[4:]), bad=bad_level)
+def test_a_batch_failing_part_way_writes_nothing(before, after, bad) -> None:
+    batch = [*before, {"id": "bad", "level": bad}, *after]
+    with fresh_service() as service:
+        head, rows = service.store.branch("dev").head, _rows(service)
+        try:
+            service.commit_changes(
+                ADMIN,
+                "dev",
+                [Edit("", o, object_type="Item") for o in batch],
+                message="batch",
+                expected_head="",
+                force=Force(),
+            )
+        except errors.InvalidArgument as refused:
+            assert [(v.field, v.reason) for v in refused.violations] == [
+                (f"changes[{len(before)}].object.properties.level", "INVALID_TYPE")
+            ]
+        else:
+            raise AssertionError("a batch with a bad value was written")
+        assert service.store.branch("dev").head == head
+        assert _rows(service) == rows
+        assert service.store.snapshot(head).object_keys("Item") == []
+
+
+side = st.dictionaries(st.sampled_from(PKS), st.integers(-5, 5), max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ours=side, theirs=side, strategy=st.sampled_from(list(MergeStrategy)))
+def test_merging_edits_that_do_not_overlap_gives_their_union(ours, theirs, strategy) -> None:
+    theirs = {pk: level for pk, level in theirs.items() if pk not in ours}
+    with fresh_service() as service:
+        objects = ObjectService(service)
+        service.create_branch(
+            ADMIN, "other", source="dev", base_branch="dev", compatibility_mode=""
+        )
+        for branch, edits in (("dev", ours), ("other", theirs)):
+            if edits:
+                service.commit_changes(
+                    ADMIN,
+                    branch,
+                    [
+                        Edit("", {"id": pk, "level": v}, object_type="Item")
+                        for pk, v in edits.items()
+                    ],
+                    message="edits",
+                    expected_head="",
+                    force=Force(),
+                )
+        service.merge(ADMIN, "other", target="dev", strategy=strategy, message="", force=Force())
+        snapshot = service.store.snapshot(service.store.branch("dev").head)
+        merged = {
+            pk: objects.get("dev", "Item", pk).values["level"]
+            for pk in snapshot.object_keys("Item")
+        }
+        assert merged == ours | theirs
