@@ -253,17 +253,23 @@ class _Types:
             yield parameter
 
 
-_PARAMETER_OF = {"schemas": "branch", "query": "query"}
-"""Collections whose id parameter is not their singular: ``schemas/{branch}``."""
+_GENERIC = frozenset({"name", "id", "api_name"})
+"""Request fields that say only "the identifier": the parameter is named for its collection."""
+_PARAMETER_OF = {"schemas": "branch"}
+"""Collections whose member's parameter is not their singular: ``schemas/{branch}``."""
 
 
-def _parameter(collection: str) -> str:
-    """The path parameter naming one member of ``collection``: ``object-types`` -> ``object_type``.
+def _parameter(collection: str, field_path: str) -> str:
+    """The name of the path parameter that fills ``field_path`` after ``collection``.
 
-    One rule for every path, whichever request field the proto binds (``name``,
-    ``branch``, ``object_type.api_name``, ``user.user_id``), so the same kind of thing has the
-    same parameter name everywhere.
+    One rule for every path, whichever request message binds it: the field's own name
+    (``{branch}``, ``{user_id}``, ``{primary_key}``), unless that name is generic (``name``,
+    ``id``, ``api_name``): then the collection's singular (``branches/{name}`` ->
+    ``{branch}``, ``object-types/{object_type.api_name}`` -> ``{object_type}``).
     """
+    field = field_path.rsplit(".", 1)[-1]
+    if field not in _GENERIC or not collection or collection.startswith("{"):
+        return field
     if collection in _PARAMETER_OF:
         return _PARAMETER_OF[collection]
     if collection.endswith("ies"):
@@ -278,15 +284,15 @@ def _parameter(collection: str) -> str:
 def _path(template: str) -> tuple[str, list[tuple[str, str]]]:
     """The OpenAPI path for an HTTP rule template, and (parameter, request field) pairs.
 
-    Each parameter is named for the collection segment before it (:func:`_parameter`).
-    ``{name=events/*}`` becomes ``events/{event}``: a client fills in the id segment only,
-    because a slash inside a path parameter would be percent-encoded and never match.
+    Parameters are named by :func:`_parameter`. ``{name=events/*}`` becomes
+    ``events/{event}``: a client fills in the id segment only, because a slash inside a path
+    parameter would be percent-encoded and never match.
     """
     parameters: list[tuple[str, str]] = []
     names: dict[str, int] = {}
 
     def parameter(collection: str, field_path: str) -> str:
-        name = _parameter(collection) if collection else field_path.replace(".", "_")
+        name = _parameter(collection, field_path)
         names[name] = names.get(name, 0) + 1
         if names[name] > 1:
             name = f"{name}_{names[name]}"

@@ -193,7 +193,8 @@ def test_a_subscriber_that_falls_behind_is_ended_with_where_to_resume(settings, 
             for _ in range(60):  # megabytes: far past what the transport buffers for it
                 publish_many(client, [make_event(data=bulky) for _ in range(16)])
                 published += 16
-            assert len(keeping_up.take(published)) == published
+                # Read as it goes: the one that keeps up must not fall behind on a busy machine.
+                assert len(keeping_up.take(16)) == 16
             keeping_up.close()
             received = []
             with pytest.raises(grpc.RpcError) as caught:

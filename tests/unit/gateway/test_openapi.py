@@ -18,22 +18,25 @@ def document() -> dict[str, Any]:
 
 
 def test_path_templates() -> None:
-    assert openapi._path("/users/{user_id}") == ("/users/{user}", [("user", "user_id")])
+    assert openapi._path("/users/{user_id}") == ("/users/{user_id}", [("user_id", "user_id")])
     assert openapi._path("/api/v2/{name=events/*}") == (
         "/api/v2/events/{event}",
         [("event", "name")],
     )
     assert openapi._path("/v1/users/{user.user_id}") == (
-        "/v1/users/{user}",
-        [("user", "user.user_id")],
+        "/v1/users/{user_id}",
+        [("user_id", "user.user_id")],
     )
     assert openapi._path("/v1/{name=a/*/a/*}:run") == (
         "/v1/a/{a}/a/{a_2}:run",
         [("a", "name"), ("a_2", "name")],
     )
+    assert openapi._path("/v1/objects/{branch}/{object_type}/{primary_key}")[0] == (
+        "/v1/objects/{branch}/{object_type}/{primary_key}"
+    )
 
 
-def test_a_path_parameter_is_named_for_its_collection_whatever_field_binds_it() -> None:
+def test_a_path_parameter_is_named_for_what_it_identifies_whatever_field_binds_it() -> None:
     """One name per kind of thing: ``{branch}``, never ``{name}`` or ``{branch_name}``."""
     templates = {
         "/api/v1/branches/{name}": "/api/v1/branches/{branch}",
