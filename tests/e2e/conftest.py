@@ -11,26 +11,15 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.mesh import Mesh, StartError
 from gateway.settings import MeshSettings
-from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, mesh_env
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, running_mesh
 
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMesh]:
     data = tmp_path_factory.mktemp("mesh")
-    log = data / "mesh.log"
-    with log.open("w") as out:
-        running = Mesh(MeshSettings.on_free_ports(), data_dir=data, out=out, env=mesh_env())
-        try:
-            endpoints = running.up()
-        except StartError as exc:
-            out.flush()
-            pytest.fail(f"the mesh did not start: {exc}\n{log.read_text()[-5000:]}")
-        try:
-            yield RunningMesh(mesh=running, endpoints=endpoints, log=log)
-        finally:
-            running.down()
+    with running_mesh(MeshSettings.on_free_ports(), data) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,8 @@ import grpc
 import httpx
 import pytest
 
-from gateway.mesh import Mesh, StartError
 from gateway.settings import MeshSettings
-from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, mesh_env
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, running_mesh
 from tests.support.tls import Certificates, make_certificates
 from users.v1 import auth_service_pb2, auth_service_pb2_grpc
 
@@ -32,21 +31,11 @@ def tls_mesh(
     tmp_path_factory: pytest.TempPathFactory, certs: Certificates
 ) -> Iterator[RunningMesh]:
     data = tmp_path_factory.mktemp("tls-mesh")
-    log = data / "mesh.log"
     settings = dataclasses.replace(
         MeshSettings.on_free_ports(), tls_cert_file=str(certs.cert), tls_key_file=str(certs.key)
     )
-    with log.open("w") as out:
-        running = Mesh(settings, data_dir=data, out=out, env=mesh_env())
-        try:
-            endpoints = running.up()
-        except StartError as exc:
-            out.flush()
-            pytest.fail(f"the mesh did not start: {exc}\n{log.read_text()[-5000:]}")
-        try:
-            yield RunningMesh(mesh=running, endpoints=endpoints, log=log)
-        finally:
-            running.down()
+    with running_mesh(settings, data) as running:
+        yield running
 
 
 def _client(mesh: RunningMesh, ca: Path) -> httpx.Client:

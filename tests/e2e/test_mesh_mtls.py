@@ -17,9 +17,15 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.tls import DEFAULT_SERVER_NAME, MutualTls, blocking_channel
-from gateway.mesh import Mesh, StartError
 from gateway.settings import MeshSettings
-from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, mesh_env, new_branch
+from tests.support.mesh import (
+    ADMIN_PASSWORD,
+    RunningMesh,
+    bearer,
+    login,
+    new_branch,
+    running_mesh,
+)
 from tests.support.tls import Certificates, make_certificates
 from tests.support.waiting import eventually
 
@@ -38,19 +44,9 @@ def mtls_mesh(
     tmp_path_factory: pytest.TempPathFactory, certs: Certificates
 ) -> Iterator[RunningMesh]:
     data = tmp_path_factory.mktemp("mtls-mesh")
-    log = data / "mesh.log"
     settings = dataclasses.replace(MeshSettings.on_free_ports(), mtls=_mtls(certs))
-    with log.open("w") as out:
-        running = Mesh(settings, data_dir=data, out=out, env=mesh_env())
-        try:
-            endpoints = running.up()
-        except StartError as exc:
-            out.flush()
-            pytest.fail(f"the mesh did not start: {exc}\n{log.read_text()[-5000:]}")
-        try:
-            yield RunningMesh(mesh=running, endpoints=endpoints, log=log)
-        finally:
-            running.down()
+    with running_mesh(settings, data) as running:
+        yield running
 
 
 def test_a_login_a_write_and_the_audit_trail_pass_every_hop(mtls_mesh: RunningMesh) -> None:

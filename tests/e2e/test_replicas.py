@@ -25,10 +25,17 @@ import grpc
 import httpx
 import pytest
 
-from gateway.mesh import Mesh, StartError, replica_name, serving
+from gateway.mesh import Mesh, replica_name, serving
 from gateway.settings import MeshSettings
 from oms.v1 import branch_service_pb2, branch_service_pb2_grpc
-from tests.support.mesh import ADMIN_PASSWORD, EMPLOYEE, RunningMesh, bearer, login, mesh_env
+from tests.support.mesh import (
+    ADMIN_PASSWORD,
+    EMPLOYEE,
+    RunningMesh,
+    bearer,
+    login,
+    running_mesh,
+)
 from tests.support.postgres import scratch_database
 from tests.support.waiting import eventually
 from users.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -44,19 +51,10 @@ KILL_AT, RESTART_AT = 5.0, 11.0
 @pytest.fixture(scope="module")
 def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMesh]:
     data = tmp_path_factory.mktemp("replicas")
-    log = data / "mesh.log"
-    with scratch_database("replicas") as url, log.open("w") as out:
+    with scratch_database("replicas") as url:
         settings = MeshSettings.on_free_ports(replicas=2, database_url=url)
-        running = Mesh(settings, data_dir=data, out=out, env=mesh_env(), ready_timeout=120)
-        try:
-            endpoints = running.up()
-        except StartError as exc:
-            out.flush()
-            pytest.fail(f"the mesh did not start: {exc}\n{log.read_text()[-5000:]}")
-        try:
-            yield RunningMesh(mesh=running, endpoints=endpoints, log=log)
-        finally:
-            running.down()
+        with running_mesh(settings, data, ready_timeout=120) as running:
+            yield running
 
 
 def _admin(replicated: RunningMesh) -> dict[str, str]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from common.db import Database
-from gateway.mesh import Endpoints, Mesh
+from gateway.mesh import Endpoints, Mesh, StartError
+from gateway.settings import MeshSettings
 from users.keystore import Sealer, key_encryption_key
 from users.sql_store import SqlUserStore
 
@@ -114,3 +118,26 @@ def error_reason(response: httpx.Response) -> str:
     """The ErrorInfo reason of a refused call's JSON error body."""
     details = response.json()["details"]
     return str(next(d["reason"] for d in details if d["@type"].endswith("ErrorInfo")))
+
+
+@contextlib.contextmanager
+def running_mesh(
+    settings: MeshSettings, data: Path, *, ready_timeout: float | None = None
+) -> Iterator[RunningMesh]:
+    """``mesh up``'s own code with ``settings`` in ``data``, its output in ``data/mesh.log``.
+
+    A mesh that does not start fails the test with the log's tail; one that did is stopped.
+    """
+    log = data / "mesh.log"
+    timeout = {} if ready_timeout is None else {"ready_timeout": ready_timeout}
+    with log.open("w") as out:
+        running = Mesh(settings, data_dir=data, out=out, env=mesh_env(), **timeout)
+        try:
+            endpoints = running.up()
+        except StartError as exc:
+            out.flush()
+            pytest.fail(f"the mesh did not start: {exc}\n{log.read_text()[-5000:]}")
+        try:
+            yield RunningMesh(mesh=running, endpoints=endpoints, log=log)
+        finally:
+            running.down()
