@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from oms.compat import RULES, CompatibilityMode, Rule, Severity, severity_of
+from oms.compat import RULES, Rule, breaking_modes
 
 HEADER = """\
 # Compatibility rules
@@ -23,7 +23,7 @@ by `ListCompatibilityRules` (`GET /api/v1/compatibility/rules`).
 
 
 def _modes(rule: Rule) -> list[str]:
-    return [m.value for m in CompatibilityMode if severity_of(rule, m) is Severity.BREAKING]
+    return [mode.value for mode in breaking_modes(rule)]
 
 
 def _breaks(rule: Rule) -> str:

@@ -712,6 +712,11 @@ def severity_of(rule: Rule, mode: CompatibilityMode) -> Severity:
     return Severity.BREAKING if breaking else rule.severity
 
 
+def breaking_modes(rule: Rule) -> list[CompatibilityMode]:
+    """The modes in which a finding of ``rule`` is BREAKING, in the enum's order."""
+    return [mode for mode in CompatibilityMode if severity_of(rule, mode) is Severity.BREAKING]
+
+
 def exempt(findings: Iterable[Finding], exemptions: Iterable[str]) -> list[Finding]:
     """The findings with the exempted rules' ones marked and never breaking (buf's ``except``)."""
     skip = frozenset(exemptions)

@@ -22,7 +22,7 @@ from common import errors
 from common.errors import FieldViolation
 from common.times import to_timestamp
 from oms import model
-from oms.compat import CompatibilityMode, Finding, Rule, Severity, severity_of
+from oms.compat import Finding, Rule, breaking_modes
 from oms.data import ActionResult, StoredLink, StoredObject
 from oms.diff import FieldChange, ResourceChange
 from oms.merge import Choice, Conflict, Resolution
@@ -378,10 +378,7 @@ def rule_to_message(rule: Rule) -> history_pb2.CompatibilityRule:
         rule_id=rule.rule_id,
         summary=rule.summary,
         breaking_in=[
-            name
-            for mode in CompatibilityMode
-            if severity_of(rule, mode) is Severity.BREAKING
-            and (name := compatibility_mode_to_proto(mode))
+            name for mode in breaking_modes(rule) if (name := compatibility_mode_to_proto(mode))
         ],
         severity=_enum_name(history_pb2.Severity, rule.severity),
         reason=rule.why,
