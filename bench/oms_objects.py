@@ -17,13 +17,12 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from bench.oms_scale import ADMIN, timed
 from common import errors
-from common.auth import Principal
 from common.db import Database
 from oms.data import ObjectService
 from oms.service import Edit, Force, OntologyService
@@ -34,17 +33,6 @@ PROPERTIES = 20
 BATCH = 1_000
 SMALL = 1_000
 SAMPLES = 1_000
-
-ADMIN = Principal(
-    user_id="bench",
-    username="bench",
-    roles=("admin",),
-    permissions=frozenset({"*"}),
-    session_id="bench",
-    token_id="bench",
-    expires_ns=0,
-)
-T = TypeVar("T")
 
 
 def bump_action() -> dict[str, Any]:
@@ -86,14 +74,6 @@ def item(index: int) -> dict[str, Any]:
     for p in range(1, PROPERTIES):
         values[f"field{p}"] = (index * p) % 100 if p % 2 else f"v{(index + p) % 50}"
     return values
-
-
-def timed(label: str, action: Callable[[], T]) -> tuple[T, float]:
-    start = time.perf_counter()
-    result = action()
-    elapsed = time.perf_counter() - start
-    print(f"  {label:<52} {elapsed:8.3f} s", flush=True)
-    return result, elapsed
 
 
 def load(service: OntologyService, branch: str, start: int, stop: int) -> float:
