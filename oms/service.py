@@ -8,6 +8,7 @@ moved meanwhile, so no check ever passes against a state that is not the one wri
 
 from __future__ import annotations
 
+import itertools
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -970,9 +971,10 @@ class OntologyService:
     def _releases(self, lineage: str) -> list[TagRecord]:
         """The tags on ``lineage``'s history, newest first, at most :data:`MAX_RELEASES`."""
         tags = self.store.tags(after="", limit=MAX_TAGS_SCANNED)
-        on_history = [t for t in tags if self.store.merge_base(t.commit, lineage) == t.commit]
-        on_history.sort(key=lambda t: t.created_ns, reverse=True)
-        return on_history[:MAX_RELEASES]
+        tags.sort(key=lambda t: t.created_ns, reverse=True)
+        # Each test walks history, so stop at the newest MAX_RELEASES rather than test every tag.
+        on_history = (t for t in tags if self.store.merge_base(t.commit, lineage) == t.commit)
+        return list(itertools.islice(on_history, MAX_RELEASES))
 
     def validate(self, principal: Principal, branch: str, *, against: str, mode: str) -> Validation:
         """Compare ``branch`` with ``against``, or with where it left its base branch."""
