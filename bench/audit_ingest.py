@@ -51,7 +51,7 @@ def _event(source: str, n: int) -> audit_pb2.Event:
         id=str(uuid.uuid4()),
         source=source,
         type="oms.schema.updated",
-        subject=f"objectTypes/Type{n % 50}",
+        subject=f"object-types/Type{n % 50}",
         actor="bench",
     )
     event.time.FromDatetime(datetime.now(UTC))

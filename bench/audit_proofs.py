@@ -56,7 +56,7 @@ def _build(url: str) -> None:
                     id=f"e-{n}",
                     source="/bench",
                     type="oms.schema.updated",
-                    subject=f"objectTypes/Type{n % 50}",
+                    subject=f"object-types/Type{n % 50}",
                     time_ns=1_800_000_000_000_000_000 + n,
                     actor="bench",
                     data=f'{{"branch":"main","n":{n}}}',

@@ -104,7 +104,7 @@ def refused_change(service: OntologyService) -> str:
         service.commit_changes(
             ADMIN,
             "data",
-            [Edit("objectTypes/Item", narrowed)],
+            [Edit("object-types/Item", narrowed)],
             message="narrow",
             expected_head="",
             force=Force(),
@@ -147,7 +147,7 @@ def main() -> None:
         service.commit_changes(
             ADMIN,
             "data",
-            [Edit("objectTypes/Item", item_type()), Edit("actionTypes/bump", bump_action())],
+            [Edit("object-types/Item", item_type()), Edit("action-types/bump", bump_action())],
             message="schema",
             expected_head="",
             force=Force(),

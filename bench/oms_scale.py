@@ -88,7 +88,7 @@ def fast_database(url: str) -> Database:
 
 def edit(index: int, *, extra: bool = False) -> Edit:
     resource = object_type(index, extra=extra)
-    return Edit(f"objectTypes/{resource['api_name']}", resource)
+    return Edit(f"object-types/{resource['api_name']}", resource)
 
 
 def build_history(store: OntologyStore, branch: str, count: int) -> None:
@@ -99,7 +99,7 @@ def build_history(store: OntologyStore, branch: str, count: int) -> None:
         resource = dict(base, description=f"toggle {i % 2}")
         new = NewCommit(
             parents=(head,),
-            changes={"objectTypes/Type00000": resource},
+            changes={"object-types/Type00000": resource},
             author="bench",
             message=f"history {i}",
         )
@@ -111,7 +111,7 @@ def commit_one(service: OntologyService, branch: str, marker: str) -> None:
     service.commit_changes(
         ADMIN,
         branch,
-        [Edit("objectTypes/Type00001", resource)],
+        [Edit("object-types/Type00001", resource)],
         message="one change",
         expected_head="",
         force=Force(),
@@ -159,7 +159,7 @@ def main() -> None:
         loader.commit_changes(
             ADMIN,
             "main",
-            [Edit("objectTypes/Type00003", moved)],
+            [Edit("object-types/Type00003", moved)],
             message="an unrelated change on main, so the merge is three-way",
             expected_head="",
             force=Force(),

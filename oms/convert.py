@@ -26,7 +26,7 @@ from oms.compat import Finding, Rule, breaking_modes
 from oms.data import ActionResult, StoredLink, StoredObject
 from oms.diff import FieldChange, ResourceChange
 from oms.merge import Choice, Conflict, Resolution
-from oms.model import Resource
+from oms.model import Resource, canonical_key
 from oms.objects import Affected
 from oms.proposals import ProposalView
 from oms.rules import BranchRules
@@ -349,10 +349,15 @@ def resolutions_to_domain(
         raise errors.invalid(missing)
     return [
         Resolution(
-            r.resource,
+            canonical_key(r.resource),
             r.path,
             _CHOICES[r.choice],
-            _at_path(r.resource, r.path, json_format.MessageToDict(r.value), to_domain=True)
+            _at_path(
+                canonical_key(r.resource),
+                r.path,
+                json_format.MessageToDict(r.value),
+                to_domain=True,
+            )
             if r.HasField("value")
             else None,
         )

@@ -37,14 +37,24 @@ Ontology = Mapping[str, Resource]
 """An ontology as its resources, ``"<collection>/<api_name>"`` -> normalized resource: a stored
 snapshot, or one with changes laid over it."""
 
-OBJECT_TYPES = "objectTypes"
-LINK_TYPES = "linkTypes"
-ACTION_TYPES = "actionTypes"
+OBJECT_TYPES = "object-types"
+LINK_TYPES = "link-types"
+ACTION_TYPES = "action-types"
 INTERFACES = "interfaces"
-SHARED_PROPERTIES = "sharedProperties"
+SHARED_PROPERTIES = "shared-properties"
 
 COLLECTIONS = (OBJECT_TYPES, LINK_TYPES, ACTION_TYPES, INTERFACES, SHARED_PROPERTIES)
-"""Every collection of the ontology, in the order they are usually listed."""
+"""Every collection of the ontology, in the order they are usually listed; spelt as in the URLs
+(``/api/v1/schemas/{branch}/object-types``), so a key reads as the tail of its resource's path."""
+
+LEGACY_COLLECTIONS = {
+    "objectTypes": OBJECT_TYPES,
+    "linkTypes": LINK_TYPES,
+    "actionTypes": ACTION_TYPES,
+    "sharedProperties": SHARED_PROPERTIES,
+}
+"""The camelCase spelling of releases up to 2026-12-01, still accepted in requests (deprecated)
+and still the spelling the store hashes, so that existing commit ids stay what they were."""
 
 SINGULAR = {
     OBJECT_TYPES: "object_type",
@@ -118,8 +128,15 @@ def resource_key(collection: str, api_name: str) -> str:
     return f"{collection}/{api_name}"
 
 
+def canonical_key(key: str) -> str:
+    """A key as the API spells it: one in the legacy spelling (``objectTypes/X``) is translated."""
+    collection, sep, rest = key.partition("/")
+    current = LEGACY_COLLECTIONS.get(collection)
+    return f"{current}/{rest}" if current and sep else key
+
+
 def split_key(key: str) -> tuple[str, str]:
-    """``"objectTypes/Employee"`` -> ``("objectTypes", "Employee")``; refuses malformed keys."""
+    """``"object-types/Employee"`` -> ``("object-types", "Employee")``; refuses malformed keys."""
     collection, sep, api_name = key.partition("/")
     if not sep or collection not in COLLECTIONS or not api_name or "/" in api_name:
         raise InvalidArgument(

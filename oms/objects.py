@@ -696,7 +696,7 @@ class Affected:
     """The stored objects of one type a schema change makes invalid, for one kind of problem."""
 
     resource: str
-    """The object type's key, ``objectTypes/<Type>``."""
+    """The object type's key, ``object-types/<Type>``."""
     reason: str
     """REQUIRED, INVALID_TYPE, ENUM_VALUE, UNIQUE, UNKNOWN_PROPERTY or TYPE_IN_USE."""
     count: int

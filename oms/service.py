@@ -726,7 +726,7 @@ class OntologyService:
                 split_key(resource)
             except errors.InvalidArgument as exc:
                 raise errors.invalid(
-                    [FieldViolation("resource", "not a resource key like objectTypes/Employee")]
+                    [FieldViolation("resource", "not a resource key like object-types/Employee")]
                 ) from exc
         size = clamp_page_size(page_size)
         query = {"log": ref, "resource": resource}
@@ -992,7 +992,9 @@ class OntologyService:
         rules = replace(BranchRules.of(record), compatibility_mode=checked_mode)
         comparison = self.compare(base, head, rules)
         findings = comparison.findings
-        types = {k: comparison.new.get(k) for k in comparison.keys if k.startswith("objectTypes/")}
+        types = {
+            k: comparison.new.get(k) for k in comparison.keys if k.startswith(OBJECT_TYPES + "/")
+        }
         old = comparison.old
         affected = [
             a

@@ -25,7 +25,7 @@ from oms import convert
 from oms.convert import COLLECTION_OF_FIELD, Kind, L, M
 from oms.data import ObjectService
 from oms.history import HistoryService
-from oms.model import resource_key
+from oms.model import canonical_key, resource_key
 from oms.objects import link_key
 from oms.proposals import ProposalService, ProposalView
 from oms.service import Edit, Force, MergeStrategy, OntologyService, Stored
@@ -108,7 +108,7 @@ def _strategy(strategy: int) -> MergeStrategy:
 def _edit(change: schema_service_pb2.Change) -> Edit:
     which = change.WhichOneof("change")
     if which == "delete":
-        return Edit(change.delete, None, change.etag)
+        return Edit(canonical_key(change.delete), None, change.etag)
     if which == "object":
         values = convert.values_to_domain(change.object.properties)
         return Edit("", values, change.etag, object_type=change.object.object_type)
@@ -505,7 +505,7 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
         def page() -> branch_service_pb2.ListCommitsResponse:
             found = self._service.list_commits(
                 request.branch,
-                resource=request.resource,
+                resource=canonical_key(request.resource),
                 page_size=request.page_size,
                 page_token=request.page_token,
             )

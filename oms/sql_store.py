@@ -4,6 +4,11 @@ Everything but ``branches`` (and the outbox) is immutable once written, so reads
 locks and blobs and commits are cached in memory by id. A commit writes its new blobs, its
 row and its events, and moves the branch head by compare-and-swap, in one transaction: a
 writer whose expected head is stale writes nothing and gets ABORTED.
+
+Schema keys are stored in the spelling of the first releases (``objectTypes/X``): trees hash
+their keys, so storing ``object-types/X`` would give every existing commit a new id. The store
+translates at its edge (:func:`_stored`, :func:`_public`); the rest of the OMS sees only the
+API's spelling.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from common.outbox import (
     outbox_times_in_nanoseconds,
     outbox_traceparent,
 )
-from oms.model import Overlay, Resource, references
+from oms.model import LEGACY_COLLECTIONS, Overlay, Resource, canonical_key, references
 from oms.objects import LINKS, is_data_key
 from oms.store import (
     MAIN,
@@ -395,13 +400,14 @@ class SqlSnapshot(Snapshot):
         if is_data_key(key):
             group, inner = _data_place(key)
             return self._data_bucket(group, _data_bucket_of(inner)).get(inner)
-        return self.bucket(bucket_of(key)).get(key)
+        stored = _stored(key)
+        return self.bucket(bucket_of(stored)).get(stored)
 
     def prefetch(self, keys: Iterable[str]) -> None:
         wanted = [k for k in keys if k not in self._resources]
         data = [_data_place(k) for k in wanted if is_data_key(k)]
         self.load_data_buckets((group, _data_bucket_of(inner)) for group, inner in data)
-        self.load_buckets(group_by_bucket(k for k in wanted if not is_data_key(k)))
+        self.load_buckets(group_by_bucket(_stored(k) for k in wanted if not is_data_key(k)))
         hashes = {k: h for k in wanted if (h := self.etag(k)) is not None}
         resources = self._store.blobs(hashes.values())
         for key, resource_hash in hashes.items():
@@ -412,10 +418,12 @@ class SqlSnapshot(Snapshot):
             return None
         if self._refs_root is None:
             self._refs_root = self._store.tree(self.commit.refs)
-        bucket_hash = self._refs_root.get(bucket_of(key))
+        stored = _stored(key)
+        bucket_hash = self._refs_root.get(bucket_of(stored))
         if bucket_hash is None:
             return frozenset()
-        return frozenset(self._store.blobs([bucket_hash])[bucket_hash].get(key, ()))
+        found = self._store.blobs([bucket_hash])[bucket_hash].get(stored, ())
+        return frozenset(_public(k) for k in found)
 
     def __getitem__(self, key: str) -> Resource:
         resource = self._resources.get(key)
@@ -433,7 +441,7 @@ class SqlSnapshot(Snapshot):
     def keys_sorted(self) -> list[str]:
         if self._keys is None:
             self.load_buckets(self.root)
-            self._keys = sorted(k for b in self.root for k in self._buckets[b])
+            self._keys = sorted(_public(k) for b in self.root for k in self._buckets[b])
         return self._keys
 
     def __iter__(self) -> Iterator[str]:
@@ -567,7 +575,9 @@ class SqlStore:
         new.load_buckets(buckets)
         keys: set[str] = set()
         for bucket_id in buckets:
-            keys |= changed_entries(old.bucket(bucket_id), new.bucket(bucket_id))
+            keys |= {
+                _public(k) for k in changed_entries(old.bucket(bucket_id), new.bucket(bucket_id))
+            }
         for group in changed_entries(old.data_root, new.data_root):
             if group.startswith(REVERSE):
                 continue
@@ -597,7 +607,7 @@ class SqlStore:
                     .select_from(commit_changes)
                     .where(commit_changes.c.commit_id == commit_id)
                 ).scalar_one()
-        return [(r.key, r.change) for r in rows[:limit]], total
+        return [(_public(r.key), r.change) for r in rows[:limit]], total
 
     def merge_base(self, a: str, b: str) -> str | None:
         """Walk both ancestries highest generation first; the first commit both reach wins.
@@ -634,7 +644,7 @@ class SqlStore:
                 rows = conn.execute(
                     sa.select(commit_changes.c.commit_id, commits.c.generation)
                     .join(commits, commits.c.id == commit_changes.c.commit_id)
-                    .where(commit_changes.c.key == resource)
+                    .where(commit_changes.c.key == _stored(resource))
                 ).all()
             if not rows:
                 return [], []
@@ -876,7 +886,7 @@ class SqlStore:
     def _prepare(
         self, new: NewCommit
     ) -> tuple[CommitRecord, dict[str, tuple[str, Any]], list[tuple[str, str]]]:
-        """The commit, its new blobs (hash -> (text, value)) and its changes, before writing.
+        """The commit, its new blobs (hash -> (text, value)) and its changes (stored keys).
 
         Only the buckets holding changed keys are read and rewritten, plus the root; the same
         goes for the reverse-reference index.
@@ -894,13 +904,13 @@ class SqlStore:
 
         schema = {k: v for k, v in new.changes.items() if not is_data_key(k)}
         data = {k: v for k, v in new.changes.items() if is_data_key(k)}
-        touched = group_by_bucket(schema)
+        touched = group_by_bucket(_stored(k) for k in schema)
         parent.load_buckets(touched)
         for bucket_id, keys in touched.items():
             bucket = dict(parent.bucket(bucket_id))
             for key in keys:
                 before = bucket.pop(key, None)
-                resource = new.changes[key]
+                resource = new.changes[_public(key)]
                 after = None if resource is None else put(resource)
                 if after is not None:
                     bucket[key] = after
@@ -1021,12 +1031,12 @@ class SqlStore:
             after = Overlay(parent, changes)
             keys = list(after)
             after.prefetch(keys)
-            edits = {key: (set(), _targets(key, after[key])) for key in keys}
+            edits = {_stored(key): (set(), _targets(key, after[key])) for key in keys}
         else:
             root = dict(self.tree(parent.commit.refs))
             parent.prefetch(changes)
             edits = {
-                key: (_targets(key, parent.get(key)), _targets(key, resource))
+                _stored(key): (_targets(key, parent.get(key)), _targets(key, resource))
                 for key, resource in changes.items()
             }
         delta: dict[str, dict[str, bool]] = {}
@@ -1255,6 +1265,18 @@ class SqlStore:
 REVERSE = "~"
 """Prefix of the groups that hold each link again under its ``to`` end."""
 
+_STORED_COLLECTIONS = {current: legacy for legacy, current in LEGACY_COLLECTIONS.items()}
+
+_public = canonical_key
+"""A stored key as the API spells it (data keys and ``interfaces/...`` are spelt alike)."""
+
+
+def _stored(key: str) -> str:
+    """A key as the store hashes and records it; the inverse of :func:`_public`."""
+    collection, sep, rest = key.partition("/")
+    legacy = _STORED_COLLECTIONS.get(collection)
+    return f"{legacy}/{rest}" if legacy and sep else key
+
 
 def _data_place(key: str) -> tuple[str, str]:
     """``objects/Employee/e1`` -> ``("objects/Employee", "e1")``; links keep ``from/to``."""
@@ -1275,7 +1297,7 @@ def _tag_not_found(name: str) -> errors.NotFound:
 
 
 def _targets(key: str, resource: Resource | None) -> set[str]:
-    """The keys a stored resource refers to (none when absent or malformed)."""
+    """The stored keys a resource refers to (none when absent or malformed)."""
     if not isinstance(resource, dict):
         return set()
-    return {target for target, _ in references(key.partition("/")[0], resource)}
+    return {_stored(target) for target, _ in references(key.partition("/")[0], resource)}

@@ -62,7 +62,7 @@ def test_the_audit_event_of_a_change_carries_the_clients_traceparent(
         page = client.get(
             "/api/v2/query/events",
             headers=admin,
-            params={"subject": f"branches/{branch}/objectTypes/{name}"},
+            params={"subject": f"branches/{branch}/object-types/{name}"},
         ).json()
         return list(page.get("events", []))
 

@@ -11,7 +11,7 @@ import pytest
 from tests.support.errors import rest_details, rest_reason
 from tests.support.mesh import EMPLOYEE, new_branch
 
-KEY = "objectTypes/Employee"
+KEY = "object-types/Employee"
 
 
 def ok(response: httpx.Response) -> Any:
@@ -134,7 +134,7 @@ def test_a_rebase_replays_a_branch_on_its_base_head(
     assert rebased["outcome"] == "REBASE_OUTCOME_REBASED"
     assert rebased["onto_commit"] == onto
     assert rebased["commit"]["parents"] == [onto]
-    assert [c["resource"] for c in rebased["commit"]["changes"]] == ["objectTypes/Project"]
+    assert [c["resource"] for c in rebased["commit"]["changes"]] == ["object-types/Project"]
     assert names(client, admin, feature) == ["Employee", "Office", "Project"]
     merged = ok(client.post(f"/api/v1/branches/{feature}/merge", headers=admin, json={}))
     assert merged["outcome"] == "MERGE_OUTCOME_FAST_FORWARD"
@@ -152,7 +152,7 @@ def test_a_revert_undoes_a_commit_and_resolves_a_later_change(
     undone = ok(client.post(revert, headers=admin, json={"commit": added[:8]}))
     assert undone["message"].startswith(f"Revert {added[:12]}")
     assert [(c["resource"], c["change_type"]) for c in undone["changes"]] == [
-        ("objectTypes/Project", "CHANGE_TYPE_DELETED")
+        ("object-types/Project", "CHANGE_TYPE_DELETED")
     ]
     assert names(client, admin, trunk) == ["Employee"]
     refused = client.post(revert, headers=admin, json={"commit": described})
@@ -187,7 +187,7 @@ def test_tags_short_ids_and_ancestors_name_commits_in_reads_and_diffs(
     assert employee(client, admin, trunk, ref=tagged[:10])["api_name"] == "Employee"
     diff = ok(client.get(f"/api/v1/diff?base={tag}&head={now[:7]}", headers=admin))
     assert (diff["base_commit"], diff["head_commit"]) == (tagged, now)
-    assert [c["resource"] for c in diff["changes"]] == ["objectTypes/Project"]
+    assert [c["resource"] for c in diff["changes"]] == ["object-types/Project"]
     parent = ok(client.get(f"/api/v1/commits/{trunk}~1", headers=admin))
     assert parent["id"] == tagged
     log = ok(client.get(f"/api/v1/branches/{now[:9]}~1/commits?page_size=1", headers=admin))
@@ -214,6 +214,6 @@ def test_a_single_write_names_its_commit_in_a_response_header(
     assert deleted.headers["x-mesh-commit"] == head(client, admin, trunk)
     commit = ok(client.get(f"/api/v1/commits/{deleted.headers['x-mesh-commit']}", headers=admin))
     assert [(c["resource"], c["change_type"]) for c in commit["changes"]] == [
-        ("objectTypes/Project", "CHANGE_TYPE_DELETED")
+        ("object-types/Project", "CHANGE_TYPE_DELETED")
     ]
     assert (commit["change_count"], commit["changes_truncated"]) == (1, False)

@@ -109,7 +109,7 @@ def test_two_people_take_a_change_into_protected_main(
     proposal = _propose(client, author, branch, reviewers=[_username(client, reviewer)])
     shown = _get(client, reviewer, proposal["id"])
     assert shown["state"] == "PROPOSAL_STATE_OPEN"
-    assert [c["resource"] for c in shown["changes"]] == [f"objectTypes/{name}"]
+    assert [c["resource"] for c in shown["changes"]] == [f"object-types/{name}"]
     assert shown["validation"]["passed"] is True
     own = _review(client, author, proposal["id"])
     assert (own.status_code, error_reason(own)) == (403, "SELF_APPROVAL_NOT_ALLOWED")

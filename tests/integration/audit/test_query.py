@@ -37,7 +37,7 @@ def seeded(client):
     rows = [
         ("a", "/oms", "oms.branch.created", "branches/main", "alice", 0),
         ("b", "/oms", "oms.branch.merged", "branches/main", "bob", 1),
-        ("c", "/oms", "oms.schema.created", "objectTypes/Person", "alice", 2),
+        ("c", "/oms", "oms.schema.created", "object-types/Person", "alice", 2),
         ("d", "/users", "users.auth.login_succeeded", "users/1", "alice", 3),
         ("e", "/oms", "oms.branchy.created", "branches/x", "carol", 4),
         ("f", "/oms", "oms.branch.deleted", "branches/dev", "bob", 5),

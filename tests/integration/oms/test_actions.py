@@ -85,10 +85,10 @@ def _schema() -> list[Edit]:
         ),
     ]
     return [
-        Edit("objectTypes/Employee", employee),
-        Edit("objectTypes/Office", object_type("Office")),
-        Edit("linkTypes/worksIn", link_type("worksIn", "Employee", "Office", "MANY_TO_ONE")),
-        *(Edit(f"actionTypes/{a['api_name']}", a) for a in actions),
+        Edit("object-types/Employee", employee),
+        Edit("object-types/Office", object_type("Office")),
+        Edit("link-types/worksIn", link_type("worksIn", "Employee", "Office", "MANY_TO_ONE")),
+        *(Edit(f"action-types/{a['api_name']}", a) for a in actions),
     ]
 
 
@@ -224,15 +224,15 @@ def test_criteria_are_checked_when_the_action_type_is_written(store) -> None:
     service = OntologyService(store)
     service.create_branch(ADMIN, BRANCH, source="main", base_branch="", compatibility_mode="")
     bad = _schema()
-    promote = dict(next(e.resource for e in bad if e.key == "actionTypes/promote"))
+    promote = dict(next(e.resource for e in bad if e.key == "action-types/promote"))
     promote["submission_criteria"] = [
         {"parameter": "ghost", "operator": "=", "message": "m"},
         {"parameter": "employee", "property": "shoe", "operator": "~", "message": "m"},
         {"caller_role": "admin", "caller_permission": "a:b", "message": ""},
         {"parameter": "level", "operator": "in", "value": 3, "message": "m"},
     ]
-    edits = [e for e in bad if e.key != "actionTypes/promote"] + [
-        Edit("actionTypes/promote", promote)
+    edits = [e for e in bad if e.key != "action-types/promote"] + [
+        Edit("action-types/promote", promote)
     ]
     with pytest.raises(errors.InvalidArgument) as caught:
         service.commit_changes(ADMIN, BRANCH, edits, message="m", expected_head="", force=Force())

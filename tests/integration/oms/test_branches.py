@@ -145,14 +145,14 @@ def test_history_per_branch_and_per_resource(oms):
     assert messages == ["Describe Employee", "Add Company", "Add Employee", "Initial commit"]
 
     per_resource = oms.branches.ListCommits(
-        bs.ListCommitsRequest(branch="work", resource="objectTypes/Employee"), metadata=oms.admin
+        bs.ListCommitsRequest(branch="work", resource="object-types/Employee"), metadata=oms.admin
     )
     assert [c.message for c in per_resource.commits] == ["Describe Employee", "Add Employee"]
     paged, token = [], ""
     for _ in range(5):
         page = oms.branches.ListCommits(
             bs.ListCommitsRequest(
-                branch="work", resource="objectTypes/Employee", page_size=1, page_token=token
+                branch="work", resource="object-types/Employee", page_size=1, page_token=token
             ),
             metadata=oms.admin,
         )
@@ -174,7 +174,7 @@ def test_history_per_branch_and_per_resource(oms):
         bs.GetCommitRequest(id=per_resource.commits[0].id), metadata=oms.admin
     )
     assert [(c.resource, c.change_type) for c in commit.changes] == [
-        ("objectTypes/Employee", h.CHANGE_TYPE_MODIFIED)
+        ("object-types/Employee", h.CHANGE_TYPE_MODIFIED)
     ]
     assert commit.create_time.seconds > 0
     assert (
@@ -200,9 +200,9 @@ def test_diff_between_refs_per_resource_and_field(oms):
     diff = oms.branches.DiffRefs(bs.DiffRefsRequest(base="main", head="work"), metadata=oms.admin)
     assert diff.base_commit == oms.head("main") and diff.head_commit == oms.head("work")
     changes = {c.resource: c for c in diff.changes}
-    assert set(changes) == {"objectTypes/Employee", "objectTypes/Project"}
-    assert changes["objectTypes/Project"].change_type == h.CHANGE_TYPE_ADDED
-    employee = changes["objectTypes/Employee"]
+    assert set(changes) == {"object-types/Employee", "object-types/Project"}
+    assert changes["object-types/Project"].change_type == h.CHANGE_TYPE_ADDED
+    employee = changes["object-types/Employee"]
     assert employee.change_type == h.CHANGE_TYPE_MODIFIED
     fields = {
         f.path: (json_format.MessageToDict(f.old_value), json_format.MessageToDict(f.new_value))
@@ -222,6 +222,6 @@ def test_diff_between_refs_per_resource_and_field(oms):
     reverse = oms.branches.DiffRefs(
         bs.DiffRefsRequest(base="work", head=diff.base_commit), metadata=oms.admin
     )
-    assert {c.resource: c.change_type for c in reverse.changes}["objectTypes/Project"] == (
+    assert {c.resource: c.change_type for c in reverse.changes}["object-types/Project"] == (
         h.CHANGE_TYPE_DELETED
     )

@@ -164,7 +164,7 @@ def test_a_transitive_mode_checks_every_released_version(oms):
     assert not transitive.passed
     (breaking,) = [f for f in transitive.findings if f.severity == h.SEVERITY_BREAKING]
     assert (breaking.rule_id, breaking.against) == ("PROPERTY_TYPE_CHANGED", "v1")
-    assert breaking.path == "objectTypes/Employee.properties[level].data_type"
+    assert breaking.path == "object-types/Employee.properties[level].data_type"
 
     update_main(oms, compatibility_mode=h.COMPATIBILITY_MODE_BACKWARD_TRANSITIVE)
     with pytest.raises(grpc.RpcError) as refused:

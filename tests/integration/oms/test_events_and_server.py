@@ -44,10 +44,10 @@ def test_every_change_is_reported_in_the_outbox(oms, oms_settings):
     events = _events(oms_settings)
     assert [(t, s) for t, s, _, _ in events] == [
         ("oms.branch.created", "branches/feature"),
-        ("oms.schema.created", "branches/feature/objectTypes/Employee"),
+        ("oms.schema.created", "branches/feature/object-types/Employee"),
         ("oms.validation.passed", "branches/feature"),
         ("oms.branch.merged", "branches/main"),
-        ("oms.schema.updated", "branches/main/objectTypes/Employee"),
+        ("oms.schema.updated", "branches/main/object-types/Employee"),
         ("oms.branch.deleted", "branches/feature"),
     ]
     assert {actor for _, _, actor, _ in events} == {"admin"}

@@ -19,7 +19,7 @@ from tests.support.errors import details, reason, violated_fields
 from tests.support.oms import Client, object_type
 from tests.support.outbox import last_seq, outbox_rows
 
-EMPLOYEE = "objectTypes/Employee"
+EMPLOYEE = "object-types/Employee"
 
 
 def refused(call: Any) -> grpc.RpcError:
@@ -104,8 +104,8 @@ def test_rebase_replays_the_branch_on_its_base_as_one_commit(oms: Client) -> Non
     assert rebased.onto_commit == main_head
     assert list(rebased.commit.parents) == [main_head]
     assert [c.resource for c in rebased.commit.changes] == [
-        "objectTypes/Project",
-        "objectTypes/Team",
+        "object-types/Project",
+        "object-types/Team",
     ]
     assert oms.head("feature") == rebased.commit.id
     assert oms.names("feature") == ["Employee", "Office", "Project", "Team"]
@@ -159,7 +159,7 @@ def test_revert_undoes_a_commit_and_conflicts_with_later_changes(oms: Client) ->
     assert list(reverted.parents) == [second]
     assert oms.names("work") == ["Employee"]
     assert [(c.resource, c.change_type) for c in reverted.changes] == [
-        ("objectTypes/Project", h.CHANGE_TYPE_DELETED)
+        ("object-types/Project", h.CHANGE_TYPE_DELETED)
     ]
     error = refused(
         lambda: oms.branches.RevertCommit(
@@ -263,7 +263,7 @@ def test_every_ref_field_takes_short_ids_and_ancestors(oms: Client) -> None:
     diff = oms.branches.DiffRefs(
         bs.DiffRefsRequest(base="main~1", head=head[:9]), metadata=oms.admin
     )
-    assert [c.resource for c in diff.changes] == ["objectTypes/Project"]
+    assert [c.resource for c in diff.changes] == ["object-types/Project"]
     log = oms.branches.ListCommits(bs.ListCommitsRequest(branch="main~1"), metadata=oms.admin)
     assert log.commits[0].id == parent.id
     oms.branch("old", source="main~1")
@@ -308,7 +308,7 @@ def test_commits_list_their_changes_up_to_a_bound(oms: Client) -> None:
         (101, True),
         (0, False),
     ]
-    assert log.commits[0].changes[0].resource == "objectTypes/Small"
+    assert log.commits[0].changes[0].resource == "object-types/Small"
     branch = oms.branches.GetBranch(bs.GetBranchRequest(name="main"), metadata=oms.admin)
     assert branch.head_commit.change_count == 1
 

@@ -95,7 +95,7 @@ def test_conflicts_are_typed_and_nothing_is_written(oms):
     assert reason(caught.value) == "MERGE_CONFLICT"
     conflicts = details(caught.value)["MergeConflict"]
     assert [(c.resource, c.path, c.kind) for c in conflicts] == [
-        ("objectTypes/Employee", "description", h.CONFLICT_KIND_BOTH_MODIFIED)
+        ("object-types/Employee", "description", h.CONFLICT_KIND_BOTH_MODIFIED)
     ]
     values = [
         json_format.MessageToDict(v)
@@ -181,7 +181,7 @@ def test_validation_modes_and_explicit_ref(oms):
     )
     assert not backward.passed
     assert [f.path for f in backward.findings if f.severity == h.SEVERITY_BREAKING] == [
-        "objectTypes/Employee.properties[email].required"
+        "object-types/Employee.properties[email].required"
     ]
     against_self = oms.branches.ValidateBranch(
         bs.ValidateBranchRequest(branch="feature", against="feature"), metadata=oms.admin
@@ -225,6 +225,6 @@ def test_a_merge_that_would_leave_a_dangling_reference_writes_nothing(oms):
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert reason(caught.value) == "MERGE_INVALID"
     fields = [v.field for v in details(caught.value)["BadRequest"][0].field_violations]
-    assert "linkTypes/worksFor" in fields
+    assert "link-types/worksFor" in fields
     assert oms.head("target") == head
     assert oms.names("target") == ["Employee"]

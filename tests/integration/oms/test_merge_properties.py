@@ -51,12 +51,12 @@ def apply(service, branch, changes):
     edits = []
     for name, action in changes["existing"].items():
         if action[0] == "delete":
-            edits.append(Edit(f"objectTypes/{name}", None))
+            edits.append(Edit(f"object-types/{name}", None))
         elif action[0] == "describe":
-            edits.append(Edit(f"objectTypes/{name}", object_type(name, action[1])))
+            edits.append(Edit(f"object-types/{name}", object_type(name, action[1])))
     for name, description in changes["new"].items():
         if description is not None:
-            edits.append(Edit(f"objectTypes/{name}", object_type(name, description)))
+            edits.append(Edit(f"object-types/{name}", object_type(name, description)))
     if edits:
         service.commit_changes(
             ADMIN, branch, edits, message="change", expected_head="", force=Force()
@@ -108,7 +108,7 @@ def test_merge_matches_the_three_way_rule_and_conflicts_write_nothing_but_their_
             service.commit_changes(
                 ADMIN,
                 "target",
-                [Edit(f"objectTypes/{n}", object_type(n)) for n in EXISTING],
+                [Edit(f"object-types/{n}", object_type(n)) for n in EXISTING],
                 message="base",
                 expected_head="",
                 force=Force(),

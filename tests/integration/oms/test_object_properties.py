@@ -54,7 +54,7 @@ def fresh_service() -> Iterator[OntologyService]:
             service.commit_changes(
                 ADMIN,
                 "dev",
-                [Edit("objectTypes/Item", item)],
+                [Edit("object-types/Item", item)],
                 message="schema",
                 expected_head="",
                 force=Force(),

@@ -53,9 +53,9 @@ def _schema() -> list[Edit]:
         )
     ]
     return [
-        Edit("objectTypes/Employee", employee),
-        Edit("objectTypes/Office", office),
-        *(Edit(f"linkTypes/{lt['api_name']}", lt) for lt in links),
+        Edit("object-types/Employee", employee),
+        Edit("object-types/Office", office),
+        *(Edit(f"link-types/{lt['api_name']}", lt) for lt in links),
     ]
 
 
@@ -547,16 +547,16 @@ def test_a_batch_changes_schema_and_data_in_one_commit(service, objects, store) 
     member = link_type("memberOf", "Employee", "Team", "MANY_TO_ONE")
     commit = _batch(
         service,
-        Edit("objectTypes/Team", team),
+        Edit("object-types/Team", team),
         Edit("", {"id": "t1", "size": 3}, object_type="Team"),
         Edit("", {"id": "e1", "name": "Ann"}, object_type="Employee"),
         Edit("links/memberOf/e1/t1", {"from": "e1", "to": "t1"}),
-        Edit("linkTypes/memberOf", member),
+        Edit("link-types/memberOf", member),
     )
     assert [k for k, _ in store.changes_in(commit.id, limit=10)[0]] == [
-        "linkTypes/memberOf",
+        "link-types/memberOf",
         "links/memberOf/e1/t1",
-        "objectTypes/Team",
+        "object-types/Team",
         "objects/Employee/e1",
         "objects/Team/t1",
     ]
@@ -611,11 +611,11 @@ def test_a_batch_with_objects_needs_object_write(service) -> None:
 
 def _changed_employee(service: OntologyService, branch: str = BRANCH, **changes: Any):
     """The Employee type with some properties redefined (by name)."""
-    employee = dict(service.get(branch, "objectTypes", "Employee").resource)
+    employee = dict(service.get(branch, "object-types", "Employee").resource)
     employee["properties"] = [
         {**p, **changes.get(p["api_name"], {})} for p in employee["properties"]
     ]
-    return Edit("objectTypes/Employee", employee)
+    return Edit("object-types/Employee", employee)
 
 
 def test_a_schema_change_the_data_would_violate_is_refused_with_counts(objects, service) -> None:
@@ -640,7 +640,7 @@ def test_a_schema_change_the_data_would_violate_is_refused_with_counts(objects, 
         '3 Employee object(s) would violate it, e.g. ["e0", "e1", "e2"]'
     )
     with pytest.raises(errors.FailedPrecondition) as deleted:
-        service.delete(ADMIN, BRANCH, "objectTypes", "Office", etag="", message="")
+        service.delete(ADMIN, BRANCH, "object-types", "Office", etag="", message="")
     assert deleted.value.reason == "RESOURCE_IN_USE"  # its link types come first
     _batch(service, _changed_employee(service, level={"description": "unchecked"}))
 
@@ -652,7 +652,7 @@ def test_a_merge_whose_schema_the_other_sides_objects_violate_is_refused(forked,
         _merge(service, "other", BRANCH)
     assert caught.value.reason == "MERGE_INVALID"
     (violation,) = caught.value.violations
-    assert violation.field == "objectTypes/Employee" and '["e2"]' in violation.description
+    assert violation.field == "object-types/Employee" and '["e2"]' in violation.description
 
 
 def test_validation_counts_the_objects_a_change_would_meet(objects, service) -> None:
@@ -663,5 +663,5 @@ def test_validation_counts_the_objects_a_change_would_meet(objects, service) -> 
     result = service.validate(ADMIN, "other", against=BRANCH, mode="")
     assert not result.passed
     assert [(a.resource, a.reason, a.count, a.examples) for a in result.affected] == [
-        ("objectTypes/Employee", "REQUIRED", 2, ("e1", "e3"))
+        ("object-types/Employee", "REQUIRED", 2, ("e1", "e3"))
     ]

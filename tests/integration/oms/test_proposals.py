@@ -75,7 +75,7 @@ def test_a_proposal_shows_its_diff_and_validation_and_merges_once_approved(oms, 
         ["bob"],
     )
     shown = _get(oms, opened.id)
-    assert [c.resource for c in shown.changes] == ["objectTypes/Employee"]
+    assert [c.resource for c in shown.changes] == ["object-types/Employee"]
     assert shown.validation.passed
     assert shown.validation.source_head == oms.head("feature")
     assert shown.rules.required_approvals == 1

@@ -116,7 +116,7 @@ def test_each_mutating_rpc_emits_the_events_its_mapping_declares(
                     message="two",
                     changes=[
                         ss.Change(upsert={"object_type": object_type("Company")}),
-                        ss.Change(delete="objectTypes/Employee"),
+                        ss.Change(delete="object-types/Employee"),
                     ],
                 ),
                 metadata=admin,
@@ -306,7 +306,7 @@ def test_a_write_refused_for_breaking_changes_is_recorded(oms: Client, settings:
     assert [(r.type, r.actor, r.subject, r.data["client_address"]) for r in rows] == [
         ("oms.commit.refused", "bob", "branches/main", "198.51.100.7")
     ]
-    assert rows[0].data["resources"] == ["objectTypes/Employee"]
+    assert rows[0].data["resources"] == ["object-types/Employee"]
     assert rows[0].data["breaking"] >= 1
 
 

@@ -282,8 +282,8 @@ def test_commit_changes_applies_everything_in_one_commit(oms):
             branch="work",
             message="Drop employment",
             changes=[
-                ss.Change(delete="linkTypes/worksFor"),
-                ss.Change(delete="objectTypes/Company"),
+                ss.Change(delete="link-types/worksFor"),
+                ss.Change(delete="object-types/Company"),
             ],
             expected_head=commit.id,
         ),
@@ -318,7 +318,7 @@ def test_commit_changes_reports_problems_by_change(oms):
         oms,
         _upsert(object_type("Employee")),
         _upsert(_works_for("Employee", "Nowhere")),
-        ss.Change(delete="objectTypes/Ghost"),
+        ss.Change(delete="object-types/Ghost"),
     )
     assert "changes[2].delete" in fields
     assert "changes[1].upsert.link_type.to_object_type" in fields
@@ -364,7 +364,7 @@ def test_breaking_writes_to_protected_main_need_an_admin_force(oms):
     request = ss.CommitChangesRequest(
         branch="main",
         message="Retire Employee",
-        changes=[ss.Change(delete="objectTypes/Employee")],
+        changes=[ss.Change(delete="object-types/Employee")],
         force=True,
         force_reason="Replaced by Person, agreed with all consumers",
     )

@@ -35,25 +35,25 @@ def _commit(service: OntologyService, *edits: Edit) -> None:
 
 def test_a_batch_is_not_blamed_for_what_a_referrer_already_had(service) -> None:
     ontology = company()
-    ontology["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    ontology["link-types/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
     _plant(service, ontology)
-    employee = ontology["objectTypes/Employee"]
+    employee = ontology["object-types/Employee"]
     widened = {**employee, "properties": [*employee["properties"], {"api_name": "nickname"}]}
     widened["properties"][-1]["data_type"] = {"base": "string", "array": False}
-    _commit(service, Edit("objectTypes/Employee", widened))
+    _commit(service, Edit("object-types/Employee", widened))
     assert (
-        service.get(MAIN, "objectTypes", "Employee").resource["properties"][-1]["api_name"]
+        service.get(MAIN, "object-types", "Employee").resource["properties"][-1]["api_name"]
         == "nickname"
     )
 
 
 def test_a_batch_still_checks_what_it_writes_whole(service) -> None:
     ontology = company()
-    ontology["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    ontology["link-types/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
     _plant(service, ontology)
-    touched = {**ontology["linkTypes/owns"], "description": "cars people own"}
+    touched = {**ontology["link-types/owns"], "description": "cars people own"}
     with pytest.raises(errors.InvalidArgument) as caught:
-        _commit(service, Edit("linkTypes/owns", touched))
+        _commit(service, Edit("link-types/owns", touched))
     assert [v.field for v in caught.value.violations] == [
         "changes[0].upsert.link_type.to_object_type"
     ]
@@ -78,7 +78,7 @@ def test_writes_find_referrers_through_the_index_without_reading_the_ontology(
 ) -> None:
     ontology = company()
     _commit(service, *(Edit(key, resource) for key, resource in ontology.items()))
-    employee = ontology["objectTypes/Employee"]
+    employee = ontology["object-types/Employee"]
     shrunk = {
         **employee,
         "properties": [p for p in employee["properties"] if p["api_name"] != "level"],
@@ -86,20 +86,20 @@ def test_writes_find_referrers_through_the_index_without_reading_the_ontology(
     scans["scans"] = 0
     with pytest.raises(errors.InvalidArgument) as caught:
         service.update(
-            ADMIN, MAIN, "objectTypes", shrunk, mask=(), explicit={}, etag="", message=""
+            ADMIN, MAIN, "object-types", shrunk, mask=(), explicit={}, etag="", message=""
         )
     assert {v.reason for v in caught.value.violations} == {"BREAKS_DEPENDENT"}
-    assert "actionTypes/relocate" in caught.value.violations[0].description
+    assert "action-types/relocate" in caught.value.violations[0].description
     with pytest.raises(errors.InvalidArgument) as caught:
-        _commit(service, Edit("objectTypes/Employee", shrunk))
-    assert "breaks actionTypes/relocate" in caught.value.violations[0].description
+        _commit(service, Edit("object-types/Employee", shrunk))
+    assert "breaks action-types/relocate" in caught.value.violations[0].description
     with pytest.raises(errors.FailedPrecondition) as refused:
-        service.delete(ADMIN, MAIN, "objectTypes", "Office", etag="", message="")
+        service.delete(ADMIN, MAIN, "object-types", "Office", etag="", message="")
     assert sorted(v.description.split(" by ")[1] for v in refused.value.violations) == [
-        "actionTypes/hire (parameters[2].object_type)",
-        "actionTypes/relocate (parameters[1].object_type)",
-        "linkTypes/worksIn (to_object_type)",
+        "action-types/hire (parameters[2].object_type)",
+        "action-types/relocate (parameters[1].object_type)",
+        "link-types/worksIn (to_object_type)",
     ]
     described = {**employee, "description": "people", "primary_key": "id"}
-    _commit(service, Edit("objectTypes/Employee", described))
+    _commit(service, Edit("object-types/Employee", described))
     assert scans["scans"] == 0

@@ -11,12 +11,14 @@ import pytest
 import sqlalchemy as sa
 
 from common import errors
+from common.canonical import canonical_json
 from common.db import Database
 from common.outbox import OutboxEvent
 from oms import sql_store
 from oms.model import references
 from oms.sql_store import SqlStore, blobs
 from oms.store import MAIN, BranchRecord, NewCommit, TagRecord
+from oms.tree import bucket_of, content_hash
 from tests.support.ontology import company
 from tests.support.postgres import scratch_database
 
@@ -39,34 +41,34 @@ def test_snapshots_commits_and_history(url):
     store = SqlStore(Database(url))
     try:
         root = store.branch(MAIN).head
-        one = _write(store, MAIN, root, {"objectTypes/A": {"api_name": "A"}}, "add A")
+        one = _write(store, MAIN, root, {"object-types/A": {"api_name": "A"}}, "add A")
         two = _write(
             store,
             MAIN,
             one.id,
-            {"objectTypes/A": None, "objectTypes/B": {"api_name": "B"}},
+            {"object-types/A": None, "object-types/B": {"api_name": "B"}},
             "swap",
         )
-        assert dict(store.snapshot(two.id).items()) == {"objectTypes/B": {"api_name": "B"}}
-        assert dict(store.snapshot(one.id).items()) == {"objectTypes/A": {"api_name": "A"}}
-        assert store.changed_keys(one.id, two.id) == {"objectTypes/A", "objectTypes/B"}
+        assert dict(store.snapshot(two.id).items()) == {"object-types/B": {"api_name": "B"}}
+        assert dict(store.snapshot(one.id).items()) == {"object-types/A": {"api_name": "A"}}
+        assert store.changed_keys(one.id, two.id) == {"object-types/A", "object-types/B"}
         assert store.changes_in(two.id, limit=10) == (
-            [("objectTypes/A", "DELETED"), ("objectTypes/B", "ADDED")],
+            [("object-types/A", "DELETED"), ("object-types/B", "ADDED")],
             2,
         )
-        assert store.changes_in(two.id, limit=1) == ([("objectTypes/A", "DELETED")], 2)
+        assert store.changes_in(two.id, limit=1) == ([("object-types/A", "DELETED")], 2)
         assert store.merge_base(two.id, one.id) == one.id
-        found, rest = store.log([two.id], resource="objectTypes/A", limit=10)
+        found, rest = store.log([two.id], resource="object-types/A", limit=10)
         assert [c.message for c in found] == ["swap", "add A"] and rest == []
         with pytest.raises(errors.Aborted):
-            _write(store, MAIN, one.id, {"objectTypes/C": {"api_name": "C"}})
+            _write(store, MAIN, one.id, {"object-types/C": {"api_name": "C"}})
         assert store.branch(MAIN).head == two.id
     finally:
         store.close()
     reopened = SqlStore(Database(url))
     try:
         assert reopened.branch(MAIN).head == two.id
-        assert reopened.snapshot(two.id)["objectTypes/B"] == {"api_name": "B"}
+        assert reopened.snapshot(two.id)["object-types/B"] == {"api_name": "B"}
     finally:
         reopened.close()
 
@@ -81,7 +83,7 @@ def test_compare_and_swap_lets_exactly_one_racing_writer_win(url):
         def race(i):
             barrier.wait()
             try:
-                _write(store, MAIN, head, {f"objectTypes/T{i}": {"api_name": f"T{i}"}})
+                _write(store, MAIN, head, {f"object-types/T{i}": {"api_name": f"T{i}"}})
                 results.append("ok")
             except errors.Aborted as error:
                 results.append(error.reason)
@@ -101,11 +103,11 @@ def test_merge_base_of_diverged_branches(url):
     store = SqlStore(Database(url))
     try:
         root = store.branch(MAIN).head
-        base = _write(store, MAIN, root, {"objectTypes/A": {"api_name": "A"}})
-        left = _write(store, MAIN, base.id, {"objectTypes/L": {"api_name": "L"}})
+        base = _write(store, MAIN, root, {"object-types/A": {"api_name": "A"}})
+        left = _write(store, MAIN, base.id, {"object-types/L": {"api_name": "L"}})
         right = NewCommit(
             parents=(base.id,),
-            changes={"objectTypes/R": {"api_name": "R"}},
+            changes={"object-types/R": {"api_name": "R"}},
             author="tester",
             message="right",
         )
@@ -124,7 +126,7 @@ def test_merge_base_of_diverged_branches(url):
         side = store.write_commit("side", base.id, right, lambda _c: [])
         assert store.merge_base(left.id, side.id) == base.id
         merge = _write(
-            store, MAIN, left.id, {"objectTypes/R": {"api_name": "R"}}, parents=(left.id, side.id)
+            store, MAIN, left.id, {"object-types/R": {"api_name": "R"}}, parents=(left.id, side.id)
         )
         assert store.merge_base(merge.id, side.id) == side.id
         found, _ = store.log([merge.id], resource=None, limit=10)
@@ -145,13 +147,13 @@ def test_a_commit_writes_blobs_for_its_change_only(url):
     store = SqlStore(Database(url))
     try:
         head = store.branch(MAIN).head
-        many = {f"objectTypes/T{i}": {"api_name": f"T{i}"} for i in range(2000)}
+        many = {f"object-types/T{i}": {"api_name": f"T{i}"} for i in range(2000)}
         head = _write(store, MAIN, head, many).id
         before = _blob_count(store)
-        one = _write(store, MAIN, head, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
+        one = _write(store, MAIN, head, {"object-types/T7": {"api_name": "T7", "x": 1}})
         assert _blob_count(store) - before == 3
-        assert store.changes_in(one.id, limit=10) == ([("objectTypes/T7", "MODIFIED")], 1)
-        same = _write(store, MAIN, one.id, {"objectTypes/T7": {"api_name": "T7", "x": 1}})
+        assert store.changes_in(one.id, limit=10) == ([("object-types/T7", "MODIFIED")], 1)
+        same = _write(store, MAIN, one.id, {"object-types/T7": {"api_name": "T7", "x": 1}})
         assert _blob_count(store) - before == 3
         assert store.changes_in(same.id, limit=10) == ([], 0)
         assert same.root == one.root
@@ -215,20 +217,42 @@ def test_the_reverse_reference_index_follows_every_commit(url):
         ontology = company()
         head = _write(store, MAIN, store.branch(MAIN).head, ontology)
         _assert_index_matches_a_scan(store.snapshot(head.id))
-        assert store.snapshot(head.id).referrers("objectTypes/Office") == {
-            "actionTypes/hire",
-            "actionTypes/relocate",
-            "linkTypes/worksIn",
+        assert store.snapshot(head.id).referrers("object-types/Office") == {
+            "action-types/hire",
+            "action-types/relocate",
+            "link-types/worksIn",
         }
-        moved = {**ontology["linkTypes/worksIn"], "to_object_type": "Employee"}
-        head = _write(store, MAIN, head.id, {"linkTypes/worksIn": moved, "actionTypes/hire": None})
+        moved = {**ontology["link-types/worksIn"], "to_object_type": "Employee"}
+        head = _write(
+            store, MAIN, head.id, {"link-types/worksIn": moved, "action-types/hire": None}
+        )
         snapshot = store.snapshot(head.id)
         _assert_index_matches_a_scan(snapshot)
-        assert snapshot.referrers("objectTypes/Office") == {"actionTypes/relocate"}
-        assert "linkTypes/worksIn" in snapshot.referrers("objectTypes/Employee")
-        head = _write(store, MAIN, head.id, {"actionTypes/relocate": None})
-        assert store.snapshot(head.id).referrers("objectTypes/Office") == frozenset()
+        assert snapshot.referrers("object-types/Office") == {"action-types/relocate"}
+        assert "link-types/worksIn" in snapshot.referrers("object-types/Employee")
+        head = _write(store, MAIN, head.id, {"action-types/relocate": None})
+        assert store.snapshot(head.id).referrers("object-types/Office") == frozenset()
         _assert_index_matches_a_scan(store.snapshot(head.id))
+    finally:
+        store.close()
+
+
+def test_trees_hash_keys_as_earlier_releases_did_so_commit_ids_stay_valid(url):
+    """The API spells ``object-types/Office``; trees keep ``objectTypes/Office``, and so ids."""
+    store = SqlStore(Database(url))
+    try:
+        office = {"api_name": "Office"}
+        head = _write(store, MAIN, store.branch(MAIN).head, {"object-types/Office": office})
+        legacy_key = "objectTypes/Office"
+        bucket = {legacy_key: content_hash(canonical_json(office))}
+        root = {bucket_of(legacy_key): content_hash(canonical_json(bucket))}
+        assert head.root == content_hash(canonical_json(root))
+        snapshot = store.snapshot(head.id)
+        assert (
+            list(snapshot) == ["object-types/Office"] and snapshot["object-types/Office"] == office
+        )
+        found, _ = store.log([head.id], resource="object-types/Office", limit=10)
+        assert [c.id for c in found] == [head.id]
     finally:
         store.close()
 
@@ -244,10 +268,10 @@ def test_a_database_from_before_the_index_gets_it_on_its_next_commit(url):
     store = SqlStore(Database(url))
     try:
         legacy = store.snapshot(head.id)
-        assert legacy.commit.refs is None and legacy.referrers("objectTypes/Office") is None
+        assert legacy.commit.refs is None and legacy.referrers("object-types/Office") is None
         assert dict(legacy.items()) == ontology
-        described = {**ontology["objectTypes/Office"], "description": "where people work"}
-        head = _write(store, MAIN, head.id, {"objectTypes/Office": described})
+        described = {**ontology["object-types/Office"], "description": "where people work"}
+        head = _write(store, MAIN, head.id, {"object-types/Office": described})
         _assert_index_matches_a_scan(store.snapshot(head.id))
     finally:
         store.close()
@@ -257,13 +281,13 @@ def test_a_filtered_history_page_walks_a_bounded_number_of_commits(url, monkeypa
     monkeypatch.setattr(sql_store, "LOG_SCAN_LIMIT", 5)
     store = SqlStore(Database(url))
     try:
-        head = _write(store, MAIN, store.branch(MAIN).head, {"objectTypes/A": {"api_name": "A"}})
+        head = _write(store, MAIN, store.branch(MAIN).head, {"object-types/A": {"api_name": "A"}})
         added = head.id
         for i in range(12):
-            head = _write(store, MAIN, head.id, {"objectTypes/B": {"api_name": "B", "n": i}})
+            head = _write(store, MAIN, head.id, {"object-types/B": {"api_name": "B", "n": i}})
         frontier, pages, found = [head.id], 0, []
         while frontier:
-            page, frontier = store.log(frontier, resource="objectTypes/A", limit=2)
+            page, frontier = store.log(frontier, resource="object-types/A", limit=2)
             found += [c.id for c in page]
             pages += 1
             assert pages <= 5
@@ -276,7 +300,7 @@ def test_a_filtered_history_page_walks_a_bounded_number_of_commits(url, monkeypa
 
 def test_a_database_from_before_nanoseconds_keeps_its_times(url):
     store = SqlStore(Database(url))
-    head = _write(store, MAIN, store.branch(MAIN).head, {"objectTypes/A": {"api_name": "A"}})
+    head = _write(store, MAIN, store.branch(MAIN).head, {"object-types/A": {"api_name": "A"}})
     store.record_events([OutboxEvent(type="oms.schema.validated", subject="s", actor="t")])
     created_ns = store.branch(MAIN).created_ns
     with store.db.write() as conn:
@@ -308,7 +332,7 @@ def test_commits_are_found_by_prefix_and_tags_are_kept_once(url):
     store = SqlStore(Database(url))
     try:
         root = store.branch(MAIN).head
-        one = _write(store, MAIN, root, {"objectTypes/A": {"api_name": "A"}})
+        one = _write(store, MAIN, root, {"object-types/A": {"api_name": "A"}})
         assert store.commit_ids(one.id[:7], limit=5) == [one.id]
         assert store.commit_ids(one.id, limit=5) == [one.id]
         assert store.commit_ids("", limit=5) == sorted([root, one.id])

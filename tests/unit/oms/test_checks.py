@@ -176,7 +176,7 @@ def test_object_types_and_interfaces_share_one_namespace() -> None:
 
 def test_an_implementer_needs_the_interface_properties_inherited_ones_included() -> None:
     snap = company()
-    employee = {**snap["objectTypes/Employee"]}
+    employee = {**snap["object-types/Employee"]}
     employee["properties"] = [
         p for p in employee["properties"] if p["api_name"] not in ("name", "email")
     ]
@@ -192,7 +192,7 @@ def test_an_implementer_needs_the_interface_properties_inherited_ones_included()
 
 def test_an_implementer_property_must_match_type_and_required() -> None:
     snap = company()
-    employee = {**snap["objectTypes/Employee"]}
+    employee = {**snap["object-types/Employee"]}
     employee["properties"] = [
         prop("id", required=True),
         prop("name", "text"),
@@ -421,29 +421,29 @@ def test_an_interface_gaining_a_property_breaks_implementers_of_its_sub_interfac
     named = interface("Named", prop("name", required=True), prop("nickname"))
     violations = check_resource(INTERFACES, named, snap)
     assert found(violations) == {("interface", "BREAKS_DEPENDENT")}
-    assert "objectTypes/Employee" in violations[0].description
+    assert "object-types/Employee" in violations[0].description
     assert "nickname" in violations[0].description
 
 
 def test_an_object_type_losing_a_property_an_action_sets_breaks_the_action() -> None:
     snap = company()
-    employee = {**snap["objectTypes/Employee"]}
+    employee = {**snap["object-types/Employee"]}
     employee["properties"] = [p for p in employee["properties"] if p["api_name"] != "level"]
     violations = check_resource(OBJECT_TYPES, employee, snap)
     assert found(violations) == {("object_type", "BREAKS_DEPENDENT")}
-    assert "actionTypes/relocate" in violations[0].description
+    assert "action-types/relocate" in violations[0].description
 
 
 def test_a_shared_property_changing_type_breaks_its_users() -> None:
     violations = check_resource(SHARED_PROPERTIES, shared_property("email", "text"), company())
     described = " ".join(v.description for v in violations)
-    assert "objectTypes/Employee" in described and "interfaces/Contact" in described
+    assert "object-types/Employee" in described and "interfaces/Contact" in described
 
 
 def test_a_dependent_already_broken_before_the_write_is_not_blamed_on_it() -> None:
     snap = company()
-    snap["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
-    employee = {**snap["objectTypes/Employee"], "description": "people"}
+    snap["link-types/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    employee = {**snap["object-types/Employee"], "description": "people"}
     assert check_resource(OBJECT_TYPES, employee, snap) == []
 
 
@@ -451,11 +451,11 @@ def test_deleting_a_referenced_resource_is_refused_with_every_referrer() -> None
     snap = company()
     assert found(check_delete(OBJECT_TYPES, "Office", snap)) == {("name", "RESOURCE_IN_USE")}
     described = sorted(v.description for v in check_delete(OBJECT_TYPES, "Office", snap))
-    prefix = "objectTypes/Office is still referenced by"
+    prefix = "object-types/Office is still referenced by"
     assert described == [
-        f"{prefix} actionTypes/hire (parameters[2].object_type)",
-        f"{prefix} actionTypes/relocate (parameters[1].object_type)",
-        f"{prefix} linkTypes/worksIn (to_object_type)",
+        f"{prefix} action-types/hire (parameters[2].object_type)",
+        f"{prefix} action-types/relocate (parameters[1].object_type)",
+        f"{prefix} link-types/worksIn (to_object_type)",
     ]
     assert len(check_delete(LINK_TYPES, "worksIn", snap)) == 1
     assert len(check_delete(INTERFACES, "Named", snap)) == 1
@@ -470,49 +470,53 @@ def test_deleting_an_unreferenced_resource_is_allowed() -> None:
 
 
 def test_a_self_link_does_not_block_nor_pass_for_other_referrers() -> None:
-    snap = {"objectTypes/Person": object_type("Person")}
-    snap["linkTypes/knows"] = link_type("knows", "Person", "Person", "MANY_TO_MANY")
+    snap = {"object-types/Person": object_type("Person")}
+    snap["link-types/knows"] = link_type("knows", "Person", "Person", "MANY_TO_MANY")
     assert len(check_delete(OBJECT_TYPES, "Person", snap)) == 2
     assert check_delete(LINK_TYPES, "knows", snap) == []
 
 
 def test_check_changes_checks_changed_resources_and_their_referrers_only() -> None:
     snap = company()
-    snap["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # broken, but not changed
+    snap["link-types/owns"] = link_type("owns", "Employee", "Car")  # broken, but not changed
     after = Overlay(
-        snap, {"objectTypes/Office": None, "sharedProperties/tag": shared_property("Tag")}
+        snap, {"object-types/Office": None, "shared-properties/tag": shared_property("Tag")}
     )
-    result = check_changes(after, ["objectTypes/Office", "sharedProperties/tag"])
+    result = check_changes(after, ["object-types/Office", "shared-properties/tag"])
     assert set(result) == {
-        "actionTypes/hire",
-        "actionTypes/relocate",
-        "linkTypes/worksIn",
-        "sharedProperties/tag",
+        "action-types/hire",
+        "action-types/relocate",
+        "link-types/worksIn",
+        "shared-properties/tag",
     }
-    assert found(result["linkTypes/worksIn"]) == {
+    assert found(result["link-types/worksIn"]) == {
         ("link_type.to_object_type", "UNRESOLVED_REFERENCE")
     }
 
 
 def test_check_changes_can_leave_out_what_was_already_wrong_before() -> None:
     snap = company()
-    snap["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
-    employee = {**snap["objectTypes/Employee"], "description": "people"}
-    after = Overlay(snap, {"objectTypes/Employee": employee})
-    assert set(check_changes(after, ["objectTypes/Employee"])) == {"linkTypes/owns"}
-    assert check_changes(after, ["objectTypes/Employee"], before=snap) == {}
+    snap["link-types/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    employee = {**snap["object-types/Employee"], "description": "people"}
+    after = Overlay(snap, {"object-types/Employee": employee})
+    assert set(check_changes(after, ["object-types/Employee"])) == {"link-types/owns"}
+    assert check_changes(after, ["object-types/Employee"], before=snap) == {}
     broken = {**employee, "primary_key": "nothing"}
-    worse = Overlay(snap, {"objectTypes/Employee": broken})
-    result = check_changes(worse, ["objectTypes/Employee"], before=snap)
-    assert set(result) == {"objectTypes/Employee"}
+    worse = Overlay(snap, {"object-types/Employee": broken})
+    result = check_changes(worse, ["object-types/Employee"], before=snap)
+    assert set(result) == {"object-types/Employee"}
 
 
 def test_check_changes_checks_a_changed_resource_whole_even_if_it_was_wrong_before() -> None:
     snap = company()
-    snap["linkTypes/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
-    owns = {**snap["linkTypes/owns"], "description": "cars people own"}
-    result = check_changes(Overlay(snap, {"linkTypes/owns": owns}), ["linkTypes/owns"], before=snap)
-    assert found(result["linkTypes/owns"]) == {("link_type.to_object_type", "UNRESOLVED_REFERENCE")}
+    snap["link-types/owns"] = link_type("owns", "Employee", "Car")  # dangling since before
+    owns = {**snap["link-types/owns"], "description": "cars people own"}
+    result = check_changes(
+        Overlay(snap, {"link-types/owns": owns}), ["link-types/owns"], before=snap
+    )
+    assert found(result["link-types/owns"]) == {
+        ("link_type.to_object_type", "UNRESOLVED_REFERENCE")
+    }
 
 
 @settings(max_examples=150, deadline=None)
@@ -561,14 +565,14 @@ class CountingSnapshot(dict[str, Any]):
 @pytest.mark.parametrize(
     ("key", "field", "value", "scans"),
     [
-        ("objectTypes/Employee", "description", "people", 0),
-        ("objectTypes/Employee", "status", "DEPRECATED", 0),
-        ("objectTypes/Employee", "primary_key", "name", 1),
-        ("linkTypes/worksIn", "cardinality", "MANY_TO_MANY", 0),
-        ("linkTypes/worksIn", "to_object_type", "Employee", 1),
+        ("object-types/Employee", "description", "people", 0),
+        ("object-types/Employee", "status", "DEPRECATED", 0),
+        ("object-types/Employee", "primary_key", "name", 1),
+        ("link-types/worksIn", "cardinality", "MANY_TO_MANY", 0),
+        ("link-types/worksIn", "to_object_type", "Employee", 1),
         ("interfaces/Named", "description", "named things", 0),
-        ("sharedProperties/email", "display_name", "E-mail", 0),
-        ("actionTypes/hire", "permission", "hr:hire", 0),
+        ("shared-properties/email", "display_name", "E-mail", 0),
+        ("action-types/hire", "permission", "hr:hire", 0),
     ],
 )
 def test_a_write_rereads_referrers_only_when_it_changes_what_they_rely_on(

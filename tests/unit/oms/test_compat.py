@@ -107,16 +107,16 @@ def dt(base: str, array: bool = False) -> dict[str, Any]:
 
 
 EMP, OFFICE, WORKS, HIRE, CONTACT, EMAIL = (
-    "objectTypes/Employee",
-    "objectTypes/Office",
-    "linkTypes/worksIn",
-    "actionTypes/hire",
+    "object-types/Employee",
+    "object-types/Office",
+    "link-types/worksIn",
+    "action-types/hire",
     "interfaces/Contact",
-    "sharedProperties/email",
+    "shared-properties/email",
 )
 
 CASES: list[tuple[str, Callable[[Snap], None], str]] = [
-    ("OBJECT_TYPE_ADDED", add("objectTypes/Car", object_type("Car")), "objectTypes/Car"),
+    ("OBJECT_TYPE_ADDED", add("object-types/Car", object_type("Car")), "object-types/Car"),
     ("OBJECT_TYPE_DELETED", delete(OFFICE), OFFICE),
     ("DEPRECATED_OBJECT_TYPE_DELETED", delete(OFFICE), OFFICE),
     ("OBJECT_TYPE_DEPRECATED", set_field(OFFICE, status="DEPRECATED"), f"{OFFICE}.status"),
@@ -247,7 +247,7 @@ CASES: list[tuple[str, Callable[[Snap], None], str]] = [
         set_prop(OFFICE, "city", display_name="Town"),
         f"{OFFICE}.properties[city].display_name",
     ),
-    ("LINK_TYPE_ADDED", add("linkTypes/x", link_type("x", "Office", "Office")), "linkTypes/x"),
+    ("LINK_TYPE_ADDED", add("link-types/x", link_type("x", "Office", "Office")), "link-types/x"),
     ("LINK_TYPE_DELETED", delete(WORKS), WORKS),
     (
         "LINK_ENDPOINT_CHANGED",
@@ -286,13 +286,13 @@ CASES: list[tuple[str, Callable[[Snap], None], str]] = [
     ("INTERFACE_EXTENDS_REMOVED", set_field(CONTACT, extends=[]), f"{CONTACT}.extends[Named]"),
     (
         "SHARED_PROPERTY_ADDED",
-        add("sharedProperties/x", shared_property("x")),
-        "sharedProperties/x",
+        add("shared-properties/x", shared_property("x")),
+        "shared-properties/x",
     ),
     ("SHARED_PROPERTY_DELETED", delete(EMAIL), EMAIL),
     ("PROPERTY_TYPE_WIDENED", set_field(EMAIL, data_type=dt("text")), f"{EMAIL}.data_type"),
     ("ENUM_CONSTRAINT_ADDED", set_field(EMAIL, enum_values=["a@b"]), f"{EMAIL}.enum_values"),
-    ("ACTION_TYPE_ADDED", add("actionTypes/x", action_type("x", [], [])), "actionTypes/x"),
+    ("ACTION_TYPE_ADDED", add("action-types/x", action_type("x", [], [])), "action-types/x"),
     ("ACTION_TYPE_DELETED", delete(HIRE), HIRE),
     ("ACTION_PARAMETER_ADDED", add_param(HIRE, param("note")), f"{HIRE}.parameters[note]"),
     (
@@ -499,20 +499,20 @@ def test_identical_snapshots_have_no_findings() -> None:
 def test_only_the_given_keys_are_compared() -> None:
     old, new = company(), company()
     del new[OFFICE]
-    new["objectTypes/Car"] = object_type("Car")
-    findings = check_compatibility(old, new, keys=["objectTypes/Car"])
+    new["object-types/Car"] = object_type("Car")
+    findings = check_compatibility(old, new, keys=["object-types/Car"])
     assert [f.rule_id for f in findings] == ["OBJECT_TYPE_ADDED"]
 
 
 def test_findings_are_sorted_by_resource() -> None:
     old, new = company(), company()
     del new[OFFICE]
-    new["actionTypes/fire"] = action_type(
+    new["action-types/fire"] = action_type(
         "fire",
         [object_param("who", "Employee")],
         [{"kind": "DELETE_OBJECT", "object_type": "Employee", "object_parameter": "who"}],
     )
-    assert [f.path for f in check_compatibility(old, new)] == ["actionTypes/fire", OFFICE]
+    assert [f.path for f in check_compatibility(old, new)] == ["action-types/fire", OFFICE]
 
 
 def test_an_unknown_mode_is_refused() -> None:

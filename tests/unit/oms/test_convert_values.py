@@ -10,7 +10,7 @@ from oms import convert
 from oms.merge import Choice, Conflict, ConflictKind, Resolution
 from oms.v1 import history_pb2
 
-KEY = "objectTypes/Employee"
+KEY = "object-types/Employee"
 
 
 def value(message: struct_pb2.Value) -> object:

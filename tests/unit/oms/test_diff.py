@@ -53,24 +53,24 @@ def test_added_and_deleted_resources_carry_every_field() -> None:
 def test_diff_snapshots_classifies_and_sorts() -> None:
     old = company()
     new = dict(old)
-    del new["linkTypes/worksIn"]
-    new["objectTypes/Car"] = object_type("Car")
-    new["objectTypes/Office"] = object_type("Office", prop("city"), prop("zip"))
+    del new["link-types/worksIn"]
+    new["object-types/Car"] = object_type("Car")
+    new["object-types/Office"] = object_type("Office", prop("city"), prop("zip"))
     result = diff_snapshots(old, new)
     assert [(r.key, r.change_type) for r in result] == [
-        ("linkTypes/worksIn", ChangeType.DELETED),
-        ("objectTypes/Car", ChangeType.ADDED),
-        ("objectTypes/Office", ChangeType.MODIFIED),
+        ("link-types/worksIn", ChangeType.DELETED),
+        ("object-types/Car", ChangeType.ADDED),
+        ("object-types/Office", ChangeType.MODIFIED),
     ]
     assert [f.path for f in result[2].fields] == ["properties[zip]"]
 
 
 def test_diff_snapshots_compares_only_the_given_keys() -> None:
     old = company()
-    new = {**old, "objectTypes/Car": object_type("Car"), "objectTypes/Van": object_type("Van")}
+    new = {**old, "object-types/Car": object_type("Car"), "object-types/Van": object_type("Van")}
     assert [
-        r.key for r in diff_snapshots(old, new, keys=["objectTypes/Van", "objectTypes/Office"])
-    ] == ["objectTypes/Van"]
+        r.key for r in diff_snapshots(old, new, keys=["object-types/Van", "object-types/Office"])
+    ] == ["object-types/Van"]
 
 
 def test_malformed_named_lists_are_compared_whole() -> None:

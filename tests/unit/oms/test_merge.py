@@ -51,7 +51,7 @@ def test_different_reorderings_conflict() -> None:
     base = object_type("A", prop("a"), prop("b"), prop("c"))
     ours = object_type("A", prop("b"), prop("a"), prop("c"))
     theirs = object_type("A", prop("a"), prop("c"), prop("b"))
-    _, conflicts = merge_resource(base, ours, theirs, key="objectTypes/A")
+    _, conflicts = merge_resource(base, ours, theirs, key="object-types/A")
     assert [(c.path, c.kind) for c in conflicts] == [
         ("properties#order", ConflictKind.BOTH_MODIFIED)
     ]
@@ -61,10 +61,10 @@ def test_the_same_field_changed_differently_conflicts_with_all_three_values() ->
     base = object_type("A", prop("age", "integer"))
     ours = object_type("A", prop("age", "long"))
     theirs = object_type("A", prop("age", "double"))
-    merged, conflicts = merge_resource(base, ours, theirs, key="objectTypes/A")
+    merged, conflicts = merge_resource(base, ours, theirs, key="object-types/A")
     assert conflicts == [
         Conflict(
-            "objectTypes/A",
+            "object-types/A",
             "properties[age].data_type",
             ConflictKind.BOTH_MODIFIED,
             {"base": "integer", "array": False},
@@ -132,7 +132,7 @@ def test_set_fields_combine_additions_and_removals() -> None:
 
 def test_action_rules_edited_on_both_sides_conflict_rather_than_duplicate() -> None:
     snap = company()
-    base = snap["actionTypes/relocate"]
+    base = snap["action-types/relocate"]
     ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
     ours["rules"][1]["values"] = {}
     theirs["rules"] = theirs["rules"][:1]
@@ -142,52 +142,57 @@ def test_action_rules_edited_on_both_sides_conflict_rather_than_duplicate() -> N
 
 def test_merge_snapshots_returns_only_what_ours_lacks() -> None:
     base = company()
-    ours = {**base, "objectTypes/Car": object_type("Car")}
-    theirs = {**base, "objectTypes/Van": object_type("Van")}
-    del theirs["actionTypes/hire"]
+    ours = {**base, "object-types/Car": object_type("Car")}
+    theirs = {**base, "object-types/Van": object_type("Van")}
+    del theirs["action-types/hire"]
     result = merge_snapshots(base, ours, theirs)
     assert result.clean
-    assert result.changes == {"actionTypes/hire": None, "objectTypes/Van": object_type("Van")}
+    assert result.changes == {"action-types/hire": None, "object-types/Van": object_type("Van")}
 
 
 def test_merge_snapshots_reads_only_the_given_keys() -> None:
     base = company()
-    ours = {**base, "objectTypes/Car": object_type("Car")}
-    theirs = {**base, "objectTypes/Van": object_type("Van"), "objectTypes/Bus": object_type("Bus")}
-    result = merge_snapshots(base, ours, theirs, keys=["objectTypes/Car", "objectTypes/Van"])
-    assert list(result.changes) == ["objectTypes/Van"]
+    ours = {**base, "object-types/Car": object_type("Car")}
+    theirs = {
+        **base,
+        "object-types/Van": object_type("Van"),
+        "object-types/Bus": object_type("Bus"),
+    }
+    result = merge_snapshots(base, ours, theirs, keys=["object-types/Car", "object-types/Van"])
+    assert list(result.changes) == ["object-types/Van"]
 
 
 def test_a_merge_that_would_leave_a_dangling_reference_reports_violations() -> None:
     base = company()
-    ours = {**base, "linkTypes/visits": link_type("visits", "Employee", "Office")}
+    ours = {**base, "link-types/visits": link_type("visits", "Employee", "Office")}
     theirs = {
         k: v
         for k, v in base.items()
-        if k not in ("objectTypes/Office", "linkTypes/worksIn") and not k.startswith("actionTypes/")
+        if k not in ("object-types/Office", "link-types/worksIn")
+        and not k.startswith("action-types/")
     }
     result = merge_snapshots(base, ours, theirs)
     assert result.conflicts == ()
     assert not result.clean
-    assert set(result.violations) == {"linkTypes/visits"}
-    assert result.violations["linkTypes/visits"][0].reason == "UNRESOLVED_REFERENCE"
+    assert set(result.violations) == {"link-types/visits"}
+    assert result.violations["link-types/visits"][0].reason == "UNRESOLVED_REFERENCE"
 
 
 def test_conflicting_merges_report_every_conflict() -> None:
     base = company()
-    ours = {**base, "objectTypes/Office": object_type("Office", prop("city", "text"))}
+    ours = {**base, "object-types/Office": object_type("Office", prop("city", "text"))}
     theirs = {
         **base,
-        "objectTypes/Office": object_type("Office", prop("city", description="x"), prop("zip")),
+        "object-types/Office": object_type("Office", prop("city", description="x"), prop("zip")),
     }
-    theirs["objectTypes/Office"]["properties"][1]["data_type"]["base"] = "integer"
-    ours["objectTypes/Car"] = object_type("Car", prop("a"))
-    theirs["objectTypes/Car"] = object_type("Car", prop("a", "integer"))
+    theirs["object-types/Office"]["properties"][1]["data_type"]["base"] = "integer"
+    ours["object-types/Car"] = object_type("Car", prop("a"))
+    theirs["object-types/Car"] = object_type("Car", prop("a", "integer"))
     result = merge_snapshots(base, ours, theirs)
     assert not result.clean
     assert [(c.key, c.path, c.kind) for c in result.conflicts] == [
-        ("objectTypes/Car", "properties[a].data_type", ConflictKind.BOTH_ADDED),
-        ("objectTypes/Office", "properties[city].data_type", ConflictKind.BOTH_MODIFIED),
+        ("object-types/Car", "properties[a].data_type", ConflictKind.BOTH_ADDED),
+        ("object-types/Office", "properties[city].data_type", ConflictKind.BOTH_MODIFIED),
     ]
 
 
@@ -197,7 +202,7 @@ Edit = tuple[Any, ...]
 """("set_type_field", key, field, value) | ("set_prop_field", key, prop, field, value) |
 ("add_prop", key, name) | ("del_prop", key, name) | ("add_type", key) | ("del_type", key)"""
 
-TYPES = [f"objectTypes/T{i}" for i in range(4)]
+TYPES = [f"object-types/T{i}" for i in range(4)]
 PROPS = ["p0", "p1", "p2"]
 
 
@@ -264,7 +269,7 @@ def edit(draw: st.DrawFn, side: str) -> Edit:
     if kind == "del_prop":
         return (kind, key, draw(st.sampled_from(PROPS)))
     if kind == "add_type":
-        return (kind, f"objectTypes/{side.upper()}{draw(st.integers(0, 2))}")
+        return (kind, f"object-types/{side.upper()}{draw(st.integers(0, 2))}")
     return (kind, key)
 
 
@@ -392,11 +397,14 @@ def test_deleting_what_the_other_side_changed_conflicts(key: str, change: Edit) 
 
 def test_a_merge_is_not_blamed_for_problems_ours_already_had() -> None:
     base = company()
-    ours = {**base, "linkTypes/owns": link_type("owns", "Employee", "Car")}  # dangling already
-    theirs = {**base, "objectTypes/Employee": {**base["objectTypes/Employee"], "description": "x"}}
+    ours = {**base, "link-types/owns": link_type("owns", "Employee", "Car")}  # dangling already
+    theirs = {
+        **base,
+        "object-types/Employee": {**base["object-types/Employee"], "description": "x"},
+    }
     result = merge_snapshots(base, ours, theirs)
     assert result.clean
-    assert list(result.changes) == ["objectTypes/Employee"]
+    assert list(result.changes) == ["object-types/Employee"]
 
 
 @st.composite
@@ -448,19 +456,19 @@ def test_a_merge_that_would_close_an_inheritance_cycle_reports_it() -> None:
 def test_a_merge_whose_interface_change_leaves_the_other_side_s_implementer_short() -> None:
     base = company()
     office = object_type("Office", prop("city"), prop("name", required=True), interfaces=["Named"])
-    ours = {**base, "objectTypes/Office": office}
+    ours = {**base, "object-types/Office": office}
     theirs = {
         **base,
         "interfaces/Named": interface("Named", prop("name", required=True), prop("tag")),
-        "objectTypes/Employee": copy.deepcopy(base["objectTypes/Employee"]),
+        "object-types/Employee": copy.deepcopy(base["object-types/Employee"]),
     }
-    theirs["objectTypes/Employee"]["properties"].append(
+    theirs["object-types/Employee"]["properties"].append(
         object_type("X", prop("tag"))["properties"][1]
     )
     assert check_changes(ours, ours) == {} and check_changes(theirs, theirs) == {}
     result = merge_snapshots(base, ours, theirs)
     assert result.conflicts == ()
-    assert set(result.violations) == {"objectTypes/Office"}
-    assert [v.reason for v in result.violations["objectTypes/Office"]] == [
+    assert set(result.violations) == {"object-types/Office"}
+    assert [v.reason for v in result.violations["object-types/Office"]] == [
         "INTERFACE_NOT_SATISFIED"
     ]

@@ -15,6 +15,7 @@ from oms.model import (
     FIELDS,
     OBJECT_TYPES,
     Overlay,
+    canonical_key,
     collection_items,
     normalize,
     prefetch,
@@ -111,7 +112,31 @@ def test_keys_round_trip() -> None:
         assert split_key(resource_key(collection, "abc")) == (collection, "abc")
 
 
-@pytest.mark.parametrize("key", ["objectTypes", "objectTypes/", "widgets/x", "objectTypes/a/b", ""])
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("objectTypes/Employee", "object-types/Employee"),
+        ("linkTypes/worksIn", "link-types/worksIn"),
+        ("actionTypes/hire", "action-types/hire"),
+        ("sharedProperties/costCentre", "shared-properties/costCentre"),
+        ("object-types/Employee", "object-types/Employee"),
+        ("interfaces/Named", "interfaces/Named"),
+        ("objects/Employee/e1", "objects/Employee/e1"),
+        ("objectTypes", "objectTypes"),
+    ],
+)
+def test_keys_of_earlier_releases_read_as_the_current_spelling(given: str, canonical: str) -> None:
+    assert canonical_key(given) == canonical
+
+
+def test_the_legacy_spelling_is_no_collection_of_its_own() -> None:
+    with pytest.raises(InvalidArgument):
+        split_key("objectTypes/Employee")
+
+
+@pytest.mark.parametrize(
+    "key", ["object-types", "object-types/", "widgets/x", "object-types/a/b", ""]
+)
 def test_malformed_keys_are_refused(key: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         split_key(key)
@@ -119,15 +144,15 @@ def test_malformed_keys_are_refused(key: str) -> None:
 
 
 def test_overlay_applies_changes_and_deletions_without_touching_the_base() -> None:
-    base = {"objectTypes/A": {"v": 1}, "objectTypes/B": {"v": 2}}
+    base = {"object-types/A": {"v": 1}, "object-types/B": {"v": 2}}
     view = Overlay(
-        base, {"objectTypes/B": None, "objectTypes/C": {"v": 3}, "objectTypes/A": {"v": 9}}
+        base, {"object-types/B": None, "object-types/C": {"v": 3}, "object-types/A": {"v": 9}}
     )
-    assert dict(view) == {"objectTypes/A": {"v": 9}, "objectTypes/C": {"v": 3}}
-    assert "objectTypes/B" not in view and "objectTypes/C" in view and 5 not in view
+    assert dict(view) == {"object-types/A": {"v": 9}, "object-types/C": {"v": 3}}
+    assert "object-types/B" not in view and "object-types/C" in view and 5 not in view
     assert len(view) == 2
-    assert view.get("objectTypes/B") is None
-    assert base == {"objectTypes/A": {"v": 1}, "objectTypes/B": {"v": 2}}
+    assert view.get("object-types/B") is None
+    assert base == {"object-types/A": {"v": 1}, "object-types/B": {"v": 2}}
 
 
 class LazySnapshot(dict[str, dict[str, int]]):
@@ -142,12 +167,12 @@ class LazySnapshot(dict[str, dict[str, int]]):
 
 
 def test_bulk_reads_ask_a_lazy_snapshot_to_prefetch() -> None:
-    lazy = LazySnapshot({"objectTypes/A": {}, "linkTypes/b": {}, "objectTypes/C": {}})
+    lazy = LazySnapshot({"object-types/A": {}, "link-types/b": {}, "object-types/C": {}})
     assert [k for k, _ in collection_items(lazy, OBJECT_TYPES)] == [
-        "objectTypes/A",
-        "objectTypes/C",
+        "object-types/A",
+        "object-types/C",
     ]
-    assert lazy.prefetched == [["objectTypes/A", "objectTypes/C"]]
-    prefetch(Overlay(lazy, {"objectTypes/A": None}), ["objectTypes/A", "linkTypes/b"])
-    assert lazy.prefetched[-1] == ["linkTypes/b"]
+    assert lazy.prefetched == [["object-types/A", "object-types/C"]]
+    prefetch(Overlay(lazy, {"object-types/A": None}), ["object-types/A", "link-types/b"])
+    assert lazy.prefetched[-1] == ["link-types/b"]
     prefetch({}, ["x"])  # plain mappings need nothing

@@ -9,7 +9,7 @@ from oms.merge import Choice, Resolution, check_resolutions, merge_snapshots
 from oms.model import Resource
 from tests.support.ontology import company, object_type, prop
 
-KEY = "objectTypes/Employee"
+KEY = "object-types/Employee"
 
 
 def sides(ours: str, theirs: str) -> tuple[dict[str, Resource], ...]:
@@ -53,7 +53,7 @@ def test_a_resolution_that_settles_nothing_is_reported_by_position() -> None:
     resolutions = [
         Resolution(KEY, "description", Choice.OURS),
         Resolution(KEY, "display_name", Choice.OURS),
-        Resolution("objectTypes/Office", "", Choice.THEIRS),
+        Resolution("object-types/Office", "", Choice.THEIRS),
     ]
     result = merge_snapshots(base, ours, theirs, resolutions=resolutions)
     assert result.unmatched == (1, 2) and not result.clean
@@ -103,8 +103,8 @@ def test_resolutions_are_checked_before_they_meet_a_merge() -> None:
                 Resolution(KEY, "description", Choice.OURS),
                 Resolution(KEY, "description", Choice.THEIRS),
                 Resolution(KEY, "", Choice.VALUE, {"api_name": "Other"}),
-                Resolution("objectTypes/Office", "", Choice.VALUE, "not an object"),
-                Resolution("objectTypes/Car", "", Choice.VALUE, None),
+                Resolution("object-types/Office", "", Choice.VALUE, "not an object"),
+                Resolution("object-types/Car", "", Choice.VALUE, None),
             ]
         )
     assert [(v.field, v.reason) for v in refusal.value.violations] == [
