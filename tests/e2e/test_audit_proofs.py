@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,7 +12,7 @@ from google.protobuf import json_format
 from audit import chain, convert
 from audit.v1 import audit_pb2
 from tests.support import rfc9162
-from tests.support.mesh import RunningMesh
+from tests.support.mesh import RunningMesh, mesh_audit
 
 
 def _publish(client: httpx.Client, admin: dict[str, str], count: int) -> list[dict]:
@@ -77,16 +74,6 @@ def test_proofs_over_rest_verify_with_the_rfc_algorithms(
     assert missing.status_code == 400
 
 
-def _mesh_audit(mesh: RunningMesh, token: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "audit", *args],
-        env={**os.environ, "MESH_TOKEN": token},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_mesh_audit_witnesses_exports_and_verifies_through_the_gateway(
     mesh: RunningMesh,
     client: httpx.Client,
@@ -99,27 +86,24 @@ def test_mesh_audit_witnesses_exports_and_verifies_through_the_gateway(
     key = client.get("/api/v2/checkpoints:verifierKey").json()["verifier_key"]
     events = _publish(client, admin, 4)
     state = tmp_path / "witness.json"
-    first = _mesh_audit(
-        mesh, token, "witness", "--target", target, "--state", str(state), "--key", key
-    )
+    first = mesh_audit(token, "witness", "--target", target, "--state", str(state), "--key", key)
     assert first.returncode == 0, first.stderr
     _publish(client, admin, 2)
     client.post("/api/v2/checkpoints", headers=admin, json={})
-    again = _mesh_audit(mesh, token, "witness", "--target", target, "--state", str(state))
+    again = mesh_audit(token, "witness", "--target", target, "--state", str(state))
     assert again.returncode == 0, again.stderr
     export = tmp_path / "export.jsonl"
     low, high = int(events[0]["sequence"]), int(events[-1]["sequence"])
-    out = _mesh_audit(
-        mesh, token, "export", "--target", target, "--from", str(low), "--to", str(high),
+    out = mesh_audit(token, "export", "--target", target, "--from", str(low), "--to", str(high),
         "--output", str(export),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    checked = _mesh_audit(mesh, token, "verify", str(export), "--key", key)
+    checked = mesh_audit(token, "verify", str(export), "--key", key)
     assert checked.returncode == 0, checked.stderr
     assert f"verified {high - low + 1} events" in checked.stdout
     lines = export.read_text().splitlines(keepends=True)
     lines[2] = lines[2].replace('"admin"', '"mallory"')
     export.write_text("".join(lines))
-    tampered = _mesh_audit(mesh, token, "verify", str(export), "--key", key)
+    tampered = mesh_audit(token, "verify", str(export), "--key", key)
     assert tampered.returncode == 1
     assert "TAMPERING DETECTED" in tampered.stderr and "line 3" in tampered.stderr

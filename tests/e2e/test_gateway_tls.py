@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from gateway.settings import MeshSettings
-from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, running_mesh
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, mesh_audit, running_mesh
 from tests.support.tls import Certificates, make_certificates
 from users.v1 import auth_service_pb2, auth_service_pb2_grpc
 
@@ -72,3 +72,20 @@ def test_plain_http_on_the_tls_port_gets_no_answer(tls_mesh: RunningMesh) -> Non
     plain = tls_mesh.url.replace("https://", "http://")
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{plain}/health", timeout=5)
+
+
+def test_mesh_audit_witnesses_over_tls_with_the_ca_and_not_without(
+    tls_mesh: RunningMesh, certs: Certificates, tmp_path: Path
+) -> None:
+    with _client(tls_mesh, certs.ca) as client:
+        token = str(login(client, "admin", ADMIN_PASSWORD)["access_token"])
+        key = client.get("/api/v2/checkpoints:verifierKey").json()["verifier_key"]
+    state = tmp_path / "witness.json"
+    target = ("--target", tls_mesh.gateway_target, "--state", str(state), "--key", key)
+    trusted = mesh_audit(token, "witness", *target, "--ca-file", str(certs.ca))
+    assert trusted.returncode == 0, trusted.stderr
+    assert state.exists()
+    plain = mesh_audit(token, "witness", *target)
+    assert (plain.returncode, "UNAVAILABLE" in plain.stderr) == (2, True), plain.stderr
+    half = mesh_audit(token, "witness", *target, "--cert-file", str(certs.cert))
+    assert (half.returncode, "need --ca-file" in half.stderr) == (2, True), half.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import httpx
@@ -23,6 +24,7 @@ from tests.support.mesh import (
     RunningMesh,
     bearer,
     login,
+    mesh_audit,
     new_branch,
     running_mesh,
 )
@@ -95,3 +97,19 @@ def test_a_service_answers_the_mesh_certificate_only(
     foreign = dataclasses.replace(_mtls(other), ca_file=certs.ca)
     with blocking_channel(target, foreign) as channel:
         assert _check(channel) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_mesh_audit_reaches_the_audit_service_with_the_mesh_certificate_only(
+    mtls_mesh: RunningMesh, certs: Certificates, tmp_path: Path
+) -> None:
+    with httpx.Client(base_url=mtls_mesh.url, timeout=10) as client:
+        token = str(login(client, "admin", ADMIN_PASSWORD)["access_token"])
+        key = client.get("/api/v2/checkpoints:verifierKey").json()["verifier_key"]
+    target = ("--target", mtls_mesh.endpoints.grpc_targets["audit"], "--key", key)
+    state = ("--state", str(tmp_path / "witness.json"))
+    ca = ("--ca-file", str(certs.ca), "--server-name", DEFAULT_SERVER_NAME)
+    identity = ("--cert-file", str(certs.cert), "--key-file", str(certs.key))
+    mutual = mesh_audit(token, "witness", *target, *state, *ca, *identity)
+    assert mutual.returncode == 0, mutual.stderr
+    anonymous = mesh_audit(token, "witness", *target, *state, *ca)
+    assert (anonymous.returncode, "UNAVAILABLE" in anonymous.stderr) == (2, True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -112,6 +114,17 @@ def new_branch(client: httpx.Client, headers: dict[str, str]) -> str:
     response = client.post("/api/v1/branches", headers=headers, json={"name": name})
     assert response.status_code == 200, response.text
     return name
+
+
+def mesh_audit(token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mesh audit ARGS`` in a process of its own, as a witness runs it, with ``MESH_TOKEN``."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "audit", *args],
+        env={**os.environ, "MESH_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def error_reason(response: httpx.Response) -> str:
