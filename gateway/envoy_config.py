@@ -683,7 +683,7 @@ def _access_log() -> list[Config]:
 
 
 def _metrics_listener(settings: MeshSettings) -> Config:
-    """A loopback listener passing ``GET /stats/prometheus`` to the admin interface, and no more.
+    """A listener passing ``GET /stats/prometheus`` to the admin interface, and no more.
 
     The admin interface itself can change Envoy (drain listeners, reset counters, quit), so it is
     never what a scraper reaches; this listener answers 404 to every other path and method.
@@ -725,7 +725,7 @@ def _metrics_listener(settings: MeshSettings) -> Config:
     )
     return {
         "name": "metrics",
-        "address": _address("127.0.0.1", settings.gateway_metrics_port),
+        "address": _address(settings.gateway_metrics_host, settings.gateway_metrics_port),
         "filter_chains": [
             {
                 "filters": [

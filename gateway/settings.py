@@ -100,7 +100,10 @@ class MeshSettings:
     """Where the Audit Service serves ``/metrics``, on loopback (``MESH_AUDIT_METRICS_PORT``)."""
     gateway_metrics_port: int = 8180
     """Envoy's statistics in Prometheus form, ``GET /stats/prometheus`` and nothing else of the
-    admin interface, on loopback (``MESH_GATEWAY_METRICS_PORT``)."""
+    admin interface (``MESH_GATEWAY_METRICS_PORT``)."""
+    gateway_metrics_host: str = "127.0.0.1"
+    """The address that listener binds (``MESH_GATEWAY_METRICS_HOST``): loopback on one machine,
+    all addresses in a pod, where Prometheus scrapes it from the pod network."""
     traces: TraceExport | None = None
     """Where Envoy exports its spans, from the ``OTEL_*`` variables (see docs/operations.md);
     None: Envoy passes a client's ``traceparent`` on but starts no trace."""
@@ -150,6 +153,9 @@ class MeshSettings:
             oms_metrics_port=_port("MESH_OMS_METRICS_PORT", defaults.oms_metrics_port),
             audit_metrics_port=_port("MESH_AUDIT_METRICS_PORT", defaults.audit_metrics_port),
             gateway_metrics_port=_port("MESH_GATEWAY_METRICS_PORT", defaults.gateway_metrics_port),
+            gateway_metrics_host=env_str(
+                "MESH_GATEWAY_METRICS_HOST", defaults.gateway_metrics_host
+            ),
             traces=TraceExport.from_env(os.environ),
             upstream_host=env_str("MESH_UPSTREAM_HOST", defaults.upstream_host),
             issuer=env_str("MESH_TOKEN_ISSUER", defaults.issuer),
@@ -272,6 +278,7 @@ class MeshSettings:
             "MESH_OMS_METRICS_PORT": str(self.oms_metrics_port),
             "MESH_AUDIT_METRICS_PORT": str(self.audit_metrics_port),
             "MESH_GATEWAY_METRICS_PORT": str(self.gateway_metrics_port),
+            "MESH_GATEWAY_METRICS_HOST": self.gateway_metrics_host,
             "MESH_UPSTREAM_HOST": self.upstream_host,
             "MESH_TOKEN_ISSUER": self.issuer,
             "MESH_TOKEN_AUDIENCE": self.audience,

@@ -287,3 +287,27 @@ def test_a_new_envoy_configuration_rolls_the_gateway_pods() -> None:
     text = configmap["data"][kubernetes.ENVOY_CONFIG_FILE]
     annotations = _by_kind("Deployment")["gateway"]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["mesh/envoy-config-sha256"] == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_prometheus_reaches_envoys_statistics_in_each_pod_and_never_its_admin_interface() -> None:
+    config = _envoy_config()
+    listeners = {item["name"]: item for item in config["static_resources"]["listeners"]}
+    metrics = listeners["metrics"]["address"]["socket_address"]
+    assert metrics["address"] == "0.0.0.0"
+    assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+    gateway = _by_kind("Deployment")["gateway"]["spec"]["template"]
+    envoy_ports = {
+        p["name"]: p["containerPort"]
+        for c in gateway["spec"]["containers"]
+        if c["name"] == "envoy"
+        for p in c["ports"]
+    }
+    assert envoy_ports["metrics"] == metrics["port_value"]
+    scraped = _by_kind("Service")["gateway-metrics"]["spec"]
+    assert scraped["clusterIP"] == "None"
+    assert scraped["selector"].items() <= gateway["metadata"]["labels"].items()
+    assert [p["targetPort"] for p in scraped["ports"]] == [metrics["port_value"]]
+    policy = _by_kind("NetworkPolicy")["mesh-gateway"]["spec"]["ingress"]
+    admitted = {p["port"] for rule in policy for p in rule["ports"]}
+    assert metrics["port_value"] in admitted
+    assert config["admin"]["address"]["socket_address"]["port_value"] not in admitted
