@@ -725,8 +725,11 @@ class OntologyService:
             try:
                 split_key(resource)
             except errors.InvalidArgument as exc:
-                raise errors.invalid(
-                    [FieldViolation("resource", "not a resource key like object-types/Employee")]
+                description = "not a resource key like object-types/Employee"
+                raise errors.InvalidArgument(
+                    f"resource: {description}",
+                    reason="INVALID_RESOURCE_KEY",
+                    violations=[FieldViolation("resource", description, "INVALID_VALUE")],
                 ) from exc
         size = clamp_page_size(page_size)
         query = {"log": ref, "resource": resource}

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.errors import rest_details, rest_reason
 from tests.support.mesh import EMPLOYEE, new_branch
 
 SHARED = {
@@ -106,3 +107,15 @@ def test_keys_in_the_earlier_camel_case_are_still_understood(
     assert _keys_of_head(client, admin, branch) == ["object-types/Employee"]
     gone = client.get(f"/api/v1/schemas/{branch}/object-types/Employee", headers=admin)
     assert gone.status_code == 404, gone.text
+
+
+def test_a_history_filter_that_is_no_key_says_what_a_key_looks_like(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    response = client.get("/api/v1/branches/main/commits?resource=Employee", headers=admin)
+    assert response.status_code == 400, response.text
+    assert rest_reason(response.json()) == "INVALID_RESOURCE_KEY"
+    (bad,) = rest_details(response.json(), "BadRequest")
+    (violation,) = bad["field_violations"]
+    assert violation["field"] == "resource"
+    assert "object-types/Employee" in violation["description"]
