@@ -234,3 +234,28 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return audit_pb2.VerifierKey(
             name=key.name, verifier_key=key.encode(), public_key=key.public
         )
+
+
+def _reasons() -> dict[str, tuple[str, ...]]:
+    """The ErrorInfo reasons each RPC answers beyond the runtime's (see ``common/reasons.py``)."""
+    ingest = ("EVENT_ID_CONFLICT", "INGEST_OVERLOADED", "COMMIT_FAILED", "COMMIT_TIMEOUT")
+    stopping = ("SHUTTING_DOWN",)
+    methods = {
+        "PublishEvent": (*ingest, *stopping),
+        "PublishEvents": (*ingest, *stopping),
+        "StreamEvents": (*ingest, *stopping),
+        "QueryEvents": ("PAGE_TOKEN_INVALID",),
+        "GetEvent": ("EVENT_NOT_FOUND",),
+        "SubscribeEvents": ("SEQUENCE_OUT_OF_RANGE", *stopping),
+        "VerifyLog": ("SEQUENCE_OUT_OF_RANGE", "CHECKPOINT_NOT_FOUND"),
+        "CreateCheckpoint": ("LOG_INCONSISTENT",),
+        "GetCheckpoint": ("CHECKPOINT_NOT_FOUND", "LOG_INCONSISTENT"),
+        "ListCheckpoints": ("PAGE_TOKEN_INVALID",),
+        "GetInclusionProof": ("SEQUENCE_OUT_OF_RANGE", "TREE_SIZE_OUT_OF_RANGE"),
+        "GetConsistencyProof": ("TREE_SIZE_OUT_OF_RANGE",),
+    }
+    return {f"/{SERVICE}/{name}": reasons for name, reasons in methods.items()}
+
+
+REASONS = _reasons()
+"""Checked against the code by the tests: see ``gateway/reasons.py``."""

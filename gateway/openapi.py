@@ -19,7 +19,7 @@ from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
 from common.interceptors import Policy
-from gateway import descriptors
+from gateway import descriptors, examples, reasons
 from gateway.descriptors import HttpBinding, Method, Service
 from gateway.envoy_config import BROWSER_STREAMS, EXEMPT_REST_PATHS, HEALTH_PATH, OAUTH_METHODS
 
@@ -314,15 +314,6 @@ def _path(template: str) -> tuple[str, list[tuple[str, str]]]:
     return _VARIABLE.sub(replace, template), parameters
 
 
-def _policies() -> dict[str, Policy]:
-    """Who may call each method, from the services' own ``POLICIES`` tables."""
-    from audit.servicers import POLICIES as AUDIT
-    from oms.servicers import POLICIES as OMS
-    from users.servicers import POLICIES as USERS
-
-    return {**USERS, **OMS, **AUDIT}
-
-
 def _access(policy: Policy | None, *, exempt: bool) -> tuple[str, str]:
     """The ``x-permission`` value of an operation and the sentence its description ends with.
 
@@ -336,8 +327,41 @@ def _access(policy: Policy | None, *, exempt: bool) -> tuple[str, str]:
     return policy.permission, f"Needs the `{policy.permission}` permission."
 
 
+def _errors(method: Method, policy: Policy | None, own: tuple[str, ...]) -> Schema:
+    """The error response of an operation, with the ErrorInfo reasons it can carry.
+
+    ``x-error-reasons`` lists them all; the description names the operation's own, beyond
+    those of the runtime (tokens, permissions, storage) that every call shares.
+    """
+    found = reasons.of(method, policy, own)
+    errors = _OAUTH_ERROR_RESPONSE if method.grpc_path in OAUTH_METHODS else _ERROR_RESPONSE
+    description = errors["description"]
+    if found.own:
+        description += " Beside the runtime's, its ErrorInfo reason may be " + ", ".join(
+            f"`{reason}`" for reason in found.own
+        )
+        description += "."
+    return {**errors, "description": description, "x-error-reasons": list(found.all)}
+
+
+def _example(operation: Schema, example: Schema) -> None:
+    """Put a documented example (``gateway/examples.py``) on the operation it was sent to."""
+    given = example.get("parameters", {})
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] in given:
+            parameter["example"] = given[parameter["name"]]
+    if "body" in example:
+        for media in operation["requestBody"]["content"].values():
+            media["example"] = example["body"]
+    operation["responses"]["200"]["content"]["application/json"]["example"] = example["response"]
+
+
 def _operation(
-    types: _Types, method: Method, binding: HttpBinding, policy: Policy | None
+    types: _Types,
+    method: Method,
+    binding: HttpBinding,
+    policy: Policy | None,
+    own_reasons: tuple[str, ...],
 ) -> tuple[str, Schema]:
     path, path_parameters = _path(binding.template)
     bound = {field_path for _, field_path in path_parameters}
@@ -356,6 +380,7 @@ def _operation(
         "operationId": f"{method.service}.{method.name}".replace(".", "_")
         + ("" if binding is method.bindings[0] else f"_{binding.verb}"),
         "tags": [method.service],
+        "x-grpc-method": method.grpc_path.lstrip("/"),
         "summary": method.comment.split("\n")[0] if method.comment else method.name,
     }
     permission, sentence = _access(policy, exempt=binding.template in EXEMPT_REST_PATHS)
@@ -407,8 +432,7 @@ def _operation(
             "description": "OK",
             "content": {"application/json": {"schema": types.ref(method.output_type)}},
         }
-    errors = _OAUTH_ERROR_RESPONSE if method.grpc_path in OAUTH_METHODS else _ERROR_RESPONSE
-    operation["responses"] = {"200": success, "default": errors}
+    operation["responses"] = {"200": success, "default": _errors(method, policy, own_reasons)}
     if binding.template in EXEMPT_REST_PATHS:
         operation["security"] = []
     elif method.grpc_path in BROWSER_STREAMS:
@@ -422,7 +446,8 @@ def build(descriptor_set: descriptor_pb2.FileDescriptorSet, services: list[Servi
     for file in descriptor_set.file:
         types.add_file(file)
     types.schemas["google.rpc.Status"] = _STATUS_SCHEMA
-    policies = _policies()
+    policies, own_reasons = reasons.tables()
+    documented = examples.documented(examples.load())
     paths: dict[str, Schema] = {
         HEALTH_PATH: {
             "get": {
@@ -441,7 +466,16 @@ def build(descriptor_set: descriptor_pb2.FileDescriptorSet, services: list[Servi
     for service in services:
         for method in service.methods:
             for binding in method.bindings:
-                path, operation = _operation(types, method, binding, policies.get(method.grpc_path))
+                path, operation = _operation(
+                    types,
+                    method,
+                    binding,
+                    policies.get(method.grpc_path),
+                    own_reasons.get(method.grpc_path, ()),
+                )
+                example = documented.get(method.grpc_path.lstrip("/"))
+                if example is not None and binding is method.bindings[0]:
+                    _example(operation, example)
                 paths.setdefault(path, {})[binding.verb] = operation
     return {
         "openapi": "3.0.3",

@@ -1131,3 +1131,129 @@ EVENTS = _events()
 
 Any RPC refused for its caller also emits ``oms.call.denied`` (:mod:`common.denials`).
 """
+
+
+def _reasons() -> dict[str, tuple[str, ...]]:
+    """The ErrorInfo reasons each RPC answers beyond the runtime's (see ``common/reasons.py``).
+
+    Every ref a request names resolves through ``oms/refs.py`` and every read of stored
+    content may find it corrupt.
+    """
+    ref = ("REF_NOT_FOUND", "REF_AMBIGUOUS", "COMMIT_NOT_FOUND", "STORE_CORRUPT")
+    listed = ("PAGE_TOKEN_INVALID",)
+    commit = ("BRANCH_NOT_FOUND", "BRANCH_HEAD_MOVED", "BRANCH_REQUIRES_PROPOSAL", "STORE_CORRUPT")
+    checked = ("ADMIN_REQUIRED", "BREAKING_CHANGES", "DATA_VIOLATES_SCHEMA")
+    merged = ("MERGE_CONFLICT", "MERGE_INVALID", "NO_MERGE_BASE", *checked)
+    table: dict[str, tuple[str, ...]] = {}
+    for method in schema_service_pb2.DESCRIPTOR.services_by_name["SchemaService"].methods:
+        verb = re.match(r"[A-Z][a-z]*", method.name)
+        reasons = {
+            "Get": (*ref, "RESOURCE_NOT_FOUND"),
+            "List": (*ref, *listed),
+            "Create": (*commit, *checked, "RESOURCE_EXISTS"),
+            "Update": (*commit, *checked, "RESOURCE_NOT_FOUND", "ETAG_MISMATCH"),
+            "Delete": (*commit, *checked, "RESOURCE_NOT_FOUND", "ETAG_MISMATCH", "RESOURCE_IN_USE"),
+            "Commit": (
+                *commit,
+                *checked,
+                "RESOURCE_EXISTS",
+                "RESOURCE_NOT_FOUND",
+                "RESOURCE_IN_USE",
+                "INVALID_RESOURCE_KEY",
+                "UNKNOWN_COLLECTION",
+                "OBJECT_EXISTS",
+                "OBJECT_NOT_FOUND",
+                "LINK_EXISTS",
+                "LINK_NOT_FOUND",
+            ),
+        }[verb.group() if verb else ""]
+        table[f"/{SCHEMA_SERVICE}/{method.name}"] = reasons
+    branch = ("BRANCH_NOT_FOUND",)
+    branches = {
+        "CreateBranch": (*ref, "BRANCH_EXISTS"),
+        "GetBranch": branch,
+        "ListBranches": listed,
+        "UpdateBranch": (*branch, "ADMIN_REQUIRED", "ETAG_MISMATCH"),
+        "DeleteBranch": (*branch, "BRANCH_PROTECTED"),
+        "ListCommits": (*ref, *listed, "INVALID_RESOURCE_KEY", "UNKNOWN_COLLECTION"),
+        "GetCommit": ref,
+        "DiffRefs": (*ref, *listed),
+        "MergeBranch": (*ref, *branch, *merged, "BRANCH_REQUIRES_PROPOSAL", "BRANCH_HEAD_MOVED"),
+        "RebaseBranch": (*ref, *branch, *merged, "BRANCH_PROTECTED", "BRANCH_HEAD_MOVED"),
+        "RevertCommit": (
+            *ref,
+            *branch,
+            *merged,
+            "COMMIT_NOT_ON_BRANCH",
+            "NOTHING_TO_REVERT",
+            "BRANCH_REQUIRES_PROPOSAL",
+            "BRANCH_HEAD_MOVED",
+        ),
+        "ValidateBranch": (*ref, *branch),
+    }
+    table.update({f"/{BRANCH_SERVICE}/{name}": r for name, r in branches.items()})
+    proposal = ("PROPOSAL_NOT_FOUND",)
+    open_proposal = (*proposal, "PROPOSAL_NOT_OPEN")
+    proposals = {
+        "CreateProposal": (*ref, *branch),
+        "GetProposal": (*proposal, *branch, "STORE_CORRUPT"),
+        "ListProposals": listed,
+        "UpdateProposal": (*open_proposal, "ETAG_MISMATCH", "NOT_PROPOSAL_AUTHOR"),
+        "CloseProposal": (*open_proposal, "NOT_PROPOSAL_AUTHOR"),
+        "ReviewProposal": (
+            *open_proposal,
+            *branch,
+            "SELF_APPROVAL_NOT_ALLOWED",
+            "SOURCE_HEAD_MOVED",
+            "CONCURRENT_ENTRY",
+        ),
+        "AddComment": (*open_proposal, "CONCURRENT_ENTRY"),
+        "ListComments": (*proposal, *listed),
+        "RevalidateProposal": (*open_proposal, *branch, "STORE_CORRUPT"),
+        "MergeProposal": (
+            *open_proposal,
+            *branch,
+            *merged,
+            "APPROVALS_REQUIRED",
+            "SECOND_APPROVAL_REQUIRED",
+            "SOURCE_HEAD_MOVED",
+            "BRANCH_HEAD_MOVED",
+        ),
+    }
+    table.update({f"/{PROPOSAL_SERVICE}/{name}": r for name, r in proposals.items()})
+    tags = {
+        "CreateTag": (*ref, "TAG_EXISTS", "BRANCH_EXISTS"),
+        "GetTag": ("TAG_NOT_FOUND",),
+        "ListTags": listed,
+        "DeleteTag": ("TAG_NOT_FOUND",),
+    }
+    table.update({f"/{TAG_SERVICE}/{name}": r for name, r in tags.items()})
+    data = (*commit, "RESOURCE_NOT_FOUND", "DATA_VIOLATES_SCHEMA")
+    objects = {
+        "GetObject": (*ref, "RESOURCE_NOT_FOUND", "OBJECT_NOT_FOUND"),
+        "ListObjects": (*ref, *listed, "RESOURCE_NOT_FOUND"),
+        "CreateObject": (*data, "OBJECT_EXISTS"),
+        "UpdateObject": (*data, "OBJECT_NOT_FOUND", "ETAG_MISMATCH"),
+        "DeleteObject": (*data, "OBJECT_NOT_FOUND", "ETAG_MISMATCH", "OBJECT_LINKED"),
+        "ListLinkedObjects": (*ref, *listed, "RESOURCE_NOT_FOUND", "OBJECT_NOT_FOUND"),
+        "CreateLink": (*data, "OBJECT_NOT_FOUND", "LINK_EXISTS"),
+        "DeleteLink": (*data, "LINK_NOT_FOUND"),
+    }
+    table.update({f"/{OBJECT_SERVICE}/{name}": r for name, r in objects.items()})
+    table[f"/{ACTION_SERVICE}/ExecuteAction"] = (
+        *data,
+        "ACTION_PERMISSION_DENIED",
+        "ACTION_EDITS_INVALID",
+        "SUBMISSION_CRITERIA_FAILED",
+        "MISSING_PERMISSION",
+        "OBJECT_EXISTS",
+        "OBJECT_NOT_FOUND",
+        "OBJECT_LINKED",
+        "LINK_EXISTS",
+        "LINK_NOT_FOUND",
+    )
+    return {path: tuple(dict.fromkeys(reasons)) for path, reasons in table.items()}
+
+
+REASONS = _reasons()
+"""Checked against the code by the tests: see ``gateway/reasons.py``."""

@@ -13,6 +13,8 @@ from common.auth import NoRevocations, TokenVerifier
 from common.config import METRICS_LISTEN
 from tests.support.tokens import AUDIENCE, ISSUER, TestSigner
 
+pytest_plugins = ["tests.support.reasons"]
+
 
 @pytest.fixture(scope="session")
 def signer() -> TestSigner:

@@ -12,6 +12,7 @@ from typing import Any
 from google.protobuf import empty_pb2
 
 from common import errors
+from common import reasons as runtime_reasons
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.interceptors import (
@@ -581,3 +582,87 @@ class UserServicer(users_grpc.UserServiceServicer):
                 for name, description in self._directory.list_permissions()
             ]
         )
+
+
+def _reasons() -> dict[str, tuple[str, ...]]:
+    """The ErrorInfo reasons each RPC answers beyond the runtime's (see ``common/reasons.py``)."""
+    passwords = ("PASSWORD_TOO_SHORT", "PASSWORD_TOO_LONG", "PASSWORD_TOO_GUESSABLE")
+    login = ("INVALID_CREDENTIALS", "ACCOUNT_LOCKED", "ACCOUNT_DISABLED")
+    tokens = tuple(reason for reason in runtime_reasons.TOKEN if reason != "TOKEN_MISSING")
+    oauth = ("INVALID_REQUEST", "INVALID_CLIENT", "INVALID_GRANT", "UNSUPPORTED_GRANT_TYPE")
+    client = ("MFA_REQUIRED", "PASSWORD_CHANGE_REQUIRED")
+    auth = {
+        "Login": login,
+        "ValidateToken": ("TOKEN_MISSING", *tokens),
+        "RefreshToken": (
+            "TOKEN_INVALID",
+            "TOKEN_REVOKED",
+            "TOKEN_TYPE_MISMATCH",
+            "REFRESH_TOKEN_REUSED",
+            "SESSION_EXPIRED",
+            "ACCOUNT_DISABLED",
+        ),
+        "ChangePassword": (
+            "TOKEN_MISSING",
+            *tokens,
+            *login,
+            *passwords,
+            "PASSWORD_REUSED",
+            "PASSWORD_CHANGED",
+        ),
+        "ResetPassword": ("RESET_TOKEN_INVALID", *passwords, "PASSWORD_REUSED"),
+        "ListSessions": ("PAGE_TOKEN_INVALID", "MISSING_PERMISSION", "USER_NOT_FOUND"),
+        "DeleteSession": ("SESSION_NOT_FOUND", "MISSING_PERMISSION"),
+        "IssueToken": (*oauth, *client),
+        "IntrospectToken": ("INVALID_REQUEST", "INVALID_CLIENT", "UNAUTHORIZED_CLIENT", *client),
+        "VerifySecondFactor": (
+            "MFA_TICKET_INVALID",
+            "MFA_NOT_ENROLLED",
+            "MFA_CODE_INVALID",
+            "MFA_CODE_REUSED",
+            "MFA_SECRET_UNREADABLE",
+            "ACCOUNT_LOCKED",
+            "ACCOUNT_DISABLED",
+        ),
+        "EnrollTotp": ("MFA_ALREADY_ENROLLED",),
+        "ConfirmTotp": ("MFA_CODE_INVALID", "MFA_NOT_ENROLLED"),
+        "WatchRevocations": ("SHUTTING_DOWN",),
+    }
+    user = ("USER_NOT_FOUND",)
+    users = {
+        "GetUser": (*user, "MISSING_PERMISSION"),
+        "GetUserPermissions": (*user, "MISSING_PERMISSION"),
+        "CreateUser": ("USER_EXISTS", "ROLE_NOT_FOUND", "ROLE_NOT_GRANTABLE", *passwords),
+        "ListUsers": ("PAGE_TOKEN_INVALID",),
+        "UpdateUser": (*user, "ETAG_MISMATCH", "ROLE_NOT_FOUND", "ROLE_NOT_GRANTABLE"),
+        "DisableUser": (*user, "CANNOT_DISABLE_SELF", "LAST_ADMIN"),
+        "EnableUser": user,
+        "SetUserRoles": (
+            *user,
+            "ETAG_MISMATCH",
+            "ROLE_NOT_FOUND",
+            "ROLE_NOT_GRANTABLE",
+            "LAST_ADMIN",
+        ),
+        "SetUserPassword": (*user, *passwords, "PASSWORD_REUSED"),
+        "IssuePasswordResetToken": user,
+        "UnlockUser": user,
+        "ResetUserMfa": (*user, "MFA_NOT_ENROLLED"),
+        "CreateRole": ("ROLE_EXISTS", "ROLE_NOT_GRANTABLE"),
+        "UpdateRole": ("ROLE_NOT_FOUND", "ROLE_BUILTIN", "ROLE_NOT_GRANTABLE", "ETAG_MISMATCH"),
+        "DeleteRole": (
+            "ROLE_NOT_FOUND",
+            "ROLE_BUILTIN",
+            "ROLE_IN_USE",
+            "ROLE_NOT_GRANTABLE",
+            "ETAG_MISMATCH",
+        ),
+        "SetRoleMfaRequired": ("ROLE_NOT_FOUND", "ROLE_BUILTIN", "ROLE_NOT_GRANTABLE"),
+    }
+    table = {f"/{AUTH_SERVICE}/{name}": reasons for name, reasons in auth.items()}
+    table.update({f"/{USER_SERVICE}/{name}": reasons for name, reasons in users.items()})
+    return table
+
+
+REASONS = _reasons()
+"""Checked against the code by the tests: see ``gateway/reasons.py``."""
