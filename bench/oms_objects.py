@@ -21,12 +21,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.oms_scale import ADMIN, timed
+from bench.oms_scale import timed
 from common import errors
 from common.db import Database
 from oms.data import ObjectService
 from oms.service import Edit, Force, OntologyService
 from oms.sql_store import SqlStore
+from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
 
 OBJECTS = int(os.environ.get("OMS_BENCH_OBJECTS", "100000"))
 PROPERTIES = 20

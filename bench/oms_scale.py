@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from common.auth import Principal
 from common.db import Database
 from oms.history import HistoryService
 from oms.service import Edit, Force, MergeStrategy, OntologyService
 from oms.sql_store import SqlStore
 from oms.store import NewCommit, OntologyStore
+from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
 
 TYPES = 10_000
 PROPERTIES = 20
@@ -37,15 +37,6 @@ CHANGED = 1_000
 SHORT_HISTORY = 1_000
 LONG_HISTORY = int(os.environ.get("OMS_BENCH_HISTORY", "100000"))
 
-ADMIN = Principal(
-    user_id="bench",
-    username="bench",
-    roles=("admin",),
-    permissions=frozenset({"*"}),
-    session_id="bench",
-    token_id="bench",
-    expires_ns=0,
-)
 T = TypeVar("T")
 
 
