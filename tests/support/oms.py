@@ -1,4 +1,8 @@
-"""Builders and a client for talking to a real OMS in tests."""
+"""Builders and a client for talking to a real OMS in tests.
+
+Also what tests and benchmarks use to call the OMS's service layer in-process: an
+administrator's principal and :func:`commit_as_admin`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import grpc
 from google.protobuf import field_mask_pb2
 
 from common.auth import Principal
+from oms.service import Edit, Force, OntologyService
+from oms.store import CommitRecord
 from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import (
     branch_service_pb2_grpc,
@@ -33,6 +39,18 @@ ADMIN_PRINCIPAL = Principal(
     expires_ns=0,
 )
 """An administrator as the service layer sees one, for tests that call it in-process."""
+
+
+def commit_as_admin(
+    service: OntologyService, branch: str, edits: Sequence[Edit], message: str
+) -> CommitRecord:
+    """Commit ``edits`` on ``branch`` as :data:`ADMIN_PRINCIPAL`, on its head, unforced.
+
+    How tests and benchmarks that call the service in-process set up the state they are about.
+    """
+    return service.commit_changes(
+        ADMIN_PRINCIPAL, branch, edits, message=message, expected_head="", force=Force()
+    )
 
 
 @dataclass
