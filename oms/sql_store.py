@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from common import errors, times
 from common.canonical import canonical_json
-from common.db import Database, replace_column
+from common.db import Database, add_column, replace_column
 from common.errors import quoted
 from common.lru import LruCache
 from common.outbox import (
@@ -200,11 +200,7 @@ def _create_tags(conn: Connection) -> None:
 
 def _exemptions_and_transitive_modes(conn: Connection) -> None:
     """Per-branch rule exemptions, and room for ``BACKWARD_TRANSITIVE`` (19 characters)."""
-    present = {c["name"] for c in sa.inspect(conn).get_columns("branches")}
-    if "compatibility_exemptions" not in present:
-        conn.exec_driver_sql(
-            "ALTER TABLE branches ADD COLUMN compatibility_exemptions TEXT NOT NULL DEFAULT '[]'"
-        )
+    add_column(conn, "branches", "compatibility_exemptions", "TEXT NOT NULL DEFAULT '[]'")
     if conn.dialect.name != "sqlite":  # SQLite does not enforce a VARCHAR's length
         conn.exec_driver_sql(
             "ALTER TABLE branches ALTER COLUMN compatibility_mode TYPE VARCHAR(32)"
@@ -247,8 +243,7 @@ def _create_main(conn: Connection) -> None:
 
 def _add_reference_index(conn: Connection) -> None:
     """``commits.refs`` for databases created before it; new ones have it from the start."""
-    if "refs" not in {c["name"] for c in sa.inspect(conn).get_columns("commits")}:
-        conn.execute(sa.text("ALTER TABLE commits ADD COLUMN refs VARCHAR(64)"))
+    add_column(conn, "commits", "refs", "VARCHAR(64)")
 
 
 def _times_in_nanoseconds(conn: Connection) -> None:
@@ -273,10 +268,8 @@ def _governance(conn: Connection) -> None:
         "commits": (("force_approved_by", "TEXT NOT NULL DEFAULT '[]'"),),
     }
     for table, added in columns.items():
-        present = {c["name"] for c in sa.inspect(conn).get_columns(table)}
         for name, definition in added:
-            if name not in present:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+            add_column(conn, table, name, definition)
     metadata.create_all(conn, tables=[proposals, proposal_entries])
     conn.execute(
         branches.update()
@@ -287,8 +280,7 @@ def _governance(conn: Connection) -> None:
 
 def _add_data(conn: Connection) -> None:
     """``commits.data`` (objects and links) for databases created before it."""
-    if "data" not in {c["name"] for c in sa.inspect(conn).get_columns("commits")}:
-        conn.execute(sa.text("ALTER TABLE commits ADD COLUMN data VARCHAR(64)"))
+    add_column(conn, "commits", "data", "VARCHAR(64)")
 
 
 MIGRATIONS = (
