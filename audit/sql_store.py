@@ -22,7 +22,7 @@ from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict, re
 from audit.store import Head
 from audit.tiles import TiledTree, TileKey
 from common import times
-from common.db import Database, Migration, add_column, announce
+from common.db import Database, Migration, add_column, announce, rows_after
 from common.errors import MeshError
 
 EVENTS_TOPIC = "events"
@@ -137,10 +137,7 @@ def _add_merkle_tree(conn: Connection) -> None:
     tree = TiledTree.empty()
     after = 0
     while True:
-        query = (
-            sa.select(events).where(events.c.sequence > after).order_by(events.c.sequence)
-        ).limit(10_000)
-        rows = conn.execute(query).all()
+        rows = conn.execute(rows_after(events.c.sequence, after, 10_000)).all()
         if not rows:
             break
         leaves = [chain.leaf_hash(_stored(row)) for row in rows]
@@ -516,12 +513,7 @@ class SqlEventStore:
     def scan(self, start: int, end: int, *, chunk: int = 1000) -> Iterator[StoredEvent]:
         after = start - 1
         while after < end:
-            query = (
-                sa.select(events)
-                .where(events.c.sequence > after, events.c.sequence <= end)
-                .order_by(events.c.sequence)
-                .limit(chunk)
-            )
+            query = rows_after(events.c.sequence, after, chunk).where(events.c.sequence <= end)
             with self.db.read() as conn:
                 rows = [_stored(row) for row in conn.execute(query)]
             if not rows:

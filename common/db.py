@@ -369,6 +369,16 @@ class Lease:
             self._conn = None
 
 
+def rows_after(key: sa.Column[Any], after: Any, limit: int) -> sa.Select[Any]:
+    """At most ``limit`` rows of ``key``'s table past ``after``, in ``key``'s order.
+
+    How every list reads a page: from the last key the previous page returned, so a page costs
+    the same however deep it is, and rows written meanwhile are neither skipped nor repeated.
+    Narrow it with ``.where`` or widen it with ``.add_columns``.
+    """
+    return sa.select(key.table).where(key > after).order_by(key).limit(limit)
+
+
 def columns(conn: Connection, table: str) -> set[str]:
     """The names of ``table``'s columns as the database has them now, for migrations."""
     return {c["name"] for c in sa.inspect(conn).get_columns(table)}

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from common import errors, times
 from common.canonical import canonical_json
-from common.db import Database, add_column, replace_column
+from common.db import Database, add_column, replace_column, rows_after
 from common.errors import quoted
 from common.lru import LruCache
 from common.outbox import (
@@ -683,12 +683,7 @@ class SqlStore:
 
     def branches(self, *, after: str, limit: int) -> list[BranchRecord]:
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(branches)
-                .where(branches.c.name > after)
-                .order_by(branches.c.name)
-                .limit(limit)
-            ).all()
+            rows = conn.execute(rows_after(branches.c.name, after, limit)).all()
         return [self._branch(r) for r in rows]
 
     def create_branch(self, branch: BranchRecord, event: OutboxEvent) -> BranchRecord:
@@ -782,9 +777,7 @@ class SqlStore:
 
     def tags(self, *, after: str, limit: int) -> list[TagRecord]:
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(tags).where(tags.c.name > after).order_by(tags.c.name).limit(limit)
-            ).all()
+            rows = conn.execute(rows_after(tags.c.name, after, limit)).all()
         return [self._tag(r) for r in rows]
 
     def create_tag(self, tag: TagRecord, event: OutboxEvent) -> TagRecord:
@@ -1222,11 +1215,8 @@ class SqlStore:
         )
 
     def entries(self, proposal_id: str, *, after: int, limit: int) -> list[ThreadEntry]:
-        query = (
-            sa.select(proposal_entries)
-            .where(proposal_entries.c.proposal_id == proposal_id, proposal_entries.c.number > after)
-            .order_by(proposal_entries.c.number)
-            .limit(limit)
+        query = rows_after(proposal_entries.c.number, after, limit).where(
+            proposal_entries.c.proposal_id == proposal_id
         )
         with self.db.read() as conn:
             return [self._entry(r) for r in conn.execute(query)]

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from common.db import Database, add_column, columns, mark, replace_column
+from common.db import Database, add_column, columns, mark, replace_column, rows_after
 from common.outbox import (
     OutboxEvent,
     append,
@@ -472,10 +472,7 @@ class _Transaction:
 
     def users_after(self, username: str, *, limit: int) -> list[UserRecord]:
         rows = self._conn.execute(
-            sa.select(users, _MFA_ENROLLED)
-            .where(users.c.username > username)
-            .order_by(users.c.username)
-            .limit(limit)
+            rows_after(users.c.username, username, limit).add_columns(_MFA_ENROLLED)
         ).all()
         granted = self._roles_of([row.id for row in rows])
         return [_user(row, granted.get(row.id, ())) for row in rows]
@@ -959,12 +956,7 @@ class SqlUserStore:
 
     def revocations_after(self, sequence: int, *, limit: int) -> list[Revocation]:
         with self.db.read() as conn:
-            result = conn.execute(
-                sa.select(revocations)
-                .where(revocations.c.seq > sequence)
-                .order_by(revocations.c.seq)
-                .limit(limit)
-            )
+            result = conn.execute(rows_after(revocations.c.seq, sequence, limit))
             return [_revocation(row) for row in result]
 
     def on_revocation(self, listener: Callable[[], None]) -> None:
