@@ -215,9 +215,7 @@ def _trace_appends(committed: Sequence[StoredEvent], start_ns: int, end_ns: int)
             end_ns=end_ns,
             kind=tracing.SpanKind.CONSUMER,
             attributes={
-                "cloudevents.event_id": event.id,
-                "cloudevents.event_source": event.source,
-                "cloudevents.event_type": event.type,
+                **tracing.event_attributes(event_id=event.id, source=event.source, type=event.type),
                 "mesh.audit_sequence": stored.sequence,
             },
         )

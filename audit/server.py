@@ -22,7 +22,7 @@ from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings, data_dir
 from common.db import Database
-from common.denials import Denial, DenialLog, denial_event
+from common.denials import Denial, denial_event
 from common.logs import configure_logging
 from common.notify import Notifier
 from common.server import MeshServer, ServiceRegistration, create_server, serve
@@ -97,7 +97,7 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
         verifier=verifier,
         settings=settings.runtime,
         blocking=blocking,
-        denials=DenialLog(record_denial, window_seconds=settings.runtime.denial_window_seconds),
+        report_denial=record_denial,
         tickets=tickets,
     )
     ingestor.start()

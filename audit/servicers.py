@@ -16,7 +16,7 @@ from audit.v1 import audit_pb2, audit_pb2_grpc
 from common import times
 from common.blocking import Blocking
 from common.errors import FieldViolation, MeshError, invalid
-from common.interceptors import PUBLIC, Policy, current_principal, requires
+from common.interceptors import PUBLIC, Policy, current_principal, header, requires
 from common.permissions import Permission
 
 DOMAIN = "audit.mesh"
@@ -150,13 +150,10 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def SubscribeEvents(
         self, request: audit_pb2.SubscribeEventsRequest, context: Context
     ) -> AsyncIterator[audit_pb2.Event]:
-        last_event_id = next(
-            (v for k, v in context.invocation_metadata() or () if k == "last-event-id"), ""
-        )
         events = self._service.subscribe(
             convert.filter_to_domain(request),
             after=request.after_sequence,
-            last_event_id=last_event_id,
+            last_event_id=header(context, "last-event-id"),
         )
         await context.send_initial_metadata(())  # the subscriber knows it holds a slot at once
         async for stored in events:

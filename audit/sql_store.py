@@ -22,7 +22,7 @@ from audit.events import Event, EventFilter, Recorded, StoredEvent, conflict, re
 from audit.store import Head
 from audit.tiles import TiledTree, TileKey
 from common import times
-from common.db import Database, Migration, announce
+from common.db import Database, Migration, add_column, announce, rows_after
 from common.errors import MeshError
 
 EVENTS_TOPIC = "events"
@@ -119,12 +119,8 @@ ATTRIBUTE_COLUMNS = ("datacontenttype", "dataschema", "traceparent", "tracestate
 
 def _add_attributes(conn: Connection) -> None:
     """The attribute columns, for logs created before them; new ones have them from the start."""
-    present = {c["name"] for c in sa.inspect(conn).get_columns("events")}
     for name in ATTRIBUTE_COLUMNS:
-        if name not in present:
-            column = events.c[name]
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+        add_column(conn, "events", name, events.c[name].type.compile(dialect=conn.dialect))
 
 
 def _create_ticket_key(conn: Connection) -> None:
@@ -136,17 +132,12 @@ def _create_ticket_key(conn: Connection) -> None:
 
 def _add_merkle_tree(conn: Connection) -> None:
     """Build the tree over the events already stored, once, as its column and tables come."""
-    if "leaf_hash" not in {c["name"] for c in sa.inspect(conn).get_columns("events")}:
-        blob = sa.LargeBinary().compile(dialect=conn.dialect)
-        conn.execute(sa.text(f"ALTER TABLE events ADD COLUMN leaf_hash {blob}"))
+    add_column(conn, "events", "leaf_hash", sa.LargeBinary().compile(dialect=conn.dialect))
     metadata.create_all(conn, tables=list(_V2_TABLES))
     tree = TiledTree.empty()
     after = 0
     while True:
-        query = (
-            sa.select(events).where(events.c.sequence > after).order_by(events.c.sequence)
-        ).limit(10_000)
-        rows = conn.execute(query).all()
+        rows = conn.execute(rows_after(events.c.sequence, after, 10_000)).all()
         if not rows:
             break
         leaves = [chain.leaf_hash(_stored(row)) for row in rows]
@@ -522,12 +513,7 @@ class SqlEventStore:
     def scan(self, start: int, end: int, *, chunk: int = 1000) -> Iterator[StoredEvent]:
         after = start - 1
         while after < end:
-            query = (
-                sa.select(events)
-                .where(events.c.sequence > after, events.c.sequence <= end)
-                .order_by(events.c.sequence)
-                .limit(chunk)
-            )
+            query = rows_after(events.c.sequence, after, chunk).where(events.c.sequence <= end)
             with self.db.read() as conn:
                 rows = [_stored(row) for row in conn.execute(query)]
             if not rows:

@@ -21,12 +21,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.oms_scale import ADMIN, timed
+from bench.oms_scale import timed
 from common import errors
 from common.db import Database
 from oms.data import ObjectService
-from oms.service import Edit, Force, OntologyService
+from oms.service import Edit, OntologyService
 from oms.sql_store import SqlStore
+from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.oms import commit_as_admin
 
 OBJECTS = int(os.environ.get("OMS_BENCH_OBJECTS", "100000"))
 PROPERTIES = 20
@@ -83,9 +85,7 @@ def load(service: OntologyService, branch: str, start: int, stop: int) -> float:
         edits = [
             Edit("", item(i), object_type="Item") for i in range(first, min(first + BATCH, stop))
         ]
-        service.commit_changes(
-            ADMIN, branch, edits, message="load", expected_head="", force=Force()
-        )
+        commit_as_admin(service, branch, edits, "load")
     return time.perf_counter() - began
 
 
@@ -101,14 +101,7 @@ def refused_change(service: OntologyService) -> str:
     narrowed = item_type()
     narrowed["properties"][3]["data_type"] = {"base": "string"}
     try:
-        service.commit_changes(
-            ADMIN,
-            "data",
-            [Edit("object-types/Item", narrowed)],
-            message="narrow",
-            expected_head="",
-            force=Force(),
-        )
+        commit_as_admin(service, "data", [Edit("object-types/Item", narrowed)], "narrow")
     except errors.FailedPrecondition as refused:
         return refused.violations[0].description
     raise AssertionError("the breaking change was accepted")
@@ -144,13 +137,11 @@ def main() -> None:
         service = OntologyService(store)
         objects = ObjectService(service)
         service.create_branch(ADMIN, "data", source="main", base_branch="", compatibility_mode="")
-        service.commit_changes(
-            ADMIN,
+        commit_as_admin(
+            service,
             "data",
             [Edit("object-types/Item", item_type()), Edit("action-types/bump", bump_action())],
-            message="schema",
-            expected_head="",
-            force=Force(),
+            "schema",
         )
         print(f"objects: {OBJECTS} of one type x {PROPERTIES} properties", flush=True)
         first = load(service, "data", 0, SMALL)

@@ -24,12 +24,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from common.auth import Principal
 from common.db import Database
 from oms.history import HistoryService
 from oms.service import Edit, Force, MergeStrategy, OntologyService
 from oms.sql_store import SqlStore
 from oms.store import NewCommit, OntologyStore
+from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.oms import commit_as_admin
 
 TYPES = 10_000
 PROPERTIES = 20
@@ -37,15 +38,6 @@ CHANGED = 1_000
 SHORT_HISTORY = 1_000
 LONG_HISTORY = int(os.environ.get("OMS_BENCH_HISTORY", "100000"))
 
-ADMIN = Principal(
-    user_id="bench",
-    username="bench",
-    roles=("admin",),
-    permissions=frozenset({"*"}),
-    session_id="bench",
-    token_id="bench",
-    expires_ns=0,
-)
 T = TypeVar("T")
 
 
@@ -108,14 +100,7 @@ def build_history(store: OntologyStore, branch: str, count: int) -> None:
 
 def commit_one(service: OntologyService, branch: str, marker: str) -> None:
     resource = dict(object_type(1), description=f"one change {marker}")
-    service.commit_changes(
-        ADMIN,
-        branch,
-        [Edit("object-types/Type00001", resource)],
-        message="one change",
-        expected_head="",
-        force=Force(),
-    )
+    commit_as_admin(service, branch, [Edit("object-types/Type00001", resource)], "one change")
 
 
 def main() -> None:
@@ -125,27 +110,18 @@ def main() -> None:
         loader = OntologyService(SqlStore(fast_database(url)))
         timed(
             "load the ontology (one checked commit)",
-            lambda: loader.commit_changes(
-                ADMIN,
-                "main",
-                [edit(i) for i in range(TYPES)],
-                message="load",
-                expected_head="",
-                force=Force(),
-            ),
+            lambda: commit_as_admin(loader, "main", [edit(i) for i in range(TYPES)], "load"),
         )
         loader.create_branch(
             ADMIN, "feature", source="main", base_branch="main", compatibility_mode=""
         )
         timed(
             f"commit {CHANGED} changed types on a branch (checked)",
-            lambda: loader.commit_changes(
-                ADMIN,
+            lambda: commit_as_admin(
+                loader,
                 "feature",
                 [edit(i, extra=True) for i in range(0, TYPES, TYPES // CHANGED)],
-                message="add a note to 1,000 types",
-                expected_head="",
-                force=Force(),
+                "add a note to 1,000 types",
             ),
         )
         loader.create_branch(
@@ -156,13 +132,11 @@ def main() -> None:
                 ADMIN, name, source="main", base_branch="main", compatibility_mode=""
             )
         moved = dict(object_type(3), description="changed on main meanwhile")
-        loader.commit_changes(
-            ADMIN,
+        commit_as_admin(
+            loader,
             "main",
             [Edit("object-types/Type00003", moved)],
-            message="an unrelated change on main, so the merge is three-way",
-            expected_head="",
-            force=Force(),
+            "an unrelated change on main, so the merge is three-way",
         )
         start = time.perf_counter()
         build_history(loader.store, "short", SHORT_HISTORY)

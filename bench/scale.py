@@ -11,41 +11,23 @@ PostgreSQL's server processes used meanwhile, which says what limits each on thi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 from google.protobuf import json_format
 
 from bench._tools import BENCH_ENV, CpuMeter, Load, table, wait_for, wrk
 from bench.oms_read import NAME, object_type
 from gateway.mesh import Mesh, replica_name
 from gateway.settings import MeshSettings
+from tests.support.postgres import fresh_database
 
 OMS_PATH = f"/api/v1/schemas/main/object-types/{NAME}"
 ENV = {**os.environ, **BENCH_ENV}
 VALIDATE_PATH = "/auth/validate"
-
-
-@contextlib.contextmanager
-def scratch_database(server: str) -> Iterator[str]:
-    """A fresh database on ``server`` (a URL without a database), dropped afterwards."""
-    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
-    name = f"bench_scale_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def postgres_pids() -> list[int]:
@@ -136,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         (folder / "sqlite").mkdir()
         rows += run("SQLite, 1 process", MeshSettings.on_free_ports(), folder / "sqlite", **options)
         for replicas in (1, 2):
-            with scratch_database(args.database_server) as url:
+            with fresh_database(args.database_server, "bench_scale") as url:
                 settings = MeshSettings.on_free_ports(replicas=replicas, database_url=url)
                 (folder / f"pg{replicas}").mkdir()
                 label = f"PostgreSQL, {replicas} replica{'s' if replicas > 1 else ''}"

@@ -369,6 +369,31 @@ class Lease:
             self._conn = None
 
 
+def rows_after(key: sa.Column[Any], after: Any, limit: int) -> sa.Select[Any]:
+    """At most ``limit`` rows of ``key``'s table past ``after``, in ``key``'s order.
+
+    How every list reads a page: from the last key the previous page returned, so a page costs
+    the same however deep it is, and rows written meanwhile are neither skipped nor repeated.
+    Narrow it with ``.where`` or widen it with ``.add_columns``.
+    """
+    return sa.select(key.table).where(key > after).order_by(key).limit(limit)
+
+
+def columns(conn: Connection, table: str) -> set[str]:
+    """The names of ``table``'s columns as the database has them now, for migrations."""
+    return {c["name"] for c in sa.inspect(conn).get_columns(table)}
+
+
+def add_column(conn: Connection, table: str, name: str, definition: str) -> None:
+    """Add column ``name`` of SQL type and constraints ``definition`` to ``table``, if missing.
+
+    For migrations that add a column: a database created after the column came has it from
+    its first migration (which creates the current tables), so there the step does nothing.
+    """
+    if name not in columns(conn, table):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+
+
 def replace_column(
     conn: Connection,
     table: str,
@@ -388,7 +413,7 @@ def replace_column(
     the old one was, and the old one dropped. A NOT NULL column added to SQLite must have a
     default; it keeps ``DEFAULT 0``, which no insert of ours relies on.
     """
-    if old not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+    if old not in columns(conn, table):
         return
     sqlite = conn.dialect.name == "sqlite"
     constraint = "" if nullable else " NOT NULL DEFAULT 0" if sqlite else ""

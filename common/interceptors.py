@@ -91,6 +91,18 @@ _ALWAYS_PUBLIC_PREFIXES = (
 )
 
 
+def header(context: Any, name: str) -> str:
+    """A text metadata value of the call ``context`` serves, or empty.
+
+    What a servicer reads of its call beyond the message: the HTTP headers the gateway passes
+    on (``user-agent``, ``last-event-id``, an OAuth client's ``authorization``).
+    """
+    for key, value in context.invocation_metadata() or ():
+        if key == name and isinstance(value, str):
+            return value
+    return ""
+
+
 def bearer_token(metadata: Any) -> str:
     """The bearer token from ``authorization`` metadata, or an empty string."""
     for key, value in metadata or ():

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from common import origin, times, tracing
 from common.canonical import canonical_json
-from common.db import mark, replace_column
+from common.db import add_column, columns, mark, replace_column
 
 OUTBOX_TOPIC = "outbox"
 """Marked by every append, so a relay wakes once the row has committed."""
@@ -104,8 +104,7 @@ def outbox_times_in_nanoseconds(conn: Connection) -> None:
 
     The time of every row still waiting to be delivered is kept.
     """
-    columns = {c["name"] for c in sa.inspect(conn).get_columns("outbox")}
-    if "time" not in columns:
+    if "time" not in columns(conn, "outbox"):
         return
     waiting = conn.exec_driver_sql('SELECT seq, "time" FROM outbox').all()
     replace_column(conn, "outbox", "time", "time_ns", "0")
@@ -121,5 +120,4 @@ def outbox_times_in_nanoseconds(conn: Connection) -> None:
 
 def outbox_traceparent(conn: Connection) -> None:
     """Give an outbox made before events carried a ``traceparent`` its column (rows: none)."""
-    if "traceparent" not in {c["name"] for c in sa.inspect(conn).get_columns("outbox")}:
-        conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN traceparent VARCHAR(64)")
+    add_column(conn, "outbox", "traceparent", "VARCHAR(64)")

@@ -321,9 +321,9 @@ class OutboxRelay:
             end_ns=times.now(),
             kind=tracing.SpanKind.PRODUCER,
             attributes={
-                "cloudevents.event_id": sent.event_id,
-                "cloudevents.event_source": self._source,
-                "cloudevents.event_type": sent.type,
+                **tracing.event_attributes(
+                    event_id=sent.event_id, source=self._source, type=sent.type
+                ),
                 "mesh.outbox_seq": sent.seq,
             },
             failed=ack.error.message if ack.HasField("error") else "",

@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings
-from common.denials import DenialLog
+from common.denials import DenialLog, Report
 from common.interceptors import MeshInterceptor, Policy
 from common.metrics import Metrics, MetricsEndpoint
 from common.status import Describe, no_details
@@ -219,7 +219,7 @@ def create_server(
     reflection_pool: descriptor_pool.DescriptorPool | None = None,
     described: Sequence[str] = (),
     error_details: Describe = no_details,
-    denials: DenialLog | None = None,
+    report_denial: Report | None = None,
     tickets: TicketBook | None = None,
 ) -> MeshServer:
     """Build a server bound to ``address`` (``host:0`` picks a free port, as tests do).
@@ -229,7 +229,8 @@ def create_server(
     hop to; the server closes it when it stops. With ``reflection_pool``, reflection also
     describes the ``described`` services from it (the gateway's reflection server).
     ``error_details`` turns the domain objects errors carry into messages of the API.
-    ``denials`` records the calls refused for who made them; it runs with the server and
+    ``report_denial`` records the calls refused for who made them, through a
+    :class:`DenialLog` over ``settings.denial_window_seconds`` that runs with the server and
     reports what it still counts when the server drains.
     ``tickets`` redeems the tickets of methods whose policy accepts one.
     ``GET /metrics`` is served at ``settings.metrics_listen`` while the server runs, if set
@@ -237,6 +238,11 @@ def create_server(
     ``settings.health_listen`` health alone is also served there in plaintext.
     """
     metrics = Metrics()
+    denials = (
+        None
+        if report_denial is None
+        else DenialLog(report_denial, window_seconds=settings.denial_window_seconds)
+    )
     interceptor = MeshInterceptor(
         domain=domain,
         verifier=verifier,

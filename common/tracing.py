@@ -208,6 +208,19 @@ def record(
     span.end(end_time=end_ns)
 
 
+def event_attributes(*, event_id: str, source: str, type: str) -> dict[str, str | int]:
+    """The attributes naming the CloudEvent a span of :func:`record` works on.
+
+    OpenTelemetry's CloudEvents conventions, the same on the relay's delivery span and on the
+    Audit Service's append span, so that one query finds every span of one event.
+    """
+    return {
+        "cloudevents.event_id": event_id,
+        "cloudevents.event_source": source,
+        "cloudevents.event_type": type,
+    }
+
+
 def enabled() -> bool:
     return _tracer is not None
 

@@ -7,7 +7,7 @@ from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import data_dir
 from common.db import Database
-from common.denials import DenialLog, outbox_report
+from common.denials import outbox_report
 from common.logs import configure_logging
 from common.notify import Notifier
 from common.outbox import OUTBOX_TOPIC
@@ -109,9 +109,8 @@ def build_server(
         settings=settings.runtime,
         blocking=blocking,
         error_details=convert.detail_to_message,
-        denials=DenialLog(
-            outbox_report(lambda e: store.record_events([e]), service="oms", blocking=blocking),
-            window_seconds=settings.runtime.denial_window_seconds,
+        report_denial=outbox_report(
+            lambda e: store.record_events([e]), service="oms", blocking=blocking
         ),
     )
     server.on_stop.append(store.close)

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from common import errors, times
 from common.canonical import canonical_json
-from common.db import Database, replace_column
+from common.db import Database, add_column, replace_column, rows_after
 from common.errors import quoted
 from common.lru import LruCache
 from common.outbox import (
@@ -205,11 +205,7 @@ def _create_tags(conn: Connection) -> None:
 
 def _exemptions_and_transitive_modes(conn: Connection) -> None:
     """Per-branch rule exemptions, and room for ``BACKWARD_TRANSITIVE`` (19 characters)."""
-    present = {c["name"] for c in sa.inspect(conn).get_columns("branches")}
-    if "compatibility_exemptions" not in present:
-        conn.exec_driver_sql(
-            "ALTER TABLE branches ADD COLUMN compatibility_exemptions TEXT NOT NULL DEFAULT '[]'"
-        )
+    add_column(conn, "branches", "compatibility_exemptions", "TEXT NOT NULL DEFAULT '[]'")
     if conn.dialect.name != "sqlite":  # SQLite does not enforce a VARCHAR's length
         conn.exec_driver_sql(
             "ALTER TABLE branches ALTER COLUMN compatibility_mode TYPE VARCHAR(32)"
@@ -252,8 +248,7 @@ def _create_main(conn: Connection) -> None:
 
 def _add_reference_index(conn: Connection) -> None:
     """``commits.refs`` for databases created before it; new ones have it from the start."""
-    if "refs" not in {c["name"] for c in sa.inspect(conn).get_columns("commits")}:
-        conn.execute(sa.text("ALTER TABLE commits ADD COLUMN refs VARCHAR(64)"))
+    add_column(conn, "commits", "refs", "VARCHAR(64)")
 
 
 def _times_in_nanoseconds(conn: Connection) -> None:
@@ -278,10 +273,8 @@ def _governance(conn: Connection) -> None:
         "commits": (("force_approved_by", "TEXT NOT NULL DEFAULT '[]'"),),
     }
     for table, added in columns.items():
-        present = {c["name"] for c in sa.inspect(conn).get_columns(table)}
         for name, definition in added:
-            if name not in present:
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+            add_column(conn, table, name, definition)
     metadata.create_all(conn, tables=[proposals, proposal_entries])
     conn.execute(
         branches.update()
@@ -292,8 +285,7 @@ def _governance(conn: Connection) -> None:
 
 def _add_data(conn: Connection) -> None:
     """``commits.data`` (objects and links) for databases created before it."""
-    if "data" not in {c["name"] for c in sa.inspect(conn).get_columns("commits")}:
-        conn.execute(sa.text("ALTER TABLE commits ADD COLUMN data VARCHAR(64)"))
+    add_column(conn, "commits", "data", "VARCHAR(64)")
 
 
 MIGRATIONS = (
@@ -701,12 +693,7 @@ class SqlStore:
 
     def branches(self, *, after: str, limit: int) -> list[BranchRecord]:
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(branches)
-                .where(branches.c.name > after)
-                .order_by(branches.c.name)
-                .limit(limit)
-            ).all()
+            rows = conn.execute(rows_after(branches.c.name, after, limit)).all()
         return [self._branch(r) for r in rows]
 
     def create_branch(self, branch: BranchRecord, event: OutboxEvent) -> BranchRecord:
@@ -800,9 +787,7 @@ class SqlStore:
 
     def tags(self, *, after: str, limit: int) -> list[TagRecord]:
         with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(tags).where(tags.c.name > after).order_by(tags.c.name).limit(limit)
-            ).all()
+            rows = conn.execute(rows_after(tags.c.name, after, limit)).all()
         return [self._tag(r) for r in rows]
 
     def create_tag(self, tag: TagRecord, event: OutboxEvent) -> TagRecord:
@@ -1240,11 +1225,8 @@ class SqlStore:
         )
 
     def entries(self, proposal_id: str, *, after: int, limit: int) -> list[ThreadEntry]:
-        query = (
-            sa.select(proposal_entries)
-            .where(proposal_entries.c.proposal_id == proposal_id, proposal_entries.c.number > after)
-            .order_by(proposal_entries.c.number)
-            .limit(limit)
+        query = rows_after(proposal_entries.c.number, after, limit).where(
+            proposal_entries.c.proposal_id == proposal_id
         )
         with self.db.read() as conn:
             return [self._entry(r) for r in conn.execute(query)]

@@ -8,7 +8,7 @@ from common import times, tracing
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.db import Database
-from common.denials import DenialLog, outbox_report
+from common.denials import outbox_report
 from common.logs import configure_logging
 from common.notify import Notifier
 from common.outbox import OUTBOX_TOPIC
@@ -186,9 +186,8 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
         verifier=parts.verifier,
         settings=settings.runtime,
         blocking=parts.blocking,
-        denials=DenialLog(
-            outbox_report(parts.store.record_event, service="users", blocking=parts.blocking),
-            window_seconds=settings.runtime.denial_window_seconds,
+        report_denial=outbox_report(
+            parts.store.record_event, service="users", blocking=parts.blocking
         ),
     )
     server.background.extend(

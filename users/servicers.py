@@ -21,6 +21,7 @@ from common.interceptors import (
     Policy,
     bearer_token,
     current_principal,
+    header,
     requires,
 )
 from common.permissions import Permission
@@ -154,16 +155,8 @@ Context = Any
 """``grpc.aio.ServicerContext``; the servicers read nothing from it but metadata."""
 
 
-def _header(context: Context, name: str) -> str:
-    """A metadata value of the call (the gateway passes HTTP headers on), or empty."""
-    for key, value in context.invocation_metadata() or ():
-        if key == name and isinstance(value, str):
-            return value
-    return ""
-
-
 def _user_agent(context: Context) -> str:
-    return _header(context, "user-agent")
+    return header(context, "user-agent")
 
 
 _REQUIRED_ACTIONS = {
@@ -327,9 +320,9 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
         self, request: auth_pb.IssueTokenRequest, context: Context
     ) -> auth_pb.IssueTokenResponse:
         form = oauth.parse_form(request.form.content_type, request.form.data)
-        basic = oauth.basic_credentials(_header(context, "authorization"))
+        basic = oauth.basic_credentials(header(context, "authorization"))
         grant = await self._run(
-            self._tokens.grant, form, basic, user_agent=_header(context, "user-agent")
+            self._tokens.grant, form, basic, user_agent=header(context, "user-agent")
         )
         return auth_pb.IssueTokenResponse(
             access_token=grant.access_token,
@@ -345,7 +338,7 @@ class AuthServicer(auth_grpc.AuthServiceServicer):
         found = await self._run(
             self._introspection.introspect,
             form,
-            basic=oauth.basic_credentials(_header(context, "authorization")),
+            basic=oauth.basic_credentials(header(context, "authorization")),
             bearer=bearer_token(context.invocation_metadata()),
         )
         return convert.introspection_to_message(found, token_type=TOKEN_TYPE)

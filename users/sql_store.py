@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from common.db import Database, mark, replace_column
+from common.db import Database, add_column, columns, mark, replace_column, rows_after
 from common.outbox import (
     OutboxEvent,
     append,
@@ -293,10 +293,7 @@ def _times_in_nanoseconds(conn: Connection) -> None:
 
 def _password_lifecycle(conn: Connection) -> None:
     """Whether a user must change their password, earlier passwords, reset tokens."""
-    if "password_change_required" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}:
-        conn.exec_driver_sql(
-            "ALTER TABLE users ADD COLUMN password_change_required BOOLEAN NOT NULL DEFAULT FALSE"
-        )
+    add_column(conn, "users", "password_change_required", "BOOLEAN NOT NULL DEFAULT FALSE")
     metadata.create_all(conn, tables=[password_history, password_reset_tokens])
 
 
@@ -306,7 +303,7 @@ def _lockout_per_address(conn: Connection) -> None:
     Counts kept per username alone cannot be split by address; they start over, as after a
     successful login.
     """
-    if "client_address" in {c["name"] for c in sa.inspect(conn).get_columns("login_attempts")}:
+    if "client_address" in columns(conn, "login_attempts"):
         return
     conn.exec_driver_sql("DROP TABLE login_attempts")
     login_attempts.create(conn)
@@ -314,20 +311,13 @@ def _lockout_per_address(conn: Connection) -> None:
 
 def _session_origins(conn: Connection) -> None:
     """Where each session's login came from, and with which user agent."""
-    present = {c["name"] for c in sa.inspect(conn).get_columns("sessions")}
     for column, size in (("client_address", 64), ("user_agent", MAX_USER_AGENT)):
-        if column not in present:
-            conn.exec_driver_sql(
-                f"ALTER TABLE sessions ADD COLUMN {column} VARCHAR({size}) NOT NULL DEFAULT ''"
-            )
+        add_column(conn, "sessions", column, f"VARCHAR({size}) NOT NULL DEFAULT ''")
 
 
 def _second_factors(conn: Connection) -> None:
     """TOTP secrets, recovery codes, spent MFA tickets, and roles that require a second factor."""
-    if "mfa_required" not in {c["name"] for c in sa.inspect(conn).get_columns("roles")}:
-        conn.exec_driver_sql(
-            "ALTER TABLE roles ADD COLUMN mfa_required BOOLEAN NOT NULL DEFAULT FALSE"
-        )
+    add_column(conn, "roles", "mfa_required", "BOOLEAN NOT NULL DEFAULT FALSE")
     metadata.create_all(conn, tables=[totp_credentials, recovery_codes, spent_tickets])
 
 
@@ -336,11 +326,8 @@ def _custom_roles(conn: Connection) -> None:
 
     The ``service`` role gains ``tokens:introspect``, which token introspection needs.
     """
-    present = {c["name"] for c in sa.inspect(conn).get_columns("roles")}
-    if "builtin" not in present:
-        conn.exec_driver_sql("ALTER TABLE roles ADD COLUMN builtin BOOLEAN NOT NULL DEFAULT FALSE")
-    if "version" not in present:
-        conn.exec_driver_sql("ALTER TABLE roles ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+    add_column(conn, "roles", "builtin", "BOOLEAN NOT NULL DEFAULT FALSE")
+    add_column(conn, "roles", "version", "INTEGER NOT NULL DEFAULT 1")
     conn.execute(roles.update().where(roles.c.name.in_(list(BUILTIN_ROLES))).values(builtin=True))
     _grant(conn, "service", Permission.TOKENS_INTROSPECT)
 
@@ -485,10 +472,7 @@ class _Transaction:
 
     def users_after(self, username: str, *, limit: int) -> list[UserRecord]:
         rows = self._conn.execute(
-            sa.select(users, _MFA_ENROLLED)
-            .where(users.c.username > username)
-            .order_by(users.c.username)
-            .limit(limit)
+            rows_after(users.c.username, username, limit).add_columns(_MFA_ENROLLED)
         ).all()
         granted = self._roles_of([row.id for row in rows])
         return [_user(row, granted.get(row.id, ())) for row in rows]
@@ -972,12 +956,7 @@ class SqlUserStore:
 
     def revocations_after(self, sequence: int, *, limit: int) -> list[Revocation]:
         with self.db.read() as conn:
-            result = conn.execute(
-                sa.select(revocations)
-                .where(revocations.c.seq > sequence)
-                .order_by(revocations.c.seq)
-                .limit(limit)
-            )
+            result = conn.execute(rows_after(revocations.c.seq, sequence, limit))
             return [_revocation(row) for row in result]
 
     def on_revocation(self, listener: Callable[[], None]) -> None:

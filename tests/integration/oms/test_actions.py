@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from common import errors
 from common.db import Database
 from oms.data import ObjectService
-from oms.service import Edit, Force, OntologyService
+from oms.service import Edit, OntologyService
 from oms.sql_store import SqlStore, outbox
 from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.oms import commit_as_admin
 from tests.support.ontology import action_type, link_type, object_param, object_type, param, prop
 
 BRANCH = "dev"
@@ -103,9 +104,7 @@ def store(tmp_path):
 def objects(store) -> ObjectService:
     service = OntologyService(store)
     service.create_branch(ADMIN, BRANCH, source="main", base_branch="", compatibility_mode="")
-    service.commit_changes(
-        ADMIN, BRANCH, _schema(), message="schema", expected_head="", force=Force()
-    )
+    commit_as_admin(service, BRANCH, _schema(), "schema")
     objects = ObjectService(service)
     objects.create(
         ADMIN, BRANCH, "Employee", {"id": "e1", "name": "Ann", "level": 1, "grade": "junior"}, ""
@@ -235,7 +234,7 @@ def test_criteria_are_checked_when_the_action_type_is_written(store) -> None:
         Edit("action-types/promote", promote)
     ]
     with pytest.raises(errors.InvalidArgument) as caught:
-        service.commit_changes(ADMIN, BRANCH, edits, message="m", expected_head="", force=Force())
+        commit_as_admin(service, BRANCH, edits, "m")
     fields = sorted(v.field.split(".upsert.action_type.")[1] for v in caught.value.violations)
     assert fields == [
         "submission_criteria[0].parameter",

@@ -19,6 +19,7 @@ from common.db import Database
 from oms.service import Edit, Force, MergeStrategy, OntologyService
 from oms.sql_store import SqlStore, commits, outbox
 from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.oms import commit_as_admin
 
 EXISTING = ("Alpha", "Bravo", "Charlie")
 NEW = ("Delta", "Echo")
@@ -58,9 +59,7 @@ def apply(service, branch, changes):
         if description is not None:
             edits.append(Edit(f"object-types/{name}", object_type(name, description)))
     if edits:
-        service.commit_changes(
-            ADMIN, branch, edits, message="change", expected_head="", force=Force()
-        )
+        commit_as_admin(service, branch, edits, "change")
 
 
 def state(service, branch):
@@ -105,13 +104,11 @@ def test_merge_matches_the_three_way_rule_and_conflicts_write_nothing_but_their_
             service.create_branch(
                 ADMIN, "target", source="main", base_branch="main", compatibility_mode=""
             )
-            service.commit_changes(
-                ADMIN,
+            commit_as_admin(
+                service,
                 "target",
                 [Edit(f"object-types/{n}", object_type(n)) for n in EXISTING],
-                message="base",
-                expected_head="",
-                force=Force(),
+                "base",
             )
             service.create_branch(
                 ADMIN, "source", source="target", base_branch="target", compatibility_mode=""

@@ -21,6 +21,7 @@ from oms.data import ObjectService
 from oms.service import Edit, Force, MergeStrategy, OntologyService
 from oms.sql_store import SqlStore, blobs, commits, outbox
 from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.oms import commit_as_admin
 from tests.support.ontology import object_type, prop
 
 PKS = [f"p{i}" for i in range(8)]
@@ -51,14 +52,7 @@ def fresh_service() -> Iterator[OntologyService]:
                 ADMIN, "dev", source="main", base_branch="", compatibility_mode=""
             )
             item = object_type("Item", prop("level", "integer"))
-            service.commit_changes(
-                ADMIN,
-                "dev",
-                [Edit("object-types/Item", item)],
-                message="schema",
-                expected_head="",
-                force=Force(),
-            )
+            commit_as_admin(service, "dev", [Edit("object-types/Item", item)], "schema")
             yield service
         finally:
             store.close()
@@ -79,13 +73,8 @@ def test_a_batch_failing_part_way_writes_nothing(before, after, bad) -> None:
     with fresh_service() as service:
         head, rows = service.store.branch("dev").head, _rows(service)
         try:
-            service.commit_changes(
-                ADMIN,
-                "dev",
-                [Edit("", o, object_type="Item") for o in batch],
-                message="batch",
-                expected_head="",
-                force=Force(),
+            commit_as_admin(
+                service, "dev", [Edit("", o, object_type="Item") for o in batch], "batch"
             )
         except errors.InvalidArgument as refused:
             assert [(v.field, v.reason) for v in refused.violations] == [
@@ -112,16 +101,14 @@ def test_merging_edits_that_do_not_overlap_gives_their_union(ours, theirs, strat
         )
         for branch, edits in (("dev", ours), ("other", theirs)):
             if edits:
-                service.commit_changes(
-                    ADMIN,
+                commit_as_admin(
+                    service,
                     branch,
                     [
                         Edit("", {"id": pk, "level": v}, object_type="Item")
                         for pk, v in edits.items()
                     ],
-                    message="edits",
-                    expected_head="",
-                    force=Force(),
+                    "edits",
                 )
         service.merge(ADMIN, "other", target="dev", strategy=strategy, message="", force=Force())
         snapshot = service.store.snapshot(service.store.branch("dev").head)

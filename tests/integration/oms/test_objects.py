@@ -20,6 +20,7 @@ from oms.service import Edit, Force, MergeStrategy, OntologyService
 from oms.sql_store import SqlStore, outbox
 from oms.store import NewCommit
 from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.oms import commit_as_admin
 from tests.support.ontology import link_type, object_type, prop
 
 BRANCH = "dev"
@@ -70,9 +71,7 @@ def store(tmp_path):
 def service(store) -> OntologyService:
     service = OntologyService(store)
     service.create_branch(ADMIN, BRANCH, source="main", base_branch="", compatibility_mode="")
-    service.commit_changes(
-        ADMIN, BRANCH, _schema(), message="schema", expected_head="", force=Force()
-    )
+    commit_as_admin(service, BRANCH, _schema(), "schema")
     return service
 
 
@@ -537,9 +536,7 @@ def test_object_writes_emit_their_events(objects, store) -> None:
 
 
 def _batch(service: OntologyService, *edits: Edit, branch: str = BRANCH):
-    return service.commit_changes(
-        ADMIN, branch, list(edits), message="batch", expected_head="", force=Force()
-    )
+    return commit_as_admin(service, branch, list(edits), "batch")
 
 
 def test_a_batch_changes_schema_and_data_in_one_commit(service, objects, store) -> None:

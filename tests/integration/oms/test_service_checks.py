@@ -6,10 +6,11 @@ import pytest
 
 from common import errors
 from common.db import Database
-from oms.service import Edit, Force, OntologyService
+from oms.service import Edit, OntologyService
 from oms.sql_store import SqlSnapshot, SqlStore
 from oms.store import MAIN, NewCommit
 from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
+from tests.support.oms import commit_as_admin
 from tests.support.ontology import company, link_type
 
 
@@ -28,9 +29,7 @@ def _plant(service: OntologyService, changes) -> None:
 
 
 def _commit(service: OntologyService, *edits: Edit) -> None:
-    service.commit_changes(
-        ADMIN, MAIN, list(edits), message="batch", expected_head="", force=Force()
-    )
+    commit_as_admin(service, MAIN, list(edits), "batch")
 
 
 def test_a_batch_is_not_blamed_for_what_a_referrer_already_had(service) -> None:
