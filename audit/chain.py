@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _str
 
@@ -30,30 +31,39 @@ from audit import merkle
 from audit.events import Event, StoredEvent
 
 GENESIS = "0" * 64
+_sha256 = hashlib.sha256
 
 
-def _optional(key: str, value: str) -> str:
-    """A member of the encoding for an attribute that may be absent: nothing when it is."""
-    return f',"{key}":{_str(value)}' if value else ""
+def _member(key: str, value: str) -> str:
+    """A member of the encoding for an attribute the event has."""
+    return f',"{key}":{_str(value)}'
 
 
 def encode(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -> bytes:
-    """The canonical encoding; ``event.data`` is already canonical JSON, so it is spliced in.
+    """The canonical encoding; ``event.data`` is already canonical JSON, so it is spliced in."""
+    return _encode(event, sequence, recorded_ns, previous_hash)
 
-    The members are written in sorted order; the optional ones sort where they are spliced.
+
+def _encode(event: Event, sequence: int, recorded_ns: int, previous_hash: str) -> bytes:
+    """:func:`encode`, positionally: ingest encodes every event it chains.
+
+    The members are written in sorted order; an optional one is written only when present,
+    where it sorts. The event is unpacked once rather than read attribute by attribute.
     """
-    time_ns = recorded_ns if event.time_ns is None else event.time_ns
+    (id_, source, type_, subject, time_ns, actor, data, contenttype, schema, parent, state) = event
+    if time_ns is None:
+        time_ns = recorded_ns
     return (
-        f'{{"actor":{_str(event.actor)},"data":{event.data}'
-        f"{_optional('datacontenttype', event.datacontenttype)}"
-        f"{_optional('dataschema', event.dataschema)}"
-        f',"id":{_str(event.id)},'
+        f'{{"actor":{_str(actor)},"data":{data}'
+        f"{_member('datacontenttype', contenttype) if contenttype else ''}"
+        f"{_member('dataschema', schema) if schema else ''}"
+        f',"id":{_str(id_)},'
         f'"previous_hash":{_str(previous_hash)},"recorded_time":{recorded_ns},'
-        f'"sequence":{sequence},"source":{_str(event.source)},"subject":{_str(event.subject)},'
+        f'"sequence":{sequence},"source":{_str(source)},"subject":{_str(subject)},'
         f'"time":{time_ns}'
-        f"{_optional('traceparent', event.traceparent)}"
-        f"{_optional('tracestate', event.tracestate)}"
-        f',"type":{_str(event.type)}}}'
+        f"{_member('traceparent', parent) if parent else ''}"
+        f"{_member('tracestate', state) if state else ''}"
+        f',"type":{_str(type_)}}}'
     ).encode()
 
 
@@ -64,33 +74,49 @@ def seal(
 
     An event without a time takes the time it is recorded.
     """
+    return _seal(event, sequence, recorded_ns, previous_hash)
+
+
+def seal_all(
+    batch: Iterable[Event], *, after: int, recorded_ns: int, previous_hash: str
+) -> tuple[list[StoredEvent], list[bytes]]:
+    """:func:`seal` each event of ``batch`` in turn, the first at sequence ``after + 1``.
+
+    The stored events and their Merkle leaf hashes, in order. One loop for a commit's events:
+    the append chains up to a batch at a time, and per event a call with keywords cost a
+    sizeable part of the sealing itself.
+    """
+    stored: list[StoredEvent] = []
+    leaves: list[bytes] = []
+    for sequence, event in enumerate(batch, after + 1):
+        sealed, leaf = _seal(event, sequence, recorded_ns, previous_hash)
+        previous_hash = sealed.hash
+        stored.append(sealed)
+        leaves.append(leaf)
+    return stored, leaves
+
+
+def _seal(
+    event: Event, sequence: int, recorded_ns: int, previous_hash: str
+) -> tuple[StoredEvent, bytes]:
     if event.time_ns is None:
         event = event._replace(time_ns=recorded_ns)
-    encoded = encode(event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash)
-    stored = StoredEvent(
-        event=event,
-        sequence=sequence,
-        recorded_ns=recorded_ns,
-        previous_hash=previous_hash,
-        hash=hashlib.sha256(encoded).hexdigest(),
+    encoded = _encode(event, sequence, recorded_ns, previous_hash)
+    digest = _sha256(encoded).hexdigest()
+    return StoredEvent(event, sequence, recorded_ns, previous_hash, digest), merkle.leaf_hash(
+        encoded
     )
-    return stored, merkle.leaf_hash(encoded)
 
 
 def link(event: Event, *, sequence: int, recorded_ns: int, previous_hash: str) -> StoredEvent:
     """Place ``event`` in the chain after ``previous_hash``."""
-    return seal(event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash)[0]
+    return _seal(event, sequence, recorded_ns, previous_hash)[0]
 
 
 def leaf_hash(stored: StoredEvent) -> bytes:
     """The Merkle leaf hash of a stored event, recomputed from its content."""
     return merkle.leaf_hash(
-        encode(
-            stored.event,
-            sequence=stored.sequence,
-            recorded_ns=stored.recorded_ns,
-            previous_hash=stored.previous_hash,
-        )
+        _encode(stored.event, stored.sequence, stored.recorded_ns, stored.previous_hash)
     )
 
 

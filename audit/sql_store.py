@@ -278,23 +278,25 @@ def _stored(row: Any) -> StoredEvent:
 
 
 def _row(stored: StoredEvent, leaf: bytes) -> tuple[Any, ...]:
-    event = stored.event
+    """The values of ``stored``'s row, in :data:`COLUMNS` order; absent attributes NULL."""
+    event, sequence, recorded_ns, previous_hash, hash_ = stored
+    (id_, source, type_, subject, time_ns, actor, data, contenttype, schema, parent, state) = event
     return (
-        stored.sequence,
-        event.id,
-        event.source,
-        event.type,
-        event.subject,
-        event.actor,
-        stored.time_ns,
-        event.data,
-        stored.recorded_ns,
-        stored.previous_hash,
-        stored.hash,
-        event.datacontenttype or None,
-        event.dataschema or None,
-        event.traceparent or None,
-        event.tracestate or None,
+        sequence,
+        id_,
+        source,
+        type_,
+        subject,
+        actor,
+        recorded_ns if time_ns is None else time_ns,
+        data,
+        recorded_ns,
+        previous_hash,
+        hash_,
+        contenttype or None,
+        schema or None,
+        parent or None,
+        state or None,
         leaf,
     )
 
@@ -355,7 +357,7 @@ class SqlEventStore:
                 try:
                     with conn.begin_nested():
                         stored, grown = self._insert(conn, batch, tree, previous_hash, recorded_ns)
-                    outcomes = [Recorded(s, duplicate=False) for s in stored]
+                    outcomes = [Recorded(s, False) for s in stored]
                 except sa.exc.IntegrityError:
                     pass  # some were stored before: sort them out below
             if outcomes is None:
@@ -412,20 +414,13 @@ class SqlEventStore:
         recorded_ns: int,
     ) -> tuple[list[StoredEvent], TiledTree]:
         """Chain ``batch`` after the head and insert it, moving the head and the tree along."""
-        stored: list[StoredEvent] = []
-        leaves: list[bytes] = []
-        sequence = tree.size
-        for event in batch:
-            sequence += 1
-            sealed, leaf = chain.seal(
-                event, sequence=sequence, recorded_ns=recorded_ns, previous_hash=previous_hash
-            )
-            previous_hash = sealed.hash
-            stored.append(sealed)
-            leaves.append(leaf)
+        stored, leaves = chain.seal_all(
+            batch, after=tree.size, recorded_ns=recorded_ns, previous_hash=previous_hash
+        )
         if not stored:
             return stored, tree
-        insert_rows(conn, [_row(s, leaf) for s, leaf in zip(stored, leaves, strict=True)])
+        insert_rows(conn, list(map(_row, stored, leaves)))
+        sequence, previous_hash = stored[-1].sequence, stored[-1].hash
         conn.execute(
             chain_head.update()
             .where(chain_head.c.id == 1)
