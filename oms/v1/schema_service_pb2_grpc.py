@@ -197,21 +197,21 @@ class SchemaServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateObjectType(self, request, context):
-        """Creates a object type in one commit; ALREADY_EXISTS when the api_name is taken.
+        """Creates an object type in one commit; ALREADY_EXISTS when the api_name is taken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateObjectType(self, request, context):
-        """Updates the fields of a object type named in `update_mask` (all fields when empty).
+        """Updates the fields of an object type named in `update_mask` (all fields when empty).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteObjectType(self, request, context):
-        """Deletes a object type; refused while other resources still reference it.
+        """Deletes an object type; refused while other resources still reference it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -267,21 +267,21 @@ class SchemaServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateActionType(self, request, context):
-        """Creates a action type in one commit; ALREADY_EXISTS when the api_name is taken.
+        """Creates an action type in one commit; ALREADY_EXISTS when the api_name is taken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateActionType(self, request, context):
-        """Updates the fields of a action type named in `update_mask` (all fields when empty).
+        """Updates the fields of an action type named in `update_mask` (all fields when empty).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteActionType(self, request, context):
-        """Deletes a action type; refused while other resources still reference it.
+        """Deletes an action type; refused while other resources still reference it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -302,21 +302,21 @@ class SchemaServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateInterface(self, request, context):
-        """Creates a interface in one commit; ALREADY_EXISTS when the api_name is taken.
+        """Creates an interface in one commit; ALREADY_EXISTS when the api_name is taken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateInterface(self, request, context):
-        """Updates the fields of a interface named in `update_mask` (all fields when empty).
+        """Updates the fields of an interface named in `update_mask` (all fields when empty).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteInterface(self, request, context):
-        """Deletes a interface; refused while other resources still reference it.
+        """Deletes an interface; refused while other resources still reference it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
