@@ -7,7 +7,6 @@ Parsing and validating events runs in the blocking pool with the commit (see
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from audit import convert, ingest
 from audit.events import INT64_MAX
@@ -16,7 +15,7 @@ from audit.v1 import audit_pb2, audit_pb2_grpc
 from common import times
 from common.blocking import Blocking
 from common.errors import FieldViolation, MeshError, invalid
-from common.interceptors import PUBLIC, Policy, current_principal, header, requires
+from common.interceptors import PUBLIC, Context, Policy, current_principal, header, requires
 from common.permissions import Permission
 
 DOMAIN = "audit.mesh"
@@ -58,9 +57,6 @@ EVENTS: dict[str, tuple[str, ...]] = {
 Any RPC refused for its caller also appends ``audit.call.denied``, with source ``/audit``
 (:mod:`common.denials`).
 """
-Context = Any
-"""``grpc.aio.ServicerContext``; only SubscribeEvents uses it, for ``Last-Event-ID`` and to send
-its headers early."""
 
 
 def _number(name: str, collection: str, shape: str) -> int:

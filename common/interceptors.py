@@ -91,7 +91,12 @@ _ALWAYS_PUBLIC_PREFIXES = (
 )
 
 
-def header(context: Any, name: str) -> str:
+Context = Any
+"""A servicer's ``grpc.aio.ServicerContext``. Servicers use little of it (:func:`header`, initial
+metadata), and grpcio ships no types for it."""
+
+
+def header(context: Context, name: str) -> str:
     """A text metadata value of the call ``context`` serves, or empty.
 
     What a servicer reads of its call beyond the message: the HTTP headers the gateway passes

@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from common import errors
 from common.blocking import Blocking
 from common.errors import FieldViolation
-from common.interceptors import AUTHENTICATED, Policy, current_principal, requires
+from common.interceptors import AUTHENTICATED, Context, Policy, current_principal, requires
 from common.lru import LruCache
 from common.permissions import Permission
 from oms import convert
@@ -57,9 +57,6 @@ ACTION_SERVICE = "oms.v1.ActionService"
 COMMIT_HEADER = "x-mesh-commit"
 """Response metadata (initial, so Envoy passes it on as an HTTP response header) naming the
 commit a schema write made: a single-resource write answers with the resource alone."""
-
-Context = Any
-"""``grpc.aio.ServicerContext``; the servicers use it only to send :data:`COMMIT_HEADER`."""
 
 
 async def _send_commit(context: Context, commit: str) -> None:

@@ -7,7 +7,6 @@ reads or writes the database, or hashes a password, hops to the blocking pool.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from google.protobuf import empty_pb2
 
@@ -18,6 +17,7 @@ from common.blocking import Blocking
 from common.interceptors import (
     AUTHENTICATED,
     PUBLIC,
+    Context,
     Policy,
     bearer_token,
     current_principal,
@@ -149,10 +149,6 @@ EVENTS: dict[str, tuple[str, ...]] = {
 
 Any RPC refused for its caller also emits ``users.call.denied`` (:mod:`common.denials`).
 """
-
-
-Context = Any
-"""``grpc.aio.ServicerContext``; the servicers read nothing from it but metadata."""
 
 
 def _user_agent(context: Context) -> str:
