@@ -347,22 +347,17 @@ def resolutions_to_domain(
     ]
     if missing:
         raise errors.invalid(missing)
-    return [
-        Resolution(
-            canonical_key(r.resource),
-            r.path,
-            _CHOICES[r.choice],
-            _at_path(
-                canonical_key(r.resource),
-                r.path,
-                json_format.MessageToDict(r.value),
-                to_domain=True,
-            )
-            if r.HasField("value")
-            else None,
-        )
-        for r in resolutions
-    ]
+    return [_resolution(canonical_key(r.resource), r) for r in resolutions]
+
+
+def _resolution(key: str, given: history_pb2.MergeResolution) -> Resolution:
+    """One resolution of ``key`` (the request's resource, in the current spelling)."""
+    value = (
+        _at_path(key, given.path, json_format.MessageToDict(given.value), to_domain=True)
+        if given.HasField("value")
+        else None
+    )
+    return Resolution(key, given.path, _CHOICES[given.choice], value)
 
 
 def finding_to_message(finding: Finding) -> history_pb2.ValidationFinding:

@@ -13,15 +13,15 @@ SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
 @contextlib.contextmanager
-def fresh_database(server: str, prefix: str, *, maintenance: str = "postgres") -> Iterator[str]:
+def fresh_database(server: str, prefix: str) -> Iterator[str]:
     """The URL of a new database on ``server`` (a URL without a database), dropped afterwards.
 
-    ``maintenance`` is the database the CREATE and DROP run in. A server that is not reachable
+    The CREATE and DROP run in the ``postgres`` database. A server that is not reachable
     raises ``sqlalchemy.exc.OperationalError`` within seconds, before anything is yielded.
     The benchmarks that need a scratch database share this one.
     """
     admin = sa.create_engine(
-        f"{server}/{maintenance}",
+        f"{server}/postgres",
         isolation_level="AUTOCOMMIT",
         connect_args={"connect_timeout": 3},
     )
@@ -45,7 +45,7 @@ def scratch_database(prefix: str) -> Iterator[str]:
     """The URL of a fresh database; the test is skipped when the server is not reachable."""
     with contextlib.ExitStack() as stack:
         try:
-            url = stack.enter_context(fresh_database(SERVER, prefix, maintenance="test"))
+            url = stack.enter_context(fresh_database(SERVER, prefix))
         except sa.exc.OperationalError:
             pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
         yield url
