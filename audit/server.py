@@ -17,13 +17,12 @@ from audit.sql_store import EVENTS_TOPIC, SqlEventStore
 from audit.subscriptions import Fanout
 from audit.transparency import TransparencyLog
 from audit.v1 import audit_pb2_grpc
-from common import times, tracing
+from common import times
 from common.auth import JwksKeyProvider, NoRevocations, TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings, data_dir
 from common.db import Database
 from common.denials import Denial, denial_event
-from common.logs import configure_logging
 from common.notify import Notifier
 from common.server import MeshServer, ServiceRegistration, create_server, serve
 from common.tickets import TicketBook
@@ -132,8 +131,6 @@ def jwks_file_verifier(path: Path, runtime: RuntimeSettings) -> TokenVerifier:
 
 def main() -> None:
     settings = Settings.from_env()
-    configure_logging("audit", settings.runtime.log_level)
-    tracing.configure("audit")
 
     def build() -> MeshServer:
         if settings.jwks_file is not None:
@@ -148,7 +145,7 @@ def main() -> None:
         users.attach(server)
         return server
 
-    serve(build)
+    serve("audit", settings.runtime, build)
 
 
 if __name__ == "__main__":

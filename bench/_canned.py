@@ -23,7 +23,6 @@ import grpc
 from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.interceptors import PUBLIC
-from common.logs import configure_logging
 from common.server import (
     MeshServer,
     ServiceRegistration,
@@ -99,13 +98,12 @@ def build(address: str, answers: dict[str, Path]) -> MeshServer:
 
 def main(argv: list[str]) -> None:
     runtime = RuntimeSettings.from_env()
-    configure_logging("canned", runtime.log_level)  # its access log costs what a service's does
     address = os.environ.get(argv[0], argv[0])
     answers = {}
     for pair in argv[1:]:
         method, _, path = pair.partition("=")
         answers[method] = Path(path)
-    serve(lambda: build(address, answers))
+    serve("canned", runtime, lambda: build(address, answers))  # logs as a service does
 
 
 if __name__ == "__main__":

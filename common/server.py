@@ -22,11 +22,13 @@ from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common import tracing
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import RuntimeSettings
 from common.denials import DenialLog, Report
 from common.interceptors import MeshInterceptor, Policy
+from common.logs import configure_logging
 from common.metrics import Metrics, MetricsEndpoint
 from common.status import Describe, no_details
 from common.tickets import TicketBook
@@ -315,8 +317,14 @@ def _health_only(servicer: health.aio.HealthServicer, address: str) -> tuple[grp
     return server, port
 
 
-def serve(build: Callable[[], MeshServer]) -> None:
-    """Build a server in a new event loop and run it until SIGTERM or SIGINT has drained it."""
+def serve(name: str, runtime: RuntimeSettings, build: Callable[[], MeshServer]) -> None:
+    """Run ``build``'s server in a new event loop until SIGTERM or SIGINT has drained it.
+
+    The process's logs and traces are named ``name``, set up before ``build`` runs so that
+    whatever it reports (a bad setting, a migration) is a JSON line like the rest.
+    """
+    configure_logging(name, runtime.log_level)
+    tracing.configure(name)
     asyncio.run(_serve(build))
 
 

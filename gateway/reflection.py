@@ -17,7 +17,6 @@ from google.protobuf import descriptor_pool
 
 from common.blocking import Blocking
 from common.config import RuntimeSettings
-from common.logs import configure_logging
 from common.server import MeshServer, create_server, serve
 from gateway import descriptors
 from gateway.settings import MeshSettings
@@ -62,9 +61,8 @@ def main() -> None:
     # Plaintext even with mutual TLS on: Envoy's sidecar in its pod, describing the public API.
     runtime = dataclasses.replace(RuntimeSettings.from_env(), tls=None)
     settings = MeshSettings.from_env()
-    configure_logging("reflection", runtime.log_level)
     address = f"{settings.upstream_host}:{settings.reflection_port}"
-    serve(lambda: create_reflection_server(address, runtime))
+    serve("reflection", runtime, lambda: create_reflection_server(address, runtime))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from common import tracing
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.config import data_dir
 from common.db import Database
 from common.denials import outbox_report
-from common.logs import configure_logging
 from common.notify import Notifier
 from common.outbox import OUTBOX_TOPIC
 from common.outbox_relay import OutboxRelay, audit_address
@@ -130,8 +128,6 @@ def build_server(
 
 def main() -> None:
     settings = Settings.from_env()
-    configure_logging("oms", settings.runtime.log_level)
-    tracing.configure("oms")
 
     def build() -> MeshServer:
         users = connect_users(
@@ -146,7 +142,7 @@ def main() -> None:
         users.attach(server)
         return server
 
-    serve(build)
+    serve("oms", settings.runtime, build)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common import times, tracing
+from common import times
 from common.auth import TokenVerifier
 from common.blocking import Blocking
 from common.db import Database
 from common.denials import outbox_report
-from common.logs import configure_logging
 from common.notify import Notifier
 from common.outbox import OUTBOX_TOPIC
 from common.outbox_relay import OutboxRelay, audit_address
@@ -215,9 +214,7 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
 
 def main() -> None:
     settings = Settings.from_env()
-    configure_logging("users", settings.runtime.log_level)
-    tracing.configure("users")
-    serve(lambda: build_server(settings, audit_target=audit_address()))
+    serve("users", settings.runtime, lambda: build_server(settings, audit_target=audit_address()))
 
 
 if __name__ == "__main__":
