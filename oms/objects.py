@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -183,31 +183,57 @@ def _timestamp(value: Any) -> tuple[bool, Any]:
     return True, f"{utc}.{fraction}Z" if fraction else f"{utc}Z"
 
 
+@dataclass(frozen=True, slots=True)
+class _ValueRule:
+    """A property's data type and enum, read once from its definition."""
+
+    data_type: Mapping[str, Any]
+    base: str
+    array: bool
+    allowed: Sequence[Any]
+
+    @staticmethod
+    def of(prop: Mapping[str, Any]) -> _ValueRule:
+        data_type = prop.get("data_type") or {}
+        return _ValueRule(
+            data_type,
+            str(data_type.get("base", "")),
+            data_type.get("array") is True,
+            prop.get("enum_values") or [],
+        )
+
+
 def check_value(path: str, prop: Mapping[str, Any], value: Any) -> tuple[list[FieldViolation], Any]:
     """The violations of one property value (never ``None`` here) and the value as stored."""
-    data_type = prop.get("data_type") or {}
-    base = str(data_type.get("base", ""))
-    items = value if data_type.get("array") is True else [value]
-    if data_type.get("array") is True and not isinstance(value, list):
-        return [_type_violation(path, data_type)], value
-    stored: list[Any] = []
-    for item in items:
-        ok, kept = _scalar(base, item)
+    return _check_value(path, _ValueRule.of(prop), value)
+
+
+def _check_value(path: str, rule: _ValueRule, value: Any) -> tuple[list[FieldViolation], Any]:
+    if not rule.array:
+        ok, kept = _scalar(rule.base, value)
         if not ok:
-            return [_type_violation(path, data_type)], value
+            return [_type_violation(path, rule.data_type)], value
+        if rule.allowed and kept not in rule.allowed:
+            return [_enum_violation(path, kept, rule.allowed)], value
+        return [], kept
+    if not isinstance(value, list):
+        return [_type_violation(path, rule.data_type)], value
+    stored: list[Any] = []
+    for item in value:
+        ok, kept = _scalar(rule.base, item)
+        if not ok:
+            return [_type_violation(path, rule.data_type)], value
         stored.append(kept)
-    allowed = prop.get("enum_values") or []
-    if allowed:
-        outside = [v for v in stored if v not in allowed]
-        if outside:
-            return [
-                FieldViolation(
-                    path,
-                    f"{quoted(outside[0])} is not one of {quoted(list(allowed))}",
-                    "ENUM_VALUE",
-                )
-            ], value
-    return [], stored if data_type.get("array") is True else stored[0]
+    outside = [v for v in stored if v not in rule.allowed] if rule.allowed else []
+    if outside:
+        return [_enum_violation(path, outside[0], rule.allowed)], value
+    return [], stored
+
+
+def _enum_violation(path: str, value: Any, allowed: Sequence[Any]) -> FieldViolation:
+    return FieldViolation(
+        path, f"{quoted(value)} is not one of {quoted(list(allowed))}", "ENUM_VALUE"
+    )
 
 
 def _type_violation(path: str, data_type: Mapping[str, Any]) -> FieldViolation:
@@ -216,6 +242,51 @@ def _type_violation(path: str, data_type: Mapping[str, Any]) -> FieldViolation:
     if data_type.get("array") is True:
         form = f"a list, each {form}"
     return FieldViolation(path, f"must be {form} ({type_name(data_type)})", "INVALID_TYPE")
+
+
+class TypeRules:
+    """What an object type asks of its objects, read from its definition once.
+
+    A batch checks many objects of a few types; reading the properties by name per object
+    cost as much as checking its values.
+    """
+
+    def __init__(self, object_type: Resource) -> None:
+        self._type_name = object_type.get("api_name")
+        props = by_name(object_type.get("properties"))
+        self._rules = {name: _ValueRule.of(prop) for name, prop in props.items()}
+        required = {n for n, p in props.items() if p.get("required") is True}
+        self.primary_key = str(object_type.get("primary_key", ""))
+        required.add(self.primary_key)
+        self._required = sorted(required & props.keys())
+
+    def check(
+        self, values: Mapping[str, Any], *, path: str
+    ) -> tuple[list[FieldViolation], dict[str, Any]]:
+        """See :func:`check_object`."""
+        rules = self._rules
+        out: list[FieldViolation] = []
+        stored: dict[str, Any] = {}
+        for name in sorted(values):
+            value = values[name]
+            rule = rules.get(name)
+            if rule is None:
+                out.append(
+                    FieldViolation(
+                        f"{path}.{name}",
+                        f"{self._type_name} has no property {quoted(name)}",
+                        "UNKNOWN_PROPERTY",
+                    )
+                )
+                stored[name] = value
+            elif value is not None:
+                found, kept = _check_value(f"{path}.{name}", rule, value)
+                out.extend(found)
+                stored[name] = kept
+        for name in self._required:
+            if values.get(name) is None:
+                out.append(FieldViolation(f"{path}.{name}", "required", "REQUIRED"))
+        return out, stored
 
 
 def check_object(
@@ -227,31 +298,7 @@ def check_object(
     outside their type's JSON form and outside the enum; ``None`` means absent and is dropped.
     Values in error are kept as given, so that checking the stored form finds them again.
     """
-    props = by_name(object_type.get("properties"))
-    required = {n for n, p in props.items() if p.get("required") is True}
-    required.add(str(object_type.get("primary_key", "")))
-    out: list[FieldViolation] = []
-    stored: dict[str, Any] = {}
-    for name in sorted(values):
-        value = values[name]
-        where = f"{path}.{name}"
-        if name not in props:
-            out.append(
-                FieldViolation(
-                    where,
-                    f"{object_type.get('api_name')} has no property {quoted(name)}",
-                    "UNKNOWN_PROPERTY",
-                )
-            )
-            stored[name] = value
-        elif value is not None:
-            found, kept = check_value(where, props[name], value)
-            out.extend(found)
-            stored[name] = kept
-    for name in sorted(required - stored.keys()):
-        if name in props and values.get(name) is None:
-            out.append(FieldViolation(f"{path}.{name}", "required", "REQUIRED"))
-    return out, stored
+    return TypeRules(object_type).check(values, path=path)
 
 
 def single_to(cardinality: str) -> bool:
@@ -273,12 +320,16 @@ def check_data(
     before: DataView,
     *,
     where: Mapping[str, str],
+    values_checked: Collection[str] = frozenset(),
 ) -> list[FieldViolation]:
     """Every violation of the data ``changes`` make, against the schema of ``after``.
 
     ``after`` is the snapshot with the changes applied, ``before`` the data they apply to;
     ``where`` names the request field each changed key came from (violation paths start
-    there). Checks what a write can break: each written object against its type (and the
+    there). ``values_checked`` are object keys whose values the caller has checked against
+    their type in ``after`` already, with their key taken from those values.
+
+    Checks what a write can break: each written object against its type (and the
     uniqueness of its unique properties across the type), each written link's type,
     endpoints and cardinality on both ends, and each deleted object's links (which must be
     deleted too).
@@ -294,7 +345,7 @@ def check_data(
             object_type, pk = parse_object_key(key)
             if value is None:
                 out.extend(_dangling_links(after, object_type, pk, links_of, path))
-            else:
+            elif key not in values_checked:
                 out.extend(_check_written_object(after, key, value, path))
         elif value is not None:
             out.extend(_check_written_link(after, key, links_of, path))

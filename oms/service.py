@@ -48,8 +48,8 @@ from oms.model import (
 from oms.objects import (
     Affected,
     DataChange,
+    TypeRules,
     check_data,
-    check_object,
     data_event,
     is_data_key,
     is_well_formed,
@@ -426,14 +426,20 @@ class OntologyService:
             for k, i in position.items()
             if is_data_key(k)
         }
+        schema = Overlay(snapshot, changes)
+        rules: dict[str, TypeRules | None] = {}
+        checked: set[str] = set()  # object keys whose values _keyed_object checked
         for i, edit in objects:
-            found, key, stored = _keyed_object(Overlay(snapshot, changes), i, edit)
+            found, key, stored = _keyed_object(schema, rules, i, edit)
             violations.extend(found)
             if key:
                 violations.extend(_place(changes, position, snapshot, i, edit, stored, key))
                 data_paths[key] = f"changes[{i}].object"
+                checked.add(key)
         after = Overlay(snapshot, changes)
-        violations.extend(check_data(after, changes, snapshot, where=data_paths))
+        violations.extend(
+            check_data(after, changes, snapshot, where=data_paths, values_checked=checked)
+        )
         for key, found in check_changes(after, schema_part(changes), before=snapshot).items():
             if key in position:
                 where = f"changes[{position[key]}].upsert"
@@ -1054,27 +1060,31 @@ def _place(
 
 
 def _keyed_object(
-    schema: Ontology, i: int, edit: Edit
+    schema: Ontology, rules: dict[str, TypeRules | None], i: int, edit: Edit
 ) -> tuple[list[FieldViolation], str, Resource]:
-    """An object upsert of a batch: its key under its type's primary key and its stored form.
+    """An object upsert of a batch: its violations, its key and its stored form.
 
-    Without a usable primary key there is no key, and the object's own violations say why.
+    The key is under the type's primary key; without a usable one there is none. ``rules``
+    holds each type's rules, read once per batch.
     """
     object_type = edit.object_type or ""
-    definition = schema.get(resource_key(OBJECT_TYPES, object_type))
+    if object_type not in rules:
+        definition = schema.get(resource_key(OBJECT_TYPES, object_type))
+        rules[object_type] = None if definition is None else TypeRules(definition)
+    type_rules = rules[object_type]
     values = edit.resource or {}
-    if definition is None:
+    if type_rules is None:
         missing = FieldViolation(
             f"changes[{i}].object.object_type",
             f"no object type {quoted(object_type)} on this branch",
             "UNKNOWN_TYPE",
         )
         return [missing], "", dict(values)
-    found, stored = check_object(definition, values, path=f"changes[{i}].object.properties")
-    pk = stored.get(str(definition.get("primary_key", "")))
+    found, stored = type_rules.check(values, path=f"changes[{i}].object.properties")
+    pk = stored.get(type_rules.primary_key)
     if not isinstance(pk, str | int):
         return found, "", stored
-    return [], object_key(object_type, pk_text(pk)), stored
+    return found, object_key(object_type, pk_text(pk)), stored
 
 
 def ref_name_violations(name: str) -> list[FieldViolation]:

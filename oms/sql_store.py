@@ -365,8 +365,11 @@ class SqlSnapshot(Snapshot):
             self._data_buckets[place] = trees[bucket_hash]
 
     def _data_bucket(self, group: str, bucket_id: str) -> Tree:
-        self.load_data_buckets([(group, bucket_id)])
-        return self._data_buckets[group, bucket_id]
+        found = self._data_buckets.get((group, bucket_id))
+        if found is None:
+            self.load_data_buckets([(group, bucket_id)])
+            found = self._data_buckets[group, bucket_id]
+        return found
 
     def object_keys(self, object_type: str) -> list[str]:
         """Sorted once per version of the type (by its group's hash), shared by snapshots."""
