@@ -817,6 +817,10 @@ def _affected(
     if (old or {}).get("primary_key") != new.get("primary_key"):
         pk_name = str(new.get("primary_key"))
         changed[pk_name] = {**props.get(pk_name, {}), "required": True}
+    rules = {
+        n: (f"properties.{n}", p.get("required") is True, _ValueRule.of(p))
+        for n, p in changed.items()
+    }
     removed = before.keys() - props.keys()
     keys = [object_key(name, pk) for pk in pks]
     prefetch(after, keys)
@@ -831,13 +835,12 @@ def _affected(
 
     for pk, key in zip(pks, keys, strict=True):
         value = after[key]
-        for prop_name, prop in changed.items():
-            path = f"properties.{prop_name}"
+        for prop_name, (path, required, rule) in rules.items():
             if value.get(prop_name) is None:
-                if prop.get("required") is True:
+                if required:
                     blame(pk, FieldViolation(path, "required", "REQUIRED"))
             else:
-                for found in check_value(path, prop, value[prop_name])[0]:
+                for found in _check_value(path, rule, value[prop_name])[0]:
                     blame(pk, found)
         for prop_name in removed & value.keys():
             blame(
