@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf import any_pb2
@@ -72,25 +72,53 @@ def _with_request(proto: status_pb2.Status, request_id: str) -> status_pb2.Statu
     return proto
 
 
+VIOLATION_BYTES = 5 * 1024
+"""Most bytes of field violations one status carries.
+
+The status travels in a trailer, and gRPC clients refuse trailers past 8 KiB by default
+(``grpc.max_metadata_size``; Envoy's limit is larger). The message, the other details and the
+other trailers share that room. Past it the status says how many violations there are and
+holds the first ones, rather than the call failing with no status at all.
+"""
+
+
 def status_proto(
     error: errors.MeshError, *, domain: str, describe: Describe = no_details
 ) -> status_pb2.Status:
     """The same status as a message, for responses that report an error per item."""
     code = grpc_code(error)
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
-    details = [_pack(info)]
-    if error.violations:
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description, reason=v.reason
-                )
-                for v in error.violations
-            ]
+    violations = _fitting(error.violations)
+    metadata = dict(error.metadata)
+    message = error.message
+    if len(violations) < len(error.violations):
+        metadata["violation_count"] = str(len(error.violations))
+        message += (
+            f"; the details hold the first {len(violations)} of {len(error.violations)}"
+            " field violations, all that fit in one response"
         )
-        details.append(_pack(bad_request))
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=metadata)
+    details = [_pack(info)]
+    if violations:
+        details.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
     details.extend(_pack(describe(extra)) for extra in error.details)
-    return status_pb2.Status(code=code.value[0], message=error.message, details=details)
+    return status_pb2.Status(code=code.value[0], message=message, details=details)
+
+
+def _fitting(
+    violations: Sequence[errors.FieldViolation],
+) -> list[error_details_pb2.BadRequest.FieldViolation]:
+    """The first violations, as many as :data:`VIOLATION_BYTES` holds (at least one)."""
+    out: list[error_details_pb2.BadRequest.FieldViolation] = []
+    size = 0
+    for v in violations:
+        message = error_details_pb2.BadRequest.FieldViolation(
+            field=v.field, description=v.description, reason=v.reason
+        )
+        size += message.ByteSize() + 3  # its tag and length in the BadRequest
+        if out and size > VIOLATION_BYTES:
+            break
+        out.append(message)
+    return out
 
 
 def internal_status(*, domain: str, request_id: str = "") -> grpc.Status:

@@ -15,13 +15,18 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from google.protobuf import json_format
 
+from common.status import from_rpc_error
 from gateway.mesh import Mesh
 from gateway.settings import MeshSettings
+from oms.v1 import schema_service_pb2, schema_service_pb2_grpc
 from tests.support.mesh import (
     ADMIN_PASSWORD,
+    RunningMesh,
     bearer,
     mesh_env,
+    new_branch,
     new_user,
 )
 from users.v1 import auth_service_pb2, auth_service_pb2_grpc
@@ -217,3 +222,42 @@ def test_a_stalled_service_is_504_deadline_exceeded(tmp_path: Path) -> None:
             finally:
                 os.kill(audit, signal.SIGCONT)
     assert _reason(_error(response, 504, 4)) == "DEADLINE_EXCEEDED"
+
+
+def test_a_status_with_thousands_of_violations_still_reaches_rest_and_grpc_clients(
+    mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """Once 800 violations made a trailer Envoy and gRPC clients refused (a 502, no status)."""
+    branch = new_branch(client, admin)
+    changes = [
+        {"object": {"object_type": "Nope", "properties": {"id": str(i)}}} for i in range(2000)
+    ]
+    body = _error(
+        client.post(
+            f"/api/v1/schemas/{branch}:commit",
+            headers=admin,
+            json={"message": "m", "changes": changes},
+        ),
+        400,
+        3,
+    )
+    infos = [d for d in body["details"] if d["@type"].endswith("ErrorInfo")]  # type: ignore[attr-defined]
+    assert infos[0]["metadata"]["violation_count"] == "2000"
+    (bad,) = [d for d in body["details"] if d["@type"].endswith("BadRequest")]  # type: ignore[attr-defined]
+    listed = [v["field"] for v in bad["field_violations"]]
+    assert listed == [f"changes[{i}].object.object_type" for i in range(len(listed))]
+    assert f"the first {len(listed)} of 2000" in str(body["message"])
+
+    request = json_format.ParseDict(
+        {"branch": branch, "message": "m", "changes": changes},
+        schema_service_pb2.CommitChangesRequest(),
+    )
+    with (
+        grpc.insecure_channel(mesh.gateway_target) as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        schema_service_pb2_grpc.SchemaServiceStub(channel).CommitChanges(
+            request, metadata=[("authorization", admin["Authorization"])], timeout=10
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert from_rpc_error(refused.value).violations[0].field == "changes[0].object.object_type"
