@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -41,6 +42,8 @@ def _pack(message: Message) -> any_pb2.Any:
     return packed
 
 
+_M = TypeVar("_M", bound=Message)
+
 Describe = Callable[[object], Message]
 """Turns a domain object an error carries in ``details`` into a message of the service's API."""
 
@@ -72,13 +75,13 @@ def _with_request(proto: status_pb2.Status, request_id: str) -> status_pb2.Statu
     return proto
 
 
-VIOLATION_BYTES = 5 * 1024
-"""Most bytes of field violations one status carries.
+DETAIL_BYTES = 5 * 1024
+"""Most bytes of field violations and other details one status carries.
 
 The status travels in a trailer, and gRPC clients refuse trailers past 8 KiB by default
-(``grpc.max_metadata_size``; Envoy's limit is larger). The message, the other details and the
-other trailers share that room. Past it the status says how many violations there are and
-holds the first ones, rather than the call failing with no status at all.
+(``grpc.max_metadata_size``; Envoy's limit is larger). The message, the ErrorInfo and the
+other trailers share that room. Past it the status says how many violations or details there
+are and holds the first ones, rather than the call failing with no status at all.
 """
 
 
@@ -87,38 +90,57 @@ def status_proto(
 ) -> status_pb2.Status:
     """The same status as a message, for responses that report an error per item."""
     code = grpc_code(error)
-    violations = _fitting(error.violations)
+    room = _Room(DETAIL_BYTES)
+    violations = room.fill(
+        error_details_pb2.BadRequest.FieldViolation(
+            field=v.field, description=v.description, reason=v.reason
+        )
+        for v in error.violations
+    )
+    extras = room.fill(_pack(describe(extra)) for extra in error.details)
     metadata = dict(error.metadata)
     message = error.message
-    if len(violations) < len(error.violations):
-        metadata["violation_count"] = str(len(error.violations))
-        message += (
-            f"; the details hold the first {len(violations)} of {len(error.violations)}"
-            " field violations, all that fit in one response"
-        )
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=metadata)
-    details = [_pack(info)]
+    for kept, total, key, what in (
+        (violations, error.violations, "violation_count", "field violations"),
+        (extras, error.details, "detail_count", "error details"),
+    ):
+        if len(kept) < len(total):
+            metadata[key] = str(len(total))
+            message += (
+                f"; the details hold the first {len(kept)} of {len(total)} {what},"
+                " all that fit in one response"
+            )
+    details = [
+        _pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=metadata))
+    ]
     if violations:
         details.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
-    details.extend(_pack(describe(extra)) for extra in error.details)
+    details.extend(extras)
     return status_pb2.Status(code=code.value[0], message=message, details=details)
 
 
-def _fitting(
-    violations: Sequence[errors.FieldViolation],
-) -> list[error_details_pb2.BadRequest.FieldViolation]:
-    """The first violations, as many as :data:`VIOLATION_BYTES` holds (at least one)."""
-    out: list[error_details_pb2.BadRequest.FieldViolation] = []
-    size = 0
-    for v in violations:
-        message = error_details_pb2.BadRequest.FieldViolation(
-            field=v.field, description=v.description, reason=v.reason
-        )
-        size += message.ByteSize() + 3  # its tag and length in the BadRequest
-        if out and size > VIOLATION_BYTES:
-            break
-        out.append(message)
-    return out
+class _Room:
+    """What is left of :data:`DETAIL_BYTES` as a status's details are added."""
+
+    def __init__(self, size: int) -> None:
+        self._left = size
+        self._kept = False
+
+    def fill(self, messages: Iterable[_M]) -> list[_M]:
+        """The first of ``messages`` that fit, and the status's first one even if it does not.
+
+        It stops at the first that does not fit, so the ones kept are a prefix a caller can act
+        on (fix, settle) before asking again.
+        """
+        out: list[_M] = []
+        for message in messages:
+            size = message.ByteSize() + 3  # its tag and length in the enclosing message
+            if self._kept and size > self._left:
+                break
+            self._left -= size
+            self._kept = True
+            out.append(message)
+        return out
 
 
 def internal_status(*, domain: str, request_id: str = "") -> grpc.Status:

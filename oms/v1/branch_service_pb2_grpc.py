@@ -179,7 +179,8 @@ class BranchServiceServicer:
     def MergeBranch(self, request, context):
         """Merges a branch into another: fast-forward when possible, else a three-way merge from the
         merge base. Conflicts that `resolutions` do not settle fail with FAILED_PRECONDITION and a
-        MergeConflict detail each, and nothing is written.
+        MergeConflict detail each, and nothing is written. Past what one response holds, the first
+        conflicts are listed and ErrorInfo's `detail_count` says how many there are.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -20,9 +20,16 @@ from google.protobuf import json_format
 from common.status import from_rpc_error
 from gateway.mesh import Mesh
 from gateway.settings import MeshSettings
-from oms.v1 import schema_service_pb2, schema_service_pb2_grpc
+from oms.v1 import (
+    branch_service_pb2,
+    branch_service_pb2_grpc,
+    schema_service_pb2,
+    schema_service_pb2_grpc,
+)
+from tests.support.errors import rest_details
 from tests.support.mesh import (
     ADMIN_PASSWORD,
+    EMPLOYEE,
     RunningMesh,
     bearer,
     mesh_env,
@@ -261,3 +268,71 @@ def test_a_status_with_thousands_of_violations_still_reaches_rest_and_grpc_clien
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert from_rpc_error(refused.value).violations[0].field == "changes[0].object.object_type"
+
+
+def test_a_merge_with_hundreds_of_conflicts_still_reaches_rest_and_grpc_clients(
+    mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """A MergeConflict detail each for 400 conflicts once outgrew the trailer, as violations did."""
+    trunk = new_branch(client, admin)
+
+    def commit(branch: str, name: str) -> None:
+        objects = [
+            {"object": {"object_type": "Employee", "properties": {"id": str(i), "name": name}}}
+            for i in range(400)
+        ]
+        response = client.post(
+            f"/api/v1/schemas/{branch}:commit",
+            headers=admin,
+            json={"message": name, "changes": objects},
+        )
+        assert response.status_code == 200, response.text
+
+    create = client.post(f"/api/v1/schemas/{trunk}/object-types", headers=admin, json=EMPLOYEE)
+    assert create.status_code == 200, create.text
+    commit(trunk, "base")
+    feature = f"side-{uuid.uuid4().hex[:8]}"
+    forked = client.post("/api/v1/branches", headers=admin, json={"name": feature, "source": trunk})
+    assert forked.status_code == 200, forked.text
+    commit(feature, "ours")
+    commit(trunk, "theirs")
+
+    body = _error(
+        client.post(f"/api/v1/branches/{feature}/merge", headers=admin, json={"target": trunk}),
+        400,
+        9,
+    )
+    assert _reason(body) == "MERGE_CONFLICT"
+    (info,) = rest_details(body, "ErrorInfo")
+    assert info["metadata"]["detail_count"] == "400"  # type: ignore[index]
+    conflicts = rest_details(body, "MergeConflict")
+    assert 0 < len(conflicts) < 400
+    assert f"the first {len(conflicts)} of 400" in str(body["message"])
+    settled = [
+        {"resource": c["resource"], "path": c["path"], "choice": "RESOLUTION_CHOICE_OURS"}
+        for c in conflicts
+    ]
+    again = _error(
+        client.post(
+            f"/api/v1/branches/{feature}/merge",
+            headers=admin,
+            json={"target": trunk, "resolutions": settled},
+        ),
+        400,
+        9,
+    )
+    (info,) = rest_details(again, "ErrorInfo")
+    assert info["metadata"]["detail_count"] == str(400 - len(conflicts))  # type: ignore[index]
+    shown = {(c["resource"], c["path"]) for c in conflicts}
+    assert not shown & {(c["resource"], c["path"]) for c in rest_details(again, "MergeConflict")}
+
+    request = branch_service_pb2.MergeBranchRequest(branch=feature, target=trunk)
+    with (
+        grpc.insecure_channel(mesh.gateway_target) as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        branch_service_pb2_grpc.BranchServiceStub(channel).MergeBranch(
+            request, metadata=[("authorization", admin["Authorization"])], timeout=10
+        )
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert from_rpc_error(refused.value).reason == "MERGE_CONFLICT"
