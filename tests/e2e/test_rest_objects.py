@@ -16,7 +16,9 @@ def _string(name: str, **extra: object) -> dict[str, object]:
 
 
 def _audited(client: httpx.Client, admin: dict[str, str], kind: str, branch: str) -> list[dict]:
-    response = client.get("/api/v2/query/events", headers=admin, params={"type": kind})
+    """This test's events of ``kind``: the newest ones, since other tests share the log."""
+    params = {"type": kind, "order": "newest", "page_size": 1000}
+    response = client.get("/api/v2/query/events", headers=admin, params=params)
     assert response.status_code == 200, response.text
     return [e for e in response.json()["events"] if f"branches/{branch}/" in str(e["subject"])]
 
