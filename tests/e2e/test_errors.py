@@ -10,6 +10,7 @@ import dataclasses
 import os
 import signal
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -231,6 +232,21 @@ def test_a_stalled_service_is_504_deadline_exceeded(tmp_path: Path) -> None:
     assert _reason(_error(response, 504, 4)) == "DEADLINE_EXCEEDED"
 
 
+def _refused_over_grpc(
+    mesh: RunningMesh,
+    admin: dict[str, str],
+    method: Callable[[grpc.Channel], Callable[..., object]],
+    request: object,
+) -> grpc.RpcError:
+    """The error a native gRPC call through the gateway, as the admin, is refused with."""
+    with (
+        grpc.insecure_channel(mesh.gateway_target) as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        method(channel)(request, metadata=[("authorization", admin["Authorization"])], timeout=10)
+    return refused.value
+
+
 def test_a_status_with_thousands_of_violations_still_reaches_rest_and_grpc_clients(
     mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]
 ) -> None:
@@ -259,15 +275,11 @@ def test_a_status_with_thousands_of_violations_still_reaches_rest_and_grpc_clien
         {"branch": branch, "message": "m", "changes": changes},
         schema_service_pb2.CommitChangesRequest(),
     )
-    with (
-        grpc.insecure_channel(mesh.gateway_target) as channel,
-        pytest.raises(grpc.RpcError) as refused,
-    ):
-        schema_service_pb2_grpc.SchemaServiceStub(channel).CommitChanges(
-            request, metadata=[("authorization", admin["Authorization"])], timeout=10
-        )
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert from_rpc_error(refused.value).violations[0].field == "changes[0].object.object_type"
+    refused = _refused_over_grpc(
+        mesh, admin, lambda c: schema_service_pb2_grpc.SchemaServiceStub(c).CommitChanges, request
+    )
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert from_rpc_error(refused).violations[0].field == "changes[0].object.object_type"
 
 
 def test_a_merge_with_hundreds_of_conflicts_still_reaches_rest_and_grpc_clients(
@@ -327,12 +339,8 @@ def test_a_merge_with_hundreds_of_conflicts_still_reaches_rest_and_grpc_clients(
     assert not shown & {(c["resource"], c["path"]) for c in rest_details(again, "MergeConflict")}
 
     request = branch_service_pb2.MergeBranchRequest(branch=feature, target=trunk)
-    with (
-        grpc.insecure_channel(mesh.gateway_target) as channel,
-        pytest.raises(grpc.RpcError) as refused,
-    ):
-        branch_service_pb2_grpc.BranchServiceStub(channel).MergeBranch(
-            request, metadata=[("authorization", admin["Authorization"])], timeout=10
-        )
-    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert from_rpc_error(refused.value).reason == "MERGE_CONFLICT"
+    refused = _refused_over_grpc(
+        mesh, admin, lambda c: branch_service_pb2_grpc.BranchServiceStub(c).MergeBranch, request
+    )
+    assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert from_rpc_error(refused).reason == "MERGE_CONFLICT"
