@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 
 import pytest
@@ -124,6 +125,35 @@ def test_redelivery_inside_a_batch_of_new_events_keeps_the_chain_gap_free(store)
     verifier = chain.ChainVerifier(start_sequence=1, previous_hash=chain.GENESIS)
     assert all(verifier.feed(s) for s in stored)
     assert store.head() == (3, stored[-1].hash, 3)
+
+
+def test_a_batch_larger_than_one_statement_binds_is_stored_whole_and_in_order(tmp_path):
+    """SQLite takes a batch as multi-row INSERTs, as many rows each as its limit allows."""
+    db = Database(f"sqlite:///{tmp_path / 'audit.db'}")
+
+    @sa.event.listens_for(db.engine, "connect")
+    def _few_variables(dbapi, _record):
+        dbapi.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # 6 rows of 16 columns
+
+    inserts = []
+
+    @sa.event.listens_for(db.engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, *_):
+        if statement.startswith("INSERT INTO events"):
+            inserts.append(statement.count("),(") + 1)
+
+    try:
+        store = SqlEventStore(db)
+        store.migrate()
+        outcomes = store.append([event(n) for n in range(1, 21)])
+        assert inserts == [6, 6, 6, 2]
+        assert [o.stored.sequence for o in outcomes] == list(range(1, 21))
+        stored = list(store.scan(1, 30))
+        assert [s.event.id for s in stored] == [f"e-{n}" for n in range(1, 21)]
+        verifier = chain.ChainVerifier(start_sequence=1, previous_hash=chain.GENESIS)
+        assert all(verifier.feed(s) for s in stored)
+    finally:
+        db.dispose()
 
 
 def test_a_commit_during_verification_is_not_taken_for_a_break(store):
