@@ -9,34 +9,47 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
 
 class LruCache(Generic[V]):
-    """At most ``capacity`` entries (none when it is 0)."""
+    """At most ``capacity`` entries (none when it is 0), or that much weight given ``weigh``.
 
-    def __init__(self, capacity: int) -> None:
+    With ``weigh`` an entry counts for its weight; the newest entry stays even when it alone
+    outweighs the capacity, so a value too large to share the cache is still not rebuilt on
+    every read.
+    """
+
+    def __init__(self, capacity: int, *, weigh: Callable[[V], int] | None = None) -> None:
         self._capacity = capacity
-        self._items: OrderedDict[str, V] = OrderedDict()
+        self._weigh = weigh
+        self._items: OrderedDict[str, tuple[V, int]] = OrderedDict()
+        self._weight = 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> V | None:
         with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
 
     def put(self, key: str, value: V) -> None:
         if self._capacity <= 0:
             return
+        weight = 1 if self._weigh is None else max(1, self._weigh(value))
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
+            replaced = self._items.pop(key, None)
+            if replaced is not None:
+                self._weight -= replaced[1]
+            self._items[key] = (value, weight)
+            self._weight += weight
+            while self._weight > self._capacity and len(self._items) > 1:
+                self._weight -= self._items.popitem(last=False)[1][1]
 
     def __len__(self) -> int:
         return len(self._items)
