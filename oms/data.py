@@ -42,7 +42,6 @@ from oms.objects import (
     matches,
     object_key,
     parse_filter,
-    parse_object_key,
     parse_order,
     pk_text,
     sort_value,
@@ -79,10 +78,6 @@ class StoredLink:
     from_pk: str
     to_pk: str
     commit: str = ""
-
-
-SCAN_CHUNK = 512
-"""Objects a filtered page reads at once while it fills."""
 
 
 class ObjectService:
@@ -167,17 +162,15 @@ class ObjectService:
             else:
                 chosen = self._scan(snapshot, object_type, pks[start:], props, conditions, size + 1)
             return self._page(snapshot, object_type, chosen, size, query, lambda pk: {"after": pk})
-        keys = [object_key(object_type, pk) for pk in pks]
-        snapshot.prefetch(keys)
         kept = [
-            pk
-            for pk, key in zip(pks, keys, strict=True)
-            if matches(props, snapshot[key], conditions)
+            (pk, value)
+            for pk, value in snapshot.objects(object_type, pks)
+            if matches(props, value, conditions)
         ]
         for name, descending in reversed(order):
 
-            def value_of(pk: str, name: str = name) -> tuple[bool, Any]:
-                value = snapshot[object_key(object_type, pk)].get(name)
+            def value_of(item: tuple[str, Resource], name: str = name) -> tuple[bool, Any]:
+                value = item[1].get(name)
                 return (
                     value is not None,
                     sort_value(props[name], value) if value is not None else 0,
@@ -185,7 +178,7 @@ class ObjectService:
 
             kept.sort(key=value_of, reverse=descending)
         offset = int(state.get("offset", 0))
-        chosen = kept[offset : offset + size + 1]
+        chosen = [pk for pk, _ in kept[offset : offset + size + 1]]
         return self._page(
             snapshot, object_type, chosen, size, query, lambda pk: {"offset": offset + size}
         )
@@ -199,16 +192,13 @@ class ObjectService:
         conditions: Sequence[Condition],
         wanted: int,
     ) -> list[str]:
-        """The first ``wanted`` of ``pks`` whose objects match, read a chunk at a time."""
+        """The first ``wanted`` of ``pks`` whose objects match."""
         found: list[str] = []
-        for start in range(0, len(pks), SCAN_CHUNK):
-            chunk = [object_key(object_type, pk) for pk in pks[start : start + SCAN_CHUNK]]
-            snapshot.prefetch(chunk)
-            for key in chunk:
-                if matches(props, snapshot[key], conditions):
-                    found.append(parse_object_key(key)[1])
-                    if len(found) == wanted:
-                        return found
+        for pk, value in snapshot.objects(object_type, pks):
+            if matches(props, value, conditions):
+                found.append(pk)
+                if len(found) == wanted:
+                    break
         return found
 
     def _page(

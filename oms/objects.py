@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -119,6 +119,10 @@ class DataView(Protocol):
 
     def linked(self, link_type: str, pk: str, *, reverse: bool) -> list[str]:
         """The primary keys linked to ``pk`` (a ``from`` end; a ``to`` end when ``reverse``)."""
+        ...
+
+    def objects(self, object_type: str, pks: Iterable[str]) -> Iterator[tuple[str, Resource]]:
+        """The objects with these primary keys that exist, in that order, read in bulk."""
         ...
 
 
@@ -797,14 +801,19 @@ def schema_data_violations(
             detail = "the object type is deleted"
             out[key] = [Affected(key, "TYPE_IN_USE", len(pks), tuple(pks[:EXAMPLES]), detail)]
             continue
-        found = _affected(after, name, old, new, pks)
+        found = _affected(after, name, old, new, pks, data.objects(name, pks))
         if found:
             out[key] = found
     return out
 
 
 def _affected(
-    after: Ontology, name: str, old: Resource | None, new: Resource, pks: Sequence[str]
+    after: Ontology,
+    name: str,
+    old: Resource | None,
+    new: Resource,
+    pks: Sequence[str],
+    stored: Iterable[tuple[str, Resource]],
 ) -> list[Affected]:
     """One violation per kind of problem: how many objects have it and a few of them.
 
@@ -822,8 +831,6 @@ def _affected(
         for n, p in changed.items()
     }
     removed = before.keys() - props.keys()
-    keys = [object_key(name, pk) for pk in pks]
-    prefetch(after, keys)
     by_reason: dict[str, list[str]] = {}
     first: dict[str, str] = {}
 
@@ -833,8 +840,7 @@ def _affected(
             holders.append(pk)
         first.setdefault(violation.reason, f"{violation.field}: {violation.description}")
 
-    for pk, key in zip(pks, keys, strict=True):
-        value = after[key]
+    for pk, value in stored:
         for prop_name, (path, required, rule) in rules.items():
             if value.get(prop_name) is None:
                 if required:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 import json
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -301,6 +302,23 @@ MIGRATIONS = (
 )
 
 
+OBJECT_CHUNK = 512
+"""Objects :meth:`SqlSnapshot.objects` reads from the blobs at once."""
+OBJECT_INDEX_CAPACITY = 250_000
+"""Objects the cached :class:`ObjectIndex` entries hold together: up to about 220 bytes each
+(a key and its blob's hash), so some 55 MB. The newest index stays even if it is larger."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectIndex:
+    """One version of an object type's objects: what scans and key-order pages read."""
+
+    pks: list[str]
+    """The primary keys, sorted."""
+    hashes: dict[str, str]
+    """Primary key -> the hash of the object's blob."""
+
+
 class SqlSnapshot(Snapshot):
     """A lazily loaded ontology at one commit; see :class:`oms.store.Snapshot`.
 
@@ -372,17 +390,32 @@ class SqlSnapshot(Snapshot):
         return found
 
     def object_keys(self, object_type: str) -> list[str]:
-        """Sorted once per version of the type (by its group's hash), shared by snapshots."""
+        return self._object_index(object_type).pks
+
+    def objects(self, object_type: str, pks: Iterable[str]) -> Iterator[tuple[str, Resource]]:
+        hashes = self._object_index(object_type).hashes
+        remaining = iter(pks)
+        while chunk := list(itertools.islice(remaining, OBJECT_CHUNK)):
+            placed = [(pk, h) for pk in chunk if (h := hashes.get(pk)) is not None]
+            found = self._store.blobs(h for _, h in placed)
+            for pk, resource_hash in placed:
+                yield pk, found[resource_hash]
+
+    def _object_index(self, object_type: str) -> ObjectIndex:
+        """Built once per version of the type (by its group's hash), shared by snapshots."""
         group = f"objects/{object_type}"
         group_hash = self.data_root.get(group)
         if group_hash is None:
-            return []
-        found = self._store.sorted_keys.get(group_hash)
+            return ObjectIndex([], {})
+        found = self._store.object_indexes.get(group_hash)
         if found is None:
             bucket_ids = list(self.group(group))
             self.load_data_buckets((group, b) for b in bucket_ids)
-            found = sorted(unquote(k) for b in bucket_ids for k in self._data_buckets[group, b])
-            self._store.sorted_keys.put(group_hash, found)
+            hashes = {
+                unquote(k): h for b in bucket_ids for k, h in self._data_buckets[group, b].items()
+            }
+            found = ObjectIndex(sorted(hashes), hashes)
+            self._store.object_indexes.put(group_hash, found)
         return found
 
     def linked(self, link_type: str, pk: str, *, reverse: bool) -> list[str]:
@@ -457,8 +490,10 @@ class SqlStore:
         self.db = db
         self._blobs: LruCache[Any] = LruCache(cache_entries)
         self._commits: LruCache[CommitRecord] = LruCache(cache_entries)
-        self.sorted_keys: LruCache[list[str]] = LruCache(64)
-        """The sorted primary keys of an object type's group, by the group's hash."""
+        self.object_indexes: LruCache[ObjectIndex] = LruCache(
+            OBJECT_INDEX_CAPACITY, weigh=lambda index: len(index.pks)
+        )
+        """The objects of an object type's group, by the group's hash."""
         db.migrate(MIGRATIONS)
         self._insert_blobs = (
             blobs.insert().prefix_with("OR IGNORE")

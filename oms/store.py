@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -137,6 +137,14 @@ class Snapshot(Mapping[str, Resource], ABC):
     @abstractmethod
     def object_keys(self, object_type: str) -> list[str]:
         """The primary keys of the objects of one type, sorted; reads that type's data only."""
+
+    @abstractmethod
+    def objects(self, object_type: str, pks: Iterable[str]) -> Iterator[tuple[str, Resource]]:
+        """The objects of one type with these primary keys, in that order, read a chunk at a time.
+
+        Absent keys are skipped. Lazy, so a caller that stops early reads no further. Scans go
+        through here rather than key by key: it skips building, encoding and hashing each key.
+        """
 
     @abstractmethod
     def linked(self, link_type: str, pk: str, *, reverse: bool) -> list[str]:

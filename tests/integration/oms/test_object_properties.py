@@ -1,7 +1,7 @@
-"""Property tests of object edits over the real store.
+"""Property tests of object edits and reads over the real store.
 
-A batch of object edits that fails part way writes nothing, and merging object edits that do
-not overlap gives their union.
+A batch of object edits that fails part way writes nothing, merging object edits that do not
+overlap gives their union, and a filtered listing returns exactly the objects that match.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from common import errors
 from common.db import Database
 from oms.data import ObjectService
 from oms.service import Edit, Force, MergeStrategy, OntologyService
-from oms.sql_store import SqlStore, blobs, commits, outbox
+from oms.sql_store import OBJECT_CHUNK, SqlStore, blobs, commits, outbox
 from tests.support.oms import ADMIN_PRINCIPAL as ADMIN
 from tests.support.oms import commit_as_admin
 from tests.support.ontology import object_type, prop
@@ -117,3 +117,83 @@ def test_merging_edits_that_do_not_overlap_gives_their_union(ours, theirs, strat
             for pk in snapshot.object_keys("Item")
         }
         assert merged == ours | theirs
+
+
+def _listed(objects: ObjectService, filter_text: str, order_by: str) -> list[str]:
+    """Every primary key a filtered listing returns, following its pages."""
+    listed: list[str] = []
+    token = ""
+    while True:
+        page = objects.list_objects(
+            "dev",
+            "Item",
+            revision="",
+            filter_text=filter_text,
+            order_by=order_by,
+            page_size=3,
+            page_token=token,
+        )
+        listed.extend(o.primary_key for o in page.items)
+        token = page.next_page_token
+        if not token:
+            return listed
+
+
+LEVEL = st.integers(-3, 3)
+conditions = st.one_of(
+    st.builds(lambda v: (f"level = {v}", lambda x: x == v), LEVEL),
+    st.builds(lambda v: (f"level >= {v}", lambda x: x >= v), LEVEL),
+    st.builds(lambda vs: (f"level in {sorted(vs)}", lambda x: x in vs), st.sets(LEVEL, max_size=3)),
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    levels=st.dictionaries(st.text("abcxyz", min_size=1, max_size=3), LEVEL, max_size=12),
+    condition=conditions,
+    descending=st.booleans(),
+)
+def test_a_filtered_listing_returns_exactly_the_objects_that_match(
+    levels, condition, descending
+) -> None:
+    text, holds = condition
+    with fresh_service() as service:
+        objects = ObjectService(service)
+        if levels:
+            edits = [
+                Edit("", {"id": pk, "level": v}, object_type="Item") for pk, v in levels.items()
+            ]
+            commit_as_admin(service, "dev", edits, "objects")
+        wanted = sorted(pk for pk, v in levels.items() if holds(v))
+        assert _listed(objects, text, "") == wanted
+        by_level = sorted(wanted, key=lambda pk: levels[pk], reverse=descending)
+        listed = _listed(objects, text, f"level {'desc' if descending else 'asc'}")
+        assert [levels[pk] for pk in listed] == [levels[pk] for pk in by_level]
+        assert sorted(listed) == wanted
+
+
+def test_a_snapshot_reads_objects_in_the_order_asked_skips_absent_ones_and_reads_lazily() -> None:
+    with fresh_service() as service:
+        edits = [Edit("", {"id": f"o{n}", "level": n}, object_type="Item") for n in range(1500)]
+        commit_as_admin(service, "dev", edits, "objects")
+        snapshot = service.store.snapshot(service.store.branch("dev").head)
+        asked = ["o7", "missing", "o1", "o1499"]
+        assert [(pk, v["level"]) for pk, v in snapshot.objects("Item", asked)] == [
+            ("o7", 7),
+            ("o1", 1),
+            ("o1499", 1499),
+        ]
+        assert list(snapshot.objects("Nothing", ["o1"])) == []
+
+        read: list[int] = []
+        blobs_of = service.store.blobs
+
+        def counting(hashes):
+            found = blobs_of(hashes)
+            read.append(len(found))
+            return found
+
+        service.store.blobs = counting  # type: ignore[method-assign]
+        first = next(snapshot.objects("Item", [f"o{n}" for n in range(1500)]))
+        assert first[0] == "o0"
+        assert read == [OBJECT_CHUNK] and OBJECT_CHUNK < 1500
