@@ -670,13 +670,32 @@ def compare(op: str, have: Any, want: Any) -> bool:
 def matches(
     props: Mapping[str, dict[str, Any]], value: Mapping[str, Any], conditions: Sequence[Condition]
 ) -> bool:
-    """Whether an object passes every condition."""
+    """Whether an object passes every condition.
+
+    On an array property a condition on a value holds when one of its elements does, and
+    ``!=`` when none equals it (as ``=`` and ``!=`` are each other's opposite); ``= null``
+    still means the property is absent.
+    """
     for c in conditions:
+        prop = props[c.name]
         have = value.get(c.name)
-        have = None if have is None else sort_value(props[c.name], have)
-        if not compare(c.op, have, c.value):
+        if have is None:
+            held = compare(c.op, None, c.value)
+        elif isinstance(have, list) and c.value is not None and _is_array(prop):
+            items = [sort_value(prop, item) for item in have]
+            if c.op == "!=":
+                held = all(item != c.value for item in items)
+            else:
+                held = any(compare(c.op, item, c.value) for item in items)
+        else:
+            held = compare(c.op, sort_value(prop, have), c.value)
+        if not held:
             return False
     return True
+
+
+def _is_array(prop: Mapping[str, Any]) -> bool:
+    return (prop.get("data_type") or {}).get("array") is True
 
 
 def parse_order(

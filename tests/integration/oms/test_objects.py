@@ -380,6 +380,20 @@ def test_lists_filter_order_and_page(objects) -> None:
     assert [v for v, _ in violations] == ["filter", "filter", "filter", "order_by"]
 
 
+def test_a_filter_on_an_array_property_holds_when_one_of_its_elements_does(objects) -> None:
+    _employee(objects, "e1", tags=["a", "b"])
+    _employee(objects, "e2", tags=["b"])
+    _employee(objects, "e3", tags=[])
+    _employee(objects, "e4")
+    assert _list(objects, 'tags = "a"') == ["e1"]
+    assert _list(objects, 'tags = "b"') == ["e1", "e2"]
+    assert _list(objects, 'tags in ["a", "z"]') == ["e1"]
+    assert _list(objects, 'tags != "a"') == ["e2", "e3", "e4"]  # absent differs, as anywhere
+    assert _list(objects, 'tags > "a"') == ["e1", "e2"]
+    assert _list(objects, "tags = null") == ["e4"]
+    assert _list(objects, "tags != null") == ["e1", "e2", "e3"]
+
+
 def test_reads_by_revision_see_objects_as_of_the_commit(objects, service) -> None:
     first = _employee(objects, "e1", level=1)
     objects.update(
