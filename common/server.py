@@ -45,9 +45,18 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_metadata_size", 64 * 1024),
+    ("grpc.absolute_max_metadata_size", 64 * 1024),
     ("grpc.so_reuseport", 0),
 )
-"""Keepalive lets long-lived streams notice a dead peer; no SO_REUSEPORT so a taken port fails."""
+"""Keepalive lets long-lived streams notice a dead peer; no SO_REUSEPORT so a taken port fails.
+
+The metadata limit is one number: gRPC's defaults refuse metadata past 16 KiB and, between
+8 and 16 KiB, refuse a growing share of calls at random (RESOURCE_EXHAUSTED, which REST
+clients see as 429 and retry). Envoy forwards a REST call's URL as a header, so a long
+filter failed now and then. Envoy refuses request headers past 32 KiB itself (431), and what
+it forwards stays under this limit.
+"""
 
 Hook = Callable[[], Awaitable[None] | None]
 

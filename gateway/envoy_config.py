@@ -51,6 +51,8 @@ UNIMPLEMENTED (no route) rather than UNAUTHENTICATED for grpcurl to fall back to
 JWT_PROVIDER = "mesh"
 BUFFER_FILTER = "envoy.filters.http.buffer"
 ERROR_DOMAIN = "gateway.mesh"
+REQUEST_HEADERS_KIB = 32
+"""Most KiB of request headers Envoy takes (its default is 60); past it, 431."""
 
 GRPC_CONTENT_TYPE: Config = {"safe_regex": {"regex": r"application/grpc(\+.*)?"}}
 """What Envoy itself takes for gRPC: ``application/grpc`` or ``application/grpc+<codec>``, so
@@ -866,6 +868,9 @@ def render(
         # Every request gets an x-request-id (a client's own is replaced, as it comes from
         # outside), passed to the service and returned to the client, who can quote it.
         always_set_request_id_in_response=True,
+        # Request headers (a REST call's URL and query among them) past this get 431 here,
+        # well inside what the services accept (common/server.py, SERVER_OPTIONS).
+        max_request_headers_kb=REQUEST_HEADERS_KIB,
         **_tracing(settings),
         access_log=_access_log(),
         http2_protocol_options={"max_concurrent_streams": 1000},
