@@ -590,12 +590,22 @@ def sort_value(prop: Mapping[str, Any], value: Any) -> Any:
     return value
 
 
+MAX_FILTER_VALUES = 100
+"""Most values one filter compares with: each condition's, and each of an ``in`` list's.
+
+A filtered page may read every object of a type, each compared with all of them, so this
+keeps a page's cost to its reads rather than to the length of its URL."""
+
+
 def parse_filter(text: str, object_type: Resource) -> tuple[list[Condition], list[FieldViolation]]:
     """``age >= 30 AND dept in ["a", "b"]`` -> conditions; values are JSON in the type's form."""
     props = by_name(object_type.get("properties"))
     conditions: list[Condition] = []
     out: list[FieldViolation] = []
-    for term in re.split(r"\s+AND\s+", text.strip()) if text.strip() else []:
+    terms = re.split(r"\s+AND\s+", text.strip()) if text.strip() else []
+    if len(terms) > MAX_FILTER_VALUES:
+        return [], [_too_many_values(len(terms))]
+    for term in terms:
         match = _CONDITION.match(term)
         if match is None:
             out.append(
@@ -640,7 +650,16 @@ def parse_filter(text: str, object_type: Resource) -> tuple[list[Condition], lis
             out.extend(found)
             kept.append(sort_value(prop, stored))
         conditions.append(Condition(name, op, kept if op == "in" else kept[0]))
+    values = sum(len(c.value) if c.op == "in" else 1 for c in conditions)
+    if values > MAX_FILTER_VALUES:
+        return [], [*out, _too_many_values(values)]
     return conditions, out
+
+
+def _too_many_values(count: int) -> FieldViolation:
+    return FieldViolation(
+        "filter", f"compares with {count} values; at most {MAX_FILTER_VALUES}", "TOO_MANY"
+    )
 
 
 def compare(op: str, have: Any, want: Any) -> bool:

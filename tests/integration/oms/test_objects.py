@@ -394,6 +394,29 @@ def test_a_filter_on_an_array_property_holds_when_one_of_its_elements_does(objec
     assert _list(objects, "tags != null") == ["e1", "e2", "e3"]
 
 
+def test_a_filter_compares_with_at_most_a_hundred_values(objects) -> None:
+    _employee(objects, "e1", level=1)
+    hundred = " AND ".join(["level >= 0"] * 99 + ["level in [1]"])
+    assert _list(objects, hundred) == ["e1"]
+    assert _list(objects, f"level in {list(range(100))}") == ["e1"]
+    for too_many in (
+        " AND ".join(["level >= 0"] * 101),
+        " AND ".join(["level >= 0"] * 99 + ["level in [1, 2]"]),
+        f"level in {list(range(101))}",
+    ):
+        reason, violations = _refused(
+            objects.list_objects,
+            BRANCH,
+            "Employee",
+            revision="",
+            filter_text=too_many,
+            order_by="",
+            page_size=10,
+            page_token="",
+        )
+        assert (reason, violations) == ("INVALID_ARGUMENT", [("filter", "TOO_MANY")])
+
+
 def test_reads_by_revision_see_objects_as_of_the_commit(objects, service) -> None:
     first = _employee(objects, "e1", level=1)
     objects.update(
