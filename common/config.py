@@ -95,6 +95,11 @@ class RuntimeSettings:
     max_streams: int
     """Open calls allowed at once per streaming method (``MESH_MAX_STREAMS``, 1024); one more is
     refused with RESOURCE_EXHAUSTED, and the other methods keep theirs."""
+    max_streams_per_caller: int = 64
+    """Of those, how many one caller may hold (``MESH_MAX_STREAMS_PER_CALLER``, 64): a caller is
+    a user, or an address for anonymous calls. One more is refused with RESOURCE_EXHAUSTED, so
+    nobody can take every place of a method. WatchRevocations, held by service accounts, has
+    no such share."""
     stream_buffer: int
     """Messages waiting for one slow stream before it is ended with RESOURCE_EXHAUSTED
     (``MESH_STREAM_BUFFER``, 1024), so it can neither stall the others nor grow memory."""
@@ -154,6 +159,7 @@ class RuntimeSettings:
             tls=MutualTls.from_env(),
             blocking_threads=env_int("MESH_BLOCKING_THREADS", 16, minimum=1),
             max_streams=env_int("MESH_MAX_STREAMS", 1024, minimum=1),
+            max_streams_per_caller=env_int("MESH_MAX_STREAMS_PER_CALLER", 64, minimum=1),
             stream_buffer=env_int("MESH_STREAM_BUFFER", 1024, minimum=1),
             token_cache_entries=env_int("MESH_TOKEN_CACHE_ENTRIES", 10_000, minimum=0),
             grace_seconds=env_float("MESH_GRACE_SECONDS", 5.0),

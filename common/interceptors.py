@@ -74,6 +74,10 @@ class Policy:
     """For a method a browser opens, which cannot send headers: the ticket (see
     :mod:`common.tickets`) its request carries, or empty. A request with one is authenticated
     by the ticket, issued for this very method, instead of by a bearer token."""
+    bounded_per_caller: bool = True
+    """For a streaming method: whether one caller holds at most ``max_streams_per_caller`` of
+    its places, so that nobody can take them all. Off only where the caller is a service
+    account holding a place for each follower it runs."""
 
 
 PUBLIC = Policy(public=True)
@@ -162,7 +166,7 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
 class _Record:
     """What the access log line of one call says."""
 
-    __slots__ = ("cancelled", "holds_slot", "method", "metrics", "start", "user")
+    __slots__ = ("caller_slot", "cancelled", "holds_slot", "method", "metrics", "start", "user")
 
     def __init__(self, method: str, metrics: RpcMetrics) -> None:
         self.method = method
@@ -171,6 +175,7 @@ class _Record:
         self.user: str | None = None
         self.cancelled = False
         self.holds_slot = False
+        self.caller_slot: tuple[str, str] | None = None
 
 
 class MeshInterceptor(grpc.aio.ServerInterceptor):
@@ -183,6 +188,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         verifier: TokenVerifier | None,
         policies: Mapping[str, Policy],
         max_streams: int,
+        max_streams_per_caller: int,
         describe: Describe = no_details,
         trusted_proxies: Networks = (),
         denials: DenialLog | None = None,
@@ -203,7 +209,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         self._tickets = tickets
         self._policies = dict(policies)
         self._max_streams = max_streams
+        self._max_per_caller = max_streams_per_caller
         self._open: dict[str, int] = {}
+        self._open_by_caller: dict[tuple[str, str], int] = {}
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
         self._access = AccessLog("mesh.rpc")
         self._metrics = Metrics() if metrics is None else metrics
@@ -351,7 +359,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         try:
             record.user = await self._authorize(policy, method, context, request)
             if stream:
-                self._take_slot(record)
+                bounded = policy is None or policy.bounded_per_caller
+                caller = f"user {record.user}" if record.user is not None else f"at {address}"
+                self._take_slot(record, caller if bounded else None)
             yield
         except asyncio.CancelledError:
             record.cancelled = True
@@ -407,21 +417,48 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             principal.require(policy.permission)
         return principal.username
 
-    def _take_slot(self, record: _Record) -> None:
+    def _take_slot(self, record: _Record, caller: str | None) -> None:
+        """A place of the method, and of the caller's share of it unless ``caller`` is None.
+
+        Callers are told apart by their name, anonymous ones by their address.
+        """
         method = record.method
         open_now = self._open.get(method, 0)
         if open_now >= self._max_streams:
             raise errors.ResourceExhausted(
                 f"{open_now} calls of {method} are open, the most this server allows; retry later",
                 reason="TOO_MANY_STREAMS",
-                metadata={"method": method, "limit": str(self._max_streams)},
+                metadata={"method": method, "limit": str(self._max_streams), "scope": "server"},
             )
+        if caller is not None:
+            key = (method, caller)
+            mine = self._open_by_caller.get(key, 0)
+            if mine >= self._max_per_caller:
+                raise errors.ResourceExhausted(
+                    f"this caller holds {mine} calls of {method}, the most one caller may; "
+                    "close one first",
+                    reason="TOO_MANY_STREAMS",
+                    metadata={
+                        "method": method,
+                        "limit": str(self._max_per_caller),
+                        "scope": "caller",
+                    },
+                )
+            self._open_by_caller[key] = mine + 1
+            record.caller_slot = key
         self._open[method] = open_now + 1
         record.holds_slot = True
 
     def _release_slot(self, record: _Record) -> None:
         if record.holds_slot:
             self._open[record.method] -= 1
+        key = record.caller_slot
+        if key is not None:
+            left = self._open_by_caller[key] - 1
+            if left:
+                self._open_by_caller[key] = left
+            else:
+                del self._open_by_caller[key]
 
     async def _fail(
         self, exc: Exception, method: str, context: grpc.aio.ServicerContext[Any, Any]

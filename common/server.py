@@ -259,6 +259,7 @@ def create_server(
         verifier=verifier,
         policies=policies,
         max_streams=settings.max_streams,
+        max_streams_per_caller=settings.max_streams_per_caller,
         describe=error_details,
         trusted_proxies=settings.trusted_proxies,
         denials=denials,

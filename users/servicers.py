@@ -70,8 +70,10 @@ POLICIES: dict[str, Policy] = {
     # Verifiers need the keys before they hold any credential; they carry only public keys.
     f"/{AUTH_SERVICE}/GetJwks": PUBLIC,
     # For the services that enforce revocations: a stream anyone could hold would be a slot
-    # an attacker could take from them.
-    f"/{AUTH_SERVICE}/WatchRevocations": requires(Permission.REVOCATIONS_WATCH),
+    # an attacker could take from them. A service account holds one per follower it runs.
+    f"/{AUTH_SERVICE}/WatchRevocations": Policy(
+        permission=Permission.REVOCATIONS_WATCH, bounded_per_caller=False
+    ),
     f"/{AUTH_SERVICE}/RotateSigningKey": requires(Permission.ALL),
     # The user themself, or users:read; checked in the directory.
     f"/{USER_SERVICE}/GetUser": AUTHENTICATED,

@@ -19,7 +19,7 @@ import pytest
 from common.config import RuntimeSettings
 from common.users_client import SERVICE_ACCOUNTS_FILE
 from common.users_client import bearer as grpc_bearer
-from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login
+from tests.support.mesh import ADMIN_PASSWORD, RunningMesh, bearer, login, new_user
 from tests.support.waiting import eventually
 from users.v1 import auth_service_pb2 as auth_pb
 from users.v1 import auth_service_pb2_grpc as auth_grpc
@@ -27,6 +27,8 @@ from users.v1 import auth_service_pb2_grpc as auth_grpc
 HELD = 1000
 LIMIT = RuntimeSettings.from_env().max_streams
 """Open calls each streaming method allows (``MESH_MAX_STREAMS``), the mesh's default here."""
+SHARE = RuntimeSettings.from_env().max_streams_per_caller
+"""Of those, what one caller may hold (``MESH_MAX_STREAMS_PER_CALLER``)."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -73,11 +75,14 @@ class Subscription:
         self.socket.close()
 
 
-def _subscribe_all(mesh: RunningMesh, headers: dict[str, str], count: int, subject: str):
+def _subscribe_all(
+    mesh: RunningMesh, callers: list[dict[str, str]], subject: str, start: int, stop: int
+) -> list[Subscription]:
+    """Subscriptions ``start`` to ``stop``: the n-th by caller ``n // SHARE``, a full share each."""
     held = []
     try:
-        for _ in range(count):
-            held.append(Subscription(mesh, headers, subject))
+        for n in range(start, stop):
+            held.append(Subscription(mesh, callers[n // SHARE], subject))
         for subscription in held:
             assert subscription.status() == b"HTTP/1.1 200", subscription.received[:300]
     except BaseException:
@@ -107,11 +112,24 @@ def _refused_subscription(client: httpx.Client, headers: dict[str, str]) -> http
         return None
 
 
+def _refused_for(client: httpx.Client, headers: dict[str, str]) -> str:
+    """The scope of the limit one more subscription met: ``caller`` or ``server``."""
+    refused = _refused_subscription(client, headers)
+    assert refused is not None, "a subscription beyond the limit was admitted"
+    assert refused.status_code == 429
+    (info,) = [d for d in refused.json()["details"] if d.get("reason") == "TOO_MANY_STREAMS"]
+    return str(info["metadata"]["scope"])
+
+
 def test_a_thousand_subscriptions_through_the_gateway_while_unary_calls_go_on(
     mesh: RunningMesh, client: httpx.Client, admin: dict[str, str]
 ) -> None:
     subject = f"streams/{uuid.uuid4()}"
-    held = _subscribe_all(mesh, admin, HELD, subject)
+    callers = [
+        new_user(client, admin, roles=["auditor"], prefix="subscriber")[1]
+        for _ in range(-(-LIMIT // SHARE) + 1)
+    ]
+    held = _subscribe_all(mesh, callers, subject, 0, HELD)
     try:
         assert client.get("/auth/validate", headers=admin).status_code == 200
         assert client.get("/api/v1/branches", headers=admin).status_code == 200
@@ -129,23 +147,21 @@ def test_a_thousand_subscriptions_through_the_gateway_while_unary_calls_go_on(
         assert published.status_code == 200, published.text
         # One commit, offered to every subscriber by one fan-out.
         assert all(s.wait_for(b"tests.streams.published") for s in held)
-        # Up to the limit, then one more is refused with 429 and the reason.
-        held += _subscribe_all(mesh, admin, LIMIT - HELD, subject)
-        refused = _refused_subscription(client, admin)
-        assert refused is not None, "a subscription beyond the limit was admitted"
-        assert refused.status_code == 429
-        reasons = [d.get("reason") for d in refused.json()["details"]]
-        assert "TOO_MANY_STREAMS" in reasons
+        # A caller holding its share is refused one more, while others are not.
+        assert _refused_for(client, callers[0]) == "caller"
+        # Up to the server's limit, then anyone's one more is refused with 429 and the reason.
+        held += _subscribe_all(mesh, callers, subject, HELD, LIMIT)
+        assert _refused_for(client, callers[-1]) == "server"
     finally:
         _close_all(held)
     # Every place is given back: as many subscriptions as before can be held again.
     eventually(
-        lambda: _refused_subscription(client, admin) is None,
+        lambda: _refused_subscription(client, callers[0]) is None,
         timeout=20,
         interval=0.2,
         what="places are given back after clients left",
     )
-    _close_all(_subscribe_all(mesh, admin, HELD, subject))
+    _close_all(_subscribe_all(mesh, callers, subject, 0, HELD))
 
 
 def _service_password(mesh: RunningMesh) -> str:

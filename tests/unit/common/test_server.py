@@ -18,8 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common import errors
 from common.blocking import Blocking
 from common.config import RuntimeSettings
-from common.interceptors import PUBLIC, current_principal, requires
-from common.server import ServiceRegistration, add_generic_handler, create_server
+from common.interceptors import PUBLIC, Policy, current_principal, requires
+from common.server import MeshServer, ServiceRegistration, add_generic_handler, create_server
 from common.status import no_details
 from tests.support.errors import details, error_info, reason, violated_fields
 from tests.support.servers import RunningServer, running
@@ -84,6 +84,7 @@ def _handlers():
         "Count": grpc.unary_stream_rpc_method_handler(_count, _identity, _identity),
         "Hold": grpc.unary_stream_rpc_method_handler(_hold, _identity, _identity),
         "HoldToo": grpc.unary_stream_rpc_method_handler(_hold, _identity, _identity),
+        "HoldMore": grpc.unary_stream_rpc_method_handler(_hold, _identity, _identity),
         "NoPolicy": grpc.unary_unary_rpc_method_handler(_whoami, _identity, _identity),
         "Login": grpc.unary_unary_rpc_method_handler(_login_name, **login),
         "LoginStream": grpc.stream_unary_rpc_method_handler(_count_logins, **login),
@@ -240,6 +241,62 @@ def test_each_streaming_method_has_its_own_bounded_places(probe, channel):
         interval=0.02,
         what="cancelled streams give their places back",
     )
+
+
+def test_one_caller_holds_at_most_its_share_of_a_streaming_method(verifier, signer):
+    """Each caller (a user, or an address when anonymous) holds at most its share of places.
+
+    A method whose policy lifts the share admits one caller up to the method's own bound.
+    """
+    policies = {
+        f"/{SERVICE}/Hold": requires("audit:read"),
+        f"/{SERVICE}/HoldToo": Policy(permission="audit:read", bounded_per_caller=False),
+        f"/{SERVICE}/HoldMore": PUBLIC,
+    }
+
+    def server() -> MeshServer:
+        return _server(_handlers(), policies, verifier, max_streams=4, max_streams_per_caller=2)
+
+    with running(server) as probe, grpc.insecure_channel(probe.target) as channel:
+
+        def hold(method: str, user: str) -> grpc.Call:
+            token = signer.mint(username=user, permissions=("audit:read",))
+            stub = channel.unary_stream(f"/{SERVICE}/{method}", _identity, _identity)
+            return stub(b"", metadata=[("authorization", f"Bearer {token}")], timeout=30)
+
+        def refused(stream: grpc.Call) -> dict[str, str]:
+            with pytest.raises(grpc.RpcError) as caught:
+                next(stream)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert reason(caught.value) == "TOO_MANY_STREAMS"
+            return dict(error_info(caught.value).metadata)
+
+        alice = [hold("Hold", "alice") for _ in range(2)]
+        assert [next(s) for s in alice] == [b"held", b"held"]
+        assert refused(hold("Hold", "alice"))["scope"] == "caller"
+        bob = [hold("Hold", "bob") for _ in range(2)]
+        assert [next(s) for s in bob] == [b"held", b"held"]
+        assert refused(hold("Hold", "carol"))["scope"] == "server"
+        for stream in alice[:1]:
+            stream.cancel()
+        eventually(
+            lambda: probe.call(lambda: probe.server.open_streams(f"/{SERVICE}/Hold")) == 3,
+            timeout=5,
+            interval=0.02,
+            what="alice's place is given back",
+        )
+        again = hold("Hold", "alice")
+        assert next(again) == b"held"
+        # Without a share, one caller takes every place of the method.
+        service = [hold("HoldToo", "svc") for _ in range(4)]
+        assert [next(s) for s in service] == [b"held"] * 4
+        # Anonymous callers share the share of their address.
+        public = channel.unary_stream(f"/{SERVICE}/HoldMore", _identity, _identity)
+        anonymous = [public(b"", timeout=30) for _ in range(2)]
+        assert [next(s) for s in anonymous] == [b"held", b"held"]
+        assert refused(public(b"", timeout=5))["scope"] == "caller"
+        for stream in (*alice[1:], *bob, again, *service, *anonymous):
+            stream.cancel()
 
 
 def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, capsys):
