@@ -12,7 +12,7 @@ import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
@@ -43,8 +43,15 @@ from oms.v1 import (
     tag_service_pb2,
 )
 
+
+class PageResponse(Protocol):
+    """A list response: its page token, beside the repeated field ``Kind.plural`` names."""
+
+    next_page_token: str
+
+
 M = TypeVar("M", bound=Message)
-L = TypeVar("L", bound=Message)
+L = TypeVar("L", bound=PageResponse)
 
 
 @dataclass(frozen=True)

@@ -337,7 +337,8 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
                 page_size=request.page_size,
                 page_token=request.page_token,
             )
-            response = kind.list_response(next_page_token=found.next_page_token)
+            response = kind.list_response()
+            response.next_page_token = found.next_page_token
             getattr(response, kind.plural).extend(self._messages.of(s) for s in found.items)
             return response
 
