@@ -36,7 +36,7 @@ def build_server(settings: Settings, verifier: TokenVerifier) -> MeshServer:
     """
     store = SqlEventStore(Database(settings.database_url))
     store.migrate()
-    blocking = Blocking(settings.runtime.blocking_threads)
+    blocking = Blocking.of(settings.runtime)
     fanout = Fanout(
         store,
         blocking=blocking,

@@ -92,6 +92,10 @@ class RuntimeSettings:
     blocking_threads: int
     """Threads for work that would stall the event loop: SQL and password hashing
     (``MESH_BLOCKING_THREADS``, 16). Streams and in-memory calls never take one."""
+    blocking_per_caller: int = 4
+    """Of those threads, how many one caller's work may take at once
+    (``MESH_BLOCKING_PER_CALLER``, 4); more of its work waits, holding none, while others'
+    goes ahead. A caller is a user, or an address when anonymous."""
     max_streams: int
     """Open calls allowed at once per streaming method (``MESH_MAX_STREAMS``, 1024); one more is
     refused with RESOURCE_EXHAUSTED, and the other methods keep theirs."""
@@ -158,6 +162,7 @@ class RuntimeSettings:
             health_listen=health,
             tls=MutualTls.from_env(),
             blocking_threads=env_int("MESH_BLOCKING_THREADS", 16, minimum=1),
+            blocking_per_caller=env_int("MESH_BLOCKING_PER_CALLER", 4, minimum=1),
             max_streams=env_int("MESH_MAX_STREAMS", 1024, minimum=1),
             max_streams_per_caller=env_int("MESH_MAX_STREAMS_PER_CALLER", 64, minimum=1),
             stream_buffer=env_int("MESH_STREAM_BUFFER", 1024, minimum=1),

@@ -358,9 +358,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         origin.serve_from(address)
         try:
             record.user = await self._authorize(policy, method, context, request)
+            caller = origin.serve_caller(record.user)
             if stream:
                 bounded = policy is None or policy.bounded_per_caller
-                caller = f"user {record.user}" if record.user is not None else f"at {address}"
                 self._take_slot(record, caller if bounded else None)
             yield
         except asyncio.CancelledError:

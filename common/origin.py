@@ -22,6 +22,7 @@ from typing import Any
 from common.config import Networks
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("mesh_client_address", default="")
+_caller: contextvars.ContextVar[str] = contextvars.ContextVar("mesh_caller", default="")
 
 
 def client_address() -> str:
@@ -32,6 +33,21 @@ def client_address() -> str:
 def serve_from(address: str) -> None:
     """Make ``address`` the current call's client address (the interceptor's job)."""
     _current.set(address)
+
+
+def caller() -> str:
+    """Who the call being served is, for the share of places each caller may hold.
+
+    ``user <name>``, or ``at <address>`` for an anonymous call; empty outside a call.
+    """
+    return _caller.get()
+
+
+def serve_caller(username: str | None) -> str:
+    """Make the current call's caller the user, or its address when anonymous; return it."""
+    key = f"user {username}" if username is not None else f"at {_current.get()}"
+    _caller.set(key)
+    return key
 
 
 def peer_host(peer: str) -> str:

@@ -62,7 +62,7 @@ def build_server(
     """
     store = SqlStore(Database(settings.database_url), cache_entries=settings.cache_entries)
     service = OntologyService(store)
-    blocking = Blocking(settings.runtime.blocking_threads)
+    blocking = Blocking.of(settings.runtime)
     schema = SchemaServicer(service, blocking, ResourceMessages(settings.cache_entries))
     history = HistoryService(service)
     branches = BranchServicer(service, history, blocking)

@@ -61,7 +61,7 @@ def build_components(settings: Settings) -> Components:
     """Migrate the schema, load or create the keys, create the first accounts."""
     store = sql_store.SqlUserStore(Database(settings.database_url))
     store.migrate()
-    blocking = Blocking(settings.runtime.blocking_threads)
+    blocking = Blocking.of(settings.runtime)
     passwords = Passwords(settings.password_hash_profile)
     with store.db.exclusive("first-start"):  # one replica creates them, the others find them
         ensure_accounts(

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import threading
+import time
 
 import grpc
 import pytest
@@ -297,6 +298,50 @@ def test_one_caller_holds_at_most_its_share_of_a_streaming_method(verifier, sign
         assert refused(public(b"", timeout=5))["scope"] == "caller"
         for stream in (*alice[1:], *bob, again, *service, *anonymous):
             stream.cancel()
+
+
+def test_a_caller_with_its_share_of_the_pool_busy_does_not_hold_up_another(verifier, signer):
+    """The interceptor names each call's caller, and the pool gives each caller its share."""
+    blocking = Blocking(3, per_caller=2)
+    release = threading.Event()
+    started: list[str] = []
+
+    def work() -> bytes:
+        started.append(current_principal().username)
+        release.wait(10)
+        return b"done"
+
+    async def slow(request, context):
+        return await blocking.run(work)
+
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE, {"Slow": grpc.unary_unary_rpc_method_handler(slow, _identity, _identity)}
+    )
+    policies = {f"/{SERVICE}/Slow": requires("schema:read")}
+    try:
+        with (
+            running(lambda: _server(handler, policies, verifier)) as probe,
+            grpc.insecure_channel(probe.target) as channel,
+        ):
+            stub = channel.unary_unary(f"/{SERVICE}/Slow", _identity, _identity)
+
+            def send(name: str) -> grpc.Future:
+                token = signer.mint(username=name, permissions=("schema:read",))
+                metadata = [("authorization", f"Bearer {token}")]
+                return stub.future(b"", metadata=metadata, timeout=30)
+
+            alice = [send("alice") for _ in range(5)]
+            eventually(lambda: len(started) == 2, timeout=5, interval=0.02, what="alice's two")
+            time.sleep(0.2)
+            assert started == ["alice", "alice"]  # a thread is free, but not for her
+            bob = send("bob")
+            eventually(lambda: len(started) == 3, timeout=5, interval=0.02, what="bob's call")
+            assert started[2] == "bob"
+            release.set()
+            assert [f.result() for f in (*alice, bob)] == [b"done"] * 6
+    finally:
+        release.set()
+        blocking.close()
 
 
 def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, capsys):
