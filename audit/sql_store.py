@@ -368,7 +368,7 @@ class SqlEventStore:
             try:
                 return self._append(batch, fresh=True)
             except sa.exc.IntegrityError:
-                pass
+                pass  # some were stored before: that transaction rolled back, sort them out anew
         return self._append(batch, fresh=False)
 
     def _append(self, batch: Sequence[Event], *, fresh: bool) -> list[Recorded | MeshError]:
