@@ -585,6 +585,8 @@ def sort_value(prop: Mapping[str, Any], value: Any) -> Any:
     Dates and UTC timestamps compare as text, which orders them in time.
     """
     base = (prop.get("data_type") or {}).get("base")
+    if isinstance(value, list):  # an array's elements, each as it compares
+        return [sort_value(prop, item) for item in value]
     if base == BaseType.DECIMAL and isinstance(value, str):
         return Decimal(value)
     return value
@@ -717,6 +719,12 @@ def _is_array(prop: Mapping[str, Any]) -> bool:
     return (prop.get("data_type") or {}).get("array") is True
 
 
+MAX_ORDER_TERMS = 8
+"""Most sort terms of one ``order_by``: each sorts every object the page keeps."""
+_UNORDERED = (BaseType.JSON, BaseType.GEOPOINT)
+"""Values without an order: a JSON value may be of any kind, and points are not ranked."""
+
+
 def parse_order(
     text: str, object_type: Resource
 ) -> tuple[list[tuple[str, bool]], list[FieldViolation]]:
@@ -724,7 +732,14 @@ def parse_order(
     props = by_name(object_type.get("properties"))
     order: list[tuple[str, bool]] = []
     out: list[FieldViolation] = []
-    for part in (p.strip() for p in text.split(",")) if text.strip() else []:
+    parts = [p.strip() for p in text.split(",")] if text.strip() else []
+    if len(parts) > MAX_ORDER_TERMS:
+        return [], [
+            FieldViolation(
+                "order_by", f"{len(parts)} sort terms; at most {MAX_ORDER_TERMS}", "TOO_MANY"
+            )
+        ]
+    for part in parts:
         words = part.split()
         name = words[0] if words else ""
         direction = words[1].lower() if len(words) == 2 else "asc"
@@ -735,6 +750,14 @@ def parse_order(
         elif name not in props:
             out.append(
                 FieldViolation("order_by", f"no property {quoted(name)}", "UNKNOWN_PROPERTY")
+            )
+        elif props[name]["data_type"].get("base") in _UNORDERED:
+            out.append(
+                FieldViolation(
+                    "order_by",
+                    f"{name} has no order ({type_name(props[name]['data_type'])})",
+                    "INVALID_VALUE",
+                )
             )
         else:
             order.append((name, direction == "desc"))

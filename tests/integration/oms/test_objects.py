@@ -394,6 +394,28 @@ def test_a_filter_on_an_array_property_holds_when_one_of_its_elements_does(objec
     assert _list(objects, "tags != null") == ["e1", "e2", "e3"]
 
 
+def test_order_by_refuses_what_has_no_order_and_too_many_terms(objects) -> None:
+    _employee(objects, "e1", extra={"a": 1}, home={"lat": 1.0, "lon": 2.0})
+    _employee(objects, "e2", extra=[1], home={"lat": -1.0, "lon": 0.0})
+    for order_by, reason in (
+        ("extra", "INVALID_VALUE"),
+        ("home desc", "INVALID_VALUE"),
+        (", ".join(["level"] * 9), "TOO_MANY"),
+    ):
+        refused, violations = _refused(
+            objects.list_objects,
+            BRANCH,
+            "Employee",
+            revision="",
+            filter_text="",
+            order_by=order_by,
+            page_size=10,
+            page_token="",
+        )
+        assert (refused, violations) == ("INVALID_ARGUMENT", [("order_by", reason)])
+    assert _list(objects, order_by=", ".join(["level"] * 8)) == ["e1", "e2"]
+
+
 def test_a_filter_compares_with_at_most_a_hundred_values(objects) -> None:
     _employee(objects, "e1", level=1)
     hundred = " AND ".join(["level >= 0"] * 99 + ["level in [1]"])
