@@ -53,6 +53,9 @@ BUFFER_FILTER = "envoy.filters.http.buffer"
 ERROR_DOMAIN = "gateway.mesh"
 REQUEST_HEADERS_KIB = 32
 """Most KiB of request headers Envoy takes (its default is 60); past it, 431."""
+TRANSCODED_BYTES = 16 * 1024 * 1024
+"""Most bytes of one REST call's message, and of its answer, the transcoder buffers: what the
+services receive at most (``grpc.max_receive_message_length``)."""
 
 GRPC_CONTENT_TYPE: Config = {"safe_regex": {"regex": r"application/grpc(\+.*)?"}}
 """What Envoy itself takes for gRPC: ``application/grpc`` or ``application/grpc+<codec>``, so
@@ -516,6 +519,11 @@ def _transcoder(services: list[Service], descriptor: str) -> Config:
             "reject_binding_body_field_collisions": True,
         },
         convert_grpc_status=True,
+        # What one call may transcode each way. Left unset it is the stream's buffer limit
+        # (1 MiB): a page of large objects answered 500, and a JSON body whose message is
+        # larger than its text (Struct numbers are 9 bytes or more) 413.
+        max_request_body_size=TRANSCODED_BYTES,
+        max_response_body_size=TRANSCODED_BYTES,
         # A query string's "+" is a space, as browsers and HTTP clients encode one
         # (`?reason=one+off`); a literal plus arrives as %2B.
         query_param_unescape_plus=True,

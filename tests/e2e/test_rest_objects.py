@@ -162,3 +162,39 @@ def test_objects_live_on_a_branch_merge_and_are_audited(
     executed = _audited(client, admin, "oms.action.executed", branch)
     assert [e["actor"] for e in executed + failed] == [link_event["actor"]] * 2
     assert failed[0]["data"]["reason"] == "SUBMISSION_CRITERIA_FAILED"
+
+
+def test_large_objects_and_pages_past_a_mebibyte_go_through_the_gateway(
+    client: httpx.Client, admin: dict[str, str]
+) -> None:
+    """The transcoder buffers what a call and its answer take, well past Envoy's 1 MiB default.
+
+    A JSON body of small numbers is twice as large as a message, and a page of large objects
+    is larger than any one of them.
+    """
+    suffix = uuid.uuid4().hex[:6]
+    branch, item = f"big-{suffix}", f"Bulky{suffix}"
+    assert client.post("/api/v1/branches", headers=admin, json={"name": branch}).status_code == 200
+    numbers = {"api_name": "numbers", "data_type": {"base": "BASE_TYPE_INTEGER", "array": True}}
+    body = {
+        "api_name": item,
+        "primary_key": "id",
+        "properties": [_string("id", required=True), numbers],
+    }
+    created = client.post(f"/api/v1/schemas/{branch}/object-types", headers=admin, json=body)
+    assert created.status_code == 200, created.text
+    values = list(range(100_000))  # about 600 KB of JSON, over 1 MiB as a message
+    for n in range(3):
+        response = client.post(
+            f"/api/v1/objects/{branch}/{item}",
+            headers=admin,
+            json={"properties": {"id": f"o{n}", "numbers": values}},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text[:300]
+    page = client.get(f"/api/v1/objects/{branch}/{item}", headers=admin, timeout=60)
+    assert page.status_code == 200, page.text[:300]
+    assert len(page.content) > 1024 * 1024
+    listed = page.json()["objects"]
+    assert [o["primary_key"] for o in listed] == ["o0", "o1", "o2"]
+    assert all(o["properties"]["numbers"] == values for o in listed)
