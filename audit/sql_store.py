@@ -364,14 +364,17 @@ class SqlEventStore:
 
         The originals are looked up only when the unique index refuses that.
         """
-        if len({event.key for event in batch}) == len(batch):
+        keys = {event.key for event in batch}
+        if len(keys) == len(batch):
             try:
-                return self._append(batch, fresh=True)
+                return self._append(batch, keys, fresh=True)
             except sa.exc.IntegrityError:
                 pass  # some were stored before: that transaction rolled back, sort them out anew
-        return self._append(batch, fresh=False)
+        return self._append(batch, keys, fresh=False)
 
-    def _append(self, batch: Sequence[Event], *, fresh: bool) -> list[Recorded | MeshError]:
+    def _append(
+        self, batch: Sequence[Event], keys: set[tuple[str, str]], *, fresh: bool
+    ) -> list[Recorded | MeshError]:
         with self.db.write() as conn:
             if not self.db.is_sqlite:
                 conn.execute(_DURABLE_COMMIT)
@@ -383,7 +386,7 @@ class SqlEventStore:
                 outcomes: list[Recorded | MeshError] = [Recorded(s, False) for s in stored]
             else:
                 outcomes, grown = self._append_deduplicated(
-                    conn, batch, {event.key for event in batch}, tree, previous_hash, recorded_ns
+                    conn, batch, keys, tree, previous_hash, recorded_ns
                 )
         self._tree = grown
         return outcomes

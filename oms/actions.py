@@ -101,13 +101,7 @@ def failed_criteria(
             want = criterion.get("value")
             if prop is not None:
                 have = None if have is None else sort_value(prop, have)
-                want = (
-                    [sort_value(prop, w) for w in want]
-                    if isinstance(want, list)
-                    else None
-                    if want is None
-                    else sort_value(prop, want)
-                )
+                want = None if want is None else sort_value(prop, want)
             passed = compare(str(criterion.get("operator")), have, want)
         if not passed:
             out.append(

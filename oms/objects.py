@@ -703,7 +703,7 @@ def matches(
         if have is None:
             held = compare(c.op, None, c.value)
         elif isinstance(have, list) and c.value is not None and _is_array(prop):
-            items = [sort_value(prop, item) for item in have]
+            items = sort_value(prop, have)
             if c.op == "!=":
                 held = all(item != c.value for item in items)
             else:
