@@ -7,6 +7,7 @@ signed before it; SIGTERM drains and exits 0.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import grpc
@@ -49,25 +50,28 @@ def test_acked_events_survive_sigkill_exactly_once(tmp_path, signer):
     reader = [("authorization", "Bearer " + signer.mint(permissions=("audit:read",)))]
     sent = [make_event(source="/crash", data={"i": i}) for i in range(20_000)]
 
+    killed = threading.Event()
+
+    def requests():
+        """Holds the second half back until the kill, so the server cannot finish first."""
+        for i in range(0, 20_000, 5):
+            if i == 2_000:
+                killed.wait(timeout=120)
+            yield audit_pb2.StreamEventsRequest(events=sent[i : i + 5])
+
     first = audit_process(tmp_path, jwks)
     channel, stub = stub_for(first.port)
     acks = []
     try:
         with pytest.raises(grpc.RpcError) as broken:
-            for response in stub.StreamEvents(
-                (
-                    audit_pb2.StreamEventsRequest(events=sent[i : i + 5])
-                    for i in range(0, 20_000, 5)
-                ),
-                metadata=writer,
-                timeout=120,
-            ):
+            for response in stub.StreamEvents(requests(), metadata=writer, timeout=120):
                 acks.extend(response.acks)
                 if len(acks) >= 500 and first.running:
                     signed = stub.CreateCheckpoint(
                         audit_pb2.CreateCheckpointRequest(), metadata=reader, timeout=30
                     )
                     first.kill()
+                    killed.set()
         assert broken.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
     finally:
         channel.close()
