@@ -248,6 +248,12 @@ def _type_violation(path: str, data_type: Mapping[str, Any]) -> FieldViolation:
     return FieldViolation(path, f"must be {form} ({type_name(data_type)})", "INVALID_TYPE")
 
 
+MAX_PRIMARY_KEY = 1024
+"""Characters of a string primary key. It is a segment of the object's REST path, so an empty
+one could never be read, changed or deleted there, and a long one would outgrow the gateway's
+header limit once percent-encoded."""
+
+
 class TypeRules:
     """What an object type asks of its objects, read from its definition once.
 
@@ -290,6 +296,15 @@ class TypeRules:
         for name in self._required:
             if values.get(name) is None:
                 out.append(FieldViolation(f"{path}.{name}", "required", "REQUIRED"))
+        pk = stored.get(self.primary_key)
+        if isinstance(pk, str) and not 0 < len(pk) <= MAX_PRIMARY_KEY:
+            out.append(
+                FieldViolation(
+                    f"{path}.{self.primary_key}",
+                    f"a primary key must be 1 to {MAX_PRIMARY_KEY} characters",
+                    "TOO_LONG" if pk else "REQUIRED",
+                )
+            )
         return out, stored
 
 

@@ -167,6 +167,21 @@ def test_every_violation_of_an_object_is_reported_at_once(objects) -> None:
     ]
 
 
+@pytest.mark.parametrize(("pk", "reason"), [("", "REQUIRED"), ("k" * 1025, "TOO_LONG")])
+def test_a_primary_key_no_path_can_hold_is_refused(objects, service, pk, reason) -> None:
+    head = service.store.branch(BRANCH).head
+    assert _refused(_employee, objects, pk) == (
+        "INVALID_ARGUMENT",
+        [("object.properties.id", reason)],
+    )
+    assert _refused(_batch, service, Edit("", {"id": pk, "name": "n"}, object_type="Employee")) == (
+        "INVALID_ARGUMENT",
+        [("changes[0].object.properties.id", reason)],
+    )
+    assert service.store.branch(BRANCH).head == head
+    assert _employee(objects, "k" * 1024).values["id"] == "k" * 1024
+
+
 def test_unique_holds_on_update_and_frees_on_delete(objects) -> None:
     _employee(objects, "e1", email="a@x")
     _employee(objects, "e2", email="b@x")
