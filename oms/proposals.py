@@ -85,7 +85,8 @@ class ProposalService:
         """The state (APPROVED when open with its approvals), and the check when asked."""
         validated = BranchRules.from_json(record.validated_rules)
         if record.state != OPEN:
-            return ProposalView(record, record.state, [], validated, validated)
+            kept = list(record.merged_approvals)
+            return ProposalView(record, record.state, kept, validated, validated)
         branches = self.ontology.store
         try:
             source, target = branches.branch(record.source), branches.branch(record.target)
@@ -414,7 +415,13 @@ class ProposalService:
             resolutions=resolutions,
         )
         merged = _with_etag(
-            replace(current, state=MERGED, merge_commit=result.commit.id, updated_ns=times.now())
+            replace(
+                current,
+                state=MERGED,
+                merge_commit=result.commit.id,
+                merged_approvals=result.approved_by,
+                updated_ns=times.now(),
+            )
         )
         event = _event(
             "merged",
@@ -422,6 +429,7 @@ class ProposalService:
             current,
             commit=result.commit.id,
             outcome=result.outcome.value,
+            approved_by=list(result.approved_by),
             # Only a commit this merge wrote says whether it forced; an up-to-date merge or a
             # fast-forward (which a forced merge never is) leaves an older commit at the head.
             forced=result.outcome in (MergeOutcome.MERGE_COMMIT, MergeOutcome.SQUASH)

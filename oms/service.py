@@ -175,6 +175,8 @@ class MergeResult:
     outcome: MergeOutcome
     commit: CommitRecord
     findings: list[Finding] = field(default_factory=list)
+    approved_by: tuple[str, ...] = ()
+    """Through a proposal: the reviewers whose approval of the source head it counted."""
 
 
 @dataclass(frozen=True)
@@ -848,6 +850,7 @@ class OntologyService:
             rules = rules.stricter(via.validated)
             approved = approvers(via.reviews, source_head=theirs_id, author=via.author, rules=rules)
             check_approvals(rules, approved, target=target)
+        approved_by = tuple(sorted(r.reviewer for r in approved))
         base_id = self.store.merge_base(theirs_id, ours_id)
         if base_id is None:
             raise errors.FailedPrecondition(
@@ -857,7 +860,9 @@ class OntologyService:
         metadata = {"source": source, "target": target, "merge_base": base_id}
         if base_id == theirs_id:
             nothing_to_resolve(resolutions, what, metadata)
-            return MergeResult(MergeOutcome.UP_TO_DATE, self.store.commit(ours_id))
+            return MergeResult(
+                MergeOutcome.UP_TO_DATE, self.store.commit(ours_id), approved_by=approved_by
+            )
         ours = self.store.snapshot(ours_id)
         theirs = self.store.snapshot(theirs_id)
         theirs_keys = self.store.changed_keys(base_id, theirs_id)
@@ -883,7 +888,7 @@ class OntologyService:
         forced = (
             allow_breaking(principal, target, mode, findings, force) if rules.protected else False
         )
-        approved_by = second_admins(principal.username, approved) if forced and via else ()
+        force_approved_by = second_admins(principal.username, approved) if forced and via else ()
         if strategy is MergeStrategy.SQUASH:
             outcome, parents = MergeOutcome.SQUASH, (ours_id,)
         elif fast_forward and not forced:
@@ -906,7 +911,7 @@ class OntologyService:
                         "changes": len(changes),
                         "forced": forced,
                         "force_reason": force.reason if forced else "",
-                        **_proposal_fields(via, approved_by),
+                        **_proposal_fields(via, force_approved_by),
                     },
                 )
             ]
@@ -924,11 +929,11 @@ class OntologyService:
                     message=message or f"Merge {source} into {target}",
                     forced=forced,
                     force_reason=force.reason if forced else "",
-                    force_approved_by=approved_by,
+                    force_approved_by=force_approved_by,
                 ),
                 events,
             )
-        return MergeResult(outcome, commit, findings)
+        return MergeResult(outcome, commit, findings, approved_by)
 
     def compatibility_rules(self) -> list[Rule]:
         """The published catalogue: every rule a finding can name, by rule id."""

@@ -137,9 +137,11 @@ proposals = sa.Table(
     sa.Column("updated_ns", sa.BigInteger, nullable=False),
     sa.Column("etag", sa.String(64), nullable=False),
     sa.Column("merge_commit", sa.String(64), nullable=False),
+    sa.Column("merged_approvals", sa.Text, nullable=False, server_default="[]"),
     sa.Index("ix_proposals_target", "target", "id"),
 )
-"""``reviewers`` and ``validated_rules`` are JSON; the id grows with the time it was opened."""
+"""``reviewers``, ``validated_rules`` and ``merged_approvals`` are JSON; the id grows with the
+time it was opened."""
 
 proposal_entries = sa.Table(
     "proposal_entries",
@@ -289,6 +291,11 @@ def _add_data(conn: Connection) -> None:
     add_column(conn, "commits", "data", "VARCHAR(64)")
 
 
+def _add_merged_approvals(conn: Connection) -> None:
+    """``proposals.merged_approvals``; proposals merged before it show none."""
+    add_column(conn, "proposals", "merged_approvals", "TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS = (
     _create_schema,
     _create_main,
@@ -299,6 +306,7 @@ MIGRATIONS = (
     _create_tags,
     _exemptions_and_transitive_modes,
     _add_data,
+    _add_merged_approvals,
 )
 
 
@@ -1144,6 +1152,7 @@ class SqlStore:
             updated_ns=row.updated_ns,
             etag=row.etag,
             merge_commit=row.merge_commit,
+            merged_approvals=tuple(json.loads(row.merged_approvals)),
         )
 
     @staticmethod
@@ -1162,6 +1171,7 @@ class SqlStore:
             "updated_ns": proposal.updated_ns,
             "etag": proposal.etag,
             "merge_commit": proposal.merge_commit,
+            "merged_approvals": json.dumps(list(proposal.merged_approvals)),
         }
 
     def create_proposal(self, proposal: ProposalRecord, event: OutboxEvent) -> ProposalRecord:

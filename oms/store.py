@@ -264,6 +264,8 @@ class ProposalRecord:
     updated_ns: int
     etag: str
     merge_commit: str = ""
+    merged_approvals: tuple[str, ...] = ()
+    """Once merged: who approved the source head the merge took, as the merge counted them."""
 
 
 @dataclass(frozen=True)

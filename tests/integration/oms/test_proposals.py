@@ -91,6 +91,10 @@ def test_a_proposal_shows_its_diff_and_validation_and_merges_once_approved(oms, 
     merged = _merge(oms, opened.id, people["author"])
     assert merged.proposal.state == ps.PROPOSAL_STATE_MERGED
     assert merged.proposal.merge_commit == oms.head("main") == merged.merge.commit.id
+    # The approvals the merge counted stay on the proposal, though the source may move on.
+    assert list(merged.proposal.approved_by) == ["bob"]
+    oms.create("feature", object_type("Company"))
+    assert list(_get(oms, opened.id).approved_by) == ["bob"]
     assert oms.names("main") == ["Employee"]
     again = _refused(lambda: _merge(oms, opened.id, people["author"]))
     assert reason(again) == "PROPOSAL_NOT_OPEN"
@@ -179,6 +183,8 @@ def test_forcing_breaking_changes_takes_a_second_admin(oms, people, oms_settings
     events = {r.type: r.data for r in outbox_rows(oms_settings.database_url, after=before)}
     assert events["oms.branch.merged"]["force_approved_by"] == ["carol"]
     assert events["oms.proposal.merged"]["forced"] is True
+    assert events["oms.proposal.merged"]["approved_by"] == ["bob", "carol"]
+    assert list(merged.proposal.approved_by) == ["bob", "carol"]
     commit = merged.merge.commit
     assert (commit.author, commit.forced, commit.force_reason) == (
         "admin",
