@@ -217,6 +217,10 @@ def test_edits_that_break_the_data_write_nothing(objects) -> None:
         [("rules[0]", "ALREADY_EXISTS")],
     )
     assert _refused(objects, "nothing")[0] == "RESOURCE_NOT_FOUND"
+    assert _refused(objects, "hire", id="", name="Nobody") == (
+        "ACTION_EDITS_INVALID",
+        [("objects/Employee/.properties.id", "REQUIRED")],
+    )
 
 
 def test_criteria_are_checked_when_the_action_type_is_written(store) -> None:
