@@ -12,7 +12,7 @@ from audit import convert, ingest
 from audit.events import INT64_MAX
 from audit.service import TICKET_ISSUED, AuditService
 from audit.v1 import audit_pb2, audit_pb2_grpc
-from common import times
+from common import pages, times
 from common.blocking import Blocking
 from common.errors import FieldViolation, MeshError, invalid
 from common.interceptors import PUBLIC, Context, Policy, current_principal, header, requires
@@ -132,10 +132,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        return audit_pb2.QueryEventsResponse(
-            events=[convert.event_to_message(s) for s in page.items],
-            next_page_token=page.next_page_token,
-        )
+        kept, token = pages.fit(page, [convert.event_to_message(s) for s in page.items])
+        return audit_pb2.QueryEventsResponse(events=kept, next_page_token=token)
 
     async def GetEvent(
         self, request: audit_pb2.GetEventRequest, context: Context
@@ -192,10 +190,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        return audit_pb2.ListCheckpointsResponse(
-            checkpoints=[convert.checkpoint_to_message(c) for c in page.items],
-            next_page_token=page.next_page_token,
-        )
+        kept, token = pages.fit(page, [convert.checkpoint_to_message(c) for c in page.items])
+        return audit_pb2.ListCheckpointsResponse(checkpoints=kept, next_page_token=token)
 
     async def CreateCheckpoint(
         self, request: audit_pb2.CreateCheckpointRequest, context: Context

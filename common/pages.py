@@ -14,14 +14,19 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 from common.canonical import canonical_json
 from common.errors import FieldViolation, InvalidArgument, invalid
 
 REASON = "PAGE_TOKEN_INVALID"
+PAGE_BYTES = 2 * 1024 * 1024
+"""Encoded bytes past which a page takes no further item (:func:`fit`). Large items (objects,
+events, comments) would otherwise make a page of a thousand outgrow a gRPC client's default
+receive limit (4 MiB) and the gateway's 16 MiB buffer for its JSON."""
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,43 @@ class Page(Generic[T]):
 
     items: list[T]
     next_page_token: str
+    resume: Callable[[int], str] | None = field(default=None, compare=False, repr=False)
+    """The token that goes on after the first ``k`` items, where the list can tell it."""
+
+    def with_items(self, items: list[U]) -> Page[U]:
+        """The same page with each item replaced (in order, one for one)."""
+        return Page(items, self.next_page_token, self.resume)
+
+
+class _Encoded(Protocol):
+    def ByteSize(self) -> int: ...
+
+
+class Resumable(Protocol):
+    """A page that may know where to go on after any of its items (:class:`Page` does)."""
+
+    @property
+    def next_page_token(self) -> str: ...
+
+    @property
+    def resume(self) -> Callable[[int], str] | None: ...
+
+
+E = TypeVar("E", bound=_Encoded)
+
+
+def fit(page: Resumable, messages: list[E], budget: int = PAGE_BYTES) -> tuple[list[E], str]:
+    """The page's messages (one per item) that fit in ``budget`` bytes, and the next token.
+
+    A page always holds its first message, however large; one cut short goes on where it
+    stopped. A page that cannot tell where to go on mid-way keeps all its messages.
+    """
+    total = 0
+    for count, message in enumerate(messages):
+        total += message.ByteSize()
+        if total > budget and count and page.resume is not None:
+            return messages[:count], page.resume(count)
+    return messages, page.next_page_token
 
 
 def page_size(requested: int, *, default: int, maximum: int) -> int:
@@ -81,10 +123,12 @@ def cut(found: Sequence[T], size: int, token_after: Callable[[T], str]) -> Page[
     ``found`` is read with room for one more than a page, which tells whether another page
     follows; ``token_after`` makes the token that goes on after an item.
     """
-    if len(found) <= size:
-        return Page(list(found), "")
-    page = list(found[:size])
-    return Page(page, token_after(page[-1]))
+    items = list(found[:size])
+
+    def resume(count: int) -> str:
+        return token_after(items[count - 1])
+
+    return Page(items, token_after(items[-1]) if len(found) > size else "", resume)
 
 
 def after(token: str, *, query: Any) -> str:

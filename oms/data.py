@@ -218,9 +218,7 @@ class ObjectService:
             ),
         )
         snapshot.prefetch(object_key(object_type, pk) for pk in page.items)
-        return pages.Page(
-            [self._object(snapshot, object_type, pk) for pk in page.items], page.next_page_token
-        )
+        return page.with_items([self._object(snapshot, object_type, pk) for pk in page.items])
 
     def linked_objects(
         self,

@@ -151,7 +151,11 @@ class ProposalService:
                 break
             before, scanned = batch[-1].id, scanned + len(batch)
             if scanned >= LIST_SCAN_LIMIT and len(found) <= size:
-                return pages.Page(found, pages.encode({"before": before}, query=query))
+                return pages.Page(
+                    found,
+                    pages.encode({"before": before}, query=query),
+                    lambda count: pages.encode({"before": found[count - 1].record.id}, query=query),
+                )
         return pages.cut(
             found, size, lambda last: pages.encode({"before": last.record.id}, query=query)
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -166,6 +166,8 @@ class DiffPage:
     head: CommitRecord
     changes: list[ResourceChange]
     next_page_token: str
+    resume: Callable[[int], str] | None = field(default=None, compare=False, repr=False)
+    """The token that goes on after the first ``k`` changes (:func:`common.pages.fit`)."""
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ class OntologyService:
             ),
         )
         snapshot.prefetch(page.items)
-        return pages.Page([self._stored(snapshot, k) for k in page.items], page.next_page_token)
+        return page.with_items([self._stored(snapshot, k) for k in page.items])
 
     # -- writing resources ----------------------------------------------------------------
 
@@ -779,10 +781,13 @@ class OntologyService:
         old_snapshot, new_snapshot = self.store.snapshot(old.id), self.store.snapshot(new.id)
         old_snapshot.prefetch(page)
         new_snapshot.prefetch(page)
-        token = ""
-        if len(keys) > size:
-            token = pages.encode({"base": old.id, "head": new.id, "after": page[-1]}, query=query)
-        return DiffPage(old, new, diff_snapshots(old_snapshot, new_snapshot, page), token)
+        changes = diff_snapshots(old_snapshot, new_snapshot, page)
+
+        def token_after(key: str) -> str:
+            return pages.encode({"base": old.id, "head": new.id, "after": key}, query=query)
+
+        token = token_after(page[-1]) if len(keys) > size else ""
+        return DiffPage(old, new, changes, token, lambda count: token_after(changes[count - 1].key))
 
     # -- merge and validation -------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any, cast
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from common import errors
+from common import errors, pages
 from common.blocking import Blocking
 from common.errors import FieldViolation
 from common.interceptors import AUTHENTICATED, Context, Policy, current_principal, requires
@@ -338,8 +338,10 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
                 page_token=request.page_token,
             )
             response = kind.list_response()
-            response.next_page_token = found.next_page_token
-            getattr(response, kind.plural).extend(self._messages.of(s) for s in found.items)
+            kept, response.next_page_token = pages.fit(
+                found, [self._messages.of(s) for s in found.items]
+            )
+            getattr(response, kind.plural).extend(kept)
             return response
 
         return await self._run(page)
@@ -533,11 +535,9 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
+        kept, token = pages.fit(page, [convert.resource_change_to_message(c) for c in page.changes])
         return branch_service_pb2.DiffRefsResponse(
-            base_commit=page.base.id,
-            head_commit=page.head.id,
-            changes=[convert.resource_change_to_message(c) for c in page.changes],
-            next_page_token=page.next_page_token,
+            base_commit=page.base.id, head_commit=page.head.id, changes=kept, next_page_token=token
         )
 
     async def MergeBranch(
@@ -676,10 +676,8 @@ class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
                 page_size=request.page_size,
                 page_token=request.page_token,
             )
-            return ps.ListProposalsResponse(
-                proposals=[convert.proposal_to_message(v) for v in found.items],
-                next_page_token=found.next_page_token,
-            )
+            kept, token = pages.fit(found, [convert.proposal_to_message(v) for v in found.items])
+            return ps.ListProposalsResponse(proposals=kept, next_page_token=token)
 
         return await self._run(page)
 
@@ -741,10 +739,8 @@ class ProposalServicer(proposal_service_pb2_grpc.ProposalServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
         )
-        return ps.ListCommentsResponse(
-            comments=[convert.comment_to_message(e) for e in page.items],
-            next_page_token=page.next_page_token,
-        )
+        kept, token = pages.fit(page, [convert.comment_to_message(e) for e in page.items])
+        return ps.ListCommentsResponse(comments=kept, next_page_token=token)
 
     async def RevalidateProposal(
         self, request: ps.RevalidateProposalRequest, context: Context
@@ -865,10 +861,8 @@ class ObjectServicer(object_service_pb2_grpc.ObjectServiceServicer):
                 page_token=request.page_token,
             )
         )
-        return object_service_pb2.ListObjectsResponse(
-            objects=[convert.object_to_message(o) for o in page.items],
-            next_page_token=page.next_page_token,
-        )
+        kept, token = pages.fit(page, [convert.object_to_message(o) for o in page.items])
+        return object_service_pb2.ListObjectsResponse(objects=kept, next_page_token=token)
 
     async def ListLinkedObjects(
         self, request: object_service_pb2.ListLinkedObjectsRequest, context: Context
@@ -885,10 +879,8 @@ class ObjectServicer(object_service_pb2_grpc.ObjectServiceServicer):
                 page_token=request.page_token,
             )
         )
-        return object_service_pb2.ListObjectsResponse(
-            objects=[convert.object_to_message(o) for o in page.items],
-            next_page_token=page.next_page_token,
-        )
+        kept, token = pages.fit(page, [convert.object_to_message(o) for o in page.items])
+        return object_service_pb2.ListObjectsResponse(objects=kept, next_page_token=token)
 
     async def CreateObject(
         self, request: object_service_pb2.CreateObjectRequest, context: Context

@@ -192,3 +192,27 @@ def test_paging_while_events_are_added_misses_and_repeats_nothing(client, order)
             if not token:
                 break
         assert everything == [e.id for e in seen]
+
+
+def test_a_page_of_large_events_stops_at_its_byte_bound_and_the_next_goes_on(client):
+    """Events of up to 64 KiB each: a thousand would outgrow a client's 4 MiB receive limit."""
+    sent = [
+        make_event(source="/large", data={"blob": f"{n:04d}" + "x" * 50_000}) for n in range(100)
+    ]
+    for start in range(0, 100, 25):
+        client.stub.PublishEvents(
+            audit_pb2.PublishEventsRequest(events=sent[start : start + 25]),
+            metadata=client.writer,
+            timeout=30,
+        )
+    seen, sizes, token = [], [], ""
+    while True:
+        page = query(client, source="/large", page_size=1000, page_token=token)
+        assert page.ByteSize() < 2 * 1024 * 1024 + 60_000
+        sizes.append(len(page.events))
+        seen.extend(ids(page))
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(sizes) == 3 and sizes[0] == sizes[1] > 30  # about 41 events fill 2 MiB
+    assert seen == [e.id for e in sent]
