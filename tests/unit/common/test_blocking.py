@@ -79,3 +79,44 @@ def test_work_outside_a_call_and_a_pool_without_shares_are_not_held_back() -> No
             asyncio.run(scenario(blocking, username))
         finally:
             blocking.close()
+
+
+def test_work_its_caller_gave_up_keeps_the_callers_share_until_its_thread_is_done() -> None:
+    """Cancelling and asking again must not let one caller take every thread."""
+    blocking = Blocking(3, per_caller=1)
+    first_done = threading.Event()
+    started: list[str] = []
+
+    def slow() -> None:
+        started.append("slow")
+        first_done.wait(10)
+
+    def quick(name: str) -> str:
+        started.append(name)
+        return name
+
+    async def as_caller(username: str, fn, *args):
+        origin.serve_caller(username)
+        return await blocking.run(fn, *args)
+
+    async def scenario() -> None:
+        gave_up = asyncio.create_task(as_caller("alice", slow), context=contextvars.Context())
+        while "slow" not in started:
+            await asyncio.sleep(0.01)
+        gave_up.cancel()
+        again = asyncio.create_task(
+            as_caller("alice", quick, "alice again"), context=contextvars.Context()
+        )
+        assert await as_caller("bob", quick, "bob") == "bob"  # others go ahead meanwhile
+        await asyncio.sleep(0.2)
+        assert gave_up.cancelled()
+        assert "alice again" not in started  # her share is still at work for the call she left
+        first_done.set()
+        assert await asyncio.wait_for(again, 5) == "alice again"
+        assert blocking._shares == {}
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        first_done.set()
+        blocking.close()
