@@ -179,8 +179,9 @@ class ObjectService:
             kept.sort(key=value_of, reverse=descending)
         offset = int(state.get("offset", 0))
         chosen = [pk for pk, _ in kept[offset : offset + size + 1]]
+        following = {pk: offset + n for n, pk in enumerate(chosen, 1)}
         return self._page(
-            snapshot, object_type, chosen, size, query, lambda pk: {"offset": offset + size}
+            snapshot, object_type, chosen, size, query, lambda pk: {"offset": following[pk]}
         )
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 
@@ -193,20 +194,26 @@ def test_large_objects_go_through_the_gateway_on_pages_bounded_in_bytes(
             timeout=60,
         )
         assert response.status_code == 200, response.text[:300]
-    listed, sizes, token = [], [], ""
-    while True:
-        page = client.get(
-            f"/api/v1/objects/{branch}/{item}",
-            headers=admin,
-            params={"page_size": 1000, "page_token": token},
-            timeout=60,
-        )
-        assert page.status_code == 200, page.text[:300]
-        sizes.append(len(page.json()["objects"]))
-        listed.extend(page.json()["objects"])
-        token = page.json()["next_page_token"]
-        if not token:
-            break
+
+    def every_page(**params: str) -> tuple[list[int], list[dict[str, Any]]]:
+        sizes, listed, token = [], [], ""
+        while True:
+            page = client.get(
+                f"/api/v1/objects/{branch}/{item}",
+                headers=admin,
+                params={"page_size": 1000, "page_token": token, **params},
+                timeout=60,
+            )
+            assert page.status_code == 200, page.text[:300]
+            sizes.append(len(page.json()["objects"]))
+            listed.extend(page.json()["objects"])
+            token = page.json()["next_page_token"]
+            if not token:
+                return sizes, listed
+
+    sizes, listed = every_page()
     assert sizes == [1, 1, 1]  # each over a mebibyte as a message, so two pass the bound
     assert [o["primary_key"] for o in listed] == ["o0", "o1", "o2"]
     assert all(o["properties"]["numbers"] == values for o in listed)
+    sizes, listed = every_page(order_by="id desc")  # pages by offset go on from the cut too
+    assert (sizes, [o["primary_key"] for o in listed]) == ([1, 1, 1], ["o2", "o1", "o0"])
