@@ -59,7 +59,7 @@ class RevocationLog:
         store: UserStore,
         *,
         blocking: Blocking,
-        poll_seconds: float,
+        poll_seconds: float | None,
         buffer: int,
         clock: Callable[[], int] = times.now,
     ) -> None:
@@ -115,8 +115,14 @@ class RevocationLog:
             follower.offer(batch)
 
     async def run(self) -> None:
-        """Poll for revocations other replicas wrote, until cancelled."""
+        """Feed the streams from this loop; poll for other replicas' revocations, if any.
+
+        Without ``poll_seconds`` (SQLite, which no other process writes) nothing is read
+        between this replica's own commits, so an idle server does no work for it.
+        """
         self._loop = asyncio.get_running_loop()
+        if self._poll_seconds is None:
+            return
         while True:
             await asyncio.sleep(self._poll_seconds)
             try:

@@ -84,7 +84,7 @@ def build_components(settings: Settings) -> Components:
     revocations = RevocationLog(
         store,
         blocking=blocking,
-        poll_seconds=settings.revocation_poll_seconds,
+        poll_seconds=None if store.db.is_sqlite else settings.revocation_poll_seconds,
         buffer=settings.runtime.stream_buffer,
     )
     verifier = TokenVerifier(
@@ -189,9 +189,9 @@ def build_server(settings: Settings, *, audit_target: str | None = None) -> Mesh
             parts.store.record_event, service="users", blocking=parts.blocking
         ),
     )
-    server.background.extend(
-        [parts.revocations.run, parts.housekeeper.run, lambda: parts.keys.follow(parts.blocking)]
-    )
+    server.background.extend([parts.revocations.run, parts.housekeeper.run])
+    if not parts.store.db.is_sqlite:  # replicas share it: catch up on a lost announcement
+        server.background.append(lambda: parts.keys.follow(parts.blocking))
     server.on_drain.append(parts.revocations.stop)
     server.on_stop.append(parts.store.close)
     server.metrics.sample(parts.store.db.samples)

@@ -73,8 +73,9 @@ class Settings:
     admin_password: str | None
     """Password of the first admin, used once at first start (``MESH_ADMIN_PASSWORD``)."""
     revocation_poll_seconds: float
-    """How often the revocation log is read for rows written by other replicas sharing the
-    database (1 s); this replica's own revocations reach its view as they commit."""
+    """How often the revocation log is read for rows written by other replicas sharing a
+    PostgreSQL database, in case an announcement was lost (1 s; never on SQLite, which no other
+    process writes); this replica's own revocations reach its view as they commit."""
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -3,9 +3,11 @@
 import dataclasses
 import queue
 import threading
+import time
 
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from tests.support.errors import reason
 from tests.support.users import bearer, rejected, running_users, users_settings
@@ -92,6 +94,35 @@ def test_stream_replays_then_delivers_live_and_resumes(users, service):
         assert sequences == sorted(sequences) and sequences[0] > last
     finally:
         resumed.close()
+
+
+def test_an_idle_service_on_sqlite_reads_nothing_and_its_streams_still_go_live(tmp_path):
+    """No other process writes its database, so nothing polls it between its own commits."""
+    settings = users_settings(tmp_path)  # asks for a revocation poll every 0.1 s
+    read: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if str(conn.engine.url) == settings.database_url:
+            read.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    try:
+        with running_users(settings) as users:
+            follower = _Follower(users, after=0)
+            try:
+                assert follower.next().caught_up
+                time.sleep(0.3)  # the stream's catch-up and the login behind its token
+                read.clear()
+                time.sleep(1.5)
+                assert read == []
+                session = users.login()
+                _logout(users, session)
+                live = follower.next()
+                assert [r.session_id for r in live.revocations] == [_sid(session)]
+            finally:
+                follower.close()
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
 
 
 def test_stream_after_the_head_announces_caught_up_with_nothing(users, service):
