@@ -32,7 +32,8 @@ T = TypeVar("T")
 class _Share:
     """One caller's threads: its semaphore, and how many of its calls hold or await it.
 
-    A call given up while its thread works still holds it."""
+    A call given up while its thread works still holds it.
+    """
 
     threads: asyncio.Semaphore
     calls: int = field(default=0)
