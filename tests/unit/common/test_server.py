@@ -348,22 +348,27 @@ def test_each_rpc_is_logged_with_method_code_and_caller(channel, signer, capsys)
     logging.getLogger("mesh.rpc").setLevel(logging.INFO)
     try:
         capsys.readouterr()
+        health = health_pb2_grpc.HealthStub(channel)
+        health.Check(health_pb2.HealthCheckRequest(service=SERVICE))  # a line a second: none
         call(channel, "WhoAmI", signer.mint(username="carol", permissions=("schema:read",)))
         with pytest.raises(grpc.RpcError):
             call(channel, "Fail")
+        with pytest.raises(grpc.RpcError):
+            health.Check(health_pb2.HealthCheckRequest(service="nope"))  # a failed one: logged
         # The line of a failed call is written as its status goes out: wait for it.
         lines: list[dict] = []
 
-        def both_written() -> bool:
+        def all_written() -> bool:
             lines.extend(json.loads(line) for line in capsys.readouterr().out.splitlines())
-            return len(lines) >= 2
+            return len(lines) >= 3
 
-        eventually(both_written, timeout=5, interval=0.01, what="both calls are logged")
+        eventually(all_written, timeout=5, interval=0.01, what="the calls are logged")
     finally:
         logging.getLogger("mesh.rpc").setLevel(logging.NOTSET)
     assert [(e["method"], e["code"], e["user"]) for e in lines if e["msg"] == "rpc"] == [
         (f"/{SERVICE}/WhoAmI", "OK", "carol"),
         (f"/{SERVICE}/Fail", "INVALID_ARGUMENT", None),
+        ("/grpc.health.v1.Health/Check", "NOT_FOUND", None),
     ]
     assert all(e["logger"] == "mesh.rpc" and e["duration_ms"] >= 0 for e in lines)
 
