@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from audit.attributes import check_attributes
+from common import outbox
 from common.canonical import canonical_json
 from common.errors import AlreadyExists, FieldViolation, invalid, quoted
 
@@ -19,7 +20,7 @@ MAX_SOURCE = 256
 MAX_TYPE = 128
 MAX_SUBJECT = 512
 MAX_ACTOR = 256
-MAX_DATA_BYTES = 64 * 1024
+MAX_DATA_BYTES = outbox.MAX_DATA_BYTES
 """Sizes match the outbox columns of the producing services, so anything they emit fits."""
 
 INT64_MAX = 2**63 - 1

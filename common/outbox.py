@@ -8,8 +8,9 @@ record leads to the trace of the change, and the trace to its record.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,8 @@ from common.db import add_column, columns, mark, replace_column
 
 OUTBOX_TOPIC = "outbox"
 """Marked by every append, so a relay wakes once the row has committed."""
+MAX_DATA_BYTES = 64 * 1024
+"""The most bytes of canonical JSON the Audit Service takes as an event's ``data``."""
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -90,13 +93,59 @@ def append_all(conn: Connection, table: sa.Table, events: Sequence[OutboxEvent])
                 "subject": event.subject,
                 "actor": event.actor,
                 "time_ns": event.time_ns,
-                "data": canonical_json(event.body()),
+                "data": fitted(event.body()),
                 "traceparent": event.traceparent or None,
             }
             for event in events
         ],
     )
     mark(conn, OUTBOX_TOPIC)
+
+
+def fitted(data: Mapping[str, Any], limit: int = MAX_DATA_BYTES) -> str:
+    """``data`` as canonical JSON within ``limit`` bytes, so the Audit Service takes the event.
+
+    Past the limit its largest values (an action's long parameter, a tag's long message) are
+    each replaced by ``{"omitted_bytes": n, "sha256": digest}`` of their canonical JSON, the
+    largest first and inside objects before whole, until it fits: the record keeps every
+    other value, and a value someone holds can still be checked against it. Otherwise the
+    audit log would refuse the event and lose the record of the change.
+    """
+    encoded = canonical_json(data)
+    if len(encoded) * 4 <= limit or len(encoded.encode()) <= limit:
+        return encoded
+    shrunk, size = _shrunk(dict(data), limit)
+    return canonical_json(shrunk if size <= limit else {"omitted": _omitted(data)})
+
+
+def _size(value: Any) -> int:
+    return len(canonical_json(value).encode())
+
+
+def _omitted(value: Any) -> dict[str, Any]:
+    encoded = canonical_json(value).encode()
+    return {"omitted_bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
+
+
+def _shrunk(data: dict[str, Any], limit: int) -> tuple[dict[str, Any], int]:
+    """``data`` with its largest members shrunk (objects) or omitted until it fits, and its size.
+
+    Replacing a member changes the whole's size by exactly the change in the member's.
+    """
+    sizes = {key: _size(value) for key, value in data.items()}
+    size = _size(data)
+    for key in sorted(sizes, key=lambda k: (-sizes[k], k)):
+        if size <= limit:
+            break
+        value = data[key]
+        replaced: Any = _omitted(value)
+        if isinstance(value, dict) and value:
+            inner, inner_size = _shrunk(dict(value), max(sizes[key] - (size - limit), 0))
+            if size - sizes[key] + inner_size <= limit:
+                replaced = inner
+        size += _size(replaced) - sizes[key]
+        data[key] = replaced
+    return data, size
 
 
 def outbox_times_in_nanoseconds(conn: Connection) -> None:

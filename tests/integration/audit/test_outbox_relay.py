@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 
 import pytest
 import sqlalchemy as sa
+from google.protobuf import json_format
 
 from audit.v1 import audit_pb2
 from common.blocking import Blocking
@@ -166,6 +169,31 @@ class _RevokedFirst(MintedTokens):
         if self.invalidations == 0:
             return self._signer.mint(permissions=("audit:write",), ttl=-60)
         return await super().token()
+
+
+def test_an_event_past_the_audit_logs_size_is_recorded_with_its_largest_values_digested(
+    service, relays, audit_server, client
+):
+    """An action's long parameter or a tag's long message must not cost the change its record."""
+    huge = "p" * 100_000
+    event = OutboxEvent(
+        type="oms.action.executed",
+        subject="branches/main/action-types/load",
+        actor="alice",
+        data={"action_type": "load", "parameters": {"blob": huge, "count": 3}},
+    )
+    with service.db.write() as conn:
+        append(conn, service.table, event)
+    relays(audit_server.port)
+    eventually(lambda: service.pending() == 0)
+    (stored,) = [e for e in audit_events(client) if e.id == event.id]
+    data = json_format.MessageToDict(stored.data)
+    assert data["action_type"] == "load" and data["parameters"]["count"] == 3
+    encoded = json.dumps(huge).encode()
+    assert data["parameters"]["blob"] == {
+        "omitted_bytes": len(encoded),
+        "sha256": hashlib.sha256(encoded).hexdigest(),
+    }
 
 
 def test_a_refused_token_is_invalidated_and_replaced(service, relays, audit_server, signer):

@@ -1,0 +1,42 @@
+"""An outbox event's data always fits what the Audit Service takes."""
+
+import hashlib
+import json
+
+from common.canonical import canonical_json
+from common.outbox import MAX_DATA_BYTES, fitted
+
+
+def _digest(value: object) -> dict[str, object]:
+    encoded = canonical_json(value).encode()
+    return {"omitted_bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
+
+
+def test_data_that_fits_is_its_canonical_json_unchanged() -> None:
+    data = {"b": [1, 2], "a": "é" * 100}
+    assert fitted(data) == canonical_json(data)
+
+
+def test_the_largest_values_are_digested_first_and_inside_objects_before_whole() -> None:
+    note, big, bigger = "n" * 10_000, "x" * 20_000, "y" * 50_000
+    data = {"kind": "load", "parameters": {"big": big, "bigger": bigger, "n": 1}, "note": note}
+    kept = json.loads(fitted(data))
+    assert len(fitted(data).encode()) <= MAX_DATA_BYTES
+    assert kept["kind"] == "load" and kept["note"] == note
+    assert kept["parameters"] == {"big": big, "bigger": _digest(bigger), "n": 1}
+    both = {"parameters": {"big": "x" * 40_000, "bigger": bigger}, "note": "n" * 40_000}
+    assert json.loads(fitted(both))["parameters"] == {
+        "big": _digest("x" * 40_000),
+        "bigger": _digest(bigger),
+    }
+
+
+def test_bytes_are_counted_not_characters() -> None:
+    wide = "€" * 30_000  # 90,000 bytes of UTF-8 in 30,000 characters
+    kept = json.loads(fitted({"message": wide, "tag": "v1"}))
+    assert kept == {"message": _digest(wide), "tag": "v1"}
+
+
+def test_data_of_many_small_values_is_digested_whole() -> None:
+    data = {str(n): "z" * 100 for n in range(2_000)}
+    assert json.loads(fitted(data)) == {"omitted": _digest(data)}
