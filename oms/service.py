@@ -752,7 +752,13 @@ class OntologyService:
             frontier = [self.refs.resolve(ref, field="branch").id]
         found, rest = self.store.log(frontier, resource=resource or None, limit=size)
         token = pages.encode({"frontier": rest}, query=query) if rest else ""
-        return pages.Page(found, token)
+
+        def resume(count: int) -> str:
+            """The walk again, to where the first ``count`` commits end (a page cut short)."""
+            _, after = self.store.log(frontier, resource=resource or None, limit=count)
+            return pages.encode({"frontier": after}, query=query)
+
+        return pages.Page(found, token, resume)
 
     def get_commit(self, ref: str) -> CommitRecord:
         return self.refs.resolve(ref, field="id")

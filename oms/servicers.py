@@ -509,12 +509,11 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
                 page_size=request.page_size,
                 page_token=request.page_token,
             )
-            return branch_service_pb2.ListCommitsResponse(
-                commits=[
-                    convert.commit_to_message(c) for c in self._service.changes_of(found.items)
-                ],
-                next_page_token=found.next_page_token,
+            kept, token = pages.fit(
+                found,
+                [convert.commit_to_message(c) for c in self._service.changes_of(found.items)],
             )
+            return branch_service_pb2.ListCommitsResponse(commits=kept, next_page_token=token)
 
         return await self._run(page)
 
@@ -813,10 +812,8 @@ class TagServicer(tag_service_pb2_grpc.TagServiceServicer):
         page = await self._run(
             self._history.list_tags, page_size=request.page_size, page_token=request.page_token
         )
-        return tag_service_pb2.ListTagsResponse(
-            tags=[convert.tag_to_message(t) for t in page.items],
-            next_page_token=page.next_page_token,
-        )
+        kept, token = pages.fit(page, [convert.tag_to_message(t) for t in page.items])
+        return tag_service_pb2.ListTagsResponse(tags=kept, next_page_token=token)
 
     async def DeleteTag(
         self, request: tag_service_pb2.DeleteTagRequest, context: Context

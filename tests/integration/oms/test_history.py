@@ -342,3 +342,38 @@ def test_a_breaking_revert_on_a_protected_branch_needs_an_admins_force(
         added,
         True,
     )
+
+
+def test_pages_of_commits_and_tags_with_long_messages_stop_at_their_byte_bound(
+    oms: Client,
+) -> None:
+    """Each page goes on where the last one stopped: nothing is skipped or repeated."""
+    oms.branch("long")
+    long = "m" * 900_000
+    for n in range(4):
+        oms.create("long", object_type(f"Long{n}"), message=f"{n} {long}")
+        oms.tags.CreateTag(
+            ts.CreateTagRequest(name=f"long-{n}", target="long", message=long),
+            metadata=oms.admin,
+        )
+
+    def every(call: Any, request: Any, field: str) -> list[list[Any]]:
+        found = []
+        while True:
+            page = call(request, metadata=oms.admin, timeout=30)
+            found.append(list(getattr(page, field)))
+            if not page.next_page_token:
+                return found
+            request.page_token = page.next_page_token
+
+    pages = every(
+        oms.branches.ListCommits, bs.ListCommitsRequest(branch="long", page_size=1000), "commits"
+    )
+    assert [len(p) for p in pages] == [2, 3]  # 2 MiB holds two; then the first commit of main
+    commits = [c for p in pages for c in p]
+    assert [c.message[:2] for c in commits[:4]] == ["3 ", "2 ", "1 ", "0 "]
+    assert len({c.id for c in commits}) == len(commits) == 5
+    pages = every(oms.tags.ListTags, ts.ListTagsRequest(page_size=1000), "tags")
+    longs = [[t.name for t in p if t.name.startswith("long-")] for p in pages]
+    assert [name for p in longs for name in p] == [f"long-{n}" for n in range(4)]
+    assert max(len(p) for p in longs) == 2
