@@ -66,12 +66,20 @@ def fit(page: Resumable, messages: list[E], budget: int = PAGE_BYTES) -> tuple[l
     A page always holds its first message, however large; one cut short goes on where it
     stopped. A page that cannot tell where to go on mid-way keeps all its messages.
     """
+    count = fitting(messages, budget)
+    if count < len(messages) and page.resume is not None:
+        return messages[:count], page.resume(count)
+    return messages, page.next_page_token
+
+
+def fitting(messages: Sequence[_Encoded], budget: int = PAGE_BYTES) -> int:
+    """How many of the first ``messages`` fit in ``budget`` bytes; always at least one."""
     total = 0
     for count, message in enumerate(messages):
         total += message.ByteSize()
-        if total > budget and count and page.resume is not None:
-            return messages[:count], page.resume(count)
-    return messages, page.next_page_token
+        if total > budget and count:
+            return count
+    return len(messages)
 
 
 def page_size(requested: int, *, default: int, maximum: int) -> int:

@@ -18,7 +18,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from common import errors
+from common import errors, pages
 from common.errors import FieldViolation
 from common.times import to_timestamp
 from oms import model
@@ -435,7 +435,10 @@ def proposal_to_message(view: ProposalView) -> proposal_service_pb2.Proposal:
     )
     if view.checked is not None:
         checked = view.checked
-        message.changes.extend(resource_change_to_message(c) for c in checked.changes)
+        changes = [resource_change_to_message(c) for c in checked.changes]
+        kept = pages.fitting(changes)
+        message.changes.extend(changes[:kept])
+        message.changes_truncated = checked.more or kept < len(changes)
         message.validation.CopyFrom(
             proposal_service_pb2.ProposalValidation(
                 passed=checked.passed,

@@ -58,6 +58,8 @@ class Checked:
     passed: bool
     comparison: Comparison
     changes: list[ResourceChange]
+    more: bool
+    """Whether more keys changed than :data:`MAX_DIFF` (``changes`` holds the first)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class ProposalService:
                 passed=not has_breaking(comparison.findings),
                 comparison=comparison,
                 changes=diff_snapshots(comparison.old, comparison.new, comparison.keys[:MAX_DIFF]),
+                more=len(comparison.keys) > MAX_DIFF,
             )
         return ProposalView(
             record,

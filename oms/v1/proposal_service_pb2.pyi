@@ -75,7 +75,7 @@ class ProposalValidation(_message.Message):
     def __init__(self, passed: _Optional[bool] = ..., base_commit: _Optional[str] = ..., source_head: _Optional[str] = ..., target_head: _Optional[str] = ..., findings: _Optional[_Iterable[_Union[_history_pb2.ValidationFinding, _Mapping]]] = ...) -> None: ...
 
 class Proposal(_message.Message):
-    __slots__ = ("id", "title", "description", "source", "target", "author", "reviewers", "state", "approved_by", "rules", "validated_rules", "changes", "validation", "merge_commit", "create_time", "update_time", "etag")
+    __slots__ = ("id", "title", "description", "source", "target", "author", "reviewers", "state", "approved_by", "rules", "validated_rules", "changes", "validation", "merge_commit", "create_time", "update_time", "etag", "changes_truncated")
     ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,7 @@ class Proposal(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     id: str
     title: str
     description: str
@@ -110,7 +111,8 @@ class Proposal(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., author: _Optional[str] = ..., reviewers: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ProposalState, str]] = ..., approved_by: _Optional[_Iterable[str]] = ..., rules: _Optional[_Union[ProposalRules, _Mapping]] = ..., validated_rules: _Optional[_Union[ProposalRules, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[_history_pb2.ResourceChange, _Mapping]]] = ..., validation: _Optional[_Union[ProposalValidation, _Mapping]] = ..., merge_commit: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    changes_truncated: bool
+    def __init__(self, id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., author: _Optional[str] = ..., reviewers: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[ProposalState, str]] = ..., approved_by: _Optional[_Iterable[str]] = ..., rules: _Optional[_Union[ProposalRules, _Mapping]] = ..., validated_rules: _Optional[_Union[ProposalRules, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[_history_pb2.ResourceChange, _Mapping]]] = ..., validation: _Optional[_Union[ProposalValidation, _Mapping]] = ..., merge_commit: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., changes_truncated: _Optional[bool] = ...) -> None: ...
 
 class Comment(_message.Message):
     __slots__ = ("number", "kind", "author", "body", "source_head", "create_time")

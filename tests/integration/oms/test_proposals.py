@@ -396,3 +396,19 @@ def test_a_state_filter_reads_a_bounded_number_of_proposals_a_page(oms, people, 
             break
     assert found == [wanted.id]
     assert sizes[0] == 0, "the first page read two approved proposals and stopped short"
+
+
+def test_a_proposal_shows_changes_up_to_its_byte_bound_and_says_when_there_are_more(oms, people):
+    oms.branch("feature")
+    wide = [prop(f"p{i}", description="d" * 4000) for i in range(200)]  # about 0.8 MB each
+    for n in range(3):
+        oms.create("feature", object_type(f"Wide{n}", *wide))
+    opened = _open(oms, people["author"])
+    shown = _get(oms, opened.id)
+    assert [c.resource for c in shown.changes] == ["object-types/Wide0", "object-types/Wide1"]
+    assert shown.changes_truncated
+    oms.branch("small")
+    oms.create("small", object_type("Small"))
+    small = _get(oms, _open(oms, people["author"], source="small").id)
+    assert [c.resource for c in small.changes] == ["object-types/Small"]
+    assert not small.changes_truncated
