@@ -112,14 +112,25 @@ def fitted(data: Mapping[str, Any], limit: int = MAX_DATA_BYTES) -> str:
     audit log would refuse the event and lose the record of the change.
     """
     encoded = canonical_json(data)
-    if len(encoded) * 4 <= limit or len(encoded.encode()) <= limit:
+    if len(encoded) * 4 <= limit or _size(data) <= limit:
         return encoded
     shrunk, size = _shrunk(dict(data), limit)
     return canonical_json(shrunk if size <= limit else {"omitted": _omitted(data)})
 
 
 def _size(value: Any) -> int:
-    return len(canonical_json(value).encode())
+    """Bytes of ``value`` as the audit log measures it: its numbers reach it as doubles."""
+    return len(canonical_json(_doubles(value)).encode())
+
+
+def _doubles(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | dict | list):
+        return value
+    if isinstance(value, int):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _doubles(item) for key, item in value.items()}
+    return [_doubles(item) for item in value]
 
 
 def _omitted(value: Any) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def fit(page: Resumable, messages: list[E], budget: int = PAGE_BYTES) -> tuple[l
 
 
 def fitting(messages: Sequence[_Encoded], budget: int = PAGE_BYTES) -> int:
-    """How many of the first ``messages`` fit in ``budget`` bytes; always at least one."""
+    """How many of the first ``messages`` fit in ``budget`` bytes; at least one, if any."""
     total = 0
     for count, message in enumerate(messages):
         total += message.ByteSize()

@@ -40,3 +40,11 @@ def test_bytes_are_counted_not_characters() -> None:
 def test_data_of_many_small_values_is_digested_whole() -> None:
     data = {str(n): "z" * 100 for n in range(2_000)}
     assert json.loads(fitted(data)) == {"omitted": _digest(data)}
+
+
+def test_numbers_are_measured_as_the_doubles_the_audit_log_receives() -> None:
+    """A whole number reaches the log as a double, whose JSON is two bytes longer."""
+    numbers = list(range(10_000, 20_000))  # 60,000 bytes as integers, 80,000 as doubles
+    assert len(canonical_json({"n": numbers}).encode()) <= MAX_DATA_BYTES
+    kept = json.loads(fitted({"n": numbers, "tag": "v1"}))
+    assert kept == {"n": _digest(numbers), "tag": "v1"}
