@@ -58,6 +58,8 @@ MAX_NAME = 100
 MAX_DISPLAY_NAME = 256
 MAX_DESCRIPTION = 4096
 MAX_ENUM_VALUE = 256
+MAX_MESSAGE = 20_000
+"""Characters of a commit's or a tag's message, and of the reason given for a force."""
 BASE_TYPES = frozenset(t.value for t in BaseType)
 STATUSES = frozenset(s.value for s in Status)
 CARDINALITIES = frozenset(c.value for c in Cardinality)
@@ -813,3 +815,12 @@ def _check_enum(out: _Violations, path: str, value: Any, data_type: Any) -> None
             out.add(f"{path}[{i}]", f"{quoted(item)} is listed twice", "DUPLICATE_NAME")
         else:
             seen.add(item)
+
+
+def long_texts(**texts: str) -> list[FieldViolation]:
+    """A violation for each of ``texts`` (by field name) past :data:`MAX_MESSAGE` characters."""
+    return [
+        FieldViolation(name, f"must be at most {MAX_MESSAGE} characters", "TOO_LONG")
+        for name, text in texts.items()
+        if len(text) > MAX_MESSAGE
+    ]

@@ -27,6 +27,7 @@ from common import errors, pages, times
 from common.auth import Principal
 from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
+from oms.checks import long_texts
 from oms.merge import Resolution, check_resolutions, merge_snapshots
 from oms.model import Overlay, Resource
 from oms.refs import Refs
@@ -75,7 +76,7 @@ class HistoryService:
     def create_tag(
         self, principal: Principal, name: str, *, target: str, message: str
     ) -> tuple[TagRecord, CommitRecord]:
-        violations = ref_name_violations(name)
+        violations = ref_name_violations(name) + long_texts(message=message)
         if not target:
             violations.append(FieldViolation("target", "required", "REQUIRED"))
         if violations:
@@ -144,6 +145,8 @@ class HistoryService:
         A protected branch is never rebased: rebasing rewrites the history protection keeps.
         """
         check_resolutions(resolutions)
+        if found := long_texts(message=message):
+            raise errors.invalid(found)
         src = self.store.branch(branch)
         onto = onto or src.base_branch
         if src.protected:
@@ -263,6 +266,8 @@ class HistoryService:
         on a protected branch, breaking changes need an administrator's force as any write.
         """
         check_resolutions(resolutions)
+        if found := long_texts(message=message, force_reason=force.reason):
+            raise errors.invalid(found)
         head = self.store.branch(branch)
         target = self.refs.resolve(commit, field="commit")
         if not target.parents:

@@ -21,7 +21,7 @@ from common.auth import Principal
 from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
 from common.permissions import Permission
-from oms.checks import check_changes, check_delete, check_resource
+from oms.checks import check_changes, check_delete, check_resource, long_texts
 from oms.compat import (
     RULES,
     CompatibilityMode,
@@ -497,6 +497,8 @@ class OntologyService:
         recorded (``oms.commit.refused``) in a transaction of their own; a forced commit's
         events name the force and its reason.
         """
+        if found := long_texts(message=message, force_reason=force.reason):
+            raise errors.invalid(found)
         broken = schema_data_violations(Overlay(snapshot, changes), changes, snapshot, snapshot)
         if broken:
             raise errors.FailedPrecondition(
@@ -817,6 +819,8 @@ class OntologyService:
         transaction of its own.
         """
         check_resolutions(resolutions)
+        if found := long_texts(message=message, force_reason=force.reason):
+            raise errors.invalid(found)
         src = self.store.branch(source)
         target = target or src.base_branch
         try:

@@ -349,11 +349,11 @@ def test_pages_of_commits_and_tags_with_long_messages_stop_at_their_byte_bound(
 ) -> None:
     """Each page goes on where the last one stopped: nothing is skipped or repeated."""
     oms.branch("long")
-    long = "m" * 900_000
-    for n in range(4):
-        oms.create("long", object_type(f"Long{n}"), message=f"{n} {long}")
+    long = "m" * 19_990  # near the 20,000 characters a message may hold
+    for n in range(120):
+        oms.create("long", object_type(f"Long{n}"), message=f"{n:03d} {long}")
         oms.tags.CreateTag(
-            ts.CreateTagRequest(name=f"long-{n}", target="long", message=long),
+            ts.CreateTagRequest(name=f"long-{n:03d}", target="long", message=long),
             metadata=oms.admin,
         )
 
@@ -369,11 +369,19 @@ def test_pages_of_commits_and_tags_with_long_messages_stop_at_their_byte_bound(
     pages = every(
         oms.branches.ListCommits, bs.ListCommitsRequest(branch="long", page_size=1000), "commits"
     )
-    assert [len(p) for p in pages] == [2, 3]  # 2 MiB holds two; then the first commit of main
+    assert len(pages) == 2 and 90 < len(pages[0]) < 110  # 2 MiB holds about a hundred
     commits = [c for p in pages for c in p]
-    assert [c.message[:2] for c in commits[:4]] == ["3 ", "2 ", "1 ", "0 "]
-    assert len({c.id for c in commits}) == len(commits) == 5
+    assert [c.message[:3] for c in commits[:120]] == [f"{n:03d}" for n in reversed(range(120))]
+    assert len({c.id for c in commits}) == len(commits) == 121  # and main's first commit
     pages = every(oms.tags.ListTags, ts.ListTagsRequest(page_size=1000), "tags")
-    longs = [[t.name for t in p if t.name.startswith("long-")] for p in pages]
-    assert [name for p in longs for name in p] == [f"long-{n}" for n in range(4)]
-    assert max(len(p) for p in longs) == 2
+    longs = [t.name for p in pages for t in p if t.name.startswith("long-")]
+    assert longs == [f"long-{n:03d}" for n in range(120)] and len(pages) >= 2
+    too_long = refused(lambda: oms.create("long", object_type("TooLong"), message="m" * 20_001))
+    assert violated_fields(too_long) == ["message"]
+    tag_too_long = refused(
+        lambda: oms.tags.CreateTag(
+            ts.CreateTagRequest(name="too-long", target="long", message="m" * 20_001),
+            metadata=oms.admin,
+        )
+    )
+    assert violated_fields(tag_too_long) == ["message"]
