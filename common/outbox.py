@@ -112,9 +112,12 @@ def fitted(data: Mapping[str, Any], limit: int = MAX_DATA_BYTES) -> str:
     audit log would refuse the event and lose the record of the change.
     """
     encoded = canonical_json(data)
-    if len(encoded) * 4 <= limit or _size(data) <= limit:
+    if len(encoded) * 4 <= limit:
         return encoded
-    shrunk, size = _shrunk(dict(data), limit)
+    size = _size(data)
+    if size <= limit:
+        return encoded
+    shrunk, size = _shrunk(dict(data), size, limit)
     return canonical_json(shrunk if size <= limit else {"omitted": _omitted(data)})
 
 
@@ -138,20 +141,21 @@ def _omitted(value: Any) -> dict[str, Any]:
     return {"omitted_bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
 
 
-def _shrunk(data: dict[str, Any], limit: int) -> tuple[dict[str, Any], int]:
-    """``data`` with its largest members shrunk (objects) or omitted until it fits, and its size.
+def _shrunk(data: dict[str, Any], size: int, limit: int) -> tuple[dict[str, Any], int]:
+    """``data`` of ``size`` bytes, its largest members shrunk or omitted to fit; its new size.
 
     Replacing a member changes the whole's size by exactly the change in the member's.
     """
     sizes = {key: _size(value) for key, value in data.items()}
-    size = _size(data)
     for key in sorted(sizes, key=lambda k: (-sizes[k], k)):
         if size <= limit:
             break
         value = data[key]
         replaced: Any = _omitted(value)
         if isinstance(value, dict) and value:
-            inner, inner_size = _shrunk(dict(value), max(sizes[key] - (size - limit), 0))
+            inner, inner_size = _shrunk(
+                dict(value), sizes[key], max(sizes[key] - (size - limit), 0)
+            )
             if size - sizes[key] + inner_size <= limit:
                 replaced = inner
         size += _size(replaced) - sizes[key]
