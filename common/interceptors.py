@@ -88,6 +88,9 @@ def requires(permission: str) -> Policy:
     return Policy(permission=permission)
 
 
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+"""The call the gateway makes of every service each second; an OK one writes no access line."""
+
 _ALWAYS_PUBLIC_PREFIXES = (
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1alpha.ServerReflection/",
@@ -502,8 +505,6 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         )
         return name
 
-
-HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 SERVER_FAULTS = frozenset({"INTERNAL", "UNKNOWN", "UNAVAILABLE", "DATA_LOSS", "DEADLINE_EXCEEDED"})
 """Codes that say the server failed, rather than answered the caller (a span in error)."""
