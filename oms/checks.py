@@ -60,6 +60,11 @@ MAX_DESCRIPTION = 4096
 MAX_ENUM_VALUE = 256
 MAX_MESSAGE = 20_000
 """Characters of a commit's or a tag's message, and of the reason given for a force."""
+MAX_RESOURCE_BYTES = 1024 * 1024
+"""Bytes of one written resource (a definition, an object, a link) as canonical JSON. Every
+read answers a resource whole, and the gateway's transcoder buffers an answer whole up to
+16 MiB; JSON can spell a value several times longer than its protobuf form, so a resource
+is kept well inside that."""
 BASE_TYPES = frozenset(t.value for t in BaseType)
 STATUSES = frozenset(s.value for s in Status)
 CARDINALITIES = frozenset(c.value for c in Cardinality)
@@ -815,6 +820,27 @@ def _check_enum(out: _Violations, path: str, value: Any, data_type: Any) -> None
             out.add(f"{path}[{i}]", f"{quoted(item)} is listed twice", "DUPLICATE_NAME")
         else:
             seen.add(item)
+
+
+def oversized(texts: Mapping[str, str], where: Mapping[str, str]) -> list[FieldViolation]:
+    """A violation for each resource (key -> canonical JSON) past :data:`MAX_RESOURCE_BYTES`.
+
+    ``where`` names the request field each key came from; the key itself stands in otherwise.
+    """
+    out = []
+    for key, text in texts.items():
+        if len(text) * 4 <= MAX_RESOURCE_BYTES:  # no character takes more than 4 bytes
+            continue
+        size = len(text.encode())
+        if size > MAX_RESOURCE_BYTES:
+            out.append(
+                FieldViolation(
+                    where.get(key, key),
+                    f"{key} is {size} bytes as JSON; a resource holds at most {MAX_RESOURCE_BYTES}",
+                    "TOO_LARGE",
+                )
+            )
+    return out
 
 
 def long_texts(**texts: str) -> list[FieldViolation]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from common import errors, pages
 from common.auth import Principal
+from common.canonical import canonical_json
 from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
 from oms.actions import (
@@ -24,6 +25,7 @@ from oms.actions import (
     failed_criteria,
     plan_edits,
 )
+from oms.checks import oversized
 from oms.model import (
     ACTION_TYPES,
     LINK_TYPES,
@@ -276,7 +278,9 @@ class ObjectService:
         violations = check_data(Overlay(snapshot, changes), changes, snapshot, where=where)
         if violations:
             raise errors.invalid(violations)
-        return self.ontology.commit_onto(principal, head, snapshot, changes, message, Force())
+        return self.ontology.commit_onto(
+            principal, head, snapshot, changes, message, Force(), where=where
+        )
 
     def _head(self, branch: str) -> tuple[BranchRecord, Snapshot]:
         head = self.store.branch(branch)
@@ -482,7 +486,8 @@ class ObjectService:
                 violations=failed,
             )
         changes, broken = plan_edits(action, params, snapshot, snapshot)
-        if broken:
+        texts = {k: canonical_json(v) for k, v in changes.items() if v is not None}
+        if broken := broken + oversized(texts, {}):
             raise errors.FailedPrecondition(
                 f"the edits of {action['api_name']} would break the data",
                 reason="ACTION_EDITS_INVALID",

@@ -18,10 +18,11 @@ from typing import Any
 
 from common import errors, pages, times
 from common.auth import Principal
+from common.canonical import canonical_json
 from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
 from common.permissions import Permission
-from oms.checks import check_changes, check_delete, check_resource, long_texts
+from oms.checks import check_changes, check_delete, check_resource, long_texts, oversized
 from oms.compat import (
     RULES,
     CompatibilityMode,
@@ -457,7 +458,8 @@ class OntologyService:
                 )
         if violations:
             raise errors.invalid(violations)
-        return self.commit_onto(principal, head, snapshot, changes, message, force)
+        paths = {k: f"changes[{i}].upsert" for k, i in position.items()} | data_paths
+        return self.commit_onto(principal, head, snapshot, changes, message, force, where=paths)
 
     def _write_one(
         self,
@@ -474,7 +476,15 @@ class OntologyService:
         violations = check_resource(collection, resource, snapshot)
         if violations:
             raise errors.invalid(violations)
-        commit = self.commit_onto(principal, head, snapshot, {key: resource}, message, force)
+        commit = self.commit_onto(
+            principal,
+            head,
+            snapshot,
+            {key: resource},
+            message,
+            force,
+            where={key: SINGULAR[collection]},
+        )
         return Stored(collection, resource, resource_etag(resource), commit.id)
 
     def commit_onto(
@@ -486,10 +496,12 @@ class OntologyService:
         message: str,
         force: Force,
         also: EventsFor | None = None,
+        where: Mapping[str, str] | None = None,
     ) -> CommitRecord:
         """Commit checked changes onto ``snapshot`` (the branch head they were checked on).
 
-        ``also`` adds events of the caller's (an action's) to the commit's transaction.
+        ``also`` adds events of the caller's (an action's) to the commit's transaction;
+        ``where`` names the request field each changed key came from, for violations.
 
         A schema change the branch's own objects would violate is refused
         (``DATA_VIOLATES_SCHEMA``, counting the affected objects with examples). Writes refused
@@ -497,7 +509,9 @@ class OntologyService:
         recorded (``oms.commit.refused``) in a transaction of their own; a forced commit's
         events name the force and its reason.
         """
-        if found := long_texts(message=message, force_reason=force.reason):
+        texts = {k: canonical_json(v) for k, v in changes.items() if v is not None}
+        found = long_texts(message=message, force_reason=force.reason)
+        if found := found + oversized(texts, where or {}):
             raise errors.invalid(found)
         broken = schema_data_violations(Overlay(snapshot, changes), changes, snapshot, snapshot)
         if broken:
@@ -563,6 +577,7 @@ class OntologyService:
                 message=message,
                 forced=forced,
                 force_reason=force.reason if forced else "",
+                texts=texts,
             ),
             events,
         )

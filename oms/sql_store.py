@@ -18,7 +18,7 @@ import heapq
 import itertools
 import json
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
@@ -54,6 +54,13 @@ from oms.store import (
     ThreadEntry,
 )
 from oms.tree import Tree, bucket_of, changed_entries, content_hash, group_by_bucket
+
+
+class _Put(Protocol):
+    """Stores a blob and returns its hash; ``text``: its canonical JSON, when known already."""
+
+    def __call__(self, value: Any, text: str | None = None) -> str: ...
+
 
 metadata = sa.MetaData()
 
@@ -927,8 +934,8 @@ class SqlStore:
         written: dict[str, tuple[str, Any]] = {}
         changes: list[tuple[str, str]] = []
 
-        def put(value: Any) -> str:
-            text = canonical_json(value)
+        def put(value: Any, text: str | None = None) -> str:
+            text = canonical_json(value) if text is None else text
             blob_hash = content_hash(text)
             written[blob_hash] = (text, value)
             return blob_hash
@@ -942,7 +949,7 @@ class SqlStore:
             for key in keys:
                 before = bucket.pop(key, None)
                 resource = new.changes[_public(key)]
-                after = None if resource is None else put(resource)
+                after = None if resource is None else put(resource, new.texts.get(_public(key)))
                 if after is not None:
                     bucket[key] = after
                 if before != after:
@@ -954,7 +961,9 @@ class SqlStore:
                 root.pop(bucket_id, None)
         root_hash = put(root)
         refs_hash = self._reference_index(parent, schema, put)
-        data_hash = self._data_tree(parent, data, put, changes) if data else parent.commit.data
+        data_hash = (
+            self._data_tree(parent, data, new.texts, put, changes) if data else parent.commit.data
+        )
         now = times.now()
         fields = {
             "root": root_hash,
@@ -989,12 +998,13 @@ class SqlStore:
         self,
         parent: SqlSnapshot,
         data: Mapping[str, Resource | None],
-        put: Callable[[Any], str],
+        texts: Mapping[str, str],
+        put: _Put,
         changes: list[tuple[str, str]],
     ) -> str:
         """The root of the objects and links after ``data``, from the parent's.
 
-        Appends the changes it makes to ``changes``.
+        Appends the changes it makes to ``changes``; ``texts`` holds values encoded already.
 
         Three levels, as the schema tree with one more: the root maps groups (one per object
         type and per link type) to group roots, which map 256 buckets (by hash of the first
@@ -1006,7 +1016,7 @@ class SqlStore:
         edits: dict[str, dict[str, str | None]] = {}
         for key, value in data.items():
             group, inner = _data_place(key)
-            blob = None if value is None else put(value)
+            blob = None if value is None else put(value, texts.get(key))
             edits.setdefault(group, {})[inner] = blob
             if group.startswith(LINKS + "/"):
                 from_pk, _, to_pk = inner.partition("/")

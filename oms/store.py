@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from common.outbox import OutboxEvent
@@ -106,6 +106,8 @@ class NewCommit:
     forced: bool = False
     force_reason: str = ""
     force_approved_by: tuple[str, ...] = ()
+    texts: Mapping[str, str] = field(default_factory=dict)
+    """Canonical JSON of changes the writer encoded already (to measure them), by key."""
 
 
 EventsFor = Callable[[CommitRecord], Sequence[OutboxEvent]]

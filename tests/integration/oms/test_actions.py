@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from common import errors
 from common.db import Database
+from oms.checks import MAX_RESOURCE_BYTES
 from oms.data import ObjectService
 from oms.service import Edit, OntologyService
 from oms.sql_store import SqlStore, outbox
@@ -221,6 +222,18 @@ def test_edits_that_break_the_data_write_nothing(objects) -> None:
         "ACTION_EDITS_INVALID",
         [("objects/Employee/.properties.id", "REQUIRED")],
     )
+
+
+def test_an_edit_past_a_mebibyte_of_json_writes_nothing(objects) -> None:
+    name = "\u0001" * (MAX_RESOURCE_BYTES // 6)  # each spelled \u0001: six bytes
+    for validate_only in (True, False):
+        with pytest.raises(errors.MeshError) as caught:
+            _run(objects, "hire", validate_only=validate_only, id="e9", name=name)
+        assert caught.value.reason == "ACTION_EDITS_INVALID"
+        assert [(v.field, v.reason) for v in caught.value.violations] == [
+            ("objects/Employee/e9", "TOO_LARGE")
+        ]
+    assert _refused(objects, "hire", id="e9", name=name)[0] == "ACTION_EDITS_INVALID"
 
 
 def test_criteria_are_checked_when_the_action_type_is_written(store) -> None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from common import errors
 from common.db import Database
+from oms.checks import MAX_RESOURCE_BYTES
 from oms.data import ObjectService
 from oms.merge import Choice, Resolution
 from oms.service import Edit, Force, MergeStrategy, OntologyService
@@ -180,6 +181,45 @@ def test_a_primary_key_no_path_can_hold_is_refused(objects, service, pk, reason)
     )
     assert service.store.branch(BRANCH).head == head
     assert _employee(objects, "k" * 1024).values["id"] == "k" * 1024
+
+
+def test_a_resource_past_a_mebibyte_of_json_is_refused_whole(objects, service) -> None:
+    head = service.store.branch(BRANCH).head
+    wide = "\u0001" * (MAX_RESOURCE_BYTES // 6)  # each spelled \u0001: six bytes
+    korean = "\ud55c" * (MAX_RESOURCE_BYTES // 3)  # three bytes each in UTF-8
+    assert _refused(_employee, objects, "e1", extra=wide) == (
+        "INVALID_ARGUMENT",
+        [("object", "TOO_LARGE")],
+    )
+    assert _refused(_employee, objects, "e1", name=korean) == (
+        "INVALID_ARGUMENT",
+        [("object", "TOO_LARGE")],
+    )
+    big_type = object_type("Big", *(prop(f"p{i}", description="d" * 200) for i in range(6000)))
+    reason, violations = _refused(
+        _batch,
+        service,
+        Edit("", {"id": "e2", "name": "ok"}, object_type="Employee"),
+        Edit("", {"id": "e3", "name": korean}, object_type="Employee"),
+        Edit("object-types/Big", big_type),
+    )
+    assert (reason, sorted(violations)) == (
+        "INVALID_ARGUMENT",
+        [("changes[1].object", "TOO_LARGE"), ("changes[2].upsert", "TOO_LARGE")],
+    )
+    assert service.store.branch(BRANCH).head == head
+    _employee(objects, "e1", name="\ud55c" * (MAX_RESOURCE_BYTES // 4))
+    assert _refused(
+        objects.update,
+        ADMIN,
+        BRANCH,
+        "Employee",
+        "e1",
+        {"name": korean},
+        mask=["name"],
+        etag="",
+        message="",
+    ) == ("INVALID_ARGUMENT", [("object", "TOO_LARGE")])
 
 
 def test_unique_holds_on_update_and_frees_on_delete(objects) -> None:
