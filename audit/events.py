@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from audit.attributes import check_attributes
 from common import outbox
-from common.canonical import canonical_json
+from common.canonical import canonical_json, nested_deeper
 from common.errors import AlreadyExists, FieldViolation, invalid, quoted
 
 MAX_ID = 256
@@ -21,6 +21,7 @@ MAX_TYPE = 128
 MAX_SUBJECT = 512
 MAX_ACTOR = 256
 MAX_DATA_BYTES = outbox.MAX_DATA_BYTES
+MAX_DATA_NESTING = outbox.MAX_DATA_NESTING
 """Sizes match the outbox columns of the producing services, so anything they emit fits."""
 
 INT64_MAX = 2**63 - 1
@@ -156,6 +157,7 @@ def parse_event(
         and 0 < len(type) <= MAX_TYPE
         and (time_ns is None or -INT64_MAX <= time_ns <= INT64_MAX)
         and len(encoded) <= MAX_DATA_BYTES // 4  # whatever its characters, few enough bytes
+        and not nested_deeper(data, encoded, MAX_DATA_NESTING)
         and f"{id}{source}{subject}{actor}".isprintable()
         and " " not in source
         and (type in _KNOWN_TYPES or _well_formed_type(type))
@@ -168,6 +170,7 @@ def parse_event(
             subject=subject,
             time_ns=time_ns,
             actor=actor,
+            data=data,
             encoded=encoded,
             field_prefix=field_prefix,
         )
@@ -215,6 +218,7 @@ def _violations(
     subject: str,
     time_ns: int | None,
     actor: str,
+    data: dict[str, Any],
     encoded: str | None,
     field_prefix: str,
 ) -> list[FieldViolation]:
@@ -251,6 +255,14 @@ def _violations(
                 f"{field_prefix}.data",
                 f"must encode to at most {MAX_DATA_BYTES} bytes of JSON",
                 "TOO_LARGE",
+            )
+        )
+    elif nested_deeper(data, encoded, MAX_DATA_NESTING):
+        violations.append(
+            FieldViolation(
+                f"{field_prefix}.data",
+                f"must nest objects and lists at most {MAX_DATA_NESTING} deep",
+                "TOO_DEEP",
             )
         )
     return violations

@@ -44,3 +44,26 @@ def canonical_json(value: Any) -> str:
         return "".join(_FAST(value, 0))
     except RecursionError:
         return _ENCODER.encode(value)  # a cycle (ValueError) or a value truly that deep
+
+
+def nested_deeper(value: Any, text: str, limit: int) -> bool:
+    """Whether ``value`` (of canonical ``text``) has objects and lists more than ``limit`` deep.
+
+    ``value`` itself is the first level. Protobuf decoders stop at 100 levels of messages and
+    a JSON level costs two or three of them, so a value nested near that could be stored and
+    then never read back inside a larger message. The text's brackets settle almost every
+    value without a walk: there are at least as many of them as levels.
+    """
+    if text.count("{") + text.count("[") <= limit:
+        return False
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True

@@ -19,13 +19,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from common import origin, times, tracing
-from common.canonical import canonical_json
+from common.canonical import canonical_json, nested_deeper
 from common.db import add_column, columns, mark, replace_column
 
 OUTBOX_TOPIC = "outbox"
 """Marked by every append, so a relay wakes once the row has committed."""
 MAX_DATA_BYTES = 64 * 1024
 """The most bytes of canonical JSON the Audit Service takes as an event's ``data``."""
+MAX_DATA_NESTING = 24
+"""The most levels of objects and lists the Audit Service takes in an event's ``data`` (the
+data object itself is the first); deep enough for an action's parameters, which the OMS
+holds to 20, and far enough inside protobuf's 100 levels for every message that carries
+an event."""
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -109,9 +114,13 @@ def fitted(data: Mapping[str, Any], limit: int = MAX_DATA_BYTES) -> str:
     each replaced by ``{"omitted_bytes": n, "sha256": digest}`` of their canonical JSON, the
     largest first and inside objects before whole, until it fits: the record keeps every
     other value, and a value someone holds can still be checked against it. Otherwise the
-    audit log would refuse the event and lose the record of the change.
+    audit log would refuse the event and lose the record of the change. So is each object or
+    list that would sit past :data:`MAX_DATA_NESTING` levels, digested at the last level.
     """
     encoded = canonical_json(data)
+    if nested_deeper(data, encoded, MAX_DATA_NESTING):
+        data = _capped(data, MAX_DATA_NESTING)
+        encoded = canonical_json(data)
     if len(encoded) * 4 <= limit:
         return encoded
     size = _size(data)
@@ -119,6 +128,18 @@ def fitted(data: Mapping[str, Any], limit: int = MAX_DATA_BYTES) -> str:
         return encoded
     shrunk, size = _shrunk(dict(data), size, limit)
     return canonical_json(shrunk if size <= limit else {"omitted": _omitted(data)})
+
+
+def _capped(value: Any, room: int) -> Any:
+    """``value`` with whatever would nest past ``room`` more levels digested."""
+    if not isinstance(value, dict | list):
+        return value
+    if room <= 1:
+        children = value.values() if isinstance(value, dict) else value
+        return _omitted(value) if any(isinstance(c, dict | list) for c in children) else value
+    if isinstance(value, dict):
+        return {key: _capped(item, room - 1) for key, item in value.items()}
+    return [_capped(item, room - 1) for item in value]
 
 
 def _size(value: Any) -> int:

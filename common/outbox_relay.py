@@ -41,12 +41,13 @@ from prometheus_client.core import Metric
 from audit.v1 import audit_pb2, audit_pb2_grpc
 from common import times, tracing
 from common.blocking import Blocking
+from common.canonical import nested_deeper
 from common.channels import create_channel
 from common.config import env_str
 from common.db import Database, Lease
 from common.errors import MeshError
 from common.metrics import counter, gauge
-from common.outbox import OUTBOX_TOPIC
+from common.outbox import MAX_DATA_NESTING, OUTBOX_TOPIC, fitted
 from common.server import MeshServer
 from common.tls import MutualTls
 from common.users_client import TokenSource, bearer
@@ -339,8 +340,11 @@ class OutboxRelay:
             time=times.to_timestamp(row.time_ns),
             traceparent=row.traceparent or "",
         )
+        values = json.loads(row.data)
+        if nested_deeper(values, row.data, MAX_DATA_NESTING):
+            values = json.loads(fitted(values))  # a row from before the outbox capped nesting
         data = struct_pb2.Struct()
-        data.update(json.loads(row.data))
+        data.update(values)
         event.data.CopyFrom(data)
         return event
 

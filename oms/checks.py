@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Set
 from typing import Any, TypeGuard
 
+from common.canonical import nested_deeper
 from common.errors import FieldViolation, quoted
 from oms.model import (
     ACTION_TYPES,
@@ -65,6 +66,12 @@ MAX_RESOURCE_BYTES = 1024 * 1024
 read answers a resource whole, and the gateway's transcoder buffers an answer whole up to
 16 MiB; JSON can spell a value several times longer than its protobuf form, so a resource
 is kept well inside that."""
+MAX_NESTING = 20
+"""Levels of objects and lists in one written resource (itself the first; an object's
+properties are the first level) and in an action's parameters. Protobuf decoders stop at 100
+levels of messages and each JSON level costs two or three, so a value nested much deeper
+could be stored and then never answered inside a larger message (an action's edits, an
+event); other document stores draw the line at 20 too."""
 BASE_TYPES = frozenset(t.value for t in BaseType)
 STATUSES = frozenset(s.value for s in Status)
 CARDINALITIES = frozenset(c.value for c in Cardinality)
@@ -822,25 +829,38 @@ def _check_enum(out: _Violations, path: str, value: Any, data_type: Any) -> None
             seen.add(item)
 
 
-def oversized(texts: Mapping[str, str], where: Mapping[str, str]) -> list[FieldViolation]:
-    """A violation for each resource (key -> canonical JSON) past :data:`MAX_RESOURCE_BYTES`.
+def outsized(
+    changes: Mapping[str, Resource | None], texts: Mapping[str, str], where: Mapping[str, str]
+) -> list[FieldViolation]:
+    """A violation for each resource past :data:`MAX_RESOURCE_BYTES` or :data:`MAX_NESTING`.
 
-    ``where`` names the request field each key came from; the key itself stands in otherwise.
+    ``texts`` holds the written resources' canonical JSON, by key; ``where`` names the
+    request field each key came from (the key itself stands in otherwise).
     """
     out = []
     for key, text in texts.items():
-        if len(text) * 4 <= MAX_RESOURCE_BYTES:  # no character takes more than 4 bytes
-            continue
-        size = len(text.encode())
-        if size > MAX_RESOURCE_BYTES:
-            out.append(
-                FieldViolation(
-                    where.get(key, key),
-                    f"{key} is {size} bytes as JSON; a resource holds at most {MAX_RESOURCE_BYTES}",
-                    "TOO_LARGE",
+        field = where.get(key, key)
+        if len(text) * 4 > MAX_RESOURCE_BYTES:  # else: no character takes more than 4 bytes
+            size = len(text.encode())
+            if size > MAX_RESOURCE_BYTES:
+                out.append(
+                    FieldViolation(
+                        field,
+                        f"{key} is {size} bytes as JSON; a resource holds at most"
+                        f" {MAX_RESOURCE_BYTES}",
+                        "TOO_LARGE",
+                    )
                 )
-            )
+        if nested_deeper(changes[key], text, MAX_NESTING):
+            out.append(too_deep(field))
     return out
+
+
+def too_deep(field: str) -> FieldViolation:
+    """The violation of a value nested past :data:`MAX_NESTING`."""
+    return FieldViolation(
+        field, f"must nest objects and lists at most {MAX_NESTING} deep", "TOO_DEEP"
+    )
 
 
 def long_texts(**texts: str) -> list[FieldViolation]:

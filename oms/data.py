@@ -15,7 +15,7 @@ from typing import Any
 
 from common import errors, pages
 from common.auth import Principal
-from common.canonical import canonical_json
+from common.canonical import canonical_json, nested_deeper
 from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
 from oms.actions import (
@@ -25,7 +25,7 @@ from oms.actions import (
     failed_criteria,
     plan_edits,
 )
-from oms.checks import oversized
+from oms.checks import MAX_NESTING, outsized, too_deep
 from oms.model import (
     ACTION_TYPES,
     LINK_TYPES,
@@ -428,6 +428,8 @@ class ObjectService:
         subject = f"branches/{branch}/{resource_key(ACTION_TYPES, action_type)}"
         data = {"branch": branch, "action_type": action_type, "parameters": dict(parameters)}
         try:
+            if nested_deeper(data["parameters"], canonical_json(parameters), MAX_NESTING):
+                raise errors.invalid([too_deep("parameters")])
             action = self._definition(snapshot, ACTION_TYPES, action_type)
             edits, changes = self._plan(principal, action, parameters, snapshot)
             if validate_only:
@@ -487,7 +489,7 @@ class ObjectService:
             )
         changes, broken = plan_edits(action, params, snapshot, snapshot)
         texts = {k: canonical_json(v) for k, v in changes.items() if v is not None}
-        if broken := broken + oversized(texts, {}):
+        if broken := broken + outsized(changes, texts, {}):
             raise errors.FailedPrecondition(
                 f"the edits of {action['api_name']} would break the data",
                 reason="ACTION_EDITS_INVALID",

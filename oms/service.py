@@ -22,7 +22,7 @@ from common.canonical import canonical_json
 from common.errors import FieldViolation, quoted
 from common.outbox import OutboxEvent
 from common.permissions import Permission
-from oms.checks import check_changes, check_delete, check_resource, long_texts, oversized
+from oms.checks import check_changes, check_delete, check_resource, long_texts, outsized
 from oms.compat import (
     RULES,
     CompatibilityMode,
@@ -511,7 +511,7 @@ class OntologyService:
         """
         texts = {k: canonical_json(v) for k, v in changes.items() if v is not None}
         found = long_texts(message=message, force_reason=force.reason)
-        if found := found + oversized(texts, where or {}):
+        if found := found + outsized(changes, texts, where or {}):
             raise errors.invalid(found)
         broken = schema_data_violations(Overlay(snapshot, changes), changes, snapshot, snapshot)
         if broken:

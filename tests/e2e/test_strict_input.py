@@ -143,6 +143,54 @@ def test_a_deeply_nested_body_is_refused_without_harm(
     assert client.get("/health").status_code == 200
 
 
+def test_every_depth_of_a_value_is_stored_or_refused_by_name(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    """Past 32 levels in the body, the services' decoder refused it with no field named."""
+    doc = {
+        "api_name": "Doc",
+        "display_name": "Doc",
+        "primary_key": "id",
+        "properties": [
+            {"api_name": "id", "data_type": {"base": "BASE_TYPE_STRING"}, "required": True},
+            {"api_name": "body", "data_type": {"base": "BASE_TYPE_JSON"}},
+        ],
+    }
+    assert _create(client, admin, branch, doc).status_code == 200
+    seen = set()
+    for levels in range(15, 40):
+        for opening, closing in (('{"a":', "}"), ("[", "]")):
+            value = opening * levels + "1" + closing * levels
+            response = client.post(
+                f"/api/v1/objects/{branch}/Doc",
+                headers={**admin, "content-type": "application/json"},
+                content=f'{{"properties": {{"id": "d{levels}{opening}", "body": {value}}}}}',
+            )
+            if response.status_code == 200:
+                seen.add("stored")
+                continue
+            assert response.status_code == 400, response.text
+            details = response.json()["details"]
+            (info,) = [d for d in details if d["@type"].endswith("ErrorInfo")]
+            (bad,) = [d for d in details if d["@type"].endswith("BadRequest")]
+            found = [(v["field"], v["reason"]) for v in bad["field_violations"]]
+            if info["domain"] == "gateway.mesh":
+                assert [r for _, r in found] == ["INVALID_JSON"]
+            else:
+                assert found == [("object", "TOO_DEEP")]
+            seen.add(info["domain"])
+    assert seen == {"stored", "oms.mesh", "gateway.mesh"}
+    event = {"id": "deep", "source": "/x", "type": "x.y.z", "data": {"d": [[[[[[[[1]]]]]]]]}}
+    for _ in range(8):  # 26 levels: past the log's 24, within the gateway's 32
+        event["data"] = {"d": [event["data"]]}
+    response = client.post("/api/v2/events", headers=admin, json=event)
+    assert response.status_code == 400, response.text
+    (bad,) = [d for d in response.json()["details"] if d["@type"].endswith("BadRequest")]
+    assert [(v["field"], v["reason"]) for v in bad["field_violations"]] == [
+        ("event.data", "TOO_DEEP")
+    ]
+
+
 _JSON = st.recursive(
     st.none()
     | st.booleans()

@@ -13,8 +13,9 @@ from google.protobuf import json_format
 
 from audit.v1 import audit_pb2
 from common.blocking import Blocking
+from common.canonical import canonical_json, nested_deeper
 from common.db import Database
-from common.outbox import OutboxEvent, append, outbox_table
+from common.outbox import MAX_DATA_NESTING, OutboxEvent, append, outbox_table
 from common.outbox_relay import OutboxRelay
 from tests.support.audit import start_audit
 from tests.support.postgres import scratch_database
@@ -194,6 +195,41 @@ def test_an_event_past_the_audit_logs_size_is_recorded_with_its_largest_values_d
         "omitted_bytes": len(encoded),
         "sha256": hashlib.sha256(encoded).hexdigest(),
     }
+
+
+def test_data_nested_too_deep_is_delivered_capped_and_blocks_nothing(
+    service, relays, audit_server, client
+):
+    """Such data once stopped the relay for good: no message could carry the row."""
+    deep: object = 1
+    for _ in range(40):
+        deep = {"a": deep}
+    written = OutboxEvent(
+        type="oms.action.executed", subject="s", actor="alice", data={"parameters": {"p": deep}}
+    )
+    earlier = dataclasses.replace(written, id="earlier-row")
+    with service.db.write() as conn:
+        conn.execute(  # as a row written before the outbox capped nesting
+            service.table.insert(),
+            {
+                "event_id": earlier.id,
+                "type": earlier.type,
+                "subject": earlier.subject,
+                "actor": earlier.actor,
+                "time_ns": earlier.time_ns,
+                "data": canonical_json(earlier.body()),
+            },
+        )
+        append(conn, service.table, written)
+    after = service.emit(2)
+    relays(audit_server.port)
+    eventually(lambda: service.pending() == 0)
+    stored = {e.id: json_format.MessageToDict(e.data) for e in audit_events(client)}
+    assert {earlier.id, written.id, *(e.id for e in after)} <= stored.keys()
+    for event_id in (earlier.id, written.id):
+        data = stored[event_id]
+        assert not nested_deeper(data, canonical_json(data), MAX_DATA_NESTING)
+        assert set(data["parameters"]["p"]["a"]) == {"a"}
 
 
 def test_a_refused_token_is_invalidated_and_replaced(service, relays, audit_server, signer):

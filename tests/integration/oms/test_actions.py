@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from common import errors
 from common.db import Database
-from oms.checks import MAX_RESOURCE_BYTES
+from oms.checks import MAX_NESTING, MAX_RESOURCE_BYTES
 from oms.data import ObjectService
 from oms.service import Edit, OntologyService
 from oms.sql_store import SqlStore, outbox
@@ -234,6 +234,18 @@ def test_an_edit_past_a_mebibyte_of_json_writes_nothing(objects) -> None:
             ("objects/Employee/e9", "TOO_LARGE")
         ]
     assert _refused(objects, "hire", id="e9", name=name)[0] == "ACTION_EDITS_INVALID"
+
+
+def test_parameters_nested_past_the_limit_are_refused_and_recorded(objects, store) -> None:
+    deep: object = "x"
+    for _ in range(MAX_NESTING):
+        deep = [deep]
+    assert _refused(objects, "hire", id="e9", name=deep) == (
+        "INVALID_ARGUMENT",
+        [("parameters", "TOO_DEEP")],
+    )
+    ((kind, data),) = _events(store, "oms.action")
+    assert kind == "oms.action.failed" and data["reason"] == "INVALID_ARGUMENT"
 
 
 def test_criteria_are_checked_when_the_action_type_is_written(store) -> None:

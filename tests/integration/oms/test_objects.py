@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from common import errors
 from common.db import Database
-from oms.checks import MAX_RESOURCE_BYTES
+from oms.checks import MAX_NESTING, MAX_RESOURCE_BYTES
 from oms.data import ObjectService
 from oms.merge import Choice, Resolution
 from oms.service import Edit, Force, MergeStrategy, OntologyService
@@ -220,6 +220,30 @@ def test_a_resource_past_a_mebibyte_of_json_is_refused_whole(objects, service) -
         etag="",
         message="",
     ) == ("INVALID_ARGUMENT", [("object", "TOO_LARGE")])
+
+
+def _nested(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_value_nested_past_the_limit_is_refused(objects, service) -> None:
+    """Such an object was stored, then could not be answered inside an action's edits."""
+    head = service.store.branch(BRANCH).head
+    assert _refused(_employee, objects, "e1", extra=_nested(MAX_NESTING)) == (
+        "INVALID_ARGUMENT",
+        [("object", "TOO_DEEP")],
+    )
+    assert _refused(
+        _batch,
+        service,
+        Edit("", {"id": "e2", "name": "n", "extra": [_nested(19)]}, object_type="Employee"),
+    ) == ("INVALID_ARGUMENT", [("changes[0].object", "TOO_DEEP")])
+    assert service.store.branch(BRANCH).head == head
+    kept = _employee(objects, "e1", extra=_nested(MAX_NESTING - 1))  # the properties: one level
+    assert objects.get(BRANCH, "Employee", "e1").values["extra"] == kept.values["extra"]
 
 
 def test_unique_holds_on_update_and_frees_on_delete(objects) -> None:

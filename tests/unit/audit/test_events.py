@@ -2,7 +2,7 @@
 
 import pytest
 
-from audit.events import MAX_DATA_BYTES, parse_event
+from audit.events import MAX_DATA_BYTES, MAX_DATA_NESTING, parse_event
 from common.errors import InvalidArgument
 
 VALID = {
@@ -79,6 +79,15 @@ def test_sizes_characters_and_numbers():
         ("event.data", "NOT_FINITE"),
     }
     assert violations(data={"blob": "x" * MAX_DATA_BYTES}) == {("event.data", "TOO_LARGE")}
+
+
+def test_data_nested_past_the_limit_is_refused():
+    deep: object = [1]
+    for _ in range(MAX_DATA_NESTING - 2):
+        deep = {"a": deep}
+    assert parse_event(**{**VALID, "data": {"d": deep}}).data  # exactly the limit
+    assert violations(data={"d": [deep]}) == {("event.data", "TOO_DEEP")}
+    assert parse_event(**{**VALID, "data": {"d": "[{" * 100}}).data  # brackets in a string
 
 
 def test_field_prefix_names_the_event_in_a_batch():

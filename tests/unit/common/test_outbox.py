@@ -3,8 +3,8 @@
 import hashlib
 import json
 
-from common.canonical import canonical_json
-from common.outbox import MAX_DATA_BYTES, fitted
+from common.canonical import canonical_json, nested_deeper
+from common.outbox import MAX_DATA_BYTES, MAX_DATA_NESTING, fitted
 
 
 def _digest(value: object) -> dict[str, object]:
@@ -48,3 +48,28 @@ def test_numbers_are_measured_as_the_doubles_the_audit_log_receives() -> None:
     assert len(canonical_json({"n": numbers}).encode()) <= MAX_DATA_BYTES
     kept = json.loads(fitted({"n": numbers, "tag": "v1"}))
     assert kept == {"n": _digest(numbers), "tag": "v1"}
+
+
+def test_what_nests_too_deep_is_digested_at_the_last_level_it_may_hold() -> None:
+    deep: object = "bottom"
+    for _ in range(MAX_DATA_NESTING + 5):
+        deep = {"a": deep}
+    data = {"branch": "main", "parameters": {"p": deep, "flat": [1, 2]}}
+    kept = json.loads(fitted(data))
+    text = canonical_json(kept)
+    assert not nested_deeper(kept, text, MAX_DATA_NESTING)
+    assert kept["branch"] == "main" and kept["parameters"]["flat"] == [1, 2]
+    level: object = kept["parameters"]["p"]
+    for _ in range(MAX_DATA_NESTING - 3):  # data, parameters, p ... down to the last level
+        assert isinstance(level, dict)
+        level = level["a"]
+    assert level == _digest(_below(deep, MAX_DATA_NESTING - 3))
+    shallow = {"parameters": {"p": {"a": {"b": [1]}}}}
+    assert fitted(shallow) == canonical_json(shallow)
+
+
+def _below(value: object, levels: int) -> object:
+    for _ in range(levels):
+        assert isinstance(value, dict)
+        value = value["a"]
+    return value
