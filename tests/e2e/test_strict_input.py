@@ -147,15 +147,9 @@ def test_every_depth_of_a_value_is_stored_or_refused_by_name(
     client: httpx.Client, admin: dict[str, str], branch: str
 ) -> None:
     """Past 32 levels in the body, the services' decoder refused it with no field named."""
-    doc = {
-        "api_name": "Doc",
-        "display_name": "Doc",
-        "primary_key": "id",
-        "properties": [
-            {"api_name": "id", "data_type": {"base": "BASE_TYPE_STRING"}, "required": True},
-            {"api_name": "body", "data_type": {"base": "BASE_TYPE_JSON"}},
-        ],
-    }
+    key, _ = EMPLOYEE["properties"]
+    body = {"api_name": "body", "data_type": {"base": "BASE_TYPE_JSON"}}
+    doc = {**EMPLOYEE, "api_name": "Doc", "display_name": "Doc", "properties": [key, body]}
     assert _create(client, admin, branch, doc).status_code == 200
     seen = set()
     for levels in range(15, 40):
