@@ -9,6 +9,7 @@ are lower case in the domain). An ``UNSPECIFIED`` enum value is an absent field,
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -159,17 +160,70 @@ def _convert(descriptor: Any, value: dict[str, Any], *, to_domain: bool) -> dict
     return value
 
 
-def resource_to_domain(message: Message, *, explicit: bool = False) -> dict[str, Any]:
+NOT_FINITE = "numbers must be finite (no NaN or Infinity)"
+
+
+def _as_json(message: Message, field: str, **options: Any) -> Any:
+    """The JSON form of a request's ``field``, refusing NaN and Infinity where they are.
+
+    JSON cannot hold them, and ``json_format`` refuses one in a ``Value``.
+    """
+    try:
+        return json_format.MessageToDict(message, **options)
+    except (ValueError, json_format.SerializeToJsonError):  # the latter wraps the former
+        at = _non_finite(message, field) or field
+        raise errors.invalid([FieldViolation(at, NOT_FINITE, "NOT_FINITE")]) from None
+
+
+def _non_finite(message: Message, path: str) -> str | None:
+    """The path of the first ``Value`` under ``message`` holding a non-finite number.
+
+    A ``Struct`` is named down to its key (``object.properties.score``), as data violations
+    name a property; what is inside that value is not.
+    """
+    if isinstance(message, struct_pb2.Value):
+        return path if not _finite(message) else None
+    if isinstance(message, struct_pb2.Struct):
+        return next(
+            (f"{path}.{k}" for k, v in sorted(message.fields.items()) if not _finite(v)), None
+        )
+    for field, value in message.ListFields():
+        if field.message_type is None or _is_map(field):
+            continue
+        name = f"{path}.{field.name}" if path else field.name
+        items = enumerate(value) if field.is_repeated else [(None, value)]
+        for i, item in items:
+            at = _non_finite(item, name if i is None else f"{name}[{i}]")
+            if at:
+                return at
+    return None
+
+
+def _finite(value: struct_pb2.Value) -> bool:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return math.isfinite(value.number_value)
+    if kind == "struct_value":
+        return all(_finite(v) for v in value.struct_value.fields.values())
+    if kind == "list_value":
+        return all(_finite(v) for v in value.list_value.values)
+    return True
+
+
+def resource_to_domain(message: Message, field: str, *, explicit: bool = False) -> dict[str, Any]:
     """The fields of a resource message as a (not yet normalized) domain dict, without etag.
 
     With ``explicit``, top-level fields at their default value are present too (an update mask
     may name a field to clear it); the items inside a field are left to the defaults every
     write applies, so a PATCH of ``properties`` fills in a missing display name as Create does.
     """
-    raw = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    raw = _as_json(message, field, preserving_proto_field_name=True)
     if explicit:
-        defaults = json_format.MessageToDict(
-            message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        defaults = _as_json(
+            message,
+            field,
+            preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True,
         )
         for name, value in defaults.items():
             raw.setdefault(name, value)
@@ -354,13 +408,16 @@ def resolutions_to_domain(
     ]
     if missing:
         raise errors.invalid(missing)
-    return [_resolution(canonical_key(r.resource), r) for r in resolutions]
+    return [
+        _resolution(canonical_key(r.resource), r, f"resolutions[{i}].value")
+        for i, r in enumerate(resolutions)
+    ]
 
 
-def _resolution(key: str, given: history_pb2.MergeResolution) -> Resolution:
+def _resolution(key: str, given: history_pb2.MergeResolution, field: str) -> Resolution:
     """One resolution of ``key`` (the request's resource, in the current spelling)."""
     value = (
-        _at_path(key, given.path, json_format.MessageToDict(given.value), to_domain=True)
+        _at_path(key, given.path, _as_json(given.value, field), to_domain=True)
         if given.HasField("value")
         else None
     )
@@ -482,9 +539,12 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def values_to_domain(properties: struct_pb2.Struct) -> dict[str, Any]:
-    """An object's property values from the API (whole numbers as integers)."""
-    return {k: _json_number(v) for k, v in json_format.MessageToDict(properties).items()}
+def values_to_domain(properties: struct_pb2.Struct, field: str) -> dict[str, Any]:
+    """Property values (or action parameters) from the request's ``field``.
+
+    Whole numbers become integers.
+    """
+    return {k: _json_number(v) for k, v in _as_json(properties, field).items()}
 
 
 def object_to_message(stored: StoredObject) -> object_service_pb2.OntologyObject:

@@ -102,12 +102,12 @@ def _strategy(strategy: int) -> MergeStrategy:
     return MergeStrategy.MERGE_COMMIT
 
 
-def _edit(change: schema_service_pb2.Change) -> Edit:
+def _edit(change: schema_service_pb2.Change, where: str) -> Edit:
     which = change.WhichOneof("change")
     if which == "delete":
         return Edit(canonical_key(change.delete), None, change.etag)
     if which == "object":
-        values = convert.values_to_domain(change.object.properties)
+        values = convert.values_to_domain(change.object.properties, f"{where}.object.properties")
         return Edit("", values, change.etag, object_type=change.object.object_type)
     if which == "link":
         link = change.link
@@ -117,7 +117,9 @@ def _edit(change: schema_service_pb2.Change) -> Edit:
     kind_field = change.upsert.WhichOneof("kind") if which == "upsert" else None
     if kind_field is None:
         return Edit("", None, change.etag)
-    raw = convert.resource_to_domain(getattr(change.upsert, kind_field))
+    raw = convert.resource_to_domain(
+        getattr(change.upsert, kind_field), f"{where}.upsert.{kind_field}"
+    )
     key = resource_key(COLLECTION_OF_FIELD[kind_field], str(raw.get("api_name", "")))
     return Edit(key, raw, change.etag)
 
@@ -147,7 +149,7 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
                     self._service.commit_changes(
                         current,
                         request.branch,
-                        [_edit(c) for c in request.changes],
+                        [_edit(c, f"changes[{i}]") for i, c in enumerate(request.changes)],
                         message=request.message,
                         expected_head=request.expected_head,
                         force=Force(request.force, request.force_reason),
@@ -348,7 +350,7 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
 
     async def _create(self, kind: Kind[M, Any], request: Any, context: Context) -> M:
         _required(request, "branch")
-        raw = convert.resource_to_domain(getattr(request, kind.field))
+        raw = convert.resource_to_domain(getattr(request, kind.field), kind.field)
         return cast(
             M,
             await self._written(
@@ -375,9 +377,9 @@ class SchemaServicer(schema_service_pb2_grpc.SchemaServiceServicer):
                 current_principal(),
                 request.branch,
                 kind.collection,
-                convert.resource_to_domain(resource),
+                convert.resource_to_domain(resource, kind.field),
                 mask=mask,
-                explicit=convert.resource_to_domain(resource, explicit=True),
+                explicit=convert.resource_to_domain(resource, kind.field, explicit=True),
                 etag=resource.etag,
                 message=request.message,
                 force=Force(request.force, request.force_reason),
@@ -888,7 +890,7 @@ class ObjectServicer(object_service_pb2_grpc.ObjectServiceServicer):
             current_principal(),
             request.branch,
             request.object_type,
-            convert.values_to_domain(request.object.properties),
+            convert.values_to_domain(request.object.properties, "object.properties"),
             request.message,
         )
         await _send_commit(context, created.commit)
@@ -904,7 +906,7 @@ class ObjectServicer(object_service_pb2_grpc.ObjectServiceServicer):
                 request.branch,
                 request.object_type,
                 request.primary_key,
-                convert.values_to_domain(request.object.properties),
+                convert.values_to_domain(request.object.properties, "object.properties"),
                 mask=list(request.update_mask.paths),
                 etag=request.object.etag,
                 message=request.message,
@@ -987,7 +989,7 @@ class ActionServicer(action_service_pb2_grpc.ActionServiceServicer):
                 current_principal(),
                 request.branch,
                 request.action_type,
-                convert.values_to_domain(request.parameters),
+                convert.values_to_domain(request.parameters, "parameters"),
                 validate_only=request.validate_only,
             )
         )

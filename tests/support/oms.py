@@ -16,13 +16,15 @@ from google.protobuf import field_mask_pb2
 from common.auth import Principal
 from oms.service import Edit, Force, OntologyService
 from oms.store import CommitRecord
-from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import (
+    action_service_pb2_grpc,
     branch_service_pb2_grpc,
+    object_service_pb2_grpc,
     proposal_service_pb2_grpc,
     schema_service_pb2_grpc,
     tag_service_pb2_grpc,
 )
+from oms.v1 import branch_service_pb2 as bs
 from oms.v1 import history_pb2 as h
 from oms.v1 import resources_pb2 as r
 from oms.v1 import schema_service_pb2 as ss
@@ -69,6 +71,8 @@ class Client:
         self.branches = branch_service_pb2_grpc.BranchServiceStub(self.channel)
         self.proposals = proposal_service_pb2_grpc.ProposalServiceStub(self.channel)
         self.tags = tag_service_pb2_grpc.TagServiceStub(self.channel)
+        self.objects = object_service_pb2_grpc.ObjectServiceStub(self.channel)
+        self.actions = action_service_pb2_grpc.ActionServiceStub(self.channel)
         self.admin = self.metadata(("*",), username="admin")
 
     def metadata(
