@@ -8,7 +8,8 @@ one extra coroutine, not one per concern. Around every call it:
   through :func:`current_principal`;
 - refuses request bytes that do not parse with INVALID_ARGUMENT naming the field, where
   protobuf would fail inside gRPC with a bare error (the deserializer is made tolerant, and
-  the error raised once the caller is let in);
+  the error raised once the caller is let in), and a string field holding U+0000 likewise
+  (:mod:`common.undecodable`);
 - makes the caller's client address current (:mod:`common.origin`), for the events the call
   emits, and the call's request id and trace context (:mod:`common.tracing`), for its log
   lines, its errors (a ``google.rpc.RequestInfo`` detail), its events and its calls onward;
@@ -47,7 +48,7 @@ from common.logs import AccessLog
 from common.metrics import Metrics, RpcMetrics, gauge, split_method
 from common.status import Describe, internal_status, no_details, to_status
 from common.tickets import TicketBook
-from common.undecodable import undecodable
+from common.undecodable import nul_character, nul_field, undecodable
 
 log = logging.getLogger("mesh.rpc")
 
@@ -142,9 +143,11 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 
     def parse(data: bytes) -> Any:
         try:
-            return deserializer(data)
+            message = deserializer(data)
         except Exception:
             return _Undecodable(undecodable(descriptor, data))
+        field = nul_field(descriptor, data, message) if descriptor is not None else None
+        return message if field is None else _Undecodable(nul_character(field))
 
     return parse
 

@@ -1,13 +1,23 @@
-"""Requests whose bytes do not parse: which field is at fault, so the caller can be told.
+"""Requests refused before a servicer sees them, with the field at fault named.
 
 protobuf refuses a whole message when one string field holds bytes that are not UTF-8 (the
 transcoder passes percent-decoded path and query values through as they are), and says only
 that *some* string was bad. Walking the wire format against the descriptor finds which one.
+
+A string holding U+0000 parses, but PostgreSQL cannot store it in a text column (psycopg
+refuses it), so the same request would be kept on SQLite and fail on PostgreSQL. No string
+field of any request may hold one; JSON values (``Struct``, ``Value``) may, since their text
+is stored escaped.
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
 
 from common.errors import FieldViolation, InvalidArgument, invalid
 
@@ -69,6 +79,118 @@ def invalid_utf8_field(descriptor: Descriptor, data: bytes, prefix: str = "") ->
 
 def _is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+_JSON_VALUES = frozenset(
+    {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+)
+
+
+def nul_field(descriptor: Descriptor, data: bytes, message: Message) -> str | None:
+    """The path of the first string field of the parsed ``message`` holding U+0000.
+
+    Such a string encodes to a zero byte, but so do a JSON value's doubles, which the ingest
+    path meets in nearly every message. So the bytes are read again as the type's strings
+    alone (:func:`_strings_of`), in C; only when those hold a zero is the message walked.
+    """
+    if b"\x00" not in data:
+        return None
+    strings = _strings_of(descriptor)()
+    strings.ParseFromString(data)
+    strings.DiscardUnknownFields()
+    if b"\x00" not in strings.SerializeToString():
+        return None
+    return _walk(message, "")
+
+
+def _walk(message: Message, prefix: str) -> str | None:
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            items = enumerate(value) if field.is_repeated else ((None, value),)
+            for i, text in items:
+                if "\x00" in text:
+                    return path if i is None else f"{path}[{i}]"
+        elif _is_map(field):
+            for key, item in value.items():
+                if "\x00" in str(key) or (isinstance(item, str) and "\x00" in item):
+                    return path
+        elif field.message_type is not None and _holds_strings(field.message_type):
+            subs = enumerate(value) if field.is_repeated else ((None, value),)
+            for i, sub in subs:
+                found = _walk(sub, f"{path}." if i is None else f"{path}[{i}].")
+                if found is not None:
+                    return found
+    return None
+
+
+@functools.cache
+def _strings_of(descriptor: Descriptor) -> type[Message]:
+    """A type with ``descriptor``'s field numbers that keeps only its strings.
+
+    The messages that lead to strings are kept too, so its encoding has a zero byte only
+    where a string has one, or where a string or message is present and empty.
+    """
+    file = descriptor_pb2.FileDescriptorProto(
+        name="strings.proto", package="strings", syntax="proto3"
+    )
+    pending, done = [descriptor], set()
+    while pending:
+        current = pending.pop()
+        if current.full_name in done:
+            continue
+        done.add(current.full_name)
+        entry = current.GetOptions().map_entry
+        kept = file.message_type.add(name=_mirror(current))
+        kept.options.map_entry = entry
+        for field in current.fields:
+            label = FieldDescriptor.LABEL_REPEATED if field.is_repeated else None
+            shape: dict[str, Any] = {"name": field.name, "number": field.number}
+            if label is not None:
+                shape["label"] = label
+            if field.message_type is not None and _holds_strings(field.message_type):
+                pending.append(field.message_type)
+                kept.field.add(
+                    type=FieldDescriptor.TYPE_MESSAGE,
+                    type_name=f".strings.{_mirror(field.message_type)}",
+                    **shape,
+                )
+            elif field.type == FieldDescriptor.TYPE_STRING or entry:
+                kept.field.add(type=field.type, **shape)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName(f"strings.{_mirror(descriptor)}")
+    )
+
+
+def _mirror(descriptor: Descriptor) -> str:
+    return descriptor.full_name.replace(".", "_")
+
+
+@functools.cache
+def _holds_strings(descriptor: Descriptor) -> bool:
+    """Whether a message of this type can hold a string outside JSON values."""
+    return _reaches_strings(descriptor, frozenset())
+
+
+def _reaches_strings(descriptor: Descriptor, seen: frozenset[str]) -> bool:
+    if descriptor.full_name in _JSON_VALUES or descriptor.full_name in seen:
+        return False
+    inner = seen | {descriptor.full_name}
+    return any(
+        f.type == FieldDescriptor.TYPE_STRING
+        or (f.message_type is not None and _reaches_strings(f.message_type, inner))
+        for f in descriptor.fields
+    )
+
+
+def nul_character(field: str) -> InvalidArgument:
+    """The error for a request whose ``field`` holds U+0000."""
+    return invalid(
+        [FieldViolation(field, "must not contain the character U+0000", "INVALID_CHARACTERS")],
+        f"{field} must not contain the character U+0000",
+    )
 
 
 def undecodable(descriptor: Descriptor | None, data: bytes) -> InvalidArgument:

@@ -305,6 +305,14 @@ class TypeRules:
                     "TOO_LONG" if pk else "REQUIRED",
                 )
             )
+        elif isinstance(pk, str) and "\x00" in pk:  # no request could name it again
+            out.append(
+                FieldViolation(
+                    f"{path}.{self.primary_key}",
+                    "a primary key must not contain the character U+0000",
+                    "INVALID_CHARACTERS",
+                )
+            )
         return out, stored
 
 

@@ -185,6 +185,36 @@ def test_every_depth_of_a_value_is_stored_or_refused_by_name(
     ]
 
 
+def test_u0000_in_a_string_field_is_refused_by_name_and_kept_in_a_json_value(
+    client: httpx.Client, admin: dict[str, str], branch: str
+) -> None:
+    """PostgreSQL cannot store it in a text column; every service refuses it, on any store."""
+    refused = {
+        ("/api/v1/tags", "message"): {"name": f"{branch}-t", "target": branch, "message": "\x00"},
+        ("/api/v1/roles", "role.description"): {"name": "nul", "description": "a\x00b"},
+        ("/api/v2/events", "event.subject"): {
+            "id": "n",
+            "source": "/x",
+            "type": "x.y.z",
+            "subject": "\x00",
+        },
+        ("/auth/login", "username"): {"username": "admin\x00", "password": "x"},
+    }
+    for (path, field), body in refused.items():
+        response = client.post(path, headers=admin, json=body)
+        assert response.status_code == 400, f"{path}: {response.text}"
+        (bad,) = [d for d in response.json()["details"] if d["@type"].endswith("BadRequest")]
+        found = [(v["field"], v["reason"]) for v in bad["field_violations"]]
+        assert found == [(field, "INVALID_CHARACTERS")], path
+    assert client.get(f"/api/v1/tags/{branch}-t", headers=admin).status_code == 404
+    roles = client.get("/api/v1/roles", headers=admin).json()["roles"]
+    assert "nul" not in {r["name"] for r in roles}
+    event = {"id": "nul-data", "source": "/x", "type": "x.y.z", "data": {"k\x00": "v\x00"}}
+    stored = client.post("/api/v2/events", headers=admin, json=event)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["data"] == {"k\x00": "v\x00"}
+
+
 _JSON = st.recursive(
     st.none()
     | st.booleans()

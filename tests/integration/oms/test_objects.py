@@ -168,7 +168,10 @@ def test_every_violation_of_an_object_is_reported_at_once(objects) -> None:
     ]
 
 
-@pytest.mark.parametrize(("pk", "reason"), [("", "REQUIRED"), ("k" * 1025, "TOO_LONG")])
+@pytest.mark.parametrize(
+    ("pk", "reason"),
+    [("", "REQUIRED"), ("k" * 1025, "TOO_LONG"), ("a\x00b", "INVALID_CHARACTERS")],
+)
 def test_a_primary_key_no_path_can_hold_is_refused(objects, service, pk, reason) -> None:
     head = service.store.branch(BRANCH).head
     assert _refused(_employee, objects, pk) == (

@@ -210,6 +210,23 @@ def test_bytes_that_do_not_parse_are_invalid_argument_naming_the_field(channel):
     )
 
 
+def test_a_string_holding_u0000_is_invalid_argument_naming_the_field(channel):
+    bad = auth_pb.LoginRequest(username="admin", password="a\x00b").SerializeToString()
+    with pytest.raises(grpc.RpcError) as caught:
+        call(channel, "Login", request=bad)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (bad_request,) = details(caught.value)["BadRequest"]
+    assert [(v.field, v.reason) for v in bad_request.field_violations] == [
+        ("password", "INVALID_CHARACTERS")
+    ]
+    stub = channel.stream_unary(f"/{SERVICE}/LoginStream", _identity, _identity)
+    good = auth_pb.LoginRequest(username="a").SerializeToString()
+    with pytest.raises(grpc.RpcError) as streamed:
+        stub(iter([good, bad]), timeout=5)
+    assert streamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(streamed.value) == ["password"]
+
+
 def test_a_bad_message_in_a_request_stream_ends_it_with_invalid_argument(channel):
     stub = channel.stream_unary(f"/{SERVICE}/LoginStream", _identity, _identity)
     good = auth_pb.LoginRequest(username="a").SerializeToString()
