@@ -155,13 +155,22 @@ def _strings_of(descriptor: Descriptor) -> type[Message]:
                     type_name=f".strings.{_mirror(field.message_type)}",
                     **shape,
                 )
-            elif field.type == FieldDescriptor.TYPE_STRING or entry:
+            elif field.type == FieldDescriptor.TYPE_STRING:
                 kept.field.add(type=field.type, **shape)
+            elif entry:  # an entry keeps its value, as a type of the same wire format
+                kept.field.add(type=_ALIKE.get(field.type, field.type), **shape)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     return message_factory.GetMessageClass(
         pool.FindMessageTypeByName(f"strings.{_mirror(descriptor)}")
     )
+
+
+_ALIKE = {
+    FieldDescriptor.TYPE_ENUM: FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_MESSAGE: FieldDescriptor.TYPE_BYTES,
+}
+"""Types that name another type, as ones of the same wire format that do not."""
 
 
 def _mirror(descriptor: Descriptor) -> str:

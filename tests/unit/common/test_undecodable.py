@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
+from google.protobuf import message_factory
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from audit.v1 import audit_pb2
@@ -70,3 +75,36 @@ def test_empty_strings_and_messages_whose_bytes_are_zero_are_not_it() -> None:
     message = r.ObjectType(interfaces=["", ""], properties=[r.Property(), r.Property()])
     assert b"\x00" in message.SerializeToString()
     assert _found(message) is None
+
+
+def _request_types() -> list[Descriptor]:
+    found = {}
+    for package in ("users.v1", "oms.v1", "audit.v1"):
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+            if info.name.endswith("_pb2"):
+                module = importlib.import_module(f"{package}.{info.name}")
+                for service in module.DESCRIPTOR.services_by_name.values():
+                    for method in service.methods:
+                        found[method.input_type.full_name] = method.input_type
+    return list(found.values())
+
+
+def test_every_string_field_of_every_request_of_the_mesh_is_found() -> None:
+    requests = _request_types()
+    assert len(requests) > 60
+    checked = 0
+    for descriptor in requests:
+        cls = message_factory.GetMessageClass(descriptor)
+        for field in descriptor.fields:
+            if field.type != FieldDescriptor.TYPE_STRING:
+                continue
+            message = cls()
+            if field.is_repeated:
+                getattr(message, field.name).extend(["ok", "\x00"])
+                expected = f"{field.name}[1]"
+            else:
+                setattr(message, field.name, "a\x00")
+                expected = field.name
+            assert _found(message) == expected, descriptor.full_name
+            checked += 1
+    assert checked > 150
