@@ -18,8 +18,8 @@ from common.errors import AlreadyExists, FieldViolation, invalid, quoted
 MAX_ID = 256
 MAX_SOURCE = 256
 MAX_TYPE = 128
-MAX_SUBJECT = 512
-MAX_ACTOR = 256
+MAX_SUBJECT = outbox.MAX_SUBJECT
+MAX_ACTOR = outbox.MAX_ACTOR
 MAX_DATA_BYTES = outbox.MAX_DATA_BYTES
 MAX_DATA_NESTING = outbox.MAX_DATA_NESTING
 """Sizes match the outbox columns of the producing services, so anything they emit fits."""
@@ -29,7 +29,7 @@ _SEGMENT = r"[a-z0-9][a-z0-9_-]*"
 TYPE_PATTERN = re.compile(rf"{_SEGMENT}(\.{_SEGMENT}){{2,}}")
 """At least three dot-separated lowercase segments: ``<service>.<area>.<what happened>``."""
 _TYPE_FILTER = re.compile(rf"{_SEGMENT}(\.{_SEGMENT})*\.?")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = outbox.CONTROL_CHARACTERS
 _KNOWN_TYPES: set[str] = set()
 """Types already matched against :data:`TYPE_PATTERN`. A log sees few distinct types, and a
 set lookup costs a tenth of the match ingest would otherwise make for every event."""

@@ -9,6 +9,7 @@ record leads to the trace of the change, and the trace to its record.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ MAX_DATA_NESTING = 24
 data object itself is the first); deep enough for an action's parameters, which the OMS
 holds to 20, and far enough inside protobuf's 100 levels for every message that carries
 an event."""
+MAX_SUBJECT = 512
+MAX_ACTOR = 256
+"""The most characters the Audit Service takes as an event's ``subject`` and ``actor``."""
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+"""What the Audit Service refuses in a ``subject`` or an ``actor``."""
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -45,8 +51,8 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("event_id", sa.String(64), nullable=False, unique=True),
         sa.Column("type", sa.String(128), nullable=False),
-        sa.Column("subject", sa.String(512), nullable=False),
-        sa.Column("actor", sa.String(256), nullable=False),
+        sa.Column("subject", sa.String(MAX_SUBJECT), nullable=False),
+        sa.Column("actor", sa.String(MAX_ACTOR), nullable=False),
         sa.Column("time_ns", sa.BigInteger, nullable=False),
         sa.Column("data", sa.Text, nullable=False),
         sa.Column("traceparent", sa.String(64), nullable=True),
@@ -95,8 +101,8 @@ def append_all(conn: Connection, table: sa.Table, events: Sequence[OutboxEvent])
             {
                 "event_id": event.id,
                 "type": event.type,
-                "subject": event.subject,
-                "actor": event.actor,
+                "subject": printable(event.subject, MAX_SUBJECT),
+                "actor": printable(event.actor, MAX_ACTOR),
                 "time_ns": event.time_ns,
                 "data": fitted(event.body()),
                 "traceparent": event.traceparent or None,
@@ -105,6 +111,18 @@ def append_all(conn: Connection, table: sa.Table, events: Sequence[OutboxEvent])
         ],
     )
     mark(conn, OUTBOX_TOPIC)
+
+
+def printable(text: str, limit: int) -> str:
+    """``text`` as the Audit Service takes a subject or an actor.
+
+    Each control character becomes U+FFFD, and a longer text is cut to ``limit`` characters.
+    Both can come from what a caller typed (a failed login's username), and the audit log
+    would refuse the event and lose the record of it; its ``data`` keeps the exact value.
+    """
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    return CONTROL_CHARACTERS.sub("\ufffd", text) if not text.isprintable() else text
 
 
 def fitted(data: Mapping[str, Any], limit: int = MAX_DATA_BYTES) -> str:

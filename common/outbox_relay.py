@@ -47,7 +47,14 @@ from common.config import env_str
 from common.db import Database, Lease
 from common.errors import MeshError
 from common.metrics import counter, gauge
-from common.outbox import MAX_DATA_NESTING, OUTBOX_TOPIC, fitted
+from common.outbox import (
+    MAX_ACTOR,
+    MAX_DATA_NESTING,
+    MAX_SUBJECT,
+    OUTBOX_TOPIC,
+    fitted,
+    printable,
+)
 from common.server import MeshServer
 from common.tls import MutualTls
 from common.users_client import TokenSource, bearer
@@ -335,8 +342,8 @@ class OutboxRelay:
             id=row.event_id,
             source=self._source,
             type=row.type,
-            subject=row.subject,
-            actor=row.actor,
+            subject=printable(row.subject, MAX_SUBJECT),  # rows written before it was applied
+            actor=printable(row.actor, MAX_ACTOR),
             time=times.to_timestamp(row.time_ns),
             traceparent=row.traceparent or "",
         )

@@ -15,7 +15,14 @@ from audit.v1 import audit_pb2
 from common.blocking import Blocking
 from common.canonical import canonical_json, nested_deeper
 from common.db import Database
-from common.outbox import MAX_DATA_NESTING, OutboxEvent, append, outbox_table
+from common.outbox import (
+    MAX_ACTOR,
+    MAX_DATA_NESTING,
+    MAX_SUBJECT,
+    OutboxEvent,
+    append,
+    outbox_table,
+)
 from common.outbox_relay import OutboxRelay
 from tests.support.audit import start_audit
 from tests.support.postgres import scratch_database
@@ -230,6 +237,47 @@ def test_data_nested_too_deep_is_delivered_capped_and_blocks_nothing(
         data = stored[event_id]
         assert not nested_deeper(data, canonical_json(data), MAX_DATA_NESTING)
         assert set(data["parameters"]["p"]["a"]) == {"a"}
+
+
+def test_a_subject_or_actor_a_caller_typed_is_recorded_however_it_was_typed(
+    service, relays, audit_server, client
+):
+    """A failed login with a username holding control characters once lost its record."""
+    typed = "eve\r\x00" + "x" * 600
+    written = OutboxEvent(
+        type="users.auth.login_failed",
+        subject=f"usernames/{typed}",
+        actor=typed,
+        data={"username": typed},
+    )
+    earlier = dataclasses.replace(written, id="earlier-row", subject="usernames/eve\r")
+    with service.db.write() as conn:
+        conn.execute(  # as a row written before the outbox made them printable
+            service.table.insert(),
+            {
+                "event_id": earlier.id,
+                "type": earlier.type,
+                "subject": earlier.subject,
+                "actor": "eve\n",
+                "time_ns": earlier.time_ns,
+                "data": canonical_json(earlier.body()),
+            },
+        )
+        append(conn, service.table, written)
+    after = service.emit(1)
+    relays(audit_server.port)
+    eventually(lambda: service.pending() == 0)
+    stored = {e.id: e for e in audit_events(client)}
+    assert {earlier.id, written.id, after[0].id} <= stored.keys()
+    assert (stored[earlier.id].subject, stored[earlier.id].actor) == (
+        "usernames/eve\ufffd",
+        "eve\ufffd",
+    )
+    recorded = stored[written.id]
+    assert recorded.subject.startswith("usernames/eve\ufffd\ufffdxxx")
+    assert len(recorded.subject) == MAX_SUBJECT and recorded.subject.endswith("\u2026")
+    assert recorded.actor.startswith("eve\ufffd\ufffdxxx") and len(recorded.actor) == MAX_ACTOR
+    assert json_format.MessageToDict(recorded.data)["username"] == typed
 
 
 def test_a_refused_token_is_invalidated_and_replaced(service, relays, audit_server, signer):

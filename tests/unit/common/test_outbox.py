@@ -3,8 +3,10 @@
 import hashlib
 import json
 
+import pytest
+
 from common.canonical import canonical_json, nested_deeper
-from common.outbox import MAX_DATA_BYTES, MAX_DATA_NESTING, fitted
+from common.outbox import MAX_DATA_BYTES, MAX_DATA_NESTING, fitted, printable
 
 
 def _digest(value: object) -> dict[str, object]:
@@ -73,3 +75,21 @@ def _below(value: object, levels: int) -> object:
         assert isinstance(value, dict)
         value = value["a"]
     return value
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("usernames/alice", 20, "usernames/alice"),
+        ("ünïcode ok", 20, "ünïcode ok"),
+        ("a\rb\x00c\x7f", 20, "a\ufffdb\ufffdc\ufffd"),
+        ("x" * 30, 20, "x" * 19 + "\u2026"),
+        ("\n" * 30, 5, "\ufffd" * 4 + "\u2026"),
+    ],
+)
+def test_a_subject_or_actor_is_made_what_the_audit_log_takes(
+    text: str, limit: int, expected: str
+) -> None:
+    made = printable(text, limit)
+    assert made == expected
+    assert len(made) <= limit and not any(c < " " or c == "\x7f" for c in made)
