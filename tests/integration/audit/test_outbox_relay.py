@@ -204,6 +204,21 @@ def test_an_event_past_the_audit_logs_size_is_recorded_with_its_largest_values_d
     }
 
 
+def _insert_as_written_before(conn, service, event: OutboxEvent) -> None:
+    """``event`` as a row an older outbox wrote, taking it as it was given."""
+    conn.execute(
+        service.table.insert(),
+        {
+            "event_id": event.id,
+            "type": event.type,
+            "subject": event.subject,
+            "actor": event.actor,
+            "time_ns": event.time_ns,
+            "data": canonical_json(event.body()),
+        },
+    )
+
+
 def test_data_nested_too_deep_is_delivered_capped_and_blocks_nothing(
     service, relays, audit_server, client
 ):
@@ -216,17 +231,7 @@ def test_data_nested_too_deep_is_delivered_capped_and_blocks_nothing(
     )
     earlier = dataclasses.replace(written, id="earlier-row")
     with service.db.write() as conn:
-        conn.execute(  # as a row written before the outbox capped nesting
-            service.table.insert(),
-            {
-                "event_id": earlier.id,
-                "type": earlier.type,
-                "subject": earlier.subject,
-                "actor": earlier.actor,
-                "time_ns": earlier.time_ns,
-                "data": canonical_json(earlier.body()),
-            },
-        )
+        _insert_as_written_before(conn, service, earlier)  # before the outbox capped nesting
         append(conn, service.table, written)
     after = service.emit(2)
     relays(audit_server.port)
@@ -250,19 +255,11 @@ def test_a_subject_or_actor_a_caller_typed_is_recorded_however_it_was_typed(
         actor=typed,
         data={"username": typed},
     )
-    earlier = dataclasses.replace(written, id="earlier-row", subject="usernames/eve\r")
+    earlier = dataclasses.replace(
+        written, id="earlier-row", subject="usernames/eve\r", actor="eve\n"
+    )
     with service.db.write() as conn:
-        conn.execute(  # as a row written before the outbox made them printable
-            service.table.insert(),
-            {
-                "event_id": earlier.id,
-                "type": earlier.type,
-                "subject": earlier.subject,
-                "actor": "eve\n",
-                "time_ns": earlier.time_ns,
-                "data": canonical_json(earlier.body()),
-            },
-        )
+        _insert_as_written_before(conn, service, earlier)  # before they were made printable
         append(conn, service.table, written)
     after = service.emit(1)
     relays(audit_server.port)

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 
 from oms.v1 import action_service_pb2 as a
 from oms.v1 import branch_service_pb2 as bs
@@ -46,78 +47,62 @@ def _criterion(number: float) -> r.ActionType:
     )
 
 
-CALLS: dict[str, tuple[str, Callable[[Client, float], Any]]] = {
+CALLS: dict[str, tuple[str, str, Callable[[float], Message]]] = {
     "CreateObject": (
         "object.properties.score",
-        lambda c, n: c.objects.CreateObject(
-            o.CreateObjectRequest(
-                branch="main",
-                object_type="Employee",
-                object=o.OntologyObject(properties=_struct(id="e1", score=n)),
-            ),
-            metadata=c.admin,
-            timeout=10,
+        "objects",
+        lambda n: o.CreateObjectRequest(
+            branch="main",
+            object_type="Employee",
+            object=o.OntologyObject(properties=_struct(id="e1", score=n)),
         ),
     ),
     "UpdateObject": (
         "object.properties.score",
-        lambda c, n: c.objects.UpdateObject(
-            o.UpdateObjectRequest(
-                branch="main",
-                object_type="Employee",
-                primary_key="e0",
-                object=o.OntologyObject(properties=_struct(score=[1, {"deeper": n}])),
-            ),
-            metadata=c.admin,
-            timeout=10,
+        "objects",
+        lambda n: o.UpdateObjectRequest(
+            branch="main",
+            object_type="Employee",
+            primary_key="e0",
+            object=o.OntologyObject(properties=_struct(score=[1, {"deeper": n}])),
         ),
     ),
     "ExecuteAction": (
         "parameters.by",
-        lambda c, n: c.actions.ExecuteAction(
-            a.ExecuteActionRequest(branch="main", action_type="raise", parameters=_struct(by=n)),
-            metadata=c.admin,
-            timeout=10,
+        "actions",
+        lambda n: a.ExecuteActionRequest(
+            branch="main", action_type="raise", parameters=_struct(by=n)
         ),
     ),
     "CreateActionType": (
         "action_type.submission_criteria[0].value",
-        lambda c, n: c.schema.CreateActionType(
-            ss.CreateActionTypeRequest(branch="main", action_type=_criterion(n)),
-            metadata=c.admin,
-            timeout=10,
-        ),
+        "schema",
+        lambda n: ss.CreateActionTypeRequest(branch="main", action_type=_criterion(n)),
     ),
     "CommitChanges": (
         "changes[1].upsert.action_type.submission_criteria[0].value",
-        lambda c, n: c.schema.CommitChanges(
-            ss.CommitChangesRequest(
-                branch="main",
-                changes=[
-                    ss.Change(object=o.OntologyObject(object_type="Employee")),
-                    ss.Change(upsert=r.Resource(action_type=_criterion(n))),
-                ],
-            ),
-            metadata=c.admin,
-            timeout=10,
+        "schema",
+        lambda n: ss.CommitChangesRequest(
+            branch="main",
+            changes=[
+                ss.Change(object=o.OntologyObject(object_type="Employee")),
+                ss.Change(upsert=r.Resource(action_type=_criterion(n))),
+            ],
         ),
     ),
     "MergeBranch": (
         "resolutions[0].value",
-        lambda c, n: c.branches.MergeBranch(
-            bs.MergeBranchRequest(
-                branch="dev",
-                resolutions=[
-                    h.MergeResolution(
-                        resource="object-types/Employee",
-                        path="display_name",
-                        choice=h.RESOLUTION_CHOICE_VALUE,
-                        value=_value(n),
-                    )
-                ],
-            ),
-            metadata=c.admin,
-            timeout=10,
+        "branches",
+        lambda n: bs.MergeBranchRequest(
+            branch="dev",
+            resolutions=[
+                h.MergeResolution(
+                    resource="object-types/Employee",
+                    path="display_name",
+                    choice=h.RESOLUTION_CHOICE_VALUE,
+                    value=_value(n),
+                )
+            ],
         ),
     ),
 }
@@ -144,10 +129,12 @@ def employees(oms: Client) -> Client:
 def test_a_number_json_cannot_hold_is_refused_by_field(
     employees: Client, method: str, number: float
 ) -> None:
-    field, call = CALLS[method]
+    field, stub, request = CALLS[method]
     head = employees.head("main")
     with pytest.raises(grpc.RpcError) as caught:
-        call(employees, number)
+        getattr(getattr(employees, stub), method)(
+            request(number), metadata=employees.admin, timeout=10
+        )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
     assert reason(caught.value) == "INVALID_ARGUMENT"
     violations = details(caught.value)["BadRequest"][0].field_violations
