@@ -293,13 +293,15 @@ def _downstream_tls(settings: MeshSettings) -> Config:
         "private_key": {"filename": settings.tls_key_file},
     }
     return {
+        # A handshake begun and never finished holds a connection as well.
+        "transport_socket_connect_timeout": _seconds(settings.headers_timeout_seconds),
         "transport_socket": _tls_socket(
             "DownstreamTlsContext",
             common_tls_context={
                 "tls_certificates": [certificate],
                 "alpn_protocols": ["h2", "http/1.1"],
             },
-        )
+        ),
     }
 
 
@@ -879,6 +881,10 @@ def render(
         # Request headers (a REST call's URL and query among them) past this get 431 here,
         # well inside what the services accept (common/server.py, SERVER_OPTIONS).
         max_request_headers_kb=REQUEST_HEADERS_KIB,
+        # A client slow to send its headers, or keeping a connection with nothing on it,
+        # would hold one of MAX_DOWNSTREAM_CONNECTIONS for as long as it liked.
+        request_headers_timeout=_seconds(settings.headers_timeout_seconds),
+        common_http_protocol_options={"idle_timeout": _seconds(settings.idle_timeout_seconds)},
         **_tracing(settings),
         access_log=_access_log(),
         http2_protocol_options={"max_concurrent_streams": 1000},

@@ -115,6 +115,14 @@ class MeshSettings:
     """Token audience checked at the edge (``MESH_TOKEN_AUDIENCE``)."""
     unary_timeout_seconds: int = 30
     """Deadline of every unary call through the gateway (``MESH_GATEWAY_TIMEOUT_SECONDS``)."""
+    headers_timeout_seconds: int = 10
+    """How long a client may take to send a request's headers, from their first byte
+    (``MESH_GATEWAY_HEADERS_TIMEOUT_SECONDS``); a client trickling them otherwise holds one of
+    the gateway's connections as long as it likes."""
+    idle_timeout_seconds: int = 60
+    """How long a client's connection may stay open with no request on it, from its opening on
+    (``MESH_GATEWAY_IDLE_TIMEOUT_SECONDS``; Envoy's default is an hour). An open stream is a
+    request: a quiet event subscription is never cut."""
     max_request_bytes: int = 1024 * 1024
     """Largest REST request body accepted; larger ones get 413 (``MESH_GATEWAY_MAX_BODY_BYTES``)."""
     database_url: str = ""
@@ -162,6 +170,12 @@ class MeshSettings:
             audience=env_str("MESH_TOKEN_AUDIENCE", defaults.audience),
             unary_timeout_seconds=env_int(
                 "MESH_GATEWAY_TIMEOUT_SECONDS", defaults.unary_timeout_seconds, minimum=1
+            ),
+            headers_timeout_seconds=env_int(
+                "MESH_GATEWAY_HEADERS_TIMEOUT_SECONDS", defaults.headers_timeout_seconds, minimum=1
+            ),
+            idle_timeout_seconds=env_int(
+                "MESH_GATEWAY_IDLE_TIMEOUT_SECONDS", defaults.idle_timeout_seconds, minimum=1
             ),
             max_request_bytes=env_int(
                 "MESH_GATEWAY_MAX_BODY_BYTES", defaults.max_request_bytes, minimum=1024
@@ -283,6 +297,8 @@ class MeshSettings:
             "MESH_TOKEN_ISSUER": self.issuer,
             "MESH_TOKEN_AUDIENCE": self.audience,
             "MESH_GATEWAY_TIMEOUT_SECONDS": str(self.unary_timeout_seconds),
+            "MESH_GATEWAY_HEADERS_TIMEOUT_SECONDS": str(self.headers_timeout_seconds),
+            "MESH_GATEWAY_IDLE_TIMEOUT_SECONDS": str(self.idle_timeout_seconds),
             "MESH_GATEWAY_MAX_BODY_BYTES": str(self.max_request_bytes),
             "MESH_GATEWAY_JWKS_CACHE_SECONDS": str(self.jwks_cache_seconds),
             "MESH_GATEWAY_TLS_CERT_FILE": self.tls_cert_file,

@@ -6,10 +6,13 @@ call passing shows that the gateway reaches itself over TLS too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 import httpx
@@ -26,13 +29,20 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
+HANDSHAKE_SECONDS = 2
+"""How long the mesh here lets a client take over its handshake (and over its headers)."""
+
+
 @pytest.fixture(scope="module")
 def tls_mesh(
     tmp_path_factory: pytest.TempPathFactory, certs: Certificates
 ) -> Iterator[RunningMesh]:
     data = tmp_path_factory.mktemp("tls-mesh")
     settings = dataclasses.replace(
-        MeshSettings.on_free_ports(), tls_cert_file=str(certs.cert), tls_key_file=str(certs.key)
+        MeshSettings.on_free_ports(),
+        tls_cert_file=str(certs.cert),
+        tls_key_file=str(certs.key),
+        headers_timeout_seconds=HANDSHAKE_SECONDS,
     )
     with running_mesh(settings, data) as running:
         yield running
@@ -72,6 +82,14 @@ def test_plain_http_on_the_tls_port_gets_no_answer(tls_mesh: RunningMesh) -> Non
     plain = tls_mesh.url.replace("https://", "http://")
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{plain}/health", timeout=5)
+
+
+def test_a_handshake_begun_and_never_finished_is_let_go(tls_mesh: RunningMesh) -> None:
+    address = urlsplit(tls_mesh.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        sock.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello, and no more
+        with contextlib.suppress(ConnectionResetError):  # closed either way
+            assert sock.recv(4096) == b""  # a hang fails the test at the timeout
 
 
 def test_mesh_audit_witnesses_over_tls_with_the_ca_and_not_without(

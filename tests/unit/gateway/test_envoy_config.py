@@ -302,6 +302,7 @@ def test_a_rendering_with_tls_serves_the_files_and_fetches_the_jwks_over_tls(
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = json.loads(path.read_text())
     chain = rendered["static_resources"]["listeners"][0]["filter_chains"][0]
+    assert chain["transport_socket_connect_timeout"] == "10s"
     context = chain["transport_socket"]["typed_config"]["common_tls_context"]
     assert context["tls_certificates"] == [
         {
