@@ -204,19 +204,33 @@ def test_an_event_past_the_audit_logs_size_is_recorded_with_its_largest_values_d
     }
 
 
-def _insert_as_written_before(conn, service, event: OutboxEvent) -> None:
-    """``event`` as a row an older outbox wrote, taking it as it was given."""
-    conn.execute(
-        service.table.insert(),
-        {
-            "event_id": event.id,
-            "type": event.type,
-            "subject": event.subject,
-            "actor": event.actor,
-            "time_ns": event.time_ns,
-            "data": canonical_json(event.body()),
-        },
-    )
+def _delivered_beside_an_older_row(
+    service, relays, audit_server, client, written: OutboxEvent, earlier: OutboxEvent
+) -> dict[str, audit_pb2.Event]:
+    """The log's events by id, once ``written`` and the rows around it are delivered.
+
+    Before it, ``earlier`` as a row an older outbox wrote, taken as it was given; after it,
+    an ordinary event.
+    """
+    with service.db.write() as conn:
+        conn.execute(
+            service.table.insert(),
+            {
+                "event_id": earlier.id,
+                "type": earlier.type,
+                "subject": earlier.subject,
+                "actor": earlier.actor,
+                "time_ns": earlier.time_ns,
+                "data": canonical_json(earlier.body()),
+            },
+        )
+        append(conn, service.table, written)
+    (after,) = service.emit(1)
+    relays(audit_server.port)
+    eventually(lambda: service.pending() == 0)
+    stored = {e.id: e for e in audit_events(client)}
+    assert {earlier.id, written.id, after.id} <= stored.keys()
+    return stored
 
 
 def test_data_nested_too_deep_is_delivered_capped_and_blocks_nothing(
@@ -229,17 +243,10 @@ def test_data_nested_too_deep_is_delivered_capped_and_blocks_nothing(
     written = OutboxEvent(
         type="oms.action.executed", subject="s", actor="alice", data={"parameters": {"p": deep}}
     )
-    earlier = dataclasses.replace(written, id="earlier-row")
-    with service.db.write() as conn:
-        _insert_as_written_before(conn, service, earlier)  # before the outbox capped nesting
-        append(conn, service.table, written)
-    after = service.emit(2)
-    relays(audit_server.port)
-    eventually(lambda: service.pending() == 0)
-    stored = {e.id: json_format.MessageToDict(e.data) for e in audit_events(client)}
-    assert {earlier.id, written.id, *(e.id for e in after)} <= stored.keys()
+    earlier = dataclasses.replace(written, id="earlier-row")  # before the outbox capped nesting
+    stored = _delivered_beside_an_older_row(service, relays, audit_server, client, written, earlier)
     for event_id in (earlier.id, written.id):
-        data = stored[event_id]
+        data = json_format.MessageToDict(stored[event_id].data)
         assert not nested_deeper(data, canonical_json(data), MAX_DATA_NESTING)
         assert set(data["parameters"]["p"]["a"]) == {"a"}
 
@@ -255,17 +262,10 @@ def test_a_subject_or_actor_a_caller_typed_is_recorded_however_it_was_typed(
         actor=typed,
         data={"username": typed},
     )
-    earlier = dataclasses.replace(
+    earlier = dataclasses.replace(  # before they were made printable
         written, id="earlier-row", subject="usernames/eve\r", actor="eve\n"
     )
-    with service.db.write() as conn:
-        _insert_as_written_before(conn, service, earlier)  # before they were made printable
-        append(conn, service.table, written)
-    after = service.emit(1)
-    relays(audit_server.port)
-    eventually(lambda: service.pending() == 0)
-    stored = {e.id: e for e in audit_events(client)}
-    assert {earlier.id, written.id, after[0].id} <= stored.keys()
+    stored = _delivered_beside_an_older_row(service, relays, audit_server, client, written, earlier)
     assert (stored[earlier.id].subject, stored[earlier.id].actor) == (
         "usernames/eve\ufffd",
         "eve\ufffd",

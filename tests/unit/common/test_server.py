@@ -190,16 +190,24 @@ def test_method_without_policy_is_denied(channel, signer):
     assert reason(caught.value) == "NO_POLICY"
 
 
-def test_bytes_that_do_not_parse_are_invalid_argument_naming_the_field(channel):
-    # Field 1 (username) holding 0xFF 0xFE, as the transcoder sends a %FF%FE path segment.
-    bad = bytes([0x0A, 2, 0xFF, 0xFE])
+NOT_UTF8 = bytes([0x0A, 2, 0xFF, 0xFE])
+"""Field 1 (username) holding 0xFF 0xFE, as the transcoder sends a %FF%FE path segment."""
+HOLDS_U0000 = auth_pb.LoginRequest(username="admin", password="a\x00b").SerializeToString()
+REFUSED = [(NOT_UTF8, "username", "INVALID_UTF8"), (HOLDS_U0000, "password", "INVALID_CHARACTERS")]
+
+
+@pytest.mark.parametrize(("bad", "field", "why"), REFUSED)
+def test_a_request_refused_before_its_servicer_is_invalid_argument_naming_the_field(
+    channel, bad, field, why
+):
     with pytest.raises(grpc.RpcError) as caught:
         call(channel, "Login", request=bad)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     (bad_request,) = details(caught.value)["BadRequest"]
-    assert [(v.field, v.reason) for v in bad_request.field_violations] == [
-        ("username", "INVALID_UTF8")
-    ]
+    assert [(v.field, v.reason) for v in bad_request.field_violations] == [(field, why)]
+
+
+def test_bytes_that_do_not_parse_at_all_are_the_request_s_fault_and_unicode_passes(channel):
     with pytest.raises(grpc.RpcError) as garbage:
         call(channel, "Login", request=b"\x0a\xff\xff\xff")  # a length running past the end
     assert garbage.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -210,30 +218,16 @@ def test_bytes_that_do_not_parse_are_invalid_argument_naming_the_field(channel):
     )
 
 
-def test_a_string_holding_u0000_is_invalid_argument_naming_the_field(channel):
-    bad = auth_pb.LoginRequest(username="admin", password="a\x00b").SerializeToString()
-    with pytest.raises(grpc.RpcError) as caught:
-        call(channel, "Login", request=bad)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    (bad_request,) = details(caught.value)["BadRequest"]
-    assert [(v.field, v.reason) for v in bad_request.field_violations] == [
-        ("password", "INVALID_CHARACTERS")
-    ]
+@pytest.mark.parametrize(
+    ("bad", "field"), [(bytes([0x12, 1, 0xC0]), "password"), (HOLDS_U0000, "password")]
+)
+def test_a_bad_message_in_a_request_stream_ends_it_with_invalid_argument(channel, bad, field):
     stub = channel.stream_unary(f"/{SERVICE}/LoginStream", _identity, _identity)
     good = auth_pb.LoginRequest(username="a").SerializeToString()
-    with pytest.raises(grpc.RpcError) as streamed:
+    with pytest.raises(grpc.RpcError) as caught:
         stub(iter([good, bad]), timeout=5)
-    assert streamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert violated_fields(streamed.value) == ["password"]
-
-
-def test_a_bad_message_in_a_request_stream_ends_it_with_invalid_argument(channel):
-    stub = channel.stream_unary(f"/{SERVICE}/LoginStream", _identity, _identity)
-    good = auth_pb.LoginRequest(username="a").SerializeToString()
-    with pytest.raises(grpc.RpcError) as caught:
-        stub(iter([good, bytes([0x12, 1, 0xC0])]), timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details(caught.value)["BadRequest"][0].field_violations[0].field == "password"
+    assert violated_fields(caught.value) == [field]
     assert auth_pb.LoginResponse.FromString(stub(iter([good, good]), timeout=5)).token_type == "2"
 
 
