@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from audit.attributes import check_attributes
 from common import outbox
-from common.canonical import canonical_json, nested_deeper
+from common.canonical import NOT_FINITE, canonical_json, nested_deeper
 from common.errors import AlreadyExists, FieldViolation, invalid, quoted
 
 MAX_ID = 256
@@ -244,11 +244,7 @@ def _violations(
             FieldViolation(f"{field_prefix}.time", "must be between 1678 and 2262", "OUT_OF_RANGE")
         )
     if encoded is None:
-        violations.append(
-            FieldViolation(
-                f"{field_prefix}.data", "numbers must be finite (no NaN or Infinity)", "NOT_FINITE"
-            )
-        )
+        violations.append(FieldViolation(f"{field_prefix}.data", NOT_FINITE, "NOT_FINITE"))
     elif len(encoded.encode()) > MAX_DATA_BYTES:
         violations.append(
             FieldViolation(

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import Any
 
+NOT_FINITE = "numbers must be finite (no NaN or Infinity)"
+"""What a caller is told of a value that has no canonical text."""
 _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )

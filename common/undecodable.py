@@ -144,10 +144,9 @@ def _strings_of(descriptor: Descriptor) -> type[Message]:
         kept = file.message_type.add(name=_mirror(current))
         kept.options.map_entry = entry
         for field in current.fields:
-            label = FieldDescriptor.LABEL_REPEATED if field.is_repeated else None
             shape: dict[str, Any] = {"name": field.name, "number": field.number}
-            if label is not None:
-                shape["label"] = label
+            if field.is_repeated:
+                shape["label"] = FieldDescriptor.LABEL_REPEATED
             if field.message_type is not None and _holds_strings(field.message_type):
                 pending.append(field.message_type)
                 kept.field.add(

@@ -20,6 +20,7 @@ from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from common import errors, pages
+from common.canonical import NOT_FINITE
 from common.errors import FieldViolation
 from common.times import to_timestamp
 from oms import model
@@ -158,9 +159,6 @@ def _convert(descriptor: Any, value: dict[str, Any], *, to_domain: bool) -> dict
             if item is None and not to_domain:
                 del value[field.name]
     return value
-
-
-NOT_FINITE = "numbers must be finite (no NaN or Infinity)"
 
 
 def _as_json(message: Message, field: str, **options: Any) -> Any:
