@@ -39,11 +39,7 @@ def decode_token(token: str, selection: EventFilter, order: str) -> int:
 def check_filter(selection: EventFilter) -> list[FieldViolation]:
     violations: list[FieldViolation] = []
     check_type_filter(violations, "type", selection.type)
-    for field, value in (("start_time", selection.start_ns), ("end_time", selection.end_ns)):
-        if value is not None and not -INT64_MAX <= value <= INT64_MAX:
-            violations.append(
-                FieldViolation(field, "must be between 1678 and 2262", "OUT_OF_RANGE")
-            )
+    violations.extend(time_range_violations(selection.start_ns, selection.end_ns))
     for field, number in (
         ("start_sequence", selection.start_sequence),
         ("end_sequence", selection.end_sequence),
@@ -54,11 +50,20 @@ def check_filter(selection: EventFilter) -> list[FieldViolation]:
         violations.append(
             FieldViolation("end_sequence", "must not be before start_sequence", "INVALID_RANGE")
         )
-    if (
-        selection.start_ns is not None
-        and selection.end_ns is not None
-        and selection.end_ns <= selection.start_ns
-    ):
+    return violations
+
+
+def time_range_violations(start_ns: int | None, end_ns: int | None) -> list[FieldViolation]:
+    """What is wrong with a ``start_time``/``end_time`` filter (None: not given).
+
+    A time past what nanoseconds in 64 bits hold cannot be compared in the database.
+    """
+    violations = [
+        FieldViolation(field, "must be between 1678 and 2262", "OUT_OF_RANGE")
+        for field, value in (("start_time", start_ns), ("end_time", end_ns))
+        if value is not None and not -INT64_MAX <= value <= INT64_MAX
+    ]
+    if start_ns is not None and end_ns is not None and end_ns <= start_ns:
         violations.append(FieldViolation("end_time", "must be after start_time", "INVALID_RANGE"))
     return violations
 

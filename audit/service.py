@@ -18,7 +18,7 @@ from audit import ingest
 from audit.checkpoints import Checkpoint, VerifierKey
 from audit.events import INT64_MAX, EventFilter, StoredEvent, as_struct, parse_event
 from audit.ingest import Ingestor, Outcome, Prepare
-from audit.query import check_filter, run_query
+from audit.query import check_filter, run_query, time_range_violations
 from audit.store import EventStore
 from audit.subscriptions import Fanout
 from audit.transparency import InclusionProof, TransparencyLog
@@ -214,6 +214,9 @@ class AuditService:
     def list_checkpoints(
         self, *, start_ns: int | None, end_ns: int | None, page_size: int, page_token: str
     ) -> pages.Page[Checkpoint]:
+        violations = time_range_violations(start_ns, end_ns)
+        if violations:
+            raise invalid(violations)
         return self._log.checkpoints(
             start_ns=start_ns, end_ns=end_ns, page_size=page_size, page_token=page_token
         )

@@ -284,12 +284,6 @@ def to_value(value: Any) -> struct_pb2.Value:
     return message
 
 
-def compatibility_mode_to_domain(mode: int) -> str:
-    return enum_to_domain(
-        history_pb2.CompatibilityMode.DESCRIPTOR, history_pb2.CompatibilityMode.Name(mode)
-    )
-
-
 def compatibility_mode_to_proto(mode: str) -> str | None:
     return enum_to_proto(history_pb2.CompatibilityMode.DESCRIPTOR, mode)
 

@@ -439,8 +439,10 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
                     request.name,
                     source=request.source,
                     base_branch=request.base_branch,
-                    compatibility_mode=convert.compatibility_mode_to_domain(
-                        request.compatibility_mode
+                    compatibility_mode=_enum_value(
+                        history_pb2.CompatibilityMode,
+                        request.compatibility_mode,
+                        "compatibility_mode",
                     ),
                 )
             )
@@ -470,8 +472,10 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             raise errors.invalid([FieldViolation("branch.name", "required", "REQUIRED")])
         principal = current_principal()
         values = {
-            "compatibility_mode": convert.compatibility_mode_to_domain(
-                request.branch.compatibility_mode
+            "compatibility_mode": _enum_value(
+                history_pb2.CompatibilityMode,
+                request.branch.compatibility_mode,
+                "branch.compatibility_mode",
             ),
             "protected": request.branch.protected,
             "base_branch": request.branch.base_branch,
@@ -615,7 +619,7 @@ class BranchServicer(branch_service_pb2_grpc.BranchServiceServicer):
             current_principal(),
             request.branch,
             against=request.against,
-            mode=convert.compatibility_mode_to_domain(request.mode),
+            mode=_enum_value(history_pb2.CompatibilityMode, request.mode, "mode"),
         )
         return branch_service_pb2.ValidateBranchResponse(
             passed=result.passed,

@@ -11,13 +11,14 @@ import sqlite3
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from google.protobuf import timestamp_pb2
 
 from audit import auditor, chain, convert
 from audit.checkpoints import VerifierKey
 from audit.v1 import audit_pb2
 from tests.support import rfc9162
 from tests.support.audit import Client, make_event, start_audit
-from tests.support.errors import error_info
+from tests.support.errors import details, error_info
 from tests.support.waiting import eventually
 
 Kind = audit_pb2.LogBreak.Kind
@@ -391,3 +392,19 @@ def test_checkpoints_are_listed_by_the_time_they_were_signed(client):
             metadata=client.reader,
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("seconds", [2**40, -(2**40)])
+def test_a_checkpoint_window_past_what_the_log_can_compare_is_out_of_range(client, seconds):
+    start, end = (timestamp_pb2.Timestamp(seconds=seconds + i) for i in (0, 1))
+    with pytest.raises(grpc.RpcError) as caught:
+        client.stub.ListCheckpoints(
+            audit_pb2.ListCheckpointsRequest(start_time=start, end_time=end),
+            metadata=client.reader,
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (bad,) = details(caught.value)["BadRequest"]
+    assert sorted((v.field, v.reason) for v in bad.field_violations) == [
+        ("end_time", "OUT_OF_RANGE"),
+        ("start_time", "OUT_OF_RANGE"),
+    ]

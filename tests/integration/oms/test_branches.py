@@ -57,6 +57,34 @@ def test_branches_from_a_branch_and_from_a_commit(oms):
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_an_unknown_compatibility_mode_is_refused_by_field(oms):
+    calls = {
+        "compatibility_mode": lambda: oms.branch("b9", compatibility_mode=99),
+        "branch.compatibility_mode": lambda: oms.branches.UpdateBranch(
+            bs.UpdateBranchRequest(
+                branch=h.Branch(name="main", compatibility_mode=-5),
+                update_mask=field_mask_pb2.FieldMask(paths=["compatibility_mode"]),
+            ),
+            metadata=oms.admin,
+        ),
+        "mode": lambda: oms.branches.ValidateBranch(
+            bs.ValidateBranchRequest(branch="main", mode=42), metadata=oms.admin
+        ),
+    }
+    for field, call in calls.items():
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        (bad,) = details(caught.value)["BadRequest"]
+        assert [(v.field, v.reason) for v in bad.field_violations] == [(field, "INVALID_VALUE")]
+    main = oms.branches.GetBranch(bs.GetBranchRequest(name="main"), metadata=oms.admin)
+    assert main.compatibility_mode == h.COMPATIBILITY_MODE_BACKWARD
+    assert "b9" not in [
+        b.name
+        for b in oms.branches.ListBranches(bs.ListBranchesRequest(), metadata=oms.admin).branches
+    ]
+
+
 def test_list_update_and_delete_branches(oms):
     for name in ("b1", "b2", "b3"):
         oms.branch(name)
