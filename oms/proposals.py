@@ -402,7 +402,10 @@ class ProposalService:
         The proposal is marked merged once the branch merge has.
 
         The two are separate transactions: a proposal whose changes merged but which is not yet
-        marked (a crash between them) merges again as UP_TO_DATE and is marked then.
+        marked (a crash between them) merges again as UP_TO_DATE and is marked then. Of calls
+        racing to merge one proposal, one marks it and records the merge; the others are told
+        it is not open (``PROPOSAL_NOT_OPEN``), or, before it is marked, that the target moved
+        (the racing merge moved it).
         """
         current = self._open(proposal_id)
         via = ViaProposal(
@@ -411,16 +414,20 @@ class ProposalService:
             validated=BranchRules.from_json(current.validated_rules),
             reviews=tuple(_reviews(self.store.reviews(current.id))),
         )
-        result = self.ontology.merge(
-            principal,
-            current.source,
-            target=current.target,
-            strategy=strategy,
-            message=message or current.title,
-            force=force,
-            via=via,
-            resolutions=resolutions,
-        )
+        try:
+            result = self.ontology.merge(
+                principal,
+                current.source,
+                target=current.target,
+                strategy=strategy,
+                message=message or current.title,
+                force=force,
+                via=via,
+                resolutions=resolutions,
+            )
+        except errors.Aborted:
+            self._open(proposal_id)  # a racing call merged and marked it: say so
+            raise
         merged = _with_etag(
             replace(
                 current,
@@ -442,7 +449,11 @@ class ProposalService:
             forced=result.outcome in (MergeOutcome.MERGE_COMMIT, MergeOutcome.SQUASH)
             and result.commit.forced,
         )
-        self.store.update_proposal(proposal_id, None, merged, event)
+        try:
+            self.store.update_proposal(proposal_id, None, merged, event, expected_state=OPEN)
+        except errors.Aborted:
+            self._open(proposal_id)  # a racing call marked it first: one merge, one record
+            raise
         return self._view(merged), result
 
     def _open(self, proposal_id: str) -> ProposalRecord:

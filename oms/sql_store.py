@@ -1220,10 +1220,14 @@ class SqlStore:
         expected_etag: str | None,
         updated: ProposalRecord,
         event: OutboxEvent,
+        *,
+        expected_state: str | None = None,
     ) -> ProposalRecord:
         statement = proposals.update().where(proposals.c.id == proposal_id)
         if expected_etag is not None:
             statement = statement.where(proposals.c.etag == expected_etag)
+        if expected_state is not None:
+            statement = statement.where(proposals.c.state == expected_state)
         with self.db.write() as conn:
             changed = conn.execute(statement.values(**self._proposal_row(updated))).rowcount
             if changed != 1:

@@ -305,9 +305,12 @@ class ProposalStore(Protocol):
         expected_etag: str | None,
         updated: ProposalRecord,
         event: OutboxEvent,
+        *,
+        expected_state: str | None = None,
     ) -> ProposalRecord:
-        """Replace the proposal if its etag is still ``expected_etag`` (any when ``None``).
+        """Replace the proposal if it is still as the caller read it.
 
+        Its etag ``expected_etag`` and its state ``expected_state``, either any when ``None``;
         ABORTED (``ETAG_MISMATCH``) when it changed meanwhile.
         """
         ...

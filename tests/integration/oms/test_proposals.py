@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
@@ -324,6 +326,38 @@ def test_every_step_is_recorded(oms, people, oms_settings):
     assert {r.subject for r in rows} == {f"proposals/{opened.id}", "branches/main"}
     assert rows[-2].data["proposal"] == opened.id
     assert rows[-1].data["forced"] is False
+
+
+def _merged_or_why(call: tuple) -> str:
+    """The merge commit of a MergeProposal call, or the reason it was refused."""
+    try:
+        return _merge(*call).merge.commit.id
+    except grpc.RpcError as refused:
+        return reason(refused)
+
+
+def test_of_calls_racing_to_merge_a_proposal_one_merges_it_and_the_rest_are_told(
+    oms, people, oms_settings
+):
+    """Racers that found the merge up to date once each recorded it again."""
+    for round in range(4):
+        source = f"race{round}"
+        oms.branch(source)
+        oms.create(source, object_type(f"Race{round}"))
+        opened = _open(oms, people["author"], source=source)
+        _review(oms, opened.id, people["reviewer"])
+        before, head = last_seq(oms_settings.database_url), oms.head("main")
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = sorted(pool.map(_merged_or_why, [(oms, opened.id, people["author"])] * 4))
+        merged = _get(oms, opened.id).merge_commit
+        refusals = [a for a in answers if a != merged]
+        assert len(refusals) == 3, answers  # one call reports the merge
+        assert set(refusals) <= {"PROPOSAL_NOT_OPEN", "BRANCH_HEAD_MOVED"}, answers
+        parents = oms.branches.GetCommit(bs.GetCommitRequest(id=merged), metadata=oms.admin).parents
+        assert head in parents  # one merge commit on the head the racers found
+        rows = outbox_rows(oms_settings.database_url, after=before)
+        assert [r.type for r in rows].count("oms.proposal.merged") == 1
 
 
 def test_a_proposal_whose_source_is_gone_can_still_be_read_and_closed(oms, people):
