@@ -405,7 +405,8 @@ class ProposalService:
         marked (a crash between them) merges again as UP_TO_DATE and is marked then. Of calls
         racing to merge one proposal, one marks it and records the merge; the others are told
         it is not open (``PROPOSAL_NOT_OPEN``), or, before it is marked, that the target moved
-        (the racing merge moved it).
+        (the racing merge moved it). A proposal closed while its merge ran is marked merged
+        all the same: its changes are in the target.
         """
         current = self._open(proposal_id)
         via = ViaProposal(
@@ -450,9 +451,9 @@ class ProposalService:
             and result.commit.forced,
         )
         try:
-            self.store.update_proposal(proposal_id, None, merged, event, expected_state=OPEN)
-        except errors.Aborted:
-            self._open(proposal_id)  # a racing call marked it first: one merge, one record
+            self.store.update_proposal(proposal_id, None, merged, event, unless_state=MERGED)
+        except errors.Aborted:  # a racing call marked it first: one merge, one record
+            self._open(proposal_id)
             raise
         return self._view(merged), result
 

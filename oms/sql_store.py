@@ -1221,22 +1221,20 @@ class SqlStore:
         updated: ProposalRecord,
         event: OutboxEvent,
         *,
-        expected_state: str | None = None,
+        unless_state: str | None = None,
     ) -> ProposalRecord:
         statement = proposals.update().where(proposals.c.id == proposal_id)
         if expected_etag is not None:
             statement = statement.where(proposals.c.etag == expected_etag)
-        if expected_state is not None:
-            statement = statement.where(proposals.c.state == expected_state)
+        if unless_state is not None:
+            statement = statement.where(proposals.c.state != unless_state)
         with self.db.write() as conn:
             changed = conn.execute(statement.values(**self._proposal_row(updated))).rowcount
             if changed != 1:
                 current = self.proposal(proposal_id)
+                stale = "" if expected_etag is None else f" (etag {quoted(expected_etag)} is stale)"
                 raise errors.Aborted(
-                    (
-                        f"proposal {quoted(proposal_id)} changed meanwhile "
-                        f"(etag {quoted(expected_etag)} is stale)"
-                    ),
+                    f"proposal {quoted(proposal_id)} changed meanwhile{stale}",
                     reason="ETAG_MISMATCH",
                     metadata={"proposal": proposal_id, "etag": current.etag},
                 )

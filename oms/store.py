@@ -306,12 +306,12 @@ class ProposalStore(Protocol):
         updated: ProposalRecord,
         event: OutboxEvent,
         *,
-        expected_state: str | None = None,
+        unless_state: str | None = None,
     ) -> ProposalRecord:
         """Replace the proposal if it is still as the caller read it.
 
-        Its etag ``expected_etag`` and its state ``expected_state``, either any when ``None``;
-        ABORTED (``ETAG_MISMATCH``) when it changed meanwhile.
+        Its etag must be ``expected_etag`` (any when ``None``) and its state not
+        ``unless_state``; ABORTED (``ETAG_MISMATCH``) when it changed meanwhile.
         """
         ...
 
