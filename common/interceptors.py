@@ -146,7 +146,7 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
             message = deserializer(data)
         except Exception:
             return _Undecodable(undecodable(descriptor, data))
-        field = nul_field(descriptor, data, message) if descriptor is not None else None
+        field = nul_field(message, data) if descriptor is not None else None
         return message if field is None else _Undecodable(nul_character(field))
 
     return parse

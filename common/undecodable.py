@@ -86,8 +86,8 @@ _JSON_VALUES = frozenset(
 )
 
 
-def nul_field(descriptor: Descriptor, data: bytes, message: Message) -> str | None:
-    """The path of the first string field of the parsed ``message`` holding U+0000.
+def nul_field(message: Message, data: bytes) -> str | None:
+    """The path of the first string field of ``message``, parsed from ``data``, holding U+0000.
 
     Such a string encodes to a zero byte, but so do a JSON value's doubles, which the ingest
     path meets in nearly every message. So the bytes are read again as the type's strings
@@ -95,7 +95,7 @@ def nul_field(descriptor: Descriptor, data: bytes, message: Message) -> str | No
     """
     if b"\x00" not in data:
         return None
-    strings = _strings_of(descriptor)()
+    strings = _strings_of(message.DESCRIPTOR)()
     strings.ParseFromString(data)
     strings.DiscardUnknownFields()
     if b"\x00" not in strings.SerializeToString():

@@ -17,7 +17,7 @@ from oms.v1 import schema_service_pb2 as ss
 
 
 def _found(message: Message) -> str | None:
-    return nul_field(message.DESCRIPTOR, message.SerializeToString(), message)
+    return nul_field(message, message.SerializeToString())
 
 
 def _event(**fields: str) -> audit_pb2.Event:
